@@ -1,0 +1,50 @@
+/**
+ * Text measures that vendor limits are written in: UTF-8 bytes (WeCom "字节") and characters counted as Unicode
+ * code points (WeCom/Feishu "字符"). JavaScript's `.length` counts UTF-16 units and is wrong for both: "😀" has
+ * `.length` 2, 1 code point and 4 UTF-8 bytes; "张" has `.length` 1, 1 code point and 3 UTF-8 bytes.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * Number of bytes `s` occupies encoded as UTF-8, computed without allocating a buffer. Lone surrogates count as
+ * 3 bytes, as `TextEncoder` would encode them as U+FFFD.
+ *
+ * @since 0.1.0
+ * @category measures
+ */
+export const utf8ByteLength = (s: string): number => {
+  let bytes = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) bytes += 1
+    else if (c < 0x800) bytes += 2
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        bytes += 4
+        i++
+      } else bytes += 3
+    } else bytes += 3
+  }
+  return bytes
+}
+
+/**
+ * Number of Unicode code points in `s` (a surrogate pair counts once).
+ *
+ * @since 0.1.0
+ * @category measures
+ */
+export const codePointLength = (s: string): number => {
+  let n = 0
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) i++
+    }
+    n++
+  }
+  return n
+}

@@ -1,0 +1,29 @@
+import { Text } from "@dirsync/core"
+import { assert, describe, it } from "@effect/vitest"
+
+describe("Text", () => {
+  describe("utf8ByteLength", () => {
+    it("counts ASCII as 1, CJK as 3 and emoji as 4 bytes, like TextEncoder", () => {
+      const encoder = new TextEncoder()
+      for (const s of ["", "a", "张三", "😀", "a张😀é", "\u{10FFFF}", "x".repeat(65)]) {
+        assert.strictEqual(Text.utf8ByteLength(s), encoder.encode(s).length, JSON.stringify(s))
+      }
+      assert.strictEqual(Text.utf8ByteLength("爸爸"), 6)
+      assert.strictEqual(Text.utf8ByteLength("😀"), 4)
+    })
+
+    it("counts a lone surrogate as the 3 bytes of its replacement character", () => {
+      assert.strictEqual(Text.utf8ByteLength("\ud800"), 3)
+      assert.strictEqual(Text.utf8ByteLength("\ud800x"), 4)
+    })
+  })
+
+  describe("codePointLength", () => {
+    it("counts a surrogate pair once, unlike String.length", () => {
+      assert.strictEqual(Text.codePointLength("😀😀"), 2)
+      assert.strictEqual("😀😀".length, 4)
+      assert.strictEqual(Text.codePointLength("张三"), 2)
+      assert.strictEqual(Text.codePointLength(""), 0)
+    })
+  })
+})

@@ -1,0 +1,544 @@
+/**
+ * The batch pipeline: input rows (a re-runnable Stream with row numbers) → decode each row with its Schema (an
+ * invalid row becomes `rejected` and is never sent) → cross-row checks supplied by the vendor module → chunks of the
+ * endpoint's documented maximum → execution with bounded concurrency → per-row outcomes, in input order.
+ *
+ * **Details**
+ *
+ * - Two passes over the input. Pass 1 decodes every row and feeds the vendor's cross-row checks, which keep only
+ *   keys (never whole rows). Pass 2 decodes again and sends. So strict mode can refuse to send anything when any
+ *   row is invalid, and duplicates are caught before either copy is sent. Memory is bounded by chunk size ×
+ *   concurrency plus the key sets, never by the number of rows.
+ * - Dependency levels: when the checks assign levels (Feishu: a department's depth below departments in the same
+ *   input), pass 2 runs once per level and a level starts only after every chunk of the previous level finished.
+ *   A row whose parent did not apply is `skipped`, and so are its descendants.
+ * - Failures: a vendor failure whose reason is fatal (credentials, permissions, a token that stayed invalid after
+ *   its one refresh) aborts the run; any other failure of a whole chunk marks that chunk's rows `failed` with the
+ *   vendor code, and the run goes on.
+ * - Resume: with a {@link RunJournal.RunJournal} in context, rows an earlier run applied are reported as applied
+ *   without being sent, and chunks an earlier run submitted without recording an outcome are passed to the
+ *   endpoint's `verify` before anything is resent.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as Issues from "./Issues.ts"
+import { idKey } from "./Limit.ts"
+import { LocalReason, type RowOutcome } from "./Outcome.ts"
+import { JournalError, type PendingChunk, RunJournal } from "./RunJournal.ts"
+import { isVendorFailure, type VendorFailure } from "./VendorError.ts"
+import * as VendorError from "./VendorError.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * One input row, as read from a file: its 1-based row number and its raw value (an object of fields).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SourceRow {
+  readonly row: number
+  readonly value: unknown
+}
+
+/**
+ * A row that decoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Valid<Item> {
+  readonly row: number
+  readonly id: string
+  readonly item: Item
+}
+
+/**
+ * Why a row was rejected.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Rejection {
+  /** Dotted field path, empty for the row as a whole. */
+  readonly field: string
+  readonly message: string
+  /** Defaults to `Conflict` for cross-row rejections. */
+  readonly reason?: string
+}
+
+/**
+ * What the vendor said about one row of a chunk.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ItemResult {
+  readonly row: number
+  readonly status: "applied" | "failed"
+  readonly code?: number | undefined
+  readonly reason?: string | undefined
+  readonly message?: string | undefined
+  readonly result?: Readonly<Record<string, string | number>> | undefined
+}
+
+/**
+ * A verification verdict for a row of an interrupted chunk: what the vendor's state shows, or `resend` when the row
+ * was demonstrably not applied and is safe to send again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Verified = ItemResult | { readonly row: number; readonly status: "resend" }
+
+/**
+ * Cross-row checks for one run. `observe` sees every valid row once, in input order, during pass 1; `finish` then
+ * says which rows to reject and, optionally, each row's dependency level.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CrossRowChecks<Item> {
+  readonly observe: (valid: Valid<Item>) => void
+  readonly finish: () => {
+    readonly rejected: ReadonlyMap<number, Rejection>
+    /** Dependency level per row; rows not listed are level 0. */
+    readonly levels?: ReadonlyMap<number, number>
+  }
+}
+
+/**
+ * Given to `execute` for each chunk.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChunkContext {
+  readonly chunk: number
+  /** Journals vendor data needed to resume this chunk (e.g. a Feishu task id) as soon as it is known. */
+  readonly note: (data: Readonly<Record<string, unknown>>) => Effect.Effect<void, JournalError>
+}
+
+/**
+ * Everything the pipeline needs to know about one vendor endpoint.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoint<Item, E, R> {
+  /** Name used in journals and messages, e.g. `wecom.batch_update_student`. */
+  readonly name: string
+  /** Decodes one raw row. Its failures become `rejected` outcomes naming the field. */
+  readonly schema: Schema.Decoder<Item>
+  /** The row's id for reports, read best-effort from the raw value so rejected rows carry it too. */
+  readonly idOf: (value: unknown) => string
+  /** The endpoint's documented maximum items per call. */
+  readonly chunkSize: number
+  readonly crossRow?: (() => CrossRowChecks<Item>) | undefined
+  /** Rows with a parent: a row whose parent did not apply is skipped. Keys compare case-insensitively. */
+  readonly dependency?: {
+    readonly key: (item: Item) => string | undefined
+    readonly parent: (item: Item) => string | undefined
+  } | undefined
+  /** Sends one chunk; returns one result per row. Retry and rate limiting belong here (the client's policies). */
+  readonly execute: (
+    chunk: ReadonlyArray<Valid<Item>>,
+    context: ChunkContext
+  ) => Effect.Effect<ReadonlyArray<ItemResult>, E, R>
+  /** Checks an interrupted chunk against the vendor. Without it, interrupted rows are resent. */
+  readonly verify?: (
+    pending: PendingChunk,
+    rows: ReadonlyArray<Valid<Item>>
+  ) => Effect.Effect<ReadonlyArray<Verified>, E, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Chunks in flight at once. Default 1. */
+  readonly concurrency?: number | undefined
+  /** Send nothing if any row is invalid. */
+  readonly strict?: boolean | undefined
+  /** Validate and plan only: no row is sent. Valid rows are reported `skipped` with reason `DryRun`. */
+  readonly dryRun?: boolean | undefined
+  /** Overrides the endpoint's chunk size (must not exceed it). */
+  readonly chunkSize?: number | undefined
+}
+
+/**
+ * What pass 1 learned; enough to plan pass 2 and to print a dry-run plan.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Plan {
+  readonly total: number
+  readonly valid: number
+  readonly rejected: ReadonlyMap<number, Rejection & { readonly id: string }>
+  readonly levels: ReadonlyMap<number, number>
+  readonly maxLevel: number
+  /** Keys (lower-cased ids) of rejected rows: rows depending on them are skipped. */
+  readonly rejectedKeys: ReadonlySet<string>
+  /** Decoded rows of interrupted chunks (resume), to be verified before pass 2. */
+  readonly pendingRows: ReadonlyMap<number, Valid<unknown>>
+}
+
+/**
+ * Whether a vendor failure should stop the whole run rather than fail one chunk.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isFatal = (e: unknown): boolean => {
+  if (!isVendorFailure(e)) return true
+  const tag = e.reason._tag
+  return tag === "Credential" || tag === "PermissionDenied" || tag === "TokenInvalid"
+}
+
+// =============================================================================
+// Pass 1
+// =============================================================================
+
+const decodeRow = <Item>(schema: Schema.Decoder<Item>) => {
+  const decode = Schema.decodeUnknownResult(schema)
+  return (value: unknown): Result.Result<Item, Rejection> => {
+    const result = decode(value, { errors: "all" })
+    if (Result.isSuccess(result)) return Result.succeed(result.success)
+    const problems = Issues.problems(result.failure.issue)
+    const first = problems[0]
+    return Result.fail({
+      field: first?.field ?? "",
+      message: problems.map(Issues.sentence).join("; "),
+      reason: LocalReason.InvalidField
+    })
+  }
+}
+
+/**
+ * Pass 1: decodes every row, runs the cross-row checks and returns the plan. Sends nothing.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const plan = <Item, E, R, EIn, RIn>(
+  endpoint: Endpoint<Item, E, R>,
+  input: Stream.Stream<SourceRow, EIn, RIn>,
+  pendingRowNumbers: ReadonlySet<number> = new Set()
+): Effect.Effect<Plan, EIn, RIn> =>
+  Effect.suspend(() => {
+    const decode = decodeRow(endpoint.schema)
+    const checks = endpoint.crossRow?.()
+    const rejected = new Map<number, Rejection & { readonly id: string }>()
+    const rejectedKeys = new Set<string>()
+    const keyOfRow = new Map<number, string>()
+    const pendingRows = new Map<number, Valid<unknown>>()
+    let total = 0
+    let valid = 0
+    return Stream.runForEach(input, ({ row, value }) =>
+      Effect.sync(() => {
+        total++
+        const id = endpoint.idOf(value)
+        const decoded = decode(value)
+        if (Result.isFailure(decoded)) {
+          rejected.set(row, { ...decoded.failure, id })
+          if (id.length > 0) rejectedKeys.add(idKey(id))
+          return
+        }
+        valid++
+        const v: Valid<Item> = { row, id, item: decoded.success }
+        if (endpoint.dependency) {
+          const key = endpoint.dependency.key(v.item)
+          if (key !== undefined) keyOfRow.set(row, idKey(key))
+        }
+        if (pendingRowNumbers.has(row)) pendingRows.set(row, v)
+        checks?.observe(v)
+      })).pipe(
+        Effect.map(() => {
+          const verdict = checks?.finish()
+          for (const [row, rejection] of verdict?.rejected ?? []) {
+            if (rejected.has(row)) continue
+            rejected.set(row, { reason: LocalReason.Conflict, ...rejection, id: "" })
+            valid--
+            const key = keyOfRow.get(row)
+            if (key !== undefined) rejectedKeys.add(key)
+          }
+          const levels = verdict?.levels ?? new Map<number, number>()
+          let maxLevel = 0
+          for (const level of levels.values()) maxLevel = Math.max(maxLevel, level)
+          return { total, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows }
+        })
+      )
+  })
+
+// =============================================================================
+// Pass 2
+// =============================================================================
+
+type Step<Item> =
+  | { readonly _tag: "done"; readonly outcome: RowOutcome }
+  | { readonly _tag: "send"; readonly valid: Valid<Item> }
+
+interface Segment<Item> {
+  readonly steps: ReadonlyArray<Step<Item>>
+  readonly sendCount: number
+}
+
+const failedChunk = (rows: ReadonlyArray<{ readonly row: number; readonly id: string }>, e: VendorFailure) =>
+  rows.map((r): RowOutcome => ({
+    row: r.row,
+    id: r.id,
+    status: "failed",
+    code: e.code,
+    reason: e.reason._tag,
+    message: VendorError.describe(e)
+  }))
+
+/**
+ * Runs the pipeline: pass 1, then pass 2 (once per dependency level), emitting one outcome per input row.
+ *
+ * **Gotchas**
+ *
+ * The `input` stream is run more than once (1 + number of levels): it must re-read its source each time, as a
+ * Stream over a file does.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <Item, E, R, EIn, RIn>(
+  endpoint: Endpoint<Item, E, R>,
+  input: Stream.Stream<SourceRow, EIn, RIn>,
+  options: Options = {}
+): Stream.Stream<RowOutcome, E | EIn | JournalError, R | RIn> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const journal = Option.getOrUndefined(yield* Effect.serviceOption(RunJournal))
+    const previous = journal?.previous
+    const pendingRowNumbers = new Set(previous?.pending.flatMap((c) => c.rows.map((r) => r.row)) ?? [])
+    const thePlan = yield* plan(endpoint, input, pendingRowNumbers)
+    const chunkSize = Math.max(1, Math.min(options.chunkSize ?? endpoint.chunkSize, endpoint.chunkSize))
+    const concurrency = Math.max(1, options.concurrency ?? 1)
+    const strictBlocked = options.strict === true && thePlan.rejected.size > 0
+    let nextChunk = previous?.nextChunk ?? 0
+
+    // Rows settled before pass 2: verified rows of interrupted chunks. Rows the vendor module could not verify are
+    // never resent blindly: they end `skipped` with reason `Unverified`.
+    const settled = new Map<number, RowOutcome>()
+    const unverifiable = new Set<number>()
+    if (journal && previous && previous.pending.length > 0 && !options.dryRun && !strictBlocked) {
+      for (const pending of previous.pending) {
+        for (const r of pending.rows) {
+          const v = thePlan.pendingRows.get(r.row)
+          if (v !== undefined && idKey(v.id) !== idKey(r.id)) {
+            return yield* new JournalError({
+              path: endpoint.name,
+              message: `the input changed since the journal was written: row ${r.row} was ${
+                JSON.stringify(r.id)
+              }, now ${JSON.stringify(v.id)}`
+            })
+          }
+        }
+        const rows = pending.rows.flatMap((r) => {
+          const v = thePlan.pendingRows.get(r.row)
+          return v === undefined ? [] : [v as Valid<Item>]
+        })
+        if (rows.length === 0 || endpoint.verify === undefined) continue // idempotent endpoint: resend
+        const verdicts = yield* endpoint.verify(pending, rows).pipe(
+          Effect.catch((e) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(null)))
+        )
+        const answered = new Set<number>()
+        const outcomes: Array<RowOutcome> = []
+        for (const verdict of verdicts ?? []) {
+          answered.add(verdict.row)
+          if (verdict.status === "resend") continue
+          const outcome: RowOutcome = { ...verdict, id: thePlan.pendingRows.get(verdict.row)?.id ?? "" }
+          settled.set(verdict.row, outcome)
+          outcomes.push(outcome)
+        }
+        for (const v of rows) if (!answered.has(v.row)) unverifiable.add(v.row)
+        if (outcomes.length > 0) yield* journal.finished(pending.chunk, outcomes)
+      }
+    }
+
+    const notApplied = new Set<string>(thePlan.rejectedKeys)
+    const decode = decodeRow(endpoint.schema)
+
+    const stepFor = (source: SourceRow, level: number): Step<Item> | undefined => {
+      const rowLevel = thePlan.levels.get(source.row) ?? 0
+      if (rowLevel !== level) return undefined
+      const rejection = thePlan.rejected.get(source.row)
+      const id = rejection?.id || endpoint.idOf(source.value)
+      if (rejection !== undefined) {
+        return {
+          _tag: "done",
+          outcome: {
+            row: source.row,
+            id,
+            status: "rejected",
+            reason: rejection.reason ?? LocalReason.Conflict,
+            message: Issues.sentence(rejection)
+          }
+        }
+      }
+      const decoded = decode(source.value)
+      if (Result.isFailure(decoded)) {
+        // The input changed between passes; report it rather than send something unvalidated.
+        return {
+          _tag: "done",
+          outcome: {
+            row: source.row,
+            id,
+            status: "rejected",
+            reason: LocalReason.InvalidField,
+            message: decoded.failure.message
+          }
+        }
+      }
+      const valid: Valid<Item> = { row: source.row, id, item: decoded.success }
+      const skip = (reason: string, message: string): Step<Item> => {
+        const key = endpoint.dependency?.key(valid.item)
+        if (key !== undefined) notApplied.add(idKey(key))
+        return { _tag: "done", outcome: { row: source.row, id, status: "skipped", reason, message } }
+      }
+      if (strictBlocked) {
+        return skip(
+          LocalReason.StrictMode,
+          `not sent: strict mode and ${thePlan.rejected.size} row(s) of the input are invalid`
+        )
+      }
+      if (options.dryRun === true) return skip("DryRun", "valid; not sent (dry run)")
+      const appliedKey = previous?.applied.get(source.row)
+      if (appliedKey !== undefined) {
+        if (appliedKey !== idKey(id)) {
+          return {
+            _tag: "done",
+            outcome: {
+              row: source.row,
+              id,
+              status: "failed",
+              reason: "JournalMismatch",
+              message: `the journal says row ${source.row} was ${JSON.stringify(appliedKey)}; the input changed`
+            }
+          }
+        }
+        return {
+          _tag: "done",
+          outcome: {
+            row: source.row,
+            id,
+            status: "applied",
+            reason: LocalReason.AppliedEarlier,
+            message: "applied by an earlier run (journal)"
+          }
+        }
+      }
+      const verified = settled.get(source.row)
+      if (verified !== undefined) return { _tag: "done", outcome: verified }
+      if (unverifiable.has(source.row)) {
+        return skip("Unverified", "an earlier run sent this row but its outcome could not be verified; not resent")
+      }
+      const parent = endpoint.dependency?.parent(valid.item)
+      if (parent !== undefined && notApplied.has(idKey(parent))) {
+        return skip(
+          LocalReason.DependencyNotApplied,
+          `not sent: ${JSON.stringify(parent)}, which it depends on, did not apply`
+        )
+      }
+      return { _tag: "send", valid }
+    }
+
+    const maxSegment = chunkSize * 4
+    interface Acc {
+      steps: Array<Step<Item>>
+      send: number
+    }
+    const segments = (level: number): Stream.Stream<Segment<Item>, EIn, RIn> =>
+      Stream.mapAccum(
+        input,
+        (): Acc => ({ steps: [], send: 0 }),
+        (acc: Acc, source: SourceRow): readonly [Acc, ReadonlyArray<Segment<Item>>] => {
+          const step = stepFor(source, level)
+          if (step === undefined) return [acc, []]
+          acc.steps.push(step)
+          if (step._tag === "send") acc.send++
+          if (acc.send >= chunkSize || acc.steps.length >= maxSegment) {
+            return [{ steps: [], send: 0 }, [{ steps: acc.steps, sendCount: acc.send }]]
+          }
+          return [acc, []]
+        },
+        { onHalt: (acc: Acc) => (acc.steps.length > 0 ? [{ steps: acc.steps, sendCount: acc.send }] : []) }
+      )
+
+    const execute = (segment: Segment<Item>): Effect.Effect<ReadonlyArray<RowOutcome>, E | JournalError, R> => {
+      if (segment.sendCount === 0) {
+        return Effect.succeed(segment.steps.map((s) => (s as { outcome: RowOutcome }).outcome))
+      }
+      const chunk = nextChunk++
+      const toSend = segment.steps.flatMap((s) => (s._tag === "send" ? [s.valid] : []))
+      const journalRows = toSend.map((v) => ({ row: v.row, id: v.id }))
+      const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
+      return Effect.gen(function*() {
+        if (journal) yield* journal.started(chunk, journalRows)
+        const results = yield* endpoint.execute(toSend, { chunk, note }).pipe(
+          Effect.map((results) => {
+            const byRow = new Map(results.map((r) => [r.row, r]))
+            return toSend.map((v): RowOutcome => {
+              const r = byRow.get(v.row)
+              if (r === undefined) {
+                return {
+                  row: v.row,
+                  id: v.id,
+                  status: "failed",
+                  reason: "Unknown",
+                  message: "the vendor returned no result for this row"
+                }
+              }
+              return { ...r, id: v.id }
+            })
+          }),
+          Effect.catch((
+            e
+          ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(journalRows, e as VendorFailure))))
+        )
+        if (journal) yield* journal.finished(chunk, results)
+        const byRow = new Map(results.map((o) => [o.row, o]))
+        return segment.steps.map((s) => (s._tag === "done" ? s.outcome : byRow.get(s.valid.row)!))
+      })
+    }
+
+    const track = (outcome: RowOutcome, item: Item | undefined) => {
+      if (outcome.status !== "applied" && item !== undefined && endpoint.dependency) {
+        const key = endpoint.dependency.key(item)
+        if (key !== undefined) notApplied.add(idKey(key))
+      }
+    }
+
+    const levelStream = (level: number) =>
+      segments(level).pipe(
+        Stream.mapEffect((segment) =>
+          execute(segment).pipe(
+            Effect.tap((outcomes) =>
+              Effect.sync(() => {
+                const items = new Map(
+                  segment.steps.flatMap((s) => (s._tag === "send" ? [[s.valid.row, s.valid.item]] : []))
+                )
+                for (const o of outcomes) track(o, items.get(o.row))
+              })
+            )
+          ), { concurrency }),
+        Stream.flatMap((outcomes) => Stream.fromIterable(outcomes))
+      )
+
+    let stream: Stream.Stream<RowOutcome, E | EIn | JournalError, R | RIn> = levelStream(0)
+    for (let level = 1; level <= thePlan.maxLevel; level++) {
+      stream = Stream.concat(stream, Stream.suspend(() => levelStream(level)))
+    }
+    return stream
+  }))

@@ -1,0 +1,110 @@
+/**
+ * What happened to each input row, and the run's summary. Every input row ends with exactly one outcome.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * - `applied`: the vendor accepted the row (or an earlier, journaled run did).
+ * - `rejected`: invalid input; never sent.
+ * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why.
+ * - `skipped`: valid but not sent: strict mode with invalid rows elsewhere, or a row it depends on did not apply.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Status = "applied" | "rejected" | "failed" | "skipped"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RowOutcome {
+  /** 1-based data row (CSV without header; JSON array index + 1; NDJSON line number). */
+  readonly row: number
+  /** The row's id as the user wrote it; empty when the row has none (e.g. an unparseable row). */
+  readonly id: string
+  readonly status: Status
+  /** Vendor code for `failed` rows (errcode / code; HTTP status for HTTP failures, 0 for transport failures). */
+  readonly code?: number | undefined
+  /** A machine-readable reason: a vendor reason tag (`Transient`, `ItemRejected`, …) or a local one. */
+  readonly reason?: string | undefined
+  /** A human-readable explanation naming the field, never containing a secret. */
+  readonly message?: string | undefined
+  /** Vendor data worth keeping, e.g. the department_id Feishu assigned. */
+  readonly result?: Readonly<Record<string, string | number>> | undefined
+}
+
+/**
+ * Local (non-vendor) reasons.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const LocalReason = {
+  /** A field broke a documented limit or had the wrong type. */
+  InvalidField: "InvalidField",
+  /** The row conflicts with another row (duplicate id, rename collision, cycle, …). */
+  Conflict: "Conflict",
+  /** Strict mode: another row was invalid, so nothing was sent. */
+  StrictMode: "StrictMode",
+  /** A row this one depends on (e.g. its parent department) did not apply. */
+  DependencyNotApplied: "DependencyNotApplied",
+  /** An earlier run, recorded in the journal, already applied this row. */
+  AppliedEarlier: "AppliedEarlier"
+} as const
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Summary {
+  readonly total: number
+  readonly applied: number
+  readonly rejected: number
+  readonly failed: number
+  readonly skipped: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const emptySummary: Summary = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
+
+/**
+ * Adds one outcome to a summary.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const add = (summary: Summary, outcome: RowOutcome): Summary => ({
+  ...summary,
+  total: summary.total + 1,
+  [outcome.status]: summary[outcome.status] + 1
+})
+
+/**
+ * A mutable tally for hot loops (the report writer and the CLI progress line count millions of outcomes).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeTally = () => {
+  const counts = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
+  return {
+    add: (outcome: RowOutcome): void => {
+      counts.total++
+      counts[outcome.status]++
+    },
+    summary: (): Summary => ({ ...counts })
+  }
+}
+
+/**
+ * Whether the run applied everything it was given.
+ *
+ * @since 0.1.0
+ * @category predicates
+ */
+export const isComplete = (summary: Summary): boolean => summary.applied === summary.total

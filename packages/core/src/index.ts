@@ -7,6 +7,10 @@ export * as Issues from "./Issues.ts"
 export * as Limit from "./Limit.ts"
 /** What happened to each input row, and the run's summary. Every input row ends with exactly one outcome. */
 export * as Outcome from "./Outcome.ts"
+/** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with */
+export * as RateLimit from "./RateLimit.ts"
+/** Retry policy for vendor calls: exponential backoff with jitter, capped, a bounded number of retries, only for */
+export * as RetryPolicy from "./RetryPolicy.ts"
 /** The run journal: an append-only JSON-lines record of submitted chunks and row outcomes, so a killed run can */
 export * as RunJournal from "./RunJournal.ts"
 /** Text measures that vendor limits are written in: UTF-8 bytes (WeCom "字节") and characters counted as Unicode */

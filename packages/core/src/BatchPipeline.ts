@@ -21,6 +21,7 @@
  *
  * @since 0.1.0
  */
+import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Result from "effect/Result"
@@ -172,6 +173,8 @@ export interface Options {
   readonly dryRun?: boolean | undefined
   /** Overrides the endpoint's chunk size (must not exceed it). */
   readonly chunkSize?: number | undefined
+  /** Called once after the validation pass, before anything is sent (progress bars use `plan.total`). */
+  readonly onPlan?: ((plan: Plan) => void) | undefined
 }
 
 /**
@@ -183,6 +186,7 @@ export interface Options {
 export interface Plan {
   readonly total: number
   readonly valid: number
+  /** Rejected rows; each `message` is a complete sentence naming the field, as the row's outcome reports it. */
   readonly rejected: ReadonlyMap<number, Rejection & { readonly id: string }>
   readonly levels: ReadonlyMap<number, number>
   readonly maxLevel: number
@@ -211,15 +215,42 @@ export const isFatal = (e: unknown): boolean => {
 const decodeRow = <Item>(schema: Schema.Decoder<Item>) => {
   const decode = Schema.decodeUnknownResult(schema)
   return (value: unknown): Result.Result<Item, Rejection> => {
-    const result = decode(value, { errors: "all" })
-    if (Result.isSuccess(result)) return Result.succeed(result.success)
-    const problems = Issues.problems(result.failure.issue)
-    const first = problems[0]
+    // Valid rows are the common case: decode them stopping at the first issue, and pay for collecting every issue
+    // only for a row that is invalid anyway.
+    const first = decode(value)
+    if (Result.isSuccess(first)) return first as Result.Result<Item, never>
+    const all = decode(value, { errors: "all" })
+    const problems = Issues.problems(Result.isFailure(all) ? all.failure.issue : first.failure.issue)
     return Result.fail({
-      field: first?.field ?? "",
+      field: problems[0]?.field ?? "",
       message: problems.map(Issues.sentence).join("; "),
       reason: LocalReason.InvalidField
     })
+  }
+}
+
+/** A set of row numbers: a bitmap for the usual small non-negative integers (1M rows cost 125 kB), else a Set. */
+const isSmallRow = (row: number) => Number.isInteger(row) && row >= 0 && row < 2 ** 31
+
+const makeRowSet = () => {
+  let bits = new Uint8Array(1024)
+  const other = new Set<number>()
+  return {
+    add: (row: number): void => {
+      if (!isSmallRow(row)) return void other.add(row)
+      const i = row >>> 3
+      if (i >= bits.length) {
+        const grown = new Uint8Array(Math.max(bits.length * 2, i + 1))
+        grown.set(bits)
+        bits = grown
+      }
+      bits[i]! |= 1 << (row & 7)
+    },
+    has: (row: number): boolean => {
+      if (!isSmallRow(row)) return other.has(row)
+      const i = row >>> 3
+      return i < bits.length && (bits[i]! & (1 << (row & 7))) !== 0
+    }
   }
 }
 
@@ -237,37 +268,51 @@ export const plan = <Item, E, R, EIn, RIn>(
   Effect.suspend(() => {
     const decode = decodeRow(endpoint.schema)
     const checks = endpoint.crossRow?.()
+    const dependency = endpoint.dependency
     const rejected = new Map<number, Rejection & { readonly id: string }>()
     const rejectedKeys = new Set<string>()
     const keyOfRow = new Map<number, string>()
     const pendingRows = new Map<number, Valid<unknown>>()
+    const validRows = makeRowSet()
     let total = 0
     let valid = 0
-    return Stream.runForEach(input, ({ row, value }) =>
+    return Stream.runForEachArray(input, (sources) =>
       Effect.sync(() => {
-        total++
-        const id = endpoint.idOf(value)
-        const decoded = decode(value)
-        if (Result.isFailure(decoded)) {
-          rejected.set(row, { ...decoded.failure, id })
-          if (id.length > 0) rejectedKeys.add(idKey(id))
-          return
+        for (let i = 0; i < sources.length; i++) {
+          const { row, value } = sources[i]!
+          total++
+          const id = endpoint.idOf(value)
+          const decoded = decode(value)
+          if (Result.isFailure(decoded)) {
+            rejected.set(row, { ...decoded.failure, id })
+            if (id.length > 0) rejectedKeys.add(idKey(id))
+            continue
+          }
+          valid++
+          validRows.add(row)
+          const v: Valid<Item> = { row, id, item: decoded.success }
+          if (dependency) {
+            const key = dependency.key(v.item)
+            if (key !== undefined) keyOfRow.set(row, idKey(key))
+          }
+          if (pendingRowNumbers.size > 0 && pendingRowNumbers.has(row)) pendingRows.set(row, v)
+          checks?.observe(v)
         }
-        valid++
-        const v: Valid<Item> = { row, id, item: decoded.success }
-        if (endpoint.dependency) {
-          const key = endpoint.dependency.key(v.item)
-          if (key !== undefined) keyOfRow.set(row, idKey(key))
-        }
-        if (pendingRowNumbers.has(row)) pendingRows.set(row, v)
-        checks?.observe(v)
       })).pipe(
         Effect.map(() => {
           const verdict = checks?.finish()
           for (const [row, rejection] of verdict?.rejected ?? []) {
-            if (rejected.has(row)) continue
-            rejected.set(row, { reason: LocalReason.Conflict, ...rejection, id: "" })
+            // Only a row that decoded can be rejected here, and only once: an invalid row already is, and a row
+            // number the input does not have is no row at all.
+            if (!validRows.has(row) || rejected.has(row)) continue
+            rejected.set(row, {
+              reason: LocalReason.Conflict,
+              ...rejection,
+              message: Issues.sentence(rejection),
+              id: ""
+            })
             valid--
+            pendingRows.delete(row)
             const key = keyOfRow.get(row)
             if (key !== undefined) rejectedKeys.add(key)
           }
@@ -302,6 +347,32 @@ const failedChunk = (rows: ReadonlyArray<{ readonly row: number; readonly id: st
     message: VendorError.describe(e)
   }))
 
+const noResult = "the vendor returned no result for this row"
+
+/** The vendor's per-item results as outcomes, one per sent row and in the same order, whatever order it answered in. */
+const outcomesOf = <Item>(
+  sent: ReadonlyArray<Valid<Item>>,
+  results: ReadonlyArray<ItemResult>
+): ReadonlyArray<RowOutcome> => {
+  const toOutcome = (v: Valid<Item>, r: ItemResult | undefined): RowOutcome => {
+    if (r === undefined) return { row: v.row, id: v.id, status: "failed", reason: "Unknown", message: noResult }
+    // Only the outcome's own fields: whatever else a vendor module put in its result stays out of the report.
+    const o: { -readonly [K in keyof RowOutcome]: RowOutcome[K] } = { row: v.row, id: v.id, status: r.status }
+    if (r.code !== undefined) o.code = r.code
+    if (r.reason !== undefined) o.reason = r.reason
+    if (r.message !== undefined) o.message = r.message
+    if (r.result !== undefined) o.result = r.result
+    return o
+  }
+  // Vendors usually answer in request order: match by position, and fall back to a lookup when they do not.
+  let inOrder = results.length === sent.length
+  for (let i = 0; inOrder && i < sent.length; i++) inOrder = results[i]!.row === sent[i]!.row
+  if (inOrder) return sent.map((v, i) => toOutcome(v, results[i]))
+  const byRow = new Map<number, ItemResult>()
+  for (const r of results) byRow.set(r.row, r)
+  return sent.map((v) => toOutcome(v, byRow.get(v.row)))
+}
+
 /**
  * Runs the pipeline: pass 1, then pass 2 (once per dependency level), emitting one outcome per input row.
  *
@@ -323,6 +394,7 @@ export const run = <Item, E, R, EIn, RIn>(
     const previous = journal?.previous
     const pendingRowNumbers = new Set(previous?.pending.flatMap((c) => c.rows.map((r) => r.row)) ?? [])
     const thePlan = yield* plan(endpoint, input, pendingRowNumbers)
+    options.onPlan?.(thePlan)
     const chunkSize = Math.max(1, Math.min(options.chunkSize ?? endpoint.chunkSize, endpoint.chunkSize))
     const concurrency = Math.max(1, options.concurrency ?? 1)
     const strictBlocked = options.strict === true && thePlan.rejected.size > 0
@@ -370,6 +442,11 @@ export const run = <Item, E, R, EIn, RIn>(
     const notApplied = new Set<string>(thePlan.rejectedKeys)
     const decode = decodeRow(endpoint.schema)
 
+    const markNotApplied = (item: Item) => {
+      const key = endpoint.dependency?.key(item)
+      if (key !== undefined) notApplied.add(idKey(key))
+    }
+
     const stepFor = (source: SourceRow, level: number): Step<Item> | undefined => {
       const rowLevel = thePlan.levels.get(source.row) ?? 0
       if (rowLevel !== level) return undefined
@@ -383,7 +460,7 @@ export const run = <Item, E, R, EIn, RIn>(
             id,
             status: "rejected",
             reason: rejection.reason ?? LocalReason.Conflict,
-            message: Issues.sentence(rejection)
+            message: rejection.message
           }
         }
       }
@@ -403,8 +480,7 @@ export const run = <Item, E, R, EIn, RIn>(
       }
       const valid: Valid<Item> = { row: source.row, id, item: decoded.success }
       const skip = (reason: string, message: string): Step<Item> => {
-        const key = endpoint.dependency?.key(valid.item)
-        if (key !== undefined) notApplied.add(idKey(key))
+        markNotApplied(valid.item)
         return { _tag: "done", outcome: { row: source.row, id, status: "skipped", reason, message } }
       }
       if (strictBlocked) {
@@ -417,6 +493,7 @@ export const run = <Item, E, R, EIn, RIn>(
       const appliedKey = previous?.applied.get(source.row)
       if (appliedKey !== undefined) {
         if (appliedKey !== idKey(id)) {
+          markNotApplied(valid.item)
           return {
             _tag: "done",
             outcome: {
@@ -440,7 +517,11 @@ export const run = <Item, E, R, EIn, RIn>(
         }
       }
       const verified = settled.get(source.row)
-      if (verified !== undefined) return { _tag: "done", outcome: verified }
+      if (verified !== undefined) {
+        // A verified row that did not apply holds back its dependants like a row that failed in this run.
+        if (verified.status !== "applied") markNotApplied(valid.item)
+        return { _tag: "done", outcome: verified }
+      }
       if (unverifiable.has(source.row)) {
         return skip("Unverified", "an earlier run sent this row but its outcome could not be verified; not resent")
       }
@@ -459,19 +540,24 @@ export const run = <Item, E, R, EIn, RIn>(
       steps: Array<Step<Item>>
       send: number
     }
+    // Works on the input's own arrays of rows (one call per array, not per row): this is the hot loop.
     const segments = (level: number): Stream.Stream<Segment<Item>, EIn, RIn> =>
-      Stream.mapAccum(
+      Stream.mapAccumArray(
         input,
         (): Acc => ({ steps: [], send: 0 }),
-        (acc: Acc, source: SourceRow): readonly [Acc, ReadonlyArray<Segment<Item>>] => {
-          const step = stepFor(source, level)
-          if (step === undefined) return [acc, []]
-          acc.steps.push(step)
-          if (step._tag === "send") acc.send++
-          if (acc.send >= chunkSize || acc.steps.length >= maxSegment) {
-            return [{ steps: [], send: 0 }, [{ steps: acc.steps, sendCount: acc.send }]]
+        (acc: Acc, sources): readonly [Acc, ReadonlyArray<Segment<Item>>] => {
+          let out: Array<Segment<Item>> | undefined
+          for (let i = 0; i < sources.length; i++) {
+            const step = stepFor(sources[i]!, level)
+            if (step === undefined) continue
+            acc.steps.push(step)
+            if (step._tag === "send") acc.send++
+            if (acc.send >= chunkSize || acc.steps.length >= maxSegment) {
+              ;(out ??= []).push({ steps: acc.steps, sendCount: acc.send })
+              acc = { steps: [], send: 0 }
+            }
           }
-          return [acc, []]
+          return [acc, out ?? []]
         },
         { onHalt: (acc: Acc) => (acc.steps.length > 0 ? [{ steps: acc.steps, sendCount: acc.send }] : []) }
       )
@@ -481,59 +567,45 @@ export const run = <Item, E, R, EIn, RIn>(
         return Effect.succeed(segment.steps.map((s) => (s as { outcome: RowOutcome }).outcome))
       }
       const chunk = nextChunk++
-      const toSend = segment.steps.flatMap((s) => (s._tag === "send" ? [s.valid] : []))
+      const toSend: Array<Valid<Item>> = []
+      for (const s of segment.steps) if (s._tag === "send") toSend.push(s.valid)
       const journalRows = toSend.map((v) => ({ row: v.row, id: v.id }))
       const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
       return Effect.gen(function*() {
         if (journal) yield* journal.started(chunk, journalRows)
         const results = yield* endpoint.execute(toSend, { chunk, note }).pipe(
-          Effect.map((results) => {
-            const byRow = new Map(results.map((r) => [r.row, r]))
-            return toSend.map((v): RowOutcome => {
-              const r = byRow.get(v.row)
-              if (r === undefined) {
-                return {
-                  row: v.row,
-                  id: v.id,
-                  status: "failed",
-                  reason: "Unknown",
-                  message: "the vendor returned no result for this row"
-                }
-              }
-              return { ...r, id: v.id }
-            })
-          }),
+          Effect.map((results) => outcomesOf(toSend, results)),
           Effect.catch((
             e
           ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(journalRows, e as VendorFailure))))
         )
         if (journal) yield* journal.finished(chunk, results)
-        const byRow = new Map(results.map((o) => [o.row, o]))
-        return segment.steps.map((s) => (s._tag === "done" ? s.outcome : byRow.get(s.valid.row)!))
+        // `results` follows `toSend`, which follows the segment's send steps.
+        let next = 0
+        return segment.steps.map((s) => (s._tag === "done" ? s.outcome : results[next++]!))
       })
     }
 
-    const track = (outcome: RowOutcome, item: Item | undefined) => {
-      if (outcome.status !== "applied" && item !== undefined && endpoint.dependency) {
-        const key = endpoint.dependency.key(item)
-        if (key !== undefined) notApplied.add(idKey(key))
+    // Rows sent in this run that did not apply hold back their dependants (in later levels).
+    const track = (segment: Segment<Item>, outcomes: ReadonlyArray<RowOutcome>) => {
+      if (endpoint.dependency === undefined) return
+      for (let i = 0; i < outcomes.length; i++) {
+        const step = segment.steps[i]!
+        if (step._tag === "send" && outcomes[i]!.status !== "applied") markNotApplied(step.valid.item)
       }
     }
 
     const levelStream = (level: number) =>
       segments(level).pipe(
-        Stream.mapEffect((segment) =>
-          execute(segment).pipe(
-            Effect.tap((outcomes) =>
-              Effect.sync(() => {
-                const items = new Map(
-                  segment.steps.flatMap((s) => (s._tag === "send" ? [[s.valid.row, s.valid.item]] : []))
-                )
-                for (const o of outcomes) track(o, items.get(o.row))
-              })
-            )
-          ), { concurrency }),
-        Stream.flatMap((outcomes) => Stream.fromIterable(outcomes))
+        Stream.mapEffect(
+          (segment) => execute(segment).pipe(Effect.tap((outcomes) => Effect.sync(() => track(segment, outcomes)))),
+          { concurrency }
+        ),
+        // A segment has at least one step, so its outcomes are non-empty: emit them as one array, not row by row.
+        (outcomes) =>
+          Stream.flattenArray(
+            outcomes as Stream.Stream<NonEmptyReadonlyArray<RowOutcome>, E | EIn | JournalError, R | RIn>
+          )
       )
 
     let stream: Stream.Stream<RowOutcome, E | EIn | JournalError, R | RIn> = levelStream(0)

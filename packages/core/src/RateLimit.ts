@@ -42,8 +42,9 @@ export const withLimit =
   <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | RateLimiter.RateLimiter> =>
     Effect.flatMap(Effect.service(RateLimiter.RateLimiter), (limiter) => {
       const windowMillis = Duration.toMillis(Duration.fromInputUnsafe(limit.window))
-      // One call per (window / calls): bucket of 1 refilled at the documented average rate.
-      const spacing = Math.max(1, Math.floor(windowMillis / Math.max(1, limit.calls)))
+      // One call per (window / calls): bucket of 1 refilled at the documented average rate. Rounded up, so that no
+      // window of the vendor's length ever holds more than `calls` calls.
+      const spacing = Math.max(1, Math.ceil(windowMillis / Math.max(1, limit.calls)))
       return limiter.consume({
         key: limiterKey,
         algorithm: "token-bucket",
@@ -52,7 +53,8 @@ export const withLimit =
         window: Duration.millis(spacing)
       }).pipe(
         Effect.orDie, // the in-memory store cannot fail; a failure here is a defect
-        Effect.andThen(self)
+        // `consume` only reserves a slot and says how long to wait for it; the waiting is ours to do.
+        Effect.flatMap(({ delay }) => (Duration.isZero(delay) ? self : Effect.delay(self, delay)))
       )
     })
 

@@ -88,20 +88,19 @@ export const shouldRetry = (options: Options = defaults) => (e: unknown): boolea
 export const retry =
   (options: Options = defaults) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
     const ok = shouldRetry(options)
-    let attempt = 0
+    // The counter lives per run of the returned effect (it may run many times), not per attempt. The bound is checked
+    // here rather than with `times`, because Effect.retry evaluates `while` before `times`: `onRetry` would otherwise
+    // announce a retry that never happens.
     return Effect.suspend(() => {
-      attempt = 0
-      return self
-    }).pipe(
-      Effect.retry({
+      let attempt = 0
+      return Effect.retry(self, {
         schedule: schedule(options),
-        times: options.maxRetries,
         while: (e: E) => {
-          if (!ok(e)) return false
+          if (attempt >= options.maxRetries || !ok(e)) return false
           attempt++
           options.onRetry?.(e, attempt)
           return true
         }
       })
-    )
+    })
   }

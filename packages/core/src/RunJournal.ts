@@ -102,12 +102,25 @@ type Line =
   | {
     readonly type: "finished"
     readonly chunk: number
-    readonly rows: ReadonlyArray<readonly [number, Status, number | null]>
+    /** `[row, status, code, id]`; the id was added later, so older journals have three elements. */
+    readonly rows: ReadonlyArray<readonly [number, Status, number | null, string?]>
   }
 
+const isRunLine = (raw: string | undefined): boolean => {
+  if (raw === undefined) return false
+  try {
+    const line = JSON.parse(raw) as { readonly type?: unknown }
+    return line !== null && typeof line === "object" && line.type === "run"
+  } catch {
+    return false
+  }
+}
+
 /**
- * Replays journal text into what earlier runs left behind. A torn (unparseable) last line is ignored: it is the
- * record a killed process was writing.
+ * Replays journal text into what earlier runs left behind. A torn (unparseable) line is ignored when it is the last
+ * line or the last line of a run (the next record opens a new run): it is the record a killed process was writing.
+ * A chunk whose `finished` record lists only some of its rows (an interrupted chunk of which only some rows could be
+ * verified) stays pending with the rows that have no outcome yet.
  *
  * @since 0.1.0
  * @category parsing
@@ -130,7 +143,10 @@ export const replay = (
       try {
         line = JSON.parse(raw) as Line
       } catch {
-        if (i >= lines.length - 2) break // torn final record of a killed run
+        let next = i + 1
+        while (next < lines.length && lines[next]!.trim().length === 0) next++
+        if (next >= lines.length) break // torn final record of a killed run
+        if (isRunLine(lines[next])) continue // torn final record of an earlier killed run, resumed since
         return Effect.fail(
           new JournalError({ path, message: `line ${i + 1} is not valid JSON; the journal is damaged` })
         )
@@ -139,10 +155,20 @@ export const replay = (
         case "run":
           command ??= line.command
           break
-        case "started":
+        case "started": {
           maxChunk = Math.max(maxChunk, line.chunk)
+          // Rows resent after a verification (`resend`) leave the interrupted chunk they were pending in.
+          if (started.size > 0) {
+            const resent = new Set(line.rows.map(([row]) => row))
+            for (const [n, chunk] of started) {
+              const open = chunk.rows.filter((r) => !resent.has(r.row))
+              if (open.length === 0) started.delete(n)
+              else if (open.length < chunk.rows.length) started.set(n, { ...chunk, rows: open })
+            }
+          }
           started.set(line.chunk, { chunk: line.chunk, rows: line.rows.map(([row, id]) => ({ row, id })), notes: [] })
           break
+        }
         case "note": {
           const list = notes.get(line.chunk) ?? []
           list.push(line.data)
@@ -152,11 +178,15 @@ export const replay = (
         case "finished": {
           const chunk = started.get(line.chunk)
           const ids = new Map(chunk?.rows.map((r) => [r.row, r.id]) ?? [])
-          for (const [row, status] of line.rows) {
-            if (status === "applied") applied.set(row, idKey(ids.get(row) ?? ""))
+          const done = new Set<number>()
+          for (const [row, status, , id] of line.rows) {
+            done.add(row)
+            if (status === "applied") applied.set(row, idKey(id ?? ids.get(row) ?? ""))
             else applied.delete(row)
           }
-          started.delete(line.chunk)
+          const open = chunk?.rows.filter((r) => !done.has(r.row)) ?? []
+          if (chunk !== undefined && open.length > 0) started.set(line.chunk, { ...chunk, rows: open })
+          else started.delete(line.chunk)
           break
         }
       }
@@ -199,8 +229,10 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   const fail = (message: string) => new JournalError({ path: options.path, message })
   const exists = yield* fs.exists(options.path).pipe(Effect.mapError((e) => fail(e.message)))
   let previous: Previous = { applied: new Map(), pending: [], nextChunk: 0 }
+  let tornTail = false
   if (exists) {
     const text = yield* fs.readFileString(options.path).pipe(Effect.mapError((e) => fail(e.message)))
+    tornTail = text.length > 0 && !text.endsWith("\n")
     if (text.trim().length > 0) {
       if (!options.resume) {
         return yield* fail("a journal from an earlier run exists; pass --resume to continue it, or choose another path")
@@ -214,6 +246,8 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   }
   const file = yield* fs.open(options.path, { flag: "a" }).pipe(Effect.mapError((e) => fail(e.message)))
   const encoder = new TextEncoder()
+  // A killed run may have left a torn last line: end it, so that our first record is a line of its own.
+  if (tornTail) yield* file.writeAll(encoder.encode("\n")).pipe(Effect.mapError((e) => fail(e.message)))
   const write = (line: Line) =>
     file.writeAll(encoder.encode(JSON.stringify(line) + "\n")).pipe(
       Effect.andThen(options.sync === true ? file.sync : Effect.void),
@@ -225,7 +259,7 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
     started: (chunk, rows) => write({ type: "started", chunk, rows: rows.map((r) => [r.row, r.id] as const) }),
     note: (chunk, data) => write({ type: "note", chunk, data }),
     finished: (chunk, outcomes) =>
-      write({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null] as const) })
+      write({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null, o.id] as const) })
   })
 })
 
@@ -254,7 +288,7 @@ export const makeMemory = (options?: { readonly previousText?: string; readonly 
       started: (chunk, rows) => push({ type: "started", chunk, rows: rows.map((r) => [r.row, r.id] as const) }),
       note: (chunk, data) => push({ type: "note", chunk, data }),
       finished: (chunk, outcomes) =>
-        push({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null] as const) })
+        push({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null, o.id] as const) })
     })
     return { journal, text: () => lines.join("\n") + "\n" }
   })

@@ -1,0 +1,357 @@
+/**
+ * The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per
+ * input row.
+ *
+ * ```json
+ * {
+ *   "command": "wecom students update",
+ *   "target": "sandbox",
+ *   "dryRun": false,
+ *   "summary": { "total": 2, "applied": 1, "rejected": 1, "failed": 0, "skipped": 0 },
+ *   "items": [
+ *     {"row":1,"id":"zhangsan","status":"applied"},
+ *     {"row":2,"id":"lisi","status":"rejected","reason":"InvalidField","message":"name has 33 characters; at most 32"}
+ *   ]
+ * }
+ * ```
+ *
+ * **Details**
+ *
+ * - {@link render} builds the whole text in memory (small runs, tests). {@link makeWriter} streams: items are
+ *   appended to a file in a temporary directory next to the report as they arrive (buffered, bounded memory), and
+ *   `close` writes the header with the summary computed from the items written, appends the items, and renames the
+ *   result onto the report path. A run killed before `close` leaves at most a `.<name>.*` temporary directory,
+ *   never a half-written report at the path. Both produce byte-identical text for the same outcomes.
+ * - Nothing secret: every string that would be written is passed through {@link redact} with the writer's secrets
+ *   (credentials and issued tokens), and the target is stripped of URL credentials, query and fragment.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import type * as PlatformError from "effect/PlatformError"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { makeTally, type RowOutcome, type Status, type Summary } from "./Outcome.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * What the report says about the run as a whole.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Meta {
+  /** e.g. `wecom students update`. */
+  readonly command: string
+  /** `sandbox` or the vendor base URL. */
+  readonly target: string
+  readonly dryRun: boolean
+}
+
+/**
+ * One report item: one input row.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Item {
+  readonly row: number
+  readonly id: string
+  readonly status: Status
+  readonly code?: number
+  readonly reason?: string
+  readonly message?: string
+  /** Vendor data worth keeping, e.g. the `department_id` Feishu assigned. */
+  readonly result?: Readonly<Record<string, string | number>>
+}
+
+/**
+ * The parsed report file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Report extends Meta {
+  readonly summary: Summary
+  readonly items: ReadonlyArray<Item>
+}
+
+/**
+ * Secrets that must never appear in the report: a list, or a function read at each write (tokens are issued during
+ * the run).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Secrets = ReadonlyArray<string> | (() => ReadonlyArray<string>)
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class ReportError extends Schema.TaggedError<ReportError>()("ReportError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+// =============================================================================
+// Redaction
+// =============================================================================
+
+/**
+ * What a secret is replaced with.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const redactedText = "<redacted>"
+
+const secretForms = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const forms = new Set<string>()
+  for (const secret of secrets) {
+    if (secret.length === 0) continue
+    forms.add(secret)
+    forms.add(JSON.stringify(secret).slice(1, -1)) // as it appears inside a JSON string
+  }
+  // Longest first, so a secret containing another is replaced whole.
+  return [...forms].toSorted((a, b) => b.length - a.length)
+}
+
+/**
+ * Replaces every occurrence of a secret (as written, or JSON-escaped) with {@link redactedText}. Empty strings are
+ * ignored.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
+  let out = text
+  for (const form of secretForms(secrets)) if (out.includes(form)) out = out.split(form).join(redactedText)
+  return out
+}
+
+/**
+ * Fails when `text` contains a secret (as written, or JSON-escaped). The error names no secret.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const assertNoSecrets = (
+  text: string,
+  secrets: ReadonlyArray<string>,
+  path = "report"
+): Effect.Effect<void, ReportError> => {
+  const found = secretForms(secrets).some((form) => text.includes(form))
+  return found
+    ? Effect.fail(new ReportError({ path, message: "contains a secret or token; it must never be written" }))
+    : Effect.void
+}
+
+/**
+ * The target as the report shows it: a URL loses any user/password, query and fragment (they can carry
+ * credentials); anything else is kept as is.
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const sanitizeTarget = (target: string): string => {
+  if (!URL.canParse(target)) return target
+  const url = new URL(target)
+  if (url.protocol !== "http:" && url.protocol !== "https:") return target
+  return `${url.protocol}//${url.host}${url.pathname === "/" && !target.endsWith("/") ? "" : url.pathname}`
+}
+
+// =============================================================================
+// Rendering
+// =============================================================================
+
+/**
+ * The report item for an outcome, keys in documented order, absent fields omitted.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const item = (outcome: RowOutcome): Item => ({
+  row: outcome.row,
+  id: outcome.id,
+  status: outcome.status,
+  ...(outcome.code === undefined ? {} : { code: outcome.code }),
+  ...(outcome.reason === undefined ? {} : { reason: outcome.reason }),
+  ...(outcome.message === undefined ? {} : { message: outcome.message }),
+  ...(outcome.result === undefined ? {} : { result: outcome.result })
+})
+
+const itemLine = (outcome: RowOutcome, first: boolean) => `${first ? "\n" : ",\n"}    ${JSON.stringify(item(outcome))}`
+
+const head = (meta: Meta, summary: Summary) =>
+  [
+    "{",
+    `  "command": ${JSON.stringify(meta.command)},`,
+    `  "target": ${JSON.stringify(sanitizeTarget(meta.target))},`,
+    `  "dryRun": ${meta.dryRun},`,
+    `  "summary": ${
+      JSON.stringify({
+        total: summary.total,
+        applied: summary.applied,
+        rejected: summary.rejected,
+        failed: summary.failed,
+        skipped: summary.skipped
+      })
+    },`,
+    `  "items": [`
+  ].join("\n")
+
+const tail = "\n  ]\n}\n"
+
+/**
+ * The whole report text for a small run, summary computed from the outcomes.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const render = (meta: Meta, outcomes: Iterable<RowOutcome>, secrets: ReadonlyArray<string> = []): string => {
+  const tally = makeTally()
+  let body = ""
+  let first = true
+  for (const outcome of outcomes) {
+    tally.add(outcome)
+    body += itemLine(outcome, first)
+    first = false
+  }
+  return redact(head(meta, tally.summary()) + body + tail, secrets)
+}
+
+// =============================================================================
+// Streaming writer
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriterOptions extends Meta {
+  readonly path: string
+  readonly secrets?: Secrets | undefined
+  /** Buffered item text flushed to disk beyond this many characters. Default 256 KB. */
+  readonly flushChars?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Writer {
+  /** Appends one row's item. A row reported twice is an error: every input row appears exactly once. */
+  readonly write: (outcome: RowOutcome) => Effect.Effect<void, ReportError>
+  /** Assembles the report at its path (atomically) and returns the summary of the items written. */
+  readonly close: Effect.Effect<Summary, ReportError>
+  /** Removes the temporary files without writing the report (for a run that failed). */
+  readonly discard: Effect.Effect<void>
+}
+
+const dirname = (path: string) => {
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"))
+  return slash < 0 ? "." : slash === 0 ? path.slice(0, 1) : path.slice(0, slash)
+}
+
+const basename = (path: string) => path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
+
+/**
+ * A streaming report writer. The temporary directory is created at once (so an unwritable report directory fails
+ * before the run starts).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
+  const fs = yield* FileSystem.FileSystem
+  const path = options.path
+  const fail = (what: string) => (e: PlatformError.PlatformError) =>
+    new ReportError({ path, message: `cannot ${what} (${e.message})` })
+  const secrets = (): ReadonlyArray<string> =>
+    options.secrets === undefined ? [] : typeof options.secrets === "function" ? options.secrets() : options.secrets
+  const flushChars = options.flushChars ?? 256 * 1024
+  const temp = yield* fs.makeTempDirectory({ directory: dirname(path), prefix: `.${basename(path)}.` }).pipe(
+    Effect.mapError(fail("create a temporary file next to the report"))
+  )
+  const itemsPath = `${temp}/items`
+  const assembledPath = `${temp}/report.json`
+  const tally = makeTally()
+  let seen = new Uint8Array(1024)
+  let buffer: Array<string> = []
+  let buffered = 0
+  let count = 0
+  let closed = false
+
+  const flush = Effect.suspend(() => {
+    if (buffered === 0) return Effect.void
+    const text = redact(buffer.join(""), secrets())
+    buffer = []
+    buffered = 0
+    return fs.writeFileString(itemsPath, text, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
+  })
+
+  const markSeen = (row: number): boolean => {
+    if (row >= seen.length * 8) {
+      let size = seen.length
+      while (row >= size * 8) size *= 2
+      const grown = new Uint8Array(size)
+      grown.set(seen)
+      seen = grown
+    }
+    const byte = row >> 3
+    const bit = 1 << (row & 7)
+    if ((seen[byte]! & bit) !== 0) return false
+    seen[byte] = seen[byte]! | bit
+    return true
+  }
+
+  const write = (outcome: RowOutcome): Effect.Effect<void, ReportError> =>
+    Effect.suspend(() => {
+      if (closed) return Effect.fail(new ReportError({ path, message: "the report is already closed" }))
+      if (!Number.isSafeInteger(outcome.row) || outcome.row < 0 || !markSeen(outcome.row)) {
+        return Effect.fail(
+          new ReportError({ path, message: `row ${outcome.row} was reported twice; every row must appear once` })
+        )
+      }
+      tally.add(outcome)
+      const line = itemLine(outcome, count === 0)
+      count++
+      buffer.push(line)
+      buffered += line.length
+      return buffered >= flushChars ? flush : Effect.void
+    })
+
+  const removeTemp = fs.remove(temp, { recursive: true, force: true }).pipe(Effect.ignore)
+
+  const close: Effect.Effect<Summary, ReportError> = Effect.gen(function*() {
+    if (closed) return yield* new ReportError({ path, message: "the report is already closed" })
+    closed = true
+    yield* flush
+    const summary = tally.summary()
+    yield* fs.writeFileString(assembledPath, redact(head(options, summary), secrets())).pipe(
+      Effect.mapError(fail("write the report"))
+    )
+    if (count > 0) {
+      yield* fs.stream(itemsPath).pipe(
+        Stream.run(fs.sink(assembledPath, { flag: "a" })),
+        Effect.mapError(fail("write the report"))
+      )
+    }
+    yield* fs.writeFileString(assembledPath, tail, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
+    yield* fs.rename(assembledPath, path).pipe(Effect.mapError(fail("move the report into place")))
+    yield* removeTemp
+    return summary
+  })
+
+  const discard = Effect.suspend(() => {
+    closed = true
+    return removeTemp
+  })
+
+  return { write, close, discard } satisfies Writer
+})

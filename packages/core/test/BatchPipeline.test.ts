@@ -1,0 +1,589 @@
+import { BatchPipeline, Limit, RunJournal } from "@dirsync/core"
+import type { Outcome } from "@dirsync/core"
+import { assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/testing/TestClock"
+import { type TestError, vendorError } from "./utils/TestError.ts"
+
+// =============================================================================
+// A fake vendor endpoint
+// =============================================================================
+
+const Student = Schema.Struct({
+  userid: Limit.Id({ unit: "bytes" }),
+  name: Limit.Characters(1, 32),
+  relation: Schema.optional(Limit.Bytes(1, 32)),
+  parent: Schema.optional(Schema.String)
+})
+type Student = typeof Student.Type
+
+const source = (values: ReadonlyArray<unknown>): Stream.Stream<BatchPipeline.SourceRow> =>
+  Stream.fromIterable(values.map((value, i) => ({ row: i + 1, value })))
+
+const students = (count: number, from = 1) =>
+  Array.from({ length: count }, (_, i) => ({ userid: `s${from + i}`, name: `学生${from + i}` }))
+
+/** Rejects every later copy of an id, compared case-insensitively, as the vendor modules do. */
+const duplicateIds = (): BatchPipeline.CrossRowChecks<Student> => {
+  const first = new Map<string, number>()
+  const rejected = new Map<number, BatchPipeline.Rejection>()
+  return {
+    observe: (v) => {
+      const seen = first.get(Limit.idKey(v.id))
+      if (seen === undefined) first.set(Limit.idKey(v.id), v.row)
+      else rejected.set(v.row, { field: "userid", message: `duplicates row ${seen}` })
+    },
+    finish: () => ({ rejected })
+  }
+}
+
+/** Levels by depth below parents in the same input: parents before children. */
+const parentLevels = (): BatchPipeline.CrossRowChecks<Student> => {
+  const parentOf = new Map<string, string | undefined>()
+  const rowOf = new Map<string, number>()
+  return {
+    observe: (v) => {
+      parentOf.set(Limit.idKey(v.item.userid), v.item.parent === undefined ? undefined : Limit.idKey(v.item.parent))
+      rowOf.set(Limit.idKey(v.item.userid), v.row)
+    },
+    finish: () => {
+      const levels = new Map<number, number>()
+      for (const [key, row] of rowOf) {
+        let depth = 0
+        for (let p = parentOf.get(key); p !== undefined && parentOf.has(p); p = parentOf.get(p)) depth++
+        levels.set(row, depth)
+      }
+      return { rejected: new Map(), levels }
+    }
+  }
+}
+
+interface Span {
+  readonly rows: ReadonlyArray<number>
+  readonly start: number
+  end?: number
+}
+
+interface FakeOptions {
+  readonly chunkSize?: number
+  /** Ids the vendor refuses one by one, with their code. */
+  readonly refuse?: ReadonlyMap<string, number>
+  /** A whole-chunk failure for the chunk holding this id. */
+  readonly failChunkWith?: (rows: ReadonlyArray<BatchPipeline.Valid<Student>>) => TestError | undefined
+  /** Milliseconds each call takes (TestClock time). */
+  readonly latency?: (call: number) => number
+  readonly crossRow?: () => BatchPipeline.CrossRowChecks<Student>
+  readonly dependency?: boolean
+  readonly verify?: BatchPipeline.Endpoint<Student, TestError, never>["verify"]
+  /** Leaves rows with these ids out of the vendor's answer. */
+  readonly omit?: ReadonlySet<string>
+}
+
+const fakeVendor = (options: FakeOptions = {}) => {
+  const spans: Array<Span> = []
+  const stats = { inFlight: 0, maxInFlight: 0 }
+  const endpoint: BatchPipeline.Endpoint<Student, TestError, never> = {
+    name: "test.batch",
+    schema: Student,
+    idOf: (value) => String((value as { userid?: unknown } | null)?.userid ?? ""),
+    chunkSize: options.chunkSize ?? 100,
+    crossRow: options.crossRow,
+    dependency: options.dependency === true
+      ? { key: (s) => s.userid, parent: (s) => s.parent }
+      : undefined,
+    ...(options.verify === undefined ? {} : { verify: options.verify }),
+    execute: (chunk) =>
+      Effect.gen(function*() {
+        const call = spans.length
+        const span: Span = { rows: chunk.map((v) => v.row), start: yield* Clock.currentTimeMillis }
+        spans.push(span)
+        stats.inFlight++
+        stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight)
+        yield* Effect.sleep(options.latency?.(call) ?? 0).pipe(
+          Effect.ensuring(Effect.sync(() => void stats.inFlight--))
+        )
+        span.end = yield* Clock.currentTimeMillis
+        const failure = options.failChunkWith?.(chunk)
+        if (failure !== undefined) return yield* Effect.fail(failure)
+        return chunk.filter((v) => !options.omit?.has(v.id)).map((v): BatchPipeline.ItemResult => {
+          const code = options.refuse?.get(v.id)
+          return code === undefined
+            ? { row: v.row, status: "applied" }
+            : { row: v.row, status: "failed", code, reason: "ItemRejected", message: `vendor refused ${v.id}` }
+        })
+      })
+  }
+  return { endpoint, spans, stats }
+}
+
+/** Runs the pipeline to the end under the TestClock and collects the outcomes. */
+const collect = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Stream.runCollect(stream))
+    yield* TestClock.adjust("1 hour")
+    return Array.from(yield* Fiber.join(fiber))
+  })
+
+/** Runs the pipeline with a journal in context. */
+const runWith = (
+  vendor: ReturnType<typeof fakeVendor>,
+  values: ReadonlyArray<unknown>,
+  journal: RunJournal.Service,
+  options: BatchPipeline.Options = {}
+) =>
+  collect(BatchPipeline.run(vendor.endpoint, source(values), options)).pipe(
+    Effect.provideService(RunJournal.RunJournal, journal)
+  )
+
+/** Cross-row checks that reject row 1 (valid), row 2 (already invalid) and row 9 (not in the input). */
+const rejectsRows1And2And9 = (): BatchPipeline.CrossRowChecks<Student> => ({
+  observe: () => {},
+  // rows 2 (already invalid) and 9 (not in the input) must not lower the valid count
+  finish: () => ({
+    rejected: new Map([[1, { field: "userid", message: "taken" }], [2, { field: "", message: "x" }], [9, {
+      field: "",
+      message: "x"
+    }]])
+  })
+})
+
+const statusOf = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => outcomes.map((o) => `${o.row}:${o.status}`)
+
+// =============================================================================
+// Tests
+// =============================================================================
+
+describe("BatchPipeline", () => {
+  describe("run", () => {
+    it.effect("applies valid rows and reports one outcome per input row, in input order", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 2, latency: (call) => 1000 - call * 100 })
+        const values = [...students(3), { userid: "_bad", name: "x" }, ...students(3, 4), { name: "no id" }]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { concurrency: 3 }))
+        assert.deepStrictEqual(statusOf(outcomes), [
+          "1:applied",
+          "2:applied",
+          "3:applied",
+          "4:rejected",
+          "5:applied",
+          "6:applied",
+          "7:applied",
+          "8:rejected"
+        ])
+        assert.deepStrictEqual(outcomes.map((o) => o.id), ["s1", "s2", "s3", "_bad", "s4", "s5", "s6", ""])
+        assert.isFalse(vendor.spans.some((s) => s.rows.includes(4) || s.rows.includes(8)))
+      }))
+
+    it.effect("keeps input order when later chunks finish first", () =>
+      Effect.gen(function*() {
+        // the first call is the slowest: with 4 in flight, chunks 2–4 finish long before chunk 1
+        const vendor = fakeVendor({ chunkSize: 10, latency: (call) => (call === 0 ? 5000 : 10) })
+        const values = students(100).map((s, i) => (i % 7 === 3 ? { ...s, name: "" } : s))
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { concurrency: 4 }))
+        assert.deepStrictEqual(outcomes.map((o) => o.row), Array.from({ length: 100 }, (_, i) => i + 1))
+        assert.deepStrictEqual(
+          outcomes.filter((o) => o.status === "rejected").map((o) => o.row),
+          Array.from({ length: 100 }, (_, i) => i + 1).filter((r) => (r - 1) % 7 === 3)
+        )
+      }))
+
+    it.effect("rejects invalid rows with a message naming the field and the limit, and never sends them", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const outcomes = yield* collect(BatchPipeline.run(
+          vendor.endpoint,
+          source([
+            { userid: "s1", name: "张".repeat(33) },
+            { userid: "s2", name: "张三", relation: "爸".repeat(11) },
+            { userid: "s3", name: "😀".repeat(32), relation: "x".repeat(32) },
+            { userid: "s4", name: "张".repeat(33), relation: "爸".repeat(11) }
+          ])
+        ))
+        assert.deepStrictEqual(outcomes.map((o) => [o.status, o.reason, o.message]), [
+          ["rejected", "InvalidField", "name has 33 characters; at most 32"],
+          ["rejected", "InvalidField", "relation is 33 UTF-8 bytes; at most 32"],
+          ["applied", undefined, undefined],
+          ["rejected", "InvalidField", "name has 33 characters; at most 32; relation is 33 UTF-8 bytes; at most 32"]
+        ])
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[3]])
+      }))
+
+    it.effect("sends 250 rows at chunk size 100 in 3 calls", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 100 })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(students(250)), { concurrency: 2 }))
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows.length), [100, 100, 50])
+        assert.strictEqual(outcomes.filter((o) => o.status === "applied").length, 250)
+      }))
+
+    it.effect("never sends a chunk larger than the chunk size, however rows are rejected around it", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 7 })
+        const values = students(200).map((s, i) => (i % 3 === 0 ? { ...s, userid: "-" } : s))
+        yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { concurrency: 3 }))
+        assert.isTrue(vendor.spans.every((s) => s.rows.length >= 1 && s.rows.length <= 7))
+        const sent = vendor.spans.flatMap((s) => s.rows).toSorted((a, b) => a - b)
+        assert.deepStrictEqual(sent, Array.from({ length: 200 }, (_, i) => i + 1).filter((r) => (r - 1) % 3 !== 0))
+      }))
+
+    it.effect("never uses a chunk size above the endpoint's documented maximum", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 10 })
+        yield* collect(BatchPipeline.run(vendor.endpoint, source(students(25)), { chunkSize: 1000 }))
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows.length), [10, 10, 5])
+        const smaller = fakeVendor({ chunkSize: 10 })
+        yield* collect(BatchPipeline.run(smaller.endpoint, source(students(25)), { chunkSize: 4 }))
+        assert.deepStrictEqual(smaller.spans.map((s) => s.rows.length), [4, 4, 4, 4, 4, 4, 1])
+      }))
+
+    it.effect("never has more than `concurrency` calls in flight, and does use them", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 5, latency: () => 1000 })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(students(100)), { concurrency: 3 }))
+        assert.strictEqual(vendor.spans.length, 20)
+        assert.strictEqual(vendor.stats.maxInFlight, 3)
+        assert.strictEqual(outcomes.length, 100)
+        const serial = fakeVendor({ chunkSize: 5, latency: () => 1000 })
+        yield* collect(BatchPipeline.run(serial.endpoint, source(students(20))))
+        assert.strictEqual(serial.stats.maxInFlight, 1)
+      }))
+
+    it.effect("strict mode: one invalid row means nothing is sent and valid rows are skipped", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const values = [...students(3), { userid: "s4", name: "" }]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { strict: true }))
+        assert.strictEqual(vendor.spans.length, 0)
+        assert.deepStrictEqual(outcomes.map((o) => [o.status, o.reason]), [
+          ["skipped", "StrictMode"],
+          ["skipped", "StrictMode"],
+          ["skipped", "StrictMode"],
+          ["rejected", "InvalidField"]
+        ])
+        assert.match(outcomes[0]!.message!, /strict mode and 1 row\(s\) of the input are invalid/)
+      }))
+
+    it.effect("strict mode sends everything when every row is valid", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(students(3)), { strict: true }))
+        assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied", "3:applied"])
+      }))
+
+    it.effect("dry run sends nothing and reports valid rows as skipped", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const values = [...students(2), { userid: "s3", name: "" }]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { dryRun: true }))
+        assert.strictEqual(vendor.spans.length, 0)
+        assert.deepStrictEqual(outcomes.map((o) => [o.status, o.reason]), [
+          ["skipped", "DryRun"],
+          ["skipped", "DryRun"],
+          ["rejected", "InvalidField"]
+        ])
+      }))
+
+    it.effect("maps the vendor's per-item results back to rows, with codes", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 2, refuse: new Map([["s2", 60111]]), omit: new Set(["s3"]) })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(students(4))))
+        assert.deepStrictEqual(outcomes.map((o) => [o.row, o.id, o.status, o.code, o.reason]), [
+          [1, "s1", "applied", undefined, undefined],
+          [2, "s2", "failed", 60111, "ItemRejected"],
+          [3, "s3", "failed", undefined, "Unknown"],
+          [4, "s4", "applied", undefined, undefined]
+        ])
+      }))
+
+    it.effect("a whole chunk refused for a non-fatal reason fails its rows with the code; the run goes on", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({
+          chunkSize: 2,
+          failChunkWith: (rows) => (rows.some((v) => v.id === "s3") ? vendorError(-1, "transient") : undefined)
+        })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(students(6)), { concurrency: 2 }))
+        assert.deepStrictEqual(outcomes.map((o) => [o.status, o.code ?? null, o.reason ?? null]), [
+          ["applied", null, null],
+          ["applied", null, null],
+          ["failed", -1, "Transient"],
+          ["failed", -1, "Transient"],
+          ["applied", null, null],
+          ["applied", null, null]
+        ])
+        assert.strictEqual(outcomes[2]!.message, "/test/batch failed with -1 (Transient): vendor says -1")
+      }))
+
+    it.effect("a fatal failure (credentials) stops the run with the vendor's error", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({
+          chunkSize: 2,
+          failChunkWith: (rows) => (rows.some((v) => v.id === "s3") ? vendorError(40001, "credential") : undefined)
+        })
+        const fiber = yield* Effect.forkChild(
+          Stream.runCollect(BatchPipeline.run(vendor.endpoint, source(students(20)))).pipe(Effect.flip)
+        )
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual((error as TestError).code, 40001)
+        assert.strictEqual((error as TestError).reason._tag, "Credential")
+        assert.isBelow(vendor.spans.length, 10)
+      }))
+
+    it.effect("rejects later duplicates of an id, compared case-insensitively, before sending either", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: duplicateIds })
+        const values = [{ userid: "Zhang", name: "a" }, { userid: "li", name: "b" }, { userid: "zhang", name: "c" }]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values)))
+        assert.deepStrictEqual(outcomes.map((o) => [o.id, o.status, o.reason ?? null, o.message ?? null]), [
+          ["Zhang", "applied", null, null],
+          ["li", "applied", null, null],
+          ["zhang", "rejected", "Conflict", "userid duplicates row 1"]
+        ])
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1, 2]])
+      }))
+
+    it.effect("sends a dependency level only after every chunk of the level before it has finished", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({
+          chunkSize: 2,
+          crossRow: parentLevels,
+          dependency: true,
+          latency: (call) => 100 * (5 - (call % 5))
+        })
+        const values = [
+          { userid: "c1", name: "c", parent: "p1" },
+          { userid: "p1", name: "p" },
+          { userid: "g1", name: "g", parent: "c1" },
+          { userid: "p2", name: "p" },
+          { userid: "c2", name: "c", parent: "p2" },
+          { userid: "p3", name: "p" },
+          { userid: "c3", name: "c", parent: "p3" }
+        ]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { concurrency: 4 }))
+        assert.isTrue(outcomes.every((o) => o.status === "applied"))
+        const levelOf = (
+          row: number
+        ) => (values[row - 1]!.userid.startsWith("p") ? 0 : values[row - 1]!.userid.startsWith("c") ? 1 : 2)
+        for (const later of vendor.spans) {
+          for (const earlier of vendor.spans) {
+            if (levelOf(earlier.rows[0]!) < levelOf(later.rows[0]!)) {
+              assert.isAtLeast(
+                later.start,
+                earlier.end!,
+                `rows ${later.rows} started before rows ${earlier.rows} ended`
+              )
+            }
+          }
+          assert.isTrue(later.rows.every((r) => levelOf(r) === levelOf(later.rows[0]!)), "a chunk mixes levels")
+        }
+        assert.deepStrictEqual(outcomes.map((o) => o.row).toSorted((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7])
+      }))
+
+    it.effect("skips the children and grandchildren of a row that failed, and sends the rest", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: parentLevels, dependency: true, refuse: new Map([["p1", 60003]]) })
+        const values = [
+          { userid: "p1", name: "p" },
+          { userid: "p2", name: "p" },
+          { userid: "C1", name: "c", parent: "P1" },
+          { userid: "c2", name: "c", parent: "p2" },
+          { userid: "g1", name: "g", parent: "c1" }
+        ]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values)))
+        const byRow = new Map(outcomes.map((o) => [o.row, o]))
+        assert.deepStrictEqual(
+          [1, 2, 3, 4, 5].map((r) => [byRow.get(r)!.status, byRow.get(r)!.reason ?? null]),
+          [
+            ["failed", "ItemRejected"],
+            ["applied", null],
+            ["skipped", "DependencyNotApplied"],
+            ["applied", null],
+            ["skipped", "DependencyNotApplied"]
+          ]
+        )
+        assert.match(byRow.get(3)!.message!, /"P1", which it depends on, did not apply/)
+        assert.isFalse(vendor.spans.some((s) => s.rows.includes(3) || s.rows.includes(5)))
+      }))
+
+    it.effect("skips the children of a rejected row", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: parentLevels, dependency: true })
+        const values = [{ userid: "p1", name: "" }, { userid: "c1", name: "c", parent: "p1" }]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values)))
+        assert.deepStrictEqual(statusOf(outcomes), ["1:rejected", "2:skipped"])
+        assert.strictEqual(vendor.spans.length, 0)
+      }))
+
+    describe("with a journal", () => {
+      it.effect("records every chunk, so that a resumed run sends nothing twice", () =>
+        Effect.gen(function*() {
+          const first = yield* RunJournal.makeMemory()
+          const vendor = fakeVendor({ chunkSize: 2, refuse: new Map([["s2", -1]]) })
+          yield* runWith(vendor, students(5), first.journal)
+          assert.strictEqual(vendor.spans.length, 3)
+
+          const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+          const again = fakeVendor({ chunkSize: 2 })
+          const outcomes = yield* runWith(again, students(5), second.journal)
+          assert.deepStrictEqual(again.spans.map((s) => s.rows), [[2]])
+          assert.deepStrictEqual(outcomes.map((o) => [o.status, o.reason ?? null]), [
+            ["applied", "AppliedEarlier"],
+            ["applied", null],
+            ["applied", "AppliedEarlier"],
+            ["applied", "AppliedEarlier"],
+            ["applied", "AppliedEarlier"]
+          ])
+
+          const third = yield* RunJournal.makeMemory({ previousText: first.text() + second.text() })
+          const none = fakeVendor({ chunkSize: 2 })
+          const last = yield* runWith(none, students(5), third.journal)
+          assert.strictEqual(none.spans.length, 0)
+          assert.isTrue(last.every((o) => o.status === "applied"))
+        }))
+
+      it.effect("hands an interrupted chunk to verify: resends `resend` rows, keeps verdicts, skips the unverified", () =>
+        Effect.gen(function*() {
+          const previousText = [
+            { type: "run", version: 1, command: "test" },
+            { type: "started", chunk: 0, rows: [[1, "s1"], [2, "s2"]] },
+            { type: "finished", chunk: 0, rows: [[1, "applied", null], [2, "applied", null]] },
+            { type: "started", chunk: 1, rows: [[3, "s3"], [4, "s4"], [5, "s5"], [6, "s6"]] },
+            { type: "note", chunk: 1, data: { taskId: "T-1" } }
+          ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+          const verified: Array<{ chunk: number; notes: unknown; rows: ReadonlyArray<number> }> = []
+          const vendor = fakeVendor({
+            chunkSize: 10,
+            verify: (pending, rows) =>
+              Effect.sync(() => {
+                verified.push({ chunk: pending.chunk, notes: pending.notes, rows: rows.map((v) => v.row) })
+                return [
+                  { row: 3, status: "applied" as const },
+                  { row: 4, status: "resend" as const },
+                  { row: 5, status: "failed" as const, code: 60104, reason: "ItemRejected" }
+                ]
+              })
+          })
+          const { journal, text } = yield* RunJournal.makeMemory({ previousText })
+          const outcomes = yield* runWith(vendor, students(8), journal)
+          assert.deepStrictEqual(verified, [{ chunk: 1, notes: [{ taskId: "T-1" }], rows: [3, 4, 5, 6] }])
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[4, 7, 8]])
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status, o.reason ?? null]), [
+            [1, "applied", "AppliedEarlier"],
+            [2, "applied", "AppliedEarlier"],
+            [3, "applied", null],
+            [4, "applied", null],
+            [5, "failed", "ItemRejected"],
+            [6, "skipped", "Unverified"],
+            [7, "applied", null],
+            [8, "applied", null]
+          ])
+          // row 6 stays unverified for the next run too: it is never sent blindly
+          const next = yield* RunJournal.replay(previousText + text())
+          assert.deepStrictEqual(next.pending.map((c) => c.rows.map((r) => r.row)), [[6]])
+          assert.isTrue(next.applied.has(4) && next.applied.has(3) && !next.applied.has(5))
+        }))
+
+      it.effect("skips the dependants of a row that verification found not applied", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "p1"]] }) + "\n"
+          const vendor = fakeVendor({
+            crossRow: parentLevels,
+            dependency: true,
+            verify: () => Effect.succeed([{ row: 1, status: "failed" as const, code: 60003 }])
+          })
+          const { journal } = yield* RunJournal.makeMemory({ previousText })
+          const values = [{ userid: "p1", name: "p" }, { userid: "c1", name: "c", parent: "p1" }]
+          const outcomes = yield* runWith(vendor, values, journal)
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status, o.code ?? o.reason]), [
+            [1, "failed", 60003],
+            [2, "skipped", "DependencyNotApplied"]
+          ])
+          assert.strictEqual(vendor.spans.length, 0)
+        }))
+
+      it.effect("resends an interrupted chunk when the endpoint is idempotent (no verify)", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"], [2, "s2"]] }) + "\n"
+          const vendor = fakeVendor()
+          const { journal } = yield* RunJournal.makeMemory({ previousText })
+          const outcomes = yield* runWith(vendor, students(2), journal)
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1, 2]])
+          assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied"])
+        }))
+
+      it.effect("refuses to resume when the input changed under an interrupted chunk", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"], [2, "s2"]] }) + "\n"
+          const vendor = fakeVendor({ verify: () => Effect.succeed([]) })
+          const { journal } = yield* RunJournal.makeMemory({ previousText })
+          const values = [students(1)[0], { userid: "other", name: "x" }]
+          const error = yield* collect(BatchPipeline.run(vendor.endpoint, source(values))).pipe(
+            Effect.provideService(RunJournal.RunJournal, journal),
+            Effect.flip
+          )
+          assert.strictEqual(error._tag, "JournalError")
+          assert.match((error as RunJournal.JournalError).message, /input changed.*row 2 was "s2", now "other"/)
+          assert.strictEqual(vendor.spans.length, 0)
+        }))
+
+      it.effect("does not report a row as applied when the journal's row holds another id now", () =>
+        Effect.gen(function*() {
+          const previousText = [
+            { type: "started", chunk: 0, rows: [[1, "s1"]] },
+            { type: "finished", chunk: 0, rows: [[1, "applied", null]] }
+          ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+          const vendor = fakeVendor()
+          const { journal } = yield* RunJournal.makeMemory({ previousText })
+          const result = yield* Effect.result(runWith(vendor, [{ userid: "other", name: "x" }], journal))
+          assert.isFalse(result._tag === "Success" && result.success[0]!.status === "applied")
+        }))
+    })
+  })
+
+  describe("plan", () => {
+    it.effect("counts rows, valid rows and rejections without sending", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: duplicateIds })
+        const values = [
+          { userid: "a", name: "x" },
+          { userid: "A", name: "x" },
+          { userid: "b", name: "" },
+          { userid: "c", name: "x" }
+        ]
+        const plan = yield* BatchPipeline.plan(vendor.endpoint, source(values))
+        assert.strictEqual(plan.total, 4)
+        assert.strictEqual(plan.valid, 2)
+        assert.deepStrictEqual([...plan.rejected.keys()].toSorted(), [2, 3])
+        assert.strictEqual(vendor.spans.length, 0)
+      }))
+
+    it.effect("counts a row once when both its decoding and a cross-row check reject it", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: rejectsRows1And2And9 })
+        const plan = yield* BatchPipeline.plan(
+          vendor.endpoint,
+          source([...students(1), { userid: "", name: "x" }, ...students(2, 3)])
+        )
+        assert.strictEqual(plan.total, 4)
+        assert.strictEqual(plan.valid, 2)
+        assert.strictEqual(plan.total, plan.valid + [...plan.rejected.keys()].filter((r) => r <= 4).length)
+      }))
+  })
+
+  describe("isFatal", () => {
+    it.effect("stops the run for credentials, permissions and tokens, and for anything not a vendor error", () =>
+      Effect.sync(() => {
+        assert.isTrue(BatchPipeline.isFatal(vendorError(40001, "credential")))
+        assert.isTrue(BatchPipeline.isFatal(vendorError(48002, "permission")))
+        assert.isTrue(BatchPipeline.isFatal(vendorError(42001, "token")))
+        assert.isTrue(BatchPipeline.isFatal(new Error("bug")))
+        assert.isFalse(BatchPipeline.isFatal(vendorError(-1, "transient")))
+        assert.isFalse(BatchPipeline.isFatal(vendorError(60111, "item")))
+        assert.isFalse(BatchPipeline.isFatal(vendorError(40058, "invalid")))
+      }))
+  })
+})

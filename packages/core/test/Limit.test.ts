@@ -1,0 +1,147 @@
+import { Issues, Limit } from "@dirsync/core"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+
+/** Decodes and returns the user-facing message, or `undefined` when the value is valid. */
+const messageOf = <S extends Schema.Decoder<unknown>>(schema: S, value: unknown): string | undefined => {
+  const result = Schema.decodeUnknownResult(schema)(value, { errors: "all" })
+  return Result.isSuccess(result) ? undefined : Issues.format(result.failure.issue)
+}
+
+const Row = Schema.Struct({
+  userid: Limit.Id({ unit: "bytes" }),
+  name: Limit.Characters(1, 32),
+  relation: Limit.Bytes(1, 32),
+  department: Schema.Array(Schema.Int).pipe(Schema.check(Limit.isMaxItems(20)))
+})
+const row = (over: Record<string, unknown>) => ({
+  userid: "u1",
+  name: "张三",
+  relation: "爸爸",
+  department: [1],
+  ...over
+})
+
+describe("Limit", () => {
+  describe("isBytesBetween", () => {
+    const Bytes64 = Limit.Bytes(1, 64)
+    it.effect("accepts exactly 64 bytes and refuses 65, counting UTF-8 bytes not characters", () =>
+      Effect.sync(() => {
+        assert.isUndefined(messageOf(Bytes64, "x".repeat(64)))
+        assert.strictEqual(messageOf(Bytes64, "x".repeat(65)), "is 65 UTF-8 bytes; at most 64")
+        // 21 CJK characters are 63 bytes; one more is 66
+        assert.isUndefined(messageOf(Bytes64, "张".repeat(21) + "x"))
+        assert.strictEqual(messageOf(Bytes64, "张".repeat(22)), "is 66 UTF-8 bytes; at most 64")
+        // 16 emoji are 64 bytes though only 16 characters
+        assert.isUndefined(messageOf(Bytes64, "😀".repeat(16)))
+        assert.strictEqual(messageOf(Bytes64, "😀".repeat(16) + "a"), "is 65 UTF-8 bytes; at most 64")
+      }))
+
+    it.effect("names the field and the byte count in the row message", () =>
+      Effect.sync(() => {
+        assert.strictEqual(
+          messageOf(Row, row({ relation: "爸".repeat(11) })),
+          "relation is 33 UTF-8 bytes; at most 32"
+        )
+        assert.isUndefined(messageOf(Row, row({ relation: "x".repeat(32) })))
+      }))
+
+    it.effect("says an empty value is empty and what the minimum is", () =>
+      Effect.sync(() => {
+        assert.strictEqual(messageOf(Limit.Bytes(1, 8), ""), "is empty; at least 1 UTF-8 byte")
+        assert.strictEqual(messageOf(Limit.Bytes(2, 8), ""), "is empty; at least 2 UTF-8 bytes")
+        assert.strictEqual(messageOf(Limit.Bytes(4, 8), "ab"), "is 2 UTF-8 bytes; at least 4")
+      }))
+  })
+
+  describe("isCharactersBetween", () => {
+    it.effect("accepts 32 characters and refuses 33, whether CJK or emoji", () =>
+      Effect.sync(() => {
+        assert.isUndefined(messageOf(Row, row({ name: "张".repeat(32) })))
+        assert.strictEqual(messageOf(Row, row({ name: "张".repeat(33) })), "name has 33 characters; at most 32")
+        // 32 emoji are 64 UTF-16 units but 32 characters
+        assert.isUndefined(messageOf(Row, row({ name: "😀".repeat(32) })))
+        assert.strictEqual(messageOf(Row, row({ name: "😀".repeat(33) })), "name has 33 characters; at most 32")
+        assert.strictEqual(
+          messageOf(Row, row({ name: "张".repeat(16) + "😀".repeat(17) })),
+          "name has 33 characters; at most 32"
+        )
+      }))
+
+    it.effect("uses the singular for one character", () =>
+      Effect.sync(() => {
+        assert.strictEqual(messageOf(Limit.Characters(2, 5), "张"), "has 1 character; at least 2")
+        assert.strictEqual(messageOf(Row, row({ name: "" })), "name is empty; at least 1 character")
+      }))
+  })
+
+  describe("isMaxItems", () => {
+    it.effect("accepts 20 items and refuses 21, naming the count", () =>
+      Effect.sync(() => {
+        assert.isUndefined(messageOf(Row, row({ department: Array.from({ length: 20 }, (_, i) => i) })))
+        assert.strictEqual(
+          messageOf(Row, row({ department: Array.from({ length: 21 }, (_, i) => i) })),
+          "department has 21 items; at most 20"
+        )
+      }))
+  })
+
+  describe("Id", () => {
+    it.effect("accepts digits, letters and _ - @ . up to 64 bytes", () =>
+      Effect.sync(() => {
+        const Id = Limit.Id({ unit: "bytes" })
+        for (const id of ["a", "0", "Zhang.San_01-x@school.edu", "9" + "x".repeat(63)]) {
+          assert.isUndefined(messageOf(Id, id), id)
+        }
+        assert.strictEqual(messageOf(Id, "a".repeat(65)), "is 65 UTF-8 bytes; at most 64")
+        assert.strictEqual(messageOf(Id, ""), "is empty; at least 1 UTF-8 byte")
+      }))
+
+    it.effect("requires a digit or letter first", () =>
+      Effect.sync(() => {
+        const Id = Limit.Id({ unit: "bytes" })
+        assert.strictEqual(messageOf(Id, "_abc"), "must start with a digit or a letter, got \"_\"")
+        assert.strictEqual(messageOf(Id, ".abc"), "must start with a digit or a letter, got \".\"")
+        assert.strictEqual(messageOf(Id, "@abc"), "must start with a digit or a letter, got \"@\"")
+      }))
+
+    it.effect("names the first character outside the alphabet", () =>
+      Effect.sync(() => {
+        const Id = Limit.Id({ unit: "bytes" })
+        assert.strictEqual(
+          messageOf(Id, "zhang san"),
+          "contains \" \"; only digits, letters and _ - @ . are allowed"
+        )
+        assert.strictEqual(messageOf(Id, "a张"), "contains \"张\"; only digits, letters and _ - @ . are allowed")
+        assert.strictEqual(
+          messageOf(Id, "a😀"),
+          "contains \"😀\"; only digits, letters and _ - @ . are allowed"
+        )
+      }))
+
+    it.effect("measures in characters when the vendor does", () =>
+      Effect.sync(() => {
+        const Id = Limit.Id({ unit: "characters", max: 4 })
+        assert.isUndefined(messageOf(Id, "abcd"))
+        assert.strictEqual(messageOf(Id, "abcde"), "has 5 characters; at most 4")
+      }))
+
+    it.effect("names the field in a row", () =>
+      Effect.sync(() => {
+        assert.strictEqual(
+          messageOf(Row, row({ userid: "-x" })),
+          "userid must start with a digit or a letter, got \"-\""
+        )
+      }))
+  })
+
+  describe("idKey", () => {
+    it.effect("folds case, so ZhangSan and zhangsan are the same id", () =>
+      Effect.sync(() => {
+        assert.strictEqual(Limit.idKey("ZhangSan"), Limit.idKey("zhangsan"))
+        assert.notStrictEqual(Limit.idKey("zhangsan1"), Limit.idKey("zhangsan"))
+      }))
+  })
+})

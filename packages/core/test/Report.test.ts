@@ -1,0 +1,189 @@
+import { type Outcome, Report } from "@dirsync/core"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Layer from "effect/Layer"
+import * as PlatformError from "effect/PlatformError"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import * as NFS from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+/**
+ * The parts of a real (node:fs) file system the report writer uses; `failRename` simulates a run killed before the
+ * report is moved into place.
+ */
+const realFileSystem = (options: { readonly failRename?: boolean } = {}): Layer.Layer<FileSystem.FileSystem> =>
+  FileSystem.layerNoop({
+    makeTempDirectory: (o) => Effect.sync(() => NFS.mkdtempSync(join(o?.directory ?? tmpdir(), o?.prefix ?? ""))),
+    writeFileString: (path, data, o) =>
+      Effect.sync(() => (o?.flag === "a" ? NFS.appendFileSync(path, data) : NFS.writeFileSync(path, data))),
+    stream: (path) => Stream.fromIterable([new Uint8Array(NFS.readFileSync(path))]),
+    sink: (path) => Sink.forEach((chunk: Uint8Array) => Effect.sync(() => NFS.appendFileSync(path, chunk))),
+    rename: (from, to) =>
+      options.failRename
+        ? Effect.fail(PlatformError.systemError({ _tag: "Unknown", module: "FileSystem", method: "rename" }))
+        : Effect.sync(() => NFS.renameSync(from, to)),
+    remove: (path, o) => Effect.sync(() => NFS.rmSync(path, { recursive: o?.recursive ?? false, force: true }))
+  })
+
+const withDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => NFS.mkdtempSync(join(tmpdir(), "report-test-"))),
+    f,
+    (dir) => Effect.sync(() => NFS.rmSync(dir, { recursive: true, force: true }))
+  )
+
+const meta: Report.Meta = { command: "wecom students update", target: "sandbox", dryRun: false }
+
+const outcomes: ReadonlyArray<Outcome.RowOutcome> = [
+  { row: 1, id: "zhangsan", status: "applied" },
+  { row: 2, id: "lisi", status: "rejected", reason: "InvalidField", message: "name has 33 characters; at most 32" },
+  { row: 3, id: "wangwu", status: "failed", code: 60111, reason: "ItemRejected", message: "userid not found" },
+  { row: 4, id: "d1", status: "applied", result: { department_id: "od-123" } },
+  { row: 5, id: "zhaoliu", status: "skipped", reason: "DependencyNotApplied", message: "parent did not apply" }
+]
+
+describe("Report", () => {
+  describe("render", () => {
+    it("writes the documented shape: meta, summary, one item per row with only present fields", () => {
+      const report = JSON.parse(Report.render(meta, outcomes)) as Report.Report
+      assert.deepStrictEqual(Object.keys(report), ["command", "target", "dryRun", "summary", "items"])
+      assert.strictEqual(report.command, "wecom students update")
+      assert.strictEqual(report.target, "sandbox")
+      assert.strictEqual(report.dryRun, false)
+      assert.deepStrictEqual(report.summary, { total: 5, applied: 2, rejected: 1, failed: 1, skipped: 1 })
+      assert.deepStrictEqual(report.items, [
+        { row: 1, id: "zhangsan", status: "applied" },
+        {
+          row: 2,
+          id: "lisi",
+          status: "rejected",
+          reason: "InvalidField",
+          message: "name has 33 characters; at most 32"
+        },
+        { row: 3, id: "wangwu", status: "failed", code: 60111, reason: "ItemRejected", message: "userid not found" },
+        { row: 4, id: "d1", status: "applied", result: { department_id: "od-123" } },
+        { row: 5, id: "zhaoliu", status: "skipped", reason: "DependencyNotApplied", message: "parent did not apply" }
+      ])
+    })
+
+    it("is valid JSON with no items", () => {
+      const report = JSON.parse(Report.render({ ...meta, dryRun: true }, [])) as Report.Report
+      assert.deepStrictEqual(report.items, [])
+      assert.deepStrictEqual(report.summary, { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 })
+      assert.strictEqual(report.dryRun, true)
+    })
+
+    it("redacts secrets, also where JSON escaping changed them, and strips credentials from the target", () => {
+      const secret = "s3cr\"et\\x"
+      const text = Report.render(
+        { ...meta, target: "https://admin:pw@qyapi.weixin.qq.com?access_token=TOKEN-1" },
+        [{ row: 1, id: "a", status: "failed", message: `token TOKEN-1 refused; secret ${secret}` }],
+        [secret, "TOKEN-1", ""]
+      )
+      assert.notInclude(text, "TOKEN-1")
+      assert.notInclude(text, "pw@")
+      assert.notInclude(text, JSON.stringify(secret).slice(1, -1))
+      const report = JSON.parse(text) as Report.Report
+      assert.strictEqual(report.target, "https://qyapi.weixin.qq.com")
+      assert.strictEqual(report.items[0]!.message, "token <redacted> refused; secret <redacted>")
+    })
+  })
+
+  describe("assertNoSecrets", () => {
+    it.effect("fails when a secret appears, without naming it", () =>
+      Effect.gen(function*() {
+        yield* Report.assertNoSecrets("all clear", ["hunter2"])
+        const e = yield* Report.assertNoSecrets("password=hunter2", ["hunter2"]).pipe(Effect.flip)
+        assert.instanceOf(e, Report.ReportError)
+        assert.notInclude(e.message, "hunter2")
+      }))
+  })
+
+  describe("makeWriter", () => {
+    it.effect("streams items to the path, identical to render, summary from the items written", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          const writer = yield* Report.makeWriter({ ...meta, path, flushChars: 10 })
+          for (const o of outcomes) yield* writer.write(o)
+          assert.isFalse(NFS.existsSync(path), "nothing at the path before close")
+          const summary = yield* writer.close
+          assert.deepStrictEqual(summary, { total: 5, applied: 2, rejected: 1, failed: 1, skipped: 1 })
+          assert.strictEqual(NFS.readFileSync(path, "utf8"), Report.render(meta, outcomes))
+          assert.deepStrictEqual(NFS.readdirSync(dir), ["report.json"], "temporary files removed")
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+
+    it.effect("writes 100,000 items, each row exactly once", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "big.json")
+          const writer = yield* Report.makeWriter({ ...meta, path })
+          const n = 100_000
+          for (let row = 1; row <= n; row++) {
+            yield* writer.write({
+              row,
+              id: `s${row}`,
+              status: row % 10 === 0 ? "failed" : "applied",
+              code: row % 10 === 0 ? -1 : undefined
+            })
+          }
+          const summary = yield* writer.close
+          const report = JSON.parse(NFS.readFileSync(path, "utf8")) as Report.Report
+          assert.deepStrictEqual(summary, { total: n, applied: n - n / 10, rejected: 0, failed: n / 10, skipped: 0 })
+          assert.deepStrictEqual(report.summary, summary)
+          assert.strictEqual(report.items.length, n)
+          assert.strictEqual(new Set(report.items.map((i) => i.row)).size, n)
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+
+    it.effect("refuses a row reported twice", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const writer = yield* Report.makeWriter({ ...meta, path: join(dir, "r.json") })
+          yield* writer.write({ row: 7, id: "a", status: "applied" })
+          const e = yield* writer.write({ row: 7, id: "a", status: "applied" }).pipe(Effect.flip)
+          assert.include(e.message, "row 7 was reported twice")
+          yield* writer.discard
+          assert.deepStrictEqual(NFS.readdirSync(dir), [])
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+
+    it.effect("never leaves a half-written report at the path, nor replaces an earlier one, when closing fails", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          NFS.writeFileSync(path, "earlier report")
+          const writer = yield* Report.makeWriter({ ...meta, path, flushChars: 1 })
+          for (const o of outcomes) yield* writer.write(o)
+          const e = yield* writer.close.pipe(Effect.flip)
+          assert.instanceOf(e, Report.ReportError)
+          assert.include(e.message, "cannot move the report into place")
+          assert.strictEqual(NFS.readFileSync(path, "utf8"), "earlier report")
+        })
+      ).pipe(Effect.provide(realFileSystem({ failRename: true }))))
+
+    it.effect("redacts secrets known only by the end of the run, in items and header", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          const issued: Array<string> = ["corp-secret-1"]
+          const writer = yield* Report.makeWriter({
+            ...meta,
+            target: "https://corp-secret-1.example.com",
+            path,
+            secrets: () => issued
+          })
+          yield* writer.write({ row: 1, id: "a", status: "failed", message: "bad token TOKEN-LATE" })
+          issued.push("TOKEN-LATE")
+          yield* writer.close
+          const text = NFS.readFileSync(path, "utf8")
+          yield* Report.assertNoSecrets(text, issued)
+          assert.include(text, "bad token <redacted>")
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+  })
+})

@@ -1,0 +1,859 @@
+/**
+ * Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a re-runnable, streaming `Stream` of
+ * {@link BatchPipeline.SourceRow}s for the batch pipeline.
+ *
+ * **Details**
+ *
+ * - Every run of the returned Stream re-opens and re-reads the file (the pipeline runs its input more than once).
+ *   CSV and NDJSON are streamed in 64 KB chunks; memory does not grow with the number of rows (except the parents
+ *   index, below). JSON is read whole, refused above {@link limits} `maxJsonBytes`.
+ * - File-level problems (missing file, bad header, invalid UTF-8, broken quoting, a row with the wrong number of
+ *   cells, an oversized row, no rows at all) fail the Stream with an {@link InputError} whose `message` names the
+ *   file, the row/line and the column: `students.csv: row 3: column "name": is not valid UTF-8 text; …`.
+ * - Row-level problems the reader finds itself (a class id that is not a number, a parent whose rows disagree, an
+ *   NDJSON line that is not JSON, a JSON item that is not an object) do not stop the file: the row is emitted with
+ *   the offending field left in a shape the vendor Schema rejects, plus a list of {@link ReaderProblem}s under the
+ *   key {@link problemKey}. Wrap the endpoint with {@link withReaderProblems} (or its schema with {@link guard}) and
+ *   the pipeline rejects such a row with the reader's message, naming the field.
+ * - Parents in long-format CSV: rows sharing `parent_userid` (compared case-insensitively, first spelling kept)
+ *   merge into one parent reported at the row of its first line. Each run reads the file twice: a first pass builds
+ *   an index `parent key → row of its last line` (memory: one short string and one number per distinct parent), the
+ *   second pass accumulates each parent until its last line and emits it then. Parents are therefore emitted in the
+ *   order of their LAST line; only parents whose lines are still to come are held in memory (one at a time for a file
+ *   grouped by parent).
+ *
+ * @since 0.1.0
+ */
+import type { BatchPipeline } from "@dirsync/core"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import { parse as csvParser } from "csv-parse"
+import type * as Arr from "effect/Array"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import type * as PlatformError from "effect/PlatformError"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import {
+  describeJson,
+  firstInvalidUtf8,
+  formatBytes,
+  isUtf8,
+  jsonDepthExceeds,
+  lineAt,
+  parseJson
+} from "./internal/text.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * Which command's input a file holds; decides the CSV columns and the JSON body key.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Layout = "students" | "parents" | "departments"
+
+/**
+ * The CSV columns of each layout, in documented order, and which of them the header must contain.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const layouts: {
+  readonly [L in Layout]: { readonly columns: ReadonlyArray<string>; readonly required: ReadonlyArray<string> }
+} = {
+  students: {
+    columns: ["student_userid", "new_student_userid", "name", "mobile", "department"],
+    required: ["student_userid"]
+  },
+  parents: {
+    columns: ["parent_userid", "new_parent_userid", "mobile", "student_userid", "relation"],
+    required: ["parent_userid"]
+  },
+  departments: {
+    columns: ["id", "name", "parent_id", "leader_user_id", "leader_open_id", "create_group_chat"],
+    required: ["name", "parent_id"]
+  }
+}
+
+/**
+ * File extensions `read` understands.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const supportedExtensions: ReadonlyArray<string> = [".csv", ".json", ".ndjson", ".jsonl"]
+
+/**
+ * Size guards. A CSV row or NDJSON line above `maxRecordBytes` fails the file (a quote that is never closed makes
+ * the rest of the file one "row"; this keeps that from exhausting memory). JSON files are read whole: above
+ * `maxJsonBytes` they are refused; arrays/objects nested deeper than `maxJsonDepth` are refused too (request bodies
+ * nest 4 deep).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Limits {
+  readonly maxRecordBytes: number
+  readonly maxJsonBytes: number
+  readonly maxJsonDepth: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const limits: Limits = { maxRecordBytes: 1_000_000, maxJsonBytes: 256_000_000, maxJsonDepth: 32 }
+
+/**
+ * A user error in an input file: which file, where, which column/field, and a message a school IT admin can act on
+ * (the message already names the file and position; print it as is, no stack trace).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InputError extends Schema.TaggedError<InputError>()("InputError", {
+  file: Schema.String,
+  /** 1-based data row (CSV without header; JSON array index + 1; NDJSON line number). */
+  row: Schema.optional(Schema.Number),
+  /** 1-based physical line of the file. */
+  line: Schema.optional(Schema.Number),
+  /** CSV column or JSON field. */
+  field: Schema.optional(Schema.String),
+  message: Schema.String
+}) {}
+
+/**
+ * A problem with one field of one row, found by the reader (not by the vendor Schema).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReaderProblem {
+  /** The field, e.g. `department`; empty for the row as a whole. */
+  readonly field: string
+  /** Reads after the field name: `department: "x1" is not a whole-number class id`. */
+  readonly message: string
+}
+
+/**
+ * The key under which a row value carries its {@link ReaderProblem}s. A row value with this key must be rejected;
+ * {@link guard} does that.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const problemKey = "__invalid"
+
+/**
+ * The reader problems a row value carries (empty for a clean row).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const problemsOf = (value: unknown): ReadonlyArray<ReaderProblem> => {
+  if (typeof value !== "object" || value === null || !(problemKey in value)) return []
+  const list = (value as Record<string, unknown>)[problemKey]
+  const valid = Array.isArray(list) && list.length > 0 &&
+    list.every((p) => typeof p?.field === "string" && typeof p?.message === "string")
+  // A user-supplied `__invalid` key of another shape still rejects the row rather than slipping through.
+  return valid ? list as ReadonlyArray<ReaderProblem> : [{ field: problemKey, message: "is not a field dirsync knows" }]
+}
+
+/**
+ * Wraps a row Schema so that a value carrying {@link ReaderProblem}s fails with those problems (each at its field)
+ * before the Schema itself runs.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const guard = <A>(schema: Schema.Decoder<A>): Schema.Decoder<A> =>
+  Schema.Unknown.pipe(
+    Schema.check(Schema.makeFilter(
+      (value: unknown) => {
+        const problems = problemsOf(value)
+        if (problems.length === 0) return undefined
+        return problems.map((p) => ({ path: p.field.length === 0 ? [] : [p.field], issue: p.message }))
+      },
+      undefined,
+      true
+    )),
+    Schema.decodeTo(schema)
+  )
+
+/**
+ * The endpoint with its Schema wrapped by {@link guard}: what the CLI passes to `BatchPipeline.run`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const withReaderProblems = <Item, E, R>(
+  endpoint: BatchPipeline.Endpoint<Item, E, R>
+): BatchPipeline.Endpoint<Item, E, R> => ({ ...endpoint, schema: guard(endpoint.schema) })
+
+// =============================================================================
+// Errors
+// =============================================================================
+
+interface Where {
+  readonly row?: number | undefined
+  readonly line?: number | undefined
+  readonly field?: string | undefined
+  /** How the field is called in the message: CSV columns vs JSON fields. */
+  readonly kind?: "column" | "field"
+}
+
+const inputError = (file: string, where: Where, text: string): InputError => {
+  const parts = [file]
+  if (where.row !== undefined && where.line !== undefined && where.line !== where.row) {
+    parts.push(`row ${where.row} (line ${where.line})`)
+  } else if (where.row !== undefined) parts.push(`row ${where.row}`)
+  else if (where.line !== undefined) parts.push(`line ${where.line}`)
+  if (where.field !== undefined) parts.push(`${where.kind ?? "column"} "${where.field}"`)
+  return new InputError({
+    file,
+    row: where.row,
+    line: where.line,
+    field: where.field,
+    message: `${parts.join(": ")}: ${text}`
+  })
+}
+
+const platformError = (file: string) => (e: PlatformError.PlatformError): InputError => {
+  const tag = e.reason["_tag"]
+  const text = tag === "NotFound"
+    ? "file not found"
+    : tag === "PermissionDenied"
+    ? "permission denied: the file cannot be read"
+    : `the file cannot be read (${tag})`
+  return inputError(file, {}, text)
+}
+
+const notUtf8 =
+  `is not valid UTF-8 text; save the file as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)"; in WPS: UTF-8 encoding)`
+
+/** Opens the file's metadata: missing, not a regular file or empty are file-level errors. */
+const checkFile = (fs: FileSystem.FileSystem, file: string) =>
+  fs.stat(file).pipe(
+    Effect.mapError(platformError(file)),
+    Effect.flatMap((info) => {
+      if (info.type !== "File") {
+        return Effect.fail(inputError(file, {}, `is not a file (it is a ${info.type.toLowerCase()})`))
+      }
+      const size = Number(info.size)
+      if (size === 0) return Effect.fail(inputError(file, {}, "the file is empty: no rows to process"))
+      return Effect.succeed(size)
+    })
+  )
+
+const stripBom = (bytes: Uint8Array): Uint8Array =>
+  bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes
+
+/** Runs `f` on each chunk; `f` returns the rows to emit or the error that ends the stream. */
+const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => ReadonlyArray<B> | InputError) =>
+  Stream.mapAccumArrayEffect(
+    () => 0,
+    (s: number, chunk: Arr.NonEmptyReadonlyArray<A>) => {
+      const out = f(chunk)
+      return out instanceof InputError ? Effect.fail(out) : Effect.succeed([s, out] as const)
+    }
+  )
+
+// =============================================================================
+// CSV
+// =============================================================================
+
+interface CsvRecord {
+  readonly record: ReadonlyArray<Buffer>
+  readonly info: { readonly lines: number }
+}
+
+/** One data row of a CSV file: its present (non-empty) cells by column. */
+interface CsvRow {
+  readonly row: number
+  readonly line: number
+  readonly cells: Readonly<Record<string, string>>
+}
+
+interface CsvState {
+  header: ReadonlyArray<string> | undefined
+  row: number
+  lastLine: number
+  emitted: number
+}
+
+const isBlank = (record: ReadonlyArray<Buffer>) => record.every((cell) => cell.length === 0)
+
+const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
+
+const checkHeader = (
+  file: string,
+  layout: Layout,
+  record: ReadonlyArray<Buffer>,
+  line: number
+): ReadonlyArray<string> | InputError => {
+  const { columns, required } = layouts[layout]
+  const expected = `expected columns: ${columns.join(",")}`
+  const names: Array<string> = []
+  for (let i = 0; i < record.length; i++) {
+    const cell = record[i]!
+    if (!isUtf8(cell)) return inputError(file, { line }, `the header ${notUtf8}`)
+    const name = cell.toString("utf8").trim().toLowerCase()
+    if (name.length === 0) {
+      return inputError(file, { line }, `column ${i + 1} of the header has no name; ${expected}`)
+    }
+    names.push(name)
+  }
+  if (names.length === 1 && /[;\t]/.test(names[0]!)) {
+    return inputError(
+      file,
+      { line },
+      `the header is one column "${
+        names[0]
+      }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
+    )
+  }
+  const seen = new Set<string>()
+  const duplicates = new Set<string>()
+  for (const name of names) (seen.has(name) ? duplicates : seen).add(name)
+  if (duplicates.size > 0) {
+    return inputError(file, { line }, `the header names column ${quoteList([...duplicates])} more than once`)
+  }
+  const unknown = names.filter((n) => !columns.includes(n))
+  if (unknown.length > 0) {
+    return inputError(
+      file,
+      { line },
+      `unknown column${unknown.length > 1 ? "s" : ""} ${quoteList(unknown)} in the header; ${expected}`
+    )
+  }
+  const missing = required.filter((n) => !seen.has(n))
+  if (missing.length > 0) {
+    return inputError(
+      file,
+      { line },
+      `missing required column${missing.length > 1 ? "s" : ""} ${quoteList(missing)} in the header; ${expected}`
+    )
+  }
+  return names
+}
+
+const csvFailure = (file: string, state: CsvState, maxRecordBytes: number) => (e: unknown): InputError => {
+  if (e instanceof InputError) return e
+  const error = e as { readonly code?: unknown; readonly lines?: unknown; readonly message?: unknown }
+  const start = state.lastLine + 1
+  const line = typeof error.lines === "number" ? error.lines : start
+  const row = state.header === undefined ? undefined : state.row + 1
+  switch (error.code) {
+    case "CSV_QUOTE_NOT_CLOSED":
+      return inputError(
+        file,
+        { row, line: start },
+        `a value in double quotes that starts on this row is never closed: a closing double quote (") is missing`
+      )
+    case "CSV_MAX_RECORD_SIZE":
+      return inputError(
+        file,
+        { row, line: start },
+        `this row is longer than ${
+          formatBytes(maxRecordBytes)
+        }; usually a double quote (") that is never closed, or a file that is not CSV`
+      )
+    case "CSV_INVALID_CLOSING_QUOTE":
+      return inputError(
+        file,
+        { row, line },
+        `unexpected text after a closing double quote; a double quote inside a quoted value must be written twice ("")`
+      )
+    case "INVALID_OPENING_QUOTE":
+      return inputError(
+        file,
+        { row, line },
+        `a double quote (") inside a value that does not start with one; put the whole value in double quotes and write the inner quote twice ("")`
+      )
+    default: {
+      const message = typeof error.message === "string" ? error.message.split("\n")[0] : String(e)
+      return inputError(file, { row, line }, `cannot be read as CSV (${message})`)
+    }
+  }
+}
+
+/** The data rows of a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. */
+const csvRows = (
+  file: string,
+  layout: Layout,
+  limits: Limits
+): Stream.Stream<CsvRow, InputError, FileSystem.FileSystem> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* checkFile(fs, file)
+    const state: CsvState = { header: undefined, row: 0, lastLine: 0, emitted: 0 }
+    const accept = (record: CsvRecord): CsvRow | undefined | InputError => {
+      const start = state.lastLine + 1
+      const line = record.info.lines
+      state.lastLine = line
+      const cells = record.record
+      if (state.header === undefined) {
+        if (isBlank(cells)) return undefined
+        const header = checkHeader(file, layout, cells, start)
+        if (header instanceof InputError) return header
+        state.header = header
+        return undefined
+      }
+      const row = ++state.row
+      if (isBlank(cells)) return undefined
+      const header = state.header
+      if (cells.length !== header.length) {
+        return inputError(
+          file,
+          { row, line: start },
+          `has ${cells.length} cell${
+            cells.length === 1 ? "" : "s"
+          } but the header has ${header.length} columns; a value containing a comma must be in double quotes`
+        )
+      }
+      const out: Record<string, string> = {}
+      for (let i = 0; i < cells.length; i++) {
+        const cell = cells[i]!
+        if (cell.length === 0) continue
+        if (!isUtf8(cell)) return inputError(file, { row, line: start, field: header[i]! }, notUtf8)
+        out[header[i]!] = cell.toString("utf8")
+      }
+      state.emitted++
+      return { row, line: start, cells: out }
+    }
+    const rows = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
+      Stream.mapError(platformError(file)),
+      // The BOM is stripped here, not by csv-parse: its `bom` option switches it to decoding cells itself, which
+      // would hide invalid UTF-8 behind replacement characters.
+      Stream.mapAccumArray(() => true, (first: boolean, chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) =>
+        first ? [false, [stripBom(chunks[0]), ...chunks.slice(1)]] : [false, chunks]),
+      NodeStream.pipeThroughDuplex<CsvRecord, InputError>({
+        evaluate: () =>
+          csvParser({
+            encoding: null,
+            info: true,
+            relax_column_count: true,
+            record_delimiter: ["\r\n", "\n"],
+            max_record_size: limits.maxRecordBytes
+          }),
+        onError: csvFailure(file, state, limits.maxRecordBytes)
+      }),
+      mapChunks((records: Arr.NonEmptyReadonlyArray<CsvRecord>) => {
+        const out: Array<CsvRow> = []
+        for (const record of records) {
+          const r = accept(record)
+          if (r instanceof InputError) {
+            return r
+          }
+          if (r !== undefined) {
+            out.push(r)
+          }
+        }
+        return out
+      })
+    )
+    const noRows = Stream.suspend(() =>
+      state.emitted > 0
+        ? Stream.empty
+        : Stream.fail(
+          inputError(
+            file,
+            {},
+            state.header === undefined ? "the file is empty: no rows to process" : "the file has a header but no rows"
+          )
+        )
+    )
+    return Stream.concat(rows, noRows)
+  }))
+
+/** Class ids joined by `;` → numbers; a part that is not a whole number stays a string and is reported. */
+const classIds = (raw: string): { readonly ids: Array<number | string>; readonly bad: Array<string> } => {
+  const ids: Array<number | string> = []
+  const bad: Array<string> = []
+  for (const part of raw.split(";")) {
+    const trimmed = part.trim()
+    if (trimmed.length === 0) continue
+    if (/^\d{1,15}$/.test(trimmed)) ids.push(Number(trimmed))
+    else {
+      ids.push(trimmed)
+      bad.push(trimmed)
+    }
+  }
+  return { ids, bad }
+}
+
+const withProblems = (value: Record<string, unknown>, problems: ReadonlyArray<ReaderProblem>) =>
+  problems.length === 0 ? value : { ...value, [problemKey]: problems }
+
+const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
+  const value: Record<string, unknown> = { ...r.cells }
+  const problems: Array<ReaderProblem> = []
+  const department = r.cells["department"]
+  if (department !== undefined) {
+    const { bad, ids } = classIds(department)
+    value["department"] = ids
+    if (bad.length > 0) {
+      problems.push({
+        field: "department",
+        message: `${
+          bad.map((b) => JSON.stringify(b)).join(", ")
+        } is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
+      })
+    }
+  }
+  return { row: r.row, value: withProblems(value, problems) }
+}
+
+const departmentRow = (r: CsvRow): BatchPipeline.SourceRow => {
+  const value: Record<string, unknown> = { ...r.cells }
+  const problems: Array<ReaderProblem> = []
+  const chat = r.cells["create_group_chat"]
+  if (chat !== undefined) {
+    const normalized = chat.trim().toLowerCase()
+    if (normalized === "true" || normalized === "1") value["create_group_chat"] = true
+    else if (normalized === "false" || normalized === "0") value["create_group_chat"] = false
+    else {
+      problems.push({
+        field: "create_group_chat",
+        message: `${JSON.stringify(chat)} is not a yes/no value (write true, false, 1 or 0)`
+      })
+    }
+  }
+  return { row: r.row, value: withProblems(value, problems) }
+}
+
+// -----------------------------------------------------------------------------
+// Parents: long format → merged parents
+// -----------------------------------------------------------------------------
+
+const parentFields = ["new_parent_userid", "mobile"] as const
+
+interface ParentAcc {
+  readonly row: number
+  readonly parentUserid: string
+  readonly fields: Map<string, { readonly value: string; readonly row: number }>
+  readonly children: Array<Record<string, string>>
+  readonly conflicts: Map<string, Array<string>>
+  readonly problems: Array<ReaderProblem>
+}
+
+const newParent = (r: CsvRow, parentUserid: string): ParentAcc => ({
+  row: r.row,
+  parentUserid,
+  fields: new Map(),
+  children: [],
+  conflicts: new Map(),
+  problems: []
+})
+
+const addLink = (acc: ParentAcc, r: CsvRow) => {
+  for (const field of parentFields) {
+    const value = r.cells[field]
+    if (value === undefined) continue // an empty cell states nothing; only two different values conflict
+    const known = acc.fields.get(field)
+    if (known === undefined) {
+      acc.fields.set(field, { value, row: r.row })
+      continue
+    }
+    if (known.value === value) continue
+    const values = acc.conflicts.get(field)
+    if (values === undefined) {
+      acc.conflicts.set(field, [known.value, value])
+      acc.problems.push({
+        field,
+        message: `differs between rows ${known.row} and ${r.row} of parent ${JSON.stringify(acc.parentUserid)} (${
+          JSON.stringify(known.value)
+        } and ${JSON.stringify(value)}); all rows of one parent must agree`
+      })
+    } else if (!values.includes(value)) values.push(value)
+  }
+  const student = r.cells["student_userid"]
+  const relation = r.cells["relation"]
+  if (student !== undefined || relation !== undefined) {
+    acc.children.push({
+      ...(student === undefined ? {} : { student_userid: student }),
+      ...(relation === undefined ? {} : { relation })
+    })
+  }
+}
+
+const parentRow = (acc: ParentAcc): BatchPipeline.SourceRow => {
+  const value: Record<string, unknown> = acc.parentUserid.length > 0 ? { parent_userid: acc.parentUserid } : {}
+  for (const field of parentFields) {
+    // A conflicting field keeps all its values (an array), which the vendor Schema rejects even unguarded.
+    const conflict = acc.conflicts.get(field)
+    const known = acc.fields.get(field)
+    if (conflict !== undefined) value[field] = conflict
+    else if (known !== undefined) value[field] = known.value
+  }
+  if (acc.children.length > 0) value["children"] = acc.children
+  return { row: acc.row, value: withProblems(value, acc.problems) }
+}
+
+const parentKey = (id: string) => id.toLowerCase()
+
+const parentRows = (
+  file: string,
+  limits: Limits
+): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const rows = csvRows(file, "parents", limits)
+    // Pass 1: where each parent's last line is. Also surfaces every file-level error before anything is emitted.
+    const lastRow = yield* Stream.runFold(rows, () => new Map<string, number>(), (index, r) => {
+      const id = r.cells["parent_userid"]
+      if (id !== undefined) index.set(parentKey(id), r.row)
+      return index
+    })
+    // Pass 2: accumulate each parent until its last line.
+    return Stream.suspend(() => {
+      const pending = new Map<string, ParentAcc>()
+      return rows.pipe(mapChunks((chunk: Arr.NonEmptyReadonlyArray<CsvRow>) => {
+        const out: Array<BatchPipeline.SourceRow> = []
+        for (const r of chunk) {
+          const id = r.cells["parent_userid"]
+          if (id === undefined) {
+            // No parent id: a row of its own, which the Schema rejects for the missing parent_userid.
+            const acc = newParent(r, "")
+            addLink(acc, r)
+            out.push(parentRow(acc))
+            continue
+          }
+          const key = parentKey(id)
+          let acc = pending.get(key)
+          if (acc === undefined) {
+            acc = newParent(r, id)
+            pending.set(key, acc)
+          }
+          addLink(acc, r)
+          if (lastRow.get(key) === r.row) {
+            pending.delete(key)
+            out.push(parentRow(acc))
+          }
+        }
+        return out
+      }))
+    })
+  }))
+
+const readCsv = (
+  file: string,
+  layout: Layout,
+  limits: Limits
+): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> => {
+  switch (layout) {
+    case "students":
+      return Stream.map(csvRows(file, layout, limits), studentRow)
+    case "departments":
+      return Stream.map(csvRows(file, layout, limits), departmentRow)
+    case "parents":
+      return parentRows(file, limits)
+  }
+}
+
+// =============================================================================
+// JSON and NDJSON
+// =============================================================================
+
+const itemRow = (row: number, item: unknown, where: string): BatchPipeline.SourceRow =>
+  typeof item === "object" && item !== null && !Array.isArray(item)
+    ? { row, value: item }
+    : { row, value: { [problemKey]: [{ field: "", message: `${where} is ${describeJson(item)}, not an object` }] } }
+
+const readJson = (
+  file: string,
+  layout: Layout,
+  limits: Limits
+): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const size = yield* checkFile(fs, file)
+    if (size > limits.maxJsonBytes) {
+      return yield* inputError(
+        file,
+        {},
+        `the file is ${formatBytes(size)}; a .json file is read whole and may be at most ${
+          formatBytes(limits.maxJsonBytes)
+        }: use .ndjson (one item per line) or .csv for larger inputs`
+      )
+    }
+    const bytes = stripBom(yield* fs.readFile(file).pipe(Effect.mapError(platformError(file))))
+    if (!isUtf8(bytes)) {
+      const at = firstInvalidUtf8(bytes)
+      return yield* inputError(file, { line: lineAt(bytes, at) }, `${notUtf8.replace("is not", "the file is not")}`)
+    }
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8")
+    if (text.trim().length === 0) return yield* inputError(file, {}, "the file is empty: no rows to process")
+    const depth = jsonDepthExceeds(text, limits.maxJsonDepth)
+    if (depth.exceeded) {
+      return yield* inputError(
+        file,
+        { line: lineAt(text, depth.at) },
+        `JSON nested more than ${limits.maxJsonDepth} levels deep; expected {"${layout}": [ … ]} or [ … ]`
+      )
+    }
+    const parsed = parseJson(text)
+    if (!parsed.ok) {
+      return yield* inputError(
+        file,
+        { line: parsed.line },
+        `not valid JSON: ${parsed.message}${parsed.column === undefined ? "" : ` (column ${parsed.column})`}`
+      )
+    }
+    const body = parsed.value
+    const shape = `expected {"${layout}": [ … ]} (the API request body) or a bare array [ … ]`
+    let items: ReadonlyArray<unknown>
+    if (Array.isArray(body)) items = body
+    else if (typeof body === "object" && body !== null) {
+      const keys = Object.keys(body)
+      const other = keys.filter((k) => k !== layout)
+      if (!keys.includes(layout)) {
+        return yield* inputError(
+          file,
+          {},
+          `${keys.length === 0 ? "the object has no keys" : `found key ${quoteList(keys)}`}; ${shape}`
+        )
+      }
+      if (other.length > 0) return yield* inputError(file, {}, `unexpected key ${quoteList(other)}; ${shape}`)
+      const list = (body as Record<string, unknown>)[layout]
+      if (!Array.isArray(list)) {
+        return yield* inputError(file, { field: layout, kind: "field" }, `is ${describeJson(list)}; ${shape}`)
+      }
+      items = list
+    } else return yield* inputError(file, {}, `the file holds ${describeJson(body)}; ${shape}`)
+    if (items.length === 0) return yield* inputError(file, {}, "the list is empty: no rows to process")
+    function* rows() {
+      for (let i = 0; i < items.length; i++) yield itemRow(i + 1, items[i], `item ${i + 1}`)
+    }
+    return Stream.fromIterable(rows())
+  }))
+
+interface LineState {
+  carry: Buffer | undefined
+  line: number
+  emitted: number
+}
+
+const readNdjson = (
+  file: string,
+  layout: Layout,
+  limits: Limits
+): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+  Stream.unwrap(Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    yield* checkFile(fs, file)
+    const state: LineState = { carry: undefined, line: 0, emitted: 0 }
+    const tooLong = () =>
+      inputError(
+        file,
+        { line: state.line + 1 },
+        `this line is longer than ${formatBytes(limits.maxRecordBytes)}; each line must hold one ${
+          layout.slice(0, -1)
+        } object`
+      )
+    const handle = (raw: Buffer): BatchPipeline.SourceRow | undefined | InputError => {
+      const line = ++state.line
+      let bytes = line === 1 ? stripBom(raw) : raw
+      if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1)
+      if (!isUtf8(bytes)) return inputError(file, { line }, notUtf8.replace("is not", "the line is not"))
+      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("utf8")
+      if (text.trim().length === 0) return undefined
+      state.emitted++
+      const reject = (message: string) => ({ row: line, value: { [problemKey]: [{ field: "", message }] } })
+      if (jsonDepthExceeds(text, limits.maxJsonDepth).exceeded) {
+        return reject(`line ${line} is JSON nested more than ${limits.maxJsonDepth} levels deep`)
+      }
+      const parsed = parseJson(text)
+      if (!parsed.ok) {
+        return reject(
+          `line ${line} is not valid JSON: ${parsed.message}${
+            parsed.column === undefined ? "" : ` (column ${parsed.column})`
+          }`
+        )
+      }
+      return itemRow(line, parsed.value, `line ${line}`)
+    }
+    const lines = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
+      Stream.mapError(platformError(file)),
+      mapChunks((chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) => {
+        const out: Array<BatchPipeline.SourceRow> = []
+        for (const chunk of chunks) {
+          const incoming = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
+          const buf = state.carry === undefined ? incoming : Buffer.concat([state.carry, incoming])
+          let start = 0
+          for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+            if (nl - start > limits.maxRecordBytes) return tooLong()
+            const r = handle(buf.subarray(start, nl))
+            if (r instanceof InputError) return r
+            if (r !== undefined) out.push(r)
+            start = nl + 1
+          }
+          if (buf.length - start > limits.maxRecordBytes) return tooLong()
+          state.carry = start === buf.length ? undefined : Buffer.from(buf.subarray(start))
+        }
+        return out
+      })
+    )
+    const finish = Stream.suspend(() => {
+      const out: Array<BatchPipeline.SourceRow> = []
+      if (state.carry !== undefined) {
+        const r = handle(state.carry)
+        state.carry = undefined
+        if (r instanceof InputError) return Stream.fail(r)
+        if (r !== undefined) out.push(r)
+      }
+      if (state.emitted === 0) return Stream.fail(inputError(file, {}, "the file has no rows (only blank lines)"))
+      return Stream.fromIterable(out)
+    })
+    return Stream.concat(lines, finish)
+  }))
+
+// =============================================================================
+// Reading
+// =============================================================================
+
+const extensionOf = (file: string): string => {
+  const base = file.slice(Math.max(file.lastIndexOf("/"), file.lastIndexOf("\\")) + 1)
+  const dot = base.lastIndexOf(".")
+  return dot <= 0 ? "" : base.slice(dot).toLowerCase()
+}
+
+/**
+ * Reads an input file as a Stream of rows, chosen by extension (`.csv`, `.json`, `.ndjson`, `.jsonl`). The Stream
+ * is lazy and re-runnable: every run re-reads the file. Needs a `FileSystem` (`NodeServices.layer` in the CLI).
+ *
+ * **Example** (the CLI, for `dirsync wecom students update students.csv`)
+ *
+ * ```ts
+ * BatchPipeline.run(Input.withReaderProblems(endpoint), Input.read(file, "students"), options)
+ * ```
+ *
+ * @since 0.1.0
+ * @category reading
+ */
+export const read = (
+  file: string,
+  layout: Layout,
+  options?: Partial<Limits>
+): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> => {
+  const effective: Limits = { ...limits, ...options }
+  switch (extensionOf(file)) {
+    case ".csv":
+      return readCsv(file, layout, effective)
+    case ".json":
+      return readJson(file, layout, effective)
+    case ".ndjson":
+    case ".jsonl":
+      return readNdjson(file, layout, effective)
+    default:
+      return Stream.fail(
+        inputError(
+          file,
+          {},
+          `unsupported file type; dirsync reads ${supportedExtensions.join(", ")} files (the file name must end in one)`
+        )
+      )
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Byte- and text-level helpers for the input readers: locating invalid UTF-8, measuring JSON nesting, turning
+ * positions into line numbers. Pure functions, no Effect.
+ */
+import { isUtf8 } from "node:buffer"
+
+export { isUtf8 }
+
+/** Offset of the first byte that starts an invalid UTF-8 sequence, or -1 when all of `bytes` is valid. */
+export const firstInvalidUtf8 = (bytes: Uint8Array): number => {
+  let i = 0
+  const n = bytes.length
+  while (i < n) {
+    const b = bytes[i]!
+    if (b < 0x80) {
+      i++
+      continue
+    }
+    let need: number
+    let min: number
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1
+      min = 0x80
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2
+      min = 0x800
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3
+      min = 0x10000
+    } else return i
+    if (i + need >= n) return i // truncated sequence at the end
+    let cp = b & (0x3f >> need)
+    for (let k = 1; k <= need; k++) {
+      const c = bytes[i + k]
+      if (c === undefined || (c & 0xc0) !== 0x80) return i
+      cp = (cp << 6) | (c & 0x3f)
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i
+    i += need + 1
+  }
+  return -1
+}
+
+/** 1-based line of a byte (or character) offset: one plus the number of `\n` before it. */
+export const lineAt = (text: Uint8Array | string, offset: number): number => {
+  let line = 1
+  if (typeof text === "string") {
+    let i = text.indexOf("\n")
+    while (i !== -1 && i < offset) {
+      line++
+      i = text.indexOf("\n", i + 1)
+    }
+    return line
+  }
+  for (let i = 0; i < offset && i < text.length; i++) if (text[i] === 0x0a) line++
+  return line
+}
+
+/**
+ * The deepest nesting of arrays/objects in JSON text (strings skipped), stopping early once `limit` is exceeded:
+ * refusing absurd nesting before `JSON.parse` gives a clear message instead of an engine-specific failure.
+ */
+export const jsonDepthExceeds = (text: string, limit: number): { readonly exceeded: boolean; readonly at: number } => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c) i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+      continue
+    }
+    if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      depth++
+      if (depth > limit) return { exceeded: true, at: i }
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return { exceeded: false, at: -1 }
+}
+
+/**
+ * `JSON.parse` with its failure turned into a short sentence (V8 quotes a slice of the input in its messages;
+ * that slice is dropped) and, when V8 names a position, the line and column.
+ */
+export const parseJson = (
+  text: string
+): { readonly ok: true; readonly value: unknown } | {
+  readonly ok: false
+  readonly message: string
+  readonly line?: number
+  readonly column?: number
+} => {
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch (e) {
+    const raw = e instanceof Error ? e.message : String(e)
+    const message = raw.replace(/, ".*" is not valid JSON$/s, "").replace(/ in JSON at position \d+.*$/s, "")
+    const position = /at position (\d+)/.exec(raw)
+    if (position === null) return { ok: false, message }
+    const offset = Number(position[1])
+    const line = lineAt(text, offset)
+    const lineStart = text.lastIndexOf("\n", offset - 1) + 1
+    return { ok: false, message, line, column: offset - lineStart + 1 }
+  }
+}
+
+/** What a JSON value is, in words, for messages such as `item 3 is a number, not an object`. */
+export const describeJson = (value: unknown): string => {
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  switch (typeof value) {
+    case "string":
+      return "a string"
+    case "number":
+      return "a number"
+    case "boolean":
+      return "a boolean"
+    default:
+      return "an object"
+  }
+}
+
+/** Formats a byte count for messages: `1 MB`, `256 MB`, `512 KB`. */
+export const formatBytes = (n: number): string => {
+  if (n >= 1_000_000 && n % 1_000_000 === 0) return `${n / 1_000_000} MB`
+  if (n >= 1_000_000) return `${(n / 1_000_000).toFixed(1)} MB`
+  if (n >= 1000) return `${Math.round(n / 1000)} KB`
+  return `${n} bytes`
+}

@@ -1,0 +1,77 @@
+/**
+ * The one WeCom error: every failed call (an errcode, an HTTP status, a dropped connection, an undecodable reply)
+ * becomes a `WeComError` carrying the endpoint path, the raw code, WeCom's own `errmsg` and a `reason` from
+ * `@dirsync/core`'s `VendorError` union that says whether a retry can help.
+ *
+ * The access token and the secret never appear in it: `endpoint` is a path without query string and every vendor
+ * message passes through {@link redact} first.
+ *
+ * @since 0.1.0
+ */
+import { VendorError } from "@dirsync/core"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/**
+ * A failed WeCom call. `code` is the errcode (HTTP status for HTTP failures, 0 for transport failures).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WeComError extends Schema.TaggedError<WeComError>()("WeComError", VendorError.fields) {
+  /**
+   * One line for humans, e.g. `/cgi-bin/school/user/batch_update_student failed with 40058 (InvalidRequest): …`.
+   *
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return VendorError.describe(this)
+  }
+}
+
+/**
+ * A configuration the client refuses before sending anything (e.g. a plain-http base URL on a public host).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class WeComConfigError extends Schema.TaggedError<WeComConfigError>()("WeComConfigError", {
+  setting: Schema.String,
+  detail: Schema.String
+}) {
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `${this.setting}: ${this.detail}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isWeComError = (u: unknown): u is WeComError => Predicate.isTagged(u, "WeComError")
+
+/**
+ * Whether `u` is a `WeComError` whose reason has the given tag, e.g. `hasReason(e, "Credential")`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const hasReason = (u: unknown, tag: VendorError.ReasonTag): u is WeComError =>
+  isWeComError(u) && u.reason._tag === tag
+
+/**
+ * Removes anything secret from text that may end up in an error or a log: `access_token=…` and `corpsecret=…` query
+ * values (a URL quoted by a transport error), and any of the given literal values (the current token, the secret).
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redact = (text: string, secrets: ReadonlyArray<string> = []): string => {
+  let out = text.replace(/(access_token|corpsecret)=[^&\s"']*/gi, "$1=<redacted>")
+  for (const secret of secrets) {
+    // Short values would redact innocent substrings; real tokens and secrets are long.
+    if (secret.length >= 8) out = out.split(secret).join("<redacted>")
+  }
+  return out
+}

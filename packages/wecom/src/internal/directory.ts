@@ -1,0 +1,553 @@
+/**
+ * The in-memory WeCom school directory behind `@dirsync/wecom/testing`: classes, students and parents, and a
+ * transport-agnostic request handler implementing `gettoken`, `school/user/batch_update_student`,
+ * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, plus the shared fault spec
+ * from `@dirsync/core` `Faults`.
+ */
+import { Faults, Limit, Text } from "@dirsync/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/** A student as the directory holds it. */
+export interface Student {
+  readonly student_userid: string
+  readonly name: string
+  readonly mobile?: string | undefined
+  readonly department: ReadonlyArray<number>
+  /** Whether the userid was changed once already (WeCom allows one change). */
+  readonly renamed: boolean
+}
+
+/** A parent's link to one child. */
+export interface Child {
+  readonly student_userid: string
+  readonly relation: string
+}
+
+/** A parent as the directory holds it. */
+export interface Parent {
+  readonly parent_userid: string
+  readonly mobile?: string | undefined
+  readonly children: ReadonlyArray<Child>
+  readonly renamed: boolean
+}
+
+/** A request as any transport sees it. `url` may be absolute or a path with query string. */
+export interface MockRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers?: Readonly<Record<string, string>> | undefined
+  readonly bodyText: string
+}
+
+/** A reply; `"drop"` means: close the connection without answering. */
+export interface MockResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly bodyText: string
+}
+
+/** Options of {@link make}. */
+export interface Options {
+  /** Default `wwmockcorp0001`. */
+  readonly corpId?: string | undefined
+  /** Default `mock-secret-5f2c8e1a9b`. */
+  readonly secret?: string | undefined
+  /** A `Faults` value or a spec string such as `busy=0.05,latency=10,seed=7`. Default: none. */
+  readonly faults?: Faults.Faults | string | undefined
+  /** `expires_in` of issued tokens, in seconds. Default 7200. */
+  readonly tokenLifetimeSeconds?: number | undefined
+}
+
+/** One recorded call: method and path only (never the token). */
+export interface CallRecord {
+  readonly method: string
+  readonly path: string
+  /** The body as received, for encoding tests. */
+  readonly bodyText: string
+}
+
+/** The directory: seeding, inspection, fault control and the request handler. */
+export interface Directory {
+  readonly corpId: string
+  readonly secret: string
+  /** Answers one request. Transport-agnostic: the HttpClient layer and a loopback HTTP server both call it. */
+  readonly handle: (request: MockRequest) => Effect.Effect<MockResponse | "drop">
+  // --- seeding ---
+  readonly addClasses: (...ids: ReadonlyArray<number>) => void
+  readonly addStudent: (
+    student: {
+      readonly student_userid: string
+      readonly name: string
+      readonly mobile?: string
+      readonly department?: ReadonlyArray<number>
+    }
+  ) => void
+  readonly addParent: (
+    parent: { readonly parent_userid: string; readonly mobile?: string; readonly children?: ReadonlyArray<Child> }
+  ) => void
+  // --- inspection ---
+  readonly classes: () => ReadonlyArray<number>
+  readonly students: () => ReadonlyArray<Student>
+  readonly parents: () => ReadonlyArray<Parent>
+  readonly student: (userid: string) => Student | undefined
+  readonly parent: (userid: string) => Parent | undefined
+  /** Requests received for a path such as `/cgi-bin/gettoken`, whatever their outcome. */
+  readonly calls: (path: string) => number
+  /** Every request received, in order (method, path and body; never the query string). */
+  readonly callLog: () => ReadonlyArray<CallRecord>
+  /** How many times the user whose id was `userid` before renaming was renamed (case-insensitive). */
+  readonly renames: (userid: string) => number
+  /** Every token issued, for secret-leak assertions. */
+  readonly issuedTokens: () => ReadonlyArray<string>
+  // --- faults ---
+  /** Replaces the fault spec (resets the scripted codes and the random sequence). */
+  readonly setFaults: (faults: Faults.Faults | string) => void
+  /** Answers the next write calls with these errcodes, in order (the spec's `script`). */
+  readonly script: (...codes: ReadonlyArray<number>) => void
+  /**
+   * The next write calls are applied and then answered with this failure instead of their reply: the ambiguous case
+   * where the vendor did the work but the client never learnt it.
+   */
+  readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx" | "busy">) => void
+  /** Makes every issued token invalid from now on, as WeCom may do early (next call answers 42001). */
+  readonly expireTokens: () => void
+}
+
+// =============================================================================
+// Constants
+// =============================================================================
+
+export const PATHS = {
+  gettoken: "/cgi-bin/gettoken",
+  batchUpdateStudent: "/cgi-bin/school/user/batch_update_student",
+  batchUpdateParent: "/cgi-bin/school/user/batch_update_parent",
+  getUser: "/cgi-bin/school/user/get"
+} as const
+
+const WRITES: ReadonlySet<string> = new Set([PATHS.batchUpdateStudent, PATHS.batchUpdateParent])
+const USERID = /^[0-9A-Za-z][0-9A-Za-z_\-@.]*$/
+const MOBILE = /^[0-9+-]{1,32}$/
+const ESCAPE = /\\u[0-9a-fA-F]{4}/
+
+// =============================================================================
+// make
+// =============================================================================
+
+interface IssuedToken {
+  readonly issuedAt: number
+  readonly expiresAt: number
+}
+
+type Reply = { readonly _tag: "json"; readonly body: Record<string, unknown> } | {
+  readonly _tag: "http"
+  readonly status: number
+}
+
+const json = (body: Record<string, unknown>): Reply => ({ _tag: "json", body })
+const error = (errcode: number, errmsg: string): Reply => json({ errcode, errmsg })
+
+const toFaults = (f: Faults.Faults | string | undefined) =>
+  f === undefined ? Faults.none : typeof f === "string" ? Faults.parse(f) : f
+
+type ItemFailure = { readonly errcode: number; readonly errmsg: string }
+
+const over = (field: string, detail: string): Reply => error(40058, `invalid parameter: ${field} ${detail}`)
+
+/** Whole-request limits: "当参数字段超过长度限制，那么整个请求会被拦掉" (an over-length field rejects everything). */
+const checkUserIdLength = (value: unknown, field: string): Reply | undefined => {
+  if (typeof value !== "string") return over(field, "must be a string")
+  const n = Text.utf8ByteLength(value)
+  return n < 1 || n > 64 ? over(field, `must be 1-64 bytes, got ${n}`) : undefined
+}
+
+const checkCharset = (id: string): ItemFailure | undefined =>
+  USERID.test(id) ? undefined : { errcode: 40003, errmsg: `invalid userid: ${id}` }
+
+/** The documented partial-failure shape: top-level errcode mirrors the first failed item, plus result_list. */
+const batchReply = (failures: ReadonlyArray<Record<string, unknown>>): Reply => {
+  const first = failures[0]
+  if (first === undefined) return json({ errcode: 0, errmsg: "ok" })
+  return json({ errcode: first.errcode, errmsg: first.errmsg, result_list: failures })
+}
+
+const respond = (reply: Reply): MockResponse =>
+  reply._tag === "http"
+    ? { status: reply.status, headers: { "content-type": "text/plain" }, bodyText: "service unavailable" }
+    : {
+      status: 200,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      // The real server answers raw UTF-8 too.
+      bodyText: JSON.stringify(reply.body)
+    }
+
+/** Creates an empty directory. */
+export const make = (options: Options = {}): Directory => {
+  const corpId = options.corpId ?? "wwmockcorp0001"
+  const secret = options.secret ?? "mock-secret-5f2c8e1a9b"
+  const lifetime = options.tokenLifetimeSeconds ?? 7200
+  let faults = toFaults(options.faults)
+  let decider = Faults.makeDecider(faults)
+  const afterApply: Array<"drop" | "http5xx" | "busy"> = []
+
+  const classes = new Set<number>()
+  const students = new Map<string, Student>()
+  const parents = new Map<string, Parent>()
+  const tokens = new Map<string, IssuedToken>()
+  const issued: Array<string> = []
+  const callCounts = new Map<string, number>()
+  const log: Array<CallRecord> = []
+  const renameCounts = new Map<string, number>()
+  const rateWindows = new Map<string, { window: number; count: number }>()
+  let tokenSerial = 0
+
+  const key = Limit.idKey
+  const exists = (id: string) => students.has(key(id)) || parents.has(key(id))
+
+  // --- seeding ---------------------------------------------------------------------------------------------------
+  const addClasses = (...ids: ReadonlyArray<number>) => {
+    for (const id of ids) classes.add(id)
+  }
+  const addStudent: Directory["addStudent"] = (s) => {
+    students.set(key(s.student_userid), {
+      student_userid: s.student_userid,
+      name: s.name,
+      mobile: s.mobile,
+      department: s.department ?? [],
+      renamed: false
+    })
+  }
+  const addParent: Directory["addParent"] = (p) => {
+    parents.set(key(p.parent_userid), {
+      parent_userid: p.parent_userid,
+      mobile: p.mobile,
+      children: p.children ?? [],
+      renamed: false
+    })
+  }
+
+  // --- token -----------------------------------------------------------------------------------------------------
+  const issueToken = (now: number): Reply => {
+    tokenSerial++
+    // Long and distinctive so leak tests can search for it anywhere.
+    const token = `MOCKTOKEN${String(tokenSerial).padStart(4, "0")}x${corpId}x${(now % 100_000).toString(36)}ZZ`
+    const ttl = faults.tokenTtlSeconds === undefined ? lifetime : Math.min(lifetime, faults.tokenTtlSeconds)
+    tokens.set(token, { issuedAt: now, expiresAt: now + ttl * 1000 })
+    issued.push(token)
+    return json({ errcode: 0, errmsg: "ok", access_token: token, expires_in: lifetime })
+  }
+
+  const checkToken = (token: string | null, now: number): Reply | undefined => {
+    if (token === null || token.length === 0) return error(41001, "access_token missing")
+    const t = tokens.get(token)
+    if (t === undefined) return error(40014, "invalid access_token")
+    if (now >= t.expiresAt) return error(42001, "access_token expired")
+    return undefined
+  }
+
+  const overRate = (path: string, now: number): boolean => {
+    if (faults.ratePerMinute === undefined) return false
+    const window = Math.floor(now / 60_000)
+    const current = rateWindows.get(path)
+    const next = current === undefined || current.window !== window ? { window, count: 1 } : {
+      window,
+      count: current.count + 1
+    }
+    rateWindows.set(path, next)
+    return next.count > faults.ratePerMinute
+  }
+
+  // --- students --------------------------------------------------------------------------------------------------
+
+  const updateStudents = (body: Record<string, unknown>): Reply => {
+    const list = body.students ?? []
+    if (!Array.isArray(list)) return over("students", "must be an array")
+    if (list.length > 100) return over("students", `has ${list.length} items; at most 100`)
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i] as Record<string, unknown>
+      if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
+      const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`) ??
+        (s.new_student_userid === undefined
+          ? undefined
+          : checkUserIdLength(s.new_student_userid, `students[${i}].new_student_userid`))
+      if (bad) return bad
+      if (s.name !== undefined) {
+        const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
+        if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
+      }
+      if (s.department !== undefined) {
+        if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
+          return over(`students[${i}].department`, "must be a list of integers")
+        }
+        if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
+      }
+      if (s.mobile !== undefined && typeof s.mobile !== "string") {
+        return over(`students[${i}].mobile`, "must be a string")
+      }
+    }
+    const failures: Array<Record<string, unknown>> = []
+    for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
+      const id = raw.student_userid as string
+      const failure = applyStudent(raw, id)
+      if (failure) failures.push({ student_userid: id, ...failure })
+    }
+    return batchReply(failures)
+  }
+
+  const applyStudent = (raw: Record<string, unknown>, id: string): ItemFailure | undefined => {
+    const current = students.get(key(id))
+    if (current === undefined) return { errcode: 1, errmsg: `invalid student_userid: ${id}` }
+    const department = raw.department as ReadonlyArray<number> | undefined
+    const missing = department?.find((d) => !classes.has(d))
+    if (missing !== undefined) return { errcode: 60003, errmsg: `department not found: ${missing}` }
+    const mobile = raw.mobile as string | undefined
+    if (mobile !== undefined && !MOBILE.test(mobile)) return { errcode: 60103, errmsg: "mobile invalid" }
+    const newId = raw.new_student_userid as string | undefined
+    if (newId !== undefined) {
+      const invalid = checkCharset(newId)
+      if (invalid) return invalid
+      if (current.renamed) return { errcode: 301036, errmsg: `userid can be changed only once: ${id}` }
+      if (key(newId) !== key(id) && exists(newId)) return { errcode: 60102, errmsg: `userid existed: ${newId}` }
+    }
+    const next: Student = {
+      student_userid: newId ?? current.student_userid,
+      name: (raw.name as string | undefined) ?? current.name,
+      mobile: mobile ?? current.mobile,
+      department: department ?? current.department,
+      renamed: current.renamed || newId !== undefined
+    }
+    students.delete(key(id))
+    students.set(key(next.student_userid), next)
+    if (newId !== undefined) {
+      renameCounts.set(key(id), (renameCounts.get(key(id)) ?? 0) + 1)
+      // Parents keep their link to the renamed child (WeCom links by internal id, not by userid).
+      for (const [k, p] of parents) {
+        if (p.children.some((c) => key(c.student_userid) === key(id))) {
+          parents.set(k, {
+            ...p,
+            children: p.children.map((c) => (key(c.student_userid) === key(id) ? { ...c, student_userid: newId } : c))
+          })
+        }
+      }
+    }
+    return undefined
+  }
+
+  // --- parents ---------------------------------------------------------------------------------------------------
+  const updateParents = (body: Record<string, unknown>): Reply => {
+    const list = body.parents ?? []
+    if (!Array.isArray(list)) return over("parents", "must be an array")
+    if (list.length > 100) return over("parents", `has ${list.length} items; at most 100`)
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i] as Record<string, unknown>
+      if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
+      const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`) ??
+        (p.new_parent_userid === undefined
+          ? undefined
+          : checkUserIdLength(p.new_parent_userid, `parents[${i}].new_parent_userid`))
+      if (bad) return bad
+      if (p.mobile !== undefined && typeof p.mobile !== "string") {
+        return over(`parents[${i}].mobile`, "must be a string")
+      }
+      if (p.children !== undefined) {
+        if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
+        if (p.children.length > 10) return over(`parents[${i}].children`, "has more than 10 children")
+        for (let j = 0; j < p.children.length; j++) {
+          const c = p.children[j] as Record<string, unknown>
+          const field = `parents[${i}].children[${j}]`
+          const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
+          if (badChild) return badChild
+          const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
+          if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
+        }
+      }
+    }
+    const failures: Array<Record<string, unknown>> = []
+    for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
+      const id = raw.parent_userid as string
+      const failure = applyParent(raw, id)
+      if (failure) failures.push({ parent_userid: id, ...failure })
+    }
+    return batchReply(failures)
+  }
+
+  const applyParent = (raw: Record<string, unknown>, id: string): ItemFailure | undefined => {
+    const current = parents.get(key(id))
+    if (current === undefined) return { errcode: 1, errmsg: `invalid parent_userid: ${id}` }
+    const children = raw.children as ReadonlyArray<Child> | undefined
+    for (const c of children ?? []) {
+      if (!students.has(key(c.student_userid))) {
+        return parents.has(key(c.student_userid))
+          ? { errcode: 65010, errmsg: `userid is not a student: ${c.student_userid}` }
+          : { errcode: 60111, errmsg: `userid not found: ${c.student_userid}` }
+      }
+    }
+    const mobile = raw.mobile as string | undefined
+    if (mobile !== undefined && !MOBILE.test(mobile)) return { errcode: 60103, errmsg: "mobile invalid" }
+    const newId = raw.new_parent_userid as string | undefined
+    if (newId !== undefined) {
+      const invalid = checkCharset(newId)
+      if (invalid) return invalid
+      if (current.renamed) return { errcode: 301036, errmsg: `userid can be changed only once: ${id}` }
+      if (key(newId) !== key(id) && exists(newId)) return { errcode: 60102, errmsg: `userid existed: ${newId}` }
+    }
+    const next: Parent = {
+      parent_userid: newId ?? current.parent_userid,
+      mobile: mobile ?? current.mobile,
+      // As in update_parent: the list replaces the children; an empty list leaves them alone.
+      children: children !== undefined && children.length > 0
+        ? children.map((c) => ({
+          student_userid: students.get(key(c.student_userid))!.student_userid,
+          relation: c.relation
+        }))
+        : current.children,
+      renamed: current.renamed || newId !== undefined
+    }
+    parents.delete(key(id))
+    parents.set(key(next.parent_userid), next)
+    if (newId !== undefined) renameCounts.set(key(id), (renameCounts.get(key(id)) ?? 0) + 1)
+    return undefined
+  }
+
+  // --- school/user/get -------------------------------------------------------------------------------------------
+  const getUser = (userid: string | null): Reply => {
+    if (userid === null || userid.length === 0) return error(40058, "invalid parameter: userid missing")
+    const s = students.get(key(userid))
+    if (s !== undefined) {
+      const linked = [...parents.values()].flatMap((p) =>
+        p.children.filter((c) => key(c.student_userid) === key(userid)).map((c) => ({
+          parent_userid: p.parent_userid,
+          relation: c.relation,
+          ...(p.mobile === undefined ? {} : { mobile: p.mobile })
+        }))
+      )
+      return json({
+        errcode: 0,
+        errmsg: "ok",
+        user_type: 1,
+        student: {
+          student_userid: s.student_userid,
+          name: s.name,
+          department: s.department,
+          ...(s.mobile === undefined ? {} : { mobile: s.mobile }),
+          parents: linked
+        }
+      })
+    }
+    const p = parents.get(key(userid))
+    if (p !== undefined) {
+      return json({
+        errcode: 0,
+        errmsg: "ok",
+        user_type: 2,
+        parent: {
+          parent_userid: p.parent_userid,
+          ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+          children: p.children
+        }
+      })
+    }
+    return error(60111, `userid not found: ${userid}`)
+  }
+
+  // --- handle ----------------------------------------------------------------------------------------------------
+
+  const dispatch = (request: MockRequest, url: URL, now: number): Reply | "drop" => {
+    const path = url.pathname
+    const method = request.method.toUpperCase()
+    if (path === PATHS.gettoken) {
+      if (method !== "GET") return error(40058, "invalid parameter: use GET")
+      if (url.searchParams.get("corpid") !== corpId) return error(40013, "invalid corpid")
+      if (url.searchParams.get("corpsecret") !== secret) return error(40001, "invalid secret")
+      return issueToken(now)
+    }
+    const known = path === PATHS.getUser || WRITES.has(path)
+    if (!known) return { _tag: "http", status: 404 }
+    const tokenProblem = checkToken(url.searchParams.get("access_token"), now)
+    if (tokenProblem) return tokenProblem
+    if (overRate(path, now)) return error(45009, "api freq out of limit")
+    if (path === PATHS.getUser) {
+      if (method !== "GET") return error(40058, "invalid parameter: use GET")
+      return getUser(url.searchParams.get("userid"))
+    }
+    if (method !== "POST") return error(40058, "invalid parameter: use POST")
+    const decision = decider.next()
+    switch (decision._tag) {
+      case "code":
+        return error(decision.code, decision.code === -1 ? "system busy" : `scripted errcode ${decision.code}`)
+      case "busy":
+        return error(-1, "system busy")
+      case "http5xx":
+        return { _tag: "http", status: 503 }
+      case "drop":
+      case "pass":
+        break
+    }
+    if (ESCAPE.test(request.bodyText)) return error(40033, "invalid charactor: \\uxxxx escapes are not allowed")
+    const body = parseBody(request.bodyText)
+    if (body === undefined) return error(40058, "invalid parameter: body is not a JSON object")
+    const reply = path === PATHS.batchUpdateStudent ? updateStudents(body) : updateParents(body)
+    // A random drop happens after the work is done: the dangerous case, a lost reply.
+    if (decision._tag === "drop") return "drop"
+    const after = afterApply.shift()
+    if (after === "drop") return "drop"
+    if (after === "http5xx") return { _tag: "http", status: 503 }
+    if (after === "busy") return error(-1, "system busy")
+    return reply
+  }
+
+  const handle: Directory["handle"] = (request) =>
+    Effect.gen(function*() {
+      if (faults.latencyMillis > 0) yield* Effect.sleep(faults.latencyMillis)
+      const now = yield* Clock.currentTimeMillis
+      const url = new URL(request.url, "http://mock.invalid")
+      callCounts.set(url.pathname, (callCounts.get(url.pathname) ?? 0) + 1)
+      log.push({ method: request.method.toUpperCase(), path: url.pathname, bodyText: request.bodyText })
+      const reply = dispatch(request, url, now)
+      return reply === "drop" ? reply : respond(reply)
+    })
+
+  return {
+    corpId,
+    secret,
+    handle,
+    addClasses,
+    addStudent,
+    addParent,
+    classes: () => [...classes],
+    students: () => [...students.values()],
+    parents: () => [...parents.values()],
+    student: (id) => students.get(key(id)),
+    parent: (id) => parents.get(key(id)),
+    calls: (path) => callCounts.get(path) ?? 0,
+    callLog: () => [...log],
+    renames: (id) => renameCounts.get(key(id)) ?? 0,
+    issuedTokens: () => [...issued],
+    setFaults: (f) => {
+      faults = toFaults(f)
+      decider = Faults.makeDecider(faults)
+    },
+    script: (...codes) => decider.push(...codes),
+    failAfterApply: (...failures) => void afterApply.push(...failures),
+    expireTokens: () => {
+      for (const [token, t] of tokens) tokens.set(token, { ...t, expiresAt: t.issuedAt })
+    }
+  }
+}
+
+const decodeJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
+
+/** The body as an object; anything else (malformed JSON, an array) is answered 40058, as WeCom does. */
+const parseBody = (text: string): Record<string, unknown> | undefined => {
+  const decoded = decodeJson(text)
+  if (decoded._tag === "None") return undefined
+  const value = decoded.value
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? value as Record<string, unknown>
+    : undefined
+}

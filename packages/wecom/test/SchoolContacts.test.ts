@@ -1,0 +1,442 @@
+import { type Outcome, RateLimit, RunJournal } from "@dirsync/core"
+import { SchoolContacts, WeComClient } from "@dirsync/wecom"
+import * as Testing from "@dirsync/wecom/testing"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
+import { drive, outcomes, rows } from "./helpers.ts"
+
+// =============================================================================
+// Mock Helpers
+// =============================================================================
+
+const fixture = (name: string): unknown => JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", name), "utf8"))
+
+const STUDENT = Testing.PATHS.batchUpdateStudent
+const GET = Testing.PATHS.getUser
+
+/** The seeds' school: classes 1–4, zhangsan and lisi, and their parents. */
+const school = (options: Testing.Options = {}) => {
+  const dir = Testing.makeDirectory(options)
+  dir.addClasses(1, 2, 3, 4)
+  dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
+  dir.addStudent({ student_userid: "lisi", name: "李四", department: [3] })
+  dir.addParent({ parent_userid: "zhangsan_baba", children: [{ student_userid: "zhangsan", relation: "爸爸" }] })
+  dir.addParent({ parent_userid: "lisi_mama", children: [{ student_userid: "lisi", relation: "妈妈" }] })
+  return dir
+}
+
+const layerOn = (dir: Testing.Directory, options: Partial<WeComClient.Options> = {}) =>
+  SchoolContacts.layer.pipe(Layer.provide(Testing.layerClient(dir, { retry: { jitter: false }, ...options })))
+
+const students = (
+  values: ReadonlyArray<unknown>,
+  options?: Parameters<SchoolContacts.Service["batchUpdateStudents"]>[1]
+) =>
+  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateStudents(rows(values), options))).pipe(
+    Effect.flatMap(outcomes)
+  )
+
+const parents = (values: ReadonlyArray<unknown>) =>
+  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateParents(rows(values)))).pipe(
+    Effect.flatMap(outcomes)
+  )
+
+const numbered = (n: number) => Array.from({ length: n }, (_, i) => ({ student_userid: `s${i}`, name: `学生${i}` }))
+
+const byRow = (list: ReadonlyArray<Outcome.RowOutcome>) => new Map(list.map((o) => [o.row, o]))
+
+/** Bodies sent to a path, parsed. */
+const sentBodies = (dir: Testing.Directory, path: string) =>
+  dir.callLog().filter((c) => c.path === path).map((c) => JSON.parse(c.bodyText) as Record<string, Array<unknown>>)
+
+/** An HttpClient that issues a token and answers every batch call with `reply` verbatim. */
+const replyWith = (reply: unknown) =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request, url) =>
+      Effect.succeed(HttpClientResponse.fromWeb(
+        request,
+        Response.json(
+          url.pathname === Testing.PATHS.gettoken
+            ? { errcode: 0, access_token: "TOKEN-0123456789", expires_in: 7200 }
+            : reply
+        )
+      ))
+    )
+  )
+
+const layerReplying = (reply: unknown) =>
+  SchoolContacts.layer.pipe(
+    Layer.provide(
+      WeComClient.layer({ corpId: "ww1", secret: Redacted.make("secret-0123456789") }).pipe(
+        Layer.provide([replyWith(reply), RateLimit.layerMemory])
+      )
+    )
+  )
+
+// =============================================================================
+// Tests
+// =============================================================================
+
+describe("SchoolContacts", () => {
+  describe("batchUpdateStudents", () => {
+    it.effect("applies the seed's example body, including the rename", () => {
+      const dir = school()
+      const body = fixture("batch_update_student.request.json") as { students: Array<unknown> }
+      return Effect.gen(function*() {
+        const out = yield* students(body.students)
+        assert.deepStrictEqual(out.map((o) => [o.row, o.id, o.status]), [[1, "zhangsan", "applied"], [
+          2,
+          "lisi",
+          "applied"
+        ]])
+        assert.strictEqual(dir.student("zhangsan"), undefined)
+        assert.deepStrictEqual(dir.student("zhangsan_new")?.department, [1, 2])
+        assert.strictEqual(dir.student("lisi")?.mobile, "10000000000")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        assert.strictEqual(dir.parent("zhangsan_baba")?.children[0]?.student_userid, "zhangsan_new")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("decodes the seed's partial-failure reply (errcode 1 + result_list) into per-row outcomes", () =>
+      Effect.gen(function*() {
+        const body = fixture("batch_update_student.request.json") as { students: Array<unknown> }
+        const out = byRow(yield* students(body.students))
+        assert.strictEqual(out.get(1)?.status, "failed")
+        assert.strictEqual(out.get(1)?.code, 1)
+        assert.strictEqual(out.get(1)?.reason, "ItemRejected")
+        assert.strictEqual(out.get(1)?.message, "1 InvalidBatchUserId: invalid student_userid: zhangsan")
+        assert.strictEqual(out.get(2)?.status, "applied")
+      }).pipe(Effect.provide(layerReplying(fixture("batch_update_student.partial-failure.json")))))
+
+    it.effect("chunks 101 rows into calls of 100 and 1; 100 rows into one call", () => {
+      const dir = school()
+      for (let i = 0; i < 101; i++) dir.addStudent({ student_userid: `s${i}`, name: "学生" })
+      return Effect.gen(function*() {
+        const out = yield* students(numbered(101))
+        assert.strictEqual(out.length, 101)
+        assert.isTrue(out.every((o) => o.status === "applied"))
+        assert.deepStrictEqual(sentBodies(dir, STUDENT).map((b) => b.students!.length), [100, 1])
+        yield* students(numbered(100))
+        assert.deepStrictEqual(sentBodies(dir, STUDENT).map((b) => b.students!.length), [100, 1, 100])
+        assert.strictEqual(dir.student("s100")?.name, "学生100")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("rejects rows over a documented limit without sending them; the rest go through", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", name: "张".repeat(33) },
+            { student_userid: "lisi", name: "李".repeat(32) },
+            { student_userid: "x".repeat(65) }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "rejected")
+        assert.strictEqual(out.get(1)?.reason, "InvalidField")
+        assert.strictEqual(out.get(1)?.message, "name has 33 characters; at most 32")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(out.get(3)?.message, "student_userid is 65 UTF-8 bytes; at most 64")
+        assert.deepStrictEqual(sentBodies(dir, STUDENT).map((b) => b.students!.length), [1])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("rejects every copy of an id that differs only in case, naming the other rows", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", name: "一" },
+            { student_userid: "lisi", name: "二" },
+            { student_userid: "ZhangSan", name: "三" },
+            { student_userid: "ZHANGSAN", name: "四" }
+          ])
+        )
+        for (const [row, others] of [[1, "rows 3, 4"], [3, "rows 1, 4"], [4, "rows 1, 3"]] as const) {
+          assert.strictEqual(out.get(row)?.status, "rejected", `row ${row}`)
+          assert.strictEqual(out.get(row)?.reason, "Conflict")
+          assert.include(out.get(row)?.message, `student_userid is also used by ${others} ("zhangsan"`)
+        }
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三", "no copy of the duplicate was sent")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("rejects a rename onto another row's id, and renames onto the same target", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "a1", name: "甲" })
+      dir.addStudent({ student_userid: "b1", name: "乙" })
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", new_student_userid: "LISI" },
+            { student_userid: "lisi", name: "李四" },
+            { student_userid: "a1", new_student_userid: "target" },
+            { student_userid: "b1", new_student_userid: "Target" },
+            { student_userid: "lisi2", new_student_userid: "lisi2" }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "rejected")
+        assert.include(out.get(1)?.message, "new_student_userid is \"lisi\", the student_userid of row 2")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.include(out.get(3)?.message, "new_student_userid is \"target\", also the rename target of row 4")
+        assert.include(out.get(4)?.message, "new_student_userid is \"target\", also the rename target of row 3")
+        assert.include(out.get(5)?.message, "is the same id as student_userid")
+        assert.strictEqual(dir.renames("zhangsan") + dir.renames("a1") + dir.renames("b1"), 0)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("reports WeCom's item failures per row: taken target 60102, second rename 301036, unknown class 60003", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "taken", name: "占" })
+      dir.addStudent({ student_userid: "c1", name: "丙" })
+      return Effect.gen(function*() {
+        yield* students([{ student_userid: "lisi", new_student_userid: "lisi_new" }])
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", new_student_userid: "taken" },
+            { student_userid: "lisi_new", new_student_userid: "lisi_newer" },
+            { student_userid: "c1", department: [99] },
+            { student_userid: "nobody", name: "无" }
+          ])
+        )
+        assert.deepStrictEqual(
+          [1, 2, 3, 4].map((r) => [out.get(r)?.status, out.get(r)?.code, out.get(r)?.reason]),
+          [
+            ["failed", 60102, "ItemRejected"],
+            ["failed", 301036, "ItemRejected"],
+            ["failed", 60003, "ItemRejected"],
+            ["failed", 1, "ItemRejected"]
+          ]
+        )
+        assert.include(out.get(1)?.message, "60102 UserIdExists")
+        assert.strictEqual(dir.renames("lisi"), 1)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("fails a whole chunk with the code when errcode ≠ 0 comes without result_list, and goes on", () => {
+      const dir = school()
+      dir.script(40058)
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([{ student_userid: "zhangsan", name: "一" }, { student_userid: "lisi", name: "二" }], {
+            chunkSize: 1
+          })
+        )
+        assert.strictEqual(out.get(1)?.status, "failed")
+        assert.strictEqual(out.get(1)?.code, 40058)
+        assert.strictEqual(out.get(1)?.reason, "InvalidRequest")
+        assert.strictEqual(out.get(2)?.status, "applied")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("aborts the run on a bad secret after exactly one gettoken (40001, Credential)", () => {
+      const dir = school({ secret: "the-real-secret-000" })
+      const layer = SchoolContacts.layer.pipe(
+        Layer.provide(
+          WeComClient.layer({ corpId: dir.corpId, secret: Redacted.make("a-wrong-secret-000") }).pipe(
+            Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory])
+          )
+        )
+      )
+      return Effect.gen(function*() {
+        const input = Array.from({ length: 250 }, (_, i) => ({ student_userid: `s${i}`, name: "x" }))
+        const e = yield* Effect.flip(students(input, { concurrency: 2 }))
+        assert.strictEqual(e._tag, "WeComError")
+        if (e._tag === "WeComError") {
+          assert.strictEqual(e.code, 40001)
+          assert.strictEqual(e.reason._tag, "Credential")
+        }
+        assert.strictEqual(dir.calls(Testing.PATHS.gettoken), 1)
+        assert.strictEqual(dir.calls(STUDENT), 0)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("aborts the run on a permission error (48002)", () => {
+      const dir = school()
+      dir.script(48002)
+      return Effect.gen(function*() {
+        const e = yield* Effect.flip(students([{ student_userid: "zhangsan", name: "一" }]))
+        assert.strictEqual(e._tag === "WeComError" && e.reason._tag, "PermissionDenied")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a 42001 mid-run costs exactly one refetch and no row", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        yield* students([{ student_userid: "zhangsan", name: "一" }])
+        dir.expireTokens()
+        const out = yield* students([{ student_userid: "zhangsan", name: "二" }, {
+          student_userid: "lisi",
+          name: "三"
+        }])
+        assert.isTrue(out.every((o) => o.status === "applied"))
+        assert.strictEqual(dir.calls(Testing.PATHS.gettoken), 2)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("renames after an ambiguous failure", () => {
+    it.effect("a lost reply: the rename is verified with school/user/get and not resent; other rows are resent", () => {
+      const dir = school()
+      dir.failAfterApply("drop")
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", new_student_userid: "zhangsan_new", name: "张三" },
+            { student_userid: "lisi", name: "李四四" }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(1)?.reason, "RenameVerified")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        assert.strictEqual(dir.calls(GET), 2)
+        const bodies = sentBodies(dir, STUDENT)
+        assert.strictEqual(bodies.length, 2)
+        assert.deepStrictEqual(bodies[1]!.students, [{ student_userid: "lisi", name: "李四四" }])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a -1 that applied nothing: the check finds the old id and the rename is sent again, once", () => {
+      const dir = school()
+      dir.script(-1)
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
+        assert.strictEqual(out[0]?.status, "applied")
+        assert.strictEqual(out[0]?.reason, undefined)
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(GET), 2)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a refusal (45033) is retried without any check: nothing can have been applied", () => {
+      const dir = school()
+      dir.script(45033)
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
+        assert.strictEqual(out[0]?.status, "applied")
+        assert.strictEqual(dir.calls(GET), 0)
+        assert.strictEqual(dir.calls(STUDENT), 2)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a 5xx after the rename applied: verified, never answered 301036", () => {
+      const dir = school()
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
+        assert.strictEqual(out[0]?.status, "applied")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        assert.strictEqual(dir.calls(STUDENT), 1, "nothing left to resend")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("verify (resume)", () => {
+    it.effect("settles an interrupted rename that happened, resends the rest", () => {
+      const dir = school()
+      // The killed run: chunk 0 was submitted (journaled as started) and WeCom applied it; no outcome was recorded.
+      const previousText = [
+        JSON.stringify({ type: "run", version: 1, command: "test" }),
+        JSON.stringify({ type: "started", chunk: 0, rows: [[1, "zhangsan"], [2, "lisi"]] }),
+        ""
+      ].join("\n")
+      const input = [
+        { student_userid: "zhangsan", new_student_userid: "zhangsan_new" },
+        { student_userid: "lisi", name: "李四" }
+      ]
+      return Effect.gen(function*() {
+        yield* drive(WeComClient.WeComClient.use((c) => c.post(STUDENT, { students: input }, Schema.Unknown)))
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        const { journal, text } = yield* RunJournal.makeMemory({ previousText })
+        const out = byRow(
+          yield* SchoolContacts.SchoolContacts.use((s) =>
+            outcomes(s.batchUpdateStudents(rows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal)))
+          )
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(1)?.reason, "RenameVerified")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(dir.renames("zhangsan"), 1, "the rename was not sent twice")
+        const bodies = sentBodies(dir, STUDENT)
+        assert.deepStrictEqual(bodies.at(-1)!.students, [{ student_userid: "lisi", name: "李四" }])
+        assert.include(text(), "\"finished\"")
+      }).pipe(Effect.provide(SchoolContacts.layer.pipe(Layer.provideMerge(Testing.layerClient(dir)))))
+    })
+  })
+
+  describe("batchUpdateParents", () => {
+    it.effect("applies the seed's example body after its students exist", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const body = fixture("batch_update_parent.request.json") as { parents: Array<unknown> }
+        const out = yield* parents(body.parents)
+        assert.deepStrictEqual(out.map((o) => o.status), ["applied", "applied"])
+        assert.strictEqual(dir.parent("zhangsan_baba_new")?.mobile, "10000000000")
+        assert.strictEqual(dir.renames("zhangsan_baba"), 1)
+        assert.deepStrictEqual(dir.parent("lisi_mama")?.children, [{ student_userid: "lisi", relation: "妈妈" }])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("decodes the seed's parent partial-failure reply into per-row outcomes", () =>
+      Effect.gen(function*() {
+        const out = byRow(
+          yield* parents([{ parent_userid: "zhangsan_baba", mobile: "1" }, {
+            parent_userid: "LISI_PARENT_USERID",
+            mobile: "2"
+          }])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(2)?.status, "failed")
+        assert.strictEqual(out.get(2)?.code, 1)
+        assert.include(out.get(2)?.message, "invalid parent_userid: lisi_parent_userid")
+      }).pipe(Effect.provide(layerReplying(fixture("batch_update_parent.partial-failure.json")))))
+
+    it.effect("fails a parent whose child is not a student, and rejects duplicate parents", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* parents([
+            { parent_userid: "zhangsan_baba", children: [{ student_userid: "ghost", relation: "爸爸" }] },
+            { parent_userid: "lisi_mama", children: [{ student_userid: "zhangsan_baba", relation: "妈妈" }] },
+            { parent_userid: "p9", mobile: "1" },
+            { parent_userid: "P9", mobile: "2" }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.code, 60111)
+        assert.strictEqual(out.get(2)?.code, 65010)
+        assert.strictEqual(out.get(3)?.status, "rejected")
+        assert.include(out.get(4)?.message, "parent_userid is also used by row 3 (\"p9\"")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("getUser", () => {
+    it.effect("finds students and parents case-insensitively; an unknown id is none", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const s = yield* SchoolContacts.SchoolContacts
+        const found = yield* drive(
+          Effect.all([s.getUser("ZhangSan"), s.getUser("lisi_mama"), s.getUser("nobody")])
+        )
+        assert.deepStrictEqual(found, [
+          Option.some({ userType: "student" as const, userid: "zhangsan" }),
+          Option.some({ userType: "parent" as const, userid: "lisi_mama" }),
+          Option.none()
+        ])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+})

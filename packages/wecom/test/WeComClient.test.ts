@@ -1,0 +1,469 @@
+import { RateLimit } from "@dirsync/core"
+import { SchoolSchema, WeComClient, WeComError } from "@dirsync/wecom"
+import * as Testing from "@dirsync/wecom/testing"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as TestClock from "effect/testing/TestClock"
+import { drive, settle } from "./helpers.ts"
+
+// =============================================================================
+// Mock Helpers
+// =============================================================================
+
+const STUDENT = Testing.PATHS.batchUpdateStudent
+const GETTOKEN = Testing.PATHS.gettoken
+
+/** A directory with one class and one student, and a real client on it (no jitter, so delays are exact). */
+const setup = (clientOptions: Partial<WeComClient.Options> = {}, directoryOptions: Testing.Options = {}) => {
+  const dir = Testing.makeDirectory(directoryOptions)
+  dir.addClasses(1)
+  dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
+  const layer = Testing.layerClient(dir, { retry: { jitter: false }, ...clientOptions })
+  return { dir, layer }
+}
+
+/** One batch_update_student call renaming nobody (idempotent). */
+const update = (name = "张三") =>
+  WeComClient.WeComClient.use((c) =>
+    c.post(STUDENT, { students: [{ student_userid: "zhangsan", name }] }, SchoolSchema.BatchReply)
+  )
+
+/** An HttpClient answering from a function of the path, for replies the directory never gives. */
+const fakeHttp = (reply: (path: string, url: URL) => Response | "drop") =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request, url) => {
+      const r = reply(url.pathname, url)
+      return r === "drop"
+        ? Effect.fail(
+          new HttpClientError.HttpClientError({
+            // A transport error that quotes the full URL, token included, as some platform errors do.
+            reason: new HttpClientError.TransportError({ request, description: `socket hang up: ${url.href}` })
+          })
+        )
+        : Effect.succeed(HttpClientResponse.fromWeb(request, r))
+    })
+  )
+
+const clientOn = (http: Layer.Layer<HttpClient.HttpClient>, options: Partial<WeComClient.Options> = {}) =>
+  WeComClient.layer({
+    corpId: "ww1",
+    secret: Redacted.make("s3cr3t-value-123"),
+    retry: { jitter: false },
+    ...options
+  }).pipe(Layer.provide([http, RateLimit.layerMemory]))
+
+/** Everything a user could see of an error. */
+const visible = (e: unknown) => `${String(e)} ${JSON.stringify(e)} ${(e as Error).message}`
+
+const noSecrets = (text: string, dir: Testing.Directory) => {
+  assert.notInclude(text, dir.secret)
+  for (const token of dir.issuedTokens()) assert.notInclude(text, token)
+  assert.notInclude(text, "access_token=MOCK")
+}
+
+// =============================================================================
+// Tests
+// =============================================================================
+
+describe("WeComClient", () => {
+  describe("checkBaseUrl", () => {
+    it.effect("refuses plain http for a public host, with a message saying why", () =>
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(WeComClient.checkBaseUrl("http://qyapi.weixin.qq.com"))
+        assert.strictEqual(e._tag, "WeComConfigError")
+        assert.include(e.message, "WECOM_BASE_URL")
+        assert.include(e.message, "plain http is refused for qyapi.weixin.qq.com")
+        const notUrl = yield* Effect.flip(WeComClient.checkBaseUrl("qyapi.weixin.qq.com"))
+        assert.include(notUrl.message, "is not a URL")
+      }))
+
+    it.effect("allows https anywhere and http on loopback hosts only", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(
+          yield* WeComClient.checkBaseUrl("https://qyapi.weixin.qq.com/"),
+          "https://qyapi.weixin.qq.com"
+        )
+        for (const ok of ["http://127.0.0.1:8080", "http://127.9.9.9", "http://localhost:1", "http://[::1]:9"]) {
+          yield* WeComClient.checkBaseUrl(ok)
+        }
+        for (const bad of ["http://10.0.0.1", "http://128.0.0.1", "http://localhost.example.com", "ftp://x"]) {
+          yield* Effect.flip(WeComClient.checkBaseUrl(bad))
+        }
+      }))
+
+    it.effect("makes the layer fail before any request", () =>
+      Effect.gen(function*() {
+        const { dir } = setup()
+        const refused = WeComClient.layer({ corpId: "x", secret: Redacted.make("y"), baseUrl: "http://example.com" })
+        const e = yield* update().pipe(
+          Effect.provide(refused.pipe(Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory]))),
+          Effect.flip
+        )
+        assert.strictEqual(e._tag, "WeComConfigError")
+        assert.strictEqual(dir.callLog().length, 0)
+      }))
+  })
+
+  describe("layerConfig", () => {
+    it.effect("reads WECOM_CORP_ID, WECOM_SECRET and WECOM_BASE_URL", () => {
+      const dir = Testing.makeDirectory({ corpId: "wwcfg", secret: "cfg-secret-0001" })
+      const config = ConfigProvider.layer(
+        ConfigProvider.fromUnknown({
+          WECOM_CORP_ID: "wwcfg",
+          WECOM_SECRET: "cfg-secret-0001",
+          WECOM_BASE_URL: "http://127.0.0.1:18080"
+        })
+      )
+      return Effect.gen(function*() {
+        const token = yield* WeComClient.WeComClient.use((c) => c.accessToken)
+        assert.strictEqual(Redacted.value(token), dir.issuedTokens()[0])
+        assert.strictEqual(String(token), "<redacted>")
+      }).pipe(
+        Effect.provide(
+          WeComClient.layerConfig().pipe(Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory, config]))
+        )
+      )
+    })
+  })
+
+  describe("post", () => {
+    it.effect("sends CJK and emoji as raw UTF-8, never \\uXXXX escapes", () => {
+      const { dir, layer } = setup()
+      return Effect.gen(function*() {
+        yield* drive(update("张三😀"))
+        const sent = dir.callLog().find((c) => c.path === STUDENT)!
+        assert.include(sent.bodyText, "张三😀")
+        assert.notMatch(sent.bodyText, /\\u[0-9a-fA-F]{4}/)
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三😀")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("puts the token in the access_token query parameter and nowhere else", () => {
+      const seen: Array<string> = []
+      const http = fakeHttp((path, url) => {
+        seen.push(url.search)
+        return path === GETTOKEN
+          ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 })
+          : Response.json({ errcode: 0, errmsg: "ok" })
+      })
+      return Effect.gen(function*() {
+        yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, SchoolSchema.BatchReply))
+        assert.include(seen[0]!, "corpid=ww1")
+        assert.strictEqual(seen[1], "?access_token=TOKEN-abcdefgh")
+      }).pipe(Effect.provide(clientOn(http)))
+    })
+
+    it.effect("treats a reply without errcode as success (gettoken and business calls)", () => {
+      const http = fakeHttp((path) =>
+        path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : Response.json({})
+      )
+      return Effect.gen(function*() {
+        const reply = yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, SchoolSchema.BatchReply))
+        assert.deepStrictEqual(reply, {})
+      }).pipe(Effect.provide(clientOn(http)))
+    })
+
+    it.effect("fails with the errcode, errmsg and catalogued reason, without retrying a validation error", () => {
+      const { dir, layer } = setup()
+      dir.script(40058)
+      return Effect.gen(function*() {
+        const e = yield* Effect.flip(update())
+        assert.strictEqual(e._tag, "WeComError")
+        assert.strictEqual(e.code, 40058)
+        assert.strictEqual(e.endpoint, STUDENT)
+        assert.strictEqual(e.vendorMessage, "scripted errcode 40058")
+        assert.strictEqual(e.reason._tag, "InvalidRequest")
+        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.include(e.message, "/cgi-bin/school/user/batch_update_student failed with 40058 (InvalidRequest)")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("returns a reply with errcode ≠ 0 and a result_list as data only when asked to", () => {
+      const { dir, layer } = setup()
+      return Effect.gen(function*() {
+        const body = { students: [{ student_userid: "nobody", name: "x" }] }
+        const reply = yield* drive(
+          WeComClient.WeComClient.use((c) => c.post(STUDENT, body, SchoolSchema.BatchReply, { partialFailures: true }))
+        )
+        assert.strictEqual(reply.errcode, 1)
+        assert.strictEqual(reply.result_list?.[0]?.student_userid, "nobody")
+        const e = yield* drive(
+          Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, body, SchoolSchema.BatchReply)))
+        )
+        assert.strictEqual(e.code, 1)
+        assert.strictEqual(dir.calls(STUDENT), 2)
+      }).pipe(Effect.provide(layer))
+    })
+  })
+
+  describe("retry", () => {
+    it.effect("retries -1 at most 3 times with backoff, then fails with the real code", () => {
+      const { dir, layer } = setup()
+      dir.script(-1, -1, -1, -1, -1)
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(update())
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1)
+        yield* TestClock.adjust("499 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1, "no retry before the 500 ms backoff")
+        yield* TestClock.adjust("1 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 3)
+        yield* TestClock.adjust("2 seconds")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 4)
+        const e = yield* Effect.flip(Fiber.join(fiber))
+        assert.strictEqual(e.code, -1)
+        assert.strictEqual(e.reason._tag, "Transient")
+        yield* TestClock.adjust("1 minute")
+        assert.strictEqual(dir.calls(STUDENT), 4, "never more than 1 + 3 calls")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("recovers from -1, 6000 and 45033 within the retry budget", () => {
+      const { dir, layer } = setup()
+      dir.script(-1, 6000, 45033)
+      return Effect.gen(function*() {
+        yield* drive(update("新名字"))
+        assert.strictEqual(dir.calls(STUDENT), 4)
+        assert.strictEqual(dir.student("zhangsan")?.name, "新名字")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("waits out a 45009 window of 60 s before retrying", () => {
+      const { dir, layer } = setup()
+      dir.script(45009)
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(update())
+        yield* settle
+        yield* TestClock.adjust("59999 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1, "still waiting at 59.999 s")
+        yield* TestClock.adjust("1 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("uses a configured 45009 wait", () => {
+      const { dir, layer } = setup({ rateLimitedRetryAfter: "5 seconds" })
+      dir.script(45009)
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(update())
+        yield* settle
+        yield* TestClock.adjust("4999 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1)
+        yield* TestClock.adjust("1 millis")
+        yield* settle
+        yield* Fiber.join(fiber)
+        assert.strictEqual(dir.calls(STUDENT), 2)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("retries HTTP 5xx, and fails with the status as code when it persists", () => {
+      const { dir, layer } = setup()
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        yield* drive(update())
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        dir.setFaults("5xx=1")
+        const e = yield* drive(Effect.flip(update()))
+        assert.strictEqual(e.code, 503)
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "http")
+        assert.strictEqual(dir.calls(STUDENT), 2 + 4)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("retries dropped connections as transient network failures", () => {
+      const { dir, layer } = setup()
+      dir.failAfterApply("drop")
+      return Effect.gen(function*() {
+        yield* drive(update())
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        dir.setFaults("drop=1")
+        const e = yield* drive(Effect.flip(update()))
+        assert.strictEqual(e.code, 0)
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "network")
+        assert.strictEqual(dir.calls(STUDENT), 2 + 4)
+        noSecrets(visible(e), dir)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("does not retry when the caller turns retry off", () => {
+      const { dir, layer } = setup()
+      dir.script(-1)
+      return Effect.gen(function*() {
+        const e = yield* Effect.flip(
+          WeComClient.WeComClient.use((c) =>
+            c.post(STUDENT, { students: [] }, SchoolSchema.BatchReply, { retry: false })
+          )
+        )
+        assert.strictEqual(e.code, -1)
+        assert.strictEqual(dir.calls(STUDENT), 1)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("spaces calls to one API by the configured rate limit", () => {
+      const { dir, layer } = setup({ rateLimit: { calls: 2, window: "1 second" } })
+      return Effect.gen(function*() {
+        const fiber = yield* Effect.forkChild(Effect.all([update(), update(), update()], { concurrency: "unbounded" }))
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1)
+        yield* TestClock.adjust("500 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 2)
+        yield* TestClock.adjust("500 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 3)
+        yield* Fiber.join(fiber)
+      }).pipe(Effect.provide(layer))
+    })
+  })
+
+  describe("accessToken", () => {
+    it.effect("single-flight: 20 concurrent callers cause one gettoken", () => {
+      const { dir, layer } = setup({ concurrency: 4 })
+      return Effect.gen(function*() {
+        yield* drive(Effect.all(Array.from({ length: 20 }, () => update()), { concurrency: "unbounded" }))
+        assert.strictEqual(dir.calls(GETTOKEN), 1)
+        assert.strictEqual(dir.calls(STUDENT), 20)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("refreshes 300 s before expires_in runs out, not earlier", () => {
+      const { dir, layer } = setup()
+      return Effect.gen(function*() {
+        yield* drive(update())
+        yield* TestClock.adjust("6899 seconds")
+        yield* drive(update())
+        assert.strictEqual(dir.calls(GETTOKEN), 1)
+        yield* TestClock.adjust("2 seconds")
+        yield* drive(update())
+        assert.strictEqual(dir.calls(GETTOKEN), 2)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("42001 mid-run: invalidates, fetches exactly one new token and replays once", () => {
+      const { dir, layer } = setup()
+      return Effect.gen(function*() {
+        yield* drive(update("一"))
+        dir.expireTokens()
+        yield* drive(update("二"))
+        yield* drive(update("三"))
+        assert.strictEqual(dir.calls(GETTOKEN), 2)
+        assert.strictEqual(dir.calls(STUDENT), 4) // 1 + (rejected + replay) + 1
+        assert.strictEqual(dir.student("zhangsan")?.name, "三")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("40014 and 41001 trigger the same single refresh", () => {
+      const { dir, layer } = setup()
+      dir.script(40014)
+      return Effect.gen(function*() {
+        yield* drive(update())
+        dir.script(41001)
+        yield* drive(update())
+        assert.strictEqual(dir.calls(GETTOKEN), 3)
+        assert.strictEqual(dir.calls(STUDENT), 4)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a token that stays invalid after its one refresh fails as TokenInvalid: no loop", () => {
+      const { dir, layer } = setup()
+      dir.script(42001, 42001, 42001, 42001)
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(update()))
+        assert.strictEqual(e.code, 42001)
+        assert.strictEqual(e.reason._tag, "TokenInvalid")
+        assert.strictEqual(dir.calls(GETTOKEN), 2)
+        assert.strictEqual(dir.calls(STUDENT), 2)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("40001 on gettoken fails fast as Credential: one gettoken for all callers, never looped", () => {
+      const dir = Testing.makeDirectory()
+      const layer = WeComClient.layer({ corpId: dir.corpId, secret: Redacted.make("wrong-secret-abcdef") }).pipe(
+        Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory])
+      )
+      return Effect.gen(function*() {
+        const results = yield* drive(
+          Effect.all(Array.from({ length: 5 }, () => Effect.flip(update())), { concurrency: "unbounded" })
+        )
+        for (const e of results) {
+          assert.strictEqual(e.code, 40001)
+          assert.strictEqual(e.endpoint, GETTOKEN)
+          assert.strictEqual(e.reason._tag, "Credential")
+          assert.notInclude(visible(e), "wrong-secret-abcdef")
+        }
+        assert.strictEqual(dir.calls(GETTOKEN), 1)
+        assert.strictEqual(dir.calls(STUDENT), 0)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("40013 (bad corp id) is a Credential failure too", () => {
+      const dir = Testing.makeDirectory()
+      const layer = WeComClient.layer({ corpId: "wwother", secret: Redacted.make(dir.secret) }).pipe(
+        Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory])
+      )
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(update()))
+        assert.strictEqual(e.code, 40013)
+        assert.strictEqual(e.reason._tag, "Credential")
+        assert.strictEqual(dir.calls(GETTOKEN), 1)
+      }).pipe(Effect.provide(layer))
+    })
+  })
+
+  describe("redaction", () => {
+    it.effect("never shows the secret or a token in errors, whatever failed", () => {
+      const { dir, layer } = setup()
+      return Effect.gen(function*() {
+        const errors: Array<unknown> = []
+        yield* drive(update()) // a token exists from here on
+        dir.setFaults("drop=1")
+        errors.push(yield* drive(Effect.flip(update())))
+        dir.setFaults("5xx=1")
+        errors.push(yield* drive(Effect.flip(update())))
+        dir.setFaults("")
+        dir.script(42001, 42001)
+        errors.push(yield* drive(Effect.flip(update())))
+        dir.script(40058)
+        errors.push(yield* drive(Effect.flip(update())))
+        assert.strictEqual(errors.length, 4)
+        for (const e of errors) {
+          assert.isTrue(WeComError.isWeComError(e))
+          noSecrets(visible(e), dir)
+        }
+        assert.isAbove(dir.issuedTokens().length, 1)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("strips the token from a transport error that quotes the request URL", () => {
+      const http = fakeHttp((path) =>
+        path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : "drop"
+      )
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, Schema.Unknown))))
+        assert.include(e.vendorMessage, "socket hang up")
+        assert.include(e.vendorMessage, "access_token=<redacted>")
+        assert.notInclude(visible(e), "TOKEN-abcdefgh")
+        assert.notInclude(visible(e), "s3cr3t-value-123")
+      }).pipe(Effect.provide(clientOn(http)))
+    })
+  })
+})

@@ -1,0 +1,185 @@
+import * as Testing from "@dirsync/wecom/testing"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/testing/TestClock"
+
+// =============================================================================
+// Mock Helpers
+// =============================================================================
+
+const school = (options: Testing.Options = {}) => {
+  const dir = Testing.makeDirectory(options)
+  dir.addClasses(1)
+  dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
+  return dir
+}
+
+/** Calls the handler as a sandbox server would, and parses the JSON reply. */
+const call = (dir: Testing.Directory, method: string, url: string, body?: unknown) =>
+  Testing.handle(dir, { method, url, bodyText: body === undefined ? "" : JSON.stringify(body) }).pipe(
+    Effect.map((reply) =>
+      reply === "drop"
+        ? "drop" as const
+        : { status: reply.status, json: reply.status === 200 ? JSON.parse(reply.bodyText) : undefined }
+    )
+  )
+
+const token = (dir: Testing.Directory) =>
+  call(dir, "GET", `https://qyapi.weixin.qq.com/cgi-bin/gettoken?corpid=${dir.corpId}&corpsecret=${dir.secret}`).pipe(
+    Effect.map((r) => (r === "drop" ? "" : r.json.access_token as string))
+  )
+
+const update = (dir: Testing.Directory, tok: string, students: ReadonlyArray<unknown>) =>
+  call(dir, "POST", `/cgi-bin/school/user/batch_update_student?access_token=${tok}`, { students })
+
+// =============================================================================
+// Tests
+// =============================================================================
+
+describe("testing", () => {
+  describe("handle", () => {
+    it.effect("issues tokens for the right corp and secret only", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        const ok = yield* call(dir, "GET", `/cgi-bin/gettoken?corpid=${dir.corpId}&corpsecret=${dir.secret}`)
+        assert.deepInclude(ok, { status: 200 })
+        assert.strictEqual(ok !== "drop" && ok.json.expires_in, 7200)
+        const badSecret = yield* call(dir, "GET", `/cgi-bin/gettoken?corpid=${dir.corpId}&corpsecret=nope`)
+        assert.strictEqual(badSecret !== "drop" && badSecret.json.errcode, 40001)
+        const badCorp = yield* call(dir, "GET", `/cgi-bin/gettoken?corpid=other&corpsecret=${dir.secret}`)
+        assert.strictEqual(badCorp !== "drop" && badCorp.json.errcode, 40013)
+        assert.strictEqual(dir.issuedTokens().length, 1)
+      }))
+
+    it.effect("answers 41001 / 40014 / 42001 for a missing, unknown or expired token", () =>
+      Effect.gen(function*() {
+        const dir = school({ faults: "token-ttl=20" })
+        const tok = yield* token(dir)
+        const codes = []
+        for (const t of ["", "forged", tok]) {
+          const r = yield* update(dir, t, [])
+          codes.push(r !== "drop" && r.json.errcode)
+        }
+        yield* TestClock.adjust("20 seconds")
+        const expired = yield* update(dir, tok, [])
+        codes.push(expired !== "drop" && expired.json.errcode)
+        assert.deepStrictEqual(codes, [41001, 40014, 0, 42001])
+      }))
+
+    it.effect("refuses \\uXXXX escapes with 40033 and applies raw UTF-8", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        const tok = yield* token(dir)
+        const escaped = yield* Testing.handle(dir, {
+          method: "POST",
+          url: `/cgi-bin/school/user/batch_update_student?access_token=${tok}`,
+          bodyText: "{\"students\":[{\"student_userid\":\"zhangsan\",\"name\":\"\\u5f20\"}]}"
+        })
+        assert.include(escaped !== "drop" ? escaped.bodyText : "", "40033")
+        yield* update(dir, tok, [{ student_userid: "zhangsan", name: "张" }])
+        assert.strictEqual(dir.student("zhangsan")?.name, "张")
+      }))
+
+    it.effect("rejects the whole request (40058) for one over-length field or more than 100 items", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        dir.addStudent({ student_userid: "lisi", name: "李四" })
+        const tok = yield* token(dir)
+        const r = yield* update(dir, tok, [{ student_userid: "lisi", name: "新" }, {
+          student_userid: "zhangsan",
+          name: "张".repeat(33)
+        }])
+        assert.strictEqual(r !== "drop" && r.json.errcode, 40058)
+        assert.strictEqual(dir.student("lisi")?.name, "李四", "nothing applied")
+        const many = Array.from({ length: 101 }, () => ({ student_userid: "lisi" }))
+        const r2 = yield* update(dir, tok, many)
+        assert.strictEqual(r2 !== "drop" && r2.json.errcode, 40058)
+      }))
+
+    it.effect("answers per-item codes in the documented partial-failure shape", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        const tok = yield* token(dir)
+        const r = yield* update(dir, tok, [{ student_userid: "ghost", name: "鬼" }, {
+          student_userid: "zhangsan",
+          name: "新"
+        }])
+        assert.deepStrictEqual(r !== "drop" && r.json, {
+          errcode: 1,
+          errmsg: "invalid student_userid: ghost",
+          result_list: [{ student_userid: "ghost", errcode: 1, errmsg: "invalid student_userid: ghost" }]
+        })
+        assert.strictEqual(dir.student("zhangsan")?.name, "新")
+      }))
+
+    it.effect("school/user/get finds a user or answers 60111", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        const tok = yield* token(dir)
+        const found = yield* call(dir, "GET", `/cgi-bin/school/user/get?userid=ZHANGSAN&access_token=${tok}`)
+        assert.strictEqual(found !== "drop" && found.json.user_type, 1)
+        const missing = yield* call(dir, "GET", `/cgi-bin/school/user/get?userid=x&access_token=${tok}`)
+        assert.strictEqual(missing !== "drop" && missing.json.errcode, 60111)
+      }))
+  })
+
+  describe("faults", () => {
+    it.effect("latency sleeps on the clock, so TestClock controls it", () =>
+      Effect.gen(function*() {
+        const dir = school({ faults: "latency=250" })
+        const fiber = yield* Effect.forkChild(token(dir))
+        yield* TestClock.adjust("249 millis")
+        assert.isUndefined(fiber.pollUnsafe())
+        yield* TestClock.adjust("1 millis")
+        assert.isAbove((yield* Fiber.join(fiber)).length, 8)
+      }))
+
+    it.effect("busy, 5xx and drop affect write calls; busy and 5xx apply nothing, drop applies then loses the reply", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        const tok = yield* token(dir)
+        dir.setFaults("busy=1")
+        const busy = yield* update(dir, tok, [{ student_userid: "zhangsan", name: "一" }])
+        assert.strictEqual(busy !== "drop" && busy.json.errcode, -1)
+        dir.setFaults("5xx=1")
+        const down = yield* update(dir, tok, [{ student_userid: "zhangsan", name: "二" }])
+        assert.strictEqual(down !== "drop" && down.status, 503)
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三")
+        dir.setFaults("drop=1")
+        const dropped = yield* update(dir, tok, [{ student_userid: "zhangsan", name: "三" }])
+        assert.strictEqual(dropped, "drop")
+        assert.strictEqual(dir.student("zhangsan")?.name, "三")
+        const read = yield* call(dir, "GET", `/cgi-bin/school/user/get?userid=zhangsan&access_token=${tok}`)
+        assert.strictEqual(read !== "drop" && read.json.errcode, 0, "reads are not faulted")
+      }))
+
+    it.effect("rate answers 45009 past N calls per minute per endpoint", () =>
+      Effect.gen(function*() {
+        const dir = school({ faults: "rate=2" })
+        const tok = yield* token(dir)
+        const codes = []
+        for (let i = 0; i < 3; i++) {
+          const r = yield* update(dir, tok, [])
+          codes.push(r !== "drop" && r.json.errcode)
+        }
+        yield* TestClock.adjust("1 minute")
+        const next = yield* update(dir, tok, [])
+        codes.push(next !== "drop" && next.json.errcode)
+        assert.deepStrictEqual(codes, [0, 0, 45009, 0])
+      }))
+
+    it.effect("script answers the next write calls with the given codes, in order", () =>
+      Effect.gen(function*() {
+        const dir = school({ faults: "script=-1;45009" })
+        const tok = yield* token(dir)
+        const codes = []
+        for (let i = 0; i < 3; i++) {
+          const r = yield* update(dir, tok, [])
+          codes.push(r !== "drop" && r.json.errcode)
+        }
+        assert.deepStrictEqual(codes, [-1, 45009, 0])
+        assert.strictEqual(dir.calls(Testing.PATHS.batchUpdateStudent), 3)
+      }))
+  })
+})

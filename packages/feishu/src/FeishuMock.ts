@@ -1,0 +1,661 @@
+/**
+ * An in-memory Feishu contact directory that speaks the OpenAPI wire format: `tenant_access_token/internal`,
+ * contact v2 `department/batch_add` (asynchronous tasks) and `task/get`, with Feishu's rules and codes and the shared
+ * `@dirsync/core` fault injection. Tests and the CLI sandbox run the real client against it.
+ *
+ * **Details**
+ *
+ * - {@link make} builds a directory; its `handle` is a pure, transport-agnostic request handler
+ *   (`{ method, url, headers, bodyText }` → `{ status, headers, bodyText }` or `"drop"`), so the same directory serves
+ *   {@link layerHttpClient} (an in-process `HttpClient`, no sockets) and a loopback HTTP server.
+ * - Tasks are asynchronous: a task reports status 1 (running) for `pollsBeforeDone` polls, then executes and reports
+ *   9 with `task_info` in request order (or 10 when told to fail). Departments are created only when the task
+ *   executes, so a child submitted before its parent's task finished fails with 40052, as on Feishu.
+ * - In one request, parents may follow their children (the official example does this); missing parents give item
+ *   code 40052, duplicate ids 40152 (tenant) / 40186 (request), self-parents 40184, duplicate names under one parent
+ *   40153, empty names 40014. A bad token is 99991663 as HTTP 400, a bad secret 10014, an unknown app 99991543, the
+ *   rate limit 99991400 as HTTP 429 with `x-ogw-ratelimit-reset`.
+ * - Faults (`Faults` spec): `busy` answers 43024, `5xx` HTTP 503 without an envelope, `drop` no response (for
+ *   `batch_add` the task is created first: the worst case for a non-idempotent call), `latency` via `Effect.sleep`
+ *   (so `TestClock` controls it), `token-ttl` kills tokens early, `rate` limits calls per minute per endpoint,
+ *   `script` answers the next `batch_add` calls with the given codes. Random faults also hit `task/get`.
+ * - Time comes from `Clock`.
+ *
+ * @since 0.1.0
+ */
+import { Faults, Limit } from "@dirsync/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientError from "effect/http/HttpClientError"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { batchAddDepartmentsPath, taskGetPath } from "./FeishuBatchTask.ts"
+import * as FeishuClient from "./FeishuClient.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * A request as any transport sees it. Header names are matched case-insensitively.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockRequest {
+  readonly method: string
+  /** Absolute, or a path with query string. Only the path and query are used. */
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | undefined>>
+  readonly bodyText: string
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly bodyText: string
+}
+
+/**
+ * A department in the directory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockDepartment {
+  readonly id: string
+  readonly name: string
+  readonly parent_id: string
+  readonly leader_user_id?: string | undefined
+  readonly leader_open_id?: string | undefined
+  readonly chat_id?: string | undefined
+}
+
+/**
+ * A department as `department/batch_add` receives it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReceivedDepartment {
+  readonly id?: unknown
+  readonly name?: unknown
+  readonly parent_id?: unknown
+  readonly leader_user_id?: unknown
+  readonly leader_open_id?: unknown
+  readonly create_group_chat?: unknown
+}
+
+/**
+ * One per-item result of a finished task, as `task_info` reports it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockTaskItem {
+  readonly code: number
+  readonly msg: string
+  readonly action?: number
+  readonly name?: string
+  readonly department_id?: string
+  readonly parent_id?: string
+  readonly chat_id?: string
+}
+
+/**
+ * A batch task and its state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockTask {
+  readonly taskId: string
+  readonly items: ReadonlyArray<ReceivedDepartment>
+  readonly createTime: number
+  polls: number
+  /** Polls answered "running" before the task executes. */
+  pollsBeforeDone: number
+  /** End with status 10 instead of executing. */
+  fail: boolean
+  status: number
+  finishTime: number | undefined
+  results: ReadonlyArray<MockTaskItem> | undefined
+}
+
+/**
+ * One call the directory answered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MockCall {
+  readonly method: string
+  readonly path: string
+  /** HTTP status, or 0 for a dropped connection. */
+  readonly status: number
+  /** Envelope code, when there was one. */
+  readonly code: number | undefined
+  readonly atMillis: number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Default `cli_mock_app`. */
+  readonly appId?: string | undefined
+  /** Default `mock-app-secret`. */
+  readonly appSecret?: string | undefined
+  /** Polls a task answers "running" before it executes. Default 1. */
+  readonly pollsBeforeDone?: number | undefined
+  /** `expire` of issued tokens, seconds. Default 7200 (Feishu's 2 hours). */
+  readonly tokenExpireSeconds?: number | undefined
+  /** Largest `departments` array accepted; larger requests get 40042. Default: no limit (Feishu documents none). */
+  readonly maxBatchSize?: number | undefined
+  /** A `Faults` value or spec string (`busy=0.05,drop=0.01,seed=7`); a bad spec throws `Faults.FaultSpecError`. */
+  readonly faults?: Faults.Faults | string | undefined
+  /** Departments that exist before the first call. */
+  readonly departments?: ReadonlyArray<MockDepartment> | undefined
+}
+
+// =============================================================================
+// The directory
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Directory {
+  readonly appId: string
+  readonly appSecret: string
+  /** Answers one request. `"drop"` means: close the connection without a response. */
+  readonly handle: (request: MockRequest) => Effect.Effect<MockResponse | "drop">
+  /** All departments, in creation order (the root `0` is implicit and not listed). */
+  readonly departments: () => ReadonlyArray<MockDepartment>
+  /** A department by id (case-insensitive). */
+  readonly department: (id: string) => MockDepartment | undefined
+  /** Adds departments directly, as if they had existed before. */
+  readonly seed: (departments: ReadonlyArray<MockDepartment>) => void
+  /** Calls answered, optionally only those to one path. */
+  readonly calls: (path?: string) => ReadonlyArray<MockCall>
+  /** The `departments` arrays of every `batch_add` request received, in arrival order. */
+  readonly batchAddBodies: () => ReadonlyArray<ReadonlyArray<ReceivedDepartment>>
+  readonly tasks: () => ReadonlyArray<MockTask>
+  readonly task: (taskId: string) => MockTask | undefined
+  /** Every tenant_access_token issued, for secret-leak assertions. */
+  readonly issuedTokens: () => ReadonlyArray<string>
+  /** Makes every issued token invalid now (the next call with one gets 99991663). */
+  readonly revokeTokens: () => void
+  /** The next `n` tasks created end with status 10. */
+  readonly failNextTasks: (n: number) => void
+  /** Sets the polls before done for tasks created from now on. */
+  readonly setPollsBeforeDone: (n: number) => void
+  /** Appends codes the next `batch_add` calls answer with (like the `script` fault). */
+  readonly script: (...codes: ReadonlyArray<number>) => void
+}
+
+const ROOT = "0"
+const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
+
+const hex32 = (prefix: string, n: number) => prefix + n.toString(16).padStart(32 - prefix.length, "0")
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}): MockResponse => ({
+  status,
+  headers: { "content-type": "application/json; charset=utf-8", ...headers },
+  bodyText: JSON.stringify(body)
+})
+
+const httpStatusFor = (code: number): number => {
+  if (code === 99991400) return 429
+  // Token, credential and request-shape errors arrive as HTTP 400 (99991663 is observed as 400 on Feishu).
+  if (code >= 99991000 || code === 10014 || code === 40042 || code === 40013) return 400
+  return 200
+}
+
+const ok = (data: unknown): MockResponse => json(200, { code: 0, msg: "success", data })
+
+/** The seconds left in the current minute window: when a per-minute limit recovers. */
+const resetHeaders = (now: number, limit: number | undefined): Record<string, string> => {
+  const reset = Math.max(1, Math.ceil((60_000 - (now % 60_000)) / 1000))
+  return {
+    "x-ogw-ratelimit-reset": String(reset),
+    ...(limit === undefined ? {} : { "x-ogw-ratelimit-limit": String(limit) })
+  }
+}
+
+const messages: Record<number, string> = {
+  10014: "app secret invalid",
+  40013: "param error",
+  40014: "department name is empty",
+  40031: "task_id is not exist",
+  40032: "task_id invalid",
+  40042: "batch request object count error",
+  40052: "department id not exist",
+  40151: "custom department id invalid",
+  40152: "custom department id is not unique",
+  40153: "department name must be unique under the same parent",
+  40184: "parent_id can not be the department itself",
+  40185: "parent_id must be assigned",
+  40186: "duplicate department id in request",
+  43024: "tenant lock failed, please retry later",
+  99991400: "request trigger frequency limit",
+  99991543: "app_id or app_secret is wrong",
+  99991661: "Missing access token for authorization. Please make a request with token attached.",
+  99991663: "Invalid access token for authorization. Please make a request with token attached.",
+  99991671: "token format error, must start with t- or u-"
+}
+
+const isNonEmptyString = (u: unknown): u is string => typeof u === "string" && u.length > 0
+
+/**
+ * A new, empty directory (plus `options.departments`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Directory => {
+  const appId = options.appId ?? "cli_mock_app"
+  const appSecret = options.appSecret ?? "mock-app-secret"
+  const faults = typeof options.faults === "string"
+    ? Faults.parse(options.faults)
+    : (options.faults ?? Faults.none)
+  const writes = Faults.makeDecider(faults)
+  // Reads get the same random faults but no script: scripted codes are meant for the next writes.
+  const reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
+  const expireSeconds = options.tokenExpireSeconds ?? 7200
+  let pollsBeforeDone = options.pollsBeforeDone ?? 1
+  let failNext = 0
+
+  const departments = new Map<string, MockDepartment>()
+  const tokens = new Map<string, { readonly issuedAt: number; readonly deadAt: number; revoked: boolean }>()
+  const issued: Array<string> = []
+  let currentToken: string | undefined
+  const tasks = new Map<string, MockTask>()
+  const calls: Array<MockCall> = []
+  const bodies: Array<ReadonlyArray<ReceivedDepartment>> = []
+  const windows = new Map<string, { window: number; count: number }>()
+  let counter = 0
+  let logCounter = 0
+
+  const seed = (list: ReadonlyArray<MockDepartment>) => {
+    for (const d of list) departments.set(Limit.idKey(d.id), d)
+  }
+  seed(options.departments ?? [])
+
+  const exists = (id: string) => id === ROOT || departments.has(Limit.idKey(id))
+
+  const fail = (code: number, extra: Record<string, string> = {}): MockResponse => {
+    const logId = hex32("", ++logCounter)
+    return json(httpStatusFor(code), { code, msg: messages[code] ?? "error", error: { log_id: logId } }, {
+      "x-tt-logid": logId,
+      ...extra
+    })
+  }
+
+  // ---------------------------------------------------------------------------
+  // Rate limiting and faults
+  // ---------------------------------------------------------------------------
+
+  const overRate = (path: string, now: number): boolean => {
+    if (faults.ratePerMinute === undefined) return false
+    const window = Math.floor(now / 60_000)
+    const current = windows.get(path)
+    const entry = current === undefined || current.window !== window ? { window, count: 0 } : current
+    entry.count++
+    windows.set(path, entry)
+    return entry.count > faults.ratePerMinute
+  }
+
+  // ---------------------------------------------------------------------------
+  // Tokens
+  // ---------------------------------------------------------------------------
+
+  const issueToken = (now: number): MockResponse => {
+    const alive = currentToken === undefined ? undefined : tokens.get(currentToken)
+    // Feishu returns the same token while it has at least 30 minutes left, a new one otherwise.
+    if (currentToken !== undefined && alive !== undefined && !alive.revoked && now < alive.deadAt) {
+      const left = Math.floor((alive.issuedAt + expireSeconds * 1000 - now) / 1000)
+      if (left >= 1800) {
+        return json(200, { code: 0, msg: "ok", tenant_access_token: currentToken, expire: left })
+      }
+    }
+    const token = hex32("t-", ++counter)
+    const ttl = faults.tokenTtlSeconds === undefined
+      ? expireSeconds
+      : Math.min(expireSeconds, faults.tokenTtlSeconds)
+    tokens.set(token, { issuedAt: now, deadAt: now + ttl * 1000, revoked: false })
+    issued.push(token)
+    currentToken = token
+    return json(200, { code: 0, msg: "ok", tenant_access_token: token, expire: expireSeconds })
+  }
+
+  const tokenEndpoint = (request: MockRequest, now: number): MockResponse => {
+    const body = parseJson(request.bodyText)
+    const id = typeof body === "object" && body !== null ? (body as Record<string, unknown>)["app_id"] : undefined
+    const secret = typeof body === "object" && body !== null
+      ? (body as Record<string, unknown>)["app_secret"]
+      : undefined
+    if (id !== appId) return fail(99991543)
+    if (secret !== appSecret) return fail(10014)
+    return issueToken(now)
+  }
+
+  /** The auth failure for a request, if any. */
+  const authFailure = (request: MockRequest, now: number): MockResponse | undefined => {
+    const auth = header(request.headers, "authorization")
+    if (auth === undefined || !auth.startsWith("Bearer ")) return fail(99991661)
+    const token = auth.slice("Bearer ".length).trim()
+    if (!token.startsWith("t-") && !token.startsWith("u-")) return fail(99991671)
+    const state = tokens.get(token)
+    if (state === undefined || state.revoked || now >= state.deadAt) return fail(99991663)
+    return undefined
+  }
+
+  // ---------------------------------------------------------------------------
+  // batch_add and tasks
+  // ---------------------------------------------------------------------------
+
+  const batchAdd = (request: MockRequest, now: number): MockResponse => {
+    const body = parseJson(request.bodyText)
+    const list = typeof body === "object" && body !== null
+      ? (body as Record<string, unknown>)["departments"]
+      : undefined
+    if (!Array.isArray(list) || list.some((d) => typeof d !== "object" || d === null)) return fail(40013)
+    if (list.length === 0) return fail(40042)
+    if (options.maxBatchSize !== undefined && list.length > options.maxBatchSize) return fail(40042)
+    const items = list as ReadonlyArray<ReceivedDepartment>
+    bodies.push(items)
+    const taskId = hex32("", ++counter)
+    const fails = failNext > 0
+    if (fails) failNext--
+    tasks.set(taskId, {
+      taskId,
+      items,
+      createTime: Math.floor(now / 1000),
+      polls: 0,
+      pollsBeforeDone,
+      fail: fails,
+      status: 1,
+      finishTime: undefined,
+      results: undefined
+    })
+    return ok({ task_id: taskId })
+  }
+
+  /** Executes a task: creates its departments, parents before children whatever their order in the request. */
+  const execute = (task: MockTask): ReadonlyArray<MockTaskItem> => {
+    const results: Array<MockTaskItem | undefined> = task.items.map(() => undefined)
+    const failItem = (i: number, code: number) => {
+      const item = task.items[i]!
+      results[i] = {
+        code,
+        msg: messages[code] ?? "error",
+        ...(typeof item.name === "string" ? { name: item.name } : {}),
+        ...(typeof item.parent_id === "string" ? { parent_id: item.parent_id } : {})
+      }
+    }
+    const firstIndex = new Map<string, number>()
+    task.items.forEach((item, i) => {
+      if (
+        item.id !== undefined && (typeof item.id !== "string" || !/^[0-9A-Za-z][0-9A-Za-z_\-@.]{0,63}$/.test(item.id))
+      ) {
+        return failItem(i, 40151)
+      }
+      if (!isNonEmptyString(item.name)) return failItem(i, 40014)
+      if (!isNonEmptyString(item.parent_id)) return failItem(i, 40185)
+      if (typeof item.id === "string") {
+        const key = Limit.idKey(item.id)
+        if (key === Limit.idKey(item.parent_id)) return failItem(i, 40184)
+        if (firstIndex.has(key)) return failItem(i, 40186)
+        firstIndex.set(key, i)
+      }
+    })
+    // Parents may come later in the request: apply in passes until nothing more can be applied.
+    let progress = true
+    while (progress) {
+      progress = false
+      task.items.forEach((item, i) => {
+        if (results[i] !== undefined || !exists(item.parent_id as string)) return
+        progress = true
+        const parent = item.parent_id as string
+        const name = item.name as string
+        if (typeof item.id === "string" && departments.has(Limit.idKey(item.id))) return failItem(i, 40152)
+        const parentKey = Limit.idKey(parent)
+        for (const d of departments.values()) {
+          if (Limit.idKey(d.parent_id) === parentKey && d.name === name) return failItem(i, 40153)
+        }
+        const id = typeof item.id === "string" ? item.id : hex32("od-", ++counter)
+        const chatId = item.create_group_chat === true ? hex32("oc_", ++counter) : undefined
+        const leaderUser = isNonEmptyString(item.leader_user_id) ? item.leader_user_id : undefined
+        // Feishu uses only leader_user_id when both are sent.
+        const leaderOpen = leaderUser === undefined && isNonEmptyString(item.leader_open_id)
+          ? item.leader_open_id
+          : undefined
+        departments.set(Limit.idKey(id), {
+          id,
+          name,
+          parent_id: parent,
+          ...(leaderUser === undefined ? {} : { leader_user_id: leaderUser }),
+          ...(leaderOpen === undefined ? {} : { leader_open_id: leaderOpen }),
+          ...(chatId === undefined ? {} : { chat_id: chatId })
+        })
+        results[i] = {
+          code: 0,
+          msg: "success",
+          action: 1,
+          name,
+          department_id: id,
+          parent_id: parent,
+          ...(chatId === undefined ? {} : { chat_id: chatId })
+        }
+      })
+    }
+    return results.map((r, i) => {
+      if (r !== undefined) return r
+      failItem(i, 40052)
+      return results[i]!
+    })
+  }
+
+  const taskGet = (request: MockRequest, now: number): MockResponse => {
+    const taskId = new URL(request.url, "http://mock").searchParams.get("task_id")
+    if (taskId === null || !/^[0-9a-f]{32}$/.test(taskId)) return fail(40032)
+    const task = tasks.get(taskId)
+    if (task === undefined) return fail(40031)
+    task.polls++
+    if (task.status < 9 && task.polls > task.pollsBeforeDone) {
+      task.finishTime = Math.floor(now / 1000)
+      if (task.fail) {
+        task.status = 10
+      } else {
+        task.results = execute(task)
+        task.status = 9
+      }
+    }
+    const results = task.results ?? []
+    const failed = results.filter((r) => r.code !== 0).length
+    return ok({
+      task_id: task.taskId,
+      type: "add_department",
+      status: task.status,
+      progress: task.status === 9 ? 100 : task.status === 10 ? 0 : Math.min(99, task.polls * 10),
+      total_num: task.items.length,
+      success_num: results.length - failed,
+      fail_num: task.status === 10 ? task.items.length : failed,
+      create_time: task.createTime,
+      ...(task.finishTime === undefined ? {} : { finish_time: task.finishTime }),
+      ...(task.status === 9 ? { task_info: results } : {})
+    })
+  }
+
+  // ---------------------------------------------------------------------------
+  // handle
+  // ---------------------------------------------------------------------------
+
+  const route = (request: MockRequest, path: string, now: number): MockResponse | "drop" => {
+    const method = request.method.toUpperCase()
+    if (method === "POST" && path === TOKEN_PATH) return tokenEndpoint(request, now)
+    const isWrite = method === "POST" && path === batchAddDepartmentsPath
+    const isRead = method === "GET" && path === taskGetPath
+    if (!isWrite && !isRead) {
+      return { status: 404, headers: { "content-type": "text/plain" }, bodyText: "404 page not found" }
+    }
+    const denied = authFailure(request, now)
+    if (denied !== undefined) return denied
+    if (overRate(path, now)) return fail(99991400, resetHeaders(now, faults.ratePerMinute))
+    const decision = (isWrite ? writes : reads).next()
+    switch (decision._tag) {
+      case "drop":
+        // The worst case for a write: Feishu created the task, then the connection died before the answer.
+        if (isWrite) batchAdd(request, now)
+        return "drop"
+      case "http5xx":
+        return { status: 503, headers: { "content-type": "text/plain" }, bodyText: "Service Unavailable" }
+      case "busy":
+        return fail(43024)
+      case "code":
+        if (decision.code === 0) break
+        return fail(decision.code, decision.code === 99991400 ? resetHeaders(now, undefined) : {})
+      case "pass":
+        break
+    }
+    return isWrite ? batchAdd(request, now) : taskGet(request, now)
+  }
+
+  const handle = (request: MockRequest): Effect.Effect<MockResponse | "drop"> =>
+    Effect.gen(function*() {
+      if (faults.latencyMillis > 0) yield* Effect.sleep(faults.latencyMillis)
+      const now = yield* Clock.currentTimeMillis
+      const path = new URL(request.url, "http://mock").pathname
+      const response = route(request, path, now)
+      calls.push({
+        method: request.method.toUpperCase(),
+        path,
+        status: response === "drop" ? 0 : response.status,
+        code: response === "drop" ? undefined : envelopeCode(response.bodyText),
+        atMillis: now
+      })
+      return response
+    })
+
+  return {
+    appId,
+    appSecret,
+    handle,
+    departments: () => [...departments.values()],
+    department: (id) => departments.get(Limit.idKey(id)),
+    seed,
+    calls: (path) => (path === undefined ? [...calls] : calls.filter((c) => c.path === path)),
+    batchAddBodies: () => [...bodies],
+    tasks: () => [...tasks.values()],
+    task: (taskId) => tasks.get(taskId),
+    issuedTokens: () => [...issued],
+    revokeTokens: () => {
+      for (const state of tokens.values()) state.revoked = true
+    },
+    failNextTasks: (n) => {
+      failNext += n
+    },
+    setPollsBeforeDone: (n) => {
+      pollsBeforeDone = n
+    },
+    script: (...codes) => writes.push(...codes)
+  }
+}
+
+const header = (headers: Readonly<Record<string, string | undefined>>, name: string): string | undefined => {
+  for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value
+  return undefined
+}
+
+const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+const envelopeCode = (text: string): number | undefined => {
+  const body = parseJson(text)
+  return typeof body === "object" && body !== null && typeof (body as { code?: unknown }).code === "number"
+    ? (body as { code: number }).code
+    : undefined
+}
+
+// =============================================================================
+// Layers
+// =============================================================================
+
+const bodyTextOf = (request: HttpClientRequest.HttpClientRequest): string => {
+  const body = request.body
+  switch (body._tag) {
+    case "Uint8Array":
+      return body.text ?? new TextDecoder().decode(body.body)
+    case "Raw":
+      return typeof body.body === "string" ? body.body : ""
+    default:
+      return ""
+  }
+}
+
+/**
+ * An `HttpClient` answered by the directory in-process: no sockets, virtual time. Every request runs the real client
+ * pipeline up to the wire.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerHttpClient = (directory: Directory): Layer.Layer<HttpClient.HttpClient> =>
+  Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request, url) =>
+      Effect.flatMap(
+        directory.handle({
+          method: request.method,
+          url: url.toString(),
+          headers: { ...request.headers },
+          bodyText: bodyTextOf(request)
+        }),
+        (response) =>
+          response === "drop"
+            ? Effect.fail(
+              new HttpClientError.HttpClientError({
+                reason: new HttpClientError.TransportError({ request, description: "connection dropped (mock fault)" })
+              })
+            )
+            : Effect.succeed(
+              HttpClientResponse.fromWeb(
+                request,
+                new Response(response.bodyText, { status: response.status, headers: response.headers })
+              )
+            )
+      )
+    )
+  )
+
+/**
+ * A `FeishuClient` wired to the directory with its credentials: the layer a user's test swaps in for
+ * `FeishuClient.layerConfig`.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerClient = (
+  directory: Directory,
+  options: Omit<FeishuClient.Options, "appId" | "appSecret"> = {}
+): Layer.Layer<FeishuClient.FeishuClient> =>
+  FeishuClient.layer({
+    ...options,
+    appId: directory.appId,
+    appSecret: Redacted.make(directory.appSecret)
+  }).pipe(Layer.provide(layerHttpClient(directory)), Layer.orDie)

@@ -1,0 +1,315 @@
+import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
+import { Departments, FeishuBatchTask, FeishuMock } from "@dirsync/feishu"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import seedRequest from "./fixtures/batch-add-departments.request.json" with { type: "json" }
+import { departmentsLayer, settle } from "./helpers.ts"
+
+// =============================================================================
+// Mock Helpers
+// =============================================================================
+
+const BATCH = FeishuBatchTask.batchAddDepartmentsPath
+
+const input = (rows: ReadonlyArray<unknown>) => Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value })))
+
+/** Runs batchAdd to the end and returns the outcomes by row number. */
+const run = (rows: ReadonlyArray<unknown>, options?: BatchPipeline.Options) =>
+  Effect.gen(function*() {
+    const departments = yield* Departments.Departments
+    const outcomes = yield* settle(Stream.runCollect(departments.batchAdd(input(rows), options)))
+    assert.strictEqual(outcomes.length, rows.length, "one outcome per row")
+    return new Map(outcomes.map((o) => [o.row, o]))
+  })
+
+const statuses = (outcomes: ReadonlyMap<number, Outcome.RowOutcome>) =>
+  [...outcomes.values()].toSorted((a, b) => a.row - b.row).map((o) => `${o.row}:${o.status}`)
+
+const ids = (body: ReadonlyArray<FeishuMock.ReceivedDepartment>) => body.map((d) => d.id)
+
+const decode = (value: unknown) => Schema.decodeUnknownResult(Departments.Row())(value, { errors: "all" })
+
+/** Runs the cross-row checks over rows that decode. */
+const check = (rows: ReadonlyArray<Record<string, unknown>>) => {
+  const checks = Departments.crossRow()
+  rows.forEach((value, i) => {
+    const r = decode(value)
+    if (Result.isSuccess(r)) checks.observe({ row: i + 1, id: String(value["id"] ?? ""), item: r.success })
+  })
+  return checks.finish()
+}
+
+describe("Departments", () => {
+  describe("Row", () => {
+    it("accepts the documented fields and defaults create_group_chat to false", () => {
+      const r = decode({ id: "dept_1@x.y-z", name: "研发部", parent_id: "0" })
+      assert.isTrue(Result.isSuccess(r))
+      if (Result.isSuccess(r)) assert.isFalse(r.success.create_group_chat)
+    })
+
+    it("reads CSV cells: empty means absent, \"true\"/\"1\" are true", () => {
+      const r = decode({ id: "", name: "A", parent_id: "0", leader_user_id: "", create_group_chat: "TRUE" })
+      assert.isTrue(Result.isSuccess(r))
+      if (Result.isSuccess(r)) {
+        assert.isUndefined(r.success.id)
+        assert.isUndefined(r.success.leader_user_id)
+        assert.isTrue(r.success.create_group_chat)
+      }
+    })
+
+    it("keeps leader_user_id and drops leader_open_id with a warning when both are given", () => {
+      const r = decode({ name: "A", parent_id: "0", leader_user_id: "u1", leader_open_id: "ou_1" })
+      assert.isTrue(Result.isSuccess(r))
+      if (Result.isSuccess(r)) {
+        assert.strictEqual(r.success.leader_user_id, "u1")
+        assert.isUndefined(r.success.leader_open_id)
+        assert.include(r.success.warnings[0]!, "leader_open_id")
+      }
+    })
+
+    it("rejects bad ids, an empty name, a missing parent_id and a non-boolean create_group_chat", () => {
+      const cases: ReadonlyArray<readonly [unknown, string]> = [
+        [{ id: "_x", name: "A", parent_id: "0" }, "must start with a digit or a letter"],
+        [{ id: "a b", name: "A", parent_id: "0" }, "contains \" \""],
+        [{ id: "x".repeat(65), name: "A", parent_id: "0" }, "has 65 characters; at most 64"],
+        [{ id: "a", name: "", parent_id: "0" }, "name is empty"],
+        [{ id: "a", name: "A" }, "parent_id"],
+        [{ id: "a", name: "A", parent_id: "0", create_group_chat: "yes" }, "must be true or false"]
+      ]
+      for (const [value, expected] of cases) {
+        const r = decode(value)
+        assert.isTrue(Result.isFailure(r), JSON.stringify(value))
+        if (Result.isFailure(r)) assert.include(Issues.format(r.failure.issue), expected)
+      }
+    })
+  })
+
+  describe("crossRow", () => {
+    it("gives each row its depth below rows of the same input; unknown parents are level 0", () => {
+      const { levels, rejected } = check([
+        { id: "c", name: "C", parent_id: "B" },
+        { id: "b", name: "B", parent_id: "a" },
+        { id: "a", name: "A", parent_id: "existing" },
+        { name: "no id", parent_id: "c" }
+      ])
+      assert.strictEqual(rejected.size, 0)
+      assert.deepStrictEqual([...(levels ?? new Map<number, number>()).entries()].toSorted(), [[1, 2], [2, 1], [3, 0], [
+        4,
+        3
+      ]])
+    })
+
+    it("rejects every row of a duplicate id group (case-insensitive), naming the others", () => {
+      const { rejected } = check([
+        { id: "Sales", name: "A", parent_id: "0" },
+        { id: "other", name: "B", parent_id: "0" },
+        { id: "sales", name: "C", parent_id: "0" }
+      ])
+      assert.deepStrictEqual([...rejected.keys()].toSorted(), [1, 3])
+      assert.include(rejected.get(1)!.message, "row 3")
+      assert.include(rejected.get(3)!.message, "row 1")
+    })
+
+    it("rejects duplicate names under one parent", () => {
+      const { rejected } = check([
+        { id: "a", name: "Ops", parent_id: "0" },
+        { id: "b", name: "Ops", parent_id: "0" },
+        { id: "c", name: "Ops", parent_id: "a" }
+      ])
+      assert.deepStrictEqual([...rejected.keys()].toSorted(), [1, 2])
+      assert.strictEqual(rejected.get(2)!.field, "name")
+    })
+  })
+
+  describe("batchAdd", () => {
+    it.effect("creates the documented example: the parent first, then the child listed before it", () => {
+      const mock = FeishuMock.make()
+      return Effect.gen(function*() {
+        const outcomes = yield* run(seedRequest.departments)
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied"])
+        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["custom_2"], ["custom_1"]])
+        const child = outcomes.get(1)!
+        assert.strictEqual(child.result?.["department_id"], "custom_1")
+        assert.include(child.message ?? "", "leader_open_id")
+        // The leader_open_id was not sent at all.
+        assert.isUndefined(mock.batchAddBodies()[1]![0]!.leader_open_id)
+        assert.strictEqual(mock.batchAddBodies()[1]![0]!.create_group_chat, true)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("sends a 3-level tree given children first parents first, one level after the other", () => {
+      const mock = FeishuMock.make({ pollsBeforeDone: 2 })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "team-a1", name: "Team A1", parent_id: "dept-a" },
+          { id: "team-b1", name: "Team B1", parent_id: "dept-b" },
+          { id: "dept-a", name: "Dept A", parent_id: "root" },
+          { id: "dept-b", name: "Dept B", parent_id: "ROOT" },
+          { id: "root", name: "Root", parent_id: "0" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
+        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["root"], ["dept-a", "dept-b"], ["team-a1", "team-b1"]])
+        // Each level was submitted only after the previous level's task finished (the mock creates on finish).
+        const tasks = mock.tasks()
+        for (let i = 1; i < tasks.length; i++) {
+          assert.isTrue(tasks[i]!.createTime * 1000 >= (tasks[i - 1]!.finishTime ?? Infinity) * 1000)
+        }
+        assert.strictEqual(mock.department("team-a1")?.parent_id, "dept-a")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("rejects cycles and self-parents with clear reasons and skips their children", () => {
+      const mock = FeishuMock.make()
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "a", name: "A", parent_id: "c" },
+          { id: "b", name: "B", parent_id: "a" },
+          { id: "c", name: "C", parent_id: "b" },
+          { id: "self", name: "Self", parent_id: "SELF" },
+          { id: "under-a", name: "Under A", parent_id: "a" },
+          { id: "fine", name: "Fine", parent_id: "0" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), [
+          "1:rejected",
+          "2:rejected",
+          "3:rejected",
+          "4:rejected",
+          "5:skipped",
+          "6:applied"
+        ])
+        assert.strictEqual(
+          outcomes.get(1)!.message,
+          "parent_id forms a cycle: \"a\" → \"c\" → \"b\" → \"a\" (rows 1, 3, 2)"
+        )
+        assert.include(outcomes.get(2)!.message ?? "", "forms a cycle")
+        assert.strictEqual(outcomes.get(4)!.message, "parent_id is the department's own id \"SELF\"")
+        assert.strictEqual(outcomes.get(5)!.reason, Outcome.LocalReason.DependencyNotApplied)
+        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["fine"]])
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("maps status 9 with failed items to per-row failures and skips the failed row's children", () => {
+      const mock = FeishuMock.make({ departments: [{ id: "taken", name: "Taken", parent_id: "0" }] })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "ok", name: "OK", parent_id: "0" },
+          { id: "TAKEN", name: "Again", parent_id: "0" },
+          { id: "child", name: "Child", parent_id: "taken" },
+          { id: "orphan", name: "Orphan", parent_id: "nowhere" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:failed", "3:skipped", "4:failed"])
+        assert.strictEqual(outcomes.get(2)!.code, 40152)
+        assert.strictEqual(outcomes.get(2)!.reason, "ItemRejected")
+        assert.include(outcomes.get(2)!.message ?? "", "department_id_not_unique")
+        assert.strictEqual(outcomes.get(4)!.code, 40052)
+        assert.strictEqual(outcomes.get(3)!.reason, Outcome.LocalReason.DependencyNotApplied)
+        // One task for level 0; the child was never sent.
+        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["ok", "TAKEN", "orphan"]])
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("maps status 10 to a failed chunk and skips its children", () => {
+      const mock = FeishuMock.make()
+      mock.failNextTasks(1)
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "p", name: "P", parent_id: "0" },
+          { id: "q", name: "Q", parent_id: "0" },
+          { id: "c", name: "C", parent_id: "p" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:failed", "3:skipped"])
+        assert.strictEqual(outcomes.get(1)!.reason, "TaskFailed")
+        assert.include(outcomes.get(1)!.message ?? "", "status 10")
+        assert.strictEqual(mock.batchAddBodies().length, 1)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("halves a batch Feishu refuses with 40042 and keeps later batches that small", () => {
+      const mock = FeishuMock.make({ maxBatchSize: 2 })
+      return Effect.gen(function*() {
+        const rows = Array.from({ length: 5 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
+        const outcomes = yield* run(rows)
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
+        assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [40042, 40042, 0, 0, 0])
+        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["d0", "d1"], ["d2"], ["d3", "d4"]])
+      }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 8 })))
+    })
+
+    it.effect("never resends rows after a dropped batch_add: they fail as OutcomeUnknown", () => {
+      const mock = FeishuMock.make({ faults: "drop=1" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "a" }])
+        assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:skipped"])
+        assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+        assert.include(outcomes.get(1)!.message ?? "", "check Feishu before re-running")
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("reports a task still running at the deadline as OutcomeUnknown with its task id", () => {
+      const mock = FeishuMock.make({ pollsBeforeDone: 10_000 })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        const o = outcomes.get(1)!
+        assert.strictEqual(o.status, "failed")
+        assert.strictEqual(o.reason, "OutcomeUnknown")
+        assert.strictEqual(o.result?.["task_id"], mock.tasks()[0]!.taskId)
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+      }).pipe(Effect.provide(departmentsLayer(mock, { poll: { deadline: "1 minute" } })))
+    })
+
+    it.effect("journals the task id before polling and resumes by polling it, not resending", () => {
+      const mock = FeishuMock.make()
+      const rows = [
+        { id: "a", name: "A", parent_id: "0" },
+        { id: "b", name: "B", parent_id: "0" },
+        { id: "c", name: "C", parent_id: "0" }
+      ]
+      return Effect.gen(function*() {
+        // A run killed after submitting rows 1–2 (task id journaled) and starting row 3 without a note.
+        const taskId = yield* settle(FeishuBatchTask.submitDepartments(rows.slice(0, 2)))
+        const previousText = [
+          { type: "run", version: 1, command: "test" },
+          { type: "started", chunk: 0, rows: [[1, "a"], [2, "b"]] },
+          { type: "note", chunk: 0, data: { taskId, rows: [1, 2] } },
+          { type: "started", chunk: 1, rows: [[3, "c"]] }
+        ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+        const { journal, text } = yield* RunJournal.makeMemory({ previousText })
+        const outcomes = yield* run(rows).pipe(Effect.provideService(RunJournal.RunJournal, journal))
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:skipped"])
+        assert.strictEqual(outcomes.get(1)!.result?.["task_id"], taskId)
+        assert.strictEqual(outcomes.get(3)!.reason, "Unverified")
+        assert.strictEqual(mock.calls(BATCH).length, 1) // only the killed run's submission
+        assert.include(text(), "\"finished\"")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("journals the task id of every submission", () => {
+      const mock = FeishuMock.make()
+      return Effect.gen(function*() {
+        const { journal, text } = yield* RunJournal.makeMemory()
+        yield* run([{ id: "a", name: "A", parent_id: "0" }]).pipe(
+          Effect.provideService(RunJournal.RunJournal, journal)
+        )
+        const lines = text().trim().split("\n").map((l) => JSON.parse(l) as { type: string; data?: unknown })
+        assert.deepStrictEqual(lines.map((l) => l.type), ["run", "started", "note", "finished"])
+        assert.deepStrictEqual(lines[2]!.data, { taskId: mock.tasks()[0]!.taskId, rows: [1] })
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("never puts the secret or a token in an outcome", () => {
+      const mock = FeishuMock.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
+      return Effect.gen(function*() {
+        const rows = Array.from({ length: 12 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
+        const outcomes = yield* run(rows)
+        const text = JSON.stringify([...outcomes.values()])
+        assert.notInclude(text, "s3cr3t")
+        for (const token of mock.issuedTokens()) assert.notInclude(text, token)
+        assert.isTrue([...outcomes.values()].some((o) => o.status === "failed"), "the faults did hit")
+      }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 2 })))
+    })
+  })
+})

@@ -3,7 +3,14 @@
  *
  * @since 0.1.0
  */
+import * as Argument from "effect/cli/Argument"
+import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as CliExit from "./CliExit.ts"
+import type { WriteFlags } from "./Runner.ts"
 
 /**
  * The released version; `test/Cli.test.ts` keeps it equal to package.json (a JSON import would pull package.json
@@ -14,6 +21,155 @@ import * as Command from "effect/cli/Command"
  */
 export const version = "0.1.0"
 
+// Loaded on first use, so `dirsync --version` and `--help` do not pay for the vendor clients and parsers.
+const commands = Effect.promise(() => import("./Commands.ts"))
+
+const positive = (name: string) =>
+  Flag.Int(name).pipe(
+    Flag.filter((n) => n > 0, (n) => `--${name} must be a positive integer, got ${n}`),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  )
+
+const optionalPath = (name: string, description: string) =>
+  Flag.String(name).pipe(Flag.withDescription(description), Flag.optional, Flag.map(Option.getOrUndefined))
+
+const writeFlags = {
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withDescription("Validate and plan only; send no HTTP request at all")
+  ),
+  report: optionalPath("report", "Write a JSON report of every row to this path"),
+  sandbox: Flag.Boolean("sandbox").pipe(
+    Flag.withDescription("Run against an in-process emulator of the vendor instead of the real API")
+  ),
+  concurrency: positive("concurrency").pipe(
+    Flag.withDescription("Calls in flight at once (default: 2 for WeCom, 1 for Feishu)")
+  ),
+  rate: positive("rate").pipe(
+    Flag.withDescription("Calls per minute per endpoint (default: the vendor's documented limit)")
+  ),
+  journal: optionalPath("journal", "Record progress in this file so a killed run can be resumed"),
+  resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run recorded in --journal")),
+  strict: Flag.Boolean("strict").pipe(Flag.withDescription("Send nothing if any row is invalid")),
+  json: Flag.Boolean("json").pipe(Flag.withDescription("Print a machine-readable summary on stdout")),
+  faults: Flag.String("faults").pipe(
+    Flag.withDescription("With --sandbox: inject faults, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10"),
+    Flag.withHidden,
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  )
+}
+
+const file = Argument.String("file").pipe(
+  Argument.withDescription("Input file: .csv, .json, .ndjson or .jsonl")
+)
+
+const checkFlags = (flags: WriteFlags & { readonly faults: string | undefined }) =>
+  Effect.gen(function*() {
+    if (flags.resume && flags.journal === undefined) return yield* CliExit.usage("--resume needs --journal <path>")
+    if (flags.faults !== undefined && !flags.sandbox) return yield* CliExit.usage("--faults works only with --sandbox")
+    return flags
+  })
+
+// =============================================================================
+// wecom
+// =============================================================================
+
+const studentsUpdate = Command.make(
+  "update",
+  { file, ...writeFlags },
+  (args) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => c.wecomStudents(args.file, flags))
+).pipe(
+  Command.withDescription("Update students with batch_update_student (100 per call)"),
+  Command.withExamples([{
+    command: "dirsync wecom students update students.csv --report report.json",
+    description: "Update the students in students.csv and write a report"
+  }])
+)
+
+const parentsUpdate = Command.make(
+  "update",
+  { file, ...writeFlags },
+  (args) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => c.wecomParents(args.file, flags))
+).pipe(
+  Command.withDescription(
+    "Update parents with batch_update_parent (100 per call); CSV rows sharing parent_userid merge into one parent"
+  )
+)
+
+const wecom = Command.make("wecom").pipe(
+  Command.withDescription("WeCom (企业微信) school contacts. Credentials: WECOM_CORP_ID, WECOM_SECRET, WECOM_BASE_URL"),
+  Command.withSubcommands([
+    Command.make("students").pipe(
+      Command.withDescription("Students of the school contacts"),
+      Command.withSubcommands([studentsUpdate])
+    ),
+    Command.make("parents").pipe(
+      Command.withDescription("Parents of the school contacts"),
+      Command.withSubcommands([parentsUpdate])
+    )
+  ])
+)
+
+// =============================================================================
+// feishu
+// =============================================================================
+
+const departmentsAdd = Command.make(
+  "add",
+  {
+    file,
+    ...writeFlags,
+    batchSize: positive("batch-size").pipe(
+      Flag.withDescription("Departments per batch_add call (Feishu documents no maximum; default 50)")
+    )
+  },
+  (args) =>
+    Effect.flatMap(
+      Effect.zip(checkFlags(args), commands),
+      ([flags, c]) => c.feishuDepartments(args.file, flags, args.batchSize)
+    )
+)
+  .pipe(
+    Command.withDescription(
+      "Create departments with department/batch_add and poll each task; parents are created before their children"
+    )
+  )
+
+const feishu = Command.make("feishu").pipe(
+  Command.withDescription("Feishu contacts. Credentials: FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_BASE_URL"),
+  Command.withSubcommands([
+    Command.make("departments").pipe(
+      Command.withDescription("Departments of the contacts"),
+      Command.withSubcommands([departmentsAdd])
+    )
+  ])
+)
+
+// =============================================================================
+// sandbox and demo
+// =============================================================================
+
+const sandbox = Command.make("sandbox", {
+  port: Flag.Int("port").pipe(Flag.withDescription("Port on 127.0.0.1 (default: a free port)"), Flag.withDefault(0)),
+  faults: Flag.String("faults").pipe(
+    Flag.withDescription(
+      "Faults to inject: busy=SHARE,5xx=SHARE,drop=SHARE,latency=MS,token-ttl=S,rate=PER_MIN,seed=N,script=CODE;CODE"
+    ),
+    Flag.withDefault("")
+  ),
+  rate: positive("rate").pipe(Flag.withDescription("Calls per minute per endpoint the sandbox allows")),
+  seed: optionalPath("seed", "JSON file with the directory's initial students, parents, classes and departments")
+}, (args) => Effect.flatMap(commands, (c) => c.sandbox(args))).pipe(
+  Command.withDescription(
+    "Run a local HTTP emulator of WeCom and Feishu on 127.0.0.1 and print the environment that points dirsync at it"
+  )
+)
+
+const demo = Command.make("demo", {}, () => Effect.flatMap(commands, (c) => c.demo)).pipe(
+  Command.withDescription("Run the three write commands on the files in examples/ against an in-process sandbox")
+)
+
 /**
  * The root command.
  *
@@ -23,13 +179,26 @@ export const version = "0.1.0"
 export const root = Command.make("dirsync").pipe(
   Command.withDescription(
     "Push school rosters and org charts into WeCom school contacts and Feishu contacts, safely, at the speed the vendors allow."
-  )
+  ),
+  Command.withSubcommands([wecom, feishu, sandbox, demo])
 )
 
 /**
- * Runs the command tree on `argv` (as `process.argv`, the first two entries are skipped).
+ * Runs the command tree on `argv` (as `process.argv`: the first two entries are skipped). Parse errors become exit
+ * code 2; every failure is printed as one line without a stack trace.
  *
  * @since 0.1.0
  * @category running
  */
-export const run = (argv: ReadonlyArray<string>) => Command.runWith(root, { version })(argv.slice(2))
+export const run = (argv: ReadonlyArray<string>) =>
+  Command.runWith(root, { version })(argv.slice(2)).pipe(
+    Effect.catch((e: unknown) => {
+      if (e instanceof CliExit.CliExit) {
+        return e.message.length > 0
+          ? Effect.andThen(Effect.sync(() => process.stderr.write(`dirsync: ${e.message}\n`)), Effect.fail(e))
+          : Effect.fail(e)
+      }
+      if (CliError.isCliError(e)) return Effect.fail(new CliExit.CliExit({ code: 2, message: "" }))
+      return Effect.fail(e)
+    })
+  )

@@ -1,0 +1,139 @@
+/**
+ * Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line
+ * with rows/s, calls/s, retries and ETA; otherwise plain lines at a slow cadence, so logs stay readable. Everything
+ * goes to stderr, keeping stdout clean for `--json`.
+ *
+ * @since 0.1.0
+ */
+import type { Outcome } from "@dirsync/core"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+
+/**
+ * Live counters, updated by the runner (rows) and by the HTTP seam (calls, retries).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Counters {
+  /** Rows in the input, once the validation pass has counted them. */
+  total: number | undefined
+  done: number
+  applied: number
+  rejected: number
+  failed: number
+  skipped: number
+  calls: number
+  retries: number
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCounters = (): Counters => ({
+  total: undefined,
+  done: 0,
+  applied: 0,
+  rejected: 0,
+  failed: 0,
+  skipped: 0,
+  calls: 0,
+  retries: 0
+})
+
+/**
+ * Counts one outcome.
+ *
+ * @since 0.1.0
+ * @category mutations
+ */
+export const count = (counters: Counters, outcome: Outcome.RowOutcome): void => {
+  counters.done++
+  counters[outcome.status]++
+}
+
+const duration = (seconds: number): string => {
+  if (!Number.isFinite(seconds)) return "?"
+  const s = Math.round(seconds)
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
+}
+
+const n = (x: number) => Math.round(x).toLocaleString("en-US")
+
+/**
+ * One progress line: `[#####.....] 5,000/10,000 rows 50% | 2,400 rows/s 24 calls/s | 3 retries | ETA 2s`.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const render = (c: Counters, elapsedMillis: number, options: { readonly bar: boolean }): string => {
+  const seconds = Math.max(elapsedMillis / 1000, 0.001)
+  const rowRate = c.done / seconds
+  const callRate = c.calls / seconds
+  const parts: Array<string> = []
+  if (c.total !== undefined && c.total > 0) {
+    const ratio = Math.min(1, c.done / c.total)
+    const width = 20
+    const filled = Math.round(ratio * width)
+    const bar = options.bar ? `[${"#".repeat(filled)}${".".repeat(width - filled)}] ` : ""
+    parts.push(`${bar}${n(c.done)}/${n(c.total)} rows ${Math.floor(ratio * 100)}%`)
+  } else {
+    parts.push(`${n(c.done)} rows`)
+  }
+  parts.push(`${n(rowRate)} rows/s ${n(callRate)} calls/s`)
+  parts.push(`${n(c.retries)} ${c.retries === 1 ? "retry" : "retries"}`)
+  if (c.failed + c.rejected + c.skipped > 0) {
+    parts.push(`${n(c.rejected)} rejected ${n(c.failed)} failed ${n(c.skipped)} skipped`)
+  }
+  if (c.total !== undefined && c.done < c.total && rowRate > 0) {
+    parts.push(`ETA ${duration((c.total - c.done) / rowRate)}`)
+  }
+  return parts.join(" | ")
+}
+
+/**
+ * Where and how progress is shown.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly tty: boolean
+  readonly write: (text: string) => void
+  /** Plain-line cadence when not on a TTY. */
+  readonly plainEveryMillis?: number
+}
+
+/**
+ * Whether stderr is an interactive terminal that may show a self-updating bar.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const isInteractive = (): boolean =>
+  process.stderr.isTTY === true && (process.env["NO_COLOR"] ?? "") === "" && process.env["TERM"] !== "dumb"
+
+/**
+ * Shows progress while `self` runs, then a final line. Time comes from `Clock`.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const during = (counters: Counters, options: Options) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeMillis
+    const every = options.tty ? 200 : (options.plainEveryMillis ?? 5000)
+    const show = (final: boolean) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const line = render(counters, now - start, { bar: options.tty })
+        if (options.tty) options.write(`\r\x1b[2K${line}${final ? "\n" : ""}`)
+        else options.write(`${line}\n`)
+      })
+    const ticker = yield* Effect.forkChild(Effect.forever(Effect.andThen(Effect.sleep(every), show(false))))
+    const result = yield* Effect.onExit(self, () => Effect.andThen(Fiber.interrupt(ticker), show(true)))
+    return result
+  })

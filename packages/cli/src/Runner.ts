@@ -1,0 +1,169 @@
+/**
+ * Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and
+ * decides the exit code. Vendor-neutral: the commands hand it an endpoint and the layers that serve it.
+ *
+ * @since 0.1.0
+ */
+import { BatchPipeline, Outcome, Report, RunJournal, VendorError } from "@dirsync/core"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import type * as FileSystem from "effect/FileSystem"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as CliExit from "./CliExit.ts"
+import * as Input from "./Input.ts"
+import * as Progress from "./Progress.ts"
+
+/**
+ * The flags every write command shares.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WriteFlags {
+  readonly dryRun: boolean
+  readonly report: string | undefined
+  readonly sandbox: boolean
+  readonly concurrency: number | undefined
+  readonly rate: number | undefined
+  readonly journal: string | undefined
+  readonly resume: boolean
+  readonly strict: boolean
+  readonly json: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunSpec<Item, E, R> {
+  /** e.g. `wecom students update` */
+  readonly command: string
+  readonly file: string
+  readonly layout: Input.Layout
+  /** "sandbox" or the vendor base URL. */
+  readonly target: string
+  readonly endpoint: BatchPipeline.Endpoint<Item, E, R>
+  readonly flags: WriteFlags
+  readonly chunkSize?: number | undefined
+  readonly counters: Progress.Counters
+  /** Strings that must never appear in output: secrets and issued tokens (checked by the report writer). */
+  readonly secrets: () => ReadonlyArray<string>
+}
+
+const FIRST_FAILURES = 10
+
+const table = (summary: Outcome.Summary): string => {
+  const rows: Array<[string, number]> = [
+    ["total", summary.total],
+    ["applied", summary.applied],
+    ["rejected", summary.rejected],
+    ["failed", summary.failed],
+    ["skipped", summary.skipped]
+  ]
+  const width = Math.max(...rows.map(([, n]) => n.toLocaleString("en-US").length))
+  return rows.map(([k, n]) => `  ${k.padEnd(9)}${n.toLocaleString("en-US").padStart(width)}`).join("\n")
+}
+
+const describeOutcome = (o: Outcome.RowOutcome): string => {
+  const code = o.code === undefined ? "" : ` ${o.code}`
+  const reason = o.reason === undefined ? "" : ` ${o.reason}`
+  return `  row ${o.row}${o.id ? ` (${o.id})` : ""}: ${o.status}${code}${reason}${o.message ? `: ${o.message}` : ""}`
+}
+
+/**
+ * Maps a failure of the run to the exit it deserves: bad input or journal → 2 (nothing sent, or nothing more sent),
+ * a fatal vendor failure → 1 (aborted). Anything else is a defect and stays one.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const toExit = (e: unknown): unknown => {
+  if (e instanceof CliExit.CliExit) return e
+  if (e instanceof Input.InputError) return CliExit.usage(e.message)
+  if (e instanceof RunJournal.JournalError) return CliExit.usage(`journal ${e.path}: ${e.message}`)
+  if (e instanceof Report.ReportError) return CliExit.aborted(`report: ${e.message}`)
+  if (VendorError.isVendorFailure(e)) return CliExit.aborted(`aborted: ${VendorError.describe(e)}`)
+  return e
+}
+
+/**
+ * Runs the command and returns its summary; fails with a {@link CliExit.CliExit} carrying the exit code when the
+ * run was not a full success.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
+  Effect.gen(function*() {
+    const { flags } = spec
+    const input = Input.read(spec.file, spec.layout)
+    const options: BatchPipeline.Options = {
+      concurrency: flags.concurrency,
+      strict: flags.strict,
+      dryRun: flags.dryRun,
+      chunkSize: spec.chunkSize,
+      onPlan: (plan) => {
+        spec.counters.total = plan.total
+      }
+    }
+    const journalLayer = flags.journal !== undefined && !flags.dryRun
+      ? RunJournal.layerFile({ path: flags.journal, command: spec.command, resume: flags.resume })
+      : Layer.empty
+    const writer = flags.report === undefined ? undefined : yield* Report.makeWriter({
+      path: flags.report,
+      command: spec.command,
+      target: spec.target,
+      dryRun: flags.dryRun,
+      secrets: spec.secrets
+    })
+    const firstProblems: Array<Outcome.RowOutcome> = []
+    const tally = Outcome.makeTally()
+    const drain = BatchPipeline.run(Input.withReaderProblems(spec.endpoint), input, options).pipe(
+      Stream.runForEach((outcome) => {
+        tally.add(outcome)
+        Progress.count(spec.counters, outcome)
+        if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
+          if (!(flags.dryRun && outcome.reason === "DryRun")) firstProblems.push(outcome)
+        }
+        return writer === undefined ? Effect.void : writer.write(outcome)
+      }),
+      Progress.during(spec.counters, {
+        tty: Progress.isInteractive() && !flags.json,
+        write: (t) => process.stderr.write(t)
+      }),
+      Effect.provide(journalLayer)
+    )
+    yield* drain.pipe(
+      // An aborted run still leaves a report of the rows it reached: what was applied before the abort matters.
+      Effect.tapError(() => (writer === undefined ? Effect.void : Effect.ignore(writer.close))),
+      Effect.catch((e: unknown) => Effect.fail(toExit(e)))
+    )
+    const summary = tally.summary()
+    if (writer !== undefined) yield* writer.close
+    if (flags.json) {
+      yield* Console.log(JSON.stringify({
+        command: spec.command,
+        target: spec.target,
+        dryRun: flags.dryRun,
+        summary,
+        ...(flags.report === undefined ? {} : { report: flags.report })
+      }))
+    } else {
+      const heading = flags.dryRun ? `${spec.command} (dry run, nothing sent)` : spec.command
+      yield* Console.log(`${heading} → ${spec.target}\n${table(summary)}`)
+      if (firstProblems.length > 0) {
+        yield* Console.log(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
+      }
+      if (flags.report !== undefined) yield* Console.log(`Report: ${flags.report}`)
+    }
+    const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)
+    if (!ok) return yield* CliExit.incomplete
+    return summary
+  })
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements = FileSystem.FileSystem

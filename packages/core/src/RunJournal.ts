@@ -15,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
 import { idKey } from "./Limit.ts"
 import type { RowOutcome, Status } from "./Outcome.ts"
 
@@ -248,10 +249,13 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   const encoder = new TextEncoder()
   // A killed run may have left a torn last line: end it, so that our first record is a line of its own.
   if (tornTail) yield* file.writeAll(encoder.encode("\n")).pipe(Effect.mapError((e) => fail(e.message)))
+  // Chunks finish concurrently: one writer at a time, so a record is never interleaved with another.
+  const lock = yield* Semaphore.make(1)
   const write = (line: Line) =>
     file.writeAll(encoder.encode(JSON.stringify(line) + "\n")).pipe(
       Effect.andThen(options.sync === true ? file.sync : Effect.void),
-      Effect.mapError((e) => fail(e.message))
+      Effect.mapError((e) => fail(e.message)),
+      Semaphore.withPermits(lock, 1)
     )
   yield* write({ type: "run", version: 1, command: options.command })
   return RunJournal.of({

@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import type { MockTransport } from "@dirsync/core"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
@@ -18,13 +19,7 @@ import type { AddressInfo } from "node:net"
  * @since 0.1.0
  * @category models
  */
-export interface Request {
-  readonly method: string
-  /** Path and query, e.g. `/cgi-bin/gettoken?corpid=…`. */
-  readonly url: string
-  readonly headers: Readonly<Record<string, string>>
-  readonly bodyText: string
-}
+export type Request = MockTransport.Request
 
 /**
  * A mock's answer, or `"drop"` to close the connection without one.
@@ -32,17 +27,13 @@ export interface Request {
  * @since 0.1.0
  * @category models
  */
-export type Response = {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly bodyText: string
-} | "drop"
+export type Response = MockTransport.Response | "drop"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Handler = (request: Request) => Effect.Effect<Response, never, never>
+export type Handler = MockTransport.Handler
 
 /**
  * Routes by path prefix, e.g. `/cgi-bin/` → WeCom, `/open-apis/` → Feishu.

@@ -7,6 +7,8 @@ export * as Faults from "./Faults.ts"
 export * as Issues from "./Issues.ts"
 /** Documented vendor limits as Schema building blocks. Every failure message names the limit and the actual value */
 export * as Limit from "./Limit.ts"
+/** The transport seam shared by the vendor mocks and the CLI's loopback sandbox: a mock vendor is a {@link Handler} */
+export * as MockTransport from "./MockTransport.ts"
 /** What happened to each input row, and the run's summary. Every input row ends with exactly one outcome. */
 export * as Outcome from "./Outcome.ts"
 /** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with */

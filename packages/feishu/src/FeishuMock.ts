@@ -23,13 +23,10 @@
  *
  * @since 0.1.0
  */
-import { Faults, Limit } from "@dirsync/core"
+import { Faults, Limit, MockTransport } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientError from "effect/http/HttpClientError"
-import type * as HttpClientRequest from "effect/http/HttpClientRequest"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { batchAddDepartmentsPath, taskGetPath } from "./FeishuBatchTask.ts"
@@ -40,28 +37,18 @@ import * as FeishuClient from "./FeishuClient.ts"
 // =============================================================================
 
 /**
- * A request as any transport sees it. Header names are matched case-insensitively.
+ * A request as any transport sees it.
  *
  * @since 0.1.0
  * @category models
  */
-export interface MockRequest {
-  readonly method: string
-  /** Absolute, or a path with query string. Only the path and query are used. */
-  readonly url: string
-  readonly headers: Readonly<Record<string, string | undefined>>
-  readonly bodyText: string
-}
+export type MockRequest = MockTransport.Request
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface MockResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly bodyText: string
-}
+export type MockResponse = MockTransport.Response
 
 /**
  * A department in the directory.
@@ -596,18 +583,6 @@ const envelopeCode = (text: string): number | undefined => {
 // Layers
 // =============================================================================
 
-const bodyTextOf = (request: HttpClientRequest.HttpClientRequest): string => {
-  const body = request.body
-  switch (body._tag) {
-    case "Uint8Array":
-      return body.text ?? new TextDecoder().decode(body.body)
-    case "Raw":
-      return typeof body.body === "string" ? body.body : ""
-    default:
-      return ""
-  }
-}
-
 /**
  * An `HttpClient` answered by the directory in-process: no sockets, virtual time. Every request runs the real client
  * pipeline up to the wire.
@@ -616,32 +591,7 @@ const bodyTextOf = (request: HttpClientRequest.HttpClientRequest): string => {
  * @category layers
  */
 export const layerHttpClient = (directory: Directory): Layer.Layer<HttpClient.HttpClient> =>
-  Layer.succeed(
-    HttpClient.HttpClient,
-    HttpClient.make((request, url) =>
-      Effect.flatMap(
-        directory.handle({
-          method: request.method,
-          url: url.toString(),
-          headers: { ...request.headers },
-          bodyText: bodyTextOf(request)
-        }),
-        (response) =>
-          response === "drop"
-            ? Effect.fail(
-              new HttpClientError.HttpClientError({
-                reason: new HttpClientError.TransportError({ request, description: "connection dropped (mock fault)" })
-              })
-            )
-            : Effect.succeed(
-              HttpClientResponse.fromWeb(
-                request,
-                new Response(response.bodyText, { status: response.status, headers: response.headers })
-              )
-            )
-      )
-    )
-  )
+  MockTransport.layerHttpClient(directory.handle)
 
 /**
  * A `FeishuClient` wired to the directory with its credentials: the layer a user's test swaps in for

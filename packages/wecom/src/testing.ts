@@ -25,11 +25,9 @@
  *
  * @since 0.1.0
  */
-import { RateLimit } from "@dirsync/core"
-import * as Effect from "effect/Effect"
+import { MockTransport, RateLimit } from "@dirsync/core"
+import type * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
-import * as HttpClientError from "effect/http/HttpClientError"
-import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Internal from "./internal/directory.ts"
@@ -110,8 +108,6 @@ export const handle = (
   request: MockRequest
 ): Effect.Effect<MockResponse | "drop"> => directory.handle(request)
 
-const decoder = new TextDecoder()
-
 /**
  * The directory as an `HttpClient`: requests never leave the process; a `"drop"` becomes a transport error, as a
  * reset connection would.
@@ -120,28 +116,7 @@ const decoder = new TextDecoder()
  * @category layers
  */
 export const layerHttpClient = (directory: Directory): Layer.Layer<HttpClient.HttpClient> =>
-  Layer.succeed(
-    HttpClient.HttpClient,
-    HttpClient.make((request, url) => {
-      const bodyText = request.body._tag === "Uint8Array" ? decoder.decode(request.body.body) : ""
-      return directory.handle({ method: request.method, url: url.href, headers: request.headers, bodyText }).pipe(
-        Effect.flatMap((reply) =>
-          reply === "drop"
-            ? Effect.fail(
-              new HttpClientError.HttpClientError({
-                reason: new HttpClientError.TransportError({ request, description: "connection reset by peer" })
-              })
-            )
-            : Effect.succeed(
-              HttpClientResponse.fromWeb(
-                request,
-                new Response(reply.bodyText, { status: reply.status, headers: reply.headers })
-              )
-            )
-        )
-      )
-    })
-  )
+  MockTransport.layerHttpClient(directory.handle)
 
 /**
  * A real `WeComClient` wired to the directory (its corp id and secret, the in-memory rate limiter). `options`

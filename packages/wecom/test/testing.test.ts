@@ -17,7 +17,7 @@ const school = (options: Testing.Options = {}) => {
 
 /** Calls the handler as a sandbox server would, and parses the JSON reply. */
 const call = (dir: Testing.Directory, method: string, url: string, body?: unknown) =>
-  Testing.handle(dir, { method, url, bodyText: body === undefined ? "" : JSON.stringify(body) }).pipe(
+  Testing.handle(dir, { method, url, headers: {}, bodyText: body === undefined ? "" : JSON.stringify(body) }).pipe(
     Effect.map((reply) =>
       reply === "drop"
         ? "drop" as const
@@ -73,6 +73,7 @@ describe("testing", () => {
         const tok = yield* token(dir)
         const escaped = yield* Testing.handle(dir, {
           method: "POST",
+          headers: {},
           url: `/cgi-bin/school/user/batch_update_student?access_token=${tok}`,
           bodyText: "{\"students\":[{\"student_userid\":\"zhangsan\",\"name\":\"\\u5f20\"}]}"
         })

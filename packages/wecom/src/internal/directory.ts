@@ -4,7 +4,7 @@
  * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, plus the shared fault spec
  * from `@dirsync/core` `Faults`.
  */
-import { Faults, Limit, Text } from "@dirsync/core"
+import { Faults, Limit, type MockTransport, Text } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -38,19 +38,10 @@ export interface Parent {
 }
 
 /** A request as any transport sees it. `url` may be absolute or a path with query string. */
-export interface MockRequest {
-  readonly method: string
-  readonly url: string
-  readonly headers?: Readonly<Record<string, string>> | undefined
-  readonly bodyText: string
-}
+export type MockRequest = MockTransport.Request
 
 /** A reply; `"drop"` means: close the connection without answering. */
-export interface MockResponse {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly bodyText: string
-}
+export type MockResponse = MockTransport.Response
 
 /** Options of {@link make}. */
 export interface Options {

@@ -29,7 +29,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Issues from "./Issues.ts"
 import { idKey } from "./Limit.ts"
-import { LocalReason, type RowOutcome } from "./Outcome.ts"
+import { LocalReason, type RowOutcome, type Status } from "./Outcome.ts"
 import { JournalError, type PendingChunk, RunJournal } from "./RunJournal.ts"
 import { isVendorFailure, type VendorFailure } from "./VendorError.ts"
 import * as VendorError from "./VendorError.ts"
@@ -452,36 +452,18 @@ export const run = <Item, E, R, EIn, RIn>(
       if (rowLevel !== level) return undefined
       const rejection = thePlan.rejected.get(source.row)
       const id = rejection?.id || endpoint.idOf(source.value)
-      if (rejection !== undefined) {
-        return {
-          _tag: "done",
-          outcome: {
-            row: source.row,
-            id,
-            status: "rejected",
-            reason: rejection.reason ?? LocalReason.Conflict,
-            message: rejection.message
-          }
-        }
-      }
+      const done = (status: Status, reason: string, message: string): Step<Item> => ({
+        _tag: "done",
+        outcome: { row: source.row, id, status, reason, message }
+      })
+      if (rejection !== undefined) return done("rejected", rejection.reason ?? LocalReason.Conflict, rejection.message)
       const decoded = decode(source.value)
-      if (Result.isFailure(decoded)) {
-        // The input changed between passes; report it rather than send something unvalidated.
-        return {
-          _tag: "done",
-          outcome: {
-            row: source.row,
-            id,
-            status: "rejected",
-            reason: LocalReason.InvalidField,
-            message: decoded.failure.message
-          }
-        }
-      }
+      // The input changed between passes; report it rather than send something unvalidated.
+      if (Result.isFailure(decoded)) return done("rejected", LocalReason.InvalidField, decoded.failure.message)
       const valid: Valid<Item> = { row: source.row, id, item: decoded.success }
       const skip = (reason: string, message: string): Step<Item> => {
         markNotApplied(valid.item)
-        return { _tag: "done", outcome: { row: source.row, id, status: "skipped", reason, message } }
+        return done("skipped", reason, message)
       }
       if (strictBlocked) {
         return skip(
@@ -494,27 +476,13 @@ export const run = <Item, E, R, EIn, RIn>(
       if (appliedKey !== undefined) {
         if (appliedKey !== idKey(id)) {
           markNotApplied(valid.item)
-          return {
-            _tag: "done",
-            outcome: {
-              row: source.row,
-              id,
-              status: "failed",
-              reason: "JournalMismatch",
-              message: `the journal says row ${source.row} was ${JSON.stringify(appliedKey)}; the input changed`
-            }
-          }
+          return done(
+            "failed",
+            "JournalMismatch",
+            `the journal says row ${source.row} was ${JSON.stringify(appliedKey)}; the input changed`
+          )
         }
-        return {
-          _tag: "done",
-          outcome: {
-            row: source.row,
-            id,
-            status: "applied",
-            reason: LocalReason.AppliedEarlier,
-            message: "applied by an earlier run (journal)"
-          }
-        }
+        return done("applied", LocalReason.AppliedEarlier, "applied by an earlier run (journal)")
       }
       const verified = settled.get(source.row)
       if (verified !== undefined) {

@@ -36,11 +36,13 @@ const optionalPath = (name: string, description: string) =>
 
 const writeFlags = {
   dryRun: Flag.Boolean("dry-run").pipe(
-    Flag.withDescription("Validate and plan only; send no HTTP request at all")
+    Flag.withDescription("Validate and plan only; send no HTTP request at all"),
+    Flag.withDefault(false)
   ),
   report: optionalPath("report", "Write a JSON report of every row to this path"),
   sandbox: Flag.Boolean("sandbox").pipe(
-    Flag.withDescription("Run against an in-process emulator of the vendor instead of the real API")
+    Flag.withDescription("Run against an in-process emulator of the vendor instead of the real API"),
+    Flag.withDefault(false)
   ),
   concurrency: positive("concurrency").pipe(
     Flag.withDescription("Calls in flight at once (default: 2 for WeCom, 1 for Feishu)")
@@ -49,9 +51,18 @@ const writeFlags = {
     Flag.withDescription("Calls per minute per endpoint (default: the vendor's documented limit)")
   ),
   journal: optionalPath("journal", "Record progress in this file so a killed run can be resumed"),
-  resume: Flag.Boolean("resume").pipe(Flag.withDescription("Continue the run recorded in --journal")),
-  strict: Flag.Boolean("strict").pipe(Flag.withDescription("Send nothing if any row is invalid")),
-  json: Flag.Boolean("json").pipe(Flag.withDescription("Print a machine-readable summary on stdout")),
+  resume: Flag.Boolean("resume").pipe(
+    Flag.withDescription("Continue the run recorded in --journal"),
+    Flag.withDefault(false)
+  ),
+  strict: Flag.Boolean("strict").pipe(
+    Flag.withDescription("Send nothing if any row is invalid"),
+    Flag.withDefault(false)
+  ),
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("Print a machine-readable summary on stdout"),
+    Flag.withDefault(false)
+  ),
   faults: Flag.String("faults").pipe(
     Flag.withDescription("With --sandbox: inject faults, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10"),
     Flag.withHidden,

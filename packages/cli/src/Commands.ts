@@ -16,6 +16,7 @@ import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as CliExit from "./CliExit.ts"
 import * as Progress from "./Progress.ts"
 import * as Runner from "./Runner.ts"
@@ -188,7 +189,10 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
       const absent = [appId === undefined ? "FEISHU_APP_ID" : "", secret === undefined ? "FEISHU_APP_SECRET" : ""]
         .filter((s) => s)
       if (absent.length > 0) return yield* missing(absent, "Feishu")
-      const baseUrl = env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl
+      // Checked here, not only in the client, so the refusal names the variable and reads as one plain sentence.
+      const baseUrl = yield* Schema.decodeUnknownEffect(FeishuClient.BaseUrl)(
+        env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl
+      ).pipe(Effect.mapError((e) => CliExit.usage(`FEISHU_BASE_URL ${e.message}`)))
       t = {
         target: baseUrl,
         layer: departments.pipe(

@@ -236,8 +236,10 @@ export const pollSchedule = (options: PollOptions = defaultPollOptions) =>
   ])
 
 /**
- * Polls a task until it finished, failed, or the deadline passed. Fails with the client's error when a poll fails
- * after its retries, e.g. 40031/40032 when Feishu does not know the task.
+ * Polls a task until it finished, failed, or the deadline passed. A poll that still fails after the client's own
+ * retries with a retryable reason (busy, 5xx, a dropped connection) is a missed answer, not a verdict: polling is a
+ * read, so the schedule goes on until the deadline. Non-retryable failures end polling at once, e.g. 40031/40032 when
+ * Feishu does not know the task; if the deadline passes with no answer at all, the last failure is returned.
  *
  * @since 0.1.0
  * @category calls
@@ -247,16 +249,32 @@ export const poll = (
   options: Partial<PollOptions> = {}
 ): Effect.Effect<PollResult, FeishuError, FeishuClient> => {
   const o: PollOptions = { ...defaultPollOptions, ...options }
-  return get(taskId).pipe(
-    Effect.repeat({ schedule: pollSchedule(o), until: (task) => task.status >= TaskStatus.Finished }),
+  let lastTask: Task | undefined
+  let lastError: FeishuError | undefined
+  const attempt = get(taskId).pipe(
+    Effect.map((task) => {
+      lastTask = task
+      return task.status >= TaskStatus.Finished
+    }),
+    Effect.catchIf((e) => e.reason.isRetryable, (e) => {
+      lastError = e
+      return Effect.succeed(false)
+    })
+  )
+  return attempt.pipe(
+    Effect.repeat({ schedule: pollSchedule(o), until: (done) => done }),
     Effect.delay(o.firstDelay),
-    Effect.map((task): PollResult =>
-      task.status === TaskStatus.Finished
-        ? { _tag: "Finished", task }
-        : task.status > TaskStatus.Finished
-        ? { _tag: "Failed", task }
-        : { _tag: "Running", task }
-    ),
+    Effect.flatMap((): Effect.Effect<PollResult, FeishuError> => {
+      const task = lastTask
+      if (task === undefined) return Effect.fail(lastError!)
+      return Effect.succeed(
+        task.status === TaskStatus.Finished
+          ? { _tag: "Finished", task }
+          : task.status > TaskStatus.Finished
+          ? { _tag: "Failed", task }
+          : { _tag: "Running", task }
+      )
+    }),
     Effect.withSpan("FeishuBatchTask.poll", { attributes: { taskId } })
   )
 }

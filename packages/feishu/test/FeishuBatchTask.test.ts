@@ -67,6 +67,19 @@ describe("FeishuBatchTask", () => {
       }).pipe(Effect.provide(clientLayer(mock)))
     })
 
+    it.effect("keeps polling through polls that stayed busy after their retries (a read is safe to repeat)", () => {
+      // Seed 2: the submit succeeds, then task/get answers busy 7 times in a row, more than one poll's 3 retries.
+      const mock = FeishuMock.make({ faults: "busy=0.7,seed=2", pollsBeforeDone: 2 })
+      return Effect.gen(function*() {
+        const taskId = yield* settle(FeishuBatchTask.submitDepartments([{ name: "A", parent_id: "0" }]))
+        const polled = yield* settle(FeishuBatchTask.poll(taskId))
+        assert.strictEqual(polled._tag, "Finished")
+        const codes = mock.calls(TASK).map((c) => c.code).join(",")
+        assert.include(codes, "43024,43024,43024,43024") // one poll exhausted its retries, and polling went on
+        assert.strictEqual(mock.departments().length, 1)
+      }).pipe(Effect.provide(clientLayer(mock)))
+    })
+
     it.effect("stops polling at once on 40031 (task unknown)", () => {
       const mock = FeishuMock.make()
       return Effect.gen(function*() {

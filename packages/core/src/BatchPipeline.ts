@@ -342,7 +342,8 @@ const failedChunk = (rows: ReadonlyArray<{ readonly row: number; readonly id: st
     row: r.row,
     id: r.id,
     status: "failed",
-    code: e.code,
+    // 0 marks a failure with no vendor code (a dropped connection, a timeout); 0 means success to both vendors.
+    code: e.code === 0 ? undefined : e.code,
     reason: e.reason._tag,
     message: VendorError.describe(e)
   }))

@@ -210,13 +210,14 @@ export const isVendorFailure = (u: unknown): u is VendorFailure =>
 export const isRetryable = (u: unknown): boolean => isVendorFailure(u) && u.reason.isRetryable
 
 /**
- * One line for humans: `batch_update_student failed with 40058 (InvalidRequest): invalid parameter`.
+ * One line for humans: `batch_update_student failed with 40058 (InvalidRequest): invalid parameter`. A code of 0
+ * (no vendor code: a dropped connection, a timeout) is left out rather than shown as the vendors' "success".
  *
  * @since 0.1.0
  * @category formatting
  */
 export const describe = (e: VendorFailure): string =>
-  `${e.endpoint} failed with ${e.code} (${e.reason._tag})${e.vendorMessage ? `: ${e.vendorMessage}` : ""}${
+  `${e.endpoint} failed ${e.code === 0 ? "" : `with ${e.code} `}(${e.reason._tag})${e.vendorMessage ? `: ${e.vendorMessage}` : ""}${
     e.requestId ? ` [request ${e.requestId}]` : ""
   }`
 

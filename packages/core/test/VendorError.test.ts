@@ -126,7 +126,8 @@ describe("VendorError", () => {
               reason: VendorError.reasonFor("transient", { transient: "network" })
             })
           ),
-          "x failed with 0 (Transient)"
+          // A transport failure has no vendor code; "0" would read as the vendors' success code.
+          "x failed (Transient)"
         )
       }))
   })

@@ -56,6 +56,18 @@ const configToUsage = (e: unknown): unknown =>
     ? CliExit.usage(e instanceof Error ? e.message : String(e))
     : e
 
+// Checked here, not only in the clients, so a refusal names the variable, reads as one sentence and exits 2 even
+// on a dry run (whose report names the target).
+const wecomBaseUrl = () =>
+  WeComClient.checkBaseUrl(env("WECOM_BASE_URL") ?? WeComClient.DEFAULT_BASE_URL).pipe(
+    Effect.mapError((e) => CliExit.usage(e.message))
+  )
+
+const feishuBaseUrl = () =>
+  Schema.decodeUnknownEffect(FeishuClient.BaseUrl)(env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl).pipe(
+    Effect.mapError((e) => CliExit.usage(`FEISHU_BASE_URL ${e.message}`))
+  )
+
 const missing = (names: ReadonlyArray<string>, vendor: string) =>
   CliExit.usage(
     `${names.join(" and ")} ${names.length === 1 ? "is" : "are"} not set: set the ${vendor} app's credentials in the ` +
@@ -99,7 +111,7 @@ const wecomTarget = Effect.fnUntraced(function*(
       })),
       Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory])
     )
-    const target = flags.sandbox ? "sandbox" : (env("WECOM_BASE_URL") ?? WeComClient.DEFAULT_BASE_URL)
+    const target = flags.sandbox ? "sandbox" : yield* wecomBaseUrl()
     return { target, layer, secrets: () => [directory.secret, ...directory.issuedTokens()] }
   }
   const corpId = env("WECOM_CORP_ID")
@@ -108,9 +120,7 @@ const wecomTarget = Effect.fnUntraced(function*(
     s
   ) => s)
   if (absent.length > 0) return yield* missing(absent, "WeCom")
-  const baseUrl = yield* WeComClient.checkBaseUrl(env("WECOM_BASE_URL") ?? WeComClient.DEFAULT_BASE_URL).pipe(
-    Effect.mapError((e) => CliExit.usage(e.message))
-  )
+  const baseUrl = yield* wecomBaseUrl()
   const layer = SchoolContacts.layer.pipe(
     Layer.provide(WeComClient.layer({ ...clientOptions, corpId: corpId!, secret: Redacted.make(secret!), baseUrl })),
     Layer.provide([FetchHttpClient.layer, RateLimit.layerMemory])
@@ -171,7 +181,7 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
     if (flags.sandbox || flags.dryRun) {
       const directory = FeishuMock.make({ faults })
       t = {
-        target: flags.sandbox ? "sandbox" : (env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl),
+        target: flags.sandbox ? "sandbox" : yield* feishuBaseUrl(),
         layer: departments.pipe(
           Layer.provide(FeishuClient.layer({
             ...clientOptions,
@@ -189,10 +199,7 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
       const absent = [appId === undefined ? "FEISHU_APP_ID" : "", secret === undefined ? "FEISHU_APP_SECRET" : ""]
         .filter((s) => s)
       if (absent.length > 0) return yield* missing(absent, "Feishu")
-      // Checked here, not only in the client, so the refusal names the variable and reads as one plain sentence.
-      const baseUrl = yield* Schema.decodeUnknownEffect(FeishuClient.BaseUrl)(
-        env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl
-      ).pipe(Effect.mapError((e) => CliExit.usage(`FEISHU_BASE_URL ${e.message}`)))
+      const baseUrl = yield* feishuBaseUrl()
       t = {
         target: baseUrl,
         layer: departments.pipe(

@@ -217,9 +217,9 @@ export const isRetryable = (u: unknown): boolean => isVendorFailure(u) && u.reas
  * @category formatting
  */
 export const describe = (e: VendorFailure): string =>
-  `${e.endpoint} failed ${e.code === 0 ? "" : `with ${e.code} `}(${e.reason._tag})${e.vendorMessage ? `: ${e.vendorMessage}` : ""}${
-    e.requestId ? ` [request ${e.requestId}]` : ""
-  }`
+  `${e.endpoint} failed ${e.code === 0 ? "" : `with ${e.code} `}(${e.reason._tag})${
+    e.vendorMessage ? `: ${e.vendorMessage}` : ""
+  }${e.requestId ? ` [request ${e.requestId}]` : ""}`
 
 // =============================================================================
 // Classification

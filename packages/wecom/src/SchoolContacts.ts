@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, Limit, type Outcome, type RunJournal } from "@dirsync/core"
+import { BatchPipeline, Limit, type Outcome, type RunJournal, VendorError } from "@dirsync/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -314,8 +314,37 @@ const makeEndpoint = <Item>(
         for (const result of resultsOf(kind, sent, reply)) settled.set(result.row, result)
         remaining = []
       })
-      yield* client.retry(attempt)
-      return chunk.map((v) => settled.get(v.row)!)
+      const settleRenames = Effect.gen(function*() {
+        for (const v of remaining) {
+          const target = kind.newId(v.item)
+          if (target === undefined) continue
+          const verdict = yield* checkRename(v, target).pipe(
+            Effect.orElseSucceed((): BatchPipeline.Verified => ({ row: v.row, status: "resend" }))
+          )
+          if (verdict.status === "applied") settled.set(v.row, verdict)
+        }
+      })
+      return yield* client.retry(attempt).pipe(
+        Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
+        // Retries ran out. Renames already confirmed (and, if the last reply was lost, renames confirmed now) did
+        // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists.
+        Effect.catch((e) =>
+          Effect.gen(function*() {
+            if (BatchPipeline.isFatal(e)) return yield* e
+            if (ambiguous) yield* settleRenames
+            if (settled.size === 0) return yield* e
+            return chunk.map((v): BatchPipeline.ItemResult =>
+              settled.get(v.row) ?? {
+                row: v.row,
+                status: "failed",
+                code: e.code === 0 ? undefined : e.code,
+                reason: e.reason._tag,
+                message: VendorError.describe(e)
+              }
+            )
+          })
+        )
+      )
     })
 
   const verify: BatchPipeline.Endpoint<Item, WeComError, never>["verify"] = (_pending, rows) =>

@@ -332,6 +332,27 @@ describe("SchoolContacts", () => {
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
+    it.effect("retries run out on a lost reply: the rename is verified applied, not reported failed", () => {
+      const dir = school()
+      dir.script(-1, -1, -1) // three sends answered busy, nothing applied
+      dir.failAfterApply("drop") // the last allowed send applies, then its reply is lost
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", new_student_userid: "zhangsan_new", name: "张三" },
+            { student_userid: "lisi", name: "李四四" }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(1)?.reason, "RenameVerified")
+        // Without a rename the row's outcome is unknown; re-running an idempotent update is safe.
+        assert.strictEqual(out.get(2)?.status, "failed")
+        assert.strictEqual(out.get(2)?.reason, "Transient")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+        assert.isDefined(dir.student("zhangsan_new"))
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
     it.effect("a 5xx after the rename applied: verified, never answered 301036", () => {
       const dir = school()
       dir.failAfterApply("http5xx")

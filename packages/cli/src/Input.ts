@@ -657,10 +657,53 @@ const readCsv = (
 // JSON and NDJSON
 // =============================================================================
 
-const itemRow = (row: number, item: unknown, where: string): BatchPipeline.SourceRow =>
-  typeof item === "object" && item !== null && !Array.isArray(item)
-    ? { row, value: item }
-    : { row, value: { [problemKey]: [{ field: "", message: `${where} is ${describeJson(item)}, not an object` }] } }
+/**
+ * The fields an item of a JSON/NDJSON file may carry: the API's own. A misspelt field (`nmae`) would otherwise be
+ * dropped by the row Schema and the row applied without it, while the same mistake in a CSV header is refused.
+ */
+const itemFields: { readonly [L in Layout]: ReadonlySet<string> } = {
+  students: new Set(layouts.students.columns),
+  parents: new Set(["parent_userid", "new_parent_userid", "mobile", "children"]),
+  departments: new Set(layouts.departments.columns)
+}
+const childFields: ReadonlySet<string> = new Set(["student_userid", "relation"])
+
+const unknownFields = (layout: Layout, item: Record<string, unknown>): Array<ReaderProblem> => {
+  const known = itemFields[layout]
+  const problems: Array<ReaderProblem> = []
+  const expected = (set: ReadonlySet<string>) => [...set].join(", ")
+  for (const key of Object.keys(item)) {
+    if (!known.has(key)) {
+      problems.push({ field: key, message: `is not a field of ${layout}; expected one of ${expected(known)}` })
+    }
+  }
+  const children = item["children"]
+  if (layout === "parents" && Array.isArray(children)) {
+    children.forEach((child, i) => {
+      if (typeof child !== "object" || child === null) return
+      for (const key of Object.keys(child)) {
+        if (!childFields.has(key)) {
+          problems.push({
+            field: `children[${i}].${key}`,
+            message: `is not a field of a child; expected one of ${expected(childFields)}`
+          })
+        }
+      }
+    })
+  }
+  return problems
+}
+
+const itemRow = (layout: Layout, row: number, item: unknown, where: string): BatchPipeline.SourceRow => {
+  if (typeof item !== "object" || item === null || Array.isArray(item)) {
+    return {
+      row,
+      value: { [problemKey]: [{ field: "", message: `${where} is ${describeJson(item)}, not an object` }] }
+    }
+  }
+  const problems = unknownFields(layout, item as Record<string, unknown>)
+  return { row, value: problems.length === 0 ? item : { ...item, [problemKey]: problems } }
+}
 
 const readJson = (
   file: string,
@@ -725,7 +768,7 @@ const readJson = (
     } else return yield* inputError(file, {}, `the file holds ${describeJson(body)}; ${shape}`)
     if (items.length === 0) return yield* inputError(file, {}, "the list is empty: no rows to process")
     function* rows() {
-      for (let i = 0; i < items.length; i++) yield itemRow(i + 1, items[i], `item ${i + 1}`)
+      for (let i = 0; i < items.length; i++) yield itemRow(layout, i + 1, items[i], `item ${i + 1}`)
     }
     return Stream.fromIterable(rows())
   }))
@@ -773,7 +816,7 @@ const readNdjson = (
           }`
         )
       }
-      return itemRow(line, parsed.value, `line ${line}`)
+      return itemRow(layout, line, parsed.value, `line ${line}`)
     }
     const lines = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
       Stream.mapError(platformError(file)),

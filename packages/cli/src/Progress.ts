@@ -134,6 +134,8 @@ export const during = (counters: Counters, options: Options) => <A, E, R>(self: 
         else options.write(`${line}\n`)
       })
     const ticker = yield* Effect.forkChild(Effect.forever(Effect.andThen(Effect.sleep(every), show(false))))
-    const result = yield* Effect.onExit(self, () => Effect.andThen(Fiber.interrupt(ticker), show(true)))
+    // No final line when nothing was read (a refused file): the error message says everything.
+    const final = Effect.suspend(() => (counters.done === 0 && counters.total === undefined ? Effect.void : show(true)))
+    const result = yield* Effect.onExit(self, () => Effect.andThen(Fiber.interrupt(ticker), final))
     return result
   })

@@ -400,6 +400,15 @@ describe("Input", () => {
         assert.include(text(yield* failure("students-empty-list.json")), "the list is empty")
       }).pipe(Effect.provide(NodeServices.layer)))
 
+    it.effect("rejects an item with a misspelt field, naming it, as a CSV header with it would be refused", () =>
+      Effect.gen(function*() {
+        const students = yield* rejections(Student, "student_userid", "students-typo.json", "students")
+        assert.deepStrictEqual(students.map((r) => [r.row, r.field]), [[2, "nmae"]])
+        assert.include(students[0]!.message, "nmae is not a field of students")
+        const parents = yield* rejections(Parent, "parent_userid", "parents-typo.ndjson", "parents")
+        assert.deepStrictEqual(parents.map((r) => [r.row, r.field]), [[1, "children[0].relaton"]])
+      }).pipe(Effect.provide(NodeServices.layer)))
+
     it.effect("turns an item that is not an object into a rejected row, not a crash", () =>
       Effect.gen(function*() {
         const result = yield* rows("students-non-object.json")
@@ -422,6 +431,10 @@ describe("Input", () => {
         const syntax = yield* failure("students-syntax.json")
         assert.strictEqual(syntax.line, 3)
         assert.strictEqual(text(syntax), "line 3: not valid JSON: Expected double-quoted property name (column 28)")
+        // V8 gives no position for this one ("Unexpected token ']'"): we find it, and never echo the input.
+        const trailing = yield* failure("students-trailing-comma.json")
+        assert.strictEqual(trailing.line, 4)
+        assert.strictEqual(text(trailing), "line 4: not valid JSON: Unexpected token ']' (column 1)")
         assert.include(text(yield* failure("students-deep.json")), "JSON nested more than 32 levels deep")
         const utf8 = yield* failure("students-invalid-utf8.json")
         assert.strictEqual(utf8.line, 2)

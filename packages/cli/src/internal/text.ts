@@ -83,6 +83,84 @@ export const jsonDepthExceeds = (text: string, limit: number): { readonly exceed
  * `JSON.parse` with its failure turned into a short sentence (V8 quotes a slice of the input in its messages;
  * that slice is dropped) and, when V8 names a position, the line and column.
  */
+/**
+ * Where JSON text first stops being valid JSON, for V8 messages that give no position (`Unexpected token ']'`).
+ * A small recursive-descent scan; `undefined` when the text is valid.
+ */
+export const syntaxErrorOffset = (text: string): number | undefined => {
+  let i = 0
+  const ws = () => {
+    while (i < text.length && (text[i] === " " || text[i] === "\t" || text[i] === "\n" || text[i] === "\r")) i++
+  }
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) {
+      i += word.length
+      return true
+    }
+    return false
+  }
+  const string = (): boolean => {
+    i++ // opening quote
+    while (i < text.length) {
+      const c = text[i]!
+      if (c === "\"") {
+        i++
+        return true
+      }
+      if (c === "\\") i++
+      else if (c < " ") return false
+      i++
+    }
+    return false
+  }
+  const number = (): boolean => {
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400))
+    if (m === null) return false
+    i += m[0].length
+    return true
+  }
+  const value = (depth: number): boolean => {
+    ws()
+    const c = text[i]
+    if (depth > 10_000) return false
+    if (c === "{") {
+      i++
+      ws()
+      if (text[i] === "}") return (i++, true)
+      for (;;) {
+        ws()
+        if (text[i] !== "\"" || !string()) return false
+        ws()
+        if (text[i] !== ":") return false
+        i++
+        if (!value(depth + 1)) return false
+        ws()
+        if (text[i] === ",") i++
+        else if (text[i] === "}") return (i++, true)
+        else return false
+      }
+    }
+    if (c === "[") {
+      i++
+      ws()
+      if (text[i] === "]") return (i++, true)
+      for (;;) {
+        if (!value(depth + 1)) return false
+        ws()
+        if (text[i] === ",") i++
+        else if (text[i] === "]") return (i++, true)
+        else return false
+      }
+    }
+    if (c === "\"") return string()
+    if (c === "-" || (c !== undefined && c >= "0" && c <= "9")) return number()
+    return literal("true") || literal("false") || literal("null")
+  }
+  if (!value(0)) return Math.min(i, text.length)
+  ws()
+  return i < text.length ? i : undefined
+}
+
 export const parseJson = (
   text: string
 ): { readonly ok: true; readonly value: unknown } | {
@@ -95,10 +173,14 @@ export const parseJson = (
     return { ok: true, value: JSON.parse(text) }
   } catch (e) {
     const raw = e instanceof Error ? e.message : String(e)
-    const message = raw.replace(/, ".*" is not valid JSON$/s, "").replace(/ in JSON at position \d+.*$/s, "")
+    // V8 quotes (a slice of) the input in some messages: never echo it, it may span lines or hold personal data.
+    const message = raw.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, "").replace(
+      / in JSON at position \d+.*$/s,
+      ""
+    )
     const position = /at position (\d+)/.exec(raw)
-    if (position === null) return { ok: false, message }
-    const offset = Number(position[1])
+    const offset = position === null ? syntaxErrorOffset(text) : Number(position[1])
+    if (offset === undefined) return { ok: false, message }
     const line = lineAt(text, offset)
     const lineStart = text.lastIndexOf("\n", offset - 1) + 1
     return { ok: false, message, line, column: offset - lineStart + 1 }

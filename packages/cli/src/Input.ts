@@ -668,10 +668,11 @@ const itemFields: { readonly [L in Layout]: ReadonlySet<string> } = {
 }
 const childFields: ReadonlySet<string> = new Set(["student_userid", "relation"])
 
+const expected = (set: ReadonlySet<string>) => [...set].join(", ")
+
 const unknownFields = (layout: Layout, item: Record<string, unknown>): Array<ReaderProblem> => {
   const known = itemFields[layout]
   const problems: Array<ReaderProblem> = []
-  const expected = (set: ReadonlySet<string>) => [...set].join(", ")
   for (const key of Object.keys(item)) {
     if (!known.has(key)) {
       problems.push({ field: key, message: `is not a field of ${layout}; expected one of ${expected(known)}` })

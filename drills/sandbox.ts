@@ -1,0 +1,317 @@
+/**
+ * A drills-only sandbox: the same in-memory WeCom and Feishu directories and the same loopback server as
+ * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/FeishuMock`, `@dirsync/cli/SandboxServer`), plus
+ * what a drill needs to judge a run and `dirsync sandbox` does not offer:
+ *
+ * - `GET /__state`: the directories' final state (students, parents, classes, departments, tasks), renames per id,
+ *   the tokens issued, the faults actually injected, and every violation found in the request bodies received.
+ *   `GET /__state?received=1` adds every id received, per vendor.
+ * - Random credentials per sandbox (`--secret-seed`), so the secret scan of drill D4 looks for strings that exist only
+ *   in this sandbox, not for the mocks' well-known defaults.
+ * - A check of every request body as it arrives against the vendors' documented field rules: drill D3 asserts the
+ *   sandbox never received an invalid field.
+ *
+ * Run as a child process (`node drills/sandbox.ts --seed seed.json --faults SPEC`), so the CLI under test talks real
+ * loopback HTTP to it. Prints one line `READY {json}` with the URL and credentials, then serves until SIGTERM.
+ *
+ * Imports reach the vendor packages by relative path: the drills are not a workspace package, and only
+ * `@dirsync/cli` is linked at the repository root.
+ */
+import * as Effect from "effect/Effect"
+import { randomBytes } from "node:crypto"
+import * as SandboxSeed from "../packages/cli/src/SandboxSeed.ts"
+import * as SandboxServer from "../packages/cli/src/SandboxServer.ts"
+import * as Faults from "../packages/core/src/Faults.ts"
+import * as FeishuMock from "../packages/feishu/src/FeishuMock.ts"
+import * as WeComTesting from "../packages/wecom/src/testing.ts"
+
+// =============================================================================
+// Arguments
+// =============================================================================
+
+const arg = (name: string): string | undefined => {
+  const i = process.argv.indexOf(`--${name}`)
+  return i < 0 ? undefined : process.argv[i + 1]
+}
+
+const faultSpec = arg("faults") ?? ""
+const seedFile = arg("seed")
+const port = Number(arg("port") ?? "0")
+
+// =============================================================================
+// Field rules, as the vendors document them (independent of the product's own schemas on purpose)
+// =============================================================================
+
+const ID = /^[0-9A-Za-z][0-9A-Za-z_\-@.]*$/
+const MOBILE = /^[0-9+-]{1,32}$/
+const ESCAPE = /\\u[0-9a-fA-F]{4}/
+const bytes = (s: string) => Buffer.byteLength(s, "utf8")
+const codePoints = (s: string) => [...s].length
+
+const violations: Array<string> = []
+let violationCount = 0
+const violation = (where: string, text: string) => {
+  violationCount++
+  if (violations.length < 50) violations.push(`${where}: ${text}`)
+}
+
+const received = { wecom: new Set<string>(), feishu: new Set<string>() }
+
+const checkId = (where: string, value: unknown, unit: "bytes" | "chars") => {
+  if (typeof value !== "string") return violation(where, `not a string: ${JSON.stringify(value)}`)
+  const n = unit === "bytes" ? bytes(value) : codePoints(value)
+  if (n < 1 || n > 64) violation(where, `length ${n} outside 1-64 ${unit}`)
+  if (!ID.test(value)) violation(where, `invalid id ${JSON.stringify(value.slice(0, 80))}`)
+}
+
+const checkKeys = (where: string, item: Record<string, unknown>, allowed: ReadonlyArray<string>) => {
+  for (const k of Object.keys(item)) if (!allowed.includes(k)) violation(where, `unknown field ${JSON.stringify(k)}`)
+}
+
+const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
+
+const parseBody = (where: string, text: string): Record<string, unknown> | undefined => {
+  try {
+    const v = JSON.parse(text) as unknown
+    if (!isObject(v)) violation(where, "body is not a JSON object")
+    return isObject(v) ? v : undefined
+  } catch {
+    violation(where, "body is not JSON")
+    return undefined
+  }
+}
+
+const checkStudent = (where: string, s: unknown) => {
+  if (!isObject(s)) return violation(where, "item is not an object")
+  checkKeys(where, s, ["student_userid", "new_student_userid", "name", "mobile", "department"])
+  checkId(`${where}.student_userid`, s.student_userid, "bytes")
+  if (typeof s.student_userid === "string") received.wecom.add(s.student_userid)
+  if (s.new_student_userid !== undefined) {
+    checkId(`${where}.new_student_userid`, s.new_student_userid, "bytes")
+    if (typeof s.new_student_userid === "string") received.wecom.add(s.new_student_userid)
+  }
+  if (s.name !== undefined) {
+    const n = typeof s.name === "string" ? codePoints(s.name) : -1
+    if (n < 1 || n > 32) violation(`${where}.name`, `not 1-32 characters: ${JSON.stringify(s.name).slice(0, 80)}`)
+  }
+  if (s.mobile !== undefined && (typeof s.mobile !== "string" || !MOBILE.test(s.mobile))) {
+    violation(`${where}.mobile`, `invalid mobile ${JSON.stringify(s.mobile).slice(0, 80)}`)
+  }
+  if (s.department !== undefined) {
+    const d = s.department
+    if (!Array.isArray(d) || d.length > 20 || !d.every((x) => Number.isInteger(x) && x >= 1)) {
+      violation(`${where}.department`, `invalid class list ${JSON.stringify(d).slice(0, 80)}`)
+    }
+  }
+}
+
+const checkParent = (where: string, p: unknown) => {
+  if (!isObject(p)) return violation(where, "item is not an object")
+  checkKeys(where, p, ["parent_userid", "new_parent_userid", "mobile", "children"])
+  checkId(`${where}.parent_userid`, p.parent_userid, "bytes")
+  if (typeof p.parent_userid === "string") received.wecom.add(p.parent_userid)
+  if (p.new_parent_userid !== undefined) {
+    checkId(`${where}.new_parent_userid`, p.new_parent_userid, "bytes")
+    if (typeof p.new_parent_userid === "string") received.wecom.add(p.new_parent_userid)
+  }
+  if (p.mobile !== undefined && (typeof p.mobile !== "string" || !MOBILE.test(p.mobile))) {
+    violation(`${where}.mobile`, `invalid mobile ${JSON.stringify(p.mobile).slice(0, 80)}`)
+  }
+  if (p.children !== undefined) {
+    if (!Array.isArray(p.children) || p.children.length > 10) {
+      return violation(`${where}.children`, "not a list of at most 10 children")
+    }
+    p.children.forEach((c: unknown, j: number) => {
+      const at = `${where}.children[${j}]`
+      if (!isObject(c)) return violation(at, "not an object")
+      checkKeys(at, c, ["student_userid", "relation"])
+      checkId(`${at}.student_userid`, c.student_userid, "bytes")
+      if (typeof c.student_userid === "string") received.wecom.add(c.student_userid)
+      const n = typeof c.relation === "string" ? bytes(c.relation) : -1
+      if (n < 1 || n > 32) violation(`${at}.relation`, `not 1-32 bytes: ${JSON.stringify(c.relation).slice(0, 80)}`)
+    })
+  }
+}
+
+const checkWeCom = (request: SandboxServer.Request) => {
+  const url = new URL(request.url, "http://sandbox.invalid")
+  const path = url.pathname
+  if (path.endsWith("/school/user/get")) {
+    const userid = url.searchParams.get("userid") ?? ""
+    checkId(`${path}?userid`, userid, "bytes")
+    return
+  }
+  const isStudents = path.endsWith("/batch_update_student")
+  if (!isStudents && !path.endsWith("/batch_update_parent")) return
+  if (ESCAPE.test(request.bodyText)) violation(path, "\\uXXXX escape in the body (WeCom answers 40033)")
+  const body = parseBody(path, request.bodyText)
+  if (body === undefined) return
+  const key = isStudents ? "students" : "parents"
+  checkKeys(path, body, [key])
+  const list = body[key]
+  if (!Array.isArray(list) || list.length < 1 || list.length > 100) {
+    return violation(path, `${key} is not a list of 1-100 items`)
+  }
+  list.forEach((item, i) => (isStudents ? checkStudent : checkParent)(`${key}[${i}]`, item))
+}
+
+const checkFeishu = (request: SandboxServer.Request) => {
+  const path = new URL(request.url, "http://sandbox.invalid").pathname
+  if (!path.endsWith("/department/batch_add")) return
+  const body = parseBody(path, request.bodyText)
+  if (body === undefined) return
+  checkKeys(path, body, ["departments"])
+  const list = body.departments
+  if (!Array.isArray(list) || list.length < 1) return violation(path, "departments is not a non-empty list")
+  list.forEach((d: unknown, i: number) => {
+    const at = `departments[${i}]`
+    if (!isObject(d)) return violation(at, "not an object")
+    checkKeys(at, d, ["id", "name", "parent_id", "leader_user_id", "leader_open_id", "create_group_chat"])
+    if (d.id !== undefined) {
+      checkId(`${at}.id`, d.id, "chars")
+      if (typeof d.id === "string") received.feishu.add(d.id)
+    }
+    if (typeof d.name !== "string" || d.name.length === 0) violation(`${at}.name`, "not a non-empty string")
+    checkId(`${at}.parent_id`, d.parent_id, "chars")
+    for (const k of ["leader_user_id", "leader_open_id"]) {
+      if (d[k] !== undefined && (typeof d[k] !== "string" || d[k].length === 0)) violation(`${at}.${k}`, "invalid")
+    }
+    if (d.create_group_chat !== undefined && typeof d.create_group_chat !== "boolean") {
+      violation(`${at}.create_group_chat`, "not a boolean")
+    }
+  })
+}
+
+// =============================================================================
+// Fault accounting: what the sandbox actually answered
+// =============================================================================
+
+const injected: Record<string, number> = {}
+const bump = (k: string) => void (injected[k] = (injected[k] ?? 0) + 1)
+const calls: Record<string, number> = {}
+
+const account = (vendor: string, request: SandboxServer.Request, response: SandboxServer.Response) => {
+  const path = new URL(request.url, "http://sandbox.invalid").pathname
+  calls[path] = (calls[path] ?? 0) + 1
+  if (response === "drop") return bump(`${vendor}:drop`)
+  if (response.status >= 500) return bump(`${vendor}:http${response.status}`)
+  try {
+    const body = JSON.parse(response.bodyText) as { errcode?: unknown; code?: unknown }
+    const code = vendor === "wecom" ? body.errcode : body.code
+    if (typeof code === "number" && code !== 0) bump(`${vendor}:${code}`)
+  } catch {
+    // not JSON: counted by status above when it matters
+  }
+}
+
+// =============================================================================
+// State
+// =============================================================================
+
+const state = (wecom: WeComTesting.Directory, feishu: FeishuMock.Directory, withReceived: boolean) => {
+  // Renames are counted per id before renaming; every id that could have been renamed was received in a body.
+  const renames: Record<string, number> = {}
+  for (const id of received.wecom) {
+    const n = wecom.renames(id)
+    if (n > 0) renames[id.toLowerCase()] = n
+  }
+  // Feishu: how often each department id was submitted and created, over every task.
+  const submitted: Record<string, number> = {}
+  const created: Record<string, number> = {}
+  const taskCodes: Record<string, number> = {}
+  let unfinishedTasks = 0
+  for (const task of feishu.tasks()) {
+    if (task.status < 9) unfinishedTasks++
+    task.items.forEach((item, i) => {
+      const id = typeof item.id === "string" ? item.id.toLowerCase() : `(no id) ${String(item.name)}`
+      submitted[id] = (submitted[id] ?? 0) + 1
+      const r = task.results?.[i]
+      if (r === undefined) return
+      taskCodes[r.code] = (taskCodes[r.code] ?? 0) + 1
+      if (r.code === 0) created[id] = (created[id] ?? 0) + 1
+    })
+  }
+  return {
+    wecom: {
+      corpId: wecom.corpId,
+      secret: wecom.secret,
+      classes: wecom.classes(),
+      students: wecom.students(),
+      parents: wecom.parents(),
+      renames,
+      issuedTokens: wecom.issuedTokens()
+    },
+    feishu: {
+      appId: feishu.appId,
+      appSecret: feishu.appSecret,
+      departments: feishu.departments(),
+      tasks: feishu.tasks().length,
+      unfinishedTasks,
+      submitted,
+      created,
+      taskCodes,
+      issuedTokens: feishu.issuedTokens()
+    },
+    calls,
+    injected,
+    violationCount,
+    violations,
+    ...(withReceived ? { received: { wecom: [...received.wecom], feishu: [...received.feishu] } } : {})
+  }
+}
+
+// =============================================================================
+// Main
+// =============================================================================
+
+const json = (body: unknown): SandboxServer.Response => ({
+  status: 200,
+  headers: { "content-type": "application/json; charset=utf-8" },
+  bodyText: JSON.stringify(body)
+})
+
+const program = Effect.gen(function*() {
+  const faults = Faults.parse(faultSpec)
+  const token = randomBytes(6).toString("hex")
+  const wecom = WeComTesting.makeDirectory({ faults, secret: `drill-wecom-secret-${token}` })
+  const feishu = FeishuMock.make({ faults, appSecret: `drill-feishu-secret-${token}` })
+  if (seedFile !== undefined) yield* SandboxSeed.fromFile(seedFile, wecom, feishu)
+  const served = yield* SandboxServer.serve([
+    {
+      prefix: "/__state",
+      handler: (request) => Effect.sync(() => json(state(wecom, feishu, request.url.includes("received=1"))))
+    },
+    {
+      prefix: "/cgi-bin/",
+      handler: (request) =>
+        Effect.sync(() => checkWeCom(request)).pipe(
+          Effect.andThen(wecom.handle(request)),
+          Effect.tap((response) => Effect.sync(() => account("wecom", request, response)))
+        )
+    },
+    {
+      prefix: "/open-apis/",
+      handler: (request) =>
+        Effect.sync(() => checkFeishu(request)).pipe(
+          Effect.andThen(feishu.handle(request)),
+          Effect.tap((response) => Effect.sync(() => account("feishu", request, response)))
+        )
+    }
+  ], { port })
+  process.stdout.write(
+    `READY ${
+      JSON.stringify({
+        url: served.url,
+        wecom: { corpId: wecom.corpId, secret: wecom.secret },
+        feishu: { appId: feishu.appId, appSecret: feishu.appSecret }
+      })
+    }\n`
+  )
+  return yield* Effect.never
+}).pipe(Effect.scoped)
+
+process.on("SIGTERM", () => process.exit(0))
+Effect.runPromise(program).catch((e: unknown) => {
+  process.stderr.write(`drills/sandbox.ts: ${e instanceof Error ? e.message : String(e)}\n`)
+  process.exit(1)
+})

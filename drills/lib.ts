@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
+import type * as ReportModule from "../packages/core/src/Report.ts"
 
 export const root = join(import.meta.dirname, "..")
 export const bin = join(root, "packages", "cli", "src", "bin.ts")
@@ -263,28 +264,9 @@ export const runCli = (
 // Reports and journals
 // =============================================================================
 
-export interface ReportItem {
-  readonly row: number
-  readonly id: string
-  readonly status: "applied" | "rejected" | "failed" | "skipped"
-  readonly code?: number
-  readonly reason?: string
-  readonly message?: string
-}
-
-export interface Report {
-  readonly command: string
-  readonly target: string
-  readonly dryRun: boolean
-  readonly summary: {
-    readonly total: number
-    readonly applied: number
-    readonly rejected: number
-    readonly failed: number
-    readonly skipped: number
-  }
-  readonly items: ReadonlyArray<ReportItem>
-}
+/** A report file, as `@dirsync/core`'s Report module writes it. */
+export type ReportItem = ReportModule.Item
+export type Report = ReportModule.Report
 
 export const readReport = (path: string): Report | undefined => {
   if (!existsSync(path)) return undefined

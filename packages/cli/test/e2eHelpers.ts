@@ -3,6 +3,7 @@
  * read the environment it prints, count what reaches it through a loopback proxy, and talk to the sandbox directly
  * to check its state the way a user would (school/user/get, a token request).
  */
+import type { Report as ReportModule } from "@dirsync/core"
 import { assert } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -100,29 +101,9 @@ export const csv = (header: string, rows: ReadonlyArray<string>) => [header, ...
 // Reports
 // =============================================================================
 
-export interface ReportItem {
-  readonly row: number
-  readonly id: string
-  readonly status: "applied" | "rejected" | "failed" | "skipped"
-  readonly code?: number
-  readonly reason?: string
-  readonly message?: string
-  readonly result?: Record<string, string | number>
-}
-
-export interface Report {
-  readonly command: string
-  readonly target: string
-  readonly dryRun: boolean
-  readonly summary: {
-    readonly total: number
-    readonly applied: number
-    readonly rejected: number
-    readonly failed: number
-    readonly skipped: number
-  }
-  readonly items: ReadonlyArray<ReportItem>
-}
+/** A report file, as `@dirsync/core`'s Report module writes it. */
+export type ReportItem = ReportModule.Item
+export type Report = ReportModule.Report
 
 export const readReport = (path: string): Report => JSON.parse(readFileSync(path, "utf8")) as Report
 

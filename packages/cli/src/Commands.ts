@@ -132,7 +132,16 @@ const wecomRun = (command: string, file: string, layout: "students" | "parents",
   Effect.gen(function*() {
     const counters = Progress.makeCounters()
     const t: Target<SchoolContacts.SchoolContacts> = yield* wecomTarget(file, layout, flags, counters)
-    const spec = { command, file, layout, target: t.target, flags, counters, secrets: t.secrets }
+    // The pipeline must keep as many chunks in flight as the client allows, or the client's cap is never reached.
+    const spec = {
+      command,
+      file,
+      layout,
+      target: t.target,
+      flags: { ...flags, concurrency: flags.concurrency ?? 2 },
+      counters,
+      secrets: t.secrets
+    }
     return yield* Effect.gen(function*() {
       const school = yield* SchoolContacts.SchoolContacts
       return layout === "students"

@@ -44,7 +44,9 @@ export const withLimit =
       const windowMillis = Duration.toMillis(Duration.fromInputUnsafe(limit.window))
       // One call per (window / calls): bucket of 1 refilled at the documented average rate. Rounded up, so that no
       // window of the vendor's length ever holds more than `calls` calls.
-      const spacing = Math.max(1, Math.ceil(windowMillis / Math.max(1, limit.calls)))
+      // 1% slack: exactly window/calls lets calls+1 land in a closed window ([0, window] holds both ends), and the
+      // vendor's clock and ours never agree to the millisecond.
+      const spacing = Math.max(1, Math.ceil((windowMillis / Math.max(1, limit.calls)) * 1.01))
       return limiter.consume({
         key: limiterKey,
         algorithm: "token-bucket",

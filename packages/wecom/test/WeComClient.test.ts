@@ -324,10 +324,14 @@ describe("WeComClient", () => {
         const fiber = yield* Effect.forkChild(Effect.all([update(), update(), update()], { concurrency: "unbounded" }))
         yield* settle
         assert.strictEqual(dir.calls(STUDENT), 1)
-        yield* TestClock.adjust("500 millis")
+        // 2 calls per second: one every 505 ms (500 ms plus the limiter's 1% slack).
+        yield* TestClock.adjust("504 millis")
+        yield* settle
+        assert.strictEqual(dir.calls(STUDENT), 1)
+        yield* TestClock.adjust("1 millis")
         yield* settle
         assert.strictEqual(dir.calls(STUDENT), 2)
-        yield* TestClock.adjust("500 millis")
+        yield* TestClock.adjust("505 millis")
         yield* settle
         assert.strictEqual(dir.calls(STUDENT), 3)
         yield* Fiber.join(fiber)

@@ -129,6 +129,18 @@ const parentKind: Kind<SchoolSchema.ParentUpdate> = {
 
 const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : "rows"} ${rows.join(", ")}`
 
+/** Rows per id key: one number per id; an array only once an id repeats. */
+type RowsSeen = Map<string, number | Array<number>>
+
+const record = (map: RowsSeen, key: string, row: number) => {
+  const seen = map.get(key)
+  if (seen === undefined) map.set(key, row)
+  else if (typeof seen === "number") map.set(key, [seen, row])
+  else seen.push(row)
+}
+
+const rowsOf = (seen: number | Array<number> | undefined) => (typeof seen === "number" ? [seen] : seen)
+
 /**
  * Cross-row checks: keeps only lower-cased ids and row numbers, never whole rows.
  *
@@ -140,16 +152,9 @@ export const crossRowChecks = <Item>(
 ) =>
 (): BatchPipeline.CrossRowChecks<Item> => {
   // One number per id; an array only once an id repeats. An array per row cost ~220 bytes × rows (1M rows: 0.2 GB).
-  const ids = new Map<string, number | Array<number>>()
-  const targets = new Map<string, number | Array<number>>()
+  const ids: RowsSeen = new Map()
+  const targets: RowsSeen = new Map()
   const selfRenames: Array<number> = []
-  const record = (map: Map<string, number | Array<number>>, key: string, row: number) => {
-    const seen = map.get(key)
-    if (seen === undefined) map.set(key, row)
-    else if (typeof seen === "number") map.set(key, [seen, row])
-    else seen.push(row)
-  }
-  const rowsOf = (seen: number | Array<number> | undefined) => (typeof seen === "number" ? [seen] : seen)
   return {
     observe: (valid) => {
       const key = Limit.idKey(kind.id(valid.item))

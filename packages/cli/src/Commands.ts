@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { Faults, RateLimit } from "@dirsync/core"
+import { BaseUrl, Faults, RateLimit } from "@dirsync/core"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import * as FeishuMock from "@dirsync/feishu/FeishuMock"
@@ -16,7 +16,6 @@ import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as CliExit from "./CliExit.ts"
 import * as Progress from "./Progress.ts"
 import * as Runner from "./Runner.ts"
@@ -58,15 +57,15 @@ const configToUsage = (e: unknown): unknown =>
 
 // Checked here, not only in the clients, so a refusal names the variable, reads as one sentence and exits 2 even
 // on a dry run (whose report names the target).
-const wecomBaseUrl = () =>
-  WeComClient.checkBaseUrl(env("WECOM_BASE_URL") ?? WeComClient.DEFAULT_BASE_URL).pipe(
-    Effect.mapError((e) => CliExit.usage(e.message))
-  )
-
-const feishuBaseUrl = () =>
-  Schema.decodeUnknownEffect(FeishuClient.BaseUrl)(env("FEISHU_BASE_URL") ?? FeishuClient.feishuBaseUrl).pipe(
-    Effect.mapError((e) => CliExit.usage(`FEISHU_BASE_URL ${e.message}`))
-  )
+const baseUrlOf = (variable: string, fallback: string) => {
+  const raw = env(variable) ?? fallback
+  const refused = BaseUrl.problem(raw)
+  return refused === undefined
+    ? Effect.succeed(BaseUrl.normalize(raw))
+    : Effect.fail(CliExit.usage(`${variable}: ${refused}`))
+}
+const wecomBaseUrl = () => baseUrlOf("WECOM_BASE_URL", WeComClient.DEFAULT_BASE_URL)
+const feishuBaseUrl = () => baseUrlOf("FEISHU_BASE_URL", FeishuClient.feishuBaseUrl)
 
 const missing = (names: ReadonlyArray<string>, vendor: string) =>
   CliExit.usage(

@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { BaseUrl as CoreBaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
@@ -133,30 +133,14 @@ export interface Options {
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 }
 
-const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-
 /**
- * A base URL: https, or plain http to a loopback host only, so a mistyped `http://open.feishu.cn` cannot send the
- * app secret and tokens in clear text.
+ * A base URL: https, or plain http to a loopback host only (core's `BaseUrl` policy), so a mistyped
+ * `http://open.feishu.cn` cannot send the app secret and tokens in clear text.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const BaseUrl = Schema.String.pipe(
-  Schema.check(Schema.makeFilter((s: string) => {
-    if (!URL.canParse(s)) return `is not a URL: ${JSON.stringify(s)}`
-    const url = new URL(s)
-    if (url.protocol === "https:") return true
-    if (url.protocol === "http:") {
-      return isLoopback(url.hostname) ||
-        `must use https: plain http is allowed only for loopback hosts (127.0.0.1, localhost, ::1), got ${
-          JSON.stringify(s)
-        }`
-    }
-    return `must be an https URL, got ${JSON.stringify(s)}`
-  }))
-)
+export const BaseUrl = CoreBaseUrl.BaseUrl
 
 // =============================================================================
 // Envelope

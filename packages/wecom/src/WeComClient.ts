@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -131,28 +131,16 @@ const GETTOKEN = "/cgi-bin/gettoken"
 
 const refuseBaseUrl = (detail: string) => Effect.fail(new WeComConfigError({ setting: "WECOM_BASE_URL", detail }))
 
-const isLoopback = (hostname: string): boolean =>
-  hostname === "localhost" || hostname === "[::1]" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-
 /**
- * Validates a base URL: `https`, or `http` on a loopback host. Returns it without a trailing slash.
+ * Validates a base URL with core's policy (`https`, or `http` on a loopback host). Returns it without a trailing
+ * slash.
  *
  * @since 0.1.0
  * @category configuration
  */
 export const checkBaseUrl = (raw: string): Effect.Effect<string, WeComConfigError> => {
-  const fail = refuseBaseUrl
-  if (!URL.canParse(raw)) return fail(`${JSON.stringify(raw)} is not a URL`)
-  const url = new URL(raw)
-  if (url.search.length > 0 || url.hash.length > 0) return fail("must not carry a query string or fragment")
-  if (url.protocol === "http:" && !isLoopback(url.hostname)) {
-    return fail(
-      `plain http is refused for ${url.hostname}: the access token would travel unencrypted; use https ` +
-        "(http is allowed only for loopback hosts: 127.0.0.0/8, localhost, ::1)"
-    )
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") return fail(`unsupported protocol ${url.protocol}`)
-  return Effect.succeed(url.href.replace(/\/+$/, ""))
+  const refused = BaseUrl.problem(raw)
+  return refused === undefined ? Effect.succeed(BaseUrl.normalize(raw)) : refuseBaseUrl(refused)
 }
 
 // =============================================================================

@@ -82,6 +82,15 @@ const checkFlags = (flags: WriteFlags & { readonly faults: string | undefined })
     return flags
   })
 
+/** A write command's handler: checks the flags, then loads the commands module and runs one of them. */
+const write = <A, E, R>(
+  args: WriteFlags & { readonly faults: string | undefined },
+  run: (
+    c: typeof import("./Commands.ts"),
+    flags: WriteFlags & { readonly faults: string | undefined }
+  ) => Effect.Effect<A, E, R>
+) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => run(c, flags))
+
 // =============================================================================
 // wecom
 // =============================================================================
@@ -89,7 +98,7 @@ const checkFlags = (flags: WriteFlags & { readonly faults: string | undefined })
 const studentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => c.wecomStudents(args.file, flags))
+  (args) => write(args, (c, flags) => c.wecomStudents(args.file, flags))
 ).pipe(
   Command.withDescription("Update students with batch_update_student (100 per call)"),
   Command.withExamples([{
@@ -101,7 +110,7 @@ const studentsUpdate = Command.make(
 const parentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => c.wecomParents(args.file, flags))
+  (args) => write(args, (c, flags) => c.wecomParents(args.file, flags))
 ).pipe(
   Command.withDescription(
     "Update parents with batch_update_parent (100 per call); CSV rows sharing parent_userid merge into one parent"
@@ -135,11 +144,7 @@ const departmentsAdd = Command.make(
       Flag.withDescription("Departments per batch_add call (Feishu documents no maximum; default 50)")
     )
   },
-  (args) =>
-    Effect.flatMap(
-      Effect.zip(checkFlags(args), commands),
-      ([flags, c]) => c.feishuDepartments(args.file, flags, args.batchSize)
-    )
+  (args) => write(args, (c, flags) => c.feishuDepartments(args.file, flags, args.batchSize))
 )
   .pipe(
     Command.withDescription(

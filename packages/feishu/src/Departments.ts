@@ -125,14 +125,8 @@ export const Row = (options: { readonly maxNameLength?: number | undefined } = {
               : []
           }
         },
-        encode: (d) => ({
-          ...(d.id === undefined ? {} : { id: d.id }),
-          name: d.name,
-          parent_id: d.parent_id,
-          ...(d.leader_user_id === undefined ? {} : { leader_user_id: d.leader_user_id }),
-          ...(d.leader_open_id === undefined ? {} : { leader_open_id: d.leader_open_id }),
-          create_group_chat: d.create_group_chat
-        })
+        // The row's encoded form is the request item itself.
+        encode: (d) => toSpec(d)
       })
     )
   )

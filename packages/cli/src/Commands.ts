@@ -41,12 +41,6 @@ const parseFaults = (spec: string | undefined) =>
     catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
   })
 
-/** Counts every HTTP request the client sends, for the progress line. */
-const countingClient = (counters: Progress.Counters) => (client: HttpClient.HttpClient) =>
-  client.pipe(HttpClient.tapRequest(() => Effect.sync(() => void counters.calls++)))
-
-const retryCounter = (counters: Progress.Counters) => ({ onRetry: () => void counters.retries++ })
-
 /** A client refusing its configuration (e.g. a plain-http base URL) is a usage error: nothing was sent. */
 const configToUsage = (e: unknown): unknown =>
   e instanceof CliExit.CliExit || typeof e !== "object" || e === null || !("_tag" in e) ?
@@ -67,11 +61,25 @@ const baseUrlOf = (variable: string, fallback: string) => {
 const wecomBaseUrl = () => baseUrlOf("WECOM_BASE_URL", WeComClient.DEFAULT_BASE_URL)
 const feishuBaseUrl = () => baseUrlOf("FEISHU_BASE_URL", FeishuClient.feishuBaseUrl)
 
-const missing = (names: ReadonlyArray<string>, vendor: string) =>
-  CliExit.usage(
+/** The app id and secret from the environment; missing ones are a usage error naming them (exit 2). */
+const credentials = (vendor: string, idVariable: string, secretVariable: string) => {
+  const id = env(idVariable)
+  const secret = env(secretVariable)
+  if (id !== undefined && secret !== undefined) return Effect.succeed({ id, secret })
+  const names = [id === undefined ? idVariable : "", secret === undefined ? secretVariable : ""].filter((n) => n)
+  return Effect.fail(CliExit.usage(
     `${names.join(" and ")} ${names.length === 1 ? "is" : "are"} not set: set the ${vendor} app's credentials in the ` +
       `environment, or try the command with --sandbox (an in-process emulator) or --dry-run (validation only)`
-  )
+  ))
+}
+
+/** What both vendor clients take from the flags: retry counting and call counting for progress, and --rate. */
+const clientOptionsOf = (flags: Flags, counters: Progress.Counters) => ({
+  retry: { onRetry: () => void counters.retries++ },
+  transformClient: (client: HttpClient.HttpClient) =>
+    client.pipe(HttpClient.tapRequest(() => Effect.sync(() => void counters.calls++))),
+  ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
+})
 
 // =============================================================================
 // WeCom
@@ -91,12 +99,7 @@ const wecomTarget = Effect.fnUntraced(function*(
   counters: Progress.Counters
 ) {
   const faults = yield* parseFaults(flags.faults)
-  const clientOptions = {
-    concurrency: flags.concurrency ?? 2,
-    retry: retryCounter(counters),
-    transformClient: countingClient(counters),
-    ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
-  }
+  const clientOptions = { ...clientOptionsOf(flags, counters), concurrency: flags.concurrency ?? 2 }
   if (flags.sandbox || flags.dryRun) {
     // A dry run never sends; it gets the in-process emulator so that not even a misconfigured target is touched.
     const directory = WeComTesting.makeDirectory({ faults })
@@ -113,18 +116,13 @@ const wecomTarget = Effect.fnUntraced(function*(
     const target = flags.sandbox ? "sandbox" : yield* wecomBaseUrl()
     return { target, layer, secrets: () => [directory.secret, ...directory.issuedTokens()] }
   }
-  const corpId = env("WECOM_CORP_ID")
-  const secret = env("WECOM_SECRET")
-  const absent = [corpId === undefined ? "WECOM_CORP_ID" : "", secret === undefined ? "WECOM_SECRET" : ""].filter((
-    s
-  ) => s)
-  if (absent.length > 0) return yield* missing(absent, "WeCom")
+  const { id: corpId, secret } = yield* credentials("WeCom", "WECOM_CORP_ID", "WECOM_SECRET")
   const baseUrl = yield* wecomBaseUrl()
   const layer = SchoolContacts.layer.pipe(
-    Layer.provide(WeComClient.layer({ ...clientOptions, corpId: corpId!, secret: Redacted.make(secret!), baseUrl })),
+    Layer.provide(WeComClient.layer({ ...clientOptions, corpId, secret: Redacted.make(secret), baseUrl })),
     Layer.provide([FetchHttpClient.layer, RateLimit.layerMemory])
   )
-  return { target: baseUrl, layer, secrets: () => [secret!] }
+  return { target: baseUrl, layer, secrets: () => [secret] }
 })
 
 const wecomRun = (command: string, file: string, layout: "students" | "parents", flags: Flags) =>
@@ -179,11 +177,7 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
   Effect.gen(function*() {
     const counters = Progress.makeCounters()
     const faults = yield* parseFaults(flags.faults)
-    const clientOptions = {
-      retry: retryCounter(counters),
-      transformClient: countingClient(counters),
-      ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
-    }
+    const clientOptions = clientOptionsOf(flags, counters)
     const departments = Departments.layer(batchSize === undefined ? {} : { chunkSize: batchSize })
     let t: Target<Departments.Departments>
     if (flags.sandbox || flags.dryRun) {
@@ -202,24 +196,20 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
         secrets: () => [directory.appSecret, ...directory.issuedTokens()]
       }
     } else {
-      const appId = env("FEISHU_APP_ID")
-      const secret = env("FEISHU_APP_SECRET")
-      const absent = [appId === undefined ? "FEISHU_APP_ID" : "", secret === undefined ? "FEISHU_APP_SECRET" : ""]
-        .filter((s) => s)
-      if (absent.length > 0) return yield* missing(absent, "Feishu")
+      const { id: appId, secret } = yield* credentials("Feishu", "FEISHU_APP_ID", "FEISHU_APP_SECRET")
       const baseUrl = yield* feishuBaseUrl()
       t = {
         target: baseUrl,
         layer: departments.pipe(
           Layer.provide(FeishuClient.layer({
             ...clientOptions,
-            appId: appId!,
-            appSecret: Redacted.make(secret!),
+            appId,
+            appSecret: Redacted.make(secret),
             baseUrl
           })),
           Layer.provide(FetchHttpClient.layer)
         ),
-        secrets: () => [secret!]
+        secrets: () => [secret]
       }
     }
     return yield* Effect.gen(function*() {

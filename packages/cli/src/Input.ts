@@ -266,41 +266,97 @@ const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => ReadonlyArr
 // =============================================================================
 
 interface CsvRecord {
-  readonly record: ReadonlyArray<Buffer>
-  readonly info: { readonly lines: number }
+  readonly record: ReadonlyArray<string>
+  /** `bytes`: bytes of the file (after the BOM) consumed up to the end of this record. */
+  readonly info: { readonly lines: number; readonly bytes: number }
 }
 
 /** One data row of a CSV file: its present (non-empty) cells by column. */
 interface CsvRow {
   readonly row: number
   readonly line: number
-  readonly cells: Readonly<Record<string, string>>
+  /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
+  readonly cells: Record<string, string>
 }
 
 interface CsvState {
   header: ReadonlyArray<string> | undefined
   row: number
   lastLine: number
+  /** Bytes consumed up to the end of the previous record. */
+  lastBytes: number
   emitted: number
+  /** Offset (after the BOM) of the first byte that is not valid UTF-8, once the checker has seen it. */
+  firstInvalid: number | undefined
 }
 
-const isBlank = (record: ReadonlyArray<Buffer>) => record.every((cell) => cell.length === 0)
+const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0)
+
+/**
+ * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed
+ * by the next one, so its first bytes are carried over rather than checked alone.
+ */
+const completeLength = (bytes: Uint8Array): number => {
+  const n = bytes.length
+  for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
+    const b = bytes[i]!
+    if (b < 0x80) return n
+    if ((b & 0xc0) === 0x80) continue // a continuation byte: look further back for the lead byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+    return n - i < need ? i : n
+  }
+  return n
+}
+
+/**
+ * Checks UTF-8 once per read (64 KB) instead of once per cell, passing the bytes on unchanged, and records where the
+ * first invalid byte is. The CSV parser decodes cells itself (an invalid byte becomes U+FFFD); the record that
+ * contains the recorded offset is then refused with its row and column. The BOM is stripped here, not by csv-parse.
+ */
+const checkUtf8 = (state: CsvState) => {
+  let first = true
+  let offset = 0
+  let carry: Uint8Array | undefined
+  const check = (chunk: Uint8Array): Uint8Array => {
+    const bytes = first ? stripBom(chunk) : chunk
+    first = false
+    if (state.firstInvalid !== undefined) return bytes
+    const data = carry === undefined ? bytes : Buffer.concat([carry, bytes])
+    const cut = completeLength(data)
+    const whole = data.subarray(0, cut)
+    if (!isUtf8(whole)) state.firstInvalid = offset + Math.max(0, firstInvalidUtf8(whole))
+    carry = cut === data.length ? undefined : data.slice(cut)
+    offset += cut
+    return bytes
+  }
+  return Stream.mapAccumArray(
+    () => undefined,
+    (_: undefined, chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) => [undefined, chunks.map(check)] as const,
+    {
+      // Bytes left over at the end are a character cut short: invalid.
+      onHalt: () => {
+        if (carry !== undefined && state.firstInvalid === undefined) state.firstInvalid = offset
+        return []
+      }
+    }
+  )
+}
 
 const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
 
 const checkHeader = (
   file: string,
   layout: Layout,
-  record: ReadonlyArray<Buffer>,
-  line: number
+  record: ReadonlyArray<string>,
+  line: number,
+  utf8: boolean
 ): ReadonlyArray<string> | InputError => {
   const { columns, required } = layouts[layout]
   const expected = `expected columns: ${columns.join(",")}`
+  if (!utf8) return inputError(file, { line }, `the header ${notUtf8}`)
   const names: Array<string> = []
   for (let i = 0; i < record.length; i++) {
-    const cell = record[i]!
-    if (!isUtf8(cell)) return inputError(file, { line }, `the header ${notUtf8}`)
-    const name = cell.toString("utf8").trim().toLowerCase()
+    const name = record[i]!.trim().toLowerCase()
     if (name.length === 0) {
       return inputError(file, { line }, `column ${i + 1} of the header has no name; ${expected}`)
     }
@@ -389,21 +445,33 @@ const csvRows = (
   Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     yield* checkFile(fs, file)
-    const state: CsvState = { header: undefined, row: 0, lastLine: 0, emitted: 0 }
+    const state: CsvState = {
+      header: undefined,
+      row: 0,
+      lastLine: 0,
+      lastBytes: 0,
+      emitted: 0,
+      firstInvalid: undefined
+    }
     const accept = (record: CsvRecord): CsvRow | undefined | InputError => {
       const start = state.lastLine + 1
       const line = record.info.lines
       state.lastLine = line
+      const from = state.lastBytes
+      state.lastBytes = record.info.bytes
+      // Whether this record holds the first invalid byte (records before it are clean; the file fails here).
+      const invalid = state.firstInvalid !== undefined && state.firstInvalid >= from &&
+        state.firstInvalid < record.info.bytes
       const cells = record.record
       if (state.header === undefined) {
-        if (isBlank(cells)) return undefined
-        const header = checkHeader(file, layout, cells, start)
+        if (isBlank(cells) && !invalid) return undefined
+        const header = checkHeader(file, layout, cells, start, !invalid)
         if (header instanceof InputError) return header
         state.header = header
         return undefined
       }
       const row = ++state.row
-      if (isBlank(cells)) return undefined
+      if (isBlank(cells) && !invalid) return undefined
       const header = state.header
       if (cells.length !== header.length) {
         return inputError(
@@ -414,26 +482,26 @@ const csvRows = (
           } but the header has ${header.length} columns; a value containing a comma must be in double quotes`
         )
       }
+      if (invalid) {
+        // The parser decoded the invalid bytes as U+FFFD: the first cell holding one names the column.
+        const column = cells.findIndex((cell) => cell.includes("\uFFFD"))
+        return inputError(file, { row, line: start, field: column < 0 ? undefined : header[column] }, notUtf8)
+      }
       const out: Record<string, string> = {}
       for (let i = 0; i < cells.length; i++) {
         const cell = cells[i]!
-        if (cell.length === 0) continue
-        if (!isUtf8(cell)) return inputError(file, { row, line: start, field: header[i]! }, notUtf8)
-        out[header[i]!] = cell.toString("utf8")
+        if (cell.length > 0) out[header[i]!] = cell
       }
       state.emitted++
       return { row, line: start, cells: out }
     }
     const rows = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
       Stream.mapError(platformError(file)),
-      // The BOM is stripped here, not by csv-parse: its `bom` option switches it to decoding cells itself, which
-      // would hide invalid UTF-8 behind replacement characters.
-      Stream.mapAccumArray(() => true, (first: boolean, chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) =>
-        first ? [false, [stripBom(chunks[0]), ...chunks.slice(1)]] : [false, chunks]),
+      checkUtf8(state),
       NodeStream.pipeThroughDuplex<CsvRecord, InputError>({
         evaluate: () =>
           csvParser({
-            encoding: null,
+            encoding: "utf8",
             info: true,
             relax_column_count: true,
             record_delimiter: ["\r\n", "\n"],
@@ -489,7 +557,7 @@ const withProblems = (value: Record<string, unknown>, problems: ReadonlyArray<Re
   problems.length === 0 ? value : { ...value, [problemKey]: problems }
 
 const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
-  const value: Record<string, unknown> = { ...r.cells }
+  const value: Record<string, unknown> = r.cells
   const problems: Array<ReaderProblem> = []
   const department = r.cells["department"]
   if (department !== undefined) {
@@ -508,7 +576,7 @@ const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
 }
 
 const departmentRow = (r: CsvRow): BatchPipeline.SourceRow => {
-  const value: Record<string, unknown> = { ...r.cells }
+  const value: Record<string, unknown> = r.cells
   const problems: Array<ReaderProblem> = []
   const chat = r.cells["create_group_chat"]
   if (chat !== undefined) {

@@ -32,6 +32,10 @@ const failure = (name: string, layout: Input.Layout = "students", options?: Part
 /** The message after the file name, which the assertions below read as a user would. */
 const text = (e: Input.InputError) => e.message.slice(e.file.length + 2)
 
+/** Student rows of 3-byte characters whose lengths misalign with 64 KB reads: many characters are split. */
+const longNameRows = (n: number) =>
+  Array.from({ length: n }, (_, i) => `s${i + 1},${"张".repeat(40 + (i % 7))},1380000${i % 10}000`)
+
 const withTempDir = <A, E>(f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -189,6 +193,42 @@ describe("Input", () => {
         const bom = yield* failure("students-bom-invalid-utf8.csv")
         assert.deepStrictEqual([bom.row, bom.field], [1, "name"])
       }).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("checks UTF-8 across 64 KB reads: split characters pass, a bad byte far in names its row and column", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const header = Buffer.from("student_userid,name,mobile\n")
+          const clean = Buffer.from(`${longNameRows(3000).join("\n")}\n`)
+          const good = join(dir, "good.csv")
+          yield* fs.writeFile(good, Buffer.concat([header, clean]))
+          const read = yield* collect(good, "students")
+          assert.strictEqual(read.length, 3000)
+          assert.strictEqual((read[2999]!.value as { name: string }).name, "张".repeat(40 + (2999 % 7)))
+
+          // Row 2500's mobile (well past the first 64 KB) gets a stray 0xff byte.
+          const lines = longNameRows(3000)
+          const before = Buffer.from(`${lines.slice(0, 2499).join("\n")}\ns2500,${"张".repeat(41)},138`)
+          const after = Buffer.from(`0000\n${lines.slice(2500).join("\n")}\n`)
+          const bad = join(dir, "bad.csv")
+          yield* fs.writeFile(bad, Buffer.concat([header, before, Buffer.from([0xff]), after]))
+          const e = yield* Effect.flip(collect(bad, "students"))
+          assert.deepStrictEqual([e.row, e.line, e.field], [2500, 2501, "mobile"])
+
+          // A character cut short by the end of the file.
+          const cut = join(dir, "cut.csv")
+          yield* fs.writeFile(
+            cut,
+            Buffer.concat([Buffer.from("student_userid,mobile,name\ns1,1,张三\ns2,2,李"), Buffer.from([0xe5, 0x9b])])
+          )
+          const end = yield* Effect.flip(collect(cut, "students"))
+          assert.deepStrictEqual([end.row, end.field], [2, "name"])
+
+          // U+FFFD written as valid UTF-8 is text like any other.
+          const replacement = join(dir, "replacement.csv")
+          yield* fs.writeFile(replacement, Buffer.concat([header, Buffer.from("s1,张\uFFFD,1\n")]))
+          assert.strictEqual(((yield* collect(replacement, "students"))[0]!.value as { name: string }).name, "张\uFFFD")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
 
     it.effect("refuses an empty file, a file of blank lines and a header without rows", () =>
       Effect.gen(function*() {

@@ -19,6 +19,8 @@ export * as RateLimit from "./RateLimit.ts"
 export * as Report from "./Report.ts"
 /** Retry policy for vendor calls: exponential backoff with jitter, capped, a bounded number of retries, only for */
 export * as RetryPolicy from "./RetryPolicy.ts"
+/** Rows per key, kept compactly: the cross-row checks of a run see one key per input row (ids, rename targets), and */
+export * as RowIndex from "./RowIndex.ts"
 /** The run journal: an append-only JSON-lines record of submitted chunks and row outcomes, so a killed run can */
 export * as RunJournal from "./RunJournal.ts"
 /** Text measures that vendor limits are written in: UTF-8 bytes (WeCom "字节") and characters counted as Unicode */

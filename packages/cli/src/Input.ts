@@ -537,8 +537,30 @@ const csvRows = (
     return Stream.concat(rows, noRows)
   }))
 
+/** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */
+const plainClassIds = (raw: string): Array<number> | undefined => {
+  const ids: Array<number> = []
+  let value = 0
+  let digits = 0
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c >= 48 && c <= 57) {
+      if (++digits > 15) return undefined
+      value = value * 10 + (c - 48)
+    } else if (c === 59) {
+      if (digits > 0) ids.push(value)
+      value = 0
+      digits = 0
+    } else return undefined
+  }
+  if (digits > 0) ids.push(value)
+  return ids
+}
+
 /** Class ids joined by `;` → numbers; a part that is not a whole number stays a string and is reported. */
 const classIds = (raw: string): { readonly ids: Array<number | string>; readonly bad: Array<string> } => {
+  const plain = plainClassIds(raw)
+  if (plain !== undefined) return { ids: plain, bad: [] }
   const ids: Array<number | string> = []
   const bad: Array<string> = []
   for (const part of raw.split(";")) {

@@ -120,13 +120,16 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
     const firstProblems: Array<Outcome.RowOutcome> = []
     const tally = Outcome.makeTally()
     const drain = BatchPipeline.run(Input.withReaderProblems(spec.endpoint), input, options).pipe(
-      Stream.runForEach((outcome) => {
-        tally.add(outcome)
-        Progress.count(spec.counters, outcome)
-        if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
-          if (!(flags.dryRun && outcome.reason === "DryRun")) firstProblems.push(outcome)
+      // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
+      Stream.runForEachArray((outcomes) => {
+        for (const outcome of outcomes) {
+          tally.add(outcome)
+          Progress.count(spec.counters, outcome)
+          if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
+            if (!(flags.dryRun && outcome.reason === "DryRun")) firstProblems.push(outcome)
+          }
         }
-        return writer === undefined ? Effect.void : writer.write(outcome)
+        return writer === undefined ? Effect.void : writer.writeAll(outcomes)
       }),
       Progress.during(spec.counters, {
         tty: Progress.isInteractive() && !flags.json,

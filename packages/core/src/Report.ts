@@ -247,6 +247,8 @@ export interface WriterOptions extends Meta {
 export interface Writer {
   /** Appends one row's item. A row reported twice is an error: every input row appears exactly once. */
   readonly write: (outcome: RowOutcome) => Effect.Effect<void, ReportError>
+  /** Appends the items of several rows at once: one Effect per batch rather than per row. */
+  readonly writeAll: (outcomes: ReadonlyArray<RowOutcome>) => Effect.Effect<void, ReportError>
   /** Assembles the report at its path (atomically) and returns the summary of the items written. */
   readonly close: Effect.Effect<Summary, ReportError>
   /** Removes the temporary files without writing the report (for a run that failed). */
@@ -310,21 +312,26 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
     return true
   }
 
-  const write = (outcome: RowOutcome): Effect.Effect<void, ReportError> =>
+  const writeAll = (outcomes: ReadonlyArray<RowOutcome>): Effect.Effect<void, ReportError> =>
     Effect.suspend(() => {
       if (closed) return Effect.fail(new ReportError({ path, message: "the report is already closed" }))
-      if (!Number.isSafeInteger(outcome.row) || outcome.row < 0 || !markSeen(outcome.row)) {
-        return Effect.fail(
-          new ReportError({ path, message: `row ${outcome.row} was reported twice; every row must appear once` })
-        )
+      for (const outcome of outcomes) {
+        if (!Number.isSafeInteger(outcome.row) || outcome.row < 0 || !markSeen(outcome.row)) {
+          // The items before this one stay buffered: `close` still writes them.
+          return Effect.fail(
+            new ReportError({ path, message: `row ${outcome.row} was reported twice; every row must appear once` })
+          )
+        }
+        tally.add(outcome)
+        const line = itemLine(outcome, count === 0)
+        count++
+        buffer.push(line)
+        buffered += line.length
       }
-      tally.add(outcome)
-      const line = itemLine(outcome, count === 0)
-      count++
-      buffer.push(line)
-      buffered += line.length
       return buffered >= flushChars ? flush : Effect.void
     })
+
+  const write = (outcome: RowOutcome): Effect.Effect<void, ReportError> => writeAll([outcome])
 
   const removeTemp = fs.remove(temp, { recursive: true, force: true }).pipe(Effect.ignore)
 
@@ -353,5 +360,5 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
     return removeTemp
   })
 
-  return { write, close, discard } satisfies Writer
+  return { write, writeAll, close, discard } satisfies Writer
 })

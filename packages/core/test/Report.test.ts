@@ -117,6 +117,25 @@ describe("Report", () => {
         })
       ).pipe(Effect.provide(realFileSystem())))
 
+    it.effect("writeAll writes a batch exactly as row-by-row writes do, and refuses a repeated row in it", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          const writer = yield* Report.makeWriter({ ...meta, path, flushChars: 10 })
+          yield* writer.writeAll(outcomes.slice(0, 2))
+          yield* writer.write(outcomes[2]!)
+          yield* writer.writeAll(outcomes.slice(3))
+          yield* writer.writeAll([])
+          const e = yield* writer.writeAll([{ row: 99, id: "z", status: "applied" }, outcomes[0]!]).pipe(Effect.flip)
+          assert.include(e.message, `row ${outcomes[0]!.row} was reported twice`)
+          yield* writer.discard
+          const again = yield* Report.makeWriter({ ...meta, path })
+          yield* again.writeAll(outcomes)
+          yield* again.close
+          assert.strictEqual(NFS.readFileSync(path, "utf8"), Report.render(meta, outcomes))
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+
     it.effect("writes 100,000 items, each row exactly once", () =>
       withDir((dir) =>
         Effect.gen(function*() {

@@ -25,14 +25,17 @@
  * @since 0.1.0
  */
 import type { BatchPipeline } from "@dirsync/core"
-import * as NodeStream from "@effect/platform-node/NodeStream"
-import { parse as csvParser } from "csv-parse"
 import type * as Arr from "effect/Array"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import type * as PlatformError from "effect/PlatformError"
+import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import { Worker } from "node:worker_threads"
+import * as Csv from "./internal/csv.ts"
+import type { Job } from "./internal/csvWorker.ts"
 import {
   describeJson,
   firstInvalidUtf8,
@@ -53,7 +56,7 @@ import {
  * @since 0.1.0
  * @category models
  */
-export type Layout = "students" | "parents" | "departments"
+export type Layout = Csv.Layout
 
 /**
  * The CSV columns of each layout, in documented order, and which of them the header must contain.
@@ -61,22 +64,7 @@ export type Layout = "students" | "parents" | "departments"
  * @since 0.1.0
  * @category models
  */
-export const layouts: {
-  readonly [L in Layout]: { readonly columns: ReadonlyArray<string>; readonly required: ReadonlyArray<string> }
-} = {
-  students: {
-    columns: ["student_userid", "new_student_userid", "name", "mobile", "department"],
-    required: ["student_userid"]
-  },
-  parents: {
-    columns: ["parent_userid", "new_parent_userid", "mobile", "student_userid", "relation"],
-    required: ["parent_userid"]
-  },
-  departments: {
-    columns: ["id", "name", "parent_id", "leader_user_id", "leader_open_id", "create_group_chat"],
-    required: ["name", "parent_id"]
-  }
-}
+export const layouts: typeof Csv.layouts = Csv.layouts
 
 /**
  * File extensions `read` understands.
@@ -197,13 +185,7 @@ export const withReaderProblems = <Item, E, R>(
 // Errors
 // =============================================================================
 
-interface Where {
-  readonly row?: number | undefined
-  readonly line?: number | undefined
-  readonly field?: string | undefined
-  /** How the field is called in the message: CSV columns vs JSON fields. */
-  readonly kind?: "column" | "field"
-}
+type Where = Csv.Where
 
 const inputError = (file: string, where: Where, text: string): InputError => {
   const parts = [file]
@@ -231,9 +213,6 @@ const platformError = (file: string) => (e: PlatformError.PlatformError): InputE
   return inputError(file, {}, text)
 }
 
-const notUtf8 =
-  `is not valid UTF-8 text; save the file as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)"; in WPS: UTF-8 encoding)`
-
 /** Opens the file's metadata: missing, not a regular file or empty are file-level errors. */
 const checkFile = (fs: FileSystem.FileSystem, file: string) =>
   fs.stat(file).pipe(
@@ -247,9 +226,6 @@ const checkFile = (fs: FileSystem.FileSystem, file: string) =>
       return Effect.succeed(size)
     })
   )
-
-const stripBom = (bytes: Uint8Array): Uint8Array =>
-  bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes
 
 /** Runs `f` on each chunk; `f` returns the rows to emit or the error that ends the stream. */
 const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => ReadonlyArray<B> | InputError) =>
@@ -265,178 +241,28 @@ const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => ReadonlyArr
 // CSV
 // =============================================================================
 
-interface CsvRecord {
-  readonly record: ReadonlyArray<string>
-  /** `bytes`: bytes of the file (after the BOM) consumed up to the end of this record. */
-  readonly info: { readonly lines: number; readonly bytes: number }
-}
+type CsvRow = Csv.CsvRow
 
-/** One data row of a CSV file: its present (non-empty) cells by column. */
-interface CsvRow {
-  readonly row: number
-  readonly line: number
-  /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
-  readonly cells: Record<string, string>
-}
+type WorkerMessage =
+  | { readonly rows: string }
+  | { readonly problem: Csv.Problem }
+  | { readonly done: true }
 
-interface CsvState {
-  header: ReadonlyArray<string> | undefined
-  row: number
-  lastLine: number
-  /** Bytes consumed up to the end of the previous record. */
-  lastBytes: number
-  emitted: number
-  /** Offset (after the BOM) of the first byte that is not valid UTF-8, once the checker has seen it. */
-  firstInvalid: number | undefined
-}
+const { notUtf8, quoteList, stripBom } = Csv
 
-const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0)
+const workerUrl = (() => {
+  // Next to this module: src/internal/csvWorker.ts, dist/internal/csvWorker.js (tsc), or dist/csvWorker.mjs when
+  // this module is part of the bundled CLI (dist/dirsync.mjs).
+  const own = import.meta.url
+  if (own.endsWith(".mjs")) return new URL("./csvWorker.mjs", own)
+  return new URL(`./internal/csvWorker${own.endsWith(".ts") ? ".ts" : ".js"}`, own)
+})()
 
 /**
- * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed
- * by the next one, so its first bytes are carried over rather than checked alone.
+ * The data rows of a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. Parsing
+ * runs in a worker thread (internal/csvWorker.ts), one per run of the Stream, so that it uses the second core
+ * while this thread validates and sends; batches are answered with credits, so the reader never runs far ahead.
  */
-const completeLength = (bytes: Uint8Array): number => {
-  const n = bytes.length
-  for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
-    const b = bytes[i]!
-    if (b < 0x80) return n
-    if ((b & 0xc0) === 0x80) continue // a continuation byte: look further back for the lead byte
-    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
-    return n - i < need ? i : n
-  }
-  return n
-}
-
-/**
- * Checks UTF-8 once per read (64 KB) instead of once per cell, passing the bytes on unchanged, and records where the
- * first invalid byte is. The CSV parser decodes cells itself (an invalid byte becomes U+FFFD); the record that
- * contains the recorded offset is then refused with its row and column. The BOM is stripped here, not by csv-parse.
- */
-const checkUtf8 = (state: CsvState) => {
-  let first = true
-  let offset = 0
-  let carry: Uint8Array | undefined
-  const check = (chunk: Uint8Array): Uint8Array => {
-    const bytes = first ? stripBom(chunk) : chunk
-    first = false
-    if (state.firstInvalid !== undefined) return bytes
-    const data = carry === undefined ? bytes : Buffer.concat([carry, bytes])
-    const cut = completeLength(data)
-    const whole = data.subarray(0, cut)
-    if (!isUtf8(whole)) state.firstInvalid = offset + Math.max(0, firstInvalidUtf8(whole))
-    carry = cut === data.length ? undefined : data.slice(cut)
-    offset += cut
-    return bytes
-  }
-  return Stream.mapAccumArray(
-    () => undefined,
-    (_: undefined, chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) => [undefined, chunks.map(check)] as const,
-    {
-      // Bytes left over at the end are a character cut short: invalid.
-      onHalt: () => {
-        if (carry !== undefined && state.firstInvalid === undefined) state.firstInvalid = offset
-        return []
-      }
-    }
-  )
-}
-
-const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
-
-const checkHeader = (
-  file: string,
-  layout: Layout,
-  record: ReadonlyArray<string>,
-  line: number,
-  utf8: boolean
-): ReadonlyArray<string> | InputError => {
-  const { columns, required } = layouts[layout]
-  const expected = `expected columns: ${columns.join(",")}`
-  if (!utf8) return inputError(file, { line }, `the header ${notUtf8}`)
-  const names: Array<string> = []
-  for (let i = 0; i < record.length; i++) {
-    const name = record[i]!.trim().toLowerCase()
-    if (name.length === 0) {
-      return inputError(file, { line }, `column ${i + 1} of the header has no name; ${expected}`)
-    }
-    names.push(name)
-  }
-  if (names.length === 1 && /[;\t]/.test(names[0]!)) {
-    return inputError(
-      file,
-      { line },
-      `the header is one column "${
-        names[0]
-      }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
-    )
-  }
-  const seen = new Set<string>()
-  const duplicates = new Set<string>()
-  for (const name of names) (seen.has(name) ? duplicates : seen).add(name)
-  if (duplicates.size > 0) {
-    return inputError(file, { line }, `the header names column ${quoteList([...duplicates])} more than once`)
-  }
-  const unknown = names.filter((n) => !columns.includes(n))
-  if (unknown.length > 0) {
-    return inputError(
-      file,
-      { line },
-      `unknown column${unknown.length > 1 ? "s" : ""} ${quoteList(unknown)} in the header; ${expected}`
-    )
-  }
-  const missing = required.filter((n) => !seen.has(n))
-  if (missing.length > 0) {
-    return inputError(
-      file,
-      { line },
-      `missing required column${missing.length > 1 ? "s" : ""} ${quoteList(missing)} in the header; ${expected}`
-    )
-  }
-  return names
-}
-
-const csvFailure = (file: string, state: CsvState, maxRecordBytes: number) => (e: unknown): InputError => {
-  if (e instanceof InputError) return e
-  const error = e as { readonly code?: unknown; readonly lines?: unknown; readonly message?: unknown }
-  const start = state.lastLine + 1
-  const line = typeof error.lines === "number" ? error.lines : start
-  const row = state.header === undefined ? undefined : state.row + 1
-  switch (error.code) {
-    case "CSV_QUOTE_NOT_CLOSED":
-      return inputError(
-        file,
-        { row, line: start },
-        `a value in double quotes that starts on this row is never closed: a closing double quote (") is missing`
-      )
-    case "CSV_MAX_RECORD_SIZE":
-      return inputError(
-        file,
-        { row, line: start },
-        `this row is longer than ${
-          formatBytes(maxRecordBytes)
-        }; usually a double quote (") that is never closed, or a file that is not CSV`
-      )
-    case "CSV_INVALID_CLOSING_QUOTE":
-      return inputError(
-        file,
-        { row, line },
-        `unexpected text after a closing double quote; a double quote inside a quoted value must be written twice ("")`
-      )
-    case "INVALID_OPENING_QUOTE":
-      return inputError(
-        file,
-        { row, line },
-        `a double quote (") inside a value that does not start with one; put the whole value in double quotes and write the inner quote twice ("")`
-      )
-    default: {
-      const message = typeof error.message === "string" ? error.message.split("\n")[0] : String(e)
-      return inputError(file, { row, line }, `cannot be read as CSV (${message})`)
-    }
-  }
-}
-
-/** The data rows of a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. */
 const csvRows = (
   file: string,
   layout: Layout,
@@ -445,96 +271,52 @@ const csvRows = (
   Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     yield* checkFile(fs, file)
-    const state: CsvState = {
-      header: undefined,
-      row: 0,
-      lastLine: 0,
-      lastBytes: 0,
-      emitted: 0,
-      firstInvalid: undefined
-    }
-    const accept = (record: CsvRecord): CsvRow | undefined | InputError => {
-      const start = state.lastLine + 1
-      const line = record.info.lines
-      state.lastLine = line
-      const from = state.lastBytes
-      state.lastBytes = record.info.bytes
-      // Whether this record holds the first invalid byte (records before it are clean; the file fails here).
-      const invalid = state.firstInvalid !== undefined && state.firstInvalid >= from &&
-        state.firstInvalid < record.info.bytes
-      const cells = record.record
-      if (state.header === undefined) {
-        if (isBlank(cells) && !invalid) return undefined
-        const header = checkHeader(file, layout, cells, start, !invalid)
-        if (header instanceof InputError) return header
-        state.header = header
-        return undefined
-      }
-      const row = ++state.row
-      if (isBlank(cells) && !invalid) return undefined
-      const header = state.header
-      if (cells.length !== header.length) {
-        return inputError(
-          file,
-          { row, line: start },
-          `has ${cells.length} cell${
-            cells.length === 1 ? "" : "s"
-          } but the header has ${header.length} columns; a value containing a comma must be in double quotes`
-        )
-      }
-      if (invalid) {
-        // The parser decoded the invalid bytes as U+FFFD: the first cell holding one names the column.
-        const column = cells.findIndex((cell) => cell.includes("\uFFFD"))
-        return inputError(file, { row, line: start, field: column < 0 ? undefined : header[column] }, notUtf8)
-      }
-      const out: Record<string, string> = {}
-      for (let i = 0; i < cells.length; i++) {
-        const cell = cells[i]!
-        if (cell.length > 0) out[header[i]!] = cell
-      }
-      state.emitted++
-      return { row, line: start, cells: out }
-    }
-    const rows = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
-      Stream.mapError(platformError(file)),
-      checkUtf8(state),
-      NodeStream.pipeThroughDuplex<CsvRecord, InputError>({
-        evaluate: () =>
-          csvParser({
-            encoding: "utf8",
-            info: true,
-            relax_column_count: true,
-            record_delimiter: ["\r\n", "\n"],
-            max_record_size: limits.maxRecordBytes
-          }),
-        onError: csvFailure(file, state, limits.maxRecordBytes)
+    let worker: Worker | undefined
+    const job: Job = { file, layout, maxRecordBytes: limits.maxRecordBytes }
+    const batches = Stream.callback<ReadonlyArray<CsvRow>, InputError>((queue) =>
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const w = new Worker(workerUrl, {
+            workerData: job,
+            // The reader holds a batch or two and one record (at most maxRecordBytes): a small heap is plenty.
+            resourceLimits: {
+              maxYoungGenerationSizeMb: 8,
+              maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)
+            }
+          })
+          let settled = false
+          w.on("message", (message: WorkerMessage) => {
+            if ("rows" in message) Queue.offerUnsafe(queue, JSON.parse(message.rows) as ReadonlyArray<CsvRow>)
+            else if ("problem" in message) {
+              settled = true
+              Queue.failCauseUnsafe(queue, Cause.fail(inputError(file, message.problem.where, message.problem.text)))
+            } else {
+              settled = true
+              Queue.endUnsafe(queue)
+            }
+          })
+          w.on("error", (e) => {
+            settled = true
+            Queue.failCauseUnsafe(queue, Cause.die(e))
+          })
+          w.on("exit", (code) => {
+            if (!settled) {
+              Queue.failCauseUnsafe(queue, Cause.die(new Error(`the CSV reader stopped (exit code ${code})`)))
+            }
+          })
+          worker = w
+          return w
+        }),
+        (w) => Effect.promise(() => w.terminate())
+      )
+    )
+    return batches.pipe(
+      Stream.map((rows) => {
+        worker?.postMessage(0, []) // a credit: the reader may send one more batch
+        return rows as Arr.NonEmptyReadonlyArray<CsvRow> // the reader never sends an empty batch
       }),
-      mapChunks((records: Arr.NonEmptyReadonlyArray<CsvRecord>) => {
-        const out: Array<CsvRow> = []
-        for (const record of records) {
-          const r = accept(record)
-          if (r instanceof InputError) {
-            return r
-          }
-          if (r !== undefined) {
-            out.push(r)
-          }
-        }
-        return out
-      })
+      Stream.flattenArray
     )
-    const noRows = Stream.suspend(() =>
-      state.emitted > 0
-        ? Stream.empty
-        : Stream.fail(
-          inputError(
-            file,
-            {},
-            state.header === undefined ? "the file is empty: no rows to process" : "the file has a header but no rows"
-          )
-        )
-    )
-    return Stream.concat(rows, noRows)
   }))
 
 /** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */

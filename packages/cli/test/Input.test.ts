@@ -325,6 +325,23 @@ describe("Input", () => {
           })
         })
       ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("stops reading when the consumer stops: the first rows of a large file, then again from the start", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "big.csv")
+          yield* fs.writeFileString(
+            file,
+            ["student_userid", ...Array.from({ length: 100_000 }, (_, i) => `s${i + 1}`)].join("\n")
+          )
+          const stream = Input.read(file, "students")
+          for (let round = 0; round < 3; round++) {
+            const first = yield* Stream.runCollect(Stream.take(stream, 3))
+            assert.deepStrictEqual(first.map((r) => r.row), [1, 2, 3])
+          }
+          assert.strictEqual(yield* Stream.runCount(stream), 100_000)
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
   })
 
   describe("read (.csv, parents)", () => {

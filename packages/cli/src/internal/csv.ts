@@ -1,0 +1,360 @@
+/**
+ * The CSV reader proper: bytes → checked rows. Plain Node, no Effect, so that it can run in a worker thread
+ * (`csvWorker.ts`) next to the thread that validates and sends. `Input.ts` turns its {@link Problem}s into
+ * `InputError`s naming the file.
+ */
+import { parse as csvParser } from "csv-parse"
+import { once } from "node:events"
+import { createReadStream } from "node:fs"
+import { firstInvalidUtf8, formatBytes, isUtf8 } from "./text.ts"
+
+/** Which command's input a file holds; decides the CSV columns and the JSON body key. */
+export type Layout = "students" | "parents" | "departments"
+
+/** The CSV columns of each layout, in documented order, and which of them the header must contain. */
+export const layouts: {
+  readonly [L in Layout]: { readonly columns: ReadonlyArray<string>; readonly required: ReadonlyArray<string> }
+} = {
+  students: {
+    columns: ["student_userid", "new_student_userid", "name", "mobile", "department"],
+    required: ["student_userid"]
+  },
+  parents: {
+    columns: ["parent_userid", "new_parent_userid", "mobile", "student_userid", "relation"],
+    required: ["parent_userid"]
+  },
+  departments: {
+    columns: ["id", "name", "parent_id", "leader_user_id", "leader_open_id", "create_group_chat"],
+    required: ["name", "parent_id"]
+  }
+}
+
+/** Where in a file a problem is. */
+export interface Where {
+  readonly row?: number | undefined
+  readonly line?: number | undefined
+  readonly field?: string | undefined
+  /** How the field is called in the message: CSV columns vs JSON fields. */
+  readonly kind?: "column" | "field"
+}
+
+/** A file-level problem: where, and the text after the position (`is not valid UTF-8 text; …`). */
+export interface Problem {
+  readonly where: Where
+  readonly text: string
+}
+
+const problem = (where: Where, text: string): Problem => ({ where, text })
+
+const isProblem = (value: unknown): value is Problem =>
+  typeof value === "object" && value !== null && "where" in value && "text" in value
+
+export const notUtf8 =
+  `is not valid UTF-8 text; save the file as UTF-8 (in Excel: "CSV UTF-8 (Comma delimited)"; in WPS: UTF-8 encoding)`
+
+export const stripBom = (bytes: Uint8Array): Uint8Array =>
+  bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? bytes.subarray(3) : bytes
+
+export const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
+
+/** One data row of a CSV file: its present (non-empty) cells by column. */
+export interface CsvRow {
+  readonly row: number
+  readonly line: number
+  /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
+  readonly cells: Record<string, string>
+}
+
+interface CsvRecord {
+  readonly record: ReadonlyArray<string>
+  /** `bytes`: bytes of the file (after the BOM) consumed up to the end of this record. */
+  readonly info: { readonly lines: number; readonly bytes: number }
+}
+
+interface CsvState {
+  header: ReadonlyArray<string> | undefined
+  row: number
+  lastLine: number
+  /** Bytes consumed up to the end of the previous record. */
+  lastBytes: number
+  emitted: number
+  /** Offset (after the BOM) of the first byte that is not valid UTF-8, once the checker has seen it. */
+  firstInvalid: number | undefined
+}
+
+const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0)
+
+/**
+ * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed
+ * by the next one, so its first bytes are carried over rather than checked alone.
+ */
+const completeLength = (bytes: Uint8Array): number => {
+  const n = bytes.length
+  for (let i = n - 1; i >= 0 && i >= n - 4; i--) {
+    const b = bytes[i]!
+    if (b < 0x80) return n
+    if ((b & 0xc0) === 0x80) continue // a continuation byte: look further back for the lead byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1
+    return n - i < need ? i : n
+  }
+  return n
+}
+
+/**
+ * Checks UTF-8 once per read (64 KB) instead of once per cell, passing the bytes on unchanged, and records where the
+ * first invalid byte is. The CSV parser decodes cells itself (an invalid byte becomes U+FFFD); the record that
+ * contains the recorded offset is then refused with its row and column. The BOM is stripped here, not by csv-parse.
+ */
+const utf8Checker = (state: CsvState) => {
+  let first = true
+  let offset = 0
+  let carry: Uint8Array | undefined
+  return {
+    check: (chunk: Uint8Array): Uint8Array => {
+      const bytes = first ? stripBom(chunk) : chunk
+      first = false
+      if (state.firstInvalid !== undefined) return bytes
+      const data = carry === undefined ? bytes : Buffer.concat([carry, bytes])
+      const cut = completeLength(data)
+      const whole = data.subarray(0, cut)
+      if (!isUtf8(whole)) state.firstInvalid = offset + Math.max(0, firstInvalidUtf8(whole))
+      carry = cut === data.length ? undefined : data.slice(cut)
+      offset += cut
+      return bytes
+    },
+    /** Bytes left over at the end are a character cut short: invalid. */
+    end: () => {
+      if (carry !== undefined && state.firstInvalid === undefined) state.firstInvalid = offset
+    }
+  }
+}
+
+const checkHeader = (
+  layout: Layout,
+  record: ReadonlyArray<string>,
+  line: number,
+  utf8: boolean
+): ReadonlyArray<string> | Problem => {
+  const { columns, required } = layouts[layout]
+  const expected = `expected columns: ${columns.join(",")}`
+  if (!utf8) return problem({ line }, `the header ${notUtf8}`)
+  const names: Array<string> = []
+  for (let i = 0; i < record.length; i++) {
+    const name = record[i]!.trim().toLowerCase()
+    if (name.length === 0) return problem({ line }, `column ${i + 1} of the header has no name; ${expected}`)
+    names.push(name)
+  }
+  if (names.length === 1 && /[;\t]/.test(names[0]!)) {
+    return problem(
+      { line },
+      `the header is one column "${
+        names[0]
+      }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
+    )
+  }
+  const seen = new Set<string>()
+  const duplicates = new Set<string>()
+  for (const name of names) (seen.has(name) ? duplicates : seen).add(name)
+  if (duplicates.size > 0) {
+    return problem({ line }, `the header names column ${quoteList([...duplicates])} more than once`)
+  }
+  const unknown = names.filter((n) => !columns.includes(n))
+  if (unknown.length > 0) {
+    return problem(
+      { line },
+      `unknown column${unknown.length > 1 ? "s" : ""} ${quoteList(unknown)} in the header; ${expected}`
+    )
+  }
+  const missing = required.filter((n) => !seen.has(n))
+  if (missing.length > 0) {
+    return problem(
+      { line },
+      `missing required column${missing.length > 1 ? "s" : ""} ${quoteList(missing)} in the header; ${expected}`
+    )
+  }
+  return names
+}
+
+const csvFailure = (state: CsvState, maxRecordBytes: number, e: unknown): Problem => {
+  const error = e as { readonly code?: unknown; readonly lines?: unknown; readonly message?: unknown }
+  const start = state.lastLine + 1
+  const line = typeof error.lines === "number" ? error.lines : start
+  const row = state.header === undefined ? undefined : state.row + 1
+  switch (error.code) {
+    case "CSV_QUOTE_NOT_CLOSED":
+      return problem(
+        { row, line: start },
+        `a value in double quotes that starts on this row is never closed: a closing double quote (") is missing`
+      )
+    case "CSV_MAX_RECORD_SIZE":
+      return problem(
+        { row, line: start },
+        `this row is longer than ${
+          formatBytes(maxRecordBytes)
+        }; usually a double quote (") that is never closed, or a file that is not CSV`
+      )
+    case "CSV_INVALID_CLOSING_QUOTE":
+      return problem(
+        { row, line },
+        `unexpected text after a closing double quote; a double quote inside a quoted value must be written twice ("")`
+      )
+    case "INVALID_OPENING_QUOTE":
+      return problem(
+        { row, line },
+        `a double quote (") inside a value that does not start with one; put the whole value in double quotes and write the inner quote twice ("")`
+      )
+    default: {
+      const message = typeof error.message === "string" ? error.message.split("\n")[0] : String(e)
+      return problem({ row, line }, `cannot be read as CSV (${message})`)
+    }
+  }
+}
+
+const readError = (e: unknown): Problem => {
+  const code = (e as { readonly code?: unknown }).code
+  return problem(
+    {},
+    code === "ENOENT"
+      ? "file not found"
+      : code === "EACCES" || code === "EPERM"
+      ? "permission denied: the file cannot be read"
+      : `the file cannot be read (${typeof code === "string" ? code : String(e)})`
+  )
+}
+
+const makeAccept = (layout: Layout, state: CsvState) => (record: CsvRecord): CsvRow | undefined | Problem => {
+  const start = state.lastLine + 1
+  state.lastLine = record.info.lines
+  const from = state.lastBytes
+  state.lastBytes = record.info.bytes
+  // Whether this record holds the first invalid byte (records before it are clean; the file fails here).
+  const invalid = state.firstInvalid !== undefined && state.firstInvalid >= from &&
+    state.firstInvalid < record.info.bytes
+  const cells = record.record
+  if (state.header === undefined) {
+    if (isBlank(cells) && !invalid) return undefined
+    const header = checkHeader(layout, cells, start, !invalid)
+    if (isProblem(header)) return header
+    state.header = header
+    return undefined
+  }
+  const row = ++state.row
+  if (isBlank(cells) && !invalid) return undefined
+  const header = state.header
+  if (cells.length !== header.length) {
+    return problem(
+      { row, line: start },
+      `has ${cells.length} cell${
+        cells.length === 1 ? "" : "s"
+      } but the header has ${header.length} columns; a value containing a comma must be in double quotes`
+    )
+  }
+  if (invalid) {
+    // The parser decoded the invalid bytes as U+FFFD: the first cell holding one names the column.
+    const column = cells.findIndex((cell) => cell.includes("\uFFFD"))
+    return problem({ row, line: start, field: column < 0 ? undefined : header[column] }, notUtf8)
+  }
+  const out: Record<string, string> = {}
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells[i]!
+    if (cell.length > 0) out[header[i]!] = cell
+  }
+  state.emitted++
+  return { row, line: start, cells: out }
+}
+
+/** Rows handed to `emit` at a time. */
+const BATCH_ROWS = 1024
+
+/**
+ * Reads a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. Hands rows to `emit` in
+ * batches and waits for it (back-pressure); ends with the problem that stopped the file, if any. Nothing is emitted
+ * after a problem, but rows before it may have been.
+ */
+export const readCsvFile = async (
+  file: string,
+  layout: Layout,
+  maxRecordBytes: number,
+  /** Returns a promise when the consumer wants the reader to wait. */
+  emit: (rows: Array<CsvRow>) => Promise<void> | undefined
+): Promise<Problem | undefined> => {
+  const state: CsvState = {
+    header: undefined,
+    row: 0,
+    lastLine: 0,
+    lastBytes: 0,
+    emitted: 0,
+    firstInvalid: undefined
+  }
+  const checker = utf8Checker(state)
+  const accept = makeAccept(layout, state)
+  const parser = csvParser({
+    encoding: "utf8",
+    info: true,
+    relax_column_count: true,
+    record_delimiter: ["\r\n", "\n"],
+    max_record_size: maxRecordBytes
+  })
+  const input = createReadStream(file, { highWaterMark: 64 * 1024 })
+  let failedToRead: Problem | undefined
+  const feed = (async () => {
+    try {
+      for await (const chunk of input) {
+        if (!parser.write(checker.check(chunk as Buffer))) await once(parser, "drain")
+      }
+      checker.end()
+      parser.end()
+    } catch (e) {
+      failedToRead = readError(e)
+      parser.destroy()
+    }
+  })()
+  let batch: Array<CsvRow> = []
+  // Records are taken from "data" events, not an async iterator: a promise per record cost more than parsing it.
+  return await new Promise<Problem | undefined>((resolve) => {
+    let finished = false
+    const finish = (result: Problem | undefined) => {
+      if (finished) return
+      finished = true
+      input.destroy()
+      parser.destroy()
+      resolve(result)
+    }
+    const fail = (e: unknown) => finish(failedToRead ?? csvFailure(state, maxRecordBytes, e))
+    const send = (rows: Array<CsvRow>) => {
+      const wait = emit(rows)
+      if (wait === undefined) return
+      parser.pause()
+      wait.then(() => parser.resume(), fail)
+    }
+    parser.on("data", (record: CsvRecord) => {
+      if (finished) return
+      const r = accept(record)
+      if (r === undefined) return
+      if (isProblem(r)) return finish(r)
+      batch.push(r)
+      if (batch.length >= BATCH_ROWS) {
+        const full = batch
+        batch = []
+        send(full)
+      }
+    })
+    parser.on("error", fail)
+    parser.on("end", () => {
+      feed.then(async () => {
+        if (failedToRead !== undefined) return finish(failedToRead)
+        if (batch.length > 0) await emit(batch)
+        finish(
+          state.emitted > 0 ? undefined : problem(
+            {},
+            state.header === undefined ? "the file is empty: no rows to process" : "the file has a header but no rows"
+          )
+        )
+      }).catch(fail)
+    })
+    // A read error destroys the parser without an "error" event of its own.
+    parser.on("close", () => {
+      if (failedToRead !== undefined) finish(failedToRead)
+    })
+  })
+}

@@ -1,0 +1,41 @@
+/**
+ * Worker-thread entry of the CSV reader: parses the file given in `workerData` and posts its rows to the thread
+ * that validates and sends them, so that parsing uses the second core. Rows travel as one JSON string per batch
+ * (`JSON.parse` on the receiving side is cheaper than structured cloning many small objects).
+ *
+ * Messages to the parent: `{ rows: string }`, then `{ done: true }` or `{ problem }`. The parent answers each
+ * batch with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds
+ * back the reader and memory stays bounded.
+ */
+import { parentPort, workerData } from "node:worker_threads"
+import { type CsvRow, type Layout, readCsvFile } from "./csv.ts"
+
+export interface Job {
+  readonly file: string
+  readonly layout: Layout
+  readonly maxRecordBytes: number
+}
+
+const IN_FLIGHT = 4
+
+const port = parentPort!
+let unanswered = 0
+let resume: (() => void) | undefined
+port.on("message", () => {
+  unanswered--
+  const go = resume
+  resume = undefined
+  go?.()
+})
+
+const emit = (rows: Array<CsvRow>): Promise<void> | undefined => {
+  port.postMessage({ rows: JSON.stringify(rows) })
+  if (++unanswered < IN_FLIGHT) return undefined
+  return new Promise<void>((r) => (resume = r))
+}
+
+const job = workerData as Job
+const problem = await readCsvFile(job.file, job.layout, job.maxRecordBytes, emit)
+port.postMessage(problem === undefined ? { done: true } : { problem })
+// The port kept the thread alive while it waited for credits; now it may end once the last message is out.
+port.unref()

@@ -203,15 +203,8 @@ const inputError = (file: string, where: Where, text: string): InputError => {
   })
 }
 
-const platformError = (file: string) => (e: PlatformError.PlatformError): InputError => {
-  const tag = e.reason["_tag"]
-  const text = tag === "NotFound"
-    ? "file not found"
-    : tag === "PermissionDenied"
-    ? "permission denied: the file cannot be read"
-    : `the file cannot be read (${tag})`
-  return inputError(file, {}, text)
-}
+const platformError = (file: string) => (e: PlatformError.PlatformError): InputError =>
+  inputError(file, {}, Csv.cannotRead(e.reason["_tag"]))
 
 /** Opens the file's metadata: missing, not a regular file or empty are file-level errors. */
 const checkFile = (fs: FileSystem.FileSystem, file: string) =>

@@ -210,16 +210,17 @@ const csvFailure = (state: CsvState, maxRecordBytes: number, e: unknown): Proble
   }
 }
 
+/** Why a file cannot be read, worded for the user; `reason` is a PlatformError reason tag or an errno code. */
+export const cannotRead = (reason: string): string =>
+  reason === "NotFound" || reason === "ENOENT"
+    ? "file not found"
+    : reason === "PermissionDenied" || reason === "EACCES" || reason === "EPERM"
+    ? "permission denied: the file cannot be read"
+    : `the file cannot be read (${reason})`
+
 const readError = (e: unknown): Problem => {
   const code = (e as { readonly code?: unknown }).code
-  return problem(
-    {},
-    code === "ENOENT"
-      ? "file not found"
-      : code === "EACCES" || code === "EPERM"
-      ? "permission denied: the file cannot be read"
-      : `the file cannot be read (${typeof code === "string" ? code : String(e)})`
-  )
+  return problem({}, cannotRead(typeof code === "string" ? code : String(e)))
 }
 
 const makeAccept = (layout: Layout, state: CsvState) => (record: CsvRecord): CsvRow | undefined | Problem => {

@@ -35,7 +35,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Worker } from "node:worker_threads"
 import * as Csv from "./internal/csv.ts"
-import type { Job } from "./internal/csvWorker.ts"
+import type { Job, WorkerMessage } from "./internal/csvWorker.ts"
 import {
   describeJson,
   firstInvalidUtf8,
@@ -236,11 +236,6 @@ const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => ReadonlyArr
 
 type CsvRow = Csv.CsvRow
 
-type WorkerMessage =
-  | { readonly rows: string }
-  | { readonly problem: Csv.Problem }
-  | { readonly done: true }
-
 const { notUtf8, quoteList, stripBom } = Csv
 
 const workerUrl = (() => {
@@ -271,7 +266,8 @@ const csvRows = (
         Effect.sync(() => {
           const w = new Worker(workerUrl, {
             workerData: job,
-            // The reader holds a batch or two and one record (at most maxRecordBytes): a small heap is plenty.
+            // The reader holds a batch or two and one record of at most maxRecordBytes. That record exists as the
+            // parser's bytes, a UTF-16 string and its JSON copy: 16 MB of heap per MB of record leaves room to spare.
             resourceLimits: {
               maxYoungGenerationSizeMb: 8,
               maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)

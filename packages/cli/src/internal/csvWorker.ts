@@ -8,7 +8,7 @@
  * back the reader and memory stays bounded.
  */
 import { parentPort, workerData } from "node:worker_threads"
-import { type CsvRow, type Layout, readCsvFile } from "./csv.ts"
+import { type CsvRow, type Layout, type Problem, readCsvFile } from "./csv.ts"
 
 export interface Job {
   readonly file: string
@@ -16,9 +16,16 @@ export interface Job {
   readonly maxRecordBytes: number
 }
 
+/** What the worker posts to its parent. */
+export type WorkerMessage =
+  | { readonly rows: string }
+  | { readonly problem: Problem }
+  | { readonly done: true }
+
 const IN_FLIGHT = 4
 
 const port = parentPort!
+const post = (message: WorkerMessage) => port.postMessage(message)
 let unanswered = 0
 let resume: (() => void) | undefined
 port.on("message", () => {
@@ -29,13 +36,13 @@ port.on("message", () => {
 })
 
 const emit = (rows: Array<CsvRow>): Promise<void> | undefined => {
-  port.postMessage({ rows: JSON.stringify(rows) })
+  post({ rows: JSON.stringify(rows) })
   if (++unanswered < IN_FLIGHT) return undefined
   return new Promise<void>((r) => (resume = r))
 }
 
 const job = workerData as Job
 const problem = await readCsvFile(job.file, job.layout, job.maxRecordBytes, emit)
-port.postMessage(problem === undefined ? { done: true } : { problem })
+post(problem === undefined ? { done: true } : { problem })
 // The port kept the thread alive while it waited for credits; now it may end once the last message is out.
 port.unref()

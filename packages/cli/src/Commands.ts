@@ -11,8 +11,8 @@ import * as FeishuMock from "@dirsync/feishu/FeishuMock"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComTesting from "@dirsync/wecom/testing"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
-import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -120,7 +120,7 @@ const wecomTarget = Effect.fnUntraced(function*(
   const baseUrl = yield* wecomBaseUrl()
   const layer = SchoolContacts.layer.pipe(
     Layer.provide(WeComClient.layer({ ...clientOptions, corpId, secret: Redacted.make(secret), baseUrl })),
-    Layer.provide([FetchHttpClient.layer, RateLimit.layerMemory])
+    Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory])
   )
   return { target: baseUrl, layer, secrets: () => [secret] }
 })
@@ -207,7 +207,7 @@ export const feishuDepartments = (file: string, flags: Flags, batchSize: number 
             appSecret: Redacted.make(secret),
             baseUrl
           })),
-          Layer.provide(FetchHttpClient.layer)
+          Layer.provide(NodeHttpClient.layerUndici)
         ),
         secrets: () => [secret]
       }

@@ -247,7 +247,8 @@ export const sandbox = (args: {
   Effect.gen(function*() {
     const spec = [args.faults, args.rate === undefined ? "" : `rate=${args.rate}`].filter((s) => s).join(",")
     const faults = yield* parseFaults(spec)
-    const wecom = WeComTesting.makeDirectory({ faults })
+    // A sandbox may serve millions of rows: keep only the latest calls' bodies.
+    const wecom = WeComTesting.makeDirectory({ faults, callLogLimit: 1000 })
     const feishu = FeishuMock.make({ faults })
     if (args.seed !== undefined) yield* SandboxSeed.fromFile(args.seed, wecom, feishu)
     const served = yield* SandboxServer.serve([

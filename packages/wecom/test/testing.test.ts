@@ -114,6 +114,20 @@ describe("testing", () => {
         assert.strictEqual(dir.student("zhangsan")?.name, "新")
       }))
 
+    it.effect("callLogLimit keeps only the latest calls, so a long-running sandbox does not grow without bound", () =>
+      Effect.gen(function*() {
+        const dir = school({ callLogLimit: 3 })
+        const tok = yield* token(dir)
+        for (let i = 0; i < 10; i++) yield* update(dir, tok, [{ student_userid: "zhangsan", name: `张${i}` }])
+        const kept = dir.callLog()
+        assert.deepStrictEqual(
+          kept.map((c) => (JSON.parse(c.bodyText) as { students: Array<{ name: string }> }).students[0]!.name),
+          ["张7", "张8", "张9"]
+        )
+        assert.strictEqual(dir.calls("/cgi-bin/school/user/batch_update_student"), 10)
+        assert.strictEqual(school().callLog().length, 0)
+      }))
+
     it.effect("school/user/get finds a user or answers 60111", () =>
       Effect.gen(function*() {
         const dir = school()

@@ -53,6 +53,11 @@ export interface Options {
   readonly faults?: Faults.Faults | string | undefined
   /** `expires_in` of issued tokens, in seconds. Default 7200. */
   readonly tokenLifetimeSeconds?: number | undefined
+  /**
+   * How many of the most recent calls `callLog` keeps. Default: all, which suits tests; a long-running sandbox sets
+   * a limit, since every 100-row call keeps its body (about 1 GB after a million rows).
+   */
+  readonly callLogLimit?: number | undefined
 }
 
 /** One recorded call: method and path only (never the token). */
@@ -90,7 +95,7 @@ export interface Directory {
   readonly parent: (userid: string) => Parent | undefined
   /** Requests received for a path such as `/cgi-bin/gettoken`, whatever their outcome. */
   readonly calls: (path: string) => number
-  /** Every request received, in order (method, path and body; never the query string). */
+  /** Every request received, in order (method, path and body; never the query string), or the last `callLogLimit`. */
   readonly callLog: () => ReadonlyArray<CallRecord>
   /** How many times the user whose id was `userid` before renaming was renamed (case-insensitive). */
   readonly renames: (userid: string) => number
@@ -182,6 +187,7 @@ export const make = (options: Options = {}): Directory => {
   const corpId = options.corpId ?? "wwmockcorp0001"
   const secret = options.secret ?? "mock-secret-5f2c8e1a9b"
   const lifetime = options.tokenLifetimeSeconds ?? 7200
+  const callLogLimit = options.callLogLimit ?? Infinity
   let faults = toFaults(options.faults)
   let decider = Faults.makeDecider(faults)
   const afterApply: Array<"drop" | "http5xx" | "busy"> = []
@@ -498,7 +504,11 @@ export const make = (options: Options = {}): Directory => {
       const now = yield* Clock.currentTimeMillis
       const url = new URL(request.url, "http://mock.invalid")
       callCounts.set(url.pathname, (callCounts.get(url.pathname) ?? 0) + 1)
-      log.push({ method: request.method.toUpperCase(), path: url.pathname, bodyText: request.bodyText })
+      if (callLogLimit > 0) {
+        // Drop the older half at once rather than shift per call: amortised O(1).
+        if (log.length >= 2 * callLogLimit) log.splice(0, log.length - callLogLimit)
+        log.push({ method: request.method.toUpperCase(), path: url.pathname, bodyText: request.bodyText })
+      }
       const reply = dispatch(request, url, now)
       return reply === "drop" ? reply : respond(reply)
     })
@@ -516,7 +526,7 @@ export const make = (options: Options = {}): Directory => {
     student: (id) => students.get(key(id)),
     parent: (id) => parents.get(key(id)),
     calls: (path) => callCounts.get(path) ?? 0,
-    callLog: () => [...log],
+    callLog: () => log.slice(-callLogLimit),
     renames: (id) => renameCounts.get(key(id)) ?? 0,
     issuedTokens: () => [...issued],
     setFaults: (f) => {

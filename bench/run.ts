@@ -1,8 +1,9 @@
 /**
  * The dirsync benchmarks (`pnpm bench`, or `pnpm bench -- B2` for one; `--profile` adds CPU profiles of the CLI and
- * the sandbox to B1, `--memory` adds B1 runs with a smaller V8 young generation). Results: docs/PERFORMANCE.md. Every
- * figure comes from the real CLI (`node packages/cli/src/bin.ts`) as a child process talking loopback HTTP to a real
- * `dirsync sandbox` child process; the bench process itself only generates files, runs a counting proxy where one is
+ * the sandbox to B1, `--memory` adds B1 runs on node's default heap sizing). Results: docs/PERFORMANCE.md. Every
+ * figure comes from the real CLI as a child process talking loopback HTTP to a real `dirsync sandbox` child process.
+ * The CLI measured is the published executable, the bundle `packages/cli/dist/dirsync.mjs`, rebuilt from the sources
+ * at the start (esbuild, about a second); B4 also times `node packages/cli/src/bin.ts` for comparison. the bench process itself only generates files, runs a counting proxy where one is
  * needed (B2, B3) and measures. Each benchmark prints a table and ends with one headline line.
  *
  * - B1 throughput: 100k and 1M students from CSV → sandbox, no injected latency, client limiter out of the way.
@@ -29,7 +30,8 @@ import { writeSeed, writeStudentsCsv } from "./data.ts"
 import { maxInWindow, type Proxy, startProxy } from "./proxy.ts"
 
 const root = resolve(import.meta.dirname, "..")
-const bin = join(root, "packages/cli/src/bin.ts")
+const bin = join(root, "packages/cli/dist/dirsync.mjs")
+const srcBin = join(root, "packages/cli/src/bin.ts")
 const naive = join(root, "bench/naive.ts")
 const node = process.execPath
 const TIME = "/usr/bin/time"
@@ -365,16 +367,15 @@ const b1 = async () => {
   section("B1 throughput: CSV → sandbox over loopback, no injected latency")
   const concurrency = envNumber("BENCH_B1_CONCURRENCY", 8)
   const rate = 600_000
-  // With --memory, both sizes again with a smaller V8 young generation: node's default lets it grow to 2 × 64 MB on
-  // this machine, RSS the CLI does not need (see docs/PERFORMANCE.md). A diagnosis, not the headline.
-  const semi = "--max-semi-space-size=16"
-  const runs: Array<{ rows: number; name: string; nodeOptions?: string }> = [
+  // With --memory, both sizes again on node's default heap sizing (DIRSYNC_NODE_FLAGS empty turns off the heap flags
+  // the CLI re-executes itself with): the difference those flags make. A diagnosis, not the headline.
+  const runs: Array<{ rows: number; name: string; heapFlags?: string }> = [
     { rows: 100_000, name: "100k" },
     { rows: 1_000_000, name: "1M" },
     ...(memory
       ? [
-        { rows: 100_000, name: `100k, NODE_OPTIONS=${semi}`, nodeOptions: semi },
-        { rows: 1_000_000, name: `1M, NODE_OPTIONS=${semi}`, nodeOptions: semi }
+        { rows: 100_000, name: "100k, node's default heap", heapFlags: "" },
+        { rows: 1_000_000, name: "1M, node's default heap", heapFlags: "" }
       ]
       : [])
   ]
@@ -413,7 +414,7 @@ const b1 = async () => {
       { env: sandbox.env }
     )
     expectAllApplied("B1 warm-up", warm, 20_000)
-    for (const { name, nodeOptions, rows } of runs) {
+    for (const { heapFlags, name, rows } of runs) {
       const report = join(work, `b1-report-${rows}.json`)
       const { otherCpuS, value: { r, sandboxCpuS } } = await measureClean(
         `B1 ${name}`,
@@ -434,7 +435,13 @@ const b1 = async () => {
               "--rate",
               String(rate)
             ],
-            { env: { ...sandbox.env, NODE_OPTIONS: nodeOptions ?? "" } }
+            {
+              env: {
+                ...sandbox.env,
+                NODE_OPTIONS: "",
+                ...(heapFlags === undefined ? {} : { DIRSYNC_NODE_FLAGS: heapFlags })
+              }
+            }
           )
           return { r, sandboxCpuS: sandbox.stats().cpuS - before }
         },
@@ -876,8 +883,9 @@ const b4 = async () => {
   const shim = join(root, "node_modules/.bin/dirsync")
   const commands: Array<{ name: string; file: string; args: ReadonlyArray<string> }> = [
     { name: "node -e 0", file: node, args: ["-e", "0"] },
-    { name: "node packages/cli/src/bin.ts --version", file: node, args: [bin, "--version"] },
-    { name: "node packages/cli/src/bin.ts --help", file: node, args: [bin, "--help"] },
+    { name: "node packages/cli/dist/dirsync.mjs --version", file: node, args: [bin, "--version"] },
+    { name: "node packages/cli/dist/dirsync.mjs --help", file: node, args: [bin, "--help"] },
+    { name: "node packages/cli/src/bin.ts --version", file: node, args: [srcBin, "--version"] },
     ...(existsSync(shim) ? [{ name: "node_modules/.bin/dirsync --version", file: shim, args: ["--version"] }] : [])
   ]
   const times = commands.map(() => [] as Array<number>)
@@ -952,6 +960,11 @@ const main = async () => {
       `${Math.round(totalmem() / 2 ** 30)} GB RAM; peak RSS via ${hasTime ? "/usr/bin/time" : "/proc VmHWM polling"}`
   )
   say(`work directory: ${work}${process.env.BENCH_KEEP === "1" ? " (kept)" : " (removed at the end)"}`)
+  const bundled = spawnSync("pnpm", ["--filter", "@dirsync/cli", "run", "bundle"], { cwd: root, encoding: "utf8" })
+  if (bundled.status !== 0) {
+    throw new Error(`bench: could not bundle the CLI (pnpm --filter @dirsync/cli run bundle): ${bundled.stderr}`)
+  }
+  say(`CLI under test: ${bin} (bundled from the sources just now)`)
   try {
     if (wanted("B1")) await b1()
     if (wanted("B2")) await b2()

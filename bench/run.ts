@@ -489,7 +489,7 @@ const b1 = async () => {
   say(
     `sandbox peak RSS ${
       mb(sb.hwmKb)
-    } (it holds 1M students and logs every request body); machine: ${cpus().length} cores`
+    } (it holds 1M students; it keeps the bodies of its last 1,000 calls); machine: ${cpus().length} cores`
   )
   say("other load: CPU-seconds used during the run by processes other than the CLI, the sandbox and this bench.")
   say("wall clock includes node start-up, the validation pass and writing the report: what a user waits for.")

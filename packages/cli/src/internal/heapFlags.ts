@@ -3,9 +3,9 @@
  *
  * Why: a sync allocates steadily (parsed rows, request bodies, responses) but keeps little alive (under 30 MB at 1M
  * rows). Left to its defaults, V8 grows the young generation to 2 × 64 MB on any long run and lets dead objects pile
- * up in old space before collecting, so peak RSS was 380–480 MB at 1M rows and not flat. A 8 MB semi-space and a
- * 20% heap growing step keep it near 210 MB from 100k to 1M rows at the same speed (docs/PERFORMANCE.md, "Third
- * round"). Both flags are read only when the isolate is created, hence the re-exec. Neither caps the heap: a large
+ * up in old space before collecting, so peak RSS was 350–480 MB at 1M rows and not flat. An 8 MB semi-space and a
+ * 20% heap growing step keep it at 175–210 MB from 100k to 1M rows, for 11–43% more CPU spent in GC
+ * (docs/PERFORMANCE.md, "Third round"). Both flags are read only when the isolate is created, hence the re-exec. Neither caps the heap: a large
  * JSON input still gets all the memory it needs.
  *
  * Why execve and not a child process or a worker: the process keeps its pid, stdio and signals, so `kill -9` of the
@@ -18,7 +18,7 @@
 export const defaultHeapFlags: ReadonlyArray<string> = ["--max-semi-space-size=8", "--heap-growing-percent=20"]
 
 /** The environment variable that replaces the flags; set it empty to run on node's defaults. */
-export const flagsVariable = "DIRSYNC_NODE_FLAGS"
+const flagsVariable = "DIRSYNC_NODE_FLAGS"
 
 /** What `relaunchArgv` looks at; `process` fits. */
 export interface Launch {

@@ -55,7 +55,7 @@ export interface Options {
   readonly tokenLifetimeSeconds?: number | undefined
   /**
    * How many of the most recent calls `callLog` keeps. Default: all, which suits tests; a long-running sandbox sets
-   * a limit, since every 100-row call keeps its body (about 1 GB after a million rows).
+   * a limit, since every 100-row call keeps its body (~120 MB of them after a million rows).
    */
   readonly callLogLimit?: number | undefined
 }

@@ -328,10 +328,12 @@ const plainClassIds = (raw: string): Array<number> | undefined => {
   return ids
 }
 
+const none: ReadonlyArray<string> = []
+
 /** Class ids joined by `;` → numbers; a part that is not a whole number stays a string and is reported. */
-const classIds = (raw: string): { readonly ids: Array<number | string>; readonly bad: Array<string> } => {
+const classIds = (raw: string): { readonly ids: Array<number | string>; readonly bad: ReadonlyArray<string> } => {
   const plain = plainClassIds(raw)
-  if (plain !== undefined) return { ids: plain, bad: [] }
+  if (plain !== undefined) return { ids: plain, bad: none }
   const ids: Array<number | string> = []
   const bad: Array<string> = []
   for (const part of raw.split(";")) {
@@ -349,23 +351,21 @@ const classIds = (raw: string): { readonly ids: Array<number | string>; readonly
 const withProblems = (value: Record<string, unknown>, problems: ReadonlyArray<ReaderProblem>) =>
   problems.length === 0 ? value : { ...value, [problemKey]: problems }
 
+// Runs for every row of every pass: a clean row allocates nothing beyond its class ids and the row itself.
 const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
   const value: Record<string, unknown> = r.cells
-  const problems: Array<ReaderProblem> = []
   const department = r.cells["department"]
-  if (department !== undefined) {
-    const { bad, ids } = classIds(department)
-    value["department"] = ids
-    if (bad.length > 0) {
-      problems.push({
-        field: "department",
-        message: `${
-          bad.map((b) => JSON.stringify(b)).join(", ")
-        } is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
-      })
-    }
+  if (department === undefined) return { row: r.row, value }
+  const { bad, ids } = classIds(department)
+  value["department"] = ids
+  if (bad.length === 0) return { row: r.row, value }
+  const problem: ReaderProblem = {
+    field: "department",
+    message: `${
+      bad.map((b) => JSON.stringify(b)).join(", ")
+    } is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
   }
-  return { row: r.row, value: withProblems(value, problems) }
+  return { row: r.row, value: withProblems(value, [problem]) }
 }
 
 const departmentRow = (r: CsvRow): BatchPipeline.SourceRow => {

@@ -332,12 +332,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
    * The core retry policy, with one more rule for non-idempotent calls: a failure whose outcome is unknown is
    * returned as is, never retried, because resending could apply the call twice.
    */
+  const retrying = RetryPolicy.retry(retryOptions)
   const withRetry = <A>(idempotent: boolean) => (self: Effect.Effect<A, FeishuError>) => {
-    if (idempotent) return RetryPolicy.retry(retryOptions)(self)
+    if (idempotent) return retrying(self)
     return self.pipe(
       Effect.map((a) => Result.succeed(a) as Result.Result<A, FeishuError>),
       Effect.catchIf((e) => e.outcomeUnknown === true, (e) => Effect.succeed(Result.fail(e))),
-      RetryPolicy.retry(retryOptions),
+      retrying,
       Effect.flatMap((r) => (Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)))
     )
   }
@@ -423,7 +424,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     requestOnce(options).pipe(
       withRetry(options.idempotent),
       Effect.flatMap((envelope) => decodeData(options, envelope)),
-      Effect.withSpan("FeishuClient.request", { attributes: { endpoint: options.path } })
+      // No stack trace on the span (one per call is costly); the span's name and endpoint say where it came from.
+      Effect.withSpan("FeishuClient.request", { attributes: { endpoint: options.path } }, {
+        captureStackTrace: false
+      })
     )
 
   return FeishuClient.of({

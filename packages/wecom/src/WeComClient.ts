@@ -300,7 +300,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
-  const retry = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => RetryPolicy.retry(policy)(self)
+  const retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = RetryPolicy.retry(policy)
 
   const post: Service["post"] = (path, body, schema, callOptions) => {
     // JSON.stringify writes non-ASCII characters as themselves (UTF-8 on the wire), never as \uXXXX escapes.
@@ -315,8 +315,10 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       schema,
       callOptions
     )
+    // No stack trace on the span: capturing one for every call cost more than the rest of the span, and the span's
+    // name and path already say where it came from.
     return (callOptions?.retry === false ? call : retry(call)).pipe(
-      Effect.withSpan("WeComClient.post", { attributes: { path } })
+      Effect.withSpan("WeComClient.post", { attributes: { path } }, { captureStackTrace: false })
     )
   }
 
@@ -332,7 +334,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       callOptions
     )
     return (callOptions?.retry === false ? call : retry(call)).pipe(
-      Effect.withSpan("WeComClient.get", { attributes: { path } })
+      Effect.withSpan("WeComClient.get", { attributes: { path } }, { captureStackTrace: false })
     )
   }
 

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
-import { defaultHeapFlags, type Launch, relaunchArgv } from "../src/internal/heapFlags.ts"
+import { availableParallelism } from "node:os"
+import { defaultFlags, defaultHeapFlags, type Launch, relaunchArgv } from "../src/internal/heapFlags.ts"
 import { assertExit, csv, dirsync, tempDir } from "./e2eHelpers.ts"
 
 const launch = (args: ReadonlyArray<string>, overrides: Partial<Launch> = {}): Launch => ({
@@ -9,6 +10,7 @@ const launch = (args: ReadonlyArray<string>, overrides: Partial<Launch> = {}): L
   execPath: "/usr/bin/node",
   env: {},
   platform: "linux",
+  cores: 8,
   ...overrides
 })
 
@@ -24,6 +26,18 @@ describe("heapFlags", () => {
       ...sync
     ])
     assert.isDefined(relaunchArgv(launch(["feishu", "departments", "add", "d.csv"])))
+  })
+
+  it("keeps V8 to one helper thread on two cores or fewer, and to its default beyond", () => {
+    for (const cores of [1, 2]) {
+      assert.deepStrictEqual(relaunchArgv(launch(sync, { cores }))?.slice(1, 4), [
+        ...defaultHeapFlags,
+        "--v8-pool-size=1"
+      ])
+    }
+    assert.notInclude(relaunchArgv(launch(sync, { cores: 3 })) ?? [], "--v8-pool-size=1")
+    // Choosing the pool size is choosing the flags: no re-exec, as for the heap flags.
+    assert.isUndefined(relaunchArgv(launch(sync, { cores: 2, env: { NODE_OPTIONS: "--v8-pool-size=4" } })))
   })
 
   it("leaves help, version, the sandbox and the demo to start as they are", () => {
@@ -71,7 +85,7 @@ describe("heapFlags", () => {
       assert.strictEqual(relaunched.length, 2)
       assert.strictEqual(relaunched[0]![0], relaunched[1]![0], "same pid after the re-exec")
       assert.deepStrictEqual(relaunched[0]![1], [])
-      assert.deepStrictEqual(relaunched[1]![1], [...defaultHeapFlags])
+      assert.deepStrictEqual(relaunched[1]![1], [...defaultFlags(availableParallelism())])
 
       assert.strictEqual((await starts(["--version"])).length, 1)
       const optedOut = await starts(["wecom", "students", "update", input, "--dry-run"], { DIRSYNC_NODE_FLAGS: "" })

@@ -5,17 +5,31 @@
  * rows). Left to its defaults, V8 grows the young generation to 2 × 64 MB on any long run and lets dead objects pile
  * up in old space before collecting, so peak RSS was 350–480 MB at 1M rows and not flat. An 8 MB semi-space and a
  * 20% heap growing step keep it at 175–210 MB from 100k to 1M rows, for 11–43% more CPU spent in GC
- * (docs/PERFORMANCE.md, "Third round"). Both flags are read only when the isolate is created, hence the re-exec. Neither caps the heap: a large
- * JSON input still gets all the memory it needs.
+ * (docs/PERFORMANCE.md, "Third round"). Both flags are read only when the isolate is created, hence the re-exec.
+ * Neither caps the heap: a large JSON input still gets all the memory it needs.
+ *
+ * On two cores or fewer, `--v8-pool-size=1` as well: V8's four default helper threads (parallel scavenges,
+ * concurrent marking and compiling) used 9–10 CPU-s of a 1M-row run and competed for the cores with the thread that
+ * sends and the CSV reader. With one helper the run was 6–12% faster, in 5 of 5 alternating pairs (docs/PERFORMANCE.md,
+ * "Fourth round"). With more cores there is room for the helpers, and V8's default stays.
  *
  * Why execve and not a child process or a worker: the process keeps its pid, stdio and signals, so `kill -9` of the
  * pid a user sees still stops the run, and nothing is left orphaned writing to the journal.
  *
  * Plain Node, no Effect: it runs before the CLI is loaded.
  */
+import { availableParallelism } from "node:os"
 
-/** The flags dirsync adds for `wecom …` and `feishu …` commands unless `DIRSYNC_NODE_FLAGS` says otherwise. */
+/** The heap flags dirsync adds for `wecom …` and `feishu …` commands unless `DIRSYNC_NODE_FLAGS` says otherwise. */
 export const defaultHeapFlags: ReadonlyArray<string> = ["--max-semi-space-size=8", "--heap-growing-percent=20"]
+
+/** Added to {@link defaultHeapFlags} on machines with this many cores or fewer. */
+const fewCores = 2
+const oneHelper = "--v8-pool-size=1"
+
+/** The default flags on a machine with `cores` cores. */
+export const defaultFlags = (cores: number): ReadonlyArray<string> =>
+  cores <= fewCores ? [...defaultHeapFlags, oneHelper] : defaultHeapFlags
 
 /** The environment variable that replaces the flags; set it empty to run on node's defaults. */
 const flagsVariable = "DIRSYNC_NODE_FLAGS"
@@ -27,6 +41,8 @@ export interface Launch {
   readonly execPath: string
   readonly env: Readonly<Record<string, string | undefined>>
   readonly platform: string
+  /** Cores available to this process; `os.availableParallelism()` when not given. */
+  readonly cores?: number | undefined
 }
 
 // The commands that read a whole roster; the rest (help, version, sandbox, demo) start as they are, so their cold
@@ -47,7 +63,9 @@ export const relaunchArgv = (launch: Launch): ReadonlyArray<string> | undefined 
   if (!streamingCommands.has(args[0] ?? "") || args.some((a) => informational.has(a))) return undefined
   if (launch.platform === "win32") return undefined
   const override = launch.env[flagsVariable]
-  const flags = override === undefined ? defaultHeapFlags : override.split(/\s+/).filter((f) => f.length > 0)
+  const flags = override === undefined
+    ? defaultFlags(launch.cores ?? availableParallelism())
+    : override.split(/\s+/).filter((f) => f.length > 0)
   if (flags.length === 0) return undefined
   const chosen = [...launch.execArgv, ...(launch.env["NODE_OPTIONS"] ?? "").split(/\s+/)].map(flagName)
   if (flags.some((f) => chosen.includes(flagName(f)))) return undefined

@@ -61,7 +61,12 @@ export const isMaxItems = (max: number) =>
     { description: `at most ${max} items` }
   )
 
-const validId = /^[0-9A-Za-z][0-9A-Za-z_\-@.]*$/
+// The alphabet, written once: the first character, then the rest.
+const idFirst = "0-9A-Za-z"
+const idRest = `${idFirst}_\\-@.`
+const validId = new RegExp(`^[${idFirst}][${idRest}]*$`)
+const startsWell = new RegExp(`^[${idFirst}]`)
+const outsideAlphabet = new RegExp(`[^${idRest}]`, "u")
 
 /**
  * The id alphabet both vendors document: digits, ASCII letters and `_ - @ .`, the first character a digit or letter.
@@ -73,8 +78,8 @@ export const isIdCharset = Schema.makeFilter<string>((s) => {
   if (s.length === 0) return true // length checks report emptiness
   // Every valid id passes this one test; it runs for every row of every pass, so it must not allocate.
   if (validId.test(s)) return true
-  if (!/^[0-9A-Za-z]/.test(s)) return `must start with a digit or a letter, got ${JSON.stringify(s.slice(0, 1))}`
-  const bad = /[^0-9A-Za-z_\-@.]/u.exec(s)
+  if (!startsWell.test(s)) return `must start with a digit or a letter, got ${JSON.stringify(s.slice(0, 1))}`
+  const bad = outsideAlphabet.exec(s)
   return bad === null || `contains ${JSON.stringify(bad[0])}; only digits, letters and _ - @ . are allowed`
 }, { description: "digits, letters and _ - @ ., starting with a digit or letter" })
 

@@ -328,11 +328,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.provideContext(limiterContext)
     )
 
+  const retrying = RetryPolicy.retry(retryOptions)
   /**
    * The core retry policy, with one more rule for non-idempotent calls: a failure whose outcome is unknown is
    * returned as is, never retried, because resending could apply the call twice.
    */
-  const retrying = RetryPolicy.retry(retryOptions)
   const withRetry = <A>(idempotent: boolean) => (self: Effect.Effect<A, FeishuError>) => {
     if (idempotent) return retrying(self)
     return self.pipe(

@@ -1,10 +1,11 @@
 /**
- * V8 heap sizing for the commands that stream a roster, applied by re-executing node in place (`process.execve`).
+ * V8 flags (heap sizing, helper threads) for the commands that stream a roster, applied by re-executing node in
+ * place (`process.execve`).
  *
  * Why: a sync allocates steadily (parsed rows, request bodies, responses) but keeps little alive (under 30 MB at 1M
  * rows). Left to its defaults, V8 grows the young generation to 2 × 64 MB on any long run and lets dead objects pile
  * up in old space before collecting, so peak RSS was 350–480 MB at 1M rows and not flat. An 8 MB semi-space and a
- * 20% heap growing step keep it at 175–210 MB from 100k to 1M rows, for 11–43% more CPU spent in GC
+ * 20% heap growing step keep it at 175–225 MB from 100k to 1M rows, for 11–43% more CPU spent in GC
  * (docs/PERFORMANCE.md, "Third round"). Both flags are read only when the isolate is created, hence the re-exec.
  * Neither caps the heap: a large JSON input still gets all the memory it needs.
  *

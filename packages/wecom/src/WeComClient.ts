@@ -315,8 +315,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       schema,
       callOptions
     )
-    // No stack trace on the span: capturing one for every call cost more than the rest of the span, and the span's
-    // name and path already say where it came from.
+    // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
     return (callOptions?.retry === false ? call : retry(call)).pipe(
       Effect.withSpan("WeComClient.post", { attributes: { path } }, { captureStackTrace: false })
     )

@@ -114,6 +114,24 @@ describe("testing", () => {
         assert.strictEqual(dir.student("zhangsan")?.name, "新")
       }))
 
+    it.effect("an update keeps the student findable; a rename moves it and keeps its parents' links", () =>
+      Effect.gen(function*() {
+        const dir = school()
+        dir.addStudent({ student_userid: "lisi", name: "李四", department: [1] })
+        dir.addParent({ parent_userid: "p1", children: [{ student_userid: "zhangsan", relation: "爸爸" }] })
+        dir.addParent({ parent_userid: "p2", children: [{ student_userid: "lisi", relation: "妈妈" }] })
+        const tok = yield* token(dir)
+        yield* update(dir, tok, [{ student_userid: "ZhangSan", name: "张三丰" }])
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三丰")
+        assert.strictEqual(dir.students().length, 2)
+        yield* update(dir, tok, [{ student_userid: "zhangsan", new_student_userid: "zhangsan2" }])
+        assert.isUndefined(dir.student("zhangsan"))
+        assert.strictEqual(dir.student("zhangsan2")?.name, "张三丰")
+        assert.deepStrictEqual(dir.parent("p1")?.children.map((c) => c.student_userid), ["zhangsan2"])
+        assert.deepStrictEqual(dir.parent("p2")?.children.map((c) => c.student_userid), ["lisi"])
+        assert.strictEqual(dir.students().length, 2)
+      }))
+
     it.effect("callLogLimit keeps only the latest calls, so a long-running sandbox does not grow without bound", () =>
       Effect.gen(function*() {
         const dir = school({ callLogLimit: 3 })

@@ -275,8 +275,9 @@ const csvRows = (
           })
           let settled = false
           w.on("message", (message: WorkerMessage) => {
-            if ("rows" in message) Queue.offerUnsafe(queue, JSON.parse(message.rows) as ReadonlyArray<CsvRow>)
-            else if ("problem" in message) {
+            if ("rows" in message) {
+              Queue.offerUnsafe(queue, Csv.toCsvRows(JSON.parse(message.rows) as Array<Csv.RawRow>, message.columns))
+            } else if ("problem" in message) {
               settled = true
               Queue.failCauseUnsafe(queue, Cause.fail(inputError(file, message.problem.where, message.problem.text)))
             } else {

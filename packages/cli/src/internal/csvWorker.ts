@@ -1,14 +1,15 @@
 /**
  * Worker-thread entry of the CSV reader: parses the file given in `workerData` and posts its rows to the thread
- * that validates and sends them, so that parsing uses the second core. Rows travel as one JSON string per batch
- * (`JSON.parse` on the receiving side is cheaper than structured cloning many small objects).
+ * that validates and sends them, so that parsing uses the second core. Rows travel as one JSON string per batch of
+ * {@link RawRow}s, with the header's columns (`JSON.parse` on the receiving side is cheaper than structured cloning
+ * many small objects, and arrays without a column name per cell are less than half the text).
  *
- * Messages to the parent: `{ rows: string }`, then `{ done: true }` or `{ problem }`. The parent answers each
+ * Messages to the parent: `{ rows, columns }`, then `{ done: true }` or `{ problem }`. The parent answers each
  * batch with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds
  * back the reader and memory stays bounded.
  */
 import { parentPort, workerData } from "node:worker_threads"
-import { type CsvRow, type Layout, type Problem, readCsvFile } from "./csv.ts"
+import { type Layout, type Problem, type RawRow, readCsvFile } from "./csv.ts"
 
 export interface Job {
   readonly file: string
@@ -18,7 +19,7 @@ export interface Job {
 
 /** What the worker posts to its parent. */
 export type WorkerMessage =
-  | { readonly rows: string }
+  | { readonly rows: string; readonly columns: ReadonlyArray<string> }
   | { readonly problem: Problem }
   | { readonly done: true }
 
@@ -35,8 +36,8 @@ port.on("message", () => {
   go?.()
 })
 
-const emit = (rows: Array<CsvRow>): Promise<void> | undefined => {
-  post({ rows: JSON.stringify(rows) })
+const emit = (rows: Array<RawRow>, columns: ReadonlyArray<string>): Promise<void> | undefined => {
+  post({ rows: JSON.stringify(rows), columns })
   if (++unanswered < IN_FLIGHT) return undefined
   return new Promise<void>((r) => (resume = r))
 }

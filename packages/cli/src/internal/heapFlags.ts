@@ -11,8 +11,9 @@
  *
  * On two cores or fewer, `--v8-pool-size=1` as well: V8's four default helper threads (parallel scavenges,
  * concurrent marking and compiling) used 8.5–10.6 CPU-s of a 1M-row run and competed for the cores with the thread
- * that sends and the CSV reader. With one helper the run was 6–12% faster, in 5 of 5 alternating pairs
- * (docs/PERFORMANCE.md, "Fourth round"). With more cores there is room for the helpers, and V8's default stays.
+ * that sends and the CSV reader. With one helper the run was 6–12% faster, in 5 of 5 alternating pairs, and even in
+ * 3 later pairs (docs/PERFORMANCE.md, "Fourth round"). With more cores there is room for the helpers, and V8's
+ * default stays.
  *
  * Why execve and not a child process or a worker: the process keeps its pid, stdio and signals, so `kill -9` of the
  * pid a user sees still stops the run, and nothing is left orphaned writing to the journal.

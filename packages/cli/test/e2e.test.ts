@@ -67,9 +67,10 @@ beforeAll(async () => {
   dir = tempDir()
   const cleanSeed = seedFile(dir, "clean.json", {
     students: [
-      ...["hs-1", "hs-2", "hs-3", "hps-1", "hps-2", "iv-1", "iv-2", "pf-1", "st-1", "st-2", "js-1", "pp-s1"].map((
-        id
-      ) => ({ student_userid: id, name: `seeded ${id}` })),
+      ...["hs-1", "hs-2", "hs-3", "hps-1", "hps-2", "iv-1", "iv-2", "pf-1", "st-1", "st-2", "js-1", "pp-s1", "tc-1"]
+        .map((
+          id
+        ) => ({ student_userid: id, name: `seeded ${id}` })),
       ...["sec-1", "sec-2", "ivp-s1"].map((id) => ({ student_userid: id, name: id }))
     ],
     parents: ["hp-1", "hp-2", "pp-1", "pp-2", "ivp-1", "ivp-2", "sec-p1"].map((id) => ({ parent_userid: id }))
@@ -458,6 +459,22 @@ describe.concurrent("dirsync e2e: faults", () => {
 // =============================================================================
 
 describe.concurrent("dirsync e2e: happy paths", () => {
+  it("no request carries trace-context headers (traceparent, b3) to the vendor", async () => {
+    await withProxy(clean, async (proxy, env) => {
+      const students = dir.write("tc-s.csv", csv(STUDENTS, ["tc-1,,甲,,1"]))
+      const departments = dir.write("tc-d.csv", csv(DEPARTMENTS, ["tcd-1,甲,0,,,false"]))
+      assertExit(await dirsync(["wecom", "students", "update", students], env), 0)
+      assertExit(await dirsync(["feishu", "departments", "add", departments], env), 0)
+      const calls = proxy.calls()
+      assert.isAbove(calls.length, 3, "token and write calls of both vendors went through the proxy")
+      for (const call of calls) {
+        for (const header of ["traceparent", "b3", "tracestate"]) {
+          assert.notInclude(call.headers, header, `${call.method} ${call.path}`)
+        }
+      }
+    })
+  })
+
   it("wecom students update applies every row, renames included, and school/user/get shows the new state", async () => {
     const file = dir.write(
       "hs.csv",

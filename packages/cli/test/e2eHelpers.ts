@@ -210,6 +210,8 @@ export interface Call {
   readonly code: number | undefined
   /** The request body as sent. */
   readonly body: string
+  /** The request's header names, lower-cased. */
+  readonly headers: ReadonlyArray<string>
 }
 
 export interface Proxy {
@@ -268,14 +270,22 @@ export const startProxy = (target: string): Promise<Proxy> =>
             path,
             status: answer.statusCode ?? 0,
             code: codeOf(text.toString()),
-            body: body()
+            body: body(),
+            headers: Object.keys(req.headers)
           })
           res.writeHead(answer.statusCode ?? 502, answer.headers).end(text)
         })
       })
       forward.on("error", () => {
         inflight--
-        calls.push({ method: req.method ?? "", path, status: 0, code: undefined, body: body() })
+        calls.push({
+          method: req.method ?? "",
+          path,
+          status: 0,
+          code: undefined,
+          body: body(),
+          headers: Object.keys(req.headers)
+        })
         req.socket.destroy()
       })
       req.pipe(forward)

@@ -261,7 +261,9 @@ const csvRows = (
     yield* checkFile(fs, file)
     let worker: Worker | undefined
     const job: Job = { file, layout, maxRecordBytes: limits.maxRecordBytes }
-    const batches = Stream.callback<ReadonlyArray<CsvRow>, InputError>((queue) =>
+    // Batches wait in the queue as the worker's text and become rows only when pulled: rows parsed on arrival
+    // waited long enough to outlive two young-generation GCs, and every copy V8 promotes costs a full GC later.
+    const batches = Stream.callback<Extract<WorkerMessage, { rows: string }>, InputError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
           const w = new Worker(workerUrl, {
@@ -276,7 +278,7 @@ const csvRows = (
           let settled = false
           w.on("message", (message: WorkerMessage) => {
             if ("rows" in message) {
-              Queue.offerUnsafe(queue, Csv.toCsvRows(JSON.parse(message.rows) as Array<Csv.RawRow>, message.columns))
+              Queue.offerUnsafe(queue, message)
             } else if ("problem" in message) {
               settled = true
               Queue.failCauseUnsafe(queue, Cause.fail(inputError(file, message.problem.where, message.problem.text)))
@@ -301,8 +303,12 @@ const csvRows = (
       )
     )
     return batches.pipe(
-      Stream.map((rows) => {
+      Stream.map((message) => {
         worker?.postMessage(0, []) // a credit: the reader may send one more batch
+        const rows: ReadonlyArray<CsvRow> = Csv.toCsvRows(
+          JSON.parse(message.rows) as Array<Csv.RawRow>,
+          message.columns
+        )
         return rows as Arr.NonEmptyReadonlyArray<CsvRow> // the reader never sends an empty batch
       }),
       Stream.flattenArray

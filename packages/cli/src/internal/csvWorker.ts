@@ -23,7 +23,9 @@ export type WorkerMessage =
   | { readonly problem: Problem }
   | { readonly done: true }
 
-const IN_FLIGHT = 4
+// Two: one was no faster (1M rows, three alternating pairs), and every batch more is 1,024 rows' worth of text
+// waiting on the parent's heap (docs/PERFORMANCE.md, "Fifth round").
+const IN_FLIGHT = 2
 
 const port = parentPort!
 const post = (message: WorkerMessage) => port.postMessage(message)

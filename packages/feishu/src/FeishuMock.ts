@@ -242,6 +242,8 @@ const messages: Record<number, string> = {
 }
 
 const isNonEmptyString = (u: unknown): u is string => typeof u === "string" && u.length > 0
+// Feishu's custom department id alphabet; hoisted, since a regex literal is a new object each time it runs.
+const departmentIdPattern = /^[0-9A-Za-z][0-9A-Za-z_\-@.]{0,63}$/
 
 /**
  * A new, empty directory (plus `options.departments`).
@@ -393,7 +395,7 @@ export const make = (options: Options = {}): Directory => {
     const firstIndex = new Map<string, number>()
     task.items.forEach((item, i) => {
       if (
-        item.id !== undefined && (typeof item.id !== "string" || !/^[0-9A-Za-z][0-9A-Za-z_\-@.]{0,63}$/.test(item.id))
+        item.id !== undefined && (typeof item.id !== "string" || !departmentIdPattern.test(item.id))
       ) {
         return failItem(i, 40151)
       }

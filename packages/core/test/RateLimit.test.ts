@@ -48,6 +48,25 @@ describe("RateLimit", () => {
         }
       }))
 
+    it.effect("honours a budget of more than one call per millisecond instead of capping it there", () =>
+      Effect.gen(function*() {
+        // 600,000 a minute is 10 calls per millisecond: 1,000 calls take about 100 ms, not 1,000.
+        const limit = { calls: 600_000, window: "1 minute" } as const
+        const at = atOf(yield* startTimes(Array.from({ length: 1000 }, () => ({ key: "k", limit }))), "k")
+        assert.isAtMost(at.at(-1)!, 101)
+        assert.isAtLeast(at.at(-1)!, 95, "still spread at the configured rate, not sent at once")
+      }))
+
+    it.effect("a fast budget still never lets more than `calls` calls into any window", () =>
+      Effect.gen(function*() {
+        const limit = { calls: 2000, window: "1 second" } as const
+        assert.deepStrictEqual(RateLimit.bucketOf(limit), { size: 2, windowMillis: 1.01 })
+        const at = atOf(yield* startTimes(Array.from({ length: 4500 }, () => ({ key: "k", limit }))), "k")
+        for (let i = 0; i + 2000 < at.length; i++) {
+          assert.isAbove(at[i + 2000]! - at[i]!, 1000, `calls ${i} and ${i + 2000}`)
+        }
+      }))
+
     it.effect("keeps each account and endpoint's budget separate", () =>
       Effect.gen(function*() {
         const limit = { calls: 2, window: "1 second" } as const

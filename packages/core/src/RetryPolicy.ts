@@ -85,15 +85,15 @@ export const shouldRetry = (options: Options = defaults) => (e: unknown): boolea
  * @since 0.1.0
  * @category combinators
  */
-export const retry =
-  (options: Options = defaults) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
-    const ok = shouldRetry(options)
-    // Built once per policy, not per call: a schedule is a description, and every run of it starts afresh.
-    const delays = schedule(options)
+export const retry = (options: Options = defaults) => {
+  const ok = shouldRetry(options)
+  // Built once per policy, not per call: a schedule is a description, and every run of it starts afresh.
+  const delays = schedule(options)
+  return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     // The counter lives per run of the returned effect (it may run many times), not per attempt. The bound is checked
     // here rather than with `times`, because Effect.retry evaluates `while` before `times`: `onRetry` would otherwise
     // announce a retry that never happens.
-    return Effect.suspend(() => {
+    Effect.suspend(() => {
       let attempt = 0
       return Effect.retry(self, {
         schedule: delays,
@@ -105,4 +105,4 @@ export const retry =
         }
       })
     })
-  }
+}

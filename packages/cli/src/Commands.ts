@@ -126,10 +126,10 @@ const wecomTarget = Effect.fnUntraced(function*(
 })
 
 /**
- * The CLI installs no tracer, so the span effect's HTTP client opens for every request would never be exported; it
- * cost 140–170 µs of CPU per call (1.4–1.7 CPU-s per 1M students), and it would send `traceparent` and `b3` headers
- * to the vendor. The clients' own spans (`WeComClient.post`, …) stay. Library users who install a tracer keep the
- * HTTP spans unless they set `HttpClient.TracerDisabledWhen` themselves.
+ * The CLI installs no tracer, so the span Effect's HTTP client opens for every request would never be exported. It
+ * cost 140–170 µs of CPU per call (1.4–1.7 CPU-s per 1M students) and sent `traceparent` and `b3` headers to the
+ * vendor. The clients' own spans (`WeComClient.post`, …) stay. Library users who install a tracer keep the HTTP
+ * spans unless they set `HttpClient.TracerDisabledWhen` themselves.
  */
 const withoutHttpSpans = Effect.provideService(HttpClient.TracerDisabledWhen, () => true)
 

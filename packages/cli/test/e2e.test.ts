@@ -65,12 +65,25 @@ let slow: Sandbox
 
 beforeAll(async () => {
   dir = tempDir()
+  // Students the tests on the clean sandbox update; each test uses ids of its own.
+  const seeded = [
+    "hs-1",
+    "hs-2",
+    "hs-3",
+    "hps-1",
+    "hps-2",
+    "iv-1",
+    "iv-2",
+    "pf-1",
+    "st-1",
+    "st-2",
+    "js-1",
+    "pp-s1",
+    "tc-1"
+  ]
   const cleanSeed = seedFile(dir, "clean.json", {
     students: [
-      ...["hs-1", "hs-2", "hs-3", "hps-1", "hps-2", "iv-1", "iv-2", "pf-1", "st-1", "st-2", "js-1", "pp-s1", "tc-1"]
-        .map((
-          id
-        ) => ({ student_userid: id, name: `seeded ${id}` })),
+      ...seeded.map((id) => ({ student_userid: id, name: `seeded ${id}` })),
       ...["sec-1", "sec-2", "ivp-s1"].map((id) => ({ student_userid: id, name: id }))
     ],
     parents: ["hp-1", "hp-2", "pp-1", "pp-2", "ivp-1", "ivp-2", "sec-p1"].map((id) => ({ parent_userid: id }))

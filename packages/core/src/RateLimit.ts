@@ -43,7 +43,7 @@ export const key = (vendor: string, account: string, endpoint: string): string =
  *   `size + calls / 1.01 + 1` calls, so the size is kept within the 1% slack.
  *
  * @since 0.1.0
- * @category models
+ * @category constructors
  */
 export const bucketOf = (limit: Limit): { readonly size: number; readonly windowMillis: number } => {
   const calls = Math.max(1, limit.calls)

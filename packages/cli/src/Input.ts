@@ -250,15 +250,23 @@ const workerUrl = (() => {
  * The data rows of a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. Parsing
  * runs in a worker thread (internal/csvWorker.ts), one per run of the Stream, so that it uses the second core
  * while this thread validates and sends; batches are answered with credits, so the reader never runs far ahead.
+ *
+ * Every run after the first compares each batch's digest with the same batch of the first run, and marks the rows
+ * of an identical batch `sameAsFirstRun`, so that the pipeline's second pass need not decode them again.
  */
 const csvRows = (
   file: string,
   layout: Layout,
   limits: Limits
-): Stream.Stream<CsvRow, InputError, FileSystem.FileSystem> =>
-  Stream.unwrap(Effect.gen(function*() {
+): Stream.Stream<CsvRow, InputError, FileSystem.FileSystem> => {
+  let firstRun: Array<string> | undefined
+  return Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     yield* checkFile(fs, file)
+    // Digests of this run's batches, in order; the first run's are what later runs compare with.
+    const digests: Array<string> = []
+    const reference = firstRun
+    firstRun ??= digests
     let worker: Worker | undefined
     const job: Job = { file, layout, maxRecordBytes: limits.maxRecordBytes }
     // Batches wait in the queue as the worker's text and become rows only when pulled: rows parsed on arrival
@@ -305,15 +313,19 @@ const csvRows = (
     return batches.pipe(
       Stream.map((message) => {
         worker?.postMessage(0, []) // a credit: the reader may send one more batch
+        const same = reference !== undefined && reference[digests.length] === message.digest
+        digests.push(message.digest)
         const rows: ReadonlyArray<CsvRow> = Csv.toCsvRows(
           JSON.parse(message.rows) as Array<Csv.RawRow>,
-          message.columns
+          message.columns,
+          same
         )
         return rows as Arr.NonEmptyReadonlyArray<CsvRow> // the reader never sends an empty batch
       }),
       Stream.flattenArray
     )
   }))
+}
 
 /** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */
 const plainClassIds = (raw: string): Array<number> | undefined => {
@@ -358,14 +370,18 @@ const classIds = (raw: string): { readonly ids: Array<number | string>; readonly
 const withProblems = (value: Record<string, unknown>, problems: ReadonlyArray<ReaderProblem>) =>
   problems.length === 0 ? value : { ...value, [problemKey]: problems }
 
+/** The pipeline's row; the flag only when it is set, so that a first read's rows are plain `{ row, value }`. */
+const sourceRow = (r: CsvRow, value: unknown): BatchPipeline.SourceRow =>
+  r.sameAsFirstRun ? { row: r.row, value, sameAsFirstRun: true } : { row: r.row, value }
+
 // Runs for every row of every pass: a clean row allocates nothing beyond its class ids and the row itself.
 const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
   const value: Record<string, unknown> = r.cells
   const department = r.cells["department"]
-  if (department === undefined) return { row: r.row, value }
+  if (department === undefined) return sourceRow(r, value)
   const { bad, ids } = classIds(department)
   value["department"] = ids
-  if (bad.length === 0) return { row: r.row, value }
+  if (bad.length === 0) return sourceRow(r, value)
   const problem: ReaderProblem = {
     field: "department",
     message: `${
@@ -390,7 +406,7 @@ const departmentRow = (r: CsvRow): BatchPipeline.SourceRow => {
       })
     }
   }
-  return { row: r.row, value: withProblems(value, problems) }
+  return sourceRow(r, withProblems(value, problems))
 }
 
 // -----------------------------------------------------------------------------

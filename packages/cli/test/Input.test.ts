@@ -36,6 +36,12 @@ const text = (e: Input.InputError) => e.message.slice(e.file.length + 2)
 const longNameRows = (n: number) =>
   Array.from({ length: n }, (_, i) => `s${i + 1},${"张".repeat(40 + (i % 7))},1380000${i % 10}000`)
 
+/** A students file of 3,000 rows (three batches of the reader), each row's name given by `name`. */
+const lines = (name: (i: number) => string) => [
+  "student_userid,name",
+  ...Array.from({ length: 3000 }, (_, i) => `s${i + 1},${name(i + 1)}`)
+]
+
 const withTempDir = <A, E>(f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
@@ -323,6 +329,30 @@ describe("Input", () => {
             row: n,
             value: { student_userid: `s${n}`, name: `学生${n}`, department: [n % 50, n % 7] }
           })
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a later read marks the rows of each batch unchanged since the first read; a changed batch it does not", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "reread.csv")
+          const original = lines((i) => `学生${i}`)
+          yield* fs.writeFileString(file, original.join("\n") + "\n")
+          const input = Input.read(file, "students")
+          const marked = Stream.runFold(input, () => [] as Array<number>, (acc, r) => {
+            if (r.sameAsFirstRun === true) acc.push(r.row)
+            return acc
+          })
+          assert.deepStrictEqual(yield* marked, [], "the first read vouches for nothing")
+          assert.strictEqual((yield* marked).length, 3000, "an unchanged file: every row")
+          // Row 1,500 is in the second batch (rows 1,025–2,048).
+          yield* fs.writeFileString(file, lines((i) => (i === 1500 ? "改名" : `学生${i}`)).join("\n") + "\n")
+          const afterEdit = yield* marked
+          assert.strictEqual(afterEdit.length, 3000 - 1024)
+          assert.isFalse(afterEdit.some((row) => row >= 1025 && row <= 2048))
+          // Later reads compare with the first one, not with the one before.
+          yield* fs.writeFileString(file, original.join("\n") + "\n")
+          assert.strictEqual((yield* marked).length, 3000)
         })
       ).pipe(Effect.provide(NodeServices.layer)))
 

@@ -47,6 +47,13 @@ import * as VendorError from "./VendorError.ts"
 export interface SourceRow {
   readonly row: number
   readonly value: unknown
+  /**
+   * Set by an input that re-reads its source on every run, on a later run only: this value is identical to the one
+   * the input's first run gave for this row (the CLI's CSV reader compares a digest of each batch). Pass 2 then
+   * takes the value itself as the item when pass 1 found that decoding returned it unchanged, instead of decoding it
+   * a second time. Leave it unset when in doubt: the row is then decoded again.
+   */
+  readonly sameAsFirstRun?: boolean | undefined
 }
 
 /**
@@ -194,6 +201,8 @@ export interface Plan {
   readonly rejectedKeys: ReadonlySet<string>
   /** Decoded rows of interrupted chunks (resume), to be verified before pass 2. */
   readonly pendingRows: ReadonlyMap<number, Valid<unknown>>
+  /** Rows whose decoded item equals their raw value: pass 2 reuses such a value when it is the same as in pass 1. */
+  readonly decodedAsIs: { readonly has: (row: number) => boolean }
 }
 
 /**
@@ -227,6 +236,31 @@ const decodeRow = <Item>(schema: Schema.Decoder<Item>) => {
       reason: LocalReason.InvalidField
     })
   }
+}
+
+const isPlainObject = (u: object): u is Record<string, unknown> => Object.getPrototypeOf(u) === Object.prototype
+
+/**
+ * Whether two values are the same JSON-like data: primitives, arrays, and plain objects compared key by key in any
+ * order. Anything else (a class instance, a Date, a Map) is never the same as another value.
+ */
+const sameData = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) || Array.isArray(b)) {
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameData(a[i], b[i])) return false
+    return true
+  }
+  if (!isPlainObject(a) || !isPlainObject(b)) return false
+  let keys = 0
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) continue
+    if (!Object.hasOwn(b, key) || !sameData(a[key], b[key])) return false
+    keys++
+  }
+  for (const key in b) if (Object.hasOwn(b, key)) keys--
+  return keys === 0
 }
 
 /** A set of row numbers: a bitmap for the usual small non-negative integers (1M rows cost 125 kB), else a Set. */
@@ -274,6 +308,7 @@ export const plan = <Item, E, R, EIn, RIn>(
     const keyOfRow = new Map<number, string>()
     const pendingRows = new Map<number, Valid<unknown>>()
     const validRows = makeRowSet()
+    const decodedAsIs = makeRowSet()
     let total = 0
     let valid = 0
     return Stream.runForEachArray(input, (sources) =>
@@ -290,6 +325,7 @@ export const plan = <Item, E, R, EIn, RIn>(
           }
           valid++
           validRows.add(row)
+          if (sameData(decoded.success, value)) decodedAsIs.add(row)
           const v: Valid<Item> = { row, id, item: decoded.success }
           if (dependency) {
             const key = dependency.key(v.item)
@@ -319,7 +355,7 @@ export const plan = <Item, E, R, EIn, RIn>(
           const levels = verdict?.levels ?? new Map<number, number>()
           let maxLevel = 0
           for (const level of levels.values()) maxLevel = Math.max(maxLevel, level)
-          return { total, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows }
+          return { total, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows, decodedAsIs }
         })
       )
   })
@@ -458,10 +494,16 @@ export const run = <Item, E, R, EIn, RIn>(
         outcome: { row: source.row, id, status, reason, message }
       })
       if (rejection !== undefined) return done("rejected", rejection.reason ?? LocalReason.Conflict, rejection.message)
-      const decoded = decode(source.value)
-      // The input changed between passes; report it rather than send something unvalidated.
-      if (Result.isFailure(decoded)) return done("rejected", LocalReason.InvalidField, decoded.failure.message)
-      const valid: Valid<Item> = { row: source.row, id, item: decoded.success }
+      let item: Item
+      // Decoding is pure: a value pass 1 decoded to itself, and that has not changed since, is its own item.
+      if (source.sameAsFirstRun === true && thePlan.decodedAsIs.has(source.row)) item = source.value as Item
+      else {
+        const decoded = decode(source.value)
+        // The input changed between passes; report it rather than send something unvalidated.
+        if (Result.isFailure(decoded)) return done("rejected", LocalReason.InvalidField, decoded.failure.message)
+        item = decoded.success
+      }
+      const valid: Valid<Item> = { row: source.row, id, item }
       const skip = (reason: string, message: string): Step<Item> => {
         markNotApplied(valid.item)
         return done("skipped", reason, message)

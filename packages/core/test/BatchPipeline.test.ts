@@ -153,6 +153,37 @@ const rejectsRows1And2And9 = (): BatchPipeline.CrossRowChecks<Student> => ({
 
 const statusOf = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => outcomes.map((o) => `${o.row}:${o.status}`)
 
+/** A source that, like a file read again on each run, vouches for its rows from the second run on. */
+const reread = (values: ReadonlyArray<unknown>, vouch: boolean): Stream.Stream<BatchPipeline.SourceRow> => {
+  let runs = 0
+  return Stream.suspend(() => {
+    runs++
+    const sameAsFirstRun = vouch && runs > 1
+    return Stream.fromIterable(values.map((value, i) => ({ row: i + 1, value, sameAsFirstRun })))
+  })
+}
+
+/** An endpoint whose Schema counts its checks, and that keeps the items it was sent. */
+const counting = <S extends Schema.Top>(fields: (checked: Schema.String) => S) => {
+  const stats = { checks: 0, sent: [] as Array<unknown> }
+  const checked = Schema.String.check(Schema.makeFilter(() => {
+    stats.checks++
+    return true
+  }))
+  const endpoint: BatchPipeline.Endpoint<S["Type"], never, never> = {
+    name: "test.counting",
+    schema: fields(checked) as unknown as Schema.Decoder<S["Type"]>,
+    idOf: () => "",
+    chunkSize: 100,
+    execute: (chunk) =>
+      Effect.sync(() => {
+        for (const v of chunk) stats.sent.push(v.item)
+        return chunk.map((v) => ({ row: v.row, status: "applied" as const }))
+      })
+  }
+  return { endpoint, stats }
+}
+
 // =============================================================================
 // Tests
 // =============================================================================
@@ -177,6 +208,43 @@ describe("BatchPipeline", () => {
         assert.deepStrictEqual(outcomes.map((o) => o.id), ["s1", "s2", "s3", "_bad", "s4", "s5", "s6", ""])
         assert.isFalse(vendor.spans.some((s) => s.rows.includes(4) || s.rows.includes(8)))
       }))
+
+    describe("pass 2 and rows unchanged since pass 1", () => {
+      it.effect("a row the input vouches for, which decoding returned as it was, is not decoded again", () =>
+        Effect.gen(function*() {
+          const { endpoint, stats } = counting((checked) =>
+            Schema.Struct({ userid: checked, tags: Schema.Array(checked) })
+          )
+          const values = [{ userid: "a", tags: ["x"] }, { tags: ["y", "z"], userid: "b" }]
+          const outcomes = yield* collect(BatchPipeline.run(endpoint, reread(values, true)))
+          assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied"])
+          assert.strictEqual(stats.checks, 5, "each field checked once, in pass 1")
+          assert.deepStrictEqual(stats.sent, values)
+        }))
+
+      it.effect("a row the input does not vouch for is decoded again before it is sent", () =>
+        Effect.gen(function*() {
+          const { endpoint, stats } = counting((checked) =>
+            Schema.Struct({ userid: checked, tags: Schema.Array(checked) })
+          )
+          const values = [{ userid: "a", tags: ["x"] }, { userid: "b", tags: ["y", "z"] }]
+          yield* collect(BatchPipeline.run(endpoint, reread(values, false)))
+          assert.strictEqual(stats.checks, 10, "checked in both passes")
+          assert.deepStrictEqual(stats.sent, values)
+        }))
+
+      it.effect("a vouched row that decoding changes is decoded again, and the decoded item is what is sent", () =>
+        Effect.gen(function*() {
+          const { endpoint, stats } = counting((checked) =>
+            Schema.Struct({ userid: checked, age: Schema.optionalKey(Schema.NumberFromString) })
+          )
+          // The first gets a string turned into a number, the second loses a key the Schema does not know.
+          const values = [{ userid: "a", age: "7" }, { userid: "b", note: "not a field" }, { userid: "c" }]
+          yield* collect(BatchPipeline.run(endpoint, reread(values, true)))
+          assert.strictEqual(stats.checks, 5, "rows 1 and 2 checked in both passes, row 3 only in pass 1")
+          assert.deepStrictEqual(stats.sent, [{ userid: "a", age: 7 }, { userid: "b" }, { userid: "c" }])
+        }))
+    })
 
     it.effect("keeps input order when later chunks finish first", () =>
       Effect.gen(function*() {

@@ -63,6 +63,8 @@ export interface CsvRow {
   readonly line: number
   /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
   readonly cells: Record<string, string>
+  /** The row is in a batch identical to the same batch of the first read of the file (see `BatchPipeline.SourceRow`). */
+  readonly sameAsFirstRun: boolean
 }
 
 /**
@@ -72,7 +74,11 @@ export interface CsvRow {
 export type RawRow = readonly [row: number, line: number, cells: ReadonlyArray<string>]
 
 /** Raw rows → rows with their non-empty cells by column. */
-export const toCsvRows = (rows: ReadonlyArray<RawRow>, columns: ReadonlyArray<string>): Array<CsvRow> => {
+export const toCsvRows = (
+  rows: ReadonlyArray<RawRow>,
+  columns: ReadonlyArray<string>,
+  sameAsFirstRun: boolean
+): Array<CsvRow> => {
   const out: Array<CsvRow> = []
   for (let i = 0; i < rows.length; i++) {
     const [row, line, values] = rows[i]!
@@ -81,7 +87,7 @@ export const toCsvRows = (rows: ReadonlyArray<RawRow>, columns: ReadonlyArray<st
       const value = values[c]!
       if (value.length > 0) cells[columns[c]!] = value
     }
-    out.push({ row, line, cells })
+    out.push({ row, line, cells, sameAsFirstRun })
   }
   return out
 }

@@ -4,10 +4,13 @@
  * {@link RawRow}s, with the header's columns (`JSON.parse` on the receiving side is cheaper than structured cloning
  * many small objects, and arrays without a column name per cell are less than half the text).
  *
- * Messages to the parent: `{ rows, columns }`, then `{ done: true }` or `{ problem }`. The parent answers each
+ * Messages to the parent: `{ rows, columns, digest }`, then `{ done: true }` or `{ problem }`. The digest (SHA-256 of
+ * the columns and the rows' text) lets the parent tell that a batch is the same as in an earlier read of the file,
+ * at the cost of hashing here, off the parent's thread. The parent answers each
  * batch with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds
  * back the reader and memory stays bounded.
  */
+import { createHash } from "node:crypto"
 import { parentPort, workerData } from "node:worker_threads"
 import { type Layout, type Problem, type RawRow, readCsvFile } from "./csv.ts"
 
@@ -19,7 +22,7 @@ export interface Job {
 
 /** What the worker posts to its parent. */
 export type WorkerMessage =
-  | { readonly rows: string; readonly columns: ReadonlyArray<string> }
+  | { readonly rows: string; readonly columns: ReadonlyArray<string>; readonly digest: string }
   | { readonly problem: Problem }
   | { readonly done: true }
 
@@ -39,7 +42,9 @@ port.on("message", () => {
 })
 
 const emit = (rows: Array<RawRow>, columns: ReadonlyArray<string>): Promise<void> | undefined => {
-  post({ rows: JSON.stringify(rows), columns })
+  const text = JSON.stringify(rows)
+  const digest = createHash("sha256").update(JSON.stringify(columns)).update(text).digest("base64")
+  post({ rows: text, columns, digest })
   if (++unanswered < IN_FLIGHT) return undefined
   return new Promise<void>((r) => (resume = r))
 }

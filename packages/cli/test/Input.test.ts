@@ -37,7 +37,7 @@ const longNameRows = (n: number) =>
   Array.from({ length: n }, (_, i) => `s${i + 1},${"张".repeat(40 + (i % 7))},1380000${i % 10}000`)
 
 /** A students file of 3,000 rows (three batches of the reader), each row's name given by `name`. */
-const lines = (name: (i: number) => string) => [
+const threeBatches = (name: (i: number) => string) => [
   "student_userid,name",
   ...Array.from({ length: 3000 }, (_, i) => `s${i + 1},${name(i + 1)}`)
 ]
@@ -336,7 +336,7 @@ describe("Input", () => {
       withTempDir((dir, fs) =>
         Effect.gen(function*() {
           const file = join(dir, "reread.csv")
-          const original = lines((i) => `学生${i}`)
+          const original = threeBatches((i) => `学生${i}`)
           yield* fs.writeFileString(file, original.join("\n") + "\n")
           const input = Input.read(file, "students")
           const marked = Stream.runFold(input, () => [] as Array<number>, (acc, r) => {
@@ -346,7 +346,7 @@ describe("Input", () => {
           assert.deepStrictEqual(yield* marked, [], "the first read vouches for nothing")
           assert.strictEqual((yield* marked).length, 3000, "an unchanged file: every row")
           // Row 1,500 is in the second batch (rows 1,025–2,048).
-          yield* fs.writeFileString(file, lines((i) => (i === 1500 ? "改名" : `学生${i}`)).join("\n") + "\n")
+          yield* fs.writeFileString(file, threeBatches((i) => (i === 1500 ? "改名" : `学生${i}`)).join("\n") + "\n")
           const afterEdit = yield* marked
           assert.strictEqual(afterEdit.length, 3000 - 1024)
           assert.isFalse(afterEdit.some((row) => row >= 1025 && row <= 2048))

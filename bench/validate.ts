@@ -15,7 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { spawnSync } from "node:child_process"
-import { BatchPipeline, Limit } from "../packages/core/src/index.ts"
+import { BatchPipeline, type Endpoint, Limit } from "../packages/core/src/index.ts"
 
 const Student = Schema.Struct({
   student_userid: Limit.Id({ unit: "bytes" }),
@@ -31,7 +31,7 @@ const given = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "�
 const sourceChunk = Number(process.env.BENCH_SOURCE_CHUNK ?? 1000)
 
 /** A re-runnable source: every run of the stream regenerates the rows from scratch, as a Stream over a file would. */
-const rows = (count: number): Stream.Stream<BatchPipeline.SourceRow> =>
+const rows = (count: number): Stream.Stream<Endpoint.SourceRow> =>
   Stream.fromIterable({
     *[Symbol.iterator]() {
       for (let row = 1; row <= count; row++) {
@@ -48,7 +48,7 @@ const rows = (count: number): Stream.Stream<BatchPipeline.SourceRow> =>
     }
   }, { chunkSize: sourceChunk })
 
-const endpoint: BatchPipeline.Endpoint<typeof Student.Type, never, never> = {
+const endpoint: Endpoint.Endpoint<typeof Student.Type, never, never> = {
   name: "bench.noop",
   schema: Student,
   idOf: (value) => String((value as { student_userid?: unknown }).student_userid ?? ""),

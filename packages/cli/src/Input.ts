@@ -1,6 +1,6 @@
 /**
  * Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a re-runnable, streaming `Stream` of
- * {@link BatchPipeline.SourceRow}s for the batch pipeline.
+ * {@link Endpoint.SourceRow}s for the batch pipeline.
  *
  * **Details**
  *
@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import type { BatchPipeline } from "@dirsync/core"
+import type { Endpoint } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -178,8 +178,8 @@ export const guard = <A>(schema: Schema.Decoder<A>): Schema.Decoder<A> =>
  * @category combinators
  */
 export const withReaderProblems = <Item, E, R>(
-  endpoint: BatchPipeline.Endpoint<Item, E, R>
-): BatchPipeline.Endpoint<Item, E, R> => ({ ...endpoint, schema: guard(endpoint.schema) })
+  endpoint: Endpoint.Endpoint<Item, E, R>
+): Endpoint.Endpoint<Item, E, R> => ({ ...endpoint, schema: guard(endpoint.schema) })
 
 // =============================================================================
 // Errors
@@ -371,11 +371,11 @@ const withProblems = (value: Record<string, unknown>, problems: ReadonlyArray<Re
   problems.length === 0 ? value : { ...value, [problemKey]: problems }
 
 /** The pipeline's row; the flag only when it is set, so that a first read's rows are plain `{ row, value }`. */
-const sourceRow = (r: CsvRow, value: unknown): BatchPipeline.SourceRow =>
+const sourceRow = (r: CsvRow, value: unknown): Endpoint.SourceRow =>
   r.sameAsFirstRun ? { row: r.row, value, sameAsFirstRun: true } : { row: r.row, value }
 
 // Runs for every row of every pass: a clean row allocates nothing beyond its class ids and the row itself.
-const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
+const studentRow = (r: CsvRow): Endpoint.SourceRow => {
   const value: Record<string, unknown> = r.cells
   const department = r.cells["department"]
   if (department === undefined) return sourceRow(r, value)
@@ -391,7 +391,7 @@ const studentRow = (r: CsvRow): BatchPipeline.SourceRow => {
   return { row: r.row, value: withProblems(value, [problem]) }
 }
 
-const departmentRow = (r: CsvRow): BatchPipeline.SourceRow => {
+const departmentRow = (r: CsvRow): Endpoint.SourceRow => {
   const value: Record<string, unknown> = r.cells
   const problems: Array<ReaderProblem> = []
   const chat = r.cells["create_group_chat"]
@@ -464,7 +464,7 @@ const addLink = (acc: ParentAcc, r: CsvRow) => {
   }
 }
 
-const parentRow = (acc: ParentAcc): BatchPipeline.SourceRow => {
+const parentRow = (acc: ParentAcc): Endpoint.SourceRow => {
   const value: Record<string, unknown> = acc.parentUserid.length > 0 ? { parent_userid: acc.parentUserid } : {}
   for (const field of parentFields) {
     // A conflicting field keeps all its values (an array), which the vendor Schema rejects even unguarded.
@@ -482,7 +482,7 @@ const parentKey = (id: string) => id.toLowerCase()
 const parentRows = (
   file: string,
   limits: Limits
-): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+): Stream.Stream<Endpoint.SourceRow, InputError, FileSystem.FileSystem> =>
   Stream.unwrap(Effect.gen(function*() {
     const rows = csvRows(file, "parents", limits)
     // Pass 1: where each parent's last line is. Also surfaces every file-level error before anything is emitted.
@@ -495,7 +495,7 @@ const parentRows = (
     return Stream.suspend(() => {
       const pending = new Map<string, ParentAcc>()
       return rows.pipe(mapChunks((chunk: Arr.NonEmptyReadonlyArray<CsvRow>) => {
-        const out: Array<BatchPipeline.SourceRow> = []
+        const out: Array<Endpoint.SourceRow> = []
         for (const r of chunk) {
           const id = r.cells["parent_userid"]
           if (id === undefined) {
@@ -526,7 +526,7 @@ const readCsv = (
   file: string,
   layout: Layout,
   limits: Limits
-): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> => {
+): Stream.Stream<Endpoint.SourceRow, InputError, FileSystem.FileSystem> => {
   switch (layout) {
     case "students":
       return Stream.map(csvRows(file, layout, limits), studentRow)
@@ -579,7 +579,7 @@ const unknownFields = (layout: Layout, item: Record<string, unknown>): Array<Rea
   return problems
 }
 
-const itemRow = (layout: Layout, row: number, item: unknown, where: string): BatchPipeline.SourceRow => {
+const itemRow = (layout: Layout, row: number, item: unknown, where: string): Endpoint.SourceRow => {
   if (typeof item !== "object" || item === null || Array.isArray(item)) {
     return {
       row,
@@ -594,7 +594,7 @@ const readJson = (
   file: string,
   layout: Layout,
   limits: Limits
-): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+): Stream.Stream<Endpoint.SourceRow, InputError, FileSystem.FileSystem> =>
   Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const size = yield* checkFile(fs, file)
@@ -668,7 +668,7 @@ const readNdjson = (
   file: string,
   layout: Layout,
   limits: Limits
-): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> =>
+): Stream.Stream<Endpoint.SourceRow, InputError, FileSystem.FileSystem> =>
   Stream.unwrap(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     yield* checkFile(fs, file)
@@ -681,7 +681,7 @@ const readNdjson = (
           layout.slice(0, -1)
         } object`
       )
-    const handle = (raw: Buffer): BatchPipeline.SourceRow | undefined | InputError => {
+    const handle = (raw: Buffer): Endpoint.SourceRow | undefined | InputError => {
       const line = ++state.line
       let bytes = line === 1 ? stripBom(raw) : raw
       if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1)
@@ -706,7 +706,7 @@ const readNdjson = (
     const lines = fs.stream(file, { chunkSize: 64 * 1024 }).pipe(
       Stream.mapError(platformError(file)),
       mapChunks((chunks: Arr.NonEmptyReadonlyArray<Uint8Array>) => {
-        const out: Array<BatchPipeline.SourceRow> = []
+        const out: Array<Endpoint.SourceRow> = []
         for (const chunk of chunks) {
           const incoming = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length)
           const buf = state.carry === undefined ? incoming : Buffer.concat([state.carry, incoming])
@@ -725,7 +725,7 @@ const readNdjson = (
       })
     )
     const finish = Stream.suspend(() => {
-      const out: Array<BatchPipeline.SourceRow> = []
+      const out: Array<Endpoint.SourceRow> = []
       if (state.carry !== undefined) {
         const r = handle(state.carry)
         state.carry = undefined
@@ -765,7 +765,7 @@ export const read = (
   file: string,
   layout: Layout,
   options?: Partial<Limits>
-): Stream.Stream<BatchPipeline.SourceRow, InputError, FileSystem.FileSystem> => {
+): Stream.Stream<Endpoint.SourceRow, InputError, FileSystem.FileSystem> => {
   const effective: Limits = { ...limits, ...options }
   switch (extensionOf(file)) {
     case ".csv":

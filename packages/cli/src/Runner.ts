@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, Outcome, Report, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Outcome, Report, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -43,7 +43,7 @@ export interface RunSpec<Item, E, R> {
   readonly layout: Input.Layout
   /** "sandbox" or the vendor base URL. */
   readonly target: string
-  readonly endpoint: BatchPipeline.Endpoint<Item, E, R>
+  readonly endpoint: Endpoint.Endpoint<Item, E, R>
   readonly flags: WriteFlags
   readonly chunkSize?: number | undefined
   readonly counters: Progress.Counters
@@ -126,7 +126,7 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
           tally.add(outcome)
           Progress.count(spec.counters, outcome)
           if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
-            if (!(flags.dryRun && outcome.reason === "DryRun")) firstProblems.push(outcome)
+            if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
           }
         }
         return writer === undefined ? Effect.void : writer.writeAll(outcomes)

@@ -1,5 +1,5 @@
 import * as Input from "@dirsync/cli/Input"
-import { BatchPipeline } from "@dirsync/core"
+import { BatchPipeline, type Endpoint } from "@dirsync/core"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -63,7 +63,7 @@ const Parent = Schema.Struct({
   mobile: Schema.optionalKey(Schema.String),
   children: Schema.optionalKey(Schema.Array(Schema.Struct({ student_userid: Schema.String, relation: Schema.String })))
 })
-const endpoint = <Item>(schema: Schema.Decoder<Item>, key: string): BatchPipeline.Endpoint<Item, never, never> => ({
+const endpoint = <Item>(schema: Schema.Decoder<Item>, key: string): Endpoint.Endpoint<Item, never, never> => ({
   name: "test.endpoint",
   schema,
   idOf: (value) => {
@@ -315,7 +315,7 @@ describe("Input", () => {
           yield* fs.writeFileString(file, lines.join("\n") + "\n")
           const seen = yield* Stream.runFold(
             Input.read(file, "students"),
-            () => ({ count: 0, ordered: true, last: undefined as BatchPipeline.SourceRow | undefined }),
+            () => ({ count: 0, ordered: true, last: undefined as Endpoint.SourceRow | undefined }),
             (acc, r) => {
               acc.count++
               if (r.row !== acc.count) acc.ordered = false

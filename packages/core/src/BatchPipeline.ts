@@ -27,145 +27,17 @@ import * as Option from "effect/Option"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import type { Endpoint, ItemResult, Rejection, SourceRow, Spec, Valid } from "./Endpoint.ts"
 import * as Issues from "./Issues.ts"
 import { idKey } from "./Limit.ts"
-import { LocalReason, type RowOutcome, type Status } from "./Outcome.ts"
-import { JournalError, type PendingChunk, RunJournal } from "./RunJournal.ts"
+import { LocalReason, type Reason, type RowOutcome, type Status } from "./Outcome.ts"
+import { JournalError, RunJournal } from "./RunJournal.ts"
 import { isVendorFailure, type VendorFailure } from "./VendorError.ts"
 import * as VendorError from "./VendorError.ts"
 
 // =============================================================================
 // Models
 // =============================================================================
-
-/**
- * One input row, as read from a file: its 1-based row number and its raw value (an object of fields).
- *
- * @since 0.1.0
- * @category models
- */
-export interface SourceRow {
-  readonly row: number
-  readonly value: unknown
-  /**
-   * Set by an input that re-reads its source on every run, on a later run only: this value is identical to the one
-   * the input's first run gave for this row (the CLI's CSV reader compares a digest of each batch). Pass 2 then
-   * takes the value itself as the item when pass 1 found that decoding returned it unchanged, instead of decoding it
-   * a second time. Leave it unset when in doubt: the row is then decoded again.
-   */
-  readonly sameAsFirstRun?: boolean | undefined
-}
-
-/**
- * A row that decoded.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Valid<Item> {
-  readonly row: number
-  readonly id: string
-  readonly item: Item
-}
-
-/**
- * Why a row was rejected.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Rejection {
-  /** Dotted field path, empty for the row as a whole. */
-  readonly field: string
-  readonly message: string
-  /** Defaults to `Conflict` for cross-row rejections. */
-  readonly reason?: string
-}
-
-/**
- * What the vendor said about one row of a chunk.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ItemResult {
-  readonly row: number
-  readonly status: "applied" | "failed"
-  readonly code?: number | undefined
-  readonly reason?: string | undefined
-  readonly message?: string | undefined
-  readonly result?: Readonly<Record<string, string | number>> | undefined
-}
-
-/**
- * A verification verdict for a row of an interrupted chunk: what the vendor's state shows, or `resend` when the row
- * was demonstrably not applied and is safe to send again.
- *
- * @since 0.1.0
- * @category models
- */
-export type Verified = ItemResult | { readonly row: number; readonly status: "resend" }
-
-/**
- * Cross-row checks for one run. `observe` sees every valid row once, in input order, during pass 1; `finish` then
- * says which rows to reject and, optionally, each row's dependency level.
- *
- * @since 0.1.0
- * @category models
- */
-export interface CrossRowChecks<Item> {
-  readonly observe: (valid: Valid<Item>) => void
-  readonly finish: () => {
-    readonly rejected: ReadonlyMap<number, Rejection>
-    /** Dependency level per row; rows not listed are level 0. */
-    readonly levels?: ReadonlyMap<number, number>
-  }
-}
-
-/**
- * Given to `execute` for each chunk.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ChunkContext {
-  readonly chunk: number
-  /** Journals vendor data needed to resume this chunk (e.g. a Feishu task id) as soon as it is known. */
-  readonly note: (data: Readonly<Record<string, unknown>>) => Effect.Effect<void, JournalError>
-}
-
-/**
- * Everything the pipeline needs to know about one vendor endpoint.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Endpoint<Item, E, R> {
-  /** Name used in journals and messages, e.g. `wecom.batch_update_student`. */
-  readonly name: string
-  /** Decodes one raw row. Its failures become `rejected` outcomes naming the field. */
-  readonly schema: Schema.Decoder<Item>
-  /** The row's id for reports, read best-effort from the raw value so rejected rows carry it too. */
-  readonly idOf: (value: unknown) => string
-  /** The endpoint's documented maximum items per call. */
-  readonly chunkSize: number
-  readonly crossRow?: (() => CrossRowChecks<Item>) | undefined
-  /** Rows with a parent: a row whose parent did not apply is skipped. Keys compare case-insensitively. */
-  readonly dependency?: {
-    readonly key: (item: Item) => string | undefined
-    readonly parent: (item: Item) => string | undefined
-  } | undefined
-  /** Sends one chunk; returns one result per row. Retry and rate limiting belong here (the client's policies). */
-  readonly execute: (
-    chunk: ReadonlyArray<Valid<Item>>,
-    context: ChunkContext
-  ) => Effect.Effect<ReadonlyArray<ItemResult>, E, R>
-  /** Checks an interrupted chunk against the vendor. Without it, interrupted rows are resent. */
-  readonly verify?: (
-    pending: PendingChunk,
-    rows: ReadonlyArray<Valid<Item>>
-  ) => Effect.Effect<ReadonlyArray<Verified>, E, R>
-}
 
 /**
  * @since 0.1.0
@@ -297,8 +169,8 @@ const makeRowSet = () => {
  * @since 0.1.0
  * @category running
  */
-export const plan = <Item, E, R, EIn, RIn>(
-  endpoint: Endpoint<Item, E, R>,
+export const plan = <Item, EIn, RIn>(
+  endpoint: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
   pendingRowNumbers: ReadonlySet<number> = new Set()
 ): Effect.Effect<Plan, EIn, RIn> =>
@@ -395,7 +267,9 @@ const outcomesOf = <Item>(
   results: ReadonlyArray<ItemResult>
 ): ReadonlyArray<RowOutcome> => {
   const toOutcome = (v: Valid<Item>, r: ItemResult | undefined): RowOutcome => {
-    if (r === undefined) return { row: v.row, id: v.id, status: "failed", reason: "Unknown", message: noResult }
+    if (r === undefined) {
+      return { row: v.row, id: v.id, status: "failed", reason: LocalReason.NoResult, message: noResult }
+    }
     // Only the outcome's own fields: whatever else a vendor module put in its result stays out of the report.
     const o: { -readonly [K in keyof RowOutcome]: RowOutcome[K] } = { row: v.row, id: v.id, status: r.status }
     if (r.code !== undefined) o.code = r.code
@@ -492,7 +366,7 @@ export const run = <Item, E, R, EIn, RIn>(
       if (rowLevel !== level) return undefined
       const rejection = thePlan.rejected.get(source.row)
       const id = rejection?.id || endpoint.idOf(source.value)
-      const done = (status: Status, reason: string, message: string): Step<Item> => ({
+      const done = (status: Status, reason: Reason, message: string): Step<Item> => ({
         _tag: "done",
         outcome: { row: source.row, id, status, reason, message }
       })
@@ -507,7 +381,7 @@ export const run = <Item, E, R, EIn, RIn>(
         item = decoded.success
       }
       const valid: Valid<Item> = { row: source.row, id, item }
-      const skip = (reason: string, message: string): Step<Item> => {
+      const skip = (reason: Reason, message: string): Step<Item> => {
         markNotApplied(valid.item)
         return done("skipped", reason, message)
       }
@@ -517,14 +391,14 @@ export const run = <Item, E, R, EIn, RIn>(
           `not sent: strict mode and ${thePlan.rejected.size} row(s) of the input are invalid`
         )
       }
-      if (options.dryRun === true) return skip("DryRun", "valid; not sent (dry run)")
+      if (options.dryRun === true) return skip(LocalReason.DryRun, "valid; not sent (dry run)")
       const appliedKey = previous?.applied.get(source.row)
       if (appliedKey !== undefined) {
         if (appliedKey !== idKey(id)) {
           markNotApplied(valid.item)
           return done(
             "failed",
-            "JournalMismatch",
+            LocalReason.JournalMismatch,
             `the journal says row ${source.row} was ${JSON.stringify(appliedKey)}; the input changed`
           )
         }
@@ -537,7 +411,10 @@ export const run = <Item, E, R, EIn, RIn>(
         return { _tag: "done", outcome: verified }
       }
       if (unverifiable.has(source.row)) {
-        return skip("Unverified", "an earlier run sent this row but its outcome could not be verified; not resent")
+        return skip(
+          LocalReason.Unverified,
+          "an earlier run sent this row but its outcome could not be verified; not resent"
+        )
       }
       const parent = endpoint.dependency?.parent(valid.item)
       if (parent !== undefined && notApplied.has(idKey(parent))) {

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type { ReasonTag } from "./VendorError.ts"
 
 /**
  * - `applied`: the vendor accepted the row (or an earlier, journaled run did).
@@ -22,13 +23,15 @@ export type Status = "applied" | "rejected" | "failed" | "skipped"
 export interface RowOutcome {
   /** 1-based data row (CSV without header; JSON array index + 1; NDJSON line number). */
   readonly row: number
+  /** Every input row the outcome stands for, when more than `row` (a parent merged from several CSV lines). */
+  readonly rows?: ReadonlyArray<number> | undefined
   /** The row's id as the user wrote it; empty when the row has none (e.g. an unparseable row). */
   readonly id: string
   readonly status: Status
   /** Vendor code for `failed` rows (errcode / code; HTTP status for HTTP failures, 0 for transport failures). */
   readonly code?: number | undefined
   /** A machine-readable reason: a vendor reason tag (`Transient`, `ItemRejected`, …) or a local one. */
-  readonly reason?: string | undefined
+  readonly reason?: Reason | undefined
   /** A human-readable explanation naming the field, never containing a secret. */
   readonly message?: string | undefined
   /** Vendor data worth keeping, e.g. the department_id Feishu assigned. */
@@ -36,7 +39,8 @@ export interface RowOutcome {
 }
 
 /**
- * Local (non-vendor) reasons.
+ * Local (non-vendor) reasons: what dirsync itself decided about a row. With the vendor reason tags they make up
+ * {@link Reason}, the one vocabulary of `RowOutcome.reason`.
  *
  * @since 0.1.0
  * @category models
@@ -51,8 +55,36 @@ export const LocalReason = {
   /** A row this one depends on (e.g. its parent department) did not apply. */
   DependencyNotApplied: "DependencyNotApplied",
   /** An earlier run, recorded in the journal, already applied this row. */
-  AppliedEarlier: "AppliedEarlier"
+  AppliedEarlier: "AppliedEarlier",
+  /** `--dry-run`: the row is valid and was not sent. */
+  DryRun: "DryRun",
+  /** An earlier run sent the row, and its outcome could not be verified: not resent blindly. */
+  Unverified: "Unverified",
+  /** The journal names another id at this row: the input changed since the journal was written. */
+  JournalMismatch: "JournalMismatch",
+  /** An interrupted rename was checked against the vendor and found applied. */
+  RenameVerified: "RenameVerified",
+  /** The vendor accepted the request, then its asynchronous task reported the row failed. */
+  TaskFailed: "TaskFailed",
+  /** The vendor may or may not have applied the row (the reply was lost or proves nothing): never resent blindly. */
+  OutcomeUnknown: "OutcomeUnknown",
+  /** The vendor answered the chunk without a result for this row. */
+  NoResult: "NoResult"
 } as const
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type LocalReason = typeof LocalReason[keyof typeof LocalReason]
+
+/**
+ * Every reason a row outcome can carry: a local one or a vendor reason tag (`Transient`, `ItemRejected`, …).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Reason = LocalReason | ReasonTag
 
 /**
  * @since 0.1.0

@@ -3,6 +3,8 @@
 export * as BaseUrl from "./BaseUrl.ts"
 /** The batch pipeline: input rows (a re-runnable Stream with row numbers) → decode each row with its Schema (an */
 export * as BatchPipeline from "./BatchPipeline.ts"
+/** What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema, */
+export * as Endpoint from "./Endpoint.ts"
 /** Fault injection shared by the vendor mocks (`@dirsync/wecom/testing`, `@dirsync/feishu/testing`) and the CLI's */
 export * as Faults from "./Faults.ts"
 /** Turns Schema decoding failures into the one-line, field-naming messages users see in reports and on the console: */

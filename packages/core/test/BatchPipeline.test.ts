@@ -1,4 +1,4 @@
-import { BatchPipeline, Limit, RunJournal } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, RunJournal } from "@dirsync/core"
 import type { Outcome } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
@@ -21,16 +21,16 @@ const Student = Schema.Struct({
 })
 type Student = typeof Student.Type
 
-const source = (values: ReadonlyArray<unknown>): Stream.Stream<BatchPipeline.SourceRow> =>
+const source = (values: ReadonlyArray<unknown>): Stream.Stream<Endpoint.SourceRow> =>
   Stream.fromIterable(values.map((value, i) => ({ row: i + 1, value })))
 
 const students = (count: number, from = 1) =>
   Array.from({ length: count }, (_, i) => ({ userid: `s${from + i}`, name: `学生${from + i}` }))
 
 /** Rejects every later copy of an id, compared case-insensitively, as the vendor modules do. */
-const duplicateIds = (): BatchPipeline.CrossRowChecks<Student> => {
+const duplicateIds = (): Endpoint.CrossRowChecks<Student> => {
   const first = new Map<string, number>()
-  const rejected = new Map<number, BatchPipeline.Rejection>()
+  const rejected = new Map<number, Endpoint.Rejection>()
   return {
     observe: (v) => {
       const seen = first.get(Limit.idKey(v.id))
@@ -42,7 +42,7 @@ const duplicateIds = (): BatchPipeline.CrossRowChecks<Student> => {
 }
 
 /** Levels by depth below parents in the same input: parents before children. */
-const parentLevels = (): BatchPipeline.CrossRowChecks<Student> => {
+const parentLevels = (): Endpoint.CrossRowChecks<Student> => {
   const parentOf = new Map<string, string | undefined>()
   const rowOf = new Map<string, number>()
   return {
@@ -73,12 +73,12 @@ interface FakeOptions {
   /** Ids the vendor refuses one by one, with their code. */
   readonly refuse?: ReadonlyMap<string, number>
   /** A whole-chunk failure for the chunk holding this id. */
-  readonly failChunkWith?: (rows: ReadonlyArray<BatchPipeline.Valid<Student>>) => TestError | undefined
+  readonly failChunkWith?: (rows: ReadonlyArray<Endpoint.Valid<Student>>) => TestError | undefined
   /** Milliseconds each call takes (TestClock time). */
   readonly latency?: (call: number) => number
-  readonly crossRow?: () => BatchPipeline.CrossRowChecks<Student>
+  readonly crossRow?: () => Endpoint.CrossRowChecks<Student>
   readonly dependency?: boolean
-  readonly verify?: BatchPipeline.Endpoint<Student, TestError, never>["verify"]
+  readonly verify?: Endpoint.Endpoint<Student, TestError, never>["verify"]
   /** Leaves rows with these ids out of the vendor's answer. */
   readonly omit?: ReadonlySet<string>
 }
@@ -86,7 +86,7 @@ interface FakeOptions {
 const fakeVendor = (options: FakeOptions = {}) => {
   const spans: Array<Span> = []
   const stats = { inFlight: 0, maxInFlight: 0 }
-  const endpoint: BatchPipeline.Endpoint<Student, TestError, never> = {
+  const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
     name: "test.batch",
     schema: Student,
     idOf: (value) => String((value as { userid?: unknown } | null)?.userid ?? ""),
@@ -109,7 +109,7 @@ const fakeVendor = (options: FakeOptions = {}) => {
         span.end = yield* Clock.currentTimeMillis
         const failure = options.failChunkWith?.(chunk)
         if (failure !== undefined) return yield* Effect.fail(failure)
-        return chunk.filter((v) => !options.omit?.has(v.id)).map((v): BatchPipeline.ItemResult => {
+        return chunk.filter((v) => !options.omit?.has(v.id)).map((v): Endpoint.ItemResult => {
           const code = options.refuse?.get(v.id)
           return code === undefined
             ? { row: v.row, status: "applied" }
@@ -140,7 +140,7 @@ const runWith = (
   )
 
 /** Cross-row checks that reject row 1 (valid), row 2 (already invalid) and row 9 (not in the input). */
-const rejectsRows1And2And9 = (): BatchPipeline.CrossRowChecks<Student> => ({
+const rejectsRows1And2And9 = (): Endpoint.CrossRowChecks<Student> => ({
   observe: () => {},
   // rows 2 (already invalid) and 9 (not in the input) must not lower the valid count
   finish: () => ({
@@ -154,7 +154,7 @@ const rejectsRows1And2And9 = (): BatchPipeline.CrossRowChecks<Student> => ({
 const statusOf = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => outcomes.map((o) => `${o.row}:${o.status}`)
 
 /** A source that, like a file read again on each run, vouches for its rows from the second run on. */
-const reread = (values: ReadonlyArray<unknown>, vouch: boolean): Stream.Stream<BatchPipeline.SourceRow> => {
+const reread = (values: ReadonlyArray<unknown>, vouch: boolean): Stream.Stream<Endpoint.SourceRow> => {
   let runs = 0
   return Stream.suspend(() => {
     runs++
@@ -170,7 +170,7 @@ const counting = <S extends Schema.Top>(fields: (checked: Schema.String) => S) =
     stats.checks++
     return true
   }))
-  const endpoint: BatchPipeline.Endpoint<S["Type"], never, never> = {
+  const endpoint: Endpoint.Endpoint<S["Type"], never, never> = {
     name: "test.counting",
     schema: fields(checked) as unknown as Schema.Decoder<S["Type"]>,
     idOf: () => "",
@@ -362,7 +362,7 @@ describe("BatchPipeline", () => {
         assert.deepStrictEqual(outcomes.map((o) => [o.row, o.id, o.status, o.code, o.reason]), [
           [1, "s1", "applied", undefined, undefined],
           [2, "s2", "failed", 60111, "ItemRejected"],
-          [3, "s3", "failed", undefined, "Unknown"],
+          [3, "s3", "failed", undefined, "NoResult"],
           [4, "s4", "applied", undefined, undefined]
         ])
       }))

@@ -21,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, Limit, Outcome, type RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, Outcome, type RunJournal, VendorError } from "@dirsync/core"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -172,7 +172,7 @@ const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : 
  * @since 0.1.0
  * @category checks
  */
-export const crossRow = (): BatchPipeline.CrossRowChecks<Department> => {
+export const crossRow = (): Endpoint.CrossRowChecks<Department> => {
   const seen: Array<Seen> = []
   return {
     observe: ({ item, row }) => {
@@ -186,7 +186,7 @@ export const crossRow = (): BatchPipeline.CrossRowChecks<Department> => {
       })
     },
     finish: () => {
-      const rejected = new Map<number, BatchPipeline.Rejection>()
+      const rejected = new Map<number, Endpoint.Rejection>()
       const reject = (row: number, field: string, message: string) => {
         if (!rejected.has(row)) rejected.set(row, { field, message, reason: Outcome.LocalReason.Conflict })
       }
@@ -296,15 +296,15 @@ const withWarnings = (d: Department, message: string | undefined): string | unde
 }
 
 const itemResult = (
-  v: BatchPipeline.Valid<Department>,
+  v: Endpoint.Valid<Department>,
   taskId: string,
   item: FeishuBatchTask.TaskItem | undefined
-): BatchPipeline.ItemResult => {
+): Endpoint.ItemResult => {
   if (item === undefined) {
     return {
       row: v.row,
       status: "failed",
-      reason: "Unknown",
+      reason: Outcome.LocalReason.NoResult,
       message: withWarnings(v.item, `task ${taskId} finished without a result for this department`)
     }
   }
@@ -331,24 +331,24 @@ const itemResult = (
 }
 
 const allFailed = (
-  rows: ReadonlyArray<BatchPipeline.Valid<Department>>,
-  failure: Omit<BatchPipeline.ItemResult, "row" | "status">
-): ReadonlyArray<BatchPipeline.ItemResult> =>
+  rows: ReadonlyArray<Endpoint.Valid<Department>>,
+  failure: Omit<Endpoint.ItemResult, "row" | "status">
+): ReadonlyArray<Endpoint.ItemResult> =>
   rows.map((v) => ({ ...failure, row: v.row, status: "failed", message: withWarnings(v.item, failure.message) }))
 
 /** Maps a finished/failed/running poll to per-row results; `undefined` rows get no verdict. */
 const fromPoll = (
-  rows: ReadonlyArray<BatchPipeline.Valid<Department>>,
+  rows: ReadonlyArray<Endpoint.Valid<Department>>,
   taskId: string,
   polled: FeishuBatchTask.PollResult,
   deadline: Duration.Input
-): ReadonlyArray<BatchPipeline.ItemResult> => {
+): ReadonlyArray<Endpoint.ItemResult> => {
   switch (polled._tag) {
     case "Finished": {
       const info = polled.task.task_info
       if (info === undefined || info.length !== rows.length) {
         return allFailed(rows, {
-          reason: "Unknown",
+          reason: Outcome.LocalReason.OutcomeUnknown,
           message: `task ${taskId} finished with ${info?.length ?? 0} results for ${rows.length} departments; ` +
             "outcome unknown: check Feishu before re-running these rows",
           result: { task_id: taskId }
@@ -358,7 +358,7 @@ const fromPoll = (
     }
     case "Failed":
       return allFailed(rows, {
-        reason: "TaskFailed",
+        reason: Outcome.LocalReason.TaskFailed,
         message: `Feishu reported task ${taskId} as failed (status ${polled.task.status}${
           polled.task.fail_num === undefined ? "" : `, ${polled.task.fail_num} failed`
         })`,
@@ -366,7 +366,7 @@ const fromPoll = (
       })
     case "Running":
       return allFailed(rows, {
-        reason: "OutcomeUnknown",
+        reason: Outcome.LocalReason.OutcomeUnknown,
         message: `task ${taskId} was still running after ${
           Duration.format(Duration.fromInputUnsafe(deadline))
         } of polling (progress ${polled.task.progress ?? 0}%); outcome unknown: check Feishu before re-running`,
@@ -389,11 +389,11 @@ export interface Service {
    * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
    */
   readonly batchAdd: <EIn, RIn>(
-    input: Stream.Stream<BatchPipeline.SourceRow, EIn, RIn>,
+    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
   /** The pipeline endpoint itself, for callers that run `BatchPipeline.plan` (dry runs) or compose their own. */
-  readonly endpoint: BatchPipeline.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
+  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
 }
 
 /**
@@ -459,10 +459,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const provide = <A, E>(self: Effect.Effect<A, E, FeishuClient>) => Effect.provideService(self, FeishuClient, client)
 
-  const pollRows = (rows: ReadonlyArray<BatchPipeline.Valid<Department>>, taskId: string) =>
+  const pollRows = (rows: ReadonlyArray<Endpoint.Valid<Department>>, taskId: string) =>
     FeishuBatchTask.poll(taskId, pollOptions).pipe(
       Effect.map((polled) => fromPoll(rows, taskId, polled, pollOptions.deadline)),
-      Effect.catch((e): Effect.Effect<ReadonlyArray<BatchPipeline.ItemResult>, FeishuError> => {
+      Effect.catch((e): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError> => {
         if (BatchPipeline.isFatal(e)) return Effect.fail(e)
         if (FeishuBatchTask.taskGoneCodes.has(e.code)) {
           return Effect.succeed(allFailed(rows, {
@@ -476,7 +476,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         }
         return Effect.succeed(allFailed(rows, {
           code: e.code,
-          reason: "OutcomeUnknown",
+          reason: Outcome.LocalReason.OutcomeUnknown,
           message: `task ${taskId} was submitted but polling it failed: ${VendorError.describe(e)}; ` +
             "outcome unknown: check Feishu before re-running",
           result: { task_id: taskId }
@@ -486,9 +486,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   /** Submits one batch, journals its task id, polls it. Halves on 40042. */
   const send = (
-    rows: ReadonlyArray<BatchPipeline.Valid<Department>>,
-    context: BatchPipeline.ChunkContext
-  ): Effect.Effect<ReadonlyArray<BatchPipeline.ItemResult>, FeishuError | RunJournal.JournalError> =>
+    rows: ReadonlyArray<Endpoint.Valid<Department>>,
+    context: Endpoint.ChunkContext
+  ): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError | RunJournal.JournalError> =>
     FeishuBatchTask.submitDepartments(rows.map((v) => toSpec(v.item))).pipe(
       provide,
       Effect.flatMap((taskId) =>
@@ -506,7 +506,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (e.outcomeUnknown === true) {
           return Effect.succeed(allFailed(rows, {
             code: e.code,
-            reason: "OutcomeUnknown",
+            reason: Outcome.LocalReason.OutcomeUnknown,
             message: `${VendorError.describe(e)}; batch_add may or may not have created these departments ` +
               "and is not resent automatically: check Feishu before re-running these rows"
           }))
@@ -521,21 +521,21 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   /** Splits a chunk to the learned batch size and sends the pieces one after the other. */
   const sendAll = (
-    rows: ReadonlyArray<BatchPipeline.Valid<Department>>,
-    context: BatchPipeline.ChunkContext
-  ): Effect.Effect<ReadonlyArray<BatchPipeline.ItemResult>, FeishuError | RunJournal.JournalError> =>
+    rows: ReadonlyArray<Endpoint.Valid<Department>>,
+    context: Endpoint.ChunkContext
+  ): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError | RunJournal.JournalError> =>
     Effect.suspend(() => {
       const size = learnedMax
       if (rows.length <= size) return send(rows, context)
-      const pieces: Array<ReadonlyArray<BatchPipeline.Valid<Department>>> = []
+      const pieces: Array<ReadonlyArray<Endpoint.Valid<Department>>> = []
       for (let i = 0; i < rows.length; i += size) pieces.push(rows.slice(i, i + size))
       return Effect.forEach(pieces, (piece) => sendAll(piece, context)).pipe(Effect.map((r) => r.flat()))
     })
 
   const verify = (
     pending: RunJournal.PendingChunk,
-    rows: ReadonlyArray<BatchPipeline.Valid<Department>>
-  ): Effect.Effect<ReadonlyArray<BatchPipeline.Verified>, FeishuError> => {
+    rows: ReadonlyArray<Endpoint.Valid<Department>>
+  ): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
     const byRow = new Map(rows.map((v) => [v.row, v]))
     const notes = pending.notes.flatMap((n) => (isTaskNote(n) ? [n] : []))
     return Effect.forEach(notes, (note) => {
@@ -546,7 +546,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       // The task's results are in request order: only usable when every row of the note is still in the input.
       if (noteRows.length !== note.rows.length) return Effect.succeed([])
       return provide(FeishuBatchTask.poll(note.taskId, pollOptions)).pipe(
-        Effect.map((polled): ReadonlyArray<BatchPipeline.Verified> =>
+        Effect.map((polled): ReadonlyArray<Endpoint.Verified> =>
           // A task still running has no verdict yet: its rows stay unverified rather than being resent.
           polled._tag === "Running" ? [] : fromPoll(noteRows, note.taskId, polled, pollOptions.deadline)
         ),
@@ -556,7 +556,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     }).pipe(Effect.map((lists) => lists.flat()))
   }
 
-  const endpoint: BatchPipeline.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
+  const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
     name: "feishu.department.batch_add",
     schema: Row({ maxNameLength: options.maxNameLength }),
     idOf,

@@ -1,6 +1,6 @@
 /**
  * WeCom school contacts (家校通讯录) batch updates on the `@dirsync/core` batch pipeline: `batch_update_student` and
- * `batch_update_parent` as `BatchPipeline.Endpoint`s, plus `school/user/get` to check renames.
+ * `batch_update_parent` as `Endpoint.Endpoint`s, plus `school/user/get` to check renames.
  *
  * **Details**
  *
@@ -17,7 +17,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, Limit, type Outcome, RowIndex, type RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, Outcome, RowIndex, type RunJournal, VendorError } from "@dirsync/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -51,17 +51,17 @@ export interface SchoolUser {
  */
 export interface Service {
   /** The `batch_update_student` endpoint, for callers that run the pipeline themselves (the CLI). */
-  readonly students: BatchPipeline.Endpoint<SchoolSchema.StudentUpdate, WeComError, never>
+  readonly students: Endpoint.Endpoint<SchoolSchema.StudentUpdate, WeComError, never>
   /** The `batch_update_parent` endpoint. */
-  readonly parents: BatchPipeline.Endpoint<SchoolSchema.ParentUpdate, WeComError, never>
+  readonly parents: Endpoint.Endpoint<SchoolSchema.ParentUpdate, WeComError, never>
   /** Runs `batch_update_student` over the rows; one outcome per input row, in input order. */
   readonly batchUpdateStudents: <EIn, RIn>(
-    input: Stream.Stream<BatchPipeline.SourceRow, EIn, RIn>,
+    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError, RIn>
   /** Runs `batch_update_parent` over the rows. */
   readonly batchUpdateParents: <EIn, RIn>(
-    input: Stream.Stream<BatchPipeline.SourceRow, EIn, RIn>,
+    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError, RIn>
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
@@ -138,7 +138,7 @@ const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : 
 export const crossRowChecks = <Item>(
   kind: Pick<Kind<Item>, "idField" | "newIdField" | "id" | "newId">
 ) =>
-(): BatchPipeline.CrossRowChecks<Item> => {
+(): Endpoint.CrossRowChecks<Item> => {
   // Compact, off-heap key sets: a Map of strings cost ~70 bytes per row on the JS heap (1M rows: 70 MB).
   const ids = RowIndex.make()
   const targets = RowIndex.make()
@@ -192,9 +192,9 @@ export const crossRowChecks = <Item>(
           }
         }
       }
-      const rejected = new Map<number, BatchPipeline.Rejection>()
+      const rejected = new Map<number, Endpoint.Rejection>()
       for (const [row, p] of problems) {
-        rejected.set(row, { field: p.field, message: p.messages.join("; "), reason: "Conflict" })
+        rejected.set(row, { field: p.field, message: p.messages.join("; "), reason: Outcome.LocalReason.Conflict })
       }
       return { rejected }
     }
@@ -207,7 +207,7 @@ export const crossRowChecks = <Item>(
  * @since 0.1.0
  * @category formatting
  */
-export const itemFailure = (row: number, failure: SchoolSchema.ItemFailure): BatchPipeline.ItemResult => {
+export const itemFailure = (row: number, failure: SchoolSchema.ItemFailure): Endpoint.ItemResult => {
   const entry = WeComErrcode.lookup(failure.errcode)
   return {
     row,
@@ -229,9 +229,9 @@ export const itemFailure = (row: number, failure: SchoolSchema.ItemFailure): Bat
  */
 export const resultsOf = <Item>(
   kind: Pick<Kind<Item>, "idField" | "id" | "newId">,
-  sent: ReadonlyArray<BatchPipeline.Valid<Item>>,
+  sent: ReadonlyArray<Endpoint.Valid<Item>>,
   reply: SchoolSchema.BatchReply
-): ReadonlyArray<BatchPipeline.ItemResult> => {
+): ReadonlyArray<Endpoint.ItemResult> => {
   const failures = new Map<string, SchoolSchema.ItemFailure>()
   for (const f of reply.result_list ?? []) {
     const id = f[kind.idField]
@@ -259,20 +259,20 @@ const makeEndpoint = <Item>(
   client: WeComClientModule.Service,
   kind: Kind<Item>,
   getUser: Service["getUser"]
-): BatchPipeline.Endpoint<Item, WeComError, never> => {
+): Endpoint.Endpoint<Item, WeComError, never> => {
   /**
    * Checks one rename row: applied when the target exists as the right kind of user and the old id is gone;
    * otherwise the row is safe to send (again): if the rename did not happen, sending it is the first rename; if the
    * target is taken by someone else, WeCom answers 60102 for that row.
    */
-  const checkRename = (v: BatchPipeline.Valid<Item>, target: string) =>
+  const checkRename = (v: Endpoint.Valid<Item>, target: string) =>
     Effect.all([getUser(kind.id(v.item)), getUser(target)]).pipe(
-      Effect.map(([before, after]): BatchPipeline.Verified =>
+      Effect.map(([before, after]): Endpoint.Verified =>
         Option.isNone(before) && Option.isSome(after) && after.value.userType === kind.userType
           ? {
             row: v.row,
             status: "applied",
-            reason: "RenameVerified",
+            reason: Outcome.LocalReason.RenameVerified,
             message: `the reply was lost, but school/user/get shows ${JSON.stringify(kind.id(v.item))} is now ${
               JSON.stringify(target)
             }`
@@ -281,9 +281,9 @@ const makeEndpoint = <Item>(
       )
     )
 
-  const execute: BatchPipeline.Endpoint<Item, WeComError, never>["execute"] = (chunk) =>
+  const execute: Endpoint.Endpoint<Item, WeComError, never>["execute"] = (chunk) =>
     Effect.gen(function*() {
-      const settled = new Map<number, BatchPipeline.ItemResult>()
+      const settled = new Map<number, Endpoint.ItemResult>()
       let remaining = chunk
       let ambiguous = false
       // One attempt: after an ambiguous failure, first settle the rename rows the lost request may have applied;
@@ -319,7 +319,7 @@ const makeEndpoint = <Item>(
           const target = kind.newId(v.item)
           if (target === undefined) continue
           const verdict = yield* checkRename(v, target).pipe(
-            Effect.orElseSucceed((): BatchPipeline.Verified => ({ row: v.row, status: "resend" }))
+            Effect.orElseSucceed((): Endpoint.Verified => ({ row: v.row, status: "resend" }))
           )
           if (verdict.status === "applied") settled.set(v.row, verdict)
         }
@@ -333,7 +333,7 @@ const makeEndpoint = <Item>(
             if (BatchPipeline.isFatal(e)) return yield* e
             if (ambiguous) yield* settleRenames
             if (settled.size === 0) return yield* e
-            return chunk.map((v): BatchPipeline.ItemResult =>
+            return chunk.map((v): Endpoint.ItemResult =>
               settled.get(v.row) ?? {
                 row: v.row,
                 status: "failed",
@@ -347,12 +347,12 @@ const makeEndpoint = <Item>(
       )
     })
 
-  const verify: BatchPipeline.Endpoint<Item, WeComError, never>["verify"] = (_pending, rows) =>
+  const verify: Endpoint.Endpoint<Item, WeComError, never>["verify"] = (_pending, rows) =>
     Effect.forEach(rows, (v) => {
       const target = kind.newId(v.item)
       // Without a rename the update is idempotent: sending it again is safe.
       return target === undefined
-        ? Effect.succeed<BatchPipeline.Verified>({ row: v.row, status: "resend" })
+        ? Effect.succeed<Endpoint.Verified>({ row: v.row, status: "resend" })
         : checkRename(v, target)
     })
 

@@ -63,7 +63,7 @@ export interface CsvRow {
   readonly line: number
   /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
   readonly cells: Record<string, string>
-  /** The row is in a batch identical to the same batch of the first read of the file (see `BatchPipeline.SourceRow`). */
+  /** The row is in a batch identical to the same batch of the first read of the file (see `Endpoint.SourceRow`). */
   readonly sameAsFirstRun: boolean
 }
 

@@ -1,0 +1,184 @@
+/**
+ * What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema,
+ * id, chunk size, cross-row checks, dependency) that needs no services, so validation, planning and `--dry-run` run
+ * with no client at all; and an {@link Executor} (send a chunk, verify an interrupted one) that a vendor service
+ * builds from its client. Also the row models both halves speak: {@link SourceRow} in, {@link ItemResult} out.
+ *
+ * @since 0.2.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Schema from "effect/Schema"
+import type { Reason } from "./Outcome.ts"
+import type { JournalError, PendingChunk } from "./RunJournal.ts"
+
+// =============================================================================
+// Rows
+// =============================================================================
+
+/**
+ * A problem with one field of one row found by the reader (not by the row Schema), e.g. a class id cell that is not
+ * a number. A row with problems is rejected before its Schema runs; each problem is reported at its field.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Problem {
+  /** The field, e.g. `department`; empty for the row as a whole. */
+  readonly field: string
+  /** Reads after the field name: `department: "x1" is not a whole-number class id`. */
+  readonly message: string
+}
+
+/**
+ * One input row, as read from a file: its 1-based row number and its raw value (an object of fields).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SourceRow {
+  readonly row: number
+  readonly value: unknown
+  /**
+   * Every input row this value was built from, in input order, when it is more than `row` alone (a parent merged
+   * from several CSV lines). The row's outcome reports them all, so every input line appears in the report.
+   */
+  readonly rows?: ReadonlyArray<number> | undefined
+  /** What the reader found wrong with this row, beside the value rather than inside it. Non-empty: rejected. */
+  readonly problems?: ReadonlyArray<Problem> | undefined
+  /**
+   * Set by an input that re-reads its source on every run, on a later run only: this value is identical to the one
+   * the input's first run gave for this row. Pass 2 then takes the value itself as the item when pass 1 found that
+   * decoding returned it unchanged, instead of decoding it a second time. Leave it unset when in doubt: the row is
+   * then decoded again.
+   */
+  readonly sameAsFirstRun?: boolean | undefined
+}
+
+/**
+ * A row that decoded.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Valid<Item> {
+  readonly row: number
+  readonly id: string
+  readonly item: Item
+}
+
+/**
+ * Why a row was rejected.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Rejection {
+  /** Dotted field path, empty for the row as a whole. */
+  readonly field: string
+  readonly message: string
+  /** Defaults to `Conflict` for cross-row rejections. */
+  readonly reason?: Reason | undefined
+}
+
+/**
+ * What the vendor said about one row of a chunk.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ItemResult {
+  readonly row: number
+  readonly status: "applied" | "failed"
+  readonly code?: number | undefined
+  readonly reason?: Reason | undefined
+  readonly message?: string | undefined
+  readonly result?: Readonly<Record<string, string | number>> | undefined
+}
+
+/**
+ * A verification verdict for a row of an interrupted chunk: what the vendor's state shows, or `resend` when the row
+ * was demonstrably not applied and is safe to send again.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Verified = ItemResult | { readonly row: number; readonly status: "resend" }
+
+/**
+ * Cross-row checks for one run. `observe` sees every valid row once, in input order, during pass 1; `finish` then
+ * says which rows to reject and, optionally, each row's dependency level.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CrossRowChecks<Item> {
+  readonly observe: (valid: Valid<Item>) => void
+  readonly finish: () => {
+    readonly rejected: ReadonlyMap<number, Rejection>
+    /** Dependency level per row; rows not listed are level 0. */
+    readonly levels?: ReadonlyMap<number, number>
+  }
+}
+
+/**
+ * Given to `execute` for each chunk.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChunkContext {
+  readonly chunk: number
+  /** Journals vendor data needed to resume this chunk (e.g. a Feishu task id) as soon as it is known. */
+  readonly note: (data: Readonly<Record<string, unknown>>) => Effect.Effect<void, JournalError>
+}
+
+/**
+ * The pure half of an endpoint: everything needed to validate and plan rows, with no services. Vendor packages
+ * export their specs as values, so `--dry-run` needs no client.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Spec<Item> {
+  /** Name used in journals and messages, e.g. `wecom.batch_update_student`. */
+  readonly name: string
+  /** Decodes one raw row. Its failures become `rejected` outcomes naming the field. */
+  readonly schema: Schema.Decoder<Item>
+  /** The row's id for reports, read best-effort from the raw value so rejected rows carry it too. */
+  readonly idOf: (value: unknown) => string
+  /** The endpoint's documented maximum items per call. */
+  readonly chunkSize: number
+  readonly crossRow?: (() => CrossRowChecks<Item>) | undefined
+  /** Rows with a parent: a row whose parent did not apply is skipped. Keys compare case-insensitively. */
+  readonly dependency?: {
+    readonly key: (item: Item) => string | undefined
+    readonly parent: (item: Item) => string | undefined
+  } | undefined
+}
+
+/**
+ * The effectful half of an endpoint: sending chunks and verifying interrupted ones.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Executor<Item, E, R> {
+  /** Sends one chunk; returns one result per row. Retry and rate limiting belong here (the client's policies). */
+  readonly execute: (
+    chunk: ReadonlyArray<Valid<Item>>,
+    context: ChunkContext
+  ) => Effect.Effect<ReadonlyArray<ItemResult>, E, R>
+  /** Checks an interrupted chunk against the vendor. Without it, interrupted rows are resent. */
+  readonly verify?: (
+    pending: PendingChunk,
+    rows: ReadonlyArray<Valid<Item>>
+  ) => Effect.Effect<ReadonlyArray<Verified>, E, R>
+}
+
+/**
+ * A spec with its executor: what `BatchPipeline.run` sends through.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Endpoint<Item, E, R> extends Spec<Item>, Executor<Item, E, R> {}

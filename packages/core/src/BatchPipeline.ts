@@ -505,3 +505,17 @@ export const run = <Item, E, R, EIn, RIn>(
     }
     return stream
   }))
+
+/**
+ * Validates and plans the rows without sending any: every valid row is reported `skipped` with reason `DryRun`.
+ * Needs only the endpoint's pure {@link Spec}: no client, no emulator, no network.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const dryRun = <Item, EIn, RIn>(
+  spec: Spec<Item>,
+  input: Stream.Stream<SourceRow, EIn, RIn>,
+  options: Omit<Options, "dryRun" | "concurrency"> = {}
+): Stream.Stream<RowOutcome, EIn | JournalError, RIn> =>
+  run({ ...spec, execute: () => Effect.die("a dry run sends nothing") }, input, { ...options, dryRun: true })

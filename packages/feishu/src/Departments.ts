@@ -440,6 +440,25 @@ const isTaskNote = (u: unknown): u is TaskNote =>
   Predicate.hasProperty(u, "taskId") && typeof u.taskId === "string" && Predicate.hasProperty(u, "rows") &&
   Array.isArray(u.rows)
 
+/**
+ * `batch_add` of departments as a pure spec (row Schema, id, chunk size, cross-row checks, parent dependency):
+ * validating and planning, `--dry-run` included, needs no client.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
+  name: "feishu.department.batch_add",
+  schema: Row({ maxNameLength: options.maxNameLength }),
+  idOf,
+  chunkSize: Math.max(1, options.chunkSize ?? defaultChunkSize),
+  crossRow,
+  dependency: {
+    key: (d) => d.id,
+    parent: (d) => d.parent_id
+  }
+})
+
 // =============================================================================
 // make
 // =============================================================================
@@ -557,15 +576,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
-    name: "feishu.department.batch_add",
-    schema: Row({ maxNameLength: options.maxNameLength }),
-    idOf,
-    chunkSize,
-    crossRow,
-    dependency: {
-      key: (d) => d.id,
-      parent: (d) => d.parent_id
-    },
+    ...spec(options),
     execute: sendAll,
     verify
   }

@@ -356,19 +356,36 @@ const makeEndpoint = <Item>(
         : checkRename(v, target)
     })
 
-  return {
-    name: kind.name,
-    schema: kind.schema,
-    idOf: (value) => {
-      const id = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[kind.idField] : ""
-      return typeof id === "string" ? id : ""
-    },
-    chunkSize: SchoolSchema.BATCH_MAX,
-    crossRow: crossRowChecks(kind),
-    execute,
-    verify
-  }
+  return { ...specOf(kind), execute, verify }
 }
+
+const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({
+  name: kind.name,
+  schema: kind.schema,
+  idOf: (value) => {
+    const id = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[kind.idField] : ""
+    return typeof id === "string" ? id : ""
+  },
+  chunkSize: SchoolSchema.BATCH_MAX,
+  crossRow: crossRowChecks(kind)
+})
+
+/**
+ * `batch_update_student` as a pure spec (row Schema, id, chunk size, cross-row checks): validating and planning
+ * students, `--dry-run` included, needs no client.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const studentsSpec: Endpoint.Spec<SchoolSchema.StudentUpdate> = specOf(studentKind)
+
+/**
+ * `batch_update_parent` as a pure spec.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const parentsSpec: Endpoint.Spec<SchoolSchema.ParentUpdate> = specOf(parentKind)
 
 // =============================================================================
 // make

@@ -110,6 +110,13 @@ const decodeRow = <Item>(schema: Schema.Decoder<Item>) => {
   }
 }
 
+/** The reader's problems reject a row before its Schema runs, as a Schema failure would, each at its field. */
+const readerRejection = (problems: ReadonlyArray<Issues.FieldProblem>): Rejection => ({
+  field: problems[0]?.field ?? "",
+  message: problems.map(Issues.sentence).join("; "),
+  reason: LocalReason.InvalidField
+})
+
 const isPlainObject = (u: object): u is Record<string, unknown> => Object.getPrototypeOf(u) === Object.prototype
 
 /**
@@ -189,10 +196,12 @@ export const plan = <Item, EIn, RIn>(
     return Stream.runForEachArray(input, (sources) =>
       Effect.sync(() => {
         for (let i = 0; i < sources.length; i++) {
-          const { row, value } = sources[i]!
+          const { problems: readerProblems, row, value } = sources[i]!
           total++
           const id = endpoint.idOf(value)
-          const decoded = decode(value)
+          const decoded = readerProblems !== undefined && readerProblems.length > 0
+            ? Result.fail(readerRejection(readerProblems))
+            : decode(value)
           if (Result.isFailure(decoded)) {
             rejected.set(row, { ...decoded.failure, id })
             if (id.length > 0) rejectedKeys.add(idKey(id))
@@ -375,7 +384,9 @@ export const run = <Item, E, R, EIn, RIn>(
       // Decoding is pure: a value pass 1 decoded to itself, and that has not changed since, is its own item.
       if (source.sameAsFirstRun === true && thePlan.decodedAsIs.has(source.row)) item = source.value as Item
       else {
-        const decoded = decode(source.value)
+        const decoded = source.problems !== undefined && source.problems.length > 0
+          ? Result.fail(readerRejection(source.problems))
+          : decode(source.value)
         // The input changed between passes; report it rather than send something unvalidated.
         if (Result.isFailure(decoded)) return done("rejected", LocalReason.InvalidField, decoded.failure.message)
         item = decoded.success

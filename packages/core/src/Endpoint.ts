@@ -8,26 +8,13 @@
  */
 import type * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
+import type { FieldProblem } from "./Issues.ts"
 import type { Reason } from "./Outcome.ts"
 import type { JournalError, PendingChunk } from "./RunJournal.ts"
 
 // =============================================================================
 // Rows
 // =============================================================================
-
-/**
- * A problem with one field of one row found by the reader (not by the row Schema), e.g. a class id cell that is not
- * a number. A row with problems is rejected before its Schema runs; each problem is reported at its field.
- *
- * @since 0.2.0
- * @category models
- */
-export interface Problem {
-  /** The field, e.g. `department`; empty for the row as a whole. */
-  readonly field: string
-  /** Reads after the field name: `department: "x1" is not a whole-number class id`. */
-  readonly message: string
-}
 
 /**
  * One input row, as read from a file: its 1-based row number and its raw value (an object of fields).
@@ -43,8 +30,11 @@ export interface SourceRow {
    * from several CSV lines). The row's outcome reports them all, so every input line appears in the report.
    */
   readonly rows?: ReadonlyArray<number> | undefined
-  /** What the reader found wrong with this row, beside the value rather than inside it. Non-empty: rejected. */
-  readonly problems?: ReadonlyArray<Problem> | undefined
+  /**
+   * What the reader found wrong with this row (a class id cell that is not a number, an unknown JSON field), beside
+   * the value rather than inside it. A row with problems is rejected before its Schema runs, each problem at its field.
+   */
+  readonly problems?: ReadonlyArray<FieldProblem> | undefined
   /**
    * Set by an input that re-reads its source on every run, on a later run only: this value is identical to the one
    * the input's first run gave for this row. Pass 2 then takes the value itself as the item when pass 1 found that

@@ -280,6 +280,34 @@ describe("BatchPipeline", () => {
         assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[3]])
       }))
 
+    it.effect("rejects a row the reader found problems with, at each field, even when its value would decode", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const input = Stream.fromIterable<Endpoint.SourceRow>([
+          { row: 1, value: { userid: "s1", name: "张三" } },
+          {
+            row: 2,
+            value: { userid: "s2", name: "李四" },
+            problems: [{ field: "department", message: "\"x1\" is not a whole-number class id" }, {
+              field: "",
+              message: "has 3 cells; the header has 2"
+            }]
+          }
+        ])
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, input))
+        assert.deepStrictEqual(outcomes.map((o) => [o.row, o.id, o.status, o.reason, o.message]), [
+          [1, "s1", "applied", undefined, undefined],
+          [
+            2,
+            "s2",
+            "rejected",
+            "InvalidField",
+            "department: \"x1\" is not a whole-number class id; has 3 cells; the header has 2"
+          ]
+        ])
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1]])
+      }))
+
     it.effect("sends 250 rows at chunk size 100 in 3 calls", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({ chunkSize: 100 })

@@ -19,6 +19,7 @@
  *
  * @since 0.2.0
  */
+import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import type { RowOutcome } from "../Outcome.ts"
 import type { RowSet } from "./rowSet.ts"
@@ -95,6 +96,11 @@ export const inRowOrder = (expected: RowSet) => <E, R>(outcomes: Stream.Stream<R
       Stream.mapAccumArray(() => reorder, (state, chunk) => [state, state.push(chunk)], {
         onHalt: (state) => state.flush()
       }),
-      Stream.catchCause((cause) => Stream.concat(Stream.fromArray(reorder.flush()), Stream.failCause(cause)))
+      Stream.catchCause((cause) =>
+        // Interrupted, nobody is listening any more: only a failure deserves what was held.
+        Cause.hasInterruptsOnly(cause)
+          ? Stream.failCause(cause)
+          : Stream.concat(Stream.fromArray(reorder.flush()), Stream.failCause(cause))
+      )
     )
   })

@@ -14,6 +14,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
+import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import { idKey } from "./Limit.ts"
@@ -96,30 +97,55 @@ export class RunJournal extends Context.Service<RunJournal, Service>()("@dirsync
 // Record format
 // =============================================================================
 
-type Line =
-  | { readonly type: "run"; readonly version: 1; readonly command: string }
-  | { readonly type: "started"; readonly chunk: number; readonly rows: ReadonlyArray<readonly [number, string]> }
-  | { readonly type: "note"; readonly chunk: number; readonly data: Readonly<Record<string, unknown>> }
-  | {
-    readonly type: "finished"
-    readonly chunk: number
-    /** `[row, status, code, id]`; the id was added later, so older journals have three elements. */
-    readonly rows: ReadonlyArray<readonly [number, Status, number | null, string?]>
-  }
+const Run = Schema.Struct({ type: Schema.Literal("run"), version: Schema.Literal(1), command: Schema.String })
+
+const Started = Schema.Struct({
+  type: Schema.Literal("started"),
+  chunk: Schema.Number,
+  /** `[row, id]` */
+  rows: Schema.Array(Schema.Tuple([Schema.Number, Schema.String]))
+})
+
+const Note = Schema.Struct({
+  type: Schema.Literal("note"),
+  chunk: Schema.Number,
+  data: Schema.Record(Schema.String, Schema.Unknown)
+})
+
+const statuses = ["applied", "rejected", "failed", "skipped"] as const satisfies ReadonlyArray<Status>
+
+const Finished = Schema.Struct({
+  type: Schema.Literal("finished"),
+  chunk: Schema.Number,
+  /** `[row, status, code, id]`; the id was added later, so older journals have three elements. */
+  rows: Schema.Array(
+    Schema.Tuple([
+      Schema.Number,
+      Schema.Literals(statuses),
+      Schema.NullOr(Schema.Number),
+      Schema.optionalKey(Schema.String)
+    ])
+  )
+})
+
+/** One record of the journal: one JSON line. */
+const Line = Schema.Union([Run, Started, Note, Finished])
+type Line = typeof Line.Type
+
+const decodeLine = Schema.decodeUnknownResult(Line)
+
+const parseJson = Schema.decodeUnknownResult(Schema.fromJsonString(Schema.Unknown))
 
 const isRunLine = (raw: string | undefined): boolean => {
   if (raw === undefined) return false
-  try {
-    const line = JSON.parse(raw) as { readonly type?: unknown }
-    return line !== null && typeof line === "object" && line.type === "run"
-  } catch {
-    return false
-  }
+  const parsed = parseJson(raw)
+  return Result.isSuccess(parsed) && Result.isSuccess(Schema.decodeUnknownResult(Run)(parsed.success))
 }
 
 /**
- * Replays journal text into what earlier runs left behind. A torn (unparseable) line is ignored when it is the last
- * line or the last line of a run (the next record opens a new run): it is the record a killed process was writing.
+ * Replays journal text into what earlier runs left behind. Each line is decoded as one of the journal's records. A
+ * torn (unparseable) line is ignored when it is the last line or the last line of a run (the next record opens a new
+ * run): it is the record a killed process was writing. Any other line that is not a record is damage, and refused.
  * A chunk whose `finished` record lists only some of its rows (an interrupted chunk of which only some rows could be
  * verified) stays pending with the rows that have no outcome yet.
  *
@@ -140,10 +166,8 @@ export const replay = (
     for (let i = 0; i < lines.length; i++) {
       const raw = lines[i]!
       if (raw.trim().length === 0) continue
-      let line: Line
-      try {
-        line = JSON.parse(raw) as Line
-      } catch {
+      const parsed = parseJson(raw)
+      if (Result.isFailure(parsed)) {
         let next = i + 1
         while (next < lines.length && lines[next]!.trim().length === 0) next++
         if (next >= lines.length) break // torn final record of a killed run
@@ -152,6 +176,14 @@ export const replay = (
           new JournalError({ path, message: `line ${i + 1} is not valid JSON; the journal is damaged` })
         )
       }
+      // Complete JSON is never a torn record: a line that is not one of ours is damage, not something to skip.
+      const decoded = decodeLine(parsed.success)
+      if (Result.isFailure(decoded)) {
+        return Effect.fail(
+          new JournalError({ path, message: `line ${i + 1} is not a journal record; the journal is damaged` })
+        )
+      }
+      const line = decoded.success
       switch (line.type) {
         case "run":
           command ??= line.command

@@ -184,6 +184,26 @@ const counting = <S extends Schema.Top>(fields: (checked: Schema.String) => S) =
   return { endpoint, stats }
 }
 
+/** Rows as a reader that merges lines emits them: each at its last line, numbered by its first. */
+const merged = (): Stream.Stream<Endpoint.SourceRow> =>
+  Stream.fromIterable<Endpoint.SourceRow>([
+    { row: 1, value: { userid: "s1", name: "a" } },
+    { row: 3, value: { userid: "s3", name: "c" } },
+    { row: 2, rows: [2, 4], value: { userid: "s2", name: "b" } },
+    { row: 6, value: { userid: "s6", name: "" } },
+    { row: 5, rows: [5, 7, 8], value: { userid: "s5", name: "e" } },
+    { row: 9, value: { userid: "s9", name: "i" } }
+  ])
+
+const rowsOf = (outcomes: ReadonlyArray<Outcome.RowOutcome>) =>
+  outcomes.map((o) => [o.row, o.status, o.reason ?? null, o.rows ?? null])
+
+/** Row 2 stands for input rows 2, 4 and 7; every outcome it gets must name them all. */
+const withMergedRow2 = (values: ReadonlyArray<unknown>): Stream.Stream<Endpoint.SourceRow> =>
+  Stream.fromIterable(
+    values.map((value, i) => (i === 1 ? { row: 2, rows: [2, 4, 7], value } : { row: i + 1, value }))
+  )
+
 // =============================================================================
 // Tests
 // =============================================================================
@@ -638,6 +658,245 @@ describe("BatchPipeline", () => {
           assert.isFalse(result._tag === "Success" && result.success[0]!.status === "applied")
         }))
     })
+  })
+
+  describe("row order", () => {
+    it.effect("emits outcomes sorted by row across dependency levels, a child written above its parent included", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({
+          chunkSize: 2,
+          crossRow: parentLevels,
+          dependency: true,
+          latency: (call) => 100 * (5 - (call % 5))
+        })
+        const values = [
+          { userid: "g1", name: "g", parent: "c1" },
+          { userid: "c1", name: "c", parent: "p1" },
+          { userid: "p1", name: "p" },
+          { userid: "c2", name: "", parent: "p2" },
+          { userid: "p2", name: "p" },
+          { userid: "p3", name: "p" },
+          { userid: "c3", name: "c", parent: "p3" }
+        ]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { concurrency: 3 }))
+        assert.deepStrictEqual(statusOf(outcomes), [
+          "1:applied",
+          "2:applied",
+          "3:applied",
+          "4:rejected",
+          "5:applied",
+          "6:applied",
+          "7:applied"
+        ])
+        // the parents went first: levels still decide what is sent when
+        assert.deepStrictEqual(vendor.spans[0]!.rows, [3, 5])
+      }))
+
+    it.effect("emits rows the input gives out of order sorted by row, with later chunks finishing first", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 1, latency: (call) => (call === 0 ? 5000 : 10) })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, merged(), { concurrency: 4 }))
+        assert.deepStrictEqual(statusOf(outcomes), [
+          "1:applied",
+          "2:applied",
+          "3:applied",
+          "5:applied",
+          "6:rejected",
+          "9:applied"
+        ])
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1], [3], [2], [5], [9]])
+      }))
+
+    it.effect("keeps row order in strict mode and in a dry run", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: parentLevels, dependency: true })
+        const strict = yield* collect(BatchPipeline.run(vendor.endpoint, merged(), { strict: true }))
+        assert.deepStrictEqual(strict.map((o) => [o.row, o.reason]), [
+          [1, "StrictMode"],
+          [2, "StrictMode"],
+          [3, "StrictMode"],
+          [5, "StrictMode"],
+          [6, "InvalidField"],
+          [9, "StrictMode"]
+        ])
+        const values = [{ userid: "c1", name: "c", parent: "p1" }, { userid: "p1", name: "p" }]
+        const dry = yield* collect(BatchPipeline.dryRun(vendor.endpoint, source(values)))
+        assert.deepStrictEqual(dry.map((o) => [o.row, o.reason]), [[1, "DryRun"], [2, "DryRun"]])
+        assert.strictEqual(vendor.spans.length, 0)
+      }))
+
+    it.effect("keeps row order when resuming, with verified rows among the sent ones", () =>
+      Effect.gen(function*() {
+        const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[3, "s3"], [5, "s5"]] }) + "\n"
+        const vendor = fakeVendor({
+          chunkSize: 1,
+          latency: (call) => (call === 0 ? 5000 : 10),
+          verify: () => Effect.succeed([{ row: 3, status: "applied" as const }, { row: 5, status: "resend" as const }])
+        })
+        const { journal } = yield* RunJournal.makeMemory({ previousText })
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, merged(), { concurrency: 3 })).pipe(
+          Effect.provideService(RunJournal.RunJournal, journal)
+        )
+        assert.deepStrictEqual(statusOf(outcomes), [
+          "1:applied",
+          "2:applied",
+          "3:applied",
+          "5:applied",
+          "6:rejected",
+          "9:applied"
+        ])
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1], [2], [5], [9]])
+      }))
+
+    it.effect("a run stopped by a fatal failure still emits every outcome it reached, in row order", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({
+          crossRow: parentLevels,
+          dependency: true,
+          failChunkWith: (rows) => (rows.some((v) => v.id === "c1") ? vendorError(40001, "credential") : undefined)
+        })
+        const values = [{ userid: "c1", name: "c", parent: "p1" }, { userid: "p1", name: "p" }, {
+          userid: "p2",
+          name: "p"
+        }]
+        const emitted: Array<Outcome.RowOutcome> = []
+        const fiber = yield* Effect.forkChild(
+          BatchPipeline.run(vendor.endpoint, source(values)).pipe(
+            Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+            Effect.flip
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual((error as TestError).reason._tag, "Credential")
+        assert.deepStrictEqual(statusOf(emitted), ["2:applied", "3:applied"])
+      }))
+  })
+
+  describe("merged rows", () => {
+    const cases: ReadonlyArray<
+      readonly [
+        string,
+        ReadonlyArray<unknown>,
+        FakeOptions,
+        BatchPipeline.Options,
+        Outcome.Status,
+        Outcome.Reason | null
+      ]
+    > = [
+      ["applied", students(2), {}, {}, "applied", null],
+      ["rejected by its Schema", [students(1)[0], { userid: "s2", name: "" }], {}, {}, "rejected", "InvalidField"],
+      [
+        "rejected by a cross-row check",
+        [{ userid: "a", name: "x" }, { userid: "A", name: "y" }],
+        {
+          crossRow: duplicateIds
+        },
+        {},
+        "rejected",
+        "Conflict"
+      ],
+      ["failed by the vendor", students(2), { refuse: new Map([["s2", 60111]]) }, {}, "failed", "ItemRejected"],
+      [
+        "failed with its chunk",
+        students(2),
+        {
+          chunkSize: 1,
+          failChunkWith: (rows) => (rows[0]!.id === "s2" ? vendorError(-1, "transient") : undefined)
+        },
+        {},
+        "failed",
+        "Transient"
+      ],
+      ["skipped in a dry run", students(2), {}, { dryRun: true }, "skipped", "DryRun"],
+      ["skipped in strict mode", [...students(2), { userid: "" }], {}, { strict: true }, "skipped", "StrictMode"],
+      [
+        "skipped with its parent",
+        [{ userid: "p1", name: "p" }, { userid: "c1", name: "c", parent: "p1" }],
+        {
+          crossRow: parentLevels,
+          dependency: true,
+          refuse: new Map([["p1", 60003]])
+        },
+        {},
+        "skipped",
+        "DependencyNotApplied"
+      ]
+    ]
+    for (const [what, values, fake, options, status, reason] of cases) {
+      it.effect(`an outcome ${what} names every input row of a merged row`, () =>
+        Effect.gen(function*() {
+          const vendor = fakeVendor(fake)
+          const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, withMergedRow2(values), options))
+          assert.deepStrictEqual(rowsOf(outcomes)[1], [2, status, reason, [2, 4, 7]])
+          assert.isTrue(outcomes.filter((o) => o.row !== 2).every((o) => o.rows === undefined))
+        }))
+    }
+
+    it.effect("so does an outcome the journal settles: applied earlier, verified, unverified, mismatched", () =>
+      Effect.gen(function*() {
+        const previousText = [
+          { type: "started", chunk: 0, rows: [[1, "s1"], [3, "s3"]] },
+          { type: "finished", chunk: 0, rows: [[1, "applied", null, "s1"], [3, "applied", null, "other"]] },
+          { type: "started", chunk: 1, rows: [[2, "s2"], [4, "s4"]] }
+        ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+        const run = (verdicts: ReadonlyArray<Endpoint.Verified>) =>
+          Effect.gen(function*() {
+            const vendor = fakeVendor({ verify: () => Effect.succeed(verdicts) })
+            const { journal } = yield* RunJournal.makeMemory({ previousText })
+            const values = students(4)
+            const rows = Stream.fromIterable<Endpoint.SourceRow>(
+              values.map((value, i) => ({ row: i + 1, rows: [i + 1, i + 11], value }))
+            )
+            return yield* collect(BatchPipeline.run(vendor.endpoint, rows)).pipe(
+              Effect.provideService(RunJournal.RunJournal, journal)
+            )
+          })
+        assert.deepStrictEqual(rowsOf(yield* run([{ row: 2, status: "applied" }])), [
+          [1, "applied", "AppliedEarlier", [1, 11]],
+          [2, "applied", null, [2, 12]],
+          [3, "failed", "JournalMismatch", [3, 13]],
+          [4, "skipped", "Unverified", [4, 14]]
+        ])
+      }))
+  })
+
+  describe("dryRun", () => {
+    it.effect("needs only the spec, and reads the input twice whatever the dependency levels", () =>
+      Effect.gen(function*() {
+        const { endpoint } = fakeVendor({ crossRow: parentLevels, dependency: true })
+        const spec: Endpoint.Spec<Student> = {
+          name: endpoint.name,
+          schema: endpoint.schema,
+          idOf: endpoint.idOf,
+          chunkSize: endpoint.chunkSize,
+          crossRow: endpoint.crossRow,
+          dependency: endpoint.dependency
+        }
+        const values = [
+          { userid: "g1", name: "g", parent: "c1" },
+          { userid: "c1", name: "c", parent: "p1" },
+          { userid: "p1", name: "p" },
+          { userid: "x", name: "" }
+        ]
+        let reads = 0
+        const input = Stream.suspend(() => {
+          reads++
+          return source(values)
+        })
+        let planned: BatchPipeline.Plan | undefined
+        const outcomes = Array.from(
+          yield* Stream.runCollect(BatchPipeline.dryRun(spec, input, { onPlan: (p) => void (planned = p) }))
+        )
+        assert.deepStrictEqual(outcomes.map((o) => [o.row, o.id, o.status, o.reason]), [
+          [1, "g1", "skipped", "DryRun"],
+          [2, "c1", "skipped", "DryRun"],
+          [3, "p1", "skipped", "DryRun"],
+          [4, "x", "rejected", "InvalidField"]
+        ])
+        assert.strictEqual(reads, 2)
+        assert.strictEqual(planned?.maxLevel, 2)
+      }))
   })
 
   describe("plan", () => {

@@ -95,6 +95,28 @@ describe("RunJournal", () => {
         assert.strictEqual(error.path, "run.journal")
         assert.match(error.message, /line 2 is not valid JSON/)
       }))
+    it.effect("refuses a complete line that is not a journal record, naming the line", () =>
+      Effect.gen(function*() {
+        for (
+          const record of [{ type: "started", chunk: 1, rows: [{ row: 2, id: "b" }] }, { type: "finished", chunk: 0 }]
+        ) {
+          const text = lines(run(), record, started(2, [[3, "c"]]))
+          const error = yield* Effect.flip(RunJournal.replay(text, "run.journal"))
+          assert.strictEqual(error.message, "line 2 is not a journal record; the journal is damaged")
+        }
+      }))
+
+    it.effect("reads finished records written before they carried the row's id", () =>
+      Effect.gen(function*() {
+        const previous = yield* RunJournal.replay(lines(
+          run(),
+          started(0, [[1, "Alice"]]),
+          { type: "finished", chunk: 0, rows: [[1, "applied", null]] },
+          started(1, [[2, "b"]]),
+          { type: "finished", chunk: 1, rows: [[2, "applied", null, "B"]] }
+        ))
+        assert.deepStrictEqual([...previous.applied], [[1, "alice"], [2, "b"]])
+      }))
   })
 
   describe("makeMemory", () => {

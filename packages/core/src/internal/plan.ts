@@ -1,0 +1,128 @@
+/**
+ * Pass 1 of the pipeline: decode every row (reader problems reject a row before its Schema runs), feed the
+ * vendor's cross-row checks, and sum it all up as a {@link Plan}. Sends nothing and keeps no rows, only row numbers
+ * and keys.
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { Plan } from "../BatchPipeline.ts"
+import type { Rejection, SourceRow, Spec, Valid } from "../Endpoint.ts"
+import * as Issues from "../Issues.ts"
+import { idKey } from "../Limit.ts"
+import { LocalReason } from "../Outcome.ts"
+import { makeRowSet, type RowSet, sameData } from "./rowSet.ts"
+
+/**
+ * The plan with what later steps need beyond the public {@link Plan}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Planned extends Plan {
+  /** Every row number the input gave in pass 1: the rows that each get one outcome, in this order. */
+  readonly rows: RowSet
+}
+
+/**
+ * A row's decoder: the item, or a rejection naming every invalid field.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decoder = <Item>(schema: Schema.Decoder<Item>) => {
+  const decode = Schema.decodeUnknownResult(schema)
+  const decodeValue = (value: unknown): Result.Result<Item, Rejection> => {
+    // Valid rows are the common case: decode them stopping at the first issue, and pay for collecting every issue
+    // only for a row that is invalid anyway.
+    const first = decode(value)
+    if (Result.isSuccess(first)) return first as Result.Result<Item, never>
+    const all = decode(value, { errors: "all" })
+    return Result.fail(rejection(Issues.problems(Result.isFailure(all) ? all.failure.issue : first.failure.issue)))
+  }
+  return (source: SourceRow): Result.Result<Item, Rejection> =>
+    source.problems !== undefined && source.problems.length > 0
+      ? Result.fail(rejection(source.problems))
+      : decodeValue(source.value)
+}
+
+/** Problems reject a row as one message, each problem at its field; the reader's problems read like the Schema's. */
+const rejection = (problems: ReadonlyArray<Issues.FieldProblem>): Rejection => ({
+  field: problems[0]?.field ?? "",
+  message: problems.map(Issues.sentence).join("; "),
+  reason: LocalReason.InvalidField
+})
+
+/**
+ * Pass 1: decodes every row, runs the cross-row checks and returns the plan. `pendingRowNumbers` are the rows of
+ * interrupted chunks (resume): their decoded rows are kept, for verification.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const plan = <Item, EIn, RIn>(
+  spec: Spec<Item>,
+  input: Stream.Stream<SourceRow, EIn, RIn>,
+  pendingRowNumbers: ReadonlySet<number>
+): Effect.Effect<Planned, EIn, RIn> =>
+  Effect.suspend(() => {
+    const decode = decoder(spec.schema)
+    const checks = spec.crossRow?.()
+    const dependency = spec.dependency
+    const rejected = new Map<number, Rejection & { readonly id: string }>()
+    const rejectedKeys = new Set<string>()
+    const keyOfRow = new Map<number, string>()
+    const pendingRows = new Map<number, Valid<unknown>>()
+    const rows = makeRowSet()
+    const validRows = makeRowSet()
+    const decodedAsIs = makeRowSet()
+    let total = 0
+    let valid = 0
+    const observe = (sources: ReadonlyArray<SourceRow>) =>
+      Effect.sync(() => {
+        for (let i = 0; i < sources.length; i++) {
+          const source = sources[i]!
+          const row = source.row
+          total++
+          rows.add(row)
+          const id = spec.idOf(source.value)
+          const decoded = decode(source)
+          if (Result.isFailure(decoded)) {
+            rejected.set(row, { ...decoded.failure, id })
+            if (id.length > 0) rejectedKeys.add(idKey(id))
+            continue
+          }
+          valid++
+          validRows.add(row)
+          if (sameData(decoded.success, source.value)) decodedAsIs.add(row)
+          const v: Valid<Item> = { row, id, item: decoded.success }
+          if (dependency) {
+            const key = dependency.key(v.item)
+            if (key !== undefined) keyOfRow.set(row, idKey(key))
+          }
+          if (pendingRowNumbers.size > 0 && pendingRowNumbers.has(row)) pendingRows.set(row, v)
+          checks?.observe(v)
+        }
+      })
+    const finish = (): Planned => {
+      const verdict = checks?.finish()
+      for (const [row, rejection] of verdict?.rejected ?? []) {
+        // Only a row that decoded can be rejected here, and only once: an invalid row already is, and a row number
+        // the input does not have is no row at all.
+        if (!validRows.has(row) || rejected.has(row)) continue
+        rejected.set(row, { reason: LocalReason.Conflict, ...rejection, message: Issues.sentence(rejection), id: "" })
+        valid--
+        pendingRows.delete(row)
+        const key = keyOfRow.get(row)
+        if (key !== undefined) rejectedKeys.add(key)
+      }
+      const levels = verdict?.levels ?? new Map<number, number>()
+      let maxLevel = 0
+      for (const level of levels.values()) maxLevel = Math.max(maxLevel, level)
+      return { total, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows, decodedAsIs, rows }
+    }
+    return Stream.runForEachArray(input, observe).pipe(Effect.map(finish))
+  })

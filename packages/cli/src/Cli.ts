@@ -7,6 +7,7 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
@@ -200,14 +201,32 @@ export const root = Command.make("dirsync").pipe(
 )
 
 /**
+ * The environment as the CLI reads it: values trimmed, and blank ones missing, so `WECOM_SECRET=" "` reads as not
+ * set rather than as a one-space secret.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const environment = (env: Readonly<Record<string, string | undefined>>): ConfigProvider.ConfigProvider => {
+  const trimmed: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) {
+    const v = value?.trim()
+    if (v !== undefined && v.length > 0) trimmed[key] = v
+  }
+  return ConfigProvider.fromEnv({ env: trimmed })
+}
+
+/**
  * Runs the command tree on `argv` (as `process.argv`: the first two entries are skipped). Parse errors become exit
- * code 2; every failure is printed as one line without a stack trace.
+ * code 2; every failure is printed as one line without a stack trace. Commands read their configuration (credentials,
+ * base URLs) through Effect `Config` from the {@link environment} of this process.
  *
  * @since 0.1.0
  * @category running
  */
 export const run = (argv: ReadonlyArray<string>) =>
   Command.runWith(root, { version })(argv.slice(2)).pipe(
+    Effect.provideService(ConfigProvider.ConfigProvider, environment(process.env)),
     Effect.catch((e: unknown) => {
       if (e instanceof CliExit.CliExit) {
         return e.message.length > 0

@@ -9,9 +9,13 @@ export * as Commands from "./Commands.ts"
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line */
 export * as Progress from "./Progress.ts"
+/** The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per */
+export * as Report from "./Report.ts"
 /** Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and */
 export * as Runner from "./Runner.ts"
 /** What the sandboxes start with. `dirsync sandbox --seed FILE` loads a JSON directory (`classes`, `students`, */
 export * as SandboxSeed from "./SandboxSeed.ts"
 /** The loopback HTTP server behind `dirsync sandbox`: it serves the WeCom and Feishu in-memory directories (the same */
 export * as SandboxServer from "./SandboxServer.ts"
+/** Where a write command sends its rows, and the layer that reaches it. A target is one of three kinds: */
+export * as Target from "./Target.ts"

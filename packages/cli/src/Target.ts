@@ -105,10 +105,19 @@ const describeConfigError = (e: Config.ConfigError): string =>
 const refusal = (e: Config.ConfigError | WeComConfigError): CliExit.CliExit =>
   CliExit.usage(e._tag === "ConfigError" ? describeConfigError(e) : e.message)
 
-/** Builds `layer` now, turning its configuration failures into usage errors. */
-const refusalsAsUsage = <S, R>(
+/**
+ * The CLI installs no tracer, so the span Effect's HTTP client opens for every request would never be exported, yet
+ * it costs CPU per call and sends `traceparent` and `b3` headers to the vendor. The clients' own spans
+ * (`WeComClient.post`, …) stay. Library users who install a tracer keep the HTTP spans unless they set
+ * `HttpClient.TracerDisabledWhen` themselves.
+ */
+const withoutHttpSpans = Layer.succeed(HttpClient.TracerDisabledWhen, () => true)
+
+/** The vendor layer as a target gives it: configuration failures become usage errors, and no HTTP spans. */
+const targetLayer = <S, R>(
   layer: Layer.Layer<S, Config.ConfigError | WeComConfigError, R>
-): Layer.Layer<S, CliExit.CliExit, R> => Layer.effectContext(Effect.mapError(Layer.build(layer), refusal))
+): Layer.Layer<S, CliExit.CliExit, R> =>
+  Layer.merge(Layer.effectContext(Effect.mapError(Layer.build(layer), refusal)), withoutHttpSpans)
 
 /** The app id and secret must both be set; missing ones are a usage error naming them (exit 2). */
 const credentials = Effect.fnUntraced(function*(v: Variables) {
@@ -193,7 +202,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
     return {
       kind: "sandbox",
       label: "sandbox",
-      layer: refusalsAsUsage(layer),
+      layer: targetLayer(layer),
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies Target<SchoolContacts.SchoolContacts>
   }
@@ -201,7 +210,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   return {
     kind: "real",
     label: yield* labelOf(wecomVariables.baseUrl, WeComClient.DEFAULT_BASE_URL),
-    layer: refusalsAsUsage(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
+    layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<SchoolContacts.SchoolContacts>
 })
@@ -246,7 +255,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
     return {
       kind: "sandbox",
       label: "sandbox",
-      layer: refusalsAsUsage(layer),
+      layer: targetLayer(layer),
       secrets: () => [directory.appSecret, ...directory.issuedTokens()]
     } satisfies Target<Departments.Departments>
   }
@@ -254,7 +263,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   return {
     kind: "real",
     label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.feishuBaseUrl),
-    layer: refusalsAsUsage(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+    layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<Departments.Departments>
 })

@@ -1,6 +1,6 @@
 /**
- * The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per
- * input row.
+ * The JSON run report (`--report path.json`) the CLI writes: what the command was, where it went, the summary, and
+ * one item per input row (or per merged parent, listing all its rows).
  *
  * ```json
  * {

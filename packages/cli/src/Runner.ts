@@ -1,6 +1,8 @@
 /**
  * Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and
- * decides the exit code. Vendor-neutral: the commands hand it an endpoint and the layers that serve it.
+ * decides the exit code. Vendor-neutral: the commands hand it an endpoint and the layers that serve it, or for a dry
+ * run the endpoint's pure spec alone. One tally (`counters.tally`) counts the outcomes for the progress line, the
+ * summary, the exit code and the report header.
  *
  * @since 0.1.0
  */
@@ -51,6 +53,7 @@ export interface RunSpec<Item, E, R> {
   readonly endpoint: Endpoint.Endpoint<Item, E, R> | Endpoint.Spec<Item>
   readonly flags: WriteFlags
   readonly chunkSize?: number | undefined
+  /** Live counts; `counters.tally` is the run's one tally of outcomes. */
   readonly counters: Progress.Counters
   /** Strings that must never appear in output: secrets and issued tokens (checked by the report writer). */
   readonly secrets: () => ReadonlyArray<string>

@@ -7,7 +7,7 @@ export * as CliExit from "./CliExit.ts"
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line */
 export * as Progress from "./Progress.ts"
-/** The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per */
+/** The JSON run report (`--report path.json`) the CLI writes: what the command was, where it went, the summary, and */
 export * as Report from "./Report.ts"
 /** Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and */
 export * as Runner from "./Runner.ts"

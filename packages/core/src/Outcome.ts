@@ -150,7 +150,7 @@ export const makeTally = (): Tally => {
   const counts = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
   return {
     add: (outcome: RowOutcome): void => {
-      const n = outcome.rows === undefined || outcome.rows.length === 0 ? 1 : outcome.rows.length
+      const n = rowCount(outcome)
       counts.total += n
       counts[outcome.status] += n
     },

@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import type * as ReportModule from "../packages/core/src/Report.ts"
+import type * as ReportModule from "../packages/cli/src/Report.ts"
 
 export const root = join(import.meta.dirname, "..")
 export const bin = join(root, "packages", "cli", "src", "bin.ts")
@@ -264,7 +264,7 @@ export const runCli = (
 // Reports and journals
 // =============================================================================
 
-/** A report file, as `@dirsync/core`'s Report module writes it. */
+/** A report file, as `@dirsync/cli`'s Report module writes it. */
 export type ReportItem = ReportModule.Item
 export type Report = ReportModule.Report
 

@@ -1,6 +1,6 @@
 /**
  * A drills-only sandbox: the same in-memory WeCom and Feishu directories and the same loopback server as
- * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/FeishuMock`, `@dirsync/cli/SandboxServer`), plus
+ * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/FeishuMock`, `@dirsync/cli/Sandbox`), plus
  * what a drill needs to judge a run and `dirsync sandbox` does not offer:
  *
  * - `GET /__state`: the directories' final state (students, parents, classes, departments, tasks), renames per id,
@@ -19,8 +19,8 @@
  */
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import * as SandboxSeed from "../packages/cli/src/SandboxSeed.ts"
-import * as SandboxServer from "../packages/cli/src/SandboxServer.ts"
+import { readFileSync } from "node:fs"
+import * as Sandbox from "../packages/cli/src/Sandbox.ts"
 import * as Faults from "../packages/core/src/Faults.ts"
 import * as FeishuMock from "../packages/feishu/src/FeishuMock.ts"
 import * as WeComTesting from "../packages/wecom/src/testing.ts"
@@ -133,7 +133,7 @@ const checkParent = (where: string, p: unknown) => {
   }
 }
 
-const checkWeCom = (request: SandboxServer.Request) => {
+const checkWeCom = (request: Sandbox.Request) => {
   const url = new URL(request.url, "http://sandbox.invalid")
   const path = url.pathname
   if (path.endsWith("/school/user/get")) {
@@ -155,7 +155,7 @@ const checkWeCom = (request: SandboxServer.Request) => {
   list.forEach((item, i) => (isStudents ? checkStudent : checkParent)(`${key}[${i}]`, item))
 }
 
-const checkFeishu = (request: SandboxServer.Request) => {
+const checkFeishu = (request: Sandbox.Request) => {
   const path = new URL(request.url, "http://sandbox.invalid").pathname
   if (!path.endsWith("/department/batch_add")) return
   const body = parseBody(path, request.bodyText)
@@ -190,7 +190,7 @@ const injected: Record<string, number> = {}
 const bump = (k: string) => void (injected[k] = (injected[k] ?? 0) + 1)
 const calls: Record<string, number> = {}
 
-const account = (vendor: string, request: SandboxServer.Request, response: SandboxServer.Response) => {
+const account = (vendor: string, request: Sandbox.Request, response: Sandbox.Response) => {
   const path = new URL(request.url, "http://sandbox.invalid").pathname
   calls[path] = (calls[path] ?? 0) + 1
   if (response === "drop") return bump(`${vendor}:drop`)
@@ -264,7 +264,7 @@ const state = (wecom: WeComTesting.Directory, feishu: FeishuMock.Directory, with
 // Main
 // =============================================================================
 
-const json = (body: unknown): SandboxServer.Response => ({
+const json = (body: unknown): Sandbox.Response => ({
   status: 200,
   headers: { "content-type": "application/json; charset=utf-8" },
   bodyText: JSON.stringify(body)
@@ -275,8 +275,8 @@ const program = Effect.gen(function*() {
   const token = randomBytes(6).toString("hex")
   const wecom = WeComTesting.makeDirectory({ faults, secret: `drill-wecom-secret-${token}` })
   const feishu = FeishuMock.make({ faults, appSecret: `drill-feishu-secret-${token}` })
-  if (seedFile !== undefined) yield* SandboxSeed.fromFile(seedFile, wecom, feishu)
-  const served = yield* SandboxServer.serve([
+  if (seedFile !== undefined) yield* Sandbox.load(readFileSync(seedFile, "utf8"), seedFile, wecom, feishu)
+  const served = yield* Sandbox.serve([
     {
       prefix: "/__state",
       handler: (request) => Effect.sync(() => json(state(wecom, feishu, request.url.includes("received=1"))))

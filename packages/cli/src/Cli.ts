@@ -7,10 +7,11 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
-import type { WriteFlags } from "./Runner.ts"
+import type { Flags } from "./Target.ts"
 
 /**
  * The released version; `test/Cli.test.ts` keeps it equal to package.json (a JSON import would pull package.json
@@ -21,8 +22,12 @@ import type { WriteFlags } from "./Runner.ts"
  */
 export const version = "0.1.0"
 
-// Loaded on first use, so `dirsync --version` and `--help` do not pay for the vendor clients and parsers.
-const commands = Effect.promise(() => import("./Commands.ts"))
+// Loaded on first use, so `dirsync --version` and `--help` do not pay for the vendor clients and parsers, and one
+// vendor's command does not load the other vendor.
+const wecomCommands = Effect.promise(() => import("./internal/commands/wecom.ts"))
+const feishuCommands = Effect.promise(() => import("./internal/commands/feishu.ts"))
+const sandboxCommand = Effect.promise(() => import("./internal/commands/sandbox.ts"))
+const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
 
 const positive = (name: string) =>
   Flag.Int(name).pipe(
@@ -75,21 +80,19 @@ const file = Argument.String("file").pipe(
   Argument.withDescription("Input file: .csv, .json, .ndjson or .jsonl")
 )
 
-const checkFlags = (flags: WriteFlags & { readonly faults: string | undefined }) =>
+const checkFlags = (flags: Flags) =>
   Effect.gen(function*() {
     if (flags.resume && flags.journal === undefined) return yield* CliExit.usage("--resume needs --journal <path>")
     if (flags.faults !== undefined && !flags.sandbox) return yield* CliExit.usage("--faults works only with --sandbox")
     return flags
   })
 
-/** A write command's handler: checks the flags, then loads the commands module and runs one of them. */
-const write = <A, E, R>(
-  args: WriteFlags & { readonly faults: string | undefined },
-  run: (
-    c: typeof import("./Commands.ts"),
-    flags: WriteFlags & { readonly faults: string | undefined }
-  ) => Effect.Effect<A, E, R>
-) => Effect.flatMap(Effect.zip(checkFlags(args), commands), ([flags, c]) => run(c, flags))
+/** A write command's handler: checks the flags, then loads the command's module and runs it. */
+const write = <M, A, E, R>(
+  args: Flags,
+  load: Effect.Effect<M>,
+  run: (m: M, flags: Flags) => Effect.Effect<A, E, R>
+) => Effect.flatMap(Effect.zip(checkFlags(args), load), ([flags, m]) => run(m, flags))
 
 // =============================================================================
 // wecom
@@ -98,7 +101,7 @@ const write = <A, E, R>(
 const studentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => write(args, (c, flags) => c.wecomStudents(args.file, flags))
+  (args) => write(args, wecomCommands, (c, flags) => c.students(args.file, flags))
 ).pipe(
   Command.withDescription("Update students with batch_update_student (100 per call)"),
   Command.withExamples([{
@@ -110,7 +113,7 @@ const studentsUpdate = Command.make(
 const parentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => write(args, (c, flags) => c.wecomParents(args.file, flags))
+  (args) => write(args, wecomCommands, (c, flags) => c.parents(args.file, flags))
 ).pipe(
   Command.withDescription(
     "Update parents with batch_update_parent (100 per call); CSV rows sharing parent_userid merge into one parent"
@@ -144,7 +147,7 @@ const departmentsAdd = Command.make(
       Flag.withDescription("Departments per batch_add call (Feishu documents no maximum; default 50)")
     )
   },
-  (args) => write(args, (c, flags) => c.feishuDepartments(args.file, flags, args.batchSize))
+  (args) => write(args, feishuCommands, (c, flags) => c.departments(args.file, flags, args.batchSize))
 )
   .pipe(
     Command.withDescription(
@@ -176,13 +179,13 @@ const sandbox = Command.make("sandbox", {
   ),
   rate: positive("rate").pipe(Flag.withDescription("Calls per minute per endpoint the sandbox allows")),
   seed: optionalPath("seed", "JSON file with the directory's initial students, parents, classes and departments")
-}, (args) => Effect.flatMap(commands, (c) => c.sandbox(args))).pipe(
+}, (args) => Effect.flatMap(sandboxCommand, (c) => c.sandbox(args))).pipe(
   Command.withDescription(
     "Run a local HTTP emulator of WeCom and Feishu on 127.0.0.1 and print the environment that points dirsync at it"
   )
 )
 
-const demo = Command.make("demo", {}, () => Effect.flatMap(commands, (c) => c.demo)).pipe(
+const demo = Command.make("demo", {}, () => Effect.flatMap(demoCommand, (c) => c.demo)).pipe(
   Command.withDescription("Run the three write commands on the files in examples/ against an in-process sandbox")
 )
 
@@ -200,14 +203,32 @@ export const root = Command.make("dirsync").pipe(
 )
 
 /**
+ * The environment as the CLI reads it: values trimmed, and blank ones missing, so `WECOM_SECRET=" "` reads as not
+ * set rather than as a one-space secret.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const environment = (env: Readonly<Record<string, string | undefined>>): ConfigProvider.ConfigProvider => {
+  const trimmed: Record<string, string> = {}
+  for (const [key, value] of Object.entries(env)) {
+    const v = value?.trim()
+    if (v !== undefined && v.length > 0) trimmed[key] = v
+  }
+  return ConfigProvider.fromEnv({ env: trimmed })
+}
+
+/**
  * Runs the command tree on `argv` (as `process.argv`: the first two entries are skipped). Parse errors become exit
- * code 2; every failure is printed as one line without a stack trace.
+ * code 2; every failure is printed as one line without a stack trace. Commands read their configuration (credentials,
+ * base URLs) through Effect `Config` from the {@link environment} of this process.
  *
  * @since 0.1.0
  * @category running
  */
 export const run = (argv: ReadonlyArray<string>) =>
   Command.runWith(root, { version })(argv.slice(2)).pipe(
+    Effect.provideService(ConfigProvider.ConfigProvider, environment(process.env)),
     Effect.catch((e: unknown) => {
       if (e instanceof CliExit.CliExit) {
         return e.message.length > 0

@@ -5,13 +5,14 @@
  *
  * @since 0.1.0
  */
-import type { Outcome } from "@dirsync/core"
+import { Outcome } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 
 /**
- * Live counters, updated by the runner (rows) and by the HTTP seam (calls, retries).
+ * Live counters: the run's one tally of outcomes (the runner adds to it; the summary and the report header are
+ * taken from it), plus calls and retries counted at the HTTP seam.
  *
  * @since 0.1.0
  * @category models
@@ -19,11 +20,8 @@ import * as Fiber from "effect/Fiber"
 export interface Counters {
   /** Rows in the input, once the validation pass has counted them. */
   total: number | undefined
-  done: number
-  applied: number
-  rejected: number
-  failed: number
-  skipped: number
+  /** Rows done so far, by status. */
+  readonly tally: Outcome.Tally
   calls: number
   retries: number
 }
@@ -32,27 +30,7 @@ export interface Counters {
  * @since 0.1.0
  * @category constructors
  */
-export const makeCounters = (): Counters => ({
-  total: undefined,
-  done: 0,
-  applied: 0,
-  rejected: 0,
-  failed: 0,
-  skipped: 0,
-  calls: 0,
-  retries: 0
-})
-
-/**
- * Counts one outcome.
- *
- * @since 0.1.0
- * @category mutations
- */
-export const count = (counters: Counters, outcome: Outcome.RowOutcome): void => {
-  counters.done++
-  counters[outcome.status]++
-}
+export const makeCounters = (): Counters => ({ total: undefined, tally: Outcome.makeTally(), calls: 0, retries: 0 })
 
 const duration = (seconds: number): string => {
   if (!Number.isFinite(seconds)) return "?"
@@ -72,25 +50,27 @@ const n = (x: number) => Math.round(x).toLocaleString("en-US")
  */
 export const render = (c: Counters, elapsedMillis: number, options: { readonly bar: boolean }): string => {
   const seconds = Math.max(elapsedMillis / 1000, 0.001)
-  const rowRate = c.done / seconds
+  const s = c.tally.summary()
+  const done = s.total
+  const rowRate = done / seconds
   const callRate = c.calls / seconds
   const parts: Array<string> = []
   if (c.total !== undefined && c.total > 0) {
-    const ratio = Math.min(1, c.done / c.total)
+    const ratio = Math.min(1, done / c.total)
     const width = 20
     const filled = Math.round(ratio * width)
     const bar = options.bar ? `[${"#".repeat(filled)}${".".repeat(width - filled)}] ` : ""
-    parts.push(`${bar}${n(c.done)}/${n(c.total)} rows ${Math.floor(ratio * 100)}%`)
+    parts.push(`${bar}${n(done)}/${n(c.total)} rows ${Math.floor(ratio * 100)}%`)
   } else {
-    parts.push(`${n(c.done)} rows`)
+    parts.push(`${n(done)} rows`)
   }
   parts.push(`${n(rowRate)} rows/s ${n(callRate)} calls/s`)
   parts.push(`${n(c.retries)} ${c.retries === 1 ? "retry" : "retries"}`)
-  if (c.failed + c.rejected + c.skipped > 0) {
-    parts.push(`${n(c.rejected)} rejected ${n(c.failed)} failed ${n(c.skipped)} skipped`)
+  if (s.failed + s.rejected + s.skipped > 0) {
+    parts.push(`${n(s.rejected)} rejected ${n(s.failed)} failed ${n(s.skipped)} skipped`)
   }
-  if (c.total !== undefined && c.done < c.total && rowRate > 0) {
-    parts.push(`ETA ${duration((c.total - c.done) / rowRate)}`)
+  if (c.total !== undefined && done < c.total && rowRate > 0) {
+    parts.push(`ETA ${duration((c.total - done) / rowRate)}`)
   }
   return parts.join(" | ")
 }
@@ -135,7 +115,9 @@ export const during = (counters: Counters, options: Options) => <A, E, R>(self: 
       })
     const ticker = yield* Effect.forkChild(Effect.forever(Effect.andThen(Effect.sleep(every), show(false))))
     // No final line when nothing was read (a refused file): the error message says everything.
-    const final = Effect.suspend(() => (counters.done === 0 && counters.total === undefined ? Effect.void : show(true)))
+    const final = Effect.suspend(
+      () => (counters.tally.rows() === 0 && counters.total === undefined ? Effect.void : show(true))
+    )
     const result = yield* Effect.onExit(self, () => Effect.andThen(Fiber.interrupt(ticker), final))
     return result
   })

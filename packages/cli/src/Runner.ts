@@ -1,10 +1,12 @@
 /**
  * Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and
- * decides the exit code. Vendor-neutral: the commands hand it an endpoint and the layers that serve it.
+ * decides the exit code. Vendor-neutral: the commands hand it an endpoint and the layers that serve it, or for a dry
+ * run the endpoint's pure spec alone. One tally (`counters.tally`) counts the outcomes for the progress line, the
+ * summary, the exit code and the report header.
  *
  * @since 0.1.0
  */
-import { BatchPipeline, type Endpoint, Outcome, Report, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Outcome, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -13,6 +15,7 @@ import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
 import * as Progress from "./Progress.ts"
+import * as Report from "./Report.ts"
 
 /**
  * The flags every write command shares.
@@ -43,15 +46,24 @@ export interface RunSpec<Item, E, R> {
   readonly layout: Input.Layout
   /** "sandbox" or the vendor base URL. */
   readonly target: string
-  readonly endpoint: Endpoint.Endpoint<Item, E, R>
+  /**
+   * What sends the rows. A dry run needs only the endpoint's pure spec (schema, id, chunk size, cross-row checks,
+   * dependencies): it is given no client at all.
+   */
+  readonly endpoint: Endpoint.Endpoint<Item, E, R> | Endpoint.Spec<Item>
   readonly flags: WriteFlags
   readonly chunkSize?: number | undefined
+  /** Live counts; `counters.tally` is the run's one tally of outcomes. */
   readonly counters: Progress.Counters
   /** Strings that must never appear in output: secrets and issued tokens (checked by the report writer). */
   readonly secrets: () => ReadonlyArray<string>
 }
 
 const FIRST_FAILURES = 10
+
+const isEndpoint = <Item, E, R>(
+  endpoint: Endpoint.Endpoint<Item, E, R> | Endpoint.Spec<Item>
+): endpoint is Endpoint.Endpoint<Item, E, R> => "execute" in endpoint
 
 const table = (summary: Outcome.Summary): string => {
   const rows: Array<[string, number]> = [
@@ -94,7 +106,7 @@ export const toExit = (e: unknown): unknown => {
  * @since 0.1.0
  * @category running
  */
-export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
+export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
   Effect.gen(function*() {
     const { flags } = spec
     const input = Input.read(spec.file, spec.layout)
@@ -118,13 +130,18 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
       secrets: spec.secrets
     })
     const firstProblems: Array<Outcome.RowOutcome> = []
-    const tally = Outcome.makeTally()
-    const drain = BatchPipeline.run(Input.withReaderProblems(spec.endpoint), input, options).pipe(
+    const tally = spec.counters.tally
+    const endpoint = spec.endpoint
+    const outcomes = flags.dryRun
+      ? BatchPipeline.dryRun({ ...endpoint, schema: Input.guard(endpoint.schema) }, input, options)
+      : isEndpoint(endpoint)
+      ? BatchPipeline.run(Input.withReaderProblems(endpoint), input, options)
+      : Stream.die(`${spec.command}: no client to send with`)
+    const drain = outcomes.pipe(
       // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
       Stream.runForEachArray((outcomes) => {
         for (const outcome of outcomes) {
           tally.add(outcome)
-          Progress.count(spec.counters, outcome)
           if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
             if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
           }
@@ -139,11 +156,11 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
     )
     yield* drain.pipe(
       // An aborted run still leaves a report of the rows it reached: what was applied before the abort matters.
-      Effect.tapError(() => (writer === undefined ? Effect.void : Effect.ignore(writer.close))),
+      Effect.tapError(() => (writer === undefined ? Effect.void : Effect.ignore(writer.close(tally.summary())))),
       Effect.catch((e: unknown) => Effect.fail(toExit(e)))
     )
     const summary = tally.summary()
-    if (writer !== undefined) yield* writer.close
+    if (writer !== undefined) yield* writer.close(summary)
     if (flags.json) {
       yield* Console.log(JSON.stringify({
         command: spec.command,

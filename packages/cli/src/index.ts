@@ -3,15 +3,15 @@
 export * as Cli from "./Cli.ts"
 /** How the CLI ends: an exit code, with the message already printed. Carrying the code on the error (Effect's */
 export * as CliExit from "./CliExit.ts"
-/** What each `dirsync` command does: resolve the target (real API from the environment, or the in-process sandbox), */
-export * as Commands from "./Commands.ts"
 /** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a re-runnable, streaming `Stream` of */
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line */
 export * as Progress from "./Progress.ts"
+/** The JSON run report (`--report path.json`) the CLI writes: what the command was, where it went, the summary, and */
+export * as Report from "./Report.ts"
 /** Runs one write command end to end: input file → `BatchPipeline` → report, journal, progress and the summary, and */
 export * as Runner from "./Runner.ts"
-/** What the sandboxes start with. `dirsync sandbox --seed FILE` loads a JSON directory (`classes`, `students`, */
-export * as SandboxSeed from "./SandboxSeed.ts"
-/** The loopback HTTP server behind `dirsync sandbox`: it serves the WeCom and Feishu in-memory directories (the same */
-export * as SandboxServer from "./SandboxServer.ts"
+/** The sandboxes behind `--sandbox` and `dirsync sandbox`: what they start with, and the loopback HTTP server that */
+export * as Sandbox from "./Sandbox.ts"
+/** Where a write command sends its rows, and the layer that reaches it. A target is one of three kinds: */
+export * as Target from "./Target.ts"

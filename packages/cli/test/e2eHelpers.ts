@@ -3,7 +3,7 @@
  * read the environment it prints, count what reaches it through a loopback proxy, and talk to the sandbox directly
  * to check its state the way a user would (school/user/get, a token request).
  */
-import type { Report as ReportModule } from "@dirsync/core"
+import type { Report as ReportModule } from "@dirsync/cli"
 import { assert } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -101,18 +101,21 @@ export const csv = (header: string, rows: ReadonlyArray<string>) => [header, ...
 // Reports
 // =============================================================================
 
-/** A report file, as `@dirsync/core`'s Report module writes it. */
+/** A report file, as `@dirsync/cli`'s Report module writes it. */
 export type ReportItem = ReportModule.Item
 export type Report = ReportModule.Report
 
 export const readReport = (path: string): Report => JSON.parse(readFileSync(path, "utf8")) as Report
 
-const ITEM_KEYS = new Set(["row", "id", "status", "code", "reason", "message", "result"])
+const ITEM_KEYS = new Set(["row", "rows", "id", "status", "code", "reason", "message", "result"])
 const STATUSES = new Set(["applied", "rejected", "failed", "skipped"])
+
+/** A merged parent stands for every line it was built from (`rows`), and the summary counts lines. */
+const linesOf = (i: ReportItem) => i.rows ?? [i.row]
 
 /**
  * The report as the issue specifies it: command, target, dryRun, summary counts that add up and match the items,
- * and every data row `1..rows` exactly once. (`result`, e.g. a Feishu task id, is the one key beyond the issue.)
+ * and every data row `1..rows` exactly once (as an item's `row`, or in the `rows` of a merged parent). (`result`, e.g. a Feishu task id, is the one key beyond the issue.)
  */
 export const assertReport = (
   report: Report,
@@ -126,7 +129,7 @@ export const assertReport = (
     Object.keys(report.summary).toSorted(),
     ["applied", "failed", "rejected", "skipped", "total"]
   )
-  const rows = report.items.map((i) => i.row).toSorted((a, b) => a - b)
+  const rows = report.items.flatMap(linesOf).toSorted((a, b) => a - b)
   assert.deepStrictEqual(rows, Array.from({ length: expected.rows }, (_, i) => i + 1), "every row exactly once")
   for (const item of report.items) {
     for (const key of Object.keys(item)) assert.isTrue(ITEM_KEYS.has(key), `unexpected item key ${key}`)
@@ -134,7 +137,8 @@ export const assertReport = (
     assert.isString(item.id)
     if (item.status !== "applied") assert.isString(item.reason, `row ${item.row} has no reason`)
   }
-  const count = (s: ReportItem["status"]) => report.items.filter((i) => i.status === s).length
+  const count = (s: ReportItem["status"]) =>
+    report.items.filter((i) => i.status === s).reduce((n, i) => n + linesOf(i).length, 0)
   assert.deepStrictEqual(report.summary, {
     total: expected.rows,
     applied: count("applied"),

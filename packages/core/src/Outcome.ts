@@ -105,30 +105,56 @@ export interface Summary {
 export const emptySummary: Summary = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
 
 /**
- * Adds one outcome to a summary.
+ * How many input rows an outcome stands for: every line of a merged parent, else its one row. A summary counts
+ * rows, not outcomes, so its `total` equals the number of data rows in the input.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const rowCount = (outcome: RowOutcome): number =>
+  outcome.rows === undefined || outcome.rows.length === 0 ? 1 : outcome.rows.length
+
+/**
+ * Adds one outcome to a summary: {@link rowCount} rows to the total and to the outcome's status.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const add = (summary: Summary, outcome: RowOutcome): Summary => ({
-  ...summary,
-  total: summary.total + 1,
-  [outcome.status]: summary[outcome.status] + 1
-})
+export const add = (summary: Summary, outcome: RowOutcome): Summary => {
+  const n = rowCount(outcome)
+  return { ...summary, total: summary.total + n, [outcome.status]: summary[outcome.status] + n }
+}
 
 /**
- * A mutable tally for hot loops (the report writer and the CLI progress line count millions of outcomes).
+ * A mutable tally, the run's one count of its outcomes: the CLI's progress line reads it live, and the summary and
+ * report header are taken from it at the end. Counts rows as {@link add} does.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Tally {
+  readonly add: (outcome: RowOutcome) => void
+  /** Rows counted so far. */
+  readonly rows: () => number
+  /** A snapshot of the counts. */
+  readonly summary: () => Summary
+}
+
+/**
+ * A {@link Tally} for hot loops (millions of outcomes).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const makeTally = () => {
+export const makeTally = (): Tally => {
   const counts = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
   return {
     add: (outcome: RowOutcome): void => {
-      counts.total++
-      counts[outcome.status]++
+      const n = rowCount(outcome)
+      counts.total += n
+      counts[outcome.status] += n
     },
+    rows: () => counts.total,
     summary: (): Summary => ({ ...counts })
   }
 }

@@ -17,8 +17,6 @@ export * as MockTransport from "./MockTransport.ts"
 export * as Outcome from "./Outcome.ts"
 /** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with */
 export * as RateLimit from "./RateLimit.ts"
-/** The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per */
-export * as Report from "./Report.ts"
 /** Retry policy for vendor calls: exponential backoff with jitter, capped, a bounded number of retries, only for */
 export * as RetryPolicy from "./RetryPolicy.ts"
 /** Rows per key, kept compactly: the cross-row checks of a run see one key per input row (ids, rename targets), and */

@@ -32,6 +32,24 @@ describe("Outcome", () => {
       }))
   })
 
+  describe("rowCount", () => {
+    it.effect("a parent merged from three CSV lines counts three rows in every summary", () =>
+      Effect.sync(() => {
+        const merged: ReadonlyArray<Outcome.RowOutcome> = [
+          { row: 2, rows: [2, 5, 9], id: "p1", status: "applied" },
+          { row: 3, rows: [3, 4], id: "p2", status: "failed", code: 60111, reason: "ItemRejected" },
+          { row: 6, id: "p3", status: "rejected", reason: "InvalidField" }
+        ]
+        assert.deepStrictEqual(merged.map(Outcome.rowCount), [3, 2, 1])
+        const expected = { total: 6, applied: 3, rejected: 1, failed: 2, skipped: 0 }
+        assert.deepStrictEqual(merged.reduce(Outcome.add, Outcome.emptySummary), expected)
+        const tally = Outcome.makeTally()
+        for (const o of merged) tally.add(o)
+        assert.deepStrictEqual(tally.summary(), expected)
+        assert.strictEqual(tally.rows(), 6)
+      }))
+  })
+
   describe("isComplete", () => {
     it.effect("is true only when every row applied", () =>
       Effect.sync(() => {

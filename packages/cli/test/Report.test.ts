@@ -1,4 +1,5 @@
-import { type Outcome, Report } from "@dirsync/core"
+import { Report } from "@dirsync/cli"
+import { Outcome } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -103,15 +104,16 @@ describe("Report", () => {
   })
 
   describe("makeWriter", () => {
-    it.effect("streams items to the path, identical to render, summary from the items written", () =>
+    it.effect("streams items to the path, identical to render, with the run's summary in the header", () =>
       withDir((dir) =>
         Effect.gen(function*() {
           const path = join(dir, "report.json")
           const writer = yield* Report.makeWriter({ ...meta, path, flushChars: 10 })
           for (const o of outcomes) yield* writer.write(o)
           assert.isFalse(NFS.existsSync(path), "nothing at the path before close")
-          const summary = yield* writer.close
-          assert.deepStrictEqual(summary, { total: 5, applied: 2, rejected: 1, failed: 1, skipped: 1 })
+          yield* writer.close(outcomes.reduce(Outcome.add, Outcome.emptySummary))
+          const report = JSON.parse(NFS.readFileSync(path, "utf8")) as Report.Report
+          assert.deepStrictEqual(report.summary, { total: 5, applied: 2, rejected: 1, failed: 1, skipped: 1 })
           assert.strictEqual(NFS.readFileSync(path, "utf8"), Report.render(meta, outcomes))
           assert.deepStrictEqual(NFS.readdirSync(dir), ["report.json"], "temporary files removed")
         })
@@ -131,7 +133,7 @@ describe("Report", () => {
           yield* writer.discard
           const again = yield* Report.makeWriter({ ...meta, path })
           yield* again.writeAll(outcomes)
-          yield* again.close
+          yield* again.close(outcomes.reduce(Outcome.add, Outcome.emptySummary))
           assert.strictEqual(NFS.readFileSync(path, "utf8"), Report.render(meta, outcomes))
         })
       ).pipe(Effect.provide(realFileSystem())))
@@ -141,21 +143,45 @@ describe("Report", () => {
         Effect.gen(function*() {
           const path = join(dir, "big.json")
           const writer = yield* Report.makeWriter({ ...meta, path })
+          const tally = Outcome.makeTally()
           const n = 100_000
           for (let row = 1; row <= n; row++) {
-            yield* writer.write({
+            const outcome: Outcome.RowOutcome = {
               row,
               id: `s${row}`,
               status: row % 10 === 0 ? "failed" : "applied",
               code: row % 10 === 0 ? -1 : undefined
-            })
+            }
+            tally.add(outcome)
+            yield* writer.write(outcome)
           }
-          const summary = yield* writer.close
+          const summary = tally.summary()
+          yield* writer.close(summary)
           const report = JSON.parse(NFS.readFileSync(path, "utf8")) as Report.Report
           assert.deepStrictEqual(summary, { total: n, applied: n - n / 10, rejected: 0, failed: n / 10, skipped: 0 })
           assert.deepStrictEqual(report.summary, summary)
           assert.strictEqual(report.items.length, n)
           assert.strictEqual(new Set(report.items.map((i) => i.row)).size, n)
+        })
+      ).pipe(Effect.provide(realFileSystem())))
+
+    it.effect("lists every input row of a merged parent, refuses any of them again, and counts them all", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "parents.json")
+          const merged: ReadonlyArray<Outcome.RowOutcome> = [
+            { row: 1, rows: [1, 3, 4], id: "p1", status: "applied" },
+            { row: 2, id: "p2", status: "rejected", reason: "InvalidField", message: "mobile is not a mobile number" }
+          ]
+          const writer = yield* Report.makeWriter({ ...meta, command: "wecom parents update", path })
+          yield* writer.writeAll(merged)
+          const e = yield* writer.write({ row: 4, id: "p3", status: "applied" }).pipe(Effect.flip)
+          assert.include(e.message, "row 4 was reported twice")
+          yield* writer.close(merged.reduce(Outcome.add, Outcome.emptySummary))
+          const report = JSON.parse(NFS.readFileSync(path, "utf8")) as Report.Report
+          assert.deepStrictEqual(report.items[0], { row: 1, rows: [1, 3, 4], id: "p1", status: "applied" })
+          assert.notProperty(report.items[1], "rows")
+          assert.deepStrictEqual(report.summary, { total: 4, applied: 3, rejected: 1, failed: 0, skipped: 0 })
         })
       ).pipe(Effect.provide(realFileSystem())))
 
@@ -178,7 +204,7 @@ describe("Report", () => {
           NFS.writeFileSync(path, "earlier report")
           const writer = yield* Report.makeWriter({ ...meta, path, flushChars: 1 })
           for (const o of outcomes) yield* writer.write(o)
-          const e = yield* writer.close.pipe(Effect.flip)
+          const e = yield* writer.close(Outcome.emptySummary).pipe(Effect.flip)
           assert.instanceOf(e, Report.ReportError)
           assert.include(e.message, "cannot move the report into place")
           assert.strictEqual(NFS.readFileSync(path, "utf8"), "earlier report")
@@ -198,7 +224,7 @@ describe("Report", () => {
           })
           yield* writer.write({ row: 1, id: "a", status: "failed", message: "bad token TOKEN-LATE" })
           issued.push("TOKEN-LATE")
-          yield* writer.close
+          yield* writer.close(Outcome.emptySummary)
           const text = NFS.readFileSync(path, "utf8")
           yield* Report.assertNoSecrets(text, issued)
           assert.include(text, "bad token <redacted>")

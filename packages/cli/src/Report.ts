@@ -1,6 +1,6 @@
 /**
- * The JSON run report (`--report path.json`): what the command was, where it went, the summary, and one item per
- * input row.
+ * The JSON run report (`--report path.json`) the CLI writes: what the command was, where it went, the summary, and
+ * one item per input row (or per merged parent, listing all its rows).
  *
  * ```json
  * {
@@ -17,22 +17,25 @@
  *
  * **Details**
  *
+ * - An outcome that stands for several input rows (a parent merged from several CSV lines) lists them all in
+ *   `rows` beside `row`, so every input line appears in the report; the summary counts rows (`Outcome.add`), so its
+ *   `total` is the number of data rows.
  * - {@link render} builds the whole text in memory (small runs, tests). {@link makeWriter} streams: items are
  *   appended to a file in a temporary directory next to the report as they arrive (buffered, bounded memory), and
- *   `close` writes the header with the summary computed from the items written, appends the items, and renames the
- *   result onto the report path. A run killed before `close` leaves at most a `.<name>.*` temporary directory,
- *   never a half-written report at the path. Both produce byte-identical text for the same outcomes.
+ *   `close` writes the header with the run's summary (the CLI's one tally of the run), appends the items, and
+ *   renames the result onto the report path. A run killed before `close` leaves at most a `.<name>.*` temporary
+ *   directory, never a half-written report at the path. Both produce byte-identical text for the same outcomes.
  * - Nothing secret: every string that would be written is passed through {@link redact} with the writer's secrets
  *   (credentials and issued tokens), and the target is stripped of URL credentials, query and fragment.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
+import { Outcome } from "@dirsync/core"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { makeTally, type RowOutcome, type Status, type Summary } from "./Outcome.ts"
 
 // =============================================================================
 // Models
@@ -41,7 +44,7 @@ import { makeTally, type RowOutcome, type Status, type Summary } from "./Outcome
 /**
  * What the report says about the run as a whole.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Meta {
@@ -55,13 +58,15 @@ export interface Meta {
 /**
  * One report item: one input row.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Item {
   readonly row: number
+  /** Every input row the item stands for, when more than `row` (a parent merged from several CSV lines). */
+  readonly rows?: ReadonlyArray<number>
   readonly id: string
-  readonly status: Status
+  readonly status: Outcome.Status
   readonly code?: number
   readonly reason?: string
   readonly message?: string
@@ -72,11 +77,11 @@ export interface Item {
 /**
  * The parsed report file.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Report extends Meta {
-  readonly summary: Summary
+  readonly summary: Outcome.Summary
   readonly items: ReadonlyArray<Item>
 }
 
@@ -84,13 +89,13 @@ export interface Report extends Meta {
  * Secrets that must never appear in the report: a list, or a function read at each write (tokens are issued during
  * the run).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export type Secrets = ReadonlyArray<string> | (() => ReadonlyArray<string>)
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category errors
  */
 export class ReportError extends Schema.TaggedError<ReportError>()("ReportError", {
@@ -105,7 +110,7 @@ export class ReportError extends Schema.TaggedError<ReportError>()("ReportError"
 /**
  * What a secret is replaced with.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constants
  */
 export const redactedText = "<redacted>"
@@ -125,7 +130,7 @@ const secretForms = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
  * Replaces every occurrence of a secret (as written, or JSON-escaped) with {@link redactedText}. Empty strings are
  * ignored.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category redaction
  */
 export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
@@ -137,7 +142,7 @@ export const redact = (text: string, secrets: ReadonlyArray<string>): string => 
 /**
  * Fails when `text` contains a secret (as written, or JSON-escaped). The error names no secret.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category redaction
  */
 export const assertNoSecrets = (
@@ -155,7 +160,7 @@ export const assertNoSecrets = (
  * The target as the report shows it: a URL loses any user/password, query and fragment (they can carry
  * credentials); anything else is kept as is.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category redaction
  */
 export const sanitizeTarget = (target: string): string => {
@@ -172,11 +177,12 @@ export const sanitizeTarget = (target: string): string => {
 /**
  * The report item for an outcome, keys in documented order, absent fields omitted.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category rendering
  */
-export const item = (outcome: RowOutcome): Item => ({
+export const item = (outcome: Outcome.RowOutcome): Item => ({
   row: outcome.row,
+  ...(outcome.rows === undefined || outcome.rows.length === 0 ? {} : { rows: outcome.rows }),
   id: outcome.id,
   status: outcome.status,
   ...(outcome.code === undefined ? {} : { code: outcome.code }),
@@ -185,9 +191,10 @@ export const item = (outcome: RowOutcome): Item => ({
   ...(outcome.result === undefined ? {} : { result: outcome.result })
 })
 
-const itemLine = (outcome: RowOutcome, first: boolean) => `${first ? "\n" : ",\n"}    ${JSON.stringify(item(outcome))}`
+const itemLine = (outcome: Outcome.RowOutcome, first: boolean) =>
+  `${first ? "\n" : ",\n"}    ${JSON.stringify(item(outcome))}`
 
-const head = (meta: Meta, summary: Summary) =>
+const head = (meta: Meta, summary: Outcome.Summary) =>
   [
     "{",
     `  "command": ${JSON.stringify(meta.command)},`,
@@ -210,19 +217,23 @@ const tail = "\n  ]\n}\n"
 /**
  * The whole report text for a small run, summary computed from the outcomes.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category rendering
  */
-export const render = (meta: Meta, outcomes: Iterable<RowOutcome>, secrets: ReadonlyArray<string> = []): string => {
-  const tally = makeTally()
+export const render = (
+  meta: Meta,
+  outcomes: Iterable<Outcome.RowOutcome>,
+  secrets: ReadonlyArray<string> = []
+): string => {
+  let summary = Outcome.emptySummary
   let body = ""
   let first = true
   for (const outcome of outcomes) {
-    tally.add(outcome)
+    summary = Outcome.add(summary, outcome)
     body += itemLine(outcome, first)
     first = false
   }
-  return redact(head(meta, tally.summary()) + body + tail, secrets)
+  return redact(head(meta, summary) + body + tail, secrets)
 }
 
 // =============================================================================
@@ -230,7 +241,7 @@ export const render = (meta: Meta, outcomes: Iterable<RowOutcome>, secrets: Read
 // =============================================================================
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface WriterOptions extends Meta {
@@ -241,16 +252,22 @@ export interface WriterOptions extends Meta {
 }
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Writer {
-  /** Appends one row's item. A row reported twice is an error: every input row appears exactly once. */
-  readonly write: (outcome: RowOutcome) => Effect.Effect<void, ReportError>
-  /** Appends the items of several rows at once: one Effect per batch rather than per row. */
-  readonly writeAll: (outcomes: ReadonlyArray<RowOutcome>) => Effect.Effect<void, ReportError>
-  /** Assembles the report at its path (atomically) and returns the summary of the items written. */
-  readonly close: Effect.Effect<Summary, ReportError>
+  /**
+   * Appends one outcome's item. A row reported twice (as `row` or in `rows`) is an error: every input row appears
+   * exactly once.
+   */
+  readonly write: (outcome: Outcome.RowOutcome) => Effect.Effect<void, ReportError>
+  /** Appends the items of several outcomes at once: one Effect per batch rather than per row. */
+  readonly writeAll: (outcomes: ReadonlyArray<Outcome.RowOutcome>) => Effect.Effect<void, ReportError>
+  /**
+   * Assembles the report at its path (atomically) with the run's summary in its header. The summary comes from the
+   * run's one tally (the same numbers the console shows), not from a second count here.
+   */
+  readonly close: (summary: Outcome.Summary) => Effect.Effect<void, ReportError>
   /** Removes the temporary files without writing the report (for a run that failed). */
   readonly discard: Effect.Effect<void>
 }
@@ -266,7 +283,7 @@ const basename = (path: string) => path.slice(Math.max(path.lastIndexOf("/"), pa
  * A streaming report writer. The temporary directory is created at once (so an unwritable report directory fails
  * before the run starts).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
@@ -282,7 +299,6 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   )
   const itemsPath = `${temp}/items`
   const assembledPath = `${temp}/report.json`
-  const tally = makeTally()
   let seen = new Uint8Array(1024)
   let buffer: Array<string> = []
   let buffered = 0
@@ -312,17 +328,20 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
     return true
   }
 
-  const writeAll = (outcomes: ReadonlyArray<RowOutcome>): Effect.Effect<void, ReportError> =>
+  const twice = (row: number) =>
+    // The items before this one stay buffered: `close` still writes them.
+    Effect.fail(new ReportError({ path, message: `row ${row} was reported twice; every row must appear once` }))
+  const fresh = (row: number) => Number.isSafeInteger(row) && row >= 0 && markSeen(row)
+
+  const writeAll = (outcomes: ReadonlyArray<Outcome.RowOutcome>): Effect.Effect<void, ReportError> =>
     Effect.suspend(() => {
       if (closed) return Effect.fail(new ReportError({ path, message: "the report is already closed" }))
       for (const outcome of outcomes) {
-        if (!Number.isSafeInteger(outcome.row) || outcome.row < 0 || !markSeen(outcome.row)) {
-          // The items before this one stay buffered: `close` still writes them.
-          return Effect.fail(
-            new ReportError({ path, message: `row ${outcome.row} was reported twice; every row must appear once` })
-          )
+        if (outcome.rows === undefined || outcome.rows.length === 0) {
+          if (!fresh(outcome.row)) return twice(outcome.row)
+        } else {
+          for (const row of outcome.rows) if (!fresh(row)) return twice(row)
         }
-        tally.add(outcome)
         const line = itemLine(outcome, count === 0)
         count++
         buffer.push(line)
@@ -331,29 +350,28 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
       return buffered >= flushChars ? flush : Effect.void
     })
 
-  const write = (outcome: RowOutcome): Effect.Effect<void, ReportError> => writeAll([outcome])
+  const write = (outcome: Outcome.RowOutcome): Effect.Effect<void, ReportError> => writeAll([outcome])
 
   const removeTemp = fs.remove(temp, { recursive: true, force: true }).pipe(Effect.ignore)
 
-  const close: Effect.Effect<Summary, ReportError> = Effect.gen(function*() {
-    if (closed) return yield* new ReportError({ path, message: "the report is already closed" })
-    closed = true
-    yield* flush
-    const summary = tally.summary()
-    yield* fs.writeFileString(assembledPath, redact(head(options, summary), secrets())).pipe(
-      Effect.mapError(fail("write the report"))
-    )
-    if (count > 0) {
-      yield* fs.stream(itemsPath).pipe(
-        Stream.run(fs.sink(assembledPath, { flag: "a" })),
+  const close = (summary: Outcome.Summary): Effect.Effect<void, ReportError> =>
+    Effect.gen(function*() {
+      if (closed) return yield* new ReportError({ path, message: "the report is already closed" })
+      closed = true
+      yield* flush
+      yield* fs.writeFileString(assembledPath, redact(head(options, summary), secrets())).pipe(
         Effect.mapError(fail("write the report"))
       )
-    }
-    yield* fs.writeFileString(assembledPath, tail, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
-    yield* fs.rename(assembledPath, path).pipe(Effect.mapError(fail("move the report into place")))
-    yield* removeTemp
-    return summary
-  })
+      if (count > 0) {
+        yield* fs.stream(itemsPath).pipe(
+          Stream.run(fs.sink(assembledPath, { flag: "a" })),
+          Effect.mapError(fail("write the report"))
+        )
+      }
+      yield* fs.writeFileString(assembledPath, tail, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
+      yield* fs.rename(assembledPath, path).pipe(Effect.mapError(fail("move the report into place")))
+      yield* removeTemp
+    })
 
   const discard = Effect.suspend(() => {
     closed = true

@@ -1,0 +1,271 @@
+/**
+ * Where a write command sends its rows, and the layer that reaches it. A target is one of three kinds:
+ *
+ * - `real`: the vendor's API. The credentials and the base URL come from Effect `Config` (the CLI provides a
+ *   `ConfigProvider` over the environment), and the client's own `layerConfig` builds the client, so the client's
+ *   base-URL check is the only one: its refusal becomes a usage error (exit 2) naming the variable.
+ * - `sandbox`: the vendor's in-process emulator, handed to the same `layerConfig` through a `ConfigProvider` of the
+ *   emulator's (not secret) credentials.
+ * - `none`: a dry run. No client and no emulator are built; the summary and report still name the target the run
+ *   would have used, and a refused base URL still exits 2 (checked by the client's own rule, as a real run would).
+ *
+ * Secrets stay `Redacted` until the report writer needs their text to scrub it; no message names a secret.
+ *
+ * @since 0.2.0
+ */
+import { BaseUrl, Faults, Issues, RateLimit } from "@dirsync/core"
+import * as Departments from "@dirsync/feishu/Departments"
+import * as FeishuClient from "@dirsync/feishu/FeishuClient"
+import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
+import * as WeComTesting from "@dirsync/wecom/testing"
+import * as WeComClient from "@dirsync/wecom/WeComClient"
+import type { WeComConfigError } from "@dirsync/wecom/WeComError"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as HttpClient from "effect/http/HttpClient"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import * as CliExit from "./CliExit.ts"
+import type * as Progress from "./Progress.ts"
+import type * as Runner from "./Runner.ts"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * Write-command flags plus `--faults` (sandbox only).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Flags = Runner.WriteFlags & { readonly faults: string | undefined }
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type Kind = "real" | "sandbox" | "none"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Target<S> {
+  readonly kind: Kind
+  /** What the summary and the report name: `sandbox`, or the vendor base URL. */
+  readonly label: string
+  /**
+   * The vendor service, for `real` and `sandbox`; `undefined` for `none` (a dry run needs only the pure spec). It
+   * fails with a usage error (exit 2) when the client refuses its configuration: nothing was sent.
+   */
+  readonly layer: Layer.Layer<S, CliExit.CliExit> | undefined
+  /** Strings that must never appear in output: the secret and any issued token. Read at each write. */
+  readonly secrets: () => ReadonlyArray<string>
+}
+
+interface Variables {
+  readonly vendor: string
+  readonly id: string
+  readonly secret: string
+  readonly baseUrl: string
+}
+
+const wecomVariables: Variables = {
+  vendor: "WeCom",
+  id: "WECOM_CORP_ID",
+  secret: "WECOM_SECRET",
+  baseUrl: "WECOM_BASE_URL"
+}
+
+const feishuVariables: Variables = {
+  vendor: "Feishu",
+  id: "FEISHU_APP_ID",
+  secret: "FEISHU_APP_SECRET",
+  baseUrl: "FEISHU_BASE_URL"
+}
+
+// =============================================================================
+// Configuration
+// =============================================================================
+
+/** One line naming the variable: `FEISHU_BASE_URL: must use https, …`. */
+const describeConfigError = (e: Config.ConfigError): string =>
+  Schema.isSchemaError(e.cause)
+    ? Issues.problems(e.cause.issue).map((p) => (p.field.length === 0 ? p.message : `${p.field}: ${p.message}`))
+      .join("; ")
+    : e.cause.message
+
+/** A client refusing its configuration (a plain-http base URL, say) is a usage error: nothing was sent. */
+const refusal = (e: Config.ConfigError | WeComConfigError): CliExit.CliExit =>
+  CliExit.usage(e._tag === "ConfigError" ? describeConfigError(e) : e.message)
+
+/**
+ * The CLI installs no tracer, so the span Effect's HTTP client opens for every request would never be exported, yet
+ * it costs CPU per call and sends `traceparent` and `b3` headers to the vendor. The clients' own spans
+ * (`WeComClient.post`, …) stay. Library users who install a tracer keep the HTTP spans unless they set
+ * `HttpClient.TracerDisabledWhen` themselves.
+ */
+const withoutHttpSpans = Layer.succeed(HttpClient.TracerDisabledWhen, () => true)
+
+/** The vendor layer as a target gives it: configuration failures become usage errors, and no HTTP spans. */
+const targetLayer = <S, R>(
+  layer: Layer.Layer<S, Config.ConfigError | WeComConfigError, R>
+): Layer.Layer<S, CliExit.CliExit, R> =>
+  Layer.merge(Layer.effectContext(Effect.mapError(Layer.build(layer), refusal)), withoutHttpSpans)
+
+/** The app id and secret must both be set; missing ones are a usage error naming them (exit 2). */
+const credentials = Effect.fnUntraced(function*(v: Variables) {
+  const { id, secret } = yield* Config.all({
+    id: Config.option(Config.String(v.id)),
+    secret: Config.option(Config.Redacted(v.secret))
+  }).pipe(Effect.mapError(refusal))
+  if (Option.isSome(id) && Option.isSome(secret)) return secret.value
+  const names = [Option.isNone(id) ? v.id : "", Option.isNone(secret) ? v.secret : ""].filter((n) => n)
+  return yield* CliExit.usage(
+    `${names.join(" and ")} ${names.length === 1 ? "is" : "are"} not set: set the ${v.vendor} app's credentials in ` +
+      `the environment, or try the command with --sandbox (an in-process emulator) or --dry-run (validation only)`
+  )
+})
+
+/**
+ * The base URL as the summary shows it. Read, not checked: the client's `layerConfig` checks it when the layer is
+ * built, before anything is shown.
+ */
+const labelOf = (variable: string, fallback: string) =>
+  Config.String(variable).pipe(
+    Config.withDefault(fallback),
+    Config.map((raw) => (BaseUrl.problem(raw) === undefined ? BaseUrl.normalize(raw) : raw))
+  ).pipe(Effect.mapError(refusal))
+
+/** The emulator's credentials, as the client's `layerConfig` reads them. They are not secret (README). */
+const emulatorConfig = (values: Readonly<Record<string, string>>) =>
+  ConfigProvider.layer(ConfigProvider.fromUnknown({ ...values }))
+
+const parseFaults = (spec: string | undefined) =>
+  Effect.try({
+    try: () => (spec === undefined ? Faults.none : Faults.parse(spec)),
+    catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
+  })
+
+/** What both vendor clients take from the flags: retry and call counting for progress, and --rate. */
+const clientOptionsOf = (flags: Flags, counters: Progress.Counters) => ({
+  retry: { onRetry: () => void counters.retries++ },
+  transformClient: (client: HttpClient.HttpClient) =>
+    client.pipe(HttpClient.tapRequest(() => Effect.sync(() => void counters.calls++))),
+  ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
+})
+
+// =============================================================================
+// WeCom
+// =============================================================================
+
+/**
+ * The WeCom school-contacts target for these flags. `seed` pre-creates what the input mentions in a sandbox.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const wecom = Effect.fnUntraced(function*<R>(options: {
+  readonly flags: Flags
+  readonly counters: Progress.Counters
+  readonly concurrency: number
+  readonly seed: (directory: WeComTesting.Directory) => Effect.Effect<void, CliExit.CliExit, R>
+}) {
+  const { flags } = options
+  const faults = yield* parseFaults(flags.faults)
+  const clientOptions = { ...clientOptionsOf(flags, options.counters), concurrency: options.concurrency }
+  if (flags.dryRun) {
+    // The client's own check, as a real run would apply it; no client is built.
+    const label = flags.sandbox ? "sandbox" : yield* Config.String(wecomVariables.baseUrl).pipe(
+      Config.withDefault(WeComClient.DEFAULT_BASE_URL)
+    ).pipe(Effect.flatMap(WeComClient.checkBaseUrl), Effect.mapError(refusal))
+    return none<SchoolContacts.SchoolContacts>(label)
+  }
+  const service = SchoolContacts.layer.pipe(Layer.provide(WeComClient.layerConfig(clientOptions)))
+  if (flags.sandbox) {
+    const directory = WeComTesting.makeDirectory({ faults })
+    yield* options.seed(directory)
+    const layer = service.pipe(
+      Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
+      Layer.provide(emulatorConfig({
+        [wecomVariables.id]: directory.corpId,
+        [wecomVariables.secret]: directory.secret,
+        [wecomVariables.baseUrl]: "http://127.0.0.1"
+      }))
+    )
+    return {
+      kind: "sandbox",
+      label: "sandbox",
+      layer: targetLayer(layer),
+      secrets: () => [directory.secret, ...directory.issuedTokens()]
+    } satisfies Target<SchoolContacts.SchoolContacts>
+  }
+  const secret = yield* credentials(wecomVariables)
+  return {
+    kind: "real",
+    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.DEFAULT_BASE_URL),
+    layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
+    secrets: () => [Redacted.value(secret)]
+  } satisfies Target<SchoolContacts.SchoolContacts>
+})
+
+// =============================================================================
+// Feishu
+// =============================================================================
+
+/**
+ * The Feishu departments target for these flags.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const feishu = Effect.fnUntraced(function*(options: {
+  readonly flags: Flags
+  readonly counters: Progress.Counters
+  readonly departments: Departments.Options
+}) {
+  const { flags } = options
+  const faults = yield* parseFaults(flags.faults)
+  const clientOptions = clientOptionsOf(flags, options.counters)
+  if (flags.dryRun) {
+    // The client's own check (its config Schema), as a real run would apply it; no client is built.
+    const label = flags.sandbox ? "sandbox" : yield* Config.schema(FeishuClient.BaseUrl, feishuVariables.baseUrl).pipe(
+      Config.withDefault(FeishuClient.feishuBaseUrl),
+      Config.map(BaseUrl.normalize)
+    ).pipe(Effect.mapError(refusal))
+    return none<Departments.Departments>(label)
+  }
+  const service = Departments.layer(options.departments).pipe(Layer.provide(FeishuClient.layerConfig(clientOptions)))
+  if (flags.sandbox) {
+    const directory = FeishuMock.make({ faults })
+    const layer = service.pipe(
+      Layer.provide(FeishuMock.layerHttpClient(directory)),
+      Layer.provide(emulatorConfig({
+        [feishuVariables.id]: directory.appId,
+        [feishuVariables.secret]: directory.appSecret,
+        [feishuVariables.baseUrl]: "http://127.0.0.1"
+      }))
+    )
+    return {
+      kind: "sandbox",
+      label: "sandbox",
+      layer: targetLayer(layer),
+      secrets: () => [directory.appSecret, ...directory.issuedTokens()]
+    } satisfies Target<Departments.Departments>
+  }
+  const secret = yield* credentials(feishuVariables)
+  return {
+    kind: "real",
+    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.feishuBaseUrl),
+    layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+    secrets: () => [Redacted.value(secret)]
+  } satisfies Target<Departments.Departments>
+})
+
+const none = <S>(label: string): Target<S> => ({ kind: "none", label, layer: undefined, secrets: () => [] })

@@ -1,0 +1,32 @@
+/**
+ * `dirsync feishu departments add`: resolve the target, then hand the runner the endpoint (or, for a dry run, its
+ * pure spec).
+ */
+import * as Departments from "@dirsync/feishu/Departments"
+import * as Effect from "effect/Effect"
+import * as Progress from "../../Progress.ts"
+import * as Runner from "../../Runner.ts"
+import * as Target from "../../Target.ts"
+
+/** `dirsync feishu departments add <file>` */
+export const departments = (file: string, flags: Target.Flags, batchSize: number | undefined) =>
+  Effect.gen(function*() {
+    const counters = Progress.makeCounters()
+    const options = batchSize === undefined ? {} : { chunkSize: batchSize }
+    const target = yield* Target.feishu({ flags, counters, departments: options })
+    const spec = {
+      command: "feishu departments add",
+      file,
+      layout: "departments",
+      target: target.label,
+      flags: { ...flags, concurrency: flags.concurrency ?? 1 },
+      chunkSize: batchSize,
+      counters,
+      secrets: target.secrets
+    } as const
+    if (target.layer === undefined) return yield* Runner.run({ ...spec, endpoint: Departments.spec(options) })
+    return yield* Effect.gen(function*() {
+      const service = yield* Departments.Departments
+      return yield* Runner.run({ ...spec, endpoint: service.endpoint })
+    }).pipe(Effect.provide(target.layer))
+  })

@@ -1,0 +1,48 @@
+/**
+ * `dirsync sandbox`: the WeCom and Feishu emulators on one loopback port until interrupted, and the environment
+ * that points dirsync at them.
+ */
+import { Faults } from "@dirsync/core"
+import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as WeComTesting from "@dirsync/wecom/testing"
+import * as Effect from "effect/Effect"
+import * as CliExit from "../../CliExit.ts"
+import * as Sandbox from "../../Sandbox.ts"
+
+/** `dirsync sandbox [--port N] [--faults SPEC] [--rate N] [--seed FILE]` */
+export const sandbox = (args: {
+  readonly port: number
+  readonly faults: string
+  readonly rate: number | undefined
+  readonly seed: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const spec = [args.faults, args.rate === undefined ? "" : `rate=${args.rate}`].filter((s) => s).join(",")
+    const faults = yield* Effect.try({
+      try: () => Faults.parse(spec),
+      catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
+    })
+    // A sandbox may serve millions of rows: keep only the latest calls' bodies.
+    const wecom = WeComTesting.makeDirectory({ faults, callLogLimit: 1000 })
+    const feishu = FeishuMock.make({ faults })
+    if (args.seed !== undefined) yield* Sandbox.fromFile(args.seed, wecom, feishu)
+    const served = yield* Sandbox.serve([
+      { prefix: "/cgi-bin/", handler: wecom.handle },
+      { prefix: "/open-apis/", handler: feishu.handle }
+    ], { port: args.port })
+    process.stdout.write(
+      [
+        `dirsync sandbox: WeCom and Feishu emulators on ${served.url}${spec ? ` (faults: ${spec})` : ""}`,
+        `Point dirsync at it (this is a local emulator; these credentials are not secret):`,
+        `export WECOM_CORP_ID=${wecom.corpId}`,
+        `export WECOM_SECRET=${wecom.secret}`,
+        `export WECOM_BASE_URL=${served.url}`,
+        `export FEISHU_APP_ID=${feishu.appId}`,
+        `export FEISHU_APP_SECRET=${feishu.appSecret}`,
+        `export FEISHU_BASE_URL=${served.url}`,
+        `Press Ctrl-C to stop.`,
+        ""
+      ].join("\n")
+    )
+    return yield* Effect.never
+  }).pipe(Effect.scoped)

@@ -1,0 +1,119 @@
+import { Progress, Target } from "@dirsync/cli"
+import { assert, describe, it } from "@effect/vitest"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+
+const flags = (overrides: Partial<Target.Flags> = {}): Target.Flags => ({
+  dryRun: false,
+  report: undefined,
+  sandbox: false,
+  concurrency: undefined,
+  rate: undefined,
+  journal: undefined,
+  resume: false,
+  strict: false,
+  json: false,
+  faults: undefined,
+  ...overrides
+})
+
+const withEnv = (env: Record<string, string>) =>
+  Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown(env))
+
+const wecom = (f: Target.Flags) =>
+  Target.wecom({ flags: f, counters: Progress.makeCounters(), concurrency: 2, seed: () => Effect.void })
+
+const feishu = (f: Target.Flags) => Target.feishu({ flags: f, counters: Progress.makeCounters(), departments: {} })
+
+const credentials = {
+  WECOM_CORP_ID: "ww-test",
+  WECOM_SECRET: "wecom-secret-value",
+  FEISHU_APP_ID: "cli_test",
+  FEISHU_APP_SECRET: "feishu-secret-value"
+}
+
+describe("Target", () => {
+  describe("dry run", () => {
+    it.effect("builds no client and names the default base URL, with no credentials at all", () =>
+      Effect.gen(function*() {
+        const w = yield* wecom(flags({ dryRun: true }))
+        const f = yield* feishu(flags({ dryRun: true }))
+        assert.strictEqual(w.kind, "none")
+        assert.isUndefined(w.layer)
+        assert.strictEqual(w.label, "https://qyapi.weixin.qq.com")
+        assert.strictEqual(f.kind, "none")
+        assert.isUndefined(f.layer)
+        assert.strictEqual(f.label, "https://open.feishu.cn")
+      }).pipe(withEnv({})))
+
+    it.effect("still refuses a plain-http base URL with exit 2, naming the variable", () =>
+      Effect.gen(function*() {
+        const w = yield* wecom(flags({ dryRun: true })).pipe(Effect.flip)
+        const f = yield* feishu(flags({ dryRun: true })).pipe(Effect.flip)
+        for (const [e, variable] of [[w, "WECOM_BASE_URL"], [f, "FEISHU_BASE_URL"]] as const) {
+          assert.strictEqual(e.code, 2)
+          assert.match(e.message, new RegExp(`^${variable}: must use https`))
+        }
+      }).pipe(withEnv({ WECOM_BASE_URL: "http://qyapi.example.com", FEISHU_BASE_URL: "http://open.example.com" })))
+
+    it.effect("with --sandbox names the sandbox", () =>
+      Effect.gen(function*() {
+        const w = yield* wecom(flags({ dryRun: true, sandbox: true }))
+        assert.strictEqual(w.label, "sandbox")
+        assert.isUndefined(w.layer)
+      }).pipe(withEnv({})))
+  })
+
+  describe("real", () => {
+    it.effect("missing credentials are a usage error naming each missing variable", () =>
+      Effect.gen(function*() {
+        const both = yield* wecom(flags()).pipe(withEnv({}), Effect.flip)
+        assert.strictEqual(both.code, 2)
+        assert.include(both.message, "WECOM_CORP_ID and WECOM_SECRET are not set")
+        const one = yield* feishu(flags()).pipe(withEnv({ FEISHU_APP_ID: "cli_test" }), Effect.flip)
+        assert.include(one.message, "FEISHU_APP_SECRET is not set")
+        assert.notInclude(one.message, "FEISHU_APP_ID")
+      }))
+
+    it.effect("the client's own check refuses a plain-http base URL when the layer is built: exit 2, no secret", () =>
+      Effect.gen(function*() {
+        const env = {
+          ...credentials,
+          WECOM_BASE_URL: "http://qyapi.example.com",
+          FEISHU_BASE_URL: "http://open.example.com"
+        }
+        const w = yield* wecom(flags()).pipe(withEnv(env))
+        const f = yield* feishu(flags()).pipe(withEnv(env))
+        assert.strictEqual(w.kind, "real")
+        const errors = [
+          yield* Effect.scoped(Layer.build(w.layer!)).pipe(withEnv(env), Effect.flip),
+          yield* Effect.scoped(Layer.build(f.layer!)).pipe(withEnv(env), Effect.flip)
+        ]
+        assert.match(errors[0]!.message, /^WECOM_BASE_URL: must use https/)
+        assert.match(errors[1]!.message, /^FEISHU_BASE_URL: must use https/)
+        for (const e of errors) {
+          assert.strictEqual(e.code, 2)
+          assert.notInclude(e.message, "secret-value")
+        }
+      }))
+
+    it.effect("names the configured base URL and keeps the secret for the report's scrubbing", () =>
+      Effect.gen(function*() {
+        const w = yield* wecom(flags())
+        assert.strictEqual(w.label, "https://wecom.example.com")
+        assert.deepStrictEqual(w.secrets(), ["wecom-secret-value"])
+      }).pipe(withEnv({ ...credentials, WECOM_BASE_URL: "https://wecom.example.com/" })))
+  })
+
+  describe("sandbox", () => {
+    it.effect("serves the vendor service from the in-process emulator, whose secret is scrubbed", () =>
+      Effect.gen(function*() {
+        const w = yield* wecom(flags({ sandbox: true }))
+        assert.strictEqual(w.kind, "sandbox")
+        assert.strictEqual(w.label, "sandbox")
+        yield* Effect.scoped(Layer.build(w.layer!))
+        assert.isAbove(w.secrets().length, 0)
+      }).pipe(withEnv({})))
+  })
+})

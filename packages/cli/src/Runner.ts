@@ -95,9 +95,9 @@ export const toExit = (e: unknown): unknown => {
  * @category running
  */
 export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const { flags } = spec
-    const input = Input.read(spec.file, spec.layout)
+    const input = yield* Input.read(spec.file, spec.layout)
     const options: BatchPipeline.Options = {
       concurrency: flags.concurrency,
       strict: flags.strict,
@@ -119,7 +119,7 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
     })
     const firstProblems: Array<Outcome.RowOutcome> = []
     const tally = Outcome.makeTally()
-    const drain = BatchPipeline.run(Input.withReaderProblems(spec.endpoint), input, options).pipe(
+    const drain = BatchPipeline.run(spec.endpoint, input, options).pipe(
       // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
       Stream.runForEachArray((outcomes) => {
         for (const outcome of outcomes) {
@@ -163,7 +163,7 @@ export const run = <Item, E, R>(spec: RunSpec<Item, E, R>) =>
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)
     if (!ok) return yield* CliExit.incomplete
     return summary
-  })
+  }))
 
 /**
  * @since 0.1.0

@@ -5,7 +5,7 @@ export * as Cli from "./Cli.ts"
 export * as CliExit from "./CliExit.ts"
 /** What each `dirsync` command does: resolve the target (real API from the environment, or the in-process sandbox), */
 export * as Commands from "./Commands.ts"
-/** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a re-runnable, streaming `Stream` of */
+/** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a streaming `Stream` of {@link Endpoint.SourceRow}s for the */
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line */
 export * as Progress from "./Progress.ts"

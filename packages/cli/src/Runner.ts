@@ -107,9 +107,9 @@ export const toExit = (e: unknown): unknown => {
  * @category running
  */
 export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
     const { flags } = spec
-    const input = Input.read(spec.file, spec.layout)
+    const input = yield* Input.read(spec.file, spec.layout)
     const options: BatchPipeline.Options = {
       concurrency: flags.concurrency,
       strict: flags.strict,
@@ -133,9 +133,9 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const tally = spec.counters.tally
     const endpoint = spec.endpoint
     const outcomes = flags.dryRun
-      ? BatchPipeline.dryRun({ ...endpoint, schema: Input.guard(endpoint.schema) }, input, options)
+      ? BatchPipeline.dryRun(endpoint, input, options)
       : isEndpoint(endpoint)
-      ? BatchPipeline.run(Input.withReaderProblems(endpoint), input, options)
+      ? BatchPipeline.run(endpoint, input, options)
       : Stream.die(`${spec.command}: no client to send with`)
     const drain = outcomes.pipe(
       // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
@@ -180,7 +180,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)
     if (!ok) return yield* CliExit.incomplete
     return summary
-  })
+  }))
 
 /**
  * @since 0.1.0

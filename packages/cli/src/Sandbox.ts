@@ -46,9 +46,10 @@ const ensureStudent = (directory: WeComTesting.Directory, id: string, name?: unk
  * @category seeding
  */
 export const wecomFromInput = (directory: WeComTesting.Directory, file: string, layout: "students" | "parents") =>
-  Input.read(file, layout).pipe(
+  Stream.unwrap(Input.read(file, layout)).pipe(
     Stream.runForEach(({ value }) =>
       Effect.sync(() => {
+        if (typeof value !== "object" || value === null) return // not an item: nothing to seed
         const v = value as Record<string, unknown>
         if (layout === "students") {
           if (!plausibleId(v["student_userid"])) return

@@ -3,7 +3,7 @@
 export * as Cli from "./Cli.ts"
 /** How the CLI ends: an exit code, with the message already printed. Carrying the code on the error (Effect's */
 export * as CliExit from "./CliExit.ts"
-/** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a re-runnable, streaming `Stream` of */
+/** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a streaming `Stream` of {@link Endpoint.SourceRow}s for the */
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. On a TTY (and without NO_COLOR) a single self-updating line */
 export * as Progress from "./Progress.ts"

@@ -1,22 +1,28 @@
 import * as Input from "@dirsync/cli/Input"
 import { BatchPipeline, type Endpoint } from "@dirsync/core"
+import { Departments } from "@dirsync/feishu"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FileSystem from "effect/FileSystem"
-import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { readdirSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
 
-const collect = (file: string, layout: Input.Layout, options?: Partial<Input.Limits>) =>
-  Stream.runCollect(Input.read(file, layout, options))
+/** Opens `file` and runs its Stream once, in a scope of its own. */
+const collect = (file: string, layout: Input.Layout, options?: Input.Options) =>
+  Effect.scoped(Effect.flatMap(Input.read(file, layout, options), Stream.runCollect))
 
 const rows = (name: string, layout: Input.Layout = "students") => collect(fixture(name), layout)
 
-const failure = (name: string, layout: Input.Layout = "students", options?: Partial<Input.Limits>) =>
+const failure = (name: string, layout: Input.Layout = "students", options?: Input.Options) =>
   collect(fixture(name), layout, options).pipe(
     Effect.flip,
     Effect.tap((e) =>
@@ -42,7 +48,9 @@ const threeBatches = (name: (i: number) => string) => [
   ...Array.from({ length: 3000 }, (_, i) => `s${i + 1},${name(i + 1)}`)
 ]
 
-const withTempDir = <A, E>(f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
+const withTempDir = <A, E>(
+  f: (dir: string, fs: FileSystem.FileSystem) => Effect.Effect<A, E, FileSystem.FileSystem | Scope.Scope>
+) =>
   Effect.scoped(Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const dir = yield* fs.makeTempDirectoryScoped()
@@ -75,11 +83,43 @@ const endpoint = <Item>(schema: Schema.Decoder<Item>, key: string): Endpoint.End
 })
 
 const rejections = <Item>(schema: Schema.Decoder<Item>, key: string, name: string, layout: Input.Layout) =>
-  BatchPipeline.plan(Input.withReaderProblems(endpoint(schema, key)), Input.read(fixture(name), layout)).pipe(
-    Effect.map((plan) =>
-      [...plan.rejected].toSorted(([a], [b]) => a - b).map(([row, r]) => ({ row, field: r.field, message: r.message }))
+  Effect.scoped(
+    Input.read(fixture(name), layout).pipe(
+      Effect.flatMap((input) => BatchPipeline.plan(endpoint(schema, key), input)),
+      Effect.map((plan) =>
+        [...plan.rejected].toSorted(([a], [b]) => a - b).map(([row, r]) => ({
+          row,
+          field: r.field,
+          message: r.message
+        }))
+      )
     )
   )
+
+/** Runs the pipeline on `file`, rewriting it with `rewrite` between validation and sending. */
+const sendWhileRewritten = <Item>(
+  spec: Endpoint.Spec<Item>,
+  file: string,
+  layout: Input.Layout,
+  rewrite: string
+) =>
+  Effect.gen(function*() {
+    const sent: Array<Item> = []
+    const input = yield* Input.read(file, layout)
+    const outcomes = yield* Stream.runCollect(BatchPipeline.run(
+      {
+        ...spec,
+        execute: (chunk) =>
+          Effect.sync(() => {
+            for (const v of chunk) sent.push(v.item)
+            return chunk.map((v) => ({ row: v.row, status: "applied" as const }))
+          })
+      },
+      input,
+      { onPlan: () => writeFileSync(file, rewrite) }
+    ))
+    return { outcomes, sent }
+  })
 
 describe("Input", () => {
   describe("read (.csv)", () => {
@@ -256,15 +296,15 @@ describe("Input", () => {
     it.effect("keeps a non-numeric class id so the pipeline rejects that row naming department", () =>
       Effect.gen(function*() {
         const result = yield* rows("students-bad-class.csv")
-        assert.deepStrictEqual(result[0]!.value, {
-          student_userid: "zhangsan",
-          department: [1, "x1"],
-          [Input.problemKey]: [{
+        assert.deepStrictEqual(result[0], {
+          row: 1,
+          value: { student_userid: "zhangsan", department: [1, "x1"] },
+          problems: [{
             field: "department",
             message: "\"x1\" is not a whole-number class id (write class ids as numbers separated by \";\", e.g. 1;2)"
           }]
         })
-        assert.deepStrictEqual(result[1]!.value, { student_userid: "lisi", department: [2, 3] })
+        assert.deepStrictEqual(result[1], { row: 2, value: { student_userid: "lisi", department: [2, 3] } })
         assert.deepStrictEqual(yield* rejections(Student, "student_userid", "students-bad-class.csv", "students"), [{
           row: 1,
           field: "department",
@@ -280,18 +320,13 @@ describe("Input", () => {
           { id: "d1", name: "一年级", parent_id: "0", create_group_chat: true },
           { id: "d2", name: "一年级一班", parent_id: "d1", leader_user_id: "zhangsan", create_group_chat: false },
           { id: "d3", name: "二年级", parent_id: "0" },
-          {
-            id: "d4",
-            name: "三年级",
-            parent_id: "0",
-            create_group_chat: "maybe",
-            [Input.problemKey]: [{
-              field: "create_group_chat",
-              message: "\"maybe\" is not a yes/no value (write true, false, 1 or 0)"
-            }]
-          },
+          { id: "d4", name: "三年级", parent_id: "0", create_group_chat: "maybe" },
           { id: "d5", name: "四年级", parent_id: "0", create_group_chat: false }
         ])
+        assert.deepStrictEqual(result.map((r) => r.problems), [undefined, undefined, undefined, [{
+          field: "create_group_chat",
+          message: "\"maybe\" is not a yes/no value (write true, false, 1 or 0)"
+        }], undefined])
       }).pipe(Effect.provide(NodeServices.layer)))
 
     it.effect("refuses a 10 MB single line with a clear message instead of running out of memory", () =>
@@ -299,7 +334,7 @@ describe("Input", () => {
         Effect.gen(function*() {
           const file = join(dir, "huge.csv")
           yield* fs.writeFileString(file, "student_userid,name\nzhangsan," + "x".repeat(10_000_000) + "\n")
-          const e = yield* Stream.runCount(Input.read(file, "students")).pipe(Effect.flip)
+          const e = yield* Effect.flatMap(Input.read(file, "students"), Stream.runCount).pipe(Effect.flip)
           assert.strictEqual(e.row, 1)
           assert.include(e.message, "row 1 (line 2): this row is longer than 1 MB")
         })
@@ -314,7 +349,7 @@ describe("Input", () => {
           for (let i = 1; i <= n; i++) lines.push(`s${i},学生${i},${i % 50};${i % 7}`)
           yield* fs.writeFileString(file, lines.join("\n") + "\n")
           const seen = yield* Stream.runFold(
-            Input.read(file, "students"),
+            yield* Input.read(file, "students"),
             () => ({ count: 0, ordered: true, last: undefined as Endpoint.SourceRow | undefined }),
             (acc, r) => {
               acc.count++
@@ -332,30 +367,6 @@ describe("Input", () => {
         })
       ).pipe(Effect.provide(NodeServices.layer)))
 
-    it.effect("a later read marks the rows of each batch unchanged since the first read; a changed batch it does not", () =>
-      withTempDir((dir, fs) =>
-        Effect.gen(function*() {
-          const file = join(dir, "reread.csv")
-          const original = threeBatches((i) => `学生${i}`)
-          yield* fs.writeFileString(file, original.join("\n") + "\n")
-          const input = Input.read(file, "students")
-          const marked = Stream.runFold(input, () => [] as Array<number>, (acc, r) => {
-            if (r.sameAsFirstRun === true) acc.push(r.row)
-            return acc
-          })
-          assert.deepStrictEqual(yield* marked, [], "the first read vouches for nothing")
-          assert.strictEqual((yield* marked).length, 3000, "an unchanged file: every row")
-          // Row 1,500 is in the second batch (rows 1,025–2,048).
-          yield* fs.writeFileString(file, threeBatches((i) => (i === 1500 ? "改名" : `学生${i}`)).join("\n") + "\n")
-          const afterEdit = yield* marked
-          assert.strictEqual(afterEdit.length, 3000 - 1024)
-          assert.isFalse(afterEdit.some((row) => row >= 1025 && row <= 2048))
-          // Later reads compare with the first one, not with the one before.
-          yield* fs.writeFileString(file, original.join("\n") + "\n")
-          assert.strictEqual((yield* marked).length, 3000)
-        })
-      ).pipe(Effect.provide(NodeServices.layer)))
-
     it.effect("stops reading when the consumer stops: the first rows of a large file, then again from the start", () =>
       withTempDir((dir, fs) =>
         Effect.gen(function*() {
@@ -364,7 +375,7 @@ describe("Input", () => {
             file,
             ["student_userid", ...Array.from({ length: 100_000 }, (_, i) => `s${i + 1}`)].join("\n")
           )
-          const stream = Input.read(file, "students")
+          const stream = yield* Input.read(file, "students")
           for (let round = 0; round < 3; round++) {
             const first = yield* Stream.runCollect(Stream.take(stream, 3))
             assert.deepStrictEqual(first.map((r) => r.row), [1, 2, 3])
@@ -380,6 +391,11 @@ describe("Input", () => {
         const result = yield* rows("parents.csv", "parents")
         const byRow = new Map(result.map((r) => [r.row, r.value]))
         assert.deepStrictEqual([...byRow.keys()].toSorted((a, b) => a - b), [1, 2, 4, 6, 7])
+        // Every input line is accounted for: a parent of several lines lists them all, in input order.
+        assert.deepStrictEqual(
+          result.map((r) => [r.row, r.rows]).toSorted(([a], [b]) => (a as number) - (b as number)),
+          [[1, [1, 3]], [2, [2, 5]], [4, undefined], [6, undefined], [7, undefined]]
+        )
         assert.deepStrictEqual(byRow.get(1), {
           parent_userid: "zhangsan_baba",
           new_parent_userid: "zhangsan_baba_new",
@@ -401,14 +417,18 @@ describe("Input", () => {
       Effect.gen(function*() {
         const result = yield* rows("parents.csv", "parents")
         const lisi = result.find((r) => r.row === 2)!
-        assert.deepStrictEqual(lisi.value, {
-          parent_userid: "lisi_mama",
-          mobile: ["13800000002", "13900000000"],
-          children: [
-            { student_userid: "lisi", relation: "妈妈" },
-            { student_userid: "lisi_mei", relation: "妈妈" }
-          ],
-          [Input.problemKey]: [{
+        assert.deepStrictEqual(lisi, {
+          row: 2,
+          rows: [2, 5],
+          value: {
+            parent_userid: "lisi_mama",
+            mobile: ["13800000002", "13900000000"],
+            children: [
+              { student_userid: "lisi", relation: "妈妈" },
+              { student_userid: "lisi_mei", relation: "妈妈" }
+            ]
+          },
+          problems: [{
             field: "mobile",
             message:
               "differs between rows 2 and 5 of parent \"lisi_mama\" (\"13800000002\" and \"13900000000\"); all rows of one parent must agree"
@@ -422,16 +442,17 @@ describe("Input", () => {
         )
       }).pipe(Effect.provide(NodeServices.layer)))
 
-    it.effect("gives identical rows each time the stream is run", () =>
+    it.effect("gives identical rows each time the stream is run, later runs marked as such", () =>
       Effect.gen(function*() {
-        const stream = Input.read(fixture("parents.csv"), "parents")
-        const first = yield* Stream.runCollect(stream)
-        const second = yield* Stream.runCollect(stream)
-        assert.strictEqual(first.length, 5)
-        assert.deepStrictEqual(second, first)
-        const ndjson = Input.read(fixture("students.ndjson"), "students")
-        assert.deepStrictEqual(yield* Stream.runCollect(ndjson), yield* Stream.runCollect(ndjson))
-      }).pipe(Effect.provide(NodeServices.layer)))
+        for (const [name, layout] of [["parents.csv", "parents"], ["students.ndjson", "students"]] as const) {
+          const stream = yield* Input.read(fixture(name), layout)
+          const first = yield* Stream.runCollect(stream)
+          const second = yield* Stream.runCollect(stream)
+          assert.isAbove(first.length, 3)
+          assert.isTrue(first.every((r) => r.sameAsFirstRun === undefined), "the first run vouches for nothing")
+          assert.deepStrictEqual(second, first.map((r) => ({ ...r, sameAsFirstRun: true })))
+        }
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
 
     it.effect("merges parents spread over a large file, reporting each at its first row", () =>
       withTempDir((dir, fs) =>
@@ -443,10 +464,11 @@ describe("Input", () => {
           for (let i = 1; i <= n; i++) lines.push(`P${i},1380000${i},s${i},爸爸`)
           for (let i = 1; i <= n; i++) lines.push(`p${i},,t${i},爸爸`)
           yield* fs.writeFileString(file, lines.join("\n"))
-          const result = yield* Stream.runCollect(Input.read(file, "parents"))
+          const result = yield* collect(file, "parents")
           assert.strictEqual(result.length, n)
           assert.deepStrictEqual(result.map((r) => r.row).toSorted((a, b) => a - b)[n - 1], n)
           const last = result.find((r) => r.row === n)!
+          assert.deepStrictEqual(last.rows, [n, 2 * n])
           assert.deepStrictEqual(last.value, {
             parent_userid: `P${n}`,
             mobile: `1380000${n}`,
@@ -500,14 +522,13 @@ describe("Input", () => {
       Effect.gen(function*() {
         const result = yield* rows("students-non-object.json")
         assert.deepStrictEqual(result.map((r) => r.row), [1, 2, 3, 4, 5, 6])
-        assert.deepStrictEqual(Input.problemsOf(result[1]!.value), [{
-          field: "",
-          message: "item 2 is a number, not an object"
-        }])
-        assert.deepStrictEqual(Input.problemsOf(result[4]!.value), [{
-          field: "",
-          message: "item 5 is an array, not an object"
-        }])
+        assert.deepStrictEqual(result[1], {
+          row: 2,
+          value: 42,
+          problems: [{ field: "", message: "item 2 is a number, not an object" }]
+        })
+        assert.deepStrictEqual(result[4]!.problems, [{ field: "", message: "item 5 is an array, not an object" }])
+        assert.isUndefined(result[5]!.problems)
         const rejected = yield* rejections(Student, "student_userid", "students-non-object.json", "students")
         assert.deepStrictEqual(rejected.map((r) => r.row), [2, 3, 4, 5])
         assert.strictEqual(rejected[2]!.message, "item 4 is null, not an object")
@@ -540,14 +561,15 @@ describe("Input", () => {
         assert.deepStrictEqual(result.map((r) => r.row), [1, 3, 4, 5])
         assert.deepStrictEqual(result[0]!.value, { student_userid: "a", name: "A" })
         assert.deepStrictEqual(result[3]!.value, { student_userid: "c" })
-        assert.deepStrictEqual(Input.problemsOf(result[1]!.value), [{
-          field: "",
-          message: "line 3 is not valid JSON: Expected double-quoted property name (column 23)"
-        }])
-        assert.deepStrictEqual(Input.problemsOf(result[2]!.value), [{
-          field: "",
-          message: "line 4 is a number, not an object"
-        }])
+        assert.deepStrictEqual(result[1], {
+          row: 3,
+          value: undefined,
+          problems: [{
+            field: "",
+            message: "line 3 is not valid JSON: Expected double-quoted property name (column 23)"
+          }]
+        })
+        assert.deepStrictEqual(result[2]!.problems, [{ field: "", message: "line 4 is a number, not an object" }])
         const rejected = yield* rejections(Student, "student_userid", "students.ndjson", "students")
         assert.deepStrictEqual(rejected.map((r) => r.row), [3, 4])
       }).pipe(Effect.provide(NodeServices.layer)))
@@ -596,19 +618,199 @@ describe("Input", () => {
       ).pipe(Effect.provide(NodeServices.layer)))
   })
 
-  describe("guard", () => {
-    it.effect("rejects a user-supplied problem key of the wrong shape instead of ignoring it", () =>
-      Effect.sync(() => {
-        assert.deepStrictEqual(Input.problemsOf({ student_userid: "a", [Input.problemKey]: "x" }), [{
-          field: Input.problemKey,
-          message: "is not a field dirsync knows"
-        }])
-        assert.deepStrictEqual(Input.problemsOf({ student_userid: "a" }), [])
-        const decode = Schema.decodeUnknownResult(Input.guard(Student))
-        assert.isTrue(Result.isSuccess(decode({ student_userid: "a" })))
-        assert.isTrue(
-          Result.isFailure(decode({ student_userid: "a", [Input.problemKey]: [{ field: "", message: "m" }] }))
-        )
-      }))
+  describe("read once per run", () => {
+    it.effect("sends what the validation pass read though the file is rewritten before sending: one outcome per row", () =>
+      withTempDir((dir) =>
+        Effect.gen(function*() {
+          const students = join(dir, "students.csv")
+          writeFileSync(students, threeBatches((i) => `学生${i}`).join("\n"))
+          const s = yield* sendWhileRewritten(
+            endpoint(Student, "student_userid"),
+            students,
+            "students",
+            // The same ids and more, renamed: a second read would send duplicates and names never validated.
+            threeBatches((i) => (i === 5 ? "\u0000" : `改名${i}`)).concat("s1,again", "s4000,new").join("\n")
+          )
+          assert.strictEqual(s.outcomes.length, 3000)
+          assert.deepStrictEqual(s.outcomes.map((o) => o.row), Array.from({ length: 3000 }, (_, i) => i + 1))
+          assert.deepStrictEqual(s.sent.map((v) => v.name), Array.from({ length: 3000 }, (_, i) => `学生${i + 1}`))
+
+          const parents = join(dir, "parents.csv")
+          writeFileSync(parents, "parent_userid,mobile,student_userid,relation\np1,1,a,x\np2,2,b,y\nP1,,c,x\n")
+          const p = yield* sendWhileRewritten(
+            endpoint(Parent, "parent_userid"),
+            parents,
+            "parents",
+            "parent_userid,mobile,student_userid,relation\np1,9,a,x\np3,3,b,y\n"
+          )
+          assert.deepStrictEqual(p.outcomes.map((o) => [o.row, o.status]), [[2, "applied"], [1, "applied"]])
+          assert.deepStrictEqual(p.sent.map((v) => [v.parent_userid, v.mobile, v.children?.length]), [
+            ["p2", "2", 1],
+            ["p1", "1", 2]
+          ])
+
+          for (
+            const [name, text, again] of [
+              [
+                "students.json",
+                JSON.stringify([{ student_userid: "a" }, { student_userid: "b" }]),
+                "[{\"student_userid\":\"c\"}]"
+              ],
+              [
+                "students.ndjson",
+                "{\"student_userid\":\"a\"}\n{\"student_userid\":\"b\"}\n",
+                "{\"student_userid\":\"c\"}\n"
+              ]
+            ] as const
+          ) {
+            const file = join(dir, name)
+            writeFileSync(file, text)
+            const j = yield* sendWhileRewritten(endpoint(Student, "student_userid"), file, "students", again)
+            assert.deepStrictEqual(j.sent.map((v) => v.student_userid), ["a", "b"], name)
+            assert.strictEqual(j.outcomes.length, 2, name)
+          }
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("feishu departments: every dependency level sends the rows the validation pass read", () =>
+      withTempDir((dir) =>
+        Effect.gen(function*() {
+          const file = join(dir, "departments.csv")
+          writeFileSync(file, "id,name,parent_id\nd3,三,d2\nd2,二,d1\nd1,一,0\n")
+          const { outcomes, sent } = yield* sendWhileRewritten(
+            Departments.spec(),
+            file,
+            "departments",
+            "id,name,parent_id\nd1,一,0\nd1,一,0\nd2,二,0\nd3,三,d1\nd4,四,d3\n"
+          )
+          // Parents before children, each row once: the file's rewrite reaches no level.
+          assert.deepStrictEqual(sent.map((d) => d.id), ["d1", "d2", "d3"])
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status]).toSorted(), [
+            [1, "applied"],
+            [2, "applied"],
+            [3, "applied"]
+          ])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a later run reads the private copy, not the file: it may even be gone", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          for (const name of ["s.csv", "s.json", "s.ndjson"]) {
+            const file = join(dir, name)
+            writeFileSync(
+              file,
+              name.endsWith(".csv") ? "student_userid\na\nb\n" : name.endsWith(".json")
+                ? "[{\"student_userid\":\"a\"},{\"student_userid\":\"b\"}]"
+                : "{\"student_userid\":\"a\"}\n{\"student_userid\":\"b\"}\n"
+            )
+            const input = yield* Input.read(file, "students")
+            const first = yield* Stream.runCollect(input)
+            yield* fs.remove(file)
+            const again = yield* Stream.runCollect(input)
+            assert.deepStrictEqual(again, first.map((r) => ({ ...r, sameAsFirstRun: true })), name)
+          }
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a file that changes while it is first read stops the run, naming the file; nothing is sent", () =>
+      withTempDir((dir) =>
+        Effect.gen(function*() {
+          const cases = [
+            ["big.csv", ["student_userid", ...Array.from({ length: 50_000 }, (_, i) => `s${i + 1}`)].join("\n")],
+            ["big.ndjson", Array.from({ length: 5_000 }, (_, i) => `{"student_userid":"s${i + 1}"}`).join("\n")],
+            ["big.json", JSON.stringify(Array.from({ length: 5_000 }, (_, i) => ({ student_userid: `s${i + 1}` })))]
+          ] as const
+          for (const [name, text] of cases) {
+            const file = join(dir, name)
+            writeFileSync(file, text)
+            let sent = 0
+            let saved = false
+            const input = yield* Input.read(file, "students")
+            // Someone saves the file while the validation pass is reading it.
+            const touched = input.pipe(Stream.tap(() =>
+              Effect.sync(() => {
+                if (!saved) writeFileSync(file, text.replace("s1", "x1"))
+                saved = true
+              })
+            ))
+            const e = yield* Stream.runDrain(BatchPipeline.run(
+              {
+                ...endpoint(Student, "student_userid"),
+                execute: (chunk) =>
+                  Effect.sync(() => chunk.map((v) => (sent++, { row: v.row, status: "applied" as const })))
+              },
+              touched
+            )).pipe(Effect.flip)
+            assert.instanceOf(e, Input.InputError)
+            assert.strictEqual(
+              e.message,
+              `${file}: the file changed while dirsync was reading it, so nothing was sent; run the command again once the file is saved`
+            )
+            assert.strictEqual(sent, 0, name)
+          }
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("keeps the copy private (0600 in a 0700 directory) and removes it when the scope closes, whatever the end", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const tempDirectory = join(dir, "tmp")
+          yield* fs.makeDirectory(tempDirectory)
+          const file = join(dir, "s.csv")
+          writeFileSync(file, ["student_userid", ...Array.from({ length: 20_000 }, (_, i) => `s${i + 1}`)].join("\n"))
+          const left = () => readdirSync(tempDirectory)
+
+          // Success: the copy exists during the run, private, and is gone after.
+          yield* Effect.scoped(Effect.gen(function*() {
+            const input = yield* Input.read(file, "students", { tempDirectory })
+            assert.strictEqual(yield* Stream.runCount(input), 20_000)
+            const [spoolDir] = left()
+            assert.strictEqual(statSync(join(tempDirectory, spoolDir!)).mode & 0o777, 0o700)
+            assert.strictEqual(statSync(join(tempDirectory, spoolDir!, "spool")).mode & 0o777, 0o600)
+          }))
+          assert.deepStrictEqual(left(), [])
+
+          // Failure: a file-level error on the first read.
+          const bad = join(dir, "bad.csv")
+          writeFileSync(bad, "student_userid,name\na,\"never closed\n")
+          const failed = yield* Effect.scoped(
+            Effect.flatMap(Input.read(bad, "students", { tempDirectory }), Stream.runDrain)
+          ).pipe(Effect.flip)
+          assert.include(failed.message, "never closed")
+          assert.deepStrictEqual(left(), [])
+
+          // Interruption in the middle of a run.
+          const exit = yield* Effect.scoped(Effect.gen(function*() {
+            const input = yield* Input.read(file, "students", { tempDirectory })
+            const started = yield* Deferred.make<void>()
+            const fiber = yield* Stream.runDrain(input.pipe(Stream.tap(() => Deferred.succeed(started, undefined))))
+              .pipe(Effect.forkChild)
+            yield* Deferred.await(started)
+            assert.strictEqual(left().length, 1)
+            yield* Fiber.interrupt(fiber)
+            return yield* Effect.interrupt
+          })).pipe(Effect.exit)
+          assert.isTrue(Exit.hasInterrupts(exit))
+          assert.deepStrictEqual(left(), [])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+  })
+
+  describe("reader problems", () => {
+    it.effect("travel beside the value: a field named __invalid is an unknown field like any other", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "reserved.json")
+          yield* fs.writeFileString(
+            file,
+            JSON.stringify([{ student_userid: "a" }, { student_userid: "b", __invalid: [{ field: "", message: "m" }] }])
+          )
+          const result = yield* collect(file, "students")
+          assert.deepStrictEqual(result[0], { row: 1, value: { student_userid: "a" } })
+          assert.deepStrictEqual(result[1]!.problems!.map((p) => p.field), ["__invalid"])
+          assert.include(result[1]!.problems![0]!.message, "is not a field of students")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
   })
 })

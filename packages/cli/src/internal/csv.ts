@@ -1,7 +1,7 @@
 /**
  * The CSV reader proper: bytes → checked rows. Plain Node, no Effect, so that it can run in a worker thread
- * (`csvWorker.ts`) next to the thread that validates and sends. `Input.ts` turns its {@link Problem}s into
- * `InputError`s naming the file.
+ * (`csvWorker.ts`) next to the thread that validates and sends. `internal/input/csvRows.ts` turns its
+ * {@link Problem}s into `InputError`s naming the file.
  */
 import { parse as csvParser } from "csv-parse"
 import { once } from "node:events"
@@ -57,40 +57,11 @@ export const stripBom = (bytes: Uint8Array): Uint8Array =>
 
 export const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
 
-/** One data row of a CSV file: its present (non-empty) cells by column. */
-export interface CsvRow {
-  readonly row: number
-  readonly line: number
-  /** A fresh object per row: a row mapper may turn it into the row value rather than copy it. */
-  readonly cells: Record<string, string>
-  /** The row is in a batch identical to the same batch of the first read of the file (see `Endpoint.SourceRow`). */
-  readonly sameAsFirstRun: boolean
-}
-
 /**
  * One data row as the reader hands it over: row number, line, and every cell in header order. Between threads this
- * travels as JSON; without a column name per cell it is less than half the text of a {@link CsvRow}.
+ * travels as JSON; without a column name per cell it is less than half the text of an object per row.
  */
 export type RawRow = readonly [row: number, line: number, cells: ReadonlyArray<string>]
-
-/** Raw rows → rows with their non-empty cells by column. */
-export const toCsvRows = (
-  rows: ReadonlyArray<RawRow>,
-  columns: ReadonlyArray<string>,
-  sameAsFirstRun: boolean
-): Array<CsvRow> => {
-  const out: Array<CsvRow> = []
-  for (let i = 0; i < rows.length; i++) {
-    const [row, line, values] = rows[i]!
-    const cells: Record<string, string> = {}
-    for (let c = 0; c < values.length; c++) {
-      const value = values[c]!
-      if (value.length > 0) cells[columns[c]!] = value
-    }
-    out.push({ row, line, cells, sameAsFirstRun })
-  }
-  return out
-}
 
 interface CsvRecord {
   readonly record: ReadonlyArray<string>
@@ -245,10 +216,23 @@ export const cannotRead = (reason: string): string =>
     ? "permission denied: the file cannot be read"
     : `the file cannot be read (${reason})`
 
-const readError = (e: unknown): Problem => {
-  const code = (e as { readonly code?: unknown }).code
-  return problem({}, cannotRead(typeof code === "string" ? code : String(e)))
+/**
+ * Why the private copy of the input a run reads from (its spool, see `internal/input/spool.ts`) cannot be written or
+ * read back; `reason` is a PlatformError reason tag or an errno code.
+ */
+export const cannotCopy = (reason: string): string =>
+  `the private copy dirsync keeps of the file for this run cannot be written (${reason}); nothing was sent`
+
+export const cannotReadCopy = (reason: string): string =>
+  `the private copy dirsync made of the file for this run cannot be read (${reason})`
+
+/** The errno code of a Node error, else its text. */
+export const codeOf = (e: unknown): string => {
+  const code = (e as { readonly code?: unknown } | null)?.code
+  return typeof code === "string" ? code : String(e)
 }
+
+const readError = (e: unknown): Problem => problem({}, cannotRead(codeOf(e)))
 
 const makeAccept = (layout: Layout, state: CsvState) => (record: CsvRecord): RawRow | undefined | Problem => {
   const start = state.lastLine + 1

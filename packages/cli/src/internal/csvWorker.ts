@@ -1,28 +1,38 @@
 /**
- * Worker-thread entry of the CSV reader: parses the file given in `workerData` and posts its rows to the thread
- * that validates and sends them, so that parsing uses the second core. Rows travel as one JSON string per batch of
- * {@link RawRow}s, with the header's columns (`JSON.parse` on the receiving side is cheaper than structured cloning
- * many small objects, and arrays without a column name per cell are less than half the text).
+ * Worker-thread entry of the CSV reader, so that parsing uses the second core while the parent thread validates and
+ * sends. Rows travel as one JSON string per batch of {@link RawRow}s, with the header's columns (`JSON.parse` on the
+ * receiving side is cheaper than structured cloning many small objects, and arrays without a column name per cell
+ * are less than half the text). Two jobs:
  *
- * Messages to the parent: `{ rows, columns, digest }`, then `{ done: true }` or `{ problem }`. The digest (SHA-256 of
- * the columns and the rows' text) lets the parent tell that a batch is the same as in an earlier read of the file,
- * at the cost of hashing here, off the parent's thread. The parent answers each
- * batch with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds
- * back the reader and memory stays bounded.
+ * - `read`: parses the user's file (`csv.ts`), posts each batch and appends the same text to the run's private copy
+ *   (the spool: the columns on its first line, then one batch per line), so that the parent's later runs of the
+ *   input read exactly what this read gave, without parsing CSV again. The spool is whole and closed before `done`.
+ * - `replay`: posts the batches of a spool an earlier `read` wrote, as they are.
+ *
+ * Messages to the parent: `{ rows, columns }`, then `{ done: true }` or `{ problem }`. The parent answers each batch
+ * with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds back the
+ * reader and memory stays bounded.
  */
-import { createHash } from "node:crypto"
+import { once } from "node:events"
+import { createReadStream, createWriteStream } from "node:fs"
+import { finished } from "node:stream/promises"
 import { parentPort, workerData } from "node:worker_threads"
-import { type Layout, type Problem, type RawRow, readCsvFile } from "./csv.ts"
+import { cannotCopy, cannotReadCopy, codeOf, type Layout, type Problem, type RawRow, readCsvFile } from "./csv.ts"
 
-export interface Job {
-  readonly file: string
-  readonly layout: Layout
-  readonly maxRecordBytes: number
-}
+export type Job =
+  | {
+    readonly kind: "read"
+    readonly file: string
+    readonly layout: Layout
+    readonly maxRecordBytes: number
+    /** Where to write the spool (created 0600, truncated if an earlier read left one). */
+    readonly spool: string
+  }
+  | { readonly kind: "replay"; readonly spool: string }
 
 /** What the worker posts to its parent. */
 export type WorkerMessage =
-  | { readonly rows: string; readonly columns: ReadonlyArray<string>; readonly digest: string }
+  | { readonly rows: string; readonly columns: ReadonlyArray<string> }
   | { readonly problem: Problem }
   | { readonly done: true }
 
@@ -31,7 +41,6 @@ export type WorkerMessage =
 const IN_FLIGHT = 2
 
 const port = parentPort!
-const post = (message: WorkerMessage) => port.postMessage(message)
 let unanswered = 0
 let resume: (() => void) | undefined
 port.on("message", () => {
@@ -41,16 +50,68 @@ port.on("message", () => {
   go?.()
 })
 
-const emit = (rows: Array<RawRow>, columns: ReadonlyArray<string>): Promise<void> | undefined => {
-  const text = JSON.stringify(rows)
-  const digest = createHash("sha256").update(JSON.stringify(columns)).update(text).digest("base64")
-  post({ rows: text, columns, digest })
+/** Posts a batch; returns a promise when the parent holds {@link IN_FLIGHT} unanswered batches. */
+const post = (rows: string, columns: ReadonlyArray<string>): Promise<void> | undefined => {
+  port.postMessage({ rows, columns } satisfies WorkerMessage)
   if (++unanswered < IN_FLIGHT) return undefined
   return new Promise<void>((r) => (resume = r))
 }
 
+const copyProblem = (e: unknown): Problem => ({ where: {}, text: cannotCopy(codeOf(e)) })
+
+const read = async (job: Extract<Job, { kind: "read" }>): Promise<Problem | undefined> => {
+  const spool = createWriteStream(job.spool, { mode: 0o600 })
+  let failed: Problem | undefined
+  spool.on("error", (e) => (failed ??= copyProblem(e)))
+  let first = true
+  const problem = await readCsvFile(job.file, job.layout, job.maxRecordBytes, (rows: Array<RawRow>, columns) => {
+    if (failed !== undefined) return Promise.reject(failed) // stops the reader; `failed` is what is reported
+    const text = JSON.stringify(rows)
+    if (first) {
+      first = false
+      spool.write(`${JSON.stringify(columns)}\n`)
+    }
+    const full = !spool.write(`${text}\n`)
+    const credit = post(text, columns)
+    if (!full) return credit
+    // The disk is behind: wait for it too, so that unwritten batches do not pile up here.
+    const drained = once(spool, "drain").then(() => undefined)
+    return credit === undefined ? drained : Promise.all([credit, drained]).then(() => undefined)
+  })
+  if (failed !== undefined || problem !== undefined) {
+    spool.destroy()
+    return failed ?? problem
+  }
+  spool.end()
+  return await finished(spool).then(() => failed, copyProblem)
+}
+
+const replay = async (job: Extract<Job, { kind: "replay" }>): Promise<Problem | undefined> => {
+  let columns: ReadonlyArray<string> | undefined
+  let carry: Array<Buffer> = []
+  try {
+    for await (const chunk of createReadStream(job.spool, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
+      let start = 0
+      for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
+        const line = carry.length === 0
+          ? chunk.toString("utf8", start, nl)
+          : Buffer.concat([...carry, chunk.subarray(start, nl)]).toString("utf8")
+        carry = []
+        start = nl + 1
+        if (columns === undefined) columns = JSON.parse(line) as ReadonlyArray<string>
+        else await post(line, columns)
+      }
+      if (start < chunk.length) carry.push(Buffer.from(chunk.subarray(start)))
+    }
+  } catch (e) {
+    return { where: {}, text: cannotReadCopy(codeOf(e)) }
+  }
+  // The spool ends with a newline: anything after the last one means it was cut short.
+  return carry.length === 0 && columns !== undefined ? undefined : { where: {}, text: cannotReadCopy("cut short") }
+}
+
 const job = workerData as Job
-const problem = await readCsvFile(job.file, job.layout, job.maxRecordBytes, emit)
-post(problem === undefined ? { done: true } : { problem })
+const problem = job.kind === "read" ? await read(job) : await replay(job)
+port.postMessage((problem === undefined ? { done: true } : { problem }) satisfies WorkerMessage)
 // The port kept the thread alive while it waited for credits; now it may end once the last message is out.
 port.unref()

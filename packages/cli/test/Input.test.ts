@@ -643,7 +643,12 @@ describe("Input", () => {
             "parents",
             "parent_userid,mobile,student_userid,relation\np1,9,a,x\np3,3,b,y\n"
           )
-          assert.deepStrictEqual(p.outcomes.map((o) => [o.row, o.status]), [[2, "applied"], [1, "applied"]])
+          // p1 (rows 1 and 3) is sent after p2, whose only line comes first; outcomes still come in row order.
+          assert.deepStrictEqual(p.outcomes.map((o) => [o.row, o.rows, o.status]), [[1, [1, 3], "applied"], [
+            2,
+            undefined,
+            "applied"
+          ]])
           assert.deepStrictEqual(p.sent.map((v) => [v.parent_userid, v.mobile, v.children?.length]), [
             ["p2", "2", 1],
             ["p1", "1", 2]

@@ -524,11 +524,11 @@ describe.concurrent("dirsync e2e: happy paths", () => {
     const result = await dirsync(["wecom", "parents", "update", file, "--report", report], clean.env)
     assertExit(result, 0)
     const r = readReport(report)
-    assertReport(r, { command: "wecom parents update", target: clean.url, dryRun: false, rows: 2 })
-    // hp-2's lines are rows 1 and 3: it is reported once, at row 1.
-    assert.deepStrictEqual(r.items.map((i) => [i.row, i.id, i.status]).toSorted(), [
-      [1, "hp-2", "applied"],
-      [2, "hp-1", "applied"]
+    // Three data lines, so three rows in the summary: hp-2's lines are rows 1 and 3, reported once at row 1 with both.
+    assertReport(r, { command: "wecom parents update", target: clean.url, dryRun: false, rows: 3 })
+    assert.deepStrictEqual(r.items.map((i) => [i.row, i.rows, i.id, i.status]), [
+      [1, [1, 3], "hp-2", "applied"],
+      [2, undefined, "hp-1", "applied"]
     ])
     const users = await wecomGet(clean, ["hp-2", "hp-2-new", "hps-2"])
     assert.strictEqual(users.get("hp-2")!["errcode"], 60111)

@@ -129,6 +129,8 @@ export const assertReport = (
     Object.keys(report.summary).toSorted(),
     ["applied", "failed", "rejected", "skipped", "total"]
   )
+  const firstRows = report.items.map((i) => i.row)
+  assert.deepStrictEqual(firstRows, firstRows.toSorted((a, b) => a - b), "items in input-row order")
   const rows = report.items.flatMap(linesOf).toSorted((a, b) => a - b)
   assert.deepStrictEqual(rows, Array.from({ length: expected.rows }, (_, i) => i + 1), "every row exactly once")
   for (const item of report.items) {

@@ -116,7 +116,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       dryRun: flags.dryRun,
       chunkSize: spec.chunkSize,
       onPlan: (plan) => {
-        spec.counters.total = plan.total
+        spec.counters.total = plan.inputRows
       }
     }
     const journalLayer = flags.journal !== undefined && !flags.dryRun

@@ -55,7 +55,7 @@ export interface Options {
   readonly dryRun?: boolean | undefined
   /** Overrides the endpoint's chunk size (must not exceed it). */
   readonly chunkSize?: number | undefined
-  /** Called once after the validation pass, before anything is sent (progress bars use `plan.total`). */
+  /** Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). */
   readonly onPlan?: ((plan: Plan) => void) | undefined
 }
 
@@ -66,7 +66,10 @@ export interface Options {
  * @category models
  */
 export interface Plan {
+  /** Values read (one per outcome). */
   readonly total: number
+  /** Input rows those values stand for: more than `total` when values merge several rows (`SourceRow.rows`). */
+  readonly inputRows: number
   readonly valid: number
   /** Rejected rows; each `message` is a complete sentence naming the field, as the row's outcome reports it. */
   readonly rejected: ReadonlyMap<number, Rejection & { readonly id: string }>

@@ -80,6 +80,7 @@ export const plan = <Item, EIn, RIn>(
     const validRows = makeRowSet()
     const decodedAsIs = makeRowSet()
     let total = 0
+    let inputRows = 0
     let valid = 0
     const observe = (sources: ReadonlyArray<SourceRow>) =>
       Effect.sync(() => {
@@ -87,6 +88,7 @@ export const plan = <Item, EIn, RIn>(
           const source = sources[i]!
           const row = source.row
           total++
+          inputRows += source.rows === undefined ? 1 : source.rows.length
           rows.add(row)
           const id = spec.idOf(source.value)
           const decoded = decode(source)
@@ -122,7 +124,7 @@ export const plan = <Item, EIn, RIn>(
       const levels = verdict?.levels ?? new Map<number, number>()
       let maxLevel = 0
       for (const level of levels.values()) maxLevel = Math.max(maxLevel, level)
-      return { total, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows, decodedAsIs, rows }
+      return { total, inputRows, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows, decodedAsIs, rows }
     }
     return Stream.runForEachArray(input, observe).pipe(Effect.map(finish))
   })

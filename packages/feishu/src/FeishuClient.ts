@@ -7,7 +7,7 @@
  * **Details**
  *
  * - Tenant token: `POST /open-apis/auth/v3/tenant_access_token/internal` (token and `expire` at the top level),
- *   cached until `expire − tokenMargin` by `Clock`, fetched by one caller at a time (single-flight), invalidated and
+ *   cached by core `AccessToken` until `expire − tokenMargin` (by `Clock`, single-flight), invalidated and
  *   the call replayed exactly once on 99991663/99991664/99991665. Credential codes fail fast without a retry.
  * - Rate limits: 99991400 waits the `x-ogw-ratelimit-reset` seconds Feishu asks for, then retries.
  * - Non-idempotent calls (`idempotent: false`, e.g. `department/batch_add`) are retried only when Feishu answered
@@ -18,8 +18,7 @@
  *
  * @since 0.1.0
  */
-import { BaseUrl as CoreBaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
-import * as Clock from "effect/Clock"
+import { AccessToken, BaseUrl as CoreBaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -33,7 +32,6 @@ import type * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
-import * as Semaphore from "effect/Semaphore"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import { FeishuError, FieldViolation, Help, PermissionViolation } from "./FeishuError.ts"
 
@@ -264,11 +262,6 @@ const decodeData = <A>(request: RequestOptions<A>, envelope: Envelope) =>
 // make
 // =============================================================================
 
-interface CachedToken {
-  readonly value: string
-  readonly expiresAt: number
-}
-
 /**
  * Builds the client. Fails with a `ConfigError` when the base URL is not https (or http to a loopback host).
  *
@@ -281,7 +274,6 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     Effect.map((url) => url.replace(/\/+$/, ""))
   )
   const retryOptions: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
-  const margin = Duration.toMillis(Duration.fromInputUnsafe(options.tokenMargin ?? "3 minutes"))
   const timeout = options.requestTimeout ?? "30 seconds"
   const limitFor = (endpoint: string): RateLimit.Limit =>
     options.rateLimit === undefined
@@ -347,16 +339,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Tenant token
   // ---------------------------------------------------------------------------
 
-  let cached: CachedToken | undefined
-  const tokenLock = yield* Semaphore.make(1)
-
   const fetchToken = exchange(
     TOKEN_PATH,
     HttpClientRequest.post(TOKEN_PATH).pipe(
       HttpClientRequest.bodyJsonUnsafe({ app_id: options.appId, app_secret: Redacted.value(options.appSecret) })
     )
   ).pipe(
-    Effect.flatMap((envelope) =>
+    Effect.flatMap((envelope): Effect.Effect<AccessToken.Issued, FeishuError> =>
       envelope.tenant_access_token === undefined || envelope.expire === undefined
         ? Effect.fail(
           new FeishuError({
@@ -366,55 +355,39 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             reason: new VendorError.Unknown()
           })
         )
-        : Effect.succeed({ token: envelope.tenant_access_token, expire: envelope.expire })
+        : Effect.succeed({ token: Redacted.make(envelope.tenant_access_token), expiresInSeconds: envelope.expire })
     ),
     withRetry(true)
   )
 
-  const fresh = (now: number) => cached !== undefined && now < cached.expiresAt ? cached.value : undefined
-
-  const currentToken: Effect.Effect<string, FeishuError> = Effect.gen(function*() {
-    const hit = fresh(yield* Clock.currentTimeMillis)
-    if (hit !== undefined) return hit
-    // Single-flight: callers queue on the lock; the first fetches, the others find the new token on re-check.
-    return yield* tokenLock.withPermits(1)(Effect.gen(function*() {
-      const again = fresh(yield* Clock.currentTimeMillis)
-      if (again !== undefined) return again
-      const { expire, token } = yield* fetchToken
-      const now = yield* Clock.currentTimeMillis
-      cached = { value: token, expiresAt: now + Math.max(0, expire * 1000 - margin) }
-      return token
-    }))
+  const token = yield* AccessToken.make(fetchToken, {
+    earlyRefresh: options.tokenMargin ?? "3 minutes",
+    // A refused app secret or app id stays refused: never fetch with it again.
+    isPermanent: (e) => e.reason._tag === "Credential"
   })
-
-  /** Drops the cached token only if it is the one Feishu refused (a concurrent caller may have refreshed it). */
-  const invalidate = (token: string) =>
-    Effect.sync(() => {
-      if (cached?.value === token) cached = undefined
-    })
 
   // ---------------------------------------------------------------------------
   // Authorised calls
   // ---------------------------------------------------------------------------
 
   const requestOnce = <A>(request: RequestOptions<A>) => {
-    const build = (token: string) => {
+    const build = (token: Redacted.Redacted<string>) => {
       const base = request.method === "GET"
         ? HttpClientRequest.get(request.path)
         : HttpClientRequest.post(request.path).pipe(HttpClientRequest.bodyJsonUnsafe(request.body ?? {}))
       return base.pipe(
         HttpClientRequest.setUrlParams(request.urlParams ?? {}),
-        HttpClientRequest.bearerToken(Redacted.make(token))
+        HttpClientRequest.bearerToken(token)
       )
     }
-    const call = (token: string) => exchange(request.path, build(token))
+    const call = (tok: Redacted.Redacted<string>) => exchange(request.path, build(tok))
     return Effect.gen(function*() {
-      const token = yield* currentToken
-      return yield* call(token).pipe(
+      const tok = yield* token.get
+      return yield* call(tok).pipe(
         // Refresh and replay exactly once; a second token failure is returned (TokenInvalid is fatal to a run).
         Effect.catchIf(
           (e) => e.reason._tag === "TokenInvalid",
-          () => invalidate(token).pipe(Effect.andThen(currentToken), Effect.flatMap(call))
+          () => token.invalidate(tok).pipe(Effect.andThen(token.get), Effect.flatMap(call))
         )
       )
     })
@@ -433,7 +406,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   return FeishuClient.of({
     appId: options.appId,
     baseUrl,
-    tenantAccessToken: Effect.map(currentToken, Redacted.make),
+    tenantAccessToken: token.get,
     request
   })
 })

@@ -196,6 +196,10 @@ describe("FeishuClient", () => {
         assert.strictEqual(mock.calls(TOKEN).length, 1)
         assert.strictEqual(mock.calls(BATCH).length, 0)
         assert.notInclude(visible(e), "sup3r-s3cret-wrong")
+        // The refusal is remembered: a later call fails the same way without sending the wrong secret again.
+        const again = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(again.reason._tag, "Credential")
+        assert.strictEqual(mock.calls(TOKEN).length, 1)
       }).pipe(Effect.provide(layer))
     })
   })

@@ -5,7 +5,7 @@
  *
  * - Base URL `https://qyapi.weixin.qq.com` by default; plain `http` is refused unless the host is loopback
  *   (127.0.0.0/8, `localhost`, `::1`), so a sandbox works but a typo cannot send a token in clear text.
- * - The access token ({@link WeComAccessToken}) goes in the `access_token` query parameter as a `Redacted` value:
+ * - The access token (core `AccessToken`) goes in the `access_token` query parameter as a `Redacted` value:
  *   sent unwrapped, shown as `<redacted>` in spans and errors.
  * - JSON bodies are sent as raw UTF-8 (`JSON.stringify` never emits `\uXXXX` for non-ASCII text; WeCom answers 40033
  *   to escapes).
@@ -19,7 +19,7 @@
  *
  * @since 0.1.0
  */
-import { BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -33,7 +33,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import * as WeComAccessToken from "./WeComAccessToken.ts"
 import * as WeComErrcode from "./WeComErrcode.ts"
 import { redact, WeComConfigError, WeComError } from "./WeComError.ts"
 
@@ -255,7 +254,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     RateLimit.withLimit(RateLimit.key("wecom", options.corpId, path), limit)(self).pipe(
       Effect.provideService(RateLimiter.RateLimiter, limiter)
     )
-  const fetchToken: Effect.Effect<WeComAccessToken.Issued, WeComError> = exchange(
+  const fetchToken: Effect.Effect<AccessToken.Issued, WeComError> = exchange(
     GETTOKEN,
     HttpClientRequest.get(GETTOKEN, { urlParams: { corpid: options.corpId, corpsecret: options.secret } })
   ).pipe(
@@ -266,7 +265,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }),
     limited(GETTOKEN)
   )
-  const token = yield* WeComAccessToken.make(fetchToken, {
+  const token = yield* AccessToken.make(fetchToken, {
     earlyRefresh: options.tokenEarlyRefresh,
     // A refused secret or corp id stays refused: never call gettoken with it again (no loop, no IP block).
     isPermanent: (e) => e.reason._tag === "Credential"

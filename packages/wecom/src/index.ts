@@ -3,8 +3,6 @@
 export * as SchoolContacts from "./SchoolContacts.ts"
 /** Schemas for WeCom school contacts (家校通讯录): the rows of `batch_update_student` and `batch_update_parent` with */
 export * as SchoolSchema from "./SchoolSchema.ts"
-/** The cached WeCom access token: fetched lazily, shared by every caller, refreshed ahead of expiry and on demand. */
-export * as WeComAccessToken from "./WeComAccessToken.ts"
 /** The WeCom HTTP client: one pipeline built once per corp app, which every WeCom endpoint module calls. */
 export * as WeComClient from "./WeComClient.ts"
 /** The WeCom errcode catalogue: every code the school-contacts integration can meet (vendor-wecom.md §1.2 and §3), */

@@ -1,4 +1,4 @@
-import { WeComAccessToken } from "@dirsync/wecom"
+import { AccessToken } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -26,12 +26,12 @@ const value = (t: Redacted.Redacted<string>) => Redacted.value(t)
 // Tests
 // =============================================================================
 
-describe("WeComAccessToken", () => {
+describe("AccessToken", () => {
   describe("make", () => {
     it.effect("shares one in-flight fetch among concurrent callers", () =>
       Effect.gen(function*() {
         const { fetch, state } = fetcher()
-        const cache = yield* WeComAccessToken.make(fetch)
+        const cache = yield* AccessToken.make(fetch)
         const fiber = yield* Effect.forkChild(
           Effect.all(Array.from({ length: 10 }, () => cache.get), { concurrency: 10 })
         )
@@ -44,7 +44,7 @@ describe("WeComAccessToken", () => {
     it.effect("invalidating a stale token keeps the fresh one another caller fetched", () =>
       Effect.gen(function*() {
         const { fetch, state } = fetcher()
-        const cache = yield* WeComAccessToken.make(fetch)
+        const cache = yield* AccessToken.make(fetch)
         const get = Effect.forkChild(cache.get).pipe(
           Effect.tap(() => TestClock.adjust("10 millis")),
           Effect.flatMap(Fiber.join)
@@ -62,7 +62,7 @@ describe("WeComAccessToken", () => {
       Effect.gen(function*() {
         const { fetch, state } = fetcher()
         state.fail = "busy"
-        const cache = yield* WeComAccessToken.make(fetch, { isPermanent: (e) => e === "bad secret" })
+        const cache = yield* AccessToken.make(fetch, { isPermanent: (e) => e === "bad secret" })
         const attempt = Effect.forkChild(Effect.flip(cache.get)).pipe(
           Effect.tap(() => TestClock.adjust("10 millis")),
           Effect.flatMap(Fiber.join)
@@ -79,9 +79,9 @@ describe("WeComAccessToken", () => {
 
   describe("usableMillis", () => {
     it("subtracts the margin, or halves a lifetime shorter than twice the margin", () => {
-      assert.strictEqual(WeComAccessToken.usableMillis(7200, 300_000), 6_900_000)
-      assert.strictEqual(WeComAccessToken.usableMillis(400, 300_000), 200_000)
-      assert.strictEqual(WeComAccessToken.usableMillis(0, 300_000), 0)
+      assert.strictEqual(AccessToken.usableMillis(7200, 300_000), 6_900_000)
+      assert.strictEqual(AccessToken.usableMillis(400, 300_000), 200_000)
+      assert.strictEqual(AccessToken.usableMillis(0, 300_000), 0)
     })
   })
 })

@@ -171,8 +171,7 @@ export const get = Effect.fn("FeishuBatchTask.get")(function*(taskId: string) {
     method: "GET",
     path: taskGetPath,
     urlParams: { task_id: taskId },
-    data: Task,
-    idempotent: true
+    data: Task
   })
 })
 

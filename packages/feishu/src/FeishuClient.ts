@@ -55,10 +55,11 @@ export interface RequestOptions<A> {
   /** Schema of the envelope's `data`. */
   readonly data: Schema.Decoder<A>
   /**
-   * Whether the call may be resent after a failure that leaves its outcome unknown (dropped connection, timeout,
-   * bare 5xx). `false` for writes that are not idempotent, such as `department/batch_add`.
+   * Whether the call may be resent after a failure that may hide work Feishu did (`outcomeUnknown`: a dropped
+   * connection, a timeout, a bare 5xx). Default true. `false` for writes that are not idempotent, such as
+   * `department/batch_add`: such a failure is returned at once; refusals (a code, a rate limit) are still retried.
    */
-  readonly idempotent: boolean
+  readonly idempotent?: boolean | undefined
 }
 
 /**
@@ -73,6 +74,14 @@ export interface Service {
   readonly tenantAccessToken: Effect.Effect<Redacted.Redacted<string>, FeishuError>
   /** Calls one OpenAPI endpoint with the tenant token and returns the envelope's decoded `data`. */
   readonly request: <A>(options: RequestOptions<A>) => Effect.Effect<A, FeishuError>
+  /**
+   * The client's retry policy, for a caller that resends a non-idempotent call itself after checking what the lost
+   * call did (see {@link RequestOptions.idempotent}); `while` narrows which failures are retried.
+   */
+  readonly retry: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: { readonly while?: ((error: E) => boolean) | undefined }
+  ) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -201,7 +210,7 @@ const fromEnvelope = (
     reason,
     httpStatus: status,
     ...(requestId === undefined ? {} : { requestId }),
-    ...(unknownServerFailure ? { outcomeUnknown: true } : {}),
+    ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {}),
     ...(detail?.field_violations === undefined ? {} : { fieldViolations: detail.field_violations }),
     ...(detail?.permission_violations === undefined ? {} : { permissionViolations: detail.permission_violations }),
     ...(detail?.helps === undefined ? {} : { helps: detail.helps })
@@ -228,7 +237,7 @@ const withoutEnvelope = (
     vendorMessage: `HTTP ${status} without a Feishu envelope${snippet.length > 0 ? `: ${snippet}` : ""}`,
     reason,
     httpStatus: status,
-    ...(status >= 500 ? { outcomeUnknown: true } : {})
+    ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {})
   })
 }
 
@@ -236,13 +245,14 @@ const transportFailure = (endpoint: string, error: HttpClientError.HttpClientErr
   const tag = error.reason._tag
   // Encoding and URL errors happen before anything is sent: the outcome is known (nothing happened).
   const beforeSend = tag === "EncodeError" || tag === "InvalidUrlError"
+  const reason = beforeSend ? new VendorError.InvalidRequest() : new VendorError.Transient({ kind: "network" })
   return new FeishuError({
     endpoint,
     code: 0,
     // Only the failure kind: the error's own message would print the request, and we keep requests out of errors.
     vendorMessage: beforeSend ? `request could not be built (${tag})` : `connection failed (${tag})`,
-    reason: beforeSend ? new VendorError.InvalidRequest() : new VendorError.Transient({ kind: "network" }),
-    ...(beforeSend ? {} : { outcomeUnknown: true })
+    reason,
+    ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {})
   })
 }
 
@@ -320,20 +330,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.provideContext(limiterContext)
     )
 
-  const retrying = RetryPolicy.retry(retryOptions)
-  /**
-   * The core retry policy, with one more rule for non-idempotent calls: a failure whose outcome is unknown is
-   * returned as is, never retried, because resending could apply the call twice.
-   */
-  const withRetry = <A>(idempotent: boolean) => (self: Effect.Effect<A, FeishuError>) => {
-    if (idempotent) return retrying(self)
-    return self.pipe(
-      Effect.map((a) => Result.succeed(a) as Result.Result<A, FeishuError>),
-      Effect.catchIf((e) => e.outcomeUnknown === true, (e) => Effect.succeed(Result.fail(e))),
-      retrying,
-      Effect.flatMap((r) => (Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)))
-    )
-  }
+  const retryAll = RetryPolicy.retry(retryOptions)
+  // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
+  const retryRefusals = RetryPolicy.retry({ ...retryOptions, while: (e) => !VendorError.isOutcomeUnknown(e) })
+  const retry: Service["retry"] = (self, options) =>
+    options?.while === undefined
+      ? retryAll(self)
+      : RetryPolicy.retry({ ...retryOptions, while: options.while as (e: unknown) => boolean })(self)
 
   // ---------------------------------------------------------------------------
   // Tenant token
@@ -357,7 +360,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         )
         : Effect.succeed({ token: Redacted.make(envelope.tenant_access_token), expiresInSeconds: envelope.expire })
     ),
-    withRetry(true)
+    retryAll
   )
 
   const token = yield* AccessToken.make(fetchToken, {
@@ -395,7 +398,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const request = <A>(options: RequestOptions<A>): Effect.Effect<A, FeishuError> =>
     requestOnce(options).pipe(
-      withRetry(options.idempotent),
+      options.idempotent === false ? retryRefusals : retryAll,
       Effect.flatMap((envelope) => decodeData(options, envelope)),
       // No stack trace on the span (one per call is costly); the span's name and endpoint say where it came from.
       Effect.withSpan("FeishuClient.request", { attributes: { endpoint: options.path } }, {
@@ -407,7 +410,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     appId: options.appId,
     baseUrl,
     tenantAccessToken: token.get,
-    request
+    request,
+    retry
   })
 })
 

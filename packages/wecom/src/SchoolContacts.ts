@@ -245,16 +245,6 @@ export const resultsOf = <Item>(
   })
 }
 
-/**
- * Whether a failure may hide work the server did: the request may have been processed even though no usable reply
- * came back (dropped connection, timeout, HTTP 5xx, "system busy"). Rate limits (45009), concurrency limits (45033),
- * version conflicts (6000) and token errors are refusals: nothing was applied.
- */
-const isAmbiguous = (e: WeComError): boolean =>
-  e.reason._tag === "Transient" &&
-  (e.reason.kind === "network" || e.reason.kind === "timeout" || e.reason.kind === "http" ||
-    e.reason.kind === "busy")
-
 const makeEndpoint = <Item>(
   client: WeComClientModule.Service,
   kind: Kind<Item>,
@@ -286,8 +276,9 @@ const makeEndpoint = <Item>(
       const settled = new Map<number, Endpoint.ItemResult>()
       let remaining = chunk
       let ambiguous = false
-      // One attempt: after an ambiguous failure, first settle the rename rows the lost request may have applied;
-      // then send what is left. The client's retry policy (transient reasons only, at most 3 retries) drives it.
+      // One attempt: after a failure that may hide work (`outcomeUnknown`), first settle the rename rows the lost
+      // request may have applied; then send what is left. The call itself is not idempotent, so the client resends
+      // it only after refusals; the client's retry policy resends it here after a failure that may hide work.
       const attempt = Effect.gen(function*() {
         if (ambiguous) {
           const renames = remaining.flatMap((v) => {
@@ -308,8 +299,8 @@ const makeEndpoint = <Item>(
           kind.path,
           { [kind.listKey]: sent.map((v) => v.item) },
           SchoolSchema.BatchReply,
-          { retry: false, partialFailures: true }
-        ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = isAmbiguous(e)))))
+          { idempotent: false, partialFailures: true }
+        ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = e.outcomeUnknown === true))))
         ambiguous = false
         for (const result of resultsOf(kind, sent, reply)) settled.set(result.row, result)
         remaining = []
@@ -324,7 +315,7 @@ const makeEndpoint = <Item>(
           if (verdict.status === "applied") settled.set(v.row, verdict)
         }
       })
-      return yield* client.retry(attempt).pipe(
+      return yield* client.retry(attempt, { while: VendorError.isOutcomeUnknown }).pipe(
         Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
         // Retries ran out. Renames already confirmed (and, if the last reply was lost, renames confirmed now) did
         // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists.

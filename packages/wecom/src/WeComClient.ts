@@ -48,10 +48,12 @@ import { redact, WeComConfigError, WeComError } from "./WeComError.ts"
  */
 export interface CallOptions {
   /**
-   * Retry transient failures with the client's policy. Default true. Turn it off for writes that are not idempotent
-   * (WeCom renames) and retry with {@link Service.retry} after checking what the failed call did.
+   * Whether the call may be resent after a failure that may hide work WeCom did (`outcomeUnknown`: a dropped
+   * connection, a timeout, HTTP 5xx, -1). Default true. `false` for writes that work once (renames): such a failure is
+   * returned at once, and the caller checks what the lost call did before resending it with {@link Service.retry}.
+   * Refusals (rate and concurrency limits, conflicts) are retried either way: nothing was applied.
    */
-  readonly retry?: boolean | undefined
+  readonly idempotent?: boolean | undefined
   /**
    * Accept a reply whose `errcode` is not 0 but which carries a non-empty `result_list` as data: WeCom's batch
    * endpoints report per-item failures that way (the items not listed were applied). Default false.
@@ -81,8 +83,14 @@ export interface Service {
   ) => Effect.Effect<A, WeComError>
   /** The cached access token (fetched when missing or about to expire). */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, WeComError>
-  /** The client's retry policy, for callers that retry themselves (see {@link CallOptions.retry}). */
-  readonly retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * The client's retry policy, for a caller that resends a non-idempotent call itself after checking what the lost
+   * call did (see {@link CallOptions.idempotent}); `while` narrows which failures are retried.
+   */
+  readonly retry: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: { readonly while?: ((error: E) => boolean) | undefined }
+  ) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -177,7 +185,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const scrub = (text: string) => redact(text, secrets)
 
   const fail = (path: string, code: number, vendorMessage: string, reason: VendorError.Reason) =>
-    new WeComError({ endpoint: path, code, vendorMessage: scrub(vendorMessage), reason })
+    new WeComError({
+      endpoint: path,
+      code,
+      vendorMessage: scrub(vendorMessage),
+      reason,
+      ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {})
+    })
 
   const transportFailure = (path: string, e: HttpClientError.HttpClientError): WeComError => {
     const reason = e.reason
@@ -299,7 +313,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   }
 
-  const retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = RetryPolicy.retry(policy)
+  const retryAll = RetryPolicy.retry(policy)
+  // A call that works once is resent only after refusals, never after a failure that may hide work.
+  const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
+  const retry: Service["retry"] = (self, retryOptions) =>
+    retryOptions?.while === undefined
+      ? retryAll(self)
+      : RetryPolicy.retry({ ...policy, while: retryOptions.while as (e: unknown) => boolean })(self)
+  const retryFor = (callOptions: CallOptions | undefined) =>
+    callOptions?.idempotent === false ? retryRefusals : retryAll
 
   const post: Service["post"] = (path, body, schema, callOptions) => {
     // JSON.stringify writes non-ASCII characters as themselves (UTF-8 on the wire), never as \uXXXX escapes.
@@ -315,7 +337,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       callOptions
     )
     // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
-    return (callOptions?.retry === false ? call : retry(call)).pipe(
+    return retryFor(callOptions)(call).pipe(
       Effect.withSpan("WeComClient.post", { attributes: { path } }, { captureStackTrace: false })
     )
   }
@@ -331,7 +353,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       schema,
       callOptions
     )
-    return (callOptions?.retry === false ? call : retry(call)).pipe(
+    return retryFor(callOptions)(call).pipe(
       Effect.withSpan("WeComClient.get", { attributes: { path } }, { captureStackTrace: false })
     )
   }

@@ -27,6 +27,15 @@ export class WeComError extends Schema.TaggedError<WeComError>()("WeComError", V
   override get message(): string {
     return VendorError.describe(this)
   }
+
+  /**
+   * Whether a retry can help (the reason says so).
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
 }
 
 /**

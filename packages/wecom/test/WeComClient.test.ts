@@ -304,17 +304,18 @@ describe("WeComClient", () => {
       }).pipe(Effect.provide(layer))
     })
 
-    it.effect("does not retry when the caller turns retry off", () => {
+    it.effect("resends a call that is not idempotent after a refusal, never after a failure that may hide work", () => {
       const { dir, layer } = setup()
-      dir.script(-1)
+      dir.script(45033, -1)
       return Effect.gen(function*() {
-        const e = yield* Effect.flip(
+        const e = yield* drive(Effect.flip(
           WeComClient.WeComClient.use((c) =>
-            c.post(STUDENT, { students: [] }, SchoolSchema.BatchReply, { retry: false })
+            c.post(STUDENT, { students: [] }, SchoolSchema.BatchReply, { idempotent: false })
           )
-        )
+        ))
         assert.strictEqual(e.code, -1)
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(dir.calls(STUDENT), 2)
       }).pipe(Effect.provide(layer))
     })
 

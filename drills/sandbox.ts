@@ -1,6 +1,6 @@
 /**
  * A drills-only sandbox: the same in-memory WeCom and Feishu directories and the same loopback server as
- * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/FeishuMock`, `@dirsync/cli/SandboxServer`), plus
+ * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/testing`, `@dirsync/cli/SandboxServer`), plus
  * what a drill needs to judge a run and `dirsync sandbox` does not offer:
  *
  * - `GET /__state`: the directories' final state (students, parents, classes, departments, tasks), renames per id,
@@ -21,8 +21,8 @@ import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import * as SandboxSeed from "../packages/cli/src/SandboxSeed.ts"
 import * as SandboxServer from "../packages/cli/src/SandboxServer.ts"
-import * as Faults from "../packages/core/src/Faults.ts"
-import * as FeishuMock from "../packages/feishu/src/FeishuMock.ts"
+import * as Faults from "../packages/core/src/testing/Faults.ts"
+import * as FeishuMock from "../packages/feishu/src/testing.ts"
 import * as WeComTesting from "../packages/wecom/src/testing.ts"
 
 // =============================================================================
@@ -273,7 +273,7 @@ const json = (body: unknown): SandboxServer.Response => ({
 const program = Effect.gen(function*() {
   const faults = Faults.parse(faultSpec)
   const token = randomBytes(6).toString("hex")
-  const wecom = WeComTesting.makeDirectory({ faults, secret: `drill-wecom-secret-${token}` })
+  const wecom = WeComTesting.make({ faults, secret: `drill-wecom-secret-${token}` })
   const feishu = FeishuMock.make({ faults, appSecret: `drill-feishu-secret-${token}` })
   if (seedFile !== undefined) yield* SandboxSeed.fromFile(seedFile, wecom, feishu)
   const served = yield* SandboxServer.serve([

@@ -4,10 +4,11 @@
  *
  * @since 0.1.0
  */
-import { BaseUrl, Faults, RateLimit } from "@dirsync/core"
+import { BaseUrl, RateLimit } from "@dirsync/core"
+import { Faults } from "@dirsync/core/testing"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as FeishuMock from "@dirsync/feishu/testing"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComTesting from "@dirsync/wecom/testing"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
@@ -58,8 +59,8 @@ const baseUrlOf = (variable: string, fallback: string) => {
     ? Effect.succeed(BaseUrl.normalize(raw))
     : Effect.fail(CliExit.usage(`${variable}: ${refused}`))
 }
-const wecomBaseUrl = () => baseUrlOf("WECOM_BASE_URL", WeComClient.DEFAULT_BASE_URL)
-const feishuBaseUrl = () => baseUrlOf("FEISHU_BASE_URL", FeishuClient.feishuBaseUrl)
+const wecomBaseUrl = () => baseUrlOf("WECOM_BASE_URL", WeComClient.defaultBaseUrl)
+const feishuBaseUrl = () => baseUrlOf("FEISHU_BASE_URL", FeishuClient.defaultBaseUrl)
 
 /** The app id and secret from the environment; missing ones are a usage error naming them (exit 2). */
 const credentials = (vendor: string, idVariable: string, secretVariable: string) => {
@@ -102,7 +103,7 @@ const wecomTarget = Effect.fnUntraced(function*(
   const clientOptions = { ...clientOptionsOf(flags, counters), concurrency: flags.concurrency ?? 2 }
   if (flags.sandbox || flags.dryRun) {
     // A dry run never sends; it gets the in-process emulator so that not even a misconfigured target is touched.
-    const directory = WeComTesting.makeDirectory({ faults })
+    const directory = WeComTesting.make({ faults })
     if (flags.sandbox && !flags.dryRun) yield* SandboxSeed.wecomFromInput(directory, file, layout)
     const layer = SchoolContacts.layer.pipe(
       Layer.provide(WeComClient.layer({
@@ -256,7 +257,7 @@ export const sandbox = (args: {
     const spec = [args.faults, args.rate === undefined ? "" : `rate=${args.rate}`].filter((s) => s).join(",")
     const faults = yield* parseFaults(spec)
     // A sandbox may serve millions of rows: keep only the latest calls' bodies.
-    const wecom = WeComTesting.makeDirectory({ faults, callLogLimit: 1000 })
+    const wecom = WeComTesting.make({ faults, callLogLimit: 1000 })
     const feishu = FeishuMock.make({ faults })
     if (args.seed !== undefined) yield* SandboxSeed.fromFile(args.seed, wecom, feishu)
     const served = yield* SandboxServer.serve([

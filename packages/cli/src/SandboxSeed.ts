@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import type * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import type * as FeishuMock from "@dirsync/feishu/testing"
 import type * as WeComTesting from "@dirsync/wecom/testing"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -96,7 +96,7 @@ export const fromFile = (path: string, wecom: WeComTesting.Directory, feishu: Fe
       for (const p of seed.parents ?? []) {
         wecom.addParent(p.mobile === undefined ? { parent_userid: p.parent_userid } : p)
       }
-      feishu.seed(seed.departments ?? [])
+      feishu.addDepartments(seed.departments ?? [])
     },
     catch: (e) => CliExit.usage(`--seed ${path}: ${e instanceof Error ? e.message : String(e)}`)
   })

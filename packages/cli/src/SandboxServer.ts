@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import type { MockTransport } from "@dirsync/core"
+import type { MockTransport } from "@dirsync/core/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"

@@ -7,14 +7,10 @@ export * as BaseUrl from "./BaseUrl.ts"
 export * as BatchPipeline from "./BatchPipeline.ts"
 /** What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema, */
 export * as Endpoint from "./Endpoint.ts"
-/** Fault injection shared by the vendor mocks (`@dirsync/wecom/testing`, `@dirsync/feishu/testing`) and the CLI's */
-export * as Faults from "./Faults.ts"
 /** Turns Schema decoding failures into the one-line, field-naming messages users see in reports and on the console: */
 export * as Issues from "./Issues.ts"
 /** Documented vendor limits as Schema building blocks. Every failure message names the limit and the actual value */
 export * as Limit from "./Limit.ts"
-/** The transport seam shared by the vendor mocks and the CLI's loopback sandbox: a mock vendor is a {@link Handler} */
-export * as MockTransport from "./MockTransport.ts"
 /** What happened to each input row, and the run's summary. Every input row ends with exactly one outcome. */
 export * as Outcome from "./Outcome.ts"
 /** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with */

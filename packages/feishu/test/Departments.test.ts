@@ -1,5 +1,6 @@
 import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
-import { Departments, FeishuBatchTask, FeishuMock } from "@dirsync/feishu"
+import { Departments, FeishuBatchTask, FeishuSchema } from "@dirsync/feishu"
+import * as FeishuMock from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -12,7 +13,7 @@ import { departmentsLayer, settle } from "./helpers.ts"
 // Mock Helpers
 // =============================================================================
 
-const BATCH = FeishuBatchTask.batchAddDepartmentsPath
+const BATCH = FeishuMock.PATHS.batchAddDepartments
 
 const input = (rows: ReadonlyArray<unknown>) => Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value })))
 
@@ -30,7 +31,10 @@ const statuses = (outcomes: ReadonlyMap<number, Outcome.RowOutcome>) =>
 
 const ids = (body: ReadonlyArray<FeishuMock.ReceivedDepartment>) => body.map((d) => d.id)
 
-const decode = (value: unknown) => Schema.decodeUnknownResult(Departments.Row())(value, { errors: "all" })
+/** The `departments` of every `batch_add` request that created a task, in arrival order. */
+const batchAddBodies = (mock: FeishuMock.Directory) => mock.tasks().map((task) => task.items)
+
+const decode = (value: unknown) => Schema.decodeUnknownResult(FeishuSchema.Row())(value, { errors: "all" })
 
 /** Runs the cross-row checks over rows that decode. */
 const check = (rows: ReadonlyArray<Record<string, unknown>>) => {
@@ -130,13 +134,13 @@ describe("Departments", () => {
       return Effect.gen(function*() {
         const outcomes = yield* run(seedRequest.departments)
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied"])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["custom_2"], ["custom_1"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["custom_2"], ["custom_1"]])
         const child = outcomes.get(1)!
         assert.strictEqual(child.result?.["department_id"], "custom_1")
         assert.include(child.message ?? "", "leader_open_id")
         // The leader_open_id was not sent at all.
-        assert.isUndefined(mock.batchAddBodies()[1]![0]!.leader_open_id)
-        assert.strictEqual(mock.batchAddBodies()[1]![0]!.create_group_chat, true)
+        assert.isUndefined(batchAddBodies(mock)[1]![0]!.leader_open_id)
+        assert.strictEqual(batchAddBodies(mock)[1]![0]!.create_group_chat, true)
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
@@ -151,7 +155,7 @@ describe("Departments", () => {
           { id: "root", name: "Root", parent_id: "0" }
         ])
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["root"], ["dept-a", "dept-b"], ["team-a1", "team-b1"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["root"], ["dept-a", "dept-b"], ["team-a1", "team-b1"]])
         // Each level was submitted only after the previous level's task finished (the mock creates on finish).
         const tasks = mock.tasks()
         for (let i = 1; i < tasks.length; i++) {
@@ -187,7 +191,7 @@ describe("Departments", () => {
         assert.include(outcomes.get(2)!.message ?? "", "forms a cycle")
         assert.strictEqual(outcomes.get(4)!.message, "parent_id is the department's own id \"SELF\"")
         assert.strictEqual(outcomes.get(5)!.reason, Outcome.LocalReason.DependencyNotApplied)
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["fine"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["fine"]])
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
@@ -207,7 +211,7 @@ describe("Departments", () => {
         assert.strictEqual(outcomes.get(4)!.code, 40052)
         assert.strictEqual(outcomes.get(3)!.reason, Outcome.LocalReason.DependencyNotApplied)
         // One task for level 0; the child was never sent.
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["ok", "TAKEN", "orphan"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["ok", "TAKEN", "orphan"]])
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
@@ -223,7 +227,7 @@ describe("Departments", () => {
         assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:failed", "3:skipped"])
         assert.strictEqual(outcomes.get(1)!.reason, "TaskFailed")
         assert.include(outcomes.get(1)!.message ?? "", "status 10")
-        assert.strictEqual(mock.batchAddBodies().length, 1)
+        assert.strictEqual(batchAddBodies(mock).length, 1)
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
@@ -234,7 +238,7 @@ describe("Departments", () => {
         const outcomes = yield* run(rows)
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
         assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [40042, 40042, 0, 0, 0])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["d0", "d1"], ["d2"], ["d3", "d4"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["d0", "d1"], ["d2"], ["d3", "d4"]])
       }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 8 })))
     })
 

@@ -1,11 +1,12 @@
-import { FeishuBatchTask, FeishuMock } from "@dirsync/feishu"
+import { FeishuBatchTask } from "@dirsync/feishu"
+import * as FeishuMock from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import seedRequest from "./fixtures/batch-add-departments.request.json" with { type: "json" }
 import { clientLayer, settle } from "./helpers.ts"
 
-const TASK = FeishuBatchTask.taskGetPath
+const TASK = FeishuMock.PATHS.taskGet
 
 describe("FeishuBatchTask", () => {
   describe("submitDepartments", () => {

@@ -1,4 +1,5 @@
-import { FeishuBatchTask, FeishuClient, FeishuMock } from "@dirsync/feishu"
+import { FeishuBatchTask, FeishuClient } from "@dirsync/feishu"
+import * as FeishuMock from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -14,9 +15,9 @@ import { clientLayer, intercepted, jsonResponse, pathOf, settle } from "./helper
 // Mock Helpers
 // =============================================================================
 
-const TOKEN = "/open-apis/auth/v3/tenant_access_token/internal"
-const BATCH = FeishuBatchTask.batchAddDepartmentsPath
-const TASK = FeishuBatchTask.taskGetPath
+const TOKEN = FeishuMock.PATHS.token
+const BATCH = FeishuMock.PATHS.batchAddDepartments
+const TASK = FeishuMock.PATHS.taskGet
 
 const one = [{ id: "d1", name: "D1", parent_id: "0" }]
 
@@ -125,7 +126,7 @@ describe("FeishuClient", () => {
       const mock = FeishuMock.make({ faults: "latency=50" })
       return Effect.gen(function*() {
         const taskId = yield* settle(submit)
-        mock.revokeTokens()
+        mock.expireTokens()
         const calls = mock.calls(TOKEN).length
         yield* settle(Effect.all(Array.from({ length: 5 }, () => FeishuBatchTask.get(taskId)), { concurrency: 5 }))
         // Each caller hit 99991663 with the revoked token at most once; all of them share one refresh.
@@ -147,7 +148,7 @@ describe("FeishuClient", () => {
       const mock = FeishuMock.make()
       return Effect.gen(function*() {
         const taskId = yield* settle(submit)
-        mock.revokeTokens()
+        mock.expireTokens()
         const task = yield* settle(FeishuBatchTask.get(taskId))
         assert.strictEqual(task.task_id, taskId)
         assert.deepStrictEqual(mock.calls(TASK).map((c) => [c.status, c.code]), [[400, 99991663], [200, 0]])
@@ -170,13 +171,13 @@ describe("FeishuClient", () => {
     it.effect("is cached until expire minus the 3 minute margin, by Clock", () => {
       const mock = FeishuMock.make()
       return Effect.gen(function*() {
-        const first = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const first = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         yield* TestClock.adjust(`${7200 - 180 - 1} seconds`)
-        const cached = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const cached = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         assert.strictEqual(Redacted.value(cached), Redacted.value(first))
         assert.strictEqual(mock.calls(TOKEN).length, 1)
         yield* TestClock.adjust("2 seconds")
-        const renewed = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const renewed = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         assert.strictEqual(mock.calls(TOKEN).length, 2)
         assert.notStrictEqual(Redacted.value(renewed), Redacted.value(first))
         assert.strictEqual(String(renewed), "<redacted>")
@@ -340,7 +341,7 @@ describe("FeishuClient", () => {
         const ctx = yield* build(base)
         assert.strictEqual(
           (ctx.mapUnsafe.get(FeishuClient.FeishuClient.key) as FeishuClient.Service).baseUrl,
-          FeishuClient.feishuBaseUrl
+          FeishuClient.defaultBaseUrl
         )
         const refused = yield* Effect.exit(build({ ...base, FEISHU_BASE_URL: "http://open.feishu.cn" }))
         assert.include(failureOf(refused).message, "must use https")

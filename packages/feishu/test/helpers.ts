@@ -5,7 +5,7 @@
 import { RateLimit } from "@dirsync/core"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as FeishuMock from "@dirsync/feishu/testing"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"

@@ -1,4 +1,4 @@
-import { Departments, FeishuBatchTask } from "@dirsync/feishu"
+import { Departments } from "@dirsync/feishu"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
@@ -12,7 +12,7 @@ const myRows = Stream.fromIterable([
 const json = (response: FeishuTesting.MockResponse | "drop") =>
   response === "drop" ? undefined : (JSON.parse(response.bodyText) as { code: number; data?: unknown })
 
-describe("FeishuMock", () => {
+describe("testing", () => {
   describe("README", () => {
     // The README's user-test example, verbatim apart from the rows.
     it.effect("creates my org chart", () => {
@@ -32,7 +32,7 @@ describe("FeishuMock", () => {
     it.effect("answers a missing token with 99991661 and a bad one with 99991663, both as HTTP 400", () =>
       Effect.gen(function*() {
         const mock = FeishuTesting.make()
-        const request = { method: "GET", url: `${FeishuBatchTask.taskGetPath}?task_id=${"a".repeat(32)}`, bodyText: "" }
+        const request = { method: "GET", url: `${FeishuTesting.PATHS.taskGet}?task_id=${"a".repeat(32)}`, bodyText: "" }
         const missing = yield* mock.handle({ ...request, headers: {} })
         const bad = yield* mock.handle({ ...request, headers: { Authorization: "Bearer t-forged" } })
         assert.deepStrictEqual([missing !== "drop" && missing.status, json(missing)?.code], [400, 99991661])

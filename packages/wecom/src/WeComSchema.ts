@@ -1,6 +1,6 @@
 /**
- * Schemas for WeCom school contacts (家校通讯录): the rows of `batch_update_student` and `batch_update_parent` with
- * every documented limit, and the replies of the batch endpoints and `school/user/get`.
+ * Every WeCom schema of this package, for school contacts (家校通讯录): the rows of `batch_update_student` and
+ * `batch_update_parent` with every documented limit, and the replies of the batch endpoints and `school/user/get`.
  *
  * **Details**
  *

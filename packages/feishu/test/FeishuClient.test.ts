@@ -261,6 +261,17 @@ describe("FeishuClient", () => {
       }).pipe(Effect.provide(clientLayer(mock)))
     })
 
+    it.effect("never resends batch_add after its task was created and the reply lost", () => {
+      const mock = FeishuMock.make()
+      mock.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+        assert.strictEqual(mock.tasks().length, 1)
+      }).pipe(Effect.provide(clientLayer(mock)))
+    })
+
     it.effect("never resends batch_add after a 5xx without an envelope", () => {
       const mock = FeishuMock.make({ faults: "5xx=1" })
       return Effect.gen(function*() {

@@ -4,10 +4,7 @@
  *
  * **Details**
  *
- * - Rows are validated first (`FeishuSchema.Row`): `id` optional, 1–64 characters of digits, letters and `_ - @ .`, starting
- *   with a digit or letter; `name` required; `parent_id` required (`"0"` = top level); `leader_user_id` wins over
- *   `leader_open_id` (Feishu ignores the latter when both are sent, so we drop it and say so in the outcome);
- *   `create_group_chat` defaults to false.
+ * - Rows are validated first against `FeishuSchema.Row` (ids, names, parents, leaders, `create_group_chat`).
  * - Cross-row checks reject case-insensitive duplicate ids (every row of the group), a department that is its own
  *   parent, parent cycles (every row on the cycle) and duplicate names under one parent.
  * - Parents first: a row's level is its depth below departments of the same input (a `parent_id` not in the input is
@@ -35,8 +32,95 @@ import type { FeishuError } from "./FeishuError.ts"
 import { type Department, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
 import { PATHS } from "./internal/endpoints.ts"
 
+// =============================================================================
+// Service
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Adds departments: validates, orders parents first, submits batch tasks, polls them, and emits one outcome per
+   * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
+   */
+  readonly batchAdd: <EIn, RIn>(
+    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
+  /**
+   * The endpoint (spec and executor), for callers that run `BatchPipeline.run` themselves; a dry run needs only
+   * {@link spec}.
+   */
+  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Departments extends Context.Service<Departments, Service>()("@dirsync/feishu/Departments") {}
+
+// =============================================================================
+// Options
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Departments per batch task. Feishu documents no maximum; default 50. Halved on 40042. */
+  readonly chunkSize?: number | undefined
+  /** Task polling; see `FeishuBatchTask.PollOptions`. Undocumented by Feishu, so ours. */
+  readonly poll?: Partial<FeishuBatchTask.PollOptions> | undefined
+  /** Longest department name in characters; unchecked by default (Feishu's v2 page states no limit). */
+  readonly maxNameLength?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category configuration
+ */
+export const defaultChunkSize = 50
+
+/**
+ * A note journaled after each submission: the task id and the row numbers it holds, in request order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskNote {
+  readonly taskId: string
+  readonly rows: ReadonlyArray<number>
+}
+
+const isTaskNote = (u: unknown): u is TaskNote =>
+  Predicate.hasProperty(u, "taskId") && typeof u.taskId === "string" && Predicate.hasProperty(u, "rows") &&
+  Array.isArray(u.rows)
+
 const idOf = (value: unknown): string =>
   Predicate.hasProperty(value, "id") && typeof value.id === "string" ? value.id : ""
+
+/**
+ * `batch_add` of departments as a pure spec (row Schema, id, chunk size, cross-row checks, parent dependency):
+ * validating and planning, `--dry-run` included, needs no client.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
+  name: "feishu.department.batch_add",
+  schema: Row({ maxNameLength: options.maxNameLength }),
+  idOf,
+  chunkSize: Math.max(1, options.chunkSize ?? defaultChunkSize),
+  crossRow,
+  dependency: {
+    key: (d) => d.id,
+    parent: (d) => d.parent_id
+  }
+})
 
 // =============================================================================
 // Cross-row checks
@@ -262,90 +346,6 @@ const fromPoll = (
       })
   }
 }
-
-// =============================================================================
-// Service
-// =============================================================================
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Service {
-  /**
-   * Adds departments: validates, orders parents first, submits batch tasks, polls them, and emits one outcome per
-   * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
-   */
-  readonly batchAdd: <EIn, RIn>(
-    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
-  /** The pipeline endpoint itself, for callers that run `BatchPipeline.plan` (dry runs) or compose their own. */
-  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
-}
-
-/**
- * @since 0.1.0
- * @category services
- */
-export class Departments extends Context.Service<Departments, Service>()("@dirsync/feishu/Departments") {}
-
-// =============================================================================
-// Options
-// =============================================================================
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Options {
-  /** Departments per batch task. Feishu documents no maximum; default 50. Halved on 40042. */
-  readonly chunkSize?: number | undefined
-  /** Task polling; see `FeishuBatchTask.PollOptions`. Undocumented by Feishu, so ours. */
-  readonly poll?: Partial<FeishuBatchTask.PollOptions> | undefined
-  /** Longest department name in characters; unchecked by default (Feishu's v2 page states no limit). */
-  readonly maxNameLength?: number | undefined
-}
-
-/**
- * @since 0.1.0
- * @category configuration
- */
-export const defaultChunkSize = 50
-
-/**
- * A note journaled after each submission: the task id and the row numbers it holds, in request order.
- *
- * @since 0.1.0
- * @category models
- */
-export interface TaskNote {
-  readonly taskId: string
-  readonly rows: ReadonlyArray<number>
-}
-
-const isTaskNote = (u: unknown): u is TaskNote =>
-  Predicate.hasProperty(u, "taskId") && typeof u.taskId === "string" && Predicate.hasProperty(u, "rows") &&
-  Array.isArray(u.rows)
-
-/**
- * `batch_add` of departments as a pure spec (row Schema, id, chunk size, cross-row checks, parent dependency):
- * validating and planning, `--dry-run` included, needs no client.
- *
- * @since 0.2.0
- * @category endpoints
- */
-export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
-  name: "feishu.department.batch_add",
-  schema: Row({ maxNameLength: options.maxNameLength }),
-  idOf,
-  chunkSize: Math.max(1, options.chunkSize ?? defaultChunkSize),
-  crossRow,
-  dependency: {
-    key: (d) => d.id,
-    parent: (d) => d.parent_id
-  }
-})
 
 // =============================================================================
 // make

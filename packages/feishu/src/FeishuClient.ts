@@ -128,7 +128,7 @@ export const defaultRateLimit: RateLimit.Limit = { calls: 1000, window: "1 minut
 export interface Options {
   readonly appId: string
   readonly appSecret: Redacted.Redacted<string>
-  /** {@link defaultBaseUrl} by default, or {@link larkBaseUrl}; plain http only for loopback hosts (a local sandbox). */
+  /** {@link defaultBaseUrl} by default, or {@link larkBaseUrl}; plain http only for loopback hosts (a sandbox). */
   readonly baseUrl?: string | undefined
   /** Overrides of `RetryPolicy.defaults` (3 retries, 500 ms doubling to 10 s, jittered). */
   readonly retry?: Partial<RetryPolicy.Options> | undefined

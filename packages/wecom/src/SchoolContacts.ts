@@ -128,7 +128,7 @@ export const crossRowChecks = <Item>(
   kind: Pick<Kind<Item>, "idField" | "newIdField" | "id" | "newId">
 ) =>
 (): Endpoint.CrossRowChecks<Item> => {
-  // Compact, off-heap key sets: a Map of strings cost ~70 bytes per row on the JS heap (1M rows: 70 MB).
+  // Compact, off-heap key sets: a Map of strings per row would grow the JS heap with the file (docs/PERFORMANCE.md).
   const ids = RowIndex.make()
   const targets = RowIndex.make()
   const selfRenames: Array<number> = []

@@ -318,8 +318,7 @@ export const make = (options: Options = {}): Directory => {
       department: department ?? current.department,
       renamed: current.renamed || newId !== undefined
     }
-    // Overwritten in place unless renamed: deleting and re-adding every updated student kept a 1M-student map
-    // rehashing (applyStudent took 2.0 CPU-s of a 1M-row run that way, 1.0 s now).
+    // Overwritten in place unless renamed: deleting and re-adding every updated student kept a large map rehashing.
     const nextKey = key(next.student_userid)
     if (nextKey !== k) students.delete(k)
     students.set(nextKey, next)

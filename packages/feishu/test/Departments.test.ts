@@ -1,6 +1,6 @@
 import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
 import { Departments, FeishuBatchTask, FeishuSchema } from "@dirsync/feishu"
-import * as FeishuMock from "@dirsync/feishu/testing"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -13,7 +13,7 @@ import { departmentsLayer, settle } from "./helpers.ts"
 // Mock Helpers
 // =============================================================================
 
-const BATCH = FeishuMock.PATHS.batchAddDepartments
+const BATCH = FeishuTesting.PATHS.batchAddDepartments
 
 const input = (rows: ReadonlyArray<unknown>) => Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value })))
 
@@ -29,10 +29,10 @@ const run = (rows: ReadonlyArray<unknown>, options?: BatchPipeline.Options) =>
 const statuses = (outcomes: ReadonlyMap<number, Outcome.RowOutcome>) =>
   [...outcomes.values()].toSorted((a, b) => a.row - b.row).map((o) => `${o.row}:${o.status}`)
 
-const ids = (body: ReadonlyArray<FeishuMock.ReceivedDepartment>) => body.map((d) => d.id)
+const ids = (body: ReadonlyArray<FeishuTesting.ReceivedDepartment>) => body.map((d) => d.id)
 
 /** The `departments` of every `batch_add` request that created a task, in arrival order. */
-const batchAddBodies = (mock: FeishuMock.Directory) => mock.tasks().map((task) => task.items)
+const batchAddBodies = (mock: FeishuTesting.Directory) => mock.tasks().map((task) => task.items)
 
 const decode = (value: unknown) => Schema.decodeUnknownResult(FeishuSchema.Row())(value, { errors: "all" })
 
@@ -130,7 +130,7 @@ describe("Departments", () => {
 
   describe("batchAdd", () => {
     it.effect("creates the documented example: the parent first, then the child listed before it", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const outcomes = yield* run(seedRequest.departments)
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied"])
@@ -145,7 +145,7 @@ describe("Departments", () => {
     })
 
     it.effect("sends a 3-level tree given children first parents first, one level after the other", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 2 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 2 })
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "team-a1", name: "Team A1", parent_id: "dept-a" },
@@ -166,7 +166,7 @@ describe("Departments", () => {
     })
 
     it.effect("rejects cycles and self-parents with clear reasons and skips their children", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "a", name: "A", parent_id: "c" },
@@ -196,7 +196,7 @@ describe("Departments", () => {
     })
 
     it.effect("maps status 9 with failed items to per-row failures and skips the failed row's children", () => {
-      const mock = FeishuMock.make({ departments: [{ id: "taken", name: "Taken", parent_id: "0" }] })
+      const mock = FeishuTesting.make({ departments: [{ id: "taken", name: "Taken", parent_id: "0" }] })
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "ok", name: "OK", parent_id: "0" },
@@ -216,7 +216,7 @@ describe("Departments", () => {
     })
 
     it.effect("maps status 10 to a failed chunk and skips its children", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       mock.failNextTasks(1)
       return Effect.gen(function*() {
         const outcomes = yield* run([
@@ -232,7 +232,7 @@ describe("Departments", () => {
     })
 
     it.effect("halves a batch Feishu refuses with 40042 and keeps later batches that small", () => {
-      const mock = FeishuMock.make({ maxBatchSize: 2 })
+      const mock = FeishuTesting.make({ maxBatchSize: 2 })
       return Effect.gen(function*() {
         const rows = Array.from({ length: 5 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
         const outcomes = yield* run(rows)
@@ -243,7 +243,7 @@ describe("Departments", () => {
     })
 
     it.effect("never resends rows after a dropped batch_add: they fail as OutcomeUnknown", () => {
-      const mock = FeishuMock.make({ faults: "drop=1" })
+      const mock = FeishuTesting.make({ faults: "drop=1" })
       return Effect.gen(function*() {
         const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "a" }])
         assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:skipped"])
@@ -254,7 +254,7 @@ describe("Departments", () => {
     })
 
     it.effect("reports a task still running at the deadline as OutcomeUnknown with its task id", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 10_000 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 10_000 })
       return Effect.gen(function*() {
         const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
         const o = outcomes.get(1)!
@@ -266,7 +266,7 @@ describe("Departments", () => {
     })
 
     it.effect("journals the task id before polling and resumes by polling it, not resending", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const rows = [
         { id: "a", name: "A", parent_id: "0" },
         { id: "b", name: "B", parent_id: "0" },
@@ -292,7 +292,7 @@ describe("Departments", () => {
     })
 
     it.effect("journals the task id of every submission", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const { journal, text } = yield* RunJournal.makeMemory()
         yield* run([{ id: "a", name: "A", parent_id: "0" }]).pipe(
@@ -305,7 +305,7 @@ describe("Departments", () => {
     })
 
     it.effect("never puts the secret or a token in an outcome", () => {
-      const mock = FeishuMock.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
       return Effect.gen(function*() {
         const rows = Array.from({ length: 12 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
         const outcomes = yield* run(rows)

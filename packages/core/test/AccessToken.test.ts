@@ -75,6 +75,24 @@ describe("AccessToken", () => {
         assert.strictEqual(yield* Effect.flip(cache.get), "bad secret")
         assert.strictEqual(state.calls, 3, "a refused secret is never sent again")
       }).pipe(Effect.scoped))
+
+    it.effect("keeps the token until earlyRefresh before it expires, by Clock, then fetches a new one", () =>
+      Effect.gen(function*() {
+        const { fetch, state } = fetcher()
+        const cache = yield* AccessToken.make(fetch, { earlyRefresh: "3 minutes" })
+        const get = Effect.forkChild(cache.get).pipe(
+          Effect.tap(() => TestClock.adjust("10 millis")),
+          Effect.flatMap(Fiber.join)
+        )
+        assert.strictEqual(value(yield* get), "TOKEN-1")
+        // Issued at 10 ms for 7200 s: used until 7200 s − 180 s after that, not a millisecond longer.
+        yield* TestClock.adjust((7200 - 180) * 1000 - 1)
+        assert.strictEqual(value(yield* cache.get), "TOKEN-1")
+        yield* TestClock.adjust("1 millis")
+        assert.strictEqual(value(yield* get), "TOKEN-2")
+        assert.strictEqual(state.calls, 2)
+        assert.strictEqual(String(yield* cache.get), "<redacted>")
+      }).pipe(Effect.scoped))
   })
 
   describe("usableMillis", () => {

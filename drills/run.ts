@@ -20,7 +20,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
-import * as Faults from "../packages/core/src/Faults.ts"
+import * as Faults from "../packages/core/src/testing/Faults.ts"
 import { type Case, makeCases } from "./badInput.ts"
 import {
   addArtifact,

@@ -1,6 +1,6 @@
 /**
  * A drills-only sandbox: the same in-memory WeCom and Feishu directories and the same loopback server as
- * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/FeishuMock`, `@dirsync/cli/Sandbox`), plus
+ * `dirsync sandbox` (`@dirsync/wecom/testing`, `@dirsync/feishu/testing`, `@dirsync/cli/Sandbox`), plus
  * what a drill needs to judge a run and `dirsync sandbox` does not offer:
  *
  * - `GET /__state`: the directories' final state (students, parents, classes, departments, tasks), renames per id,
@@ -21,8 +21,8 @@ import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import * as Sandbox from "../packages/cli/src/Sandbox.ts"
-import * as Faults from "../packages/core/src/Faults.ts"
-import * as FeishuMock from "../packages/feishu/src/FeishuMock.ts"
+import * as Faults from "../packages/core/src/testing/Faults.ts"
+import * as FeishuTesting from "../packages/feishu/src/testing.ts"
 import * as WeComTesting from "../packages/wecom/src/testing.ts"
 
 // =============================================================================
@@ -208,7 +208,7 @@ const account = (vendor: string, request: Sandbox.Request, response: Sandbox.Res
 // State
 // =============================================================================
 
-const state = (wecom: WeComTesting.Directory, feishu: FeishuMock.Directory, withReceived: boolean) => {
+const state = (wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory, withReceived: boolean) => {
   // Renames are counted per id before renaming; every id that could have been renamed was received in a body.
   const renames: Record<string, number> = {}
   for (const id of received.wecom) {
@@ -273,8 +273,8 @@ const json = (body: unknown): Sandbox.Response => ({
 const program = Effect.gen(function*() {
   const faults = Faults.parse(faultSpec)
   const token = randomBytes(6).toString("hex")
-  const wecom = WeComTesting.makeDirectory({ faults, secret: `drill-wecom-secret-${token}` })
-  const feishu = FeishuMock.make({ faults, appSecret: `drill-feishu-secret-${token}` })
+  const wecom = WeComTesting.make({ faults, secret: `drill-wecom-secret-${token}` })
+  const feishu = FeishuTesting.make({ faults, appSecret: `drill-feishu-secret-${token}` })
   if (seedFile !== undefined) yield* Sandbox.load(readFileSync(seedFile, "utf8"), seedFile, wecom, feishu)
   const served = yield* Sandbox.serve([
     {

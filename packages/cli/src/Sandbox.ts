@@ -12,8 +12,9 @@
  *
  * @since 0.2.0
  */
-import { Issues, type MockTransport } from "@dirsync/core"
-import type * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import { Issues } from "@dirsync/core"
+import type { MockTransport } from "@dirsync/core/testing"
+import type * as FeishuTesting from "@dirsync/feishu/testing"
 import type * as WeComTesting from "@dirsync/wecom/testing"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -120,7 +121,7 @@ export const load = Effect.fnUntraced(function*(
   text: string,
   source: string,
   wecom: WeComTesting.Directory,
-  feishu: FeishuMock.Directory
+  feishu: FeishuTesting.Directory
 ) {
   const seed = yield* decodeSeed(text).pipe(
     Effect.mapError((e) => CliExit.usage(`--seed ${source}: ${Issues.format(e.issue)}`))
@@ -137,7 +138,7 @@ export const load = Effect.fnUntraced(function*(
   for (const p of seed.parents ?? []) {
     wecom.addParent(p.mobile === undefined ? { parent_userid: p.parent_userid } : { ...p, mobile: p.mobile })
   }
-  feishu.seed(seed.departments ?? [])
+  feishu.addDepartments(seed.departments ?? [])
 })
 
 /**
@@ -147,7 +148,7 @@ export const load = Effect.fnUntraced(function*(
  * @since 0.2.0
  * @category seeding
  */
-export const fromFile = (path: string, wecom: WeComTesting.Directory, feishu: FeishuMock.Directory) =>
+export const fromFile = (path: string, wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory) =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(path).pipe(

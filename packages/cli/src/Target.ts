@@ -13,14 +13,14 @@
  *
  * @since 0.2.0
  */
-import { BaseUrl, Faults, Issues, RateLimit } from "@dirsync/core"
+import { BaseUrl, Issues, RateLimit } from "@dirsync/core"
+import { Faults } from "@dirsync/core/testing"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComTesting from "@dirsync/wecom/testing"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
-import type { WeComConfigError } from "@dirsync/wecom/WeComError"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -102,7 +102,7 @@ const describeConfigError = (e: Config.ConfigError): string =>
     : e.cause.message
 
 /** A client refusing its configuration (a plain-http base URL, say) is a usage error: nothing was sent. */
-const refusal = (e: Config.ConfigError | WeComConfigError): CliExit.CliExit =>
+const refusal = (e: Config.ConfigError): CliExit.CliExit =>
   CliExit.usage(e._tag === "ConfigError" ? describeConfigError(e) : e.message)
 
 /**
@@ -115,7 +115,7 @@ const withoutHttpSpans = Layer.succeed(HttpClient.TracerDisabledWhen, () => true
 
 /** The vendor layer as a target gives it: configuration failures become usage errors, and no HTTP spans. */
 const targetLayer = <S, R>(
-  layer: Layer.Layer<S, Config.ConfigError | WeComConfigError, R>
+  layer: Layer.Layer<S, Config.ConfigError, R>
 ): Layer.Layer<S, CliExit.CliExit, R> =>
   Layer.merge(Layer.effectContext(Effect.mapError(Layer.build(layer), refusal)), withoutHttpSpans)
 
@@ -183,13 +183,13 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox ? "sandbox" : yield* Config.String(wecomVariables.baseUrl).pipe(
-      Config.withDefault(WeComClient.DEFAULT_BASE_URL)
+      Config.withDefault(WeComClient.defaultBaseUrl)
     ).pipe(Effect.flatMap(WeComClient.checkBaseUrl), Effect.mapError(refusal))
     return none<SchoolContacts.SchoolContacts>(label)
   }
   const service = SchoolContacts.layer.pipe(Layer.provide(WeComClient.layerConfig(clientOptions)))
   if (flags.sandbox) {
-    const directory = WeComTesting.makeDirectory({ faults })
+    const directory = WeComTesting.make({ faults })
     yield* options.seed(directory)
     const layer = service.pipe(
       Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
@@ -209,7 +209,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   const secret = yield* credentials(wecomVariables)
   return {
     kind: "real",
-    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.DEFAULT_BASE_URL),
+    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<SchoolContacts.SchoolContacts>
@@ -234,18 +234,17 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const faults = yield* parseFaults(flags.faults)
   const clientOptions = clientOptionsOf(flags, options.counters)
   if (flags.dryRun) {
-    // The client's own check (its config Schema), as a real run would apply it; no client is built.
-    const label = flags.sandbox ? "sandbox" : yield* Config.schema(FeishuClient.BaseUrl, feishuVariables.baseUrl).pipe(
-      Config.withDefault(FeishuClient.feishuBaseUrl),
-      Config.map(BaseUrl.normalize)
-    ).pipe(Effect.mapError(refusal))
+    // The client's own check, as a real run would apply it; no client is built.
+    const label = flags.sandbox ? "sandbox" : yield* Config.String(feishuVariables.baseUrl).pipe(
+      Config.withDefault(FeishuClient.defaultBaseUrl)
+    ).pipe(Effect.flatMap(FeishuClient.checkBaseUrl), Effect.mapError(refusal))
     return none<Departments.Departments>(label)
   }
   const service = Departments.layer(options.departments).pipe(Layer.provide(FeishuClient.layerConfig(clientOptions)))
   if (flags.sandbox) {
-    const directory = FeishuMock.make({ faults })
+    const directory = FeishuTesting.make({ faults })
     const layer = service.pipe(
-      Layer.provide(FeishuMock.layerHttpClient(directory)),
+      Layer.provide(FeishuTesting.layerHttpClient(directory)),
       Layer.provide(emulatorConfig({
         [feishuVariables.id]: directory.appId,
         [feishuVariables.secret]: directory.appSecret,
@@ -262,7 +261,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const secret = yield* credentials(feishuVariables)
   return {
     kind: "real",
-    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.feishuBaseUrl),
+    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<Departments.Departments>

@@ -1,5 +1,5 @@
 import { Sandbox } from "@dirsync/cli"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import * as WeComTesting from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -8,8 +8,8 @@ describe("Sandbox", () => {
   describe("load", () => {
     it.effect("seeds students with their classes, parents and departments", () =>
       Effect.gen(function*() {
-        const wecom = WeComTesting.makeDirectory()
-        const feishu = FeishuMock.make()
+        const wecom = WeComTesting.make()
+        const feishu = FeishuTesting.make()
         yield* Sandbox.load(
           JSON.stringify({
             classes: [1],
@@ -32,8 +32,8 @@ describe("Sandbox", () => {
         const e = yield* Sandbox.load(
           JSON.stringify({ students: [{ student_userid: "s1", department: ["x"] }] }),
           "seed.json",
-          WeComTesting.makeDirectory(),
-          FeishuMock.make()
+          WeComTesting.make(),
+          FeishuTesting.make()
         ).pipe(Effect.flip)
         assert.strictEqual(e.code, 2)
         assert.include(e.message, "--seed seed.json: students[0].department[0]")

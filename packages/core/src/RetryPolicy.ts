@@ -26,6 +26,11 @@ export interface Options {
   readonly maxRateLimitWait: Duration.Input
   /** Called before each retry, e.g. to count retries for progress output. */
   readonly onRetry?: ((error: unknown, attempt: number) => void) | undefined
+  /**
+   * Retry only failures this also accepts, on top of a retryable reason. A call that is not idempotent passes
+   * `(e) => !VendorError.isOutcomeUnknown(e)`: it is resent after refusals, never after a failure that may hide work.
+   */
+  readonly while?: ((error: unknown) => boolean) | undefined
 }
 
 /**
@@ -67,13 +72,14 @@ export const schedule = (options: Options = defaults): Schedule.Schedule<Duratio
 
 /**
  * Whether an error may be retried under `options`: a vendor failure with a retryable reason, whose `retryAfter`
- * (if any) is within `maxRateLimitWait`.
+ * (if any) is within `maxRateLimitWait`, and which `options.while` (if any) accepts.
  *
  * @since 0.1.0
  * @category predicates
  */
 export const shouldRetry = (options: Options = defaults) => (e: unknown): boolean => {
   if (!isVendorFailure(e) || !e.reason.isRetryable) return false
+  if (options.while !== undefined && !options.while(e)) return false
   const after = retryAfterOf(e)
   return after === undefined || after <= Duration.toMillis(Duration.fromInputUnsafe(options.maxRateLimitWait))
 }

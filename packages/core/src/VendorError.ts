@@ -166,6 +166,9 @@ export type ReasonTag = Reason["_tag"]
  * - `code`: the raw vendor code (`errcode` / `code`); HTTP-level failures use the HTTP status, transport failures 0.
  * - `vendorMessage`: the vendor's own text (`errmsg` / `msg`), kept for logs and reports; never branched on.
  * - `requestId`: the vendor's request/log id when it sends one (Feishu `log_id`).
+ * - `outcomeUnknown`: resend safety. `true` when the failure may hide work the vendor did (the request may have been
+ *   applied although no usable reply came back); set by the client from one rule, {@link leavesOutcomeUnknown}. A
+ *   call that is not idempotent is never resent blindly after such a failure (see `RetryPolicy.Options.while`).
  *
  * @since 0.1.0
  * @category models
@@ -175,7 +178,8 @@ export const fields = {
   code: Schema.Number,
   vendorMessage: Schema.String,
   reason: Reason,
-  requestId: Schema.optional(Schema.String)
+  requestId: Schema.optional(Schema.String),
+  outcomeUnknown: Schema.optional(Schema.Boolean)
 }
 
 /**
@@ -191,6 +195,7 @@ export interface VendorFailure {
   readonly vendorMessage: string
   readonly reason: Reason
   readonly requestId?: string | undefined
+  readonly outcomeUnknown?: boolean | undefined
 }
 
 /**
@@ -208,6 +213,28 @@ export const isVendorFailure = (u: unknown): u is VendorFailure =>
  * @category guards
  */
 export const isRetryable = (u: unknown): boolean => isVendorFailure(u) && u.reason.isRetryable
+
+/**
+ * The resend-safety rule both clients apply when they build an error: a failure may hide work the vendor did when the
+ * request may have reached the vendor and no verdict came back: a dropped connection, a timeout, an HTTP 5xx, or
+ * "system busy". Rate limits, concurrency limits, version conflicts, token and credential errors and every coded
+ * refusal are answers: nothing was applied, so they are safe to resend.
+ *
+ * @since 0.2.0
+ * @category resend safety
+ */
+export const leavesOutcomeUnknown = (reason: Reason): boolean =>
+  reason._tag === "Transient" &&
+  (reason.kind === "network" || reason.kind === "timeout" || reason.kind === "http" || reason.kind === "busy")
+
+/**
+ * Whether `u` is a vendor failure that may hide work the vendor did (`outcomeUnknown`): a call that is not
+ * idempotent must not be resent without first checking what it did.
+ *
+ * @since 0.2.0
+ * @category resend safety
+ */
+export const isOutcomeUnknown = (u: unknown): boolean => isVendorFailure(u) && u.outcomeUnknown === true
 
 /**
  * One line for humans: `batch_update_student failed with 40058 (InvalidRequest): invalid parameter`. A code of 0

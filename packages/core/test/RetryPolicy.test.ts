@@ -1,10 +1,10 @@
-import { RetryPolicy } from "@dirsync/core"
+import { RetryPolicy, VendorError } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/testing/TestClock"
-import { type TestError, vendorError } from "./utils/TestError.ts"
+import { TestError, vendorError } from "./utils/TestError.ts"
 
 /** A call that fails with the scripted errors in turn, then succeeds; records the Clock time of every attempt. */
 const scripted = (errors: Array<TestError | Error>) => {
@@ -143,6 +143,19 @@ describe("RetryPolicy", () => {
         announced.length = 0
         yield* runRetried(retried)
         assert.deepStrictEqual(announced, [1, 2, 3])
+      }))
+  })
+
+  describe("while", () => {
+    it.effect("a call that is not idempotent is resent after a refusal, never after a failure that may hide work", () =>
+      Effect.gen(function*() {
+        const notIdempotent = RetryPolicy.retry({ ...plain, while: (e) => !VendorError.isOutcomeUnknown(e) })
+        const refusal = vendorError(45033, "transient")
+        const lost = new TestError({ ...vendorError(0, "transient"), outcomeUnknown: true })
+        const s = scripted([refusal, refusal, lost, busy()])
+        const result = yield* runRetried(s.call.pipe(notIdempotent))
+        assert.strictEqual(s.attempts.length, 3)
+        assert.isTrue(result._tag === "Failure" && result.failure === lost)
       }))
   })
 

@@ -86,6 +86,31 @@ describe("VendorError", () => {
       }))
   })
 
+  describe("leavesOutcomeUnknown", () => {
+    it.effect("holds for a lost reply, a timeout, a 5xx and busy; not for refusals", () =>
+      Effect.sync(() => {
+        for (const kind of ["network", "timeout", "http", "busy"] as const) {
+          assert.isTrue(VendorError.leavesOutcomeUnknown(new VendorError.Transient({ kind })), kind)
+        }
+        for (const kind of ["conflict", "concurrency"] as const) {
+          assert.isFalse(VendorError.leavesOutcomeUnknown(new VendorError.Transient({ kind })), kind)
+        }
+        for (const retry of ["rate-limited", "token", "credential", "permission", "invalid", "item"] as const) {
+          assert.isFalse(VendorError.leavesOutcomeUnknown(VendorError.reasonFor(retry)), retry)
+        }
+      }))
+
+    it.effect("travels with the error as its outcomeUnknown field", () =>
+      Effect.sync(() => {
+        const reason = new VendorError.Transient({ kind: "network" })
+        const e = new TestError({ endpoint: "/x", code: 0, vendorMessage: "", reason, outcomeUnknown: true })
+        assert.isTrue(VendorError.isOutcomeUnknown(e))
+        assert.isFalse(
+          VendorError.isOutcomeUnknown(new TestError({ endpoint: "/x", code: 0, vendorMessage: "", reason }))
+        )
+      }))
+  })
+
   describe("isVendorFailure", () => {
     it.effect("recognises a vendor error and rejects other errors", () =>
       Effect.sync(() => {

@@ -4,10 +4,7 @@
  *
  * **Details**
  *
- * - Rows are validated first ({@link Row}): `id` optional, 1–64 characters of digits, letters and `_ - @ .`, starting
- *   with a digit or letter; `name` required; `parent_id` required (`"0"` = top level); `leader_user_id` wins over
- *   `leader_open_id` (Feishu ignores the latter when both are sent, so we drop it and say so in the outcome);
- *   `create_group_chat` defaults to false.
+ * - Rows are validated first against `FeishuSchema.Row` (ids, names, parents, leaders, `create_group_chat`).
  * - Cross-row checks reject case-insensitive duplicate ids (every row of the group), a department that is its own
  *   parent, parent cycles (every row on the cycle) and duplicate names under one parent.
  * - Parents first: a row's level is its depth below departments of the same input (a `parent_id` not in the input is
@@ -27,128 +24,103 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
-import * as Schema from "effect/Schema"
-import * as SchemaTransformation from "effect/SchemaTransformation"
 import type * as Stream from "effect/Stream"
 import * as FeishuBatchTask from "./FeishuBatchTask.ts"
 import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import type { FeishuError } from "./FeishuError.ts"
+import { type Department, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
+import { PATHS } from "./internal/endpoints.ts"
 
 // =============================================================================
-// Row schema
+// Service
 // =============================================================================
 
 /**
- * A validated department row, ready to send.
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Adds departments: validates, orders parents first, submits batch tasks, polls them, and emits one outcome per
+   * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
+   */
+  readonly batchAdd: <EIn, RIn>(
+    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
+  /**
+   * The endpoint (spec and executor), for callers that run `BatchPipeline.run` themselves; a dry run needs only
+   * {@link spec}.
+   */
+  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Departments extends Context.Service<Departments, Service>()("@dirsync/feishu/Departments") {}
+
+// =============================================================================
+// Options
+// =============================================================================
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Departments per batch task. Feishu documents no maximum; default 50. Halved on 40042. */
+  readonly chunkSize?: number | undefined
+  /** Task polling; see `FeishuBatchTask.PollOptions`. Undocumented by Feishu, so ours. */
+  readonly poll?: Partial<FeishuBatchTask.PollOptions> | undefined
+  /** Longest department name in characters; unchecked by default (Feishu's v2 page states no limit). */
+  readonly maxNameLength?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category configuration
+ */
+export const defaultChunkSize = 50
+
+/**
+ * A note journaled after each submission: the task id and the row numbers it holds, in request order.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Department {
-  readonly id?: string | undefined
-  readonly name: string
-  readonly parent_id: string
-  readonly leader_user_id?: string | undefined
-  readonly leader_open_id?: string | undefined
-  readonly create_group_chat: boolean
-  /** Things the user should know that did not stop the row, e.g. a dropped `leader_open_id`. */
-  readonly warnings: ReadonlyArray<string>
+export interface TaskNote {
+  readonly taskId: string
+  readonly rows: ReadonlyArray<number>
 }
 
-const DepartmentId = Limit.Id({ unit: "characters" })
-// CSV cells are strings: an empty cell means "not given".
-const Blank = Schema.Literal("")
-const OptionalId = Schema.optional(Schema.Union([Blank, DepartmentId]))
-const OptionalText = Schema.optional(Schema.String)
-const BooleanCell = Schema.Union([
-  Schema.Boolean,
-  Schema.String.pipe(
-    Schema.check(Schema.makeFilter((s: string) =>
-      ["", "true", "false", "1", "0"].includes(s.trim().toLowerCase()) ||
-      `must be true or false, got ${JSON.stringify(s)}`
-    ))
-  )
-])
-
-const truthy = (v: boolean | string | undefined): boolean =>
-  v === true || (typeof v === "string" && ["true", "1"].includes(v.trim().toLowerCase()))
-
-const given = (s: string | undefined): string | undefined => (s === undefined || s.length === 0 ? undefined : s)
-
-const DepartmentType = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  name: Schema.String,
-  parent_id: Schema.String,
-  leader_user_id: Schema.optional(Schema.String),
-  leader_open_id: Schema.optional(Schema.String),
-  create_group_chat: Schema.Boolean,
-  warnings: Schema.Array(Schema.String)
-})
-
-/**
- * The row schema. `maxNameLength` limits `name` in characters; Feishu's v2 page documents no limit, so by default
- * only emptiness is checked and Feishu has the last word.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Row = (options: { readonly maxNameLength?: number | undefined } = {}): Schema.Decoder<Department> => {
-  const Raw = Schema.Struct({
-    id: OptionalId,
-    name: Schema.String.pipe(
-      Schema.check(Limit.isCharactersBetween(1, options.maxNameLength ?? Number.MAX_SAFE_INTEGER))
-    ),
-    parent_id: DepartmentId,
-    leader_user_id: OptionalText,
-    leader_open_id: OptionalText,
-    create_group_chat: Schema.optional(BooleanCell)
-  })
-  return Raw.pipe(
-    Schema.decodeTo(
-      DepartmentType,
-      SchemaTransformation.transform<typeof DepartmentType.Encoded, typeof Raw.Type>({
-        decode: (raw) => {
-          const leaderUser = given(raw.leader_user_id)
-          const leaderOpen = given(raw.leader_open_id)
-          const both = leaderUser !== undefined && leaderOpen !== undefined
-          const id = given(raw.id)
-          return {
-            ...(id === undefined ? {} : { id }),
-            name: raw.name,
-            parent_id: raw.parent_id,
-            ...(leaderUser === undefined ? {} : { leader_user_id: leaderUser }),
-            ...(leaderOpen === undefined || both ? {} : { leader_open_id: leaderOpen }),
-            create_group_chat: truthy(raw.create_group_chat),
-            warnings: both
-              ? [`leader_open_id ${JSON.stringify(leaderOpen)} ignored: leader_user_id is set and wins`]
-              : []
-          }
-        },
-        // The row's encoded form is the request item itself.
-        encode: (d) => toSpec(d)
-      })
-    )
-  )
-}
-
-/**
- * The request body entry for a validated row.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const toSpec = (d: Department): FeishuBatchTask.DepartmentSpec => ({
-  ...(d.id === undefined ? {} : { id: d.id }),
-  name: d.name,
-  parent_id: d.parent_id,
-  ...(d.leader_user_id === undefined ? {} : { leader_user_id: d.leader_user_id }),
-  ...(d.leader_open_id === undefined ? {} : { leader_open_id: d.leader_open_id }),
-  create_group_chat: d.create_group_chat
-})
+const isTaskNote = (u: unknown): u is TaskNote =>
+  Predicate.hasProperty(u, "taskId") && typeof u.taskId === "string" && Predicate.hasProperty(u, "rows") &&
+  Array.isArray(u.rows)
 
 const idOf = (value: unknown): string =>
   Predicate.hasProperty(value, "id") && typeof value.id === "string" ? value.id : ""
+
+/**
+ * `batch_add` of departments as a pure spec (row Schema, id, chunk size, cross-row checks, parent dependency):
+ * validating and planning, `--dry-run` included, needs no client.
+ *
+ * @since 0.2.0
+ * @category endpoints
+ */
+export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
+  name: "feishu.department.batch_add",
+  schema: Row({ maxNameLength: options.maxNameLength }),
+  idOf,
+  chunkSize: Math.max(1, options.chunkSize ?? defaultChunkSize),
+  crossRow,
+  dependency: {
+    key: (d) => d.id,
+    parent: (d) => d.parent_id
+  }
+})
 
 // =============================================================================
 // Cross-row checks
@@ -298,7 +270,7 @@ const withWarnings = (d: Department, message: string | undefined): string | unde
 const itemResult = (
   v: Endpoint.Valid<Department>,
   taskId: string,
-  item: FeishuBatchTask.TaskItem | undefined
+  item: TaskItem | undefined
 ): Endpoint.ItemResult => {
   if (item === undefined) {
     return {
@@ -315,7 +287,7 @@ const itemResult = (
     if (item.action === 2) result["action"] = "update"
     return { row: v.row, status: "applied", result, message: withWarnings(v.item, undefined) }
   }
-  const endpoint = FeishuBatchTask.batchAddDepartmentsPath
+  const endpoint = PATHS.batchAddDepartments
   return {
     row: v.row,
     status: "failed",
@@ -376,90 +348,6 @@ const fromPoll = (
 }
 
 // =============================================================================
-// Service
-// =============================================================================
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Service {
-  /**
-   * Adds departments: validates, orders parents first, submits batch tasks, polls them, and emits one outcome per
-   * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
-   */
-  readonly batchAdd: <EIn, RIn>(
-    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
-  /** The pipeline endpoint itself, for callers that run `BatchPipeline.plan` (dry runs) or compose their own. */
-  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
-}
-
-/**
- * @since 0.1.0
- * @category services
- */
-export class Departments extends Context.Service<Departments, Service>()("@dirsync/feishu/Departments") {}
-
-// =============================================================================
-// Options
-// =============================================================================
-
-/**
- * @since 0.1.0
- * @category models
- */
-export interface Options {
-  /** Departments per batch task. Feishu documents no maximum; default 50. Halved on 40042. */
-  readonly chunkSize?: number | undefined
-  /** Task polling; see `FeishuBatchTask.PollOptions`. Undocumented by Feishu, so ours. */
-  readonly poll?: Partial<FeishuBatchTask.PollOptions> | undefined
-  /** Longest department name in characters; unchecked by default (Feishu's v2 page states no limit). */
-  readonly maxNameLength?: number | undefined
-}
-
-/**
- * @since 0.1.0
- * @category configuration
- */
-export const defaultChunkSize = 50
-
-/**
- * A note journaled after each submission: the task id and the row numbers it holds, in request order.
- *
- * @since 0.1.0
- * @category models
- */
-export interface TaskNote {
-  readonly taskId: string
-  readonly rows: ReadonlyArray<number>
-}
-
-const isTaskNote = (u: unknown): u is TaskNote =>
-  Predicate.hasProperty(u, "taskId") && typeof u.taskId === "string" && Predicate.hasProperty(u, "rows") &&
-  Array.isArray(u.rows)
-
-/**
- * `batch_add` of departments as a pure spec (row Schema, id, chunk size, cross-row checks, parent dependency):
- * validating and planning, `--dry-run` included, needs no client.
- *
- * @since 0.2.0
- * @category endpoints
- */
-export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
-  name: "feishu.department.batch_add",
-  schema: Row({ maxNameLength: options.maxNameLength }),
-  idOf,
-  chunkSize: Math.max(1, options.chunkSize ?? defaultChunkSize),
-  crossRow,
-  dependency: {
-    key: (d) => d.id,
-    parent: (d) => d.parent_id
-  }
-})
-
-// =============================================================================
 // make
 // =============================================================================
 
@@ -488,7 +376,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
             code: e.code,
             reason: e.reason._tag,
             message: `Feishu does not know task ${taskId} (${
-              FeishuErrcode.explain(FeishuBatchTask.taskGetPath, e.code)
+              FeishuErrcode.explain(PATHS.taskGet, e.code)
             }); outcome unknown: check Feishu before re-running`,
             result: { task_id: taskId }
           }))

@@ -18,102 +18,10 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as Schema from "effect/Schema"
 import { FeishuClient } from "./FeishuClient.ts"
 import type { FeishuError } from "./FeishuError.ts"
-
-/**
- * @since 0.1.0
- * @category endpoints
- */
-export const batchAddDepartmentsPath = "/open-apis/contact/v2/department/batch_add"
-
-/**
- * @since 0.1.0
- * @category endpoints
- */
-export const taskGetPath = "/open-apis/contact/v2/task/get"
-
-// =============================================================================
-// Schemas
-// =============================================================================
-
-/**
- * One department as `department/batch_add` takes it.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const DepartmentSpec = Schema.Struct({
-  id: Schema.optional(Schema.String),
-  name: Schema.String,
-  parent_id: Schema.String,
-  leader_user_id: Schema.optional(Schema.String),
-  leader_open_id: Schema.optional(Schema.String),
-  create_group_chat: Schema.optional(Schema.Boolean)
-})
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export type DepartmentSpec = typeof DepartmentSpec.Type
-
-// The doc example shows numeric codes; one community client types them as strings, so accept both.
-const Code = Schema.Union([Schema.Number, Schema.NumberFromString])
-
-/**
- * One entry of `task_info`: the result of one submitted item. `action` (1 add, 2 update) is absent when it failed.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const TaskItem = Schema.Struct({
-  code: Code,
-  msg: Schema.optional(Schema.String),
-  action: Schema.optional(Schema.Number),
-  name: Schema.optional(Schema.String),
-  department_id: Schema.optional(Schema.String),
-  parent_id: Schema.optional(Schema.String),
-  chat_id: Schema.optional(Schema.String)
-})
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export type TaskItem = typeof TaskItem.Type
-
-/**
- * `task/get`'s `data`. `finish_time` and `task_info` are absent until the task finished normally.
- *
- * @since 0.1.0
- * @category schemas
- */
-export const Task = Schema.Struct({
-  task_id: Schema.String,
-  type: Schema.optional(Schema.String),
-  status: Schema.Number,
-  progress: Schema.optional(Schema.Number),
-  total_num: Schema.optional(Schema.Number),
-  success_num: Schema.optional(Schema.Number),
-  fail_num: Schema.optional(Schema.Number),
-  create_time: Schema.optional(Schema.Number),
-  finish_time: Schema.optional(Schema.Number),
-  task_info: Schema.optional(Schema.Array(TaskItem))
-})
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export type Task = typeof Task.Type
-
-/**
- * @since 0.1.0
- * @category schemas
- */
-export const Submitted = Schema.Struct({ task_id: Schema.String })
+import { type DepartmentSpec, Submitted, Task } from "./FeishuSchema.ts"
+import { PATHS } from "./internal/endpoints.ts"
 
 /**
  * Feishu's task status values.
@@ -150,7 +58,7 @@ export const submitDepartments = Effect.fn("FeishuBatchTask.submitDepartments")(
     const client = yield* FeishuClient
     const submitted = yield* client.request({
       method: "POST",
-      path: batchAddDepartmentsPath,
+      path: PATHS.batchAddDepartments,
       body: { departments },
       data: Submitted,
       idempotent: false
@@ -169,10 +77,9 @@ export const get = Effect.fn("FeishuBatchTask.get")(function*(taskId: string) {
   const client = yield* FeishuClient
   return yield* client.request({
     method: "GET",
-    path: taskGetPath,
+    path: PATHS.taskGet,
     urlParams: { task_id: taskId },
-    data: Task,
-    idempotent: true
+    data: Task
   })
 })
 

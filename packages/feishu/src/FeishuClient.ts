@@ -1,41 +1,41 @@
 /**
- * The Feishu / Lark OpenAPI client: one HTTP pipeline built once in {@link make} that adds the base URL and a Bearer
- * `tenant_access_token`, decodes the `{code, msg, data, error}` envelope for every HTTP status (Feishu sends
- * 99991663 as HTTP 400 and 99991400 as 429 or 400), classifies codes per endpoint into {@link FeishuError.FeishuError},
- * retries with `@dirsync/core`'s `RetryPolicy` and paces calls with `RateLimit`, keyed `feishu:<appId>:<path>`.
+ * The Feishu / Lark OpenAPI client: one pipeline built once per app, which every Feishu endpoint module calls.
  *
  * **Details**
  *
- * - Tenant token: `POST /open-apis/auth/v3/tenant_access_token/internal` (token and `expire` at the top level),
- *   cached until `expire − tokenMargin` by `Clock`, fetched by one caller at a time (single-flight), invalidated and
- *   the call replayed exactly once on 99991663/99991664/99991665. Credential codes fail fast without a retry.
- * - Rate limits: 99991400 waits the `x-ogw-ratelimit-reset` seconds Feishu asks for, then retries.
- * - Non-idempotent calls (`idempotent: false`, e.g. `department/batch_add`) are retried only when Feishu answered
- *   with a code (so nothing was applied); after a dropped connection, a timeout or a bare 5xx they fail with
- *   `outcomeUnknown` instead of being resent.
- * - The token and the secret never reach an error, a log line or a span: the token travels in the `Authorization`
- *   header (redacted by effect's HTTP layer), errors carry the path only.
+ * - Base URL {@link defaultBaseUrl} (or {@link larkBaseUrl}); plain `http` is refused unless the host is loopback
+ *   (127.0.0.0/8, `localhost`, `::1`), so a sandbox works but a typo cannot send the secret in clear text.
+ * - The tenant token (`POST /open-apis/auth/v3/tenant_access_token/internal`, core `AccessToken`: single-flight,
+ *   refreshed {@link Options.tokenEarlyRefresh} before `expire`) goes in the `Authorization` header as a `Redacted`
+ *   value, which effect's HTTP layer redacts in spans and errors.
+ * - Envelope decoding: the `{code, msg, data, error}` envelope is decoded for every HTTP status; any code but 0
+ *   becomes a {@link FeishuError.FeishuError} whose reason comes from the {@link FeishuErrcode} catalogue of the
+ *   endpoint. HTTP 5xx, dropped connections and timeouts are `Transient` and may hide work Feishu did
+ *   (`outcomeUnknown`).
+ * - 99991663/99991664/99991665 invalidate the token and replay the call exactly once; a second token failure is final.
+ *   Credential codes fail fast and are remembered: the secret is never sent again.
+ * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
+ *   idempotent (`department/batch_add`); 99991400 waits the `x-ogw-ratelimit-reset` seconds Feishu asks for; a
+ *   per-API rate limit keyed `feishu:<appId>:<path>`.
  *
  * @since 0.1.0
  */
-import { BaseUrl as CoreBaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
-import * as Clock from "effect/Clock"
+import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { flow } from "effect/Function"
 import * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import type * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redacted from "effect/Redacted"
-import * as Result from "effect/Result"
-import * as Schema from "effect/Schema"
-import * as Semaphore from "effect/Semaphore"
-import * as FeishuErrcode from "./FeishuErrcode.ts"
-import { FeishuError, FieldViolation, Help, PermissionViolation } from "./FeishuError.ts"
+import type * as Schema from "effect/Schema"
+import type { FeishuError } from "./FeishuError.ts"
+import { PATHS } from "./internal/endpoints.ts"
+import * as Errors from "./internal/errors.ts"
 
 // =============================================================================
 // Service
@@ -57,10 +57,11 @@ export interface RequestOptions<A> {
   /** Schema of the envelope's `data`. */
   readonly data: Schema.Decoder<A>
   /**
-   * Whether the call may be resent after a failure that leaves its outcome unknown (dropped connection, timeout,
-   * bare 5xx). `false` for writes that are not idempotent, such as `department/batch_add`.
+   * Whether the call may be resent after a failure that may hide work Feishu did (`outcomeUnknown`: a dropped
+   * connection, a timeout, a 5xx). Default true. `false` for writes that are not idempotent, such as
+   * `department/batch_add`: such a failure is returned at once; refusals (a code, a rate limit) are still retried.
    */
-  readonly idempotent: boolean
+  readonly idempotent?: boolean | undefined
 }
 
 /**
@@ -71,10 +72,18 @@ export interface Service {
   readonly appId: string
   /** The validated base URL, without a trailing slash. */
   readonly baseUrl: string
-  /** The current tenant_access_token (cached, single-flight). */
-  readonly tenantAccessToken: Effect.Effect<Redacted.Redacted<string>, FeishuError>
   /** Calls one OpenAPI endpoint with the tenant token and returns the envelope's decoded `data`. */
   readonly request: <A>(options: RequestOptions<A>) => Effect.Effect<A, FeishuError>
+  /** The cached tenant_access_token (fetched when missing or about to expire). */
+  readonly accessToken: Effect.Effect<Redacted.Redacted<string>, FeishuError>
+  /**
+   * The client's retry policy, for a caller that resends a non-idempotent call itself after checking what the lost
+   * call did (see {@link RequestOptions.idempotent}); `while` narrows which failures are retried.
+   */
+  readonly retry: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: { readonly while?: ((error: E) => boolean) | undefined }
+  ) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -88,12 +97,12 @@ export class FeishuClient extends Context.Service<FeishuClient, Service>()("@dir
 // =============================================================================
 
 /**
- * Feishu (China) OpenAPI host.
+ * Feishu's (China) OpenAPI host.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category configuration
  */
-export const feishuBaseUrl = "https://open.feishu.cn"
+export const defaultBaseUrl = "https://open.feishu.cn"
 
 /**
  * Lark (international) OpenAPI host: same paths, same codes.
@@ -104,8 +113,8 @@ export const feishuBaseUrl = "https://open.feishu.cn"
 export const larkBaseUrl = "https://open.larksuite.com"
 
 /**
- * The default call budget per endpoint: 1000 calls a minute, smoothed (about one call every 60 ms). The v2 contact
- * pages state no frequency tier; 1000/min is the tier Feishu documents for the v3 department endpoints.
+ * The default call budget per API path: 1000 calls a minute, smoothed. The v2 contact pages state no frequency tier;
+ * 1000/min is the tier Feishu documents for the v3 department endpoints.
  *
  * @since 0.1.0
  * @category configuration
@@ -114,328 +123,151 @@ export const defaultRateLimit: RateLimit.Limit = { calls: 1000, window: "1 minut
 
 /**
  * @since 0.1.0
- * @category models
+ * @category configuration
  */
 export interface Options {
   readonly appId: string
   readonly appSecret: Redacted.Redacted<string>
-  /** {@link feishuBaseUrl} (default) or {@link larkBaseUrl}; plain http only for loopback hosts (a local mock). */
+  /** {@link defaultBaseUrl} by default, or {@link larkBaseUrl}; plain http only for loopback hosts (a sandbox). */
   readonly baseUrl?: string | undefined
-  /** Overrides of `RetryPolicy.defaults`. */
+  /** Overrides of `RetryPolicy.defaults` (3 retries, 500 ms doubling to 10 s, jittered). */
   readonly retry?: Partial<RetryPolicy.Options> | undefined
-  /** Call budget per endpoint, or a function choosing one per endpoint path. Default {@link defaultRateLimit}. */
-  readonly rateLimit?: RateLimit.Limit | ((endpoint: string) => RateLimit.Limit) | undefined
-  /** The token is refreshed this long before Feishu's `expire`. Default 3 minutes (the official SDKs' margin). */
-  readonly tokenMargin?: Duration.Input | undefined
-  /** One HTTP exchange may take this long before it counts as a (transient, outcome-unknown) timeout. Default 30 s. */
+  /** Call budget per API path, or a function choosing one per path. Default {@link defaultRateLimit}. */
+  readonly rateLimit?: RateLimit.Limit | ((path: string) => RateLimit.Limit) | undefined
+  /** Refresh the token this long before Feishu's `expire`. Default 3 minutes (the official SDKs' margin). */
+  readonly tokenEarlyRefresh?: Duration.Input | undefined
+  /** One HTTP exchange may take this long before it counts as a (transient) timeout. Default 30 seconds. */
   readonly requestTimeout?: Duration.Input | undefined
   /** A last transformation of the underlying HttpClient (tracing, logging, counting calls). */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
 }
 
 /**
- * A base URL: https, or plain http to a loopback host only (core's `BaseUrl` policy), so a mistyped
- * `http://open.feishu.cn` cannot send the app secret and tokens in clear text.
+ * Validates a base URL with core's policy (`https`, or `http` on a loopback host). Returns it without a trailing
+ * slash; a refusal is a `ConfigError` naming `FEISHU_BASE_URL`.
  *
- * @since 0.1.0
- * @category schemas
+ * @since 0.2.0
+ * @category configuration
  */
-export const BaseUrl = CoreBaseUrl.BaseUrl
-
-// =============================================================================
-// Envelope
-// =============================================================================
-
-const ErrorDetail = Schema.Struct({
-  log_id: Schema.optional(Schema.String),
-  message: Schema.optional(Schema.String),
-  field_violations: Schema.optional(Schema.Array(FieldViolation)),
-  permission_violations: Schema.optional(Schema.Array(PermissionViolation)),
-  helps: Schema.optional(Schema.Array(Help))
-})
-
-const Envelope = Schema.Struct({
-  code: Schema.Number,
-  msg: Schema.optional(Schema.String),
-  data: Schema.optional(Schema.Unknown),
-  error: Schema.optional(ErrorDetail),
-  // tenant_access_token/internal answers at the top level, not under `data`.
-  tenant_access_token: Schema.optional(Schema.String),
-  expire: Schema.optional(Schema.Number)
-})
-type Envelope = typeof Envelope.Type
-
-const decodeEnvelope = Schema.decodeUnknownResult(Schema.fromJsonString(Envelope))
-
-const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
-
-const header = (headers: Readonly<Record<string, string | undefined>>, name: string): string | undefined => {
-  const value = headers[name]
-  return value === undefined || value.length === 0 ? undefined : value
-}
-
-/** Seconds from `x-ogw-ratelimit-reset`, as milliseconds. */
-const resetMillis = (headers: Readonly<Record<string, string | undefined>>): number | undefined => {
-  const raw = header(headers, "x-ogw-ratelimit-reset")
-  if (raw === undefined) return undefined
-  const seconds = Number(raw)
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.ceil(seconds * 1000) : undefined
-}
-
-const fromEnvelope = (
-  endpoint: string,
-  status: number,
-  headers: Readonly<Record<string, string | undefined>>,
-  envelope: Envelope
-): FeishuError => {
-  const rateLimited = envelope.code === 99991400 || status === 429
-  const retryAfterMillis = rateLimited ? resetMillis(headers) : undefined
-  let reason = FeishuErrcode.classify(endpoint, envelope.code, { retryAfterMillis })
-  const unknownServerFailure = reason._tag === "Unknown" && status >= 500
-  if (unknownServerFailure) reason = new VendorError.Transient({ kind: "http" })
-  if (reason._tag === "Unknown" && status === 429) reason = VendorError.reasonFor("rate-limited", { retryAfterMillis })
-  const detail = envelope.error
-  const requestId = detail?.log_id ?? header(headers, "x-tt-logid") ?? header(headers, "x-request-id")
-  return new FeishuError({
-    endpoint,
-    code: envelope.code,
-    vendorMessage: envelope.msg ?? detail?.message ?? "",
-    reason,
-    httpStatus: status,
-    ...(requestId === undefined ? {} : { requestId }),
-    ...(unknownServerFailure ? { outcomeUnknown: true } : {}),
-    ...(detail?.field_violations === undefined ? {} : { fieldViolations: detail.field_violations }),
-    ...(detail?.permission_violations === undefined ? {} : { permissionViolations: detail.permission_violations }),
-    ...(detail?.helps === undefined ? {} : { helps: detail.helps })
-  })
-}
-
-/** A response without a Feishu envelope: a gateway page, an empty body. */
-const withoutEnvelope = (
-  endpoint: string,
-  status: number,
-  headers: Readonly<Record<string, string | undefined>>,
-  text: string
-): FeishuError => {
-  const snippet = text.replace(/\s+/g, " ").trim().slice(0, 120)
-  const retryAfterMillis = resetMillis(headers)
-  const reason = status >= 500
-    ? new VendorError.Transient({ kind: "http" })
-    : status === 429
-    ? VendorError.reasonFor("rate-limited", { retryAfterMillis })
-    : new VendorError.Unknown()
-  return new FeishuError({
-    endpoint,
-    code: status,
-    vendorMessage: `HTTP ${status} without a Feishu envelope${snippet.length > 0 ? `: ${snippet}` : ""}`,
-    reason,
-    httpStatus: status,
-    ...(status >= 500 ? { outcomeUnknown: true } : {})
-  })
-}
-
-const transportFailure = (endpoint: string, error: HttpClientError.HttpClientError): FeishuError => {
-  const tag = error.reason._tag
-  // Encoding and URL errors happen before anything is sent: the outcome is known (nothing happened).
-  const beforeSend = tag === "EncodeError" || tag === "InvalidUrlError"
-  return new FeishuError({
-    endpoint,
-    code: 0,
-    // Only the failure kind: the error's own message would print the request, and we keep requests out of errors.
-    vendorMessage: beforeSend ? `request could not be built (${tag})` : `connection failed (${tag})`,
-    reason: beforeSend ? new VendorError.InvalidRequest() : new VendorError.Transient({ kind: "network" }),
-    ...(beforeSend ? {} : { outcomeUnknown: true })
-  })
-}
-
-const decodeData = <A>(request: RequestOptions<A>, envelope: Envelope) =>
-  Schema.decodeUnknownEffect(request.data)(envelope.data ?? {}).pipe(
-    Effect.mapError((e) =>
-      new FeishuError({
-        endpoint: request.path,
-        code: envelope.code,
-        vendorMessage: `unexpected response data: ${e.message.split("\n").join(" ")}`,
-        reason: new VendorError.Unknown()
-      })
+export const checkBaseUrl = (raw: string): Effect.Effect<string, Config.ConfigError> => {
+  const refused = BaseUrl.problem(raw)
+  return refused === undefined
+    ? Effect.succeed(BaseUrl.normalize(raw))
+    : Effect.fail(
+      new Config.ConfigError(new ConfigProvider.SourceError({ message: `FEISHU_BASE_URL: ${refused}` }))
     )
-  )
+}
 
 // =============================================================================
 // make
 // =============================================================================
 
-interface CachedToken {
-  readonly value: string
-  readonly expiresAt: number
-}
-
 /**
- * Builds the client. Fails with a `ConfigError` when the base URL is not https (or http to a loopback host).
+ * Builds the client. Needs an `HttpClient` and a `RateLimiter` ({@link layer} provides an in-memory one).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
-  const baseUrl = yield* Schema.decodeUnknownEffect(BaseUrl)(options.baseUrl ?? feishuBaseUrl).pipe(
-    Effect.mapError((e) => new Config.ConfigError(e)),
-    Effect.map((url) => url.replace(/\/+$/, ""))
-  )
-  const retryOptions: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
-  const margin = Duration.toMillis(Duration.fromInputUnsafe(options.tokenMargin ?? "3 minutes"))
-  const timeout = options.requestTimeout ?? "30 seconds"
-  const limitFor = (endpoint: string): RateLimit.Limit =>
+  const baseUrl = yield* checkBaseUrl(options.baseUrl ?? defaultBaseUrl)
+  const limiter = yield* Effect.context<RateLimiter.RateLimiter>()
+  const policy: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
+  const limitFor = (path: string): RateLimit.Limit =>
     options.rateLimit === undefined
       ? defaultRateLimit
       : typeof options.rateLimit === "function"
-      ? options.rateLimit(endpoint)
+      ? options.rateLimit(path)
       : options.rateLimit
-  const limiterContext = yield* Effect.context<RateLimiter.RateLimiter>()
-
+  const requestTimeout = options.requestTimeout ?? "30 seconds"
   const base = (yield* HttpClient.HttpClient).pipe(
     HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
   )
   const http = options.transformClient === undefined ? base : options.transformClient(base)
 
-  /** One rate-limited HTTP exchange; the envelope is decoded whatever the HTTP status. */
-  const exchange = (endpoint: string, request: HttpClientRequest.HttpClientRequest) =>
+  /**
+   * One rate-limited HTTP exchange: the envelope (decoded whatever the HTTP status), or a FeishuError. Never retried
+   * here. One limiter group per app and path.
+   */
+  const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
     http.execute(request).pipe(
       Effect.flatMap((response) =>
         Effect.map(response.text, (text) => ({ status: response.status, headers: response.headers, text }))
       ),
-      Effect.mapError((e) => transportFailure(endpoint, e)),
+      Effect.mapError((e) => Errors.transport(path, e)),
       Effect.timeoutOrElse({
-        duration: timeout,
-        orElse: () =>
-          Effect.fail(
-            new FeishuError({
-              endpoint,
-              code: 0,
-              vendorMessage: `no response within ${Duration.format(Duration.fromInputUnsafe(timeout))}`,
-              reason: new VendorError.Transient({ kind: "timeout" }),
-              outcomeUnknown: true
-            })
-          )
+        duration: requestTimeout,
+        orElse: () => Effect.fail(Errors.timeout(path, requestTimeout))
       }),
-      Effect.flatMap(({ headers, status, text }) => {
-        const decoded = decodeEnvelope(text)
-        if (Result.isFailure(decoded)) return Effect.fail(withoutEnvelope(endpoint, status, headers, text))
-        const envelope = decoded.success
-        return envelope.code === 0
-          ? Effect.succeed(envelope)
-          : Effect.fail(fromEnvelope(endpoint, status, headers, envelope))
-      }),
-      RateLimit.withLimit(RateLimit.key("feishu", options.appId, endpoint), limitFor(endpoint)),
-      Effect.provideContext(limiterContext)
+      Effect.flatMap(({ headers, status, text }) => Errors.response(path, status, headers, text)),
+      RateLimit.withLimit(RateLimit.key("feishu", options.appId, path), limitFor(path)),
+      Effect.provideContext(limiter)
     )
 
-  const retrying = RetryPolicy.retry(retryOptions)
-  /**
-   * The core retry policy, with one more rule for non-idempotent calls: a failure whose outcome is unknown is
-   * returned as is, never retried, because resending could apply the call twice.
-   */
-  const withRetry = <A>(idempotent: boolean) => (self: Effect.Effect<A, FeishuError>) => {
-    if (idempotent) return retrying(self)
-    return self.pipe(
-      Effect.map((a) => Result.succeed(a) as Result.Result<A, FeishuError>),
-      Effect.catchIf((e) => e.outcomeUnknown === true, (e) => Effect.succeed(Result.fail(e))),
-      retrying,
-      Effect.flatMap((r) => (Result.isSuccess(r) ? Effect.succeed(r.success) : Effect.fail(r.failure)))
-    )
-  }
+  const retryAll = RetryPolicy.retry(policy)
+  // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
+  const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
+  const retry: Service["retry"] = (self, retryOptions) =>
+    retryOptions?.while === undefined
+      ? retryAll(self)
+      : RetryPolicy.retry({ ...policy, while: retryOptions.while as (e: unknown) => boolean })(self)
 
   // ---------------------------------------------------------------------------
-  // Tenant token
+  // Access token
   // ---------------------------------------------------------------------------
 
-  let cached: CachedToken | undefined
-  const tokenLock = yield* Semaphore.make(1)
-
-  const fetchToken = exchange(
-    TOKEN_PATH,
-    HttpClientRequest.post(TOKEN_PATH).pipe(
+  const fetchToken: Effect.Effect<AccessToken.Issued, FeishuError> = exchange(
+    PATHS.token,
+    HttpClientRequest.post(PATHS.token).pipe(
       HttpClientRequest.bodyJsonUnsafe({ app_id: options.appId, app_secret: Redacted.value(options.appSecret) })
     )
   ).pipe(
-    Effect.flatMap((envelope) =>
-      envelope.tenant_access_token === undefined || envelope.expire === undefined
-        ? Effect.fail(
-          new FeishuError({
-            endpoint: TOKEN_PATH,
-            code: envelope.code,
-            vendorMessage: "the response has no tenant_access_token or expire",
-            reason: new VendorError.Unknown()
-          })
-        )
-        : Effect.succeed({ token: envelope.tenant_access_token, expire: envelope.expire })
-    ),
-    withRetry(true)
+    Effect.flatMap((envelope) => Errors.token(PATHS.token, envelope)),
+    Effect.map(({ expire, token }) => ({ token: Redacted.make(token), expiresInSeconds: expire })),
+    retryAll
   )
-
-  const fresh = (now: number) => cached !== undefined && now < cached.expiresAt ? cached.value : undefined
-
-  const currentToken: Effect.Effect<string, FeishuError> = Effect.gen(function*() {
-    const hit = fresh(yield* Clock.currentTimeMillis)
-    if (hit !== undefined) return hit
-    // Single-flight: callers queue on the lock; the first fetches, the others find the new token on re-check.
-    return yield* tokenLock.withPermits(1)(Effect.gen(function*() {
-      const again = fresh(yield* Clock.currentTimeMillis)
-      if (again !== undefined) return again
-      const { expire, token } = yield* fetchToken
-      const now = yield* Clock.currentTimeMillis
-      cached = { value: token, expiresAt: now + Math.max(0, expire * 1000 - margin) }
-      return token
-    }))
+  const token = yield* AccessToken.make(fetchToken, {
+    earlyRefresh: options.tokenEarlyRefresh ?? "3 minutes",
+    // A refused app secret or app id stays refused: never send it again.
+    isPermanent: (e) => e.reason._tag === "Credential"
   })
-
-  /** Drops the cached token only if it is the one Feishu refused (a concurrent caller may have refreshed it). */
-  const invalidate = (token: string) =>
-    Effect.sync(() => {
-      if (cached?.value === token) cached = undefined
-    })
 
   // ---------------------------------------------------------------------------
   // Authorised calls
   // ---------------------------------------------------------------------------
 
-  const requestOnce = <A>(request: RequestOptions<A>) => {
-    const build = (token: string) => {
+  /**
+   * One attempt: get the token, send, decode the envelope. A token code invalidates that token and replays exactly
+   * once with a fresh one; whatever the replay returns is final (no refresh loop).
+   */
+  const attempt = <A>(request: RequestOptions<A>): Effect.Effect<Errors.Envelope, FeishuError> => {
+    const build = (tok: Redacted.Redacted<string>) => {
       const base = request.method === "GET"
         ? HttpClientRequest.get(request.path)
         : HttpClientRequest.post(request.path).pipe(HttpClientRequest.bodyJsonUnsafe(request.body ?? {}))
-      return base.pipe(
-        HttpClientRequest.setUrlParams(request.urlParams ?? {}),
-        HttpClientRequest.bearerToken(Redacted.make(token))
-      )
+      return base.pipe(HttpClientRequest.setUrlParams(request.urlParams ?? {}), HttpClientRequest.bearerToken(tok))
     }
-    const call = (token: string) => exchange(request.path, build(token))
-    return Effect.gen(function*() {
-      const token = yield* currentToken
-      return yield* call(token).pipe(
-        // Refresh and replay exactly once; a second token failure is returned (TokenInvalid is fatal to a run).
-        Effect.catchIf(
-          (e) => e.reason._tag === "TokenInvalid",
-          () => invalidate(token).pipe(Effect.andThen(currentToken), Effect.flatMap(call))
+    const once = (tok: Redacted.Redacted<string>) => exchange(request.path, build(tok))
+    const call = token.get.pipe(
+      Effect.flatMap((tok) =>
+        once(tok).pipe(
+          Effect.catchIf(
+            (e) => e.reason._tag === "TokenInvalid",
+            () => token.invalidate(tok).pipe(Effect.andThen(token.get), Effect.flatMap(once))
+          )
         )
       )
-    })
+    )
+    return request.idempotent === false ? retryRefusals(call) : retryAll(call)
   }
 
-  const request = <A>(options: RequestOptions<A>): Effect.Effect<A, FeishuError> =>
-    requestOnce(options).pipe(
-      withRetry(options.idempotent),
-      Effect.flatMap((envelope) => decodeData(options, envelope)),
-      // No stack trace on the span (one per call is costly); the span's name and endpoint say where it came from.
-      Effect.withSpan("FeishuClient.request", { attributes: { endpoint: options.path } }, {
-        captureStackTrace: false
-      })
+  const request: Service["request"] = (options) =>
+    attempt(options).pipe(
+      Effect.flatMap((envelope) => Errors.data(options.path, options.data, envelope)),
+      // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
+      Effect.withSpan("FeishuClient.request", { attributes: { path: options.path } }, { captureStackTrace: false })
     )
 
-  return FeishuClient.of({
-    appId: options.appId,
-    baseUrl,
-    tenantAccessToken: Effect.map(currentToken, Redacted.make),
-    request
-  })
+  return FeishuClient.of({ appId: options.appId, baseUrl, request, accessToken: token.get, retry })
 })
 
 // =============================================================================
@@ -444,7 +276,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
 /**
  * The client from explicit options, with an in-memory rate limiter. Needs an `HttpClient` (e.g.
- * `FetchHttpClient.layer`, or the mock's `layerHttpClient` in tests).
+ * `NodeHttpClient.layerUndici`, or the emulator's `layerHttpClient` in tests).
  *
  * @since 0.1.0
  * @category layers
@@ -454,7 +286,7 @@ export const layer = (options: Options): Layer.Layer<FeishuClient, Config.Config
 
 /**
  * The client from configuration: `FEISHU_APP_ID`, `FEISHU_APP_SECRET` (redacted) and `FEISHU_BASE_URL` (default
- * {@link feishuBaseUrl}; set {@link larkBaseUrl} for Lark). Other options come from `options`.
+ * {@link defaultBaseUrl}; set {@link larkBaseUrl} for Lark). Other options come from `options`.
  *
  * @since 0.1.0
  * @category layers
@@ -468,7 +300,7 @@ export const layerConfig = (
     Effect.gen(function*() {
       const appId = yield* Config.String("FEISHU_APP_ID")
       const appSecret = yield* Config.Redacted("FEISHU_APP_SECRET")
-      const baseUrl = yield* Config.schema(BaseUrl, "FEISHU_BASE_URL").pipe(Config.withDefault(feishuBaseUrl))
+      const baseUrl = yield* Config.String("FEISHU_BASE_URL").pipe(Config.withDefault(defaultBaseUrl))
       return yield* make({ ...options, appId, appSecret, baseUrl })
     })
   ).pipe(Layer.provide(RateLimit.layerMemory))

@@ -9,8 +9,9 @@
  *   no envelope, 0 for transport failures), `vendorMessage` Feishu's `msg`, `requestId` the `log_id`.
  * - The newer `error` object is kept: `fieldViolations`, `permissionViolations` and `helps` tell the user which
  *   field was wrong or which scope the app must request.
- * - `outcomeUnknown` marks failures where the request may have reached Feishu (dropped connection, timeout, a 5xx
- *   without an envelope): a non-idempotent call such as `department/batch_add` must not be resent blindly.
+ * - `outcomeUnknown` (core's resend-safety field, `VendorError.leavesOutcomeUnknown`) marks failures where the request
+ *   may have reached Feishu (dropped connection, timeout, a 5xx): a non-idempotent call such as
+ *   `department/batch_add` must not be resent blindly.
  * - Tokens and secrets never appear in any field: they travel in headers and bodies, which are not kept.
  *
  * @since 0.1.0
@@ -60,7 +61,6 @@ export const Help = Schema.Struct({
 export class FeishuError extends Schema.TaggedError<FeishuError>()("FeishuError", {
   ...VendorError.fields,
   httpStatus: Schema.optional(Schema.Number),
-  outcomeUnknown: Schema.optional(Schema.Boolean),
   fieldViolations: Schema.optional(Schema.Array(FieldViolation)),
   permissionViolations: Schema.optional(Schema.Array(PermissionViolation)),
   helps: Schema.optional(Schema.Array(Help))
@@ -89,6 +89,15 @@ export class FeishuError extends Schema.TaggedError<FeishuError>()("FeishuError"
     if (this.outcomeUnknown === true) parts.push("the request may or may not have been applied")
     return parts.join("; ")
   }
+
+  /**
+   * Whether a retry can help (the reason says so).
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
+  }
 }
 
 /**
@@ -96,12 +105,3 @@ export class FeishuError extends Schema.TaggedError<FeishuError>()("FeishuError"
  * @category guards
  */
 export const isFeishuError = (u: unknown): u is FeishuError => Predicate.isTagged(u, "FeishuError")
-
-/**
- * Whether the failure left the call's effect unknown (it may have been applied), so a non-idempotent call must not be
- * resent without checking first.
- *
- * @since 0.1.0
- * @category guards
- */
-export const isOutcomeUnknown = (u: unknown): boolean => isFeishuError(u) && u.outcomeUnknown === true

@@ -3,11 +3,11 @@
 export * as Departments from "./Departments.ts"
 /** Feishu's asynchronous contact batch tasks (contact v2): `POST /open-apis/contact/v2/department/batch_add` returns a */
 export * as FeishuBatchTask from "./FeishuBatchTask.ts"
-/** The Feishu / Lark OpenAPI client: one HTTP pipeline built once in {@link make} that adds the base URL and a Bearer */
+/** The Feishu / Lark OpenAPI client: one pipeline built once per app, which every Feishu endpoint module calls. */
 export * as FeishuClient from "./FeishuClient.ts"
 /** The Feishu code catalogue: every code the contacts integration can meet, with its name, meaning, retry class and */
 export * as FeishuErrcode from "./FeishuErrcode.ts"
 /** The one error of `@dirsync/feishu`: every failed Feishu call (a non-zero `code` in the envelope at any HTTP status, */
 export * as FeishuError from "./FeishuError.ts"
-/** An in-memory Feishu contact directory that speaks the OpenAPI wire format: `tenant_access_token/internal`, */
-export * as FeishuMock from "./FeishuMock.ts"
+/** Every Feishu schema of this package: the department rows `department/batch_add` takes (with their documented and */
+export * as FeishuSchema from "./FeishuSchema.ts"

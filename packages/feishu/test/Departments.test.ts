@@ -1,5 +1,6 @@
 import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
-import { Departments, FeishuBatchTask, FeishuMock } from "@dirsync/feishu"
+import { Departments, FeishuBatchTask, FeishuSchema } from "@dirsync/feishu"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
@@ -12,7 +13,7 @@ import { departmentsLayer, settle } from "./helpers.ts"
 // Mock Helpers
 // =============================================================================
 
-const BATCH = FeishuBatchTask.batchAddDepartmentsPath
+const BATCH = FeishuTesting.PATHS.batchAddDepartments
 
 const input = (rows: ReadonlyArray<unknown>) => Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value })))
 
@@ -28,9 +29,12 @@ const run = (rows: ReadonlyArray<unknown>, options?: BatchPipeline.Options) =>
 const statuses = (outcomes: ReadonlyMap<number, Outcome.RowOutcome>) =>
   [...outcomes.values()].toSorted((a, b) => a.row - b.row).map((o) => `${o.row}:${o.status}`)
 
-const ids = (body: ReadonlyArray<FeishuMock.ReceivedDepartment>) => body.map((d) => d.id)
+const ids = (body: ReadonlyArray<FeishuTesting.ReceivedDepartment>) => body.map((d) => d.id)
 
-const decode = (value: unknown) => Schema.decodeUnknownResult(Departments.Row())(value, { errors: "all" })
+/** The `departments` of every `batch_add` request that created a task, in arrival order. */
+const batchAddBodies = (mock: FeishuTesting.Directory) => mock.tasks().map((task) => task.items)
+
+const decode = (value: unknown) => Schema.decodeUnknownResult(FeishuSchema.Row())(value, { errors: "all" })
 
 /** Runs the cross-row checks over rows that decode. */
 const check = (rows: ReadonlyArray<Record<string, unknown>>) => {
@@ -126,22 +130,22 @@ describe("Departments", () => {
 
   describe("batchAdd", () => {
     it.effect("creates the documented example: the parent first, then the child listed before it", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const outcomes = yield* run(seedRequest.departments)
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied"])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["custom_2"], ["custom_1"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["custom_2"], ["custom_1"]])
         const child = outcomes.get(1)!
         assert.strictEqual(child.result?.["department_id"], "custom_1")
         assert.include(child.message ?? "", "leader_open_id")
         // The leader_open_id was not sent at all.
-        assert.isUndefined(mock.batchAddBodies()[1]![0]!.leader_open_id)
-        assert.strictEqual(mock.batchAddBodies()[1]![0]!.create_group_chat, true)
+        assert.isUndefined(batchAddBodies(mock)[1]![0]!.leader_open_id)
+        assert.strictEqual(batchAddBodies(mock)[1]![0]!.create_group_chat, true)
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
     it.effect("sends a 3-level tree given children first parents first, one level after the other", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 2 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 2 })
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "team-a1", name: "Team A1", parent_id: "dept-a" },
@@ -151,7 +155,7 @@ describe("Departments", () => {
           { id: "root", name: "Root", parent_id: "0" }
         ])
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["root"], ["dept-a", "dept-b"], ["team-a1", "team-b1"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["root"], ["dept-a", "dept-b"], ["team-a1", "team-b1"]])
         // Each level was submitted only after the previous level's task finished (the mock creates on finish).
         const tasks = mock.tasks()
         for (let i = 1; i < tasks.length; i++) {
@@ -162,7 +166,7 @@ describe("Departments", () => {
     })
 
     it.effect("rejects cycles and self-parents with clear reasons and skips their children", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "a", name: "A", parent_id: "c" },
@@ -187,12 +191,12 @@ describe("Departments", () => {
         assert.include(outcomes.get(2)!.message ?? "", "forms a cycle")
         assert.strictEqual(outcomes.get(4)!.message, "parent_id is the department's own id \"SELF\"")
         assert.strictEqual(outcomes.get(5)!.reason, Outcome.LocalReason.DependencyNotApplied)
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["fine"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["fine"]])
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
     it.effect("maps status 9 with failed items to per-row failures and skips the failed row's children", () => {
-      const mock = FeishuMock.make({ departments: [{ id: "taken", name: "Taken", parent_id: "0" }] })
+      const mock = FeishuTesting.make({ departments: [{ id: "taken", name: "Taken", parent_id: "0" }] })
       return Effect.gen(function*() {
         const outcomes = yield* run([
           { id: "ok", name: "OK", parent_id: "0" },
@@ -207,12 +211,12 @@ describe("Departments", () => {
         assert.strictEqual(outcomes.get(4)!.code, 40052)
         assert.strictEqual(outcomes.get(3)!.reason, Outcome.LocalReason.DependencyNotApplied)
         // One task for level 0; the child was never sent.
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["ok", "TAKEN", "orphan"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["ok", "TAKEN", "orphan"]])
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
     it.effect("maps status 10 to a failed chunk and skips its children", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       mock.failNextTasks(1)
       return Effect.gen(function*() {
         const outcomes = yield* run([
@@ -223,23 +227,23 @@ describe("Departments", () => {
         assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:failed", "3:skipped"])
         assert.strictEqual(outcomes.get(1)!.reason, "TaskFailed")
         assert.include(outcomes.get(1)!.message ?? "", "status 10")
-        assert.strictEqual(mock.batchAddBodies().length, 1)
+        assert.strictEqual(batchAddBodies(mock).length, 1)
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
     it.effect("halves a batch Feishu refuses with 40042 and keeps later batches that small", () => {
-      const mock = FeishuMock.make({ maxBatchSize: 2 })
+      const mock = FeishuTesting.make({ maxBatchSize: 2 })
       return Effect.gen(function*() {
         const rows = Array.from({ length: 5 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
         const outcomes = yield* run(rows)
         assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied", "4:applied", "5:applied"])
         assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [40042, 40042, 0, 0, 0])
-        assert.deepStrictEqual(mock.batchAddBodies().map(ids), [["d0", "d1"], ["d2"], ["d3", "d4"]])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["d0", "d1"], ["d2"], ["d3", "d4"]])
       }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 8 })))
     })
 
     it.effect("never resends rows after a dropped batch_add: they fail as OutcomeUnknown", () => {
-      const mock = FeishuMock.make({ faults: "drop=1" })
+      const mock = FeishuTesting.make({ faults: "drop=1" })
       return Effect.gen(function*() {
         const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "a" }])
         assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:skipped"])
@@ -250,7 +254,7 @@ describe("Departments", () => {
     })
 
     it.effect("reports a task still running at the deadline as OutcomeUnknown with its task id", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 10_000 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 10_000 })
       return Effect.gen(function*() {
         const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
         const o = outcomes.get(1)!
@@ -262,7 +266,7 @@ describe("Departments", () => {
     })
 
     it.effect("journals the task id before polling and resumes by polling it, not resending", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const rows = [
         { id: "a", name: "A", parent_id: "0" },
         { id: "b", name: "B", parent_id: "0" },
@@ -288,7 +292,7 @@ describe("Departments", () => {
     })
 
     it.effect("journals the task id of every submission", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const { journal, text } = yield* RunJournal.makeMemory()
         yield* run([{ id: "a", name: "A", parent_id: "0" }]).pipe(
@@ -301,7 +305,7 @@ describe("Departments", () => {
     })
 
     it.effect("never puts the secret or a token in an outcome", () => {
-      const mock = FeishuMock.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
       return Effect.gen(function*() {
         const rows = Array.from({ length: 12 }, (_, i) => ({ id: `d${i}`, name: `D${i}`, parent_id: "0" }))
         const outcomes = yield* run(rows)

@@ -1,16 +1,17 @@
-import { FeishuBatchTask, FeishuMock } from "@dirsync/feishu"
+import { FeishuBatchTask } from "@dirsync/feishu"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import seedRequest from "./fixtures/batch-add-departments.request.json" with { type: "json" }
 import { clientLayer, settle } from "./helpers.ts"
 
-const TASK = FeishuBatchTask.taskGetPath
+const TASK = FeishuTesting.PATHS.taskGet
 
 describe("FeishuBatchTask", () => {
   describe("submitDepartments", () => {
     it.effect("accepts the documented example, a child listed before its parent in one request", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const taskId = yield* settle(FeishuBatchTask.submitDepartments(seedRequest.departments))
         const polled = yield* settle(FeishuBatchTask.poll(taskId))
@@ -28,7 +29,7 @@ describe("FeishuBatchTask", () => {
 
   describe("poll", () => {
     it.effect("polls fast first, then backs off, until status 9", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 4 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 4 })
       return Effect.gen(function*() {
         const taskId = yield* settle(FeishuBatchTask.submitDepartments([{ name: "A", parent_id: "0" }]))
         const polled = yield* settle(
@@ -44,7 +45,7 @@ describe("FeishuBatchTask", () => {
     })
 
     it.effect("reports status 10 as Failed", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       mock.failNextTasks(1)
       return Effect.gen(function*() {
         const taskId = yield* settle(FeishuBatchTask.submitDepartments([{ name: "A", parent_id: "0" }]))
@@ -56,7 +57,7 @@ describe("FeishuBatchTask", () => {
     })
 
     it.effect("stops at the deadline and reports the task as Running", () => {
-      const mock = FeishuMock.make({ pollsBeforeDone: 1_000 })
+      const mock = FeishuTesting.make({ pollsBeforeDone: 1_000 })
       return Effect.gen(function*() {
         const taskId = yield* settle(FeishuBatchTask.submitDepartments([{ name: "A", parent_id: "0" }]))
         const polled = yield* settle(FeishuBatchTask.poll(taskId, { deadline: "30 seconds" }))
@@ -69,7 +70,7 @@ describe("FeishuBatchTask", () => {
 
     it.effect("keeps polling through polls that stayed busy after their retries (a read is safe to repeat)", () => {
       // Seed 2: the submit succeeds, then task/get answers busy 7 times in a row, more than one poll's 3 retries.
-      const mock = FeishuMock.make({ faults: "busy=0.7,seed=2", pollsBeforeDone: 2 })
+      const mock = FeishuTesting.make({ faults: "busy=0.7,seed=2", pollsBeforeDone: 2 })
       return Effect.gen(function*() {
         const taskId = yield* settle(FeishuBatchTask.submitDepartments([{ name: "A", parent_id: "0" }]))
         const polled = yield* settle(FeishuBatchTask.poll(taskId))
@@ -81,7 +82,7 @@ describe("FeishuBatchTask", () => {
     })
 
     it.effect("stops polling at once on 40031 (task unknown)", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const exit = yield* settle(Effect.exit(FeishuBatchTask.poll("a".repeat(32))))
         assert.isTrue(Exit.isFailure(exit))

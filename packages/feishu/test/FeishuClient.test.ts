@@ -1,4 +1,5 @@
-import { FeishuBatchTask, FeishuClient, FeishuMock } from "@dirsync/feishu"
+import { FeishuBatchTask, FeishuClient } from "@dirsync/feishu"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -14,9 +15,9 @@ import { clientLayer, intercepted, jsonResponse, pathOf, settle } from "./helper
 // Mock Helpers
 // =============================================================================
 
-const TOKEN = "/open-apis/auth/v3/tenant_access_token/internal"
-const BATCH = FeishuBatchTask.batchAddDepartmentsPath
-const TASK = FeishuBatchTask.taskGetPath
+const TOKEN = FeishuTesting.PATHS.token
+const BATCH = FeishuTesting.PATHS.batchAddDepartments
+const TASK = FeishuTesting.PATHS.taskGet
 
 const one = [{ id: "d1", name: "D1", parent_id: "0" }]
 
@@ -36,7 +37,7 @@ const visible = (e: unknown): string => `${String(e)} ${(e as Error).message} ${
 describe("FeishuClient", () => {
   describe("make", () => {
     it.effect("sends the Bearer tenant token and decodes the documented batch_add response", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const seen: Array<string | undefined> = []
       const spy = intercepted(mock, (request) => {
         if (pathOf(request) !== BATCH) return undefined
@@ -52,11 +53,11 @@ describe("FeishuClient", () => {
 
     it.effect("refuses a plain-http base URL unless the host is loopback", () =>
       Effect.gen(function*() {
-        const mock = FeishuMock.make()
+        const mock = FeishuTesting.make()
         const refused = yield* Effect.exit(
           Effect.scoped(Layer.build(
             FeishuClient.layer({ appId: "a", appSecret: Redacted.make("s"), baseUrl: "http://open.feishu.cn" }).pipe(
-              Layer.provide(FeishuMock.layerHttpClient(mock))
+              Layer.provide(FeishuTesting.layerHttpClient(mock))
             )
           ))
         )
@@ -67,7 +68,7 @@ describe("FeishuClient", () => {
           const client = yield* Effect.scoped(
             Layer.build(
               FeishuClient.layer({ appId: "a", appSecret: Redacted.make("s"), baseUrl: ok }).pipe(
-                Layer.provide(FeishuMock.layerHttpClient(mock))
+                Layer.provide(FeishuTesting.layerHttpClient(mock))
               )
             ).pipe(Effect.map((ctx) => ctx.mapUnsafe.get(FeishuClient.FeishuClient.key) as FeishuClient.Service))
           )
@@ -76,7 +77,7 @@ describe("FeishuClient", () => {
       }))
 
     it.effect("parses the envelope of an HTTP 400 and keeps log_id, field and permission violations", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const spy = intercepted(mock, (request) =>
         pathOf(request) === BATCH
           ? jsonResponse(400, {
@@ -105,7 +106,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("classifies a 5xx without an envelope as transient and retries an idempotent call", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       let failures = 2
       const flaky = intercepted(mock, (request) =>
         pathOf(request) === TASK && failures-- > 0
@@ -122,10 +123,10 @@ describe("FeishuClient", () => {
 
   describe("tenant token", () => {
     it.effect("is fetched once for concurrent callers (single-flight)", () => {
-      const mock = FeishuMock.make({ faults: "latency=50" })
+      const mock = FeishuTesting.make({ faults: "latency=50" })
       return Effect.gen(function*() {
         const taskId = yield* settle(submit)
-        mock.revokeTokens()
+        mock.expireTokens()
         const calls = mock.calls(TOKEN).length
         yield* settle(Effect.all(Array.from({ length: 5 }, () => FeishuBatchTask.get(taskId)), { concurrency: 5 }))
         // Each caller hit 99991663 with the revoked token at most once; all of them share one refresh.
@@ -135,7 +136,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("is fetched once for five concurrent first calls", () => {
-      const mock = FeishuMock.make({ faults: "latency=50" })
+      const mock = FeishuTesting.make({ faults: "latency=50" })
       return Effect.gen(function*() {
         yield* settle(Effect.all(Array.from({ length: 5 }, () => submit), { concurrency: 5 }))
         assert.strictEqual(mock.calls(TOKEN).length, 1)
@@ -144,10 +145,10 @@ describe("FeishuClient", () => {
     })
 
     it.effect("is refreshed and the call replayed exactly once on 99991663 (HTTP 400)", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
         const taskId = yield* settle(submit)
-        mock.revokeTokens()
+        mock.expireTokens()
         const task = yield* settle(FeishuBatchTask.get(taskId))
         assert.strictEqual(task.task_id, taskId)
         assert.deepStrictEqual(mock.calls(TASK).map((c) => [c.status, c.code]), [[400, 99991663], [200, 0]])
@@ -157,7 +158,7 @@ describe("FeishuClient", () => {
 
     it.effect("fails with TokenInvalid, without looping, when the fresh token is refused too", () => {
       // token-ttl=0: every token dies at once.
-      const mock = FeishuMock.make({ faults: "token-ttl=0" })
+      const mock = FeishuTesting.make({ faults: "token-ttl=0" })
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(FeishuBatchTask.get("0".repeat(32)))))
         assert.strictEqual(e.reason._tag, "TokenInvalid")
@@ -168,15 +169,15 @@ describe("FeishuClient", () => {
     })
 
     it.effect("is cached until expire minus the 3 minute margin, by Clock", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       return Effect.gen(function*() {
-        const first = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const first = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         yield* TestClock.adjust(`${7200 - 180 - 1} seconds`)
-        const cached = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const cached = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         assert.strictEqual(Redacted.value(cached), Redacted.value(first))
         assert.strictEqual(mock.calls(TOKEN).length, 1)
         yield* TestClock.adjust("2 seconds")
-        const renewed = yield* settle(FeishuClient.FeishuClient.use((c) => c.tenantAccessToken))
+        const renewed = yield* settle(FeishuClient.FeishuClient.use((c) => c.accessToken))
         assert.strictEqual(mock.calls(TOKEN).length, 2)
         assert.notStrictEqual(Redacted.value(renewed), Redacted.value(first))
         assert.strictEqual(String(renewed), "<redacted>")
@@ -184,10 +185,10 @@ describe("FeishuClient", () => {
     })
 
     it.effect("fails fast with Credential on a wrong secret, and never shows the secret", () => {
-      const mock = FeishuMock.make({ appSecret: "the-real-secret" })
-      const wrong = FeishuMock.make({ appId: mock.appId, appSecret: "sup3r-s3cret-wrong" })
+      const mock = FeishuTesting.make({ appSecret: "the-real-secret" })
+      const wrong = FeishuTesting.make({ appId: mock.appId, appSecret: "sup3r-s3cret-wrong" })
       // `wrong`'s credentials against `mock`'s directory.
-      const layer = FeishuMock.layerClient({ ...mock, appSecret: wrong.appSecret }, { retry: { jitter: false } })
+      const layer = FeishuTesting.layerClient({ ...mock, appSecret: wrong.appSecret }, { retry: { jitter: false } })
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(submit)))
         assert.strictEqual(e.reason._tag, "Credential")
@@ -196,13 +197,17 @@ describe("FeishuClient", () => {
         assert.strictEqual(mock.calls(TOKEN).length, 1)
         assert.strictEqual(mock.calls(BATCH).length, 0)
         assert.notInclude(visible(e), "sup3r-s3cret-wrong")
+        // The refusal is remembered: a later call fails the same way without sending the wrong secret again.
+        const again = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(again.reason._tag, "Credential")
+        assert.strictEqual(mock.calls(TOKEN).length, 1)
       }).pipe(Effect.provide(layer))
     })
   })
 
   describe("rate limits", () => {
     it.effect("waits the x-ogw-ratelimit-reset seconds of a 99991400 before retrying", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       mock.script(99991400)
       return Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(submit)
@@ -219,7 +224,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("honours the reset header of the mock's per-minute limit", () => {
-      const mock = FeishuMock.make({ faults: "rate=1" })
+      const mock = FeishuTesting.make({ faults: "rate=1" })
       return Effect.gen(function*() {
         yield* settle(Effect.all([submit, submit]))
         const batch = mock.calls(BATCH)
@@ -235,7 +240,7 @@ describe("FeishuClient", () => {
 
   describe("non-idempotent calls", () => {
     it.effect("retries batch_add after a busy code, which means nothing was applied", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       mock.script(43024)
       return Effect.gen(function*() {
         yield* settle(submit)
@@ -245,7 +250,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("never resends batch_add after a dropped connection: fails with outcomeUnknown", () => {
-      const mock = FeishuMock.make({ faults: "drop=1" })
+      const mock = FeishuTesting.make({ faults: "drop=1" })
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(submit)))
         assert.strictEqual(e.reason._tag, "Transient")
@@ -256,8 +261,19 @@ describe("FeishuClient", () => {
       }).pipe(Effect.provide(clientLayer(mock)))
     })
 
+    it.effect("never resends batch_add after its task was created and the reply lost", () => {
+      const mock = FeishuTesting.make()
+      mock.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+        assert.strictEqual(mock.tasks().length, 1)
+      }).pipe(Effect.provide(clientLayer(mock)))
+    })
+
     it.effect("never resends batch_add after a 5xx without an envelope", () => {
-      const mock = FeishuMock.make({ faults: "5xx=1" })
+      const mock = FeishuTesting.make({ faults: "5xx=1" })
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(submit)))
         assert.strictEqual(e.code, 503)
@@ -267,7 +283,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("resends an idempotent read after a dropped connection", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       let drops = 1
       const flaky = intercepted(mock, (request) => (pathOf(request) === TASK && drops-- > 0 ? "drop" : undefined))
       return Effect.gen(function*() {
@@ -280,7 +296,7 @@ describe("FeishuClient", () => {
 
   describe("secrets", () => {
     it.effect("never puts the secret or a token in an error", () => {
-      const mock = FeishuMock.make({ appSecret: "s3cr3t-value", faults: "token-ttl=0" })
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t-value", faults: "token-ttl=0" })
       return Effect.gen(function*() {
         const errors = [
           failureOf(yield* settle(Effect.exit(FeishuBatchTask.get("f".repeat(32)))))
@@ -295,7 +311,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("never puts a token in a transport error", () => {
-      const mock = FeishuMock.make({ faults: "drop=1" })
+      const mock = FeishuTesting.make({ faults: "drop=1" })
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(FeishuBatchTask.get("f".repeat(32)))))
         assert.strictEqual(e.code, 0)
@@ -306,7 +322,7 @@ describe("FeishuClient", () => {
 
   describe("layerConfig", () => {
     it.effect("reads FEISHU_APP_ID, FEISHU_APP_SECRET (redacted) and FEISHU_BASE_URL (Lark)", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const config = ConfigProvider.layer(ConfigProvider.fromUnknown({
         FEISHU_APP_ID: mock.appId,
         FEISHU_APP_SECRET: mock.appSecret,
@@ -319,24 +335,27 @@ describe("FeishuClient", () => {
         yield* settle(submit)
         assert.strictEqual(mock.calls(BATCH).length, 1)
       }).pipe(
-        Effect.provide(FeishuClient.layerConfig().pipe(Layer.provide([FeishuMock.layerHttpClient(mock), config])))
+        Effect.provide(FeishuClient.layerConfig().pipe(Layer.provide([FeishuTesting.layerHttpClient(mock), config])))
       )
     })
 
     it.effect("defaults FEISHU_BASE_URL to open.feishu.cn and refuses plain http", () =>
       Effect.gen(function*() {
-        const mock = FeishuMock.make()
+        const mock = FeishuTesting.make()
         const build = (env: Record<string, string>) =>
           Effect.scoped(Layer.build(
             FeishuClient.layerConfig().pipe(
-              Layer.provide([FeishuMock.layerHttpClient(mock), ConfigProvider.layer(ConfigProvider.fromUnknown(env))])
+              Layer.provide([
+                FeishuTesting.layerHttpClient(mock),
+                ConfigProvider.layer(ConfigProvider.fromUnknown(env))
+              ])
             )
           ))
         const base = { FEISHU_APP_ID: "a", FEISHU_APP_SECRET: "s" }
         const ctx = yield* build(base)
         assert.strictEqual(
           (ctx.mapUnsafe.get(FeishuClient.FeishuClient.key) as FeishuClient.Service).baseUrl,
-          FeishuClient.feishuBaseUrl
+          FeishuClient.defaultBaseUrl
         )
         const refused = yield* Effect.exit(build({ ...base, FEISHU_BASE_URL: "http://open.feishu.cn" }))
         assert.include(failureOf(refused).message, "must use https")
@@ -345,7 +364,7 @@ describe("FeishuClient", () => {
 
   describe("request", () => {
     it.effect("reports response data that does not match the schema as Unknown, naming the endpoint", () => {
-      const mock = FeishuMock.make()
+      const mock = FeishuTesting.make()
       const odd = intercepted(
         mock,
         (request) =>

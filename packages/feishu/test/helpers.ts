@@ -5,7 +5,7 @@
 import { RateLimit } from "@dirsync/core"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -27,9 +27,9 @@ export const retry = { jitter: false } as const
 
 /** The real client over the directory's in-process HttpClient. */
 export const clientLayer = (
-  directory: FeishuMock.Directory,
+  directory: FeishuTesting.Directory,
   options: Omit<FeishuClient.Options, "appId" | "appSecret"> = {}
-) => FeishuMock.layerClient(directory, { retry, ...options })
+) => FeishuTesting.layerClient(directory, { retry, ...options })
 
 /** The real client over any HttpClient layer (for responses the mock does not produce). */
 export const clientOver = (
@@ -42,7 +42,7 @@ export const clientOver = (
   ).pipe(Layer.provide([http, RateLimit.layerMemory]), Layer.orDie)
 
 /** Departments + client over the directory. */
-export const departmentsLayer = (directory: FeishuMock.Directory, options: Departments.Options = {}) =>
+export const departmentsLayer = (directory: FeishuTesting.Directory, options: Departments.Options = {}) =>
   Departments.layer(options).pipe(Layer.provideMerge(clientLayer(directory)))
 
 /**
@@ -50,9 +50,9 @@ export const departmentsLayer = (directory: FeishuMock.Directory, options: Depar
  * for a lost connection): for wire shapes the mock does not produce.
  */
 export const intercepted = (
-  directory: FeishuMock.Directory,
-  intercept: (request: FeishuMock.MockRequest) => FeishuMock.MockResponse | "drop" | undefined
-): FeishuMock.Directory => ({
+  directory: FeishuTesting.Directory,
+  intercept: (request: FeishuTesting.MockRequest) => FeishuTesting.MockResponse | "drop" | undefined
+): FeishuTesting.Directory => ({
   ...directory,
   handle: (request) => {
     const answer = intercept(request)
@@ -65,11 +65,11 @@ export const jsonResponse = (
   status: number,
   body: unknown,
   headers: Record<string, string> = {}
-): FeishuMock.MockResponse => ({
+): FeishuTesting.MockResponse => ({
   status,
   headers: { "content-type": "application/json", ...headers },
   bodyText: JSON.stringify(body)
 })
 
 /** The path of a mock request. */
-export const pathOf = (request: FeishuMock.MockRequest): string => new URL(request.url, "http://x").pathname
+export const pathOf = (request: FeishuTesting.MockRequest): string => new URL(request.url, "http://x").pathname

@@ -4,7 +4,7 @@
  *
  * **Details**
  *
- * - Rows are validated against every documented limit ({@link SchoolSchema}) and across rows: ids that differ only in
+ * - Rows are validated against every documented limit ({@link WeComSchema}) and across rows: ids that differ only in
  *   case are duplicates (every copy is rejected, naming the other rows); a rename target may not be another row's id
  *   or another row's target.
  * - Chunks of at most 100 rows. Partial failure is data: a reply with `result_list` fails the listed rows with their
@@ -24,11 +24,12 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
-import * as SchoolSchema from "./SchoolSchema.ts"
+import { PATHS } from "./internal/endpoints.ts"
 import { WeComClient } from "./WeComClient.ts"
 import type * as WeComClientModule from "./WeComClient.ts"
 import * as WeComErrcode from "./WeComErrcode.ts"
 import type { WeComError } from "./WeComError.ts"
+import * as WeComSchema from "./WeComSchema.ts"
 
 // =============================================================================
 // Service
@@ -51,9 +52,9 @@ export interface SchoolUser {
  */
 export interface Service {
   /** The `batch_update_student` endpoint, for callers that run the pipeline themselves (the CLI). */
-  readonly students: Endpoint.Endpoint<SchoolSchema.StudentUpdate, WeComError, never>
+  readonly students: Endpoint.Endpoint<WeComSchema.StudentUpdate, WeComError, never>
   /** The `batch_update_parent` endpoint. */
-  readonly parents: Endpoint.Endpoint<SchoolSchema.ParentUpdate, WeComError, never>
+  readonly parents: Endpoint.Endpoint<WeComSchema.ParentUpdate, WeComError, never>
   /** Runs `batch_update_student` over the rows; one outcome per input row, in input order. */
   readonly batchUpdateStudents: <EIn, RIn>(
     input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
@@ -78,18 +79,6 @@ export class SchoolContacts extends Context.Service<SchoolContacts, Service>()("
 // Endpoints
 // =============================================================================
 
-/**
- * The API paths.
- *
- * @since 0.1.0
- * @category constants
- */
-export const PATHS = {
-  batchUpdateStudent: "/cgi-bin/school/user/batch_update_student",
-  batchUpdateParent: "/cgi-bin/school/user/batch_update_parent",
-  getUser: "/cgi-bin/school/user/get"
-} as const
-
 /** What differs between the student and the parent endpoint. */
 interface Kind<Item> {
   readonly name: string
@@ -103,26 +92,26 @@ interface Kind<Item> {
   readonly newId: (item: Item) => string | undefined
 }
 
-const studentKind: Kind<SchoolSchema.StudentUpdate> = {
+const studentKind: Kind<WeComSchema.StudentUpdate> = {
   name: "wecom.batch_update_student",
   path: PATHS.batchUpdateStudent,
   listKey: "students",
   idField: "student_userid",
   newIdField: "new_student_userid",
   userType: "student",
-  schema: SchoolSchema.StudentUpdate,
+  schema: WeComSchema.StudentUpdate,
   id: (item) => item.student_userid,
   newId: (item) => item.new_student_userid
 }
 
-const parentKind: Kind<SchoolSchema.ParentUpdate> = {
+const parentKind: Kind<WeComSchema.ParentUpdate> = {
   name: "wecom.batch_update_parent",
   path: PATHS.batchUpdateParent,
   listKey: "parents",
   idField: "parent_userid",
   newIdField: "new_parent_userid",
   userType: "parent",
-  schema: SchoolSchema.ParentUpdate,
+  schema: WeComSchema.ParentUpdate,
   id: (item) => item.parent_userid,
   newId: (item) => item.new_parent_userid
 }
@@ -139,7 +128,7 @@ export const crossRowChecks = <Item>(
   kind: Pick<Kind<Item>, "idField" | "newIdField" | "id" | "newId">
 ) =>
 (): Endpoint.CrossRowChecks<Item> => {
-  // Compact, off-heap key sets: a Map of strings cost ~70 bytes per row on the JS heap (1M rows: 70 MB).
+  // Compact, off-heap key sets: a Map of strings per row would grow the JS heap with the file (docs/PERFORMANCE.md).
   const ids = RowIndex.make()
   const targets = RowIndex.make()
   const selfRenames: Array<number> = []
@@ -207,7 +196,7 @@ export const crossRowChecks = <Item>(
  * @since 0.1.0
  * @category formatting
  */
-export const itemFailure = (row: number, failure: SchoolSchema.ItemFailure): Endpoint.ItemResult => {
+export const itemFailure = (row: number, failure: WeComSchema.ItemFailure): Endpoint.ItemResult => {
   const entry = WeComErrcode.lookup(failure.errcode)
   return {
     row,
@@ -230,9 +219,9 @@ export const itemFailure = (row: number, failure: SchoolSchema.ItemFailure): End
 export const resultsOf = <Item>(
   kind: Pick<Kind<Item>, "idField" | "id" | "newId">,
   sent: ReadonlyArray<Endpoint.Valid<Item>>,
-  reply: SchoolSchema.BatchReply
+  reply: WeComSchema.BatchReply
 ): ReadonlyArray<Endpoint.ItemResult> => {
-  const failures = new Map<string, SchoolSchema.ItemFailure>()
+  const failures = new Map<string, WeComSchema.ItemFailure>()
   for (const f of reply.result_list ?? []) {
     const id = f[kind.idField]
     if (id !== undefined) failures.set(Limit.idKey(id), f)
@@ -244,16 +233,6 @@ export const resultsOf = <Item>(
     return f === undefined ? { row: v.row, status: "applied" } : itemFailure(v.row, f)
   })
 }
-
-/**
- * Whether a failure may hide work the server did: the request may have been processed even though no usable reply
- * came back (dropped connection, timeout, HTTP 5xx, "system busy"). Rate limits (45009), concurrency limits (45033),
- * version conflicts (6000) and token errors are refusals: nothing was applied.
- */
-const isAmbiguous = (e: WeComError): boolean =>
-  e.reason._tag === "Transient" &&
-  (e.reason.kind === "network" || e.reason.kind === "timeout" || e.reason.kind === "http" ||
-    e.reason.kind === "busy")
 
 const makeEndpoint = <Item>(
   client: WeComClientModule.Service,
@@ -286,8 +265,9 @@ const makeEndpoint = <Item>(
       const settled = new Map<number, Endpoint.ItemResult>()
       let remaining = chunk
       let ambiguous = false
-      // One attempt: after an ambiguous failure, first settle the rename rows the lost request may have applied;
-      // then send what is left. The client's retry policy (transient reasons only, at most 3 retries) drives it.
+      // One attempt: after a failure that may hide work (`outcomeUnknown`), first settle the rename rows the lost
+      // request may have applied; then send what is left. The call itself is not idempotent, so the client resends
+      // it only after refusals; the client's retry policy resends it here after a failure that may hide work.
       const attempt = Effect.gen(function*() {
         if (ambiguous) {
           const renames = remaining.flatMap((v) => {
@@ -307,9 +287,9 @@ const makeEndpoint = <Item>(
         const reply = yield* client.post(
           kind.path,
           { [kind.listKey]: sent.map((v) => v.item) },
-          SchoolSchema.BatchReply,
-          { retry: false, partialFailures: true }
-        ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = isAmbiguous(e)))))
+          WeComSchema.BatchReply,
+          { idempotent: false, partialFailures: true }
+        ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = e.outcomeUnknown === true))))
         ambiguous = false
         for (const result of resultsOf(kind, sent, reply)) settled.set(result.row, result)
         remaining = []
@@ -324,7 +304,7 @@ const makeEndpoint = <Item>(
           if (verdict.status === "applied") settled.set(v.row, verdict)
         }
       })
-      return yield* client.retry(attempt).pipe(
+      return yield* client.retry(attempt, { while: VendorError.isOutcomeUnknown }).pipe(
         Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
         // Retries ran out. Renames already confirmed (and, if the last reply was lost, renames confirmed now) did
         // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists.
@@ -366,7 +346,7 @@ const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({
     const id = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[kind.idField] : ""
     return typeof id === "string" ? id : ""
   },
-  chunkSize: SchoolSchema.BATCH_MAX,
+  chunkSize: WeComSchema.BATCH_MAX,
   crossRow: crossRowChecks(kind)
 })
 
@@ -377,7 +357,7 @@ const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({
  * @since 0.2.0
  * @category endpoints
  */
-export const studentsSpec: Endpoint.Spec<SchoolSchema.StudentUpdate> = specOf(studentKind)
+export const studentsSpec: Endpoint.Spec<WeComSchema.StudentUpdate> = specOf(studentKind)
 
 /**
  * `batch_update_parent` as a pure spec.
@@ -385,7 +365,7 @@ export const studentsSpec: Endpoint.Spec<SchoolSchema.StudentUpdate> = specOf(st
  * @since 0.2.0
  * @category endpoints
  */
-export const parentsSpec: Endpoint.Spec<SchoolSchema.ParentUpdate> = specOf(parentKind)
+export const parentsSpec: Endpoint.Spec<WeComSchema.ParentUpdate> = specOf(parentKind)
 
 // =============================================================================
 // make
@@ -401,7 +381,7 @@ export const make: Effect.Effect<Service, never, WeComClient> = Effect.gen(funct
   const client = yield* WeComClient
 
   const getUser: Service["getUser"] = Effect.fn("SchoolContacts.getUser")(function*(userid: string) {
-    const found = yield* client.get(PATHS.getUser, { userid }, SchoolSchema.UserReply).pipe(
+    const found = yield* client.get(PATHS.getUser, { userid }, WeComSchema.UserReply).pipe(
       Effect.map(Option.some),
       // 60111 (and 1111 in the batch examples) mean "no such user": an answer, not a failure.
       Effect.catchIf((e) => e.code === 60111 || e.code === 1111, () => Effect.succeedNone)

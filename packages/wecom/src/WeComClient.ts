@@ -3,39 +3,41 @@
  *
  * **Details**
  *
- * - Base URL `https://qyapi.weixin.qq.com` by default; plain `http` is refused unless the host is loopback
- *   (127.0.0.0/8, `localhost`, `::1`), so a sandbox works but a typo cannot send a token in clear text.
- * - The access token ({@link WeComAccessToken}) goes in the `access_token` query parameter as a `Redacted` value:
- *   sent unwrapped, shown as `<redacted>` in spans and errors.
+ * - Base URL {@link defaultBaseUrl} by default; plain `http` is refused unless the host is loopback (127.0.0.0/8,
+ *   `localhost`, `::1`), so a sandbox works but a typo cannot send a token in clear text.
+ * - The access token (core `AccessToken`: single-flight, refreshed {@link Options.tokenEarlyRefresh} before expiry)
+ *   goes in the `access_token` query parameter as a `Redacted` value: sent unwrapped, shown as `<redacted>` in spans
+ *   and errors.
  * - JSON bodies are sent as raw UTF-8 (`JSON.stringify` never emits `\uXXXX` for non-ASCII text; WeCom answers 40033
  *   to escapes).
- * - Envelope decoding: a missing `errcode` means 0; `errmsg` is kept for reports; any other errcode becomes a
- *   {@link WeComError.WeComError} whose reason comes from the {@link WeComErrcode} catalogue. HTTP 5xx, dropped
- *   connections and timeouts are `Transient`.
+ * - Envelope decoding: a missing `errcode` means 0; any other errcode becomes a {@link WeComError.WeComError} whose
+ *   reason comes from the {@link WeComErrcode} catalogue. HTTP 5xx, dropped connections and timeouts are `Transient`
+ *   and may hide work WeCom did (`outcomeUnknown`).
  * - 40014/42001/41001 invalidate the token and replay the call exactly once; a second token failure is final.
- * - Retry (`@dirsync/core` `RetryPolicy`, at most 3 retries by default) of transient failures; 45009 waits out its
- *   window (60 s by default); a per-API rate limit (10,000 calls per minute by default) keyed
- *   `wecom:<corpId>:<path>`; a per-corp concurrency cap (2 by default) so a run stays clear of 45033.
+ * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
+ *   idempotent; 45009 waits out its window; a per-API rate limit keyed `wecom:<corpId>:<path>`; a per-corp concurrency
+ *   cap so a run stays clear of 45033.
  *
  * @since 0.1.0
  */
-import { BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import { flow } from "effect/Function"
 import * as HttpClient from "effect/http/HttpClient"
-import type * as HttpClientError from "effect/http/HttpClientError"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
-import * as RateLimiter from "effect/persistence/RateLimiter"
+import type * as RateLimiter from "effect/persistence/RateLimiter"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import * as WeComAccessToken from "./WeComAccessToken.ts"
+import { PATHS } from "./internal/endpoints.ts"
+import * as Errors from "./internal/errors.ts"
 import * as WeComErrcode from "./WeComErrcode.ts"
-import { redact, WeComConfigError, WeComError } from "./WeComError.ts"
+import { redact, type WeComError } from "./WeComError.ts"
 
 // =============================================================================
 // Service
@@ -49,10 +51,12 @@ import { redact, WeComConfigError, WeComError } from "./WeComError.ts"
  */
 export interface CallOptions {
   /**
-   * Retry transient failures with the client's policy. Default true. Turn it off for writes that are not idempotent
-   * (WeCom renames) and retry with {@link Service.retry} after checking what the failed call did.
+   * Whether the call may be resent after a failure that may hide work WeCom did (`outcomeUnknown`: a dropped
+   * connection, a timeout, HTTP 5xx, -1). Default true. `false` for writes that work once (renames): such a failure is
+   * returned at once, and the caller checks what the lost call did before resending it with {@link Service.retry}.
+   * Refusals (rate and concurrency limits, conflicts) are retried either way: nothing was applied.
    */
-  readonly retry?: boolean | undefined
+  readonly idempotent?: boolean | undefined
   /**
    * Accept a reply whose `errcode` is not 0 but which carries a non-empty `result_list` as data: WeCom's batch
    * endpoints report per-item failures that way (the items not listed were applied). Default false.
@@ -66,6 +70,8 @@ export interface CallOptions {
  */
 export interface Service {
   readonly corpId: string
+  /** The validated base URL, without a trailing slash. */
+  readonly baseUrl: string
   /** POSTs `body` as raw UTF-8 JSON to `path` (e.g. `/cgi-bin/school/user/batch_update_student`). */
   readonly post: <A>(
     path: string,
@@ -82,8 +88,14 @@ export interface Service {
   ) => Effect.Effect<A, WeComError>
   /** The cached access token (fetched when missing or about to expire). */
   readonly accessToken: Effect.Effect<Redacted.Redacted<string>, WeComError>
-  /** The client's retry policy, for callers that retry themselves (see {@link CallOptions.retry}). */
-  readonly retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  /**
+   * The client's retry policy, for a caller that resends a non-idempotent call itself after checking what the lost
+   * call did (see {@link CallOptions.idempotent}); `while` narrows which failures are retried.
+   */
+  readonly retry: <A, E, R>(
+    self: Effect.Effect<A, E, R>,
+    options?: { readonly while?: ((error: E) => boolean) | undefined }
+  ) => Effect.Effect<A, E, R>
 }
 
 /**
@@ -97,50 +109,60 @@ export class WeComClient extends Context.Service<WeComClient, Service>()("@dirsy
 // =============================================================================
 
 /**
+ * WeCom's API host.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const defaultBaseUrl = "https://qyapi.weixin.qq.com"
+
+/**
+ * The default call budget per API path: WeCom's per-corp, per-API limit of 10,000 calls a minute.
+ *
+ * @since 0.2.0
+ * @category configuration
+ */
+export const defaultRateLimit: RateLimit.Limit = { calls: 10_000, window: "1 minute" }
+
+/**
  * @since 0.1.0
  * @category configuration
  */
 export interface Options {
   readonly corpId: string
   readonly secret: Redacted.Redacted<string>
-  /** Default `https://qyapi.weixin.qq.com`. `http` only for loopback hosts. */
+  /** {@link defaultBaseUrl} by default; plain http only for loopback hosts (a local sandbox). */
   readonly baseUrl?: string | undefined
   /** Overrides of `RetryPolicy.defaults` (3 retries, 500 ms doubling to 10 s, jittered). */
   readonly retry?: Partial<RetryPolicy.Options> | undefined
-  /** How long a 45009 reply makes us wait. Default 60 seconds (WeCom's minute-window block). */
-  readonly rateLimitedRetryAfter?: Duration.Input | undefined
-  /** Calls per window per API path. Default 10,000 per minute (WeCom's per-corp, per-API limit). */
-  readonly rateLimit?: RateLimit.Limit | undefined
-  /** Calls in flight at once for this corp. Default 2. */
-  readonly concurrency?: number | undefined
+  /** Call budget per API path, or a function choosing one per path. Default {@link defaultRateLimit}. */
+  readonly rateLimit?: RateLimit.Limit | ((path: string) => RateLimit.Limit) | undefined
   /** Refresh the token this long before it expires. Default 300 seconds. */
   readonly tokenEarlyRefresh?: Duration.Input | undefined
-  /** Per-request timeout; a timeout is a transient failure. Default 30 seconds. */
-  readonly timeout?: Duration.Input | undefined
-  /** Last step of the pipeline, e.g. to add tracing headers. */
+  /** One HTTP exchange may take this long before it counts as a (transient) timeout. Default 30 seconds. */
+  readonly requestTimeout?: Duration.Input | undefined
+  /** A last transformation of the underlying HttpClient (tracing, logging, counting calls). */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  /** How long a 45009 reply makes us wait. Default 60 seconds (WeCom's minute-window block). */
+  readonly rateLimitedRetryAfter?: Duration.Input | undefined
+  /** Calls in flight at once for this corp. Default 2 (WeCom answers 45033 to more concurrent calls). */
+  readonly concurrency?: number | undefined
 }
 
 /**
- * @since 0.1.0
- * @category configuration
- */
-export const DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
-
-const GETTOKEN = "/cgi-bin/gettoken"
-
-const refuseBaseUrl = (detail: string) => Effect.fail(new WeComConfigError({ setting: "WECOM_BASE_URL", detail }))
-
-/**
  * Validates a base URL with core's policy (`https`, or `http` on a loopback host). Returns it without a trailing
- * slash.
+ * slash; a refusal is a `ConfigError` naming `WECOM_BASE_URL`.
  *
  * @since 0.1.0
  * @category configuration
  */
-export const checkBaseUrl = (raw: string): Effect.Effect<string, WeComConfigError> => {
+export const checkBaseUrl = (raw: string): Effect.Effect<string, Config.ConfigError> => {
   const refused = BaseUrl.problem(raw)
-  return refused === undefined ? Effect.succeed(BaseUrl.normalize(raw)) : refuseBaseUrl(refused)
+  return refused === undefined
+    ? Effect.succeed(BaseUrl.normalize(raw))
+    : Effect.fail(
+      new Config.ConfigError(new ConfigProvider.SourceError({ message: `WECOM_BASE_URL: ${refused}` }))
+    )
 }
 
 // =============================================================================
@@ -150,127 +172,84 @@ export const checkBaseUrl = (raw: string): Effect.Effect<string, WeComConfigErro
 const TokenResponse = Schema.Struct({ access_token: Schema.String, expires_in: Schema.Number })
 
 /**
- * Builds the client. Needs an `HttpClient` (any platform client, or the mock's `layerHttpClient`) and a
- * `RateLimiter` (e.g. `RateLimit.layerMemory` from `@dirsync/core`).
+ * Builds the client. Needs an `HttpClient` and a `RateLimiter` ({@link layer} provides an in-memory one).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = Effect.fnUntraced(function*(options: Options) {
-  const baseUrl = yield* checkBaseUrl(options.baseUrl ?? DEFAULT_BASE_URL)
-  const limiter = yield* RateLimiter.RateLimiter
+  const baseUrl = yield* checkBaseUrl(options.baseUrl ?? defaultBaseUrl)
+  const limiter = yield* Effect.context<RateLimiter.RateLimiter>()
   const policy: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
-  const limit: RateLimit.Limit = options.rateLimit ?? { calls: 10_000, window: "1 minute" }
-  const retryAfterMillis = Duration.toMillis(
-    Duration.fromInputUnsafe(options.rateLimitedRetryAfter ?? WeComErrcode.RATE_LIMIT_WINDOW_MILLIS)
-  )
-  const timeout = options.timeout ?? "30 seconds"
+  const limitFor = (path: string): RateLimit.Limit =>
+    options.rateLimit === undefined
+      ? defaultRateLimit
+      : typeof options.rateLimit === "function"
+      ? options.rateLimit(path)
+      : options.rateLimit
+  const requestTimeout = options.requestTimeout ?? "30 seconds"
   const semaphore = yield* Semaphore.make(Math.max(1, options.concurrency ?? 2))
   const base = (yield* HttpClient.HttpClient).pipe(
-    HttpClient.mapRequest((request) =>
-      request.pipe(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson)
-    )
+    HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
   )
-  const client = options.transformClient ? options.transformClient(base) : base
-  const secretValue = Redacted.value(options.secret)
+  const http = options.transformClient === undefined ? base : options.transformClient(base)
   // Literal values that must never appear in an error: the secret and every token this client has seen.
-  const secrets: Array<string> = [secretValue]
-  const scrub = (text: string) => redact(text, secrets)
-
-  const fail = (path: string, code: number, vendorMessage: string, reason: VendorError.Reason) =>
-    new WeComError({ endpoint: path, code, vendorMessage: scrub(vendorMessage), reason })
-
-  const transportFailure = (path: string, e: HttpClientError.HttpClientError): WeComError => {
-    const reason = e.reason
-    if (reason._tag === "TransportError") {
-      // The description/cause may quote the URL; `scrub` strips access_token/corpsecret and literal secrets.
-      const detail = reason.description ?? (reason.cause instanceof Error ? reason.cause.message : "")
-      return fail(
-        path,
-        0,
-        `connection failed${detail ? `: ${detail}` : ""}`,
-        new VendorError.Transient({ kind: "network" })
-      )
-    }
-    return fail(path, 0, `request failed (${reason._tag})`, new VendorError.Unknown())
+  const secrets: Array<string> = [Redacted.value(options.secret)]
+  const errors: Errors.Context = {
+    scrub: (text) => redact(text, secrets),
+    retryAfterMillis: Duration.toMillis(
+      Duration.fromInputUnsafe(options.rateLimitedRetryAfter ?? WeComErrcode.RATE_LIMIT_WINDOW_MILLIS)
+    )
   }
 
-  /** One HTTP exchange: status and JSON body, or a WeComError. Never retried here. */
+  /**
+   * One rate-limited HTTP exchange: the reply's JSON object, or a WeComError. Never retried here. One limiter group
+   * per corp and path (octokit-style).
+   */
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
-    client.execute(request).pipe(
-      Effect.flatMap((response) => response.text.pipe(Effect.map((text) => ({ status: response.status, text })))),
-      Effect.mapError((e) => transportFailure(path, e)),
+    http.execute(request).pipe(
+      Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
+      Effect.mapError((e) => Errors.transport(errors, path, e)),
       Effect.timeoutOrElse({
-        duration: timeout,
-        orElse: () =>
-          Effect.fail(
-            fail(
-              path,
-              0,
-              `no response within ${Duration.format(Duration.fromInputUnsafe(timeout))}`,
-              new VendorError.Transient({ kind: "timeout" })
-            )
-          )
+        duration: requestTimeout,
+        orElse: () => Effect.fail(Errors.timeout(errors, path, requestTimeout))
       }),
-      Effect.flatMap(({ status, text }): Effect.Effect<Record<string, unknown>, WeComError> => {
-        if (status >= 500) {
-          return Effect.fail(fail(path, status, `HTTP ${status}`, new VendorError.Transient({ kind: "http" })))
-        }
-        if (status < 200 || status >= 300) {
-          return Effect.fail(fail(path, status, `HTTP ${status}`, new VendorError.Unknown()))
-        }
-        const json = parseJson(text)
-        if (json === undefined) {
-          return Effect.fail(fail(path, status, "the reply is not a JSON object", new VendorError.Unknown()))
-        }
-        return Effect.succeed(json)
-      })
+      Effect.flatMap(({ status, text }) => Errors.response(errors, path, status, text)),
+      RateLimit.withLimit(RateLimit.key("wecom", options.corpId, path), limitFor(path)),
+      Effect.provideContext(limiter)
     )
 
-  /** Envelope decoding: errcode absent = 0; errcode ≠ 0 → WeComError unless it is accepted partial-failure data. */
-  const decodeEnvelope = <A>(
-    path: string,
-    json: Record<string, unknown>,
-    schema: Schema.Decoder<A>,
-    callOptions: CallOptions | undefined
-  ): Effect.Effect<A, WeComError> => {
-    const errcode = typeof json.errcode === "number" ? json.errcode : 0
-    const errmsg = typeof json.errmsg === "string" ? json.errmsg : ""
-    const partial = callOptions?.partialFailures === true && Array.isArray(json.result_list) &&
-      json.result_list.length > 0
-    if (errcode !== 0 && !partial) {
-      return Effect.fail(
-        fail(path, errcode, errmsg, WeComErrcode.classify(errcode, { retryAfterMillis }))
-      )
-    }
-    return Schema.decodeUnknownEffect(schema)(json).pipe(
-      Effect.mapError((e) =>
-        fail(path, errcode, `unexpected reply shape: ${e.message.split("\n")[0] ?? ""}`, new VendorError.Unknown())
-      )
-    ) as Effect.Effect<A, WeComError>
-  }
+  const retryAll = RetryPolicy.retry(policy)
+  // A call that works once is resent only after refusals, never after a failure that may hide work.
+  const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
+  const retry: Service["retry"] = (self, retryOptions) =>
+    retryOptions?.while === undefined
+      ? retryAll(self)
+      : RetryPolicy.retry({ ...policy, while: retryOptions.while as (e: unknown) => boolean })(self)
 
-  // One limiter group per corp and endpoint (octokit-style), sharing the RateLimiter this client was built with.
-  const limited = (path: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    RateLimit.withLimit(RateLimit.key("wecom", options.corpId, path), limit)(self).pipe(
-      Effect.provideService(RateLimiter.RateLimiter, limiter)
-    )
-  const fetchToken: Effect.Effect<WeComAccessToken.Issued, WeComError> = exchange(
-    GETTOKEN,
-    HttpClientRequest.get(GETTOKEN, { urlParams: { corpid: options.corpId, corpsecret: options.secret } })
+  // ---------------------------------------------------------------------------
+  // Access token
+  // ---------------------------------------------------------------------------
+
+  const fetchToken: Effect.Effect<AccessToken.Issued, WeComError> = exchange(
+    PATHS.token,
+    HttpClientRequest.get(PATHS.token, { urlParams: { corpid: options.corpId, corpsecret: options.secret } })
   ).pipe(
-    Effect.flatMap((json) => decodeEnvelope(GETTOKEN, json, TokenResponse, undefined)),
+    Effect.flatMap((json) => Errors.envelope(errors, PATHS.token, json, TokenResponse, false)),
     Effect.map((r) => {
       secrets.push(r.access_token)
       return { token: Redacted.make(r.access_token), expiresInSeconds: r.expires_in }
-    }),
-    limited(GETTOKEN)
+    })
   )
-  const token = yield* WeComAccessToken.make(fetchToken, {
-    earlyRefresh: options.tokenEarlyRefresh,
+  const token = yield* AccessToken.make(fetchToken, {
+    earlyRefresh: options.tokenEarlyRefresh ?? "300 seconds",
     // A refused secret or corp id stays refused: never call gettoken with it again (no loop, no IP block).
     isPermanent: (e) => e.reason._tag === "Credential"
   })
+
+  // ---------------------------------------------------------------------------
+  // Authorised calls
+  // ---------------------------------------------------------------------------
 
   /**
    * One attempt: take a permit, get the token, send, decode. A token errcode invalidates that token and replays
@@ -284,10 +263,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   ): Effect.Effect<A, WeComError> => {
     const once = (tok: Redacted.Redacted<string>) =>
       exchange(path, build(tok)).pipe(
-        Effect.flatMap((json) => decodeEnvelope(path, json, schema, callOptions)),
-        limited(path)
+        Effect.flatMap((json) => Errors.envelope(errors, path, json, schema, callOptions?.partialFailures === true))
       )
-    return token.get.pipe(
+    const call = token.get.pipe(
       Effect.flatMap((tok) =>
         once(tok).pipe(
           Effect.catchIf(
@@ -298,14 +276,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       ),
       Semaphore.withPermit(semaphore)
     )
+    return callOptions?.idempotent === false ? retryRefusals(call) : retryAll(call)
   }
-
-  const retry: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = RetryPolicy.retry(policy)
 
   const post: Service["post"] = (path, body, schema, callOptions) => {
     // JSON.stringify writes non-ASCII characters as themselves (UTF-8 on the wire), never as \uXXXX escapes.
     const text = JSON.stringify(body)
-    const call = attempt(
+    return attempt(
       path,
       (tok) =>
         HttpClientRequest.post(path).pipe(
@@ -314,15 +291,14 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ),
       schema,
       callOptions
-    )
-    // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
-    return (callOptions?.retry === false ? call : retry(call)).pipe(
+    ).pipe(
+      // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
       Effect.withSpan("WeComClient.post", { attributes: { path } }, { captureStackTrace: false })
     )
   }
 
-  const get: Service["get"] = (path, params, schema, callOptions) => {
-    const call = attempt(
+  const get: Service["get"] = (path, params, schema, callOptions) =>
+    attempt(
       path,
       (tok) =>
         HttpClientRequest.get(path).pipe(
@@ -331,68 +307,42 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ),
       schema,
       callOptions
-    )
-    return (callOptions?.retry === false ? call : retry(call)).pipe(
-      Effect.withSpan("WeComClient.get", { attributes: { path } }, { captureStackTrace: false })
-    )
-  }
+    ).pipe(Effect.withSpan("WeComClient.get", { attributes: { path } }, { captureStackTrace: false }))
 
-  return WeComClient.of({ corpId: options.corpId, post, get, accessToken: token.get, retry })
+  return WeComClient.of({ corpId: options.corpId, baseUrl, post, get, accessToken: token.get, retry })
 })
-
-const decodeJson = Schema.decodeUnknownOption(Schema.fromJsonString(Schema.Unknown))
-
-const parseJson = (text: string): Record<string, unknown> | undefined => {
-  const result = decodeJson(text)
-  if (result._tag === "None") return undefined
-  const value = result.value
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? value as Record<string, unknown>
-    : undefined
-}
 
 // =============================================================================
 // Layers
 // =============================================================================
 
 /**
- * The client from explicit options.
+ * The client from explicit options, with an in-memory rate limiter. Needs an `HttpClient` (e.g.
+ * `NodeHttpClient.layerUndici`, or the emulator's `layerHttpClient` in tests).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (
-  options: Options
-): Layer.Layer<WeComClient, WeComConfigError, HttpClient.HttpClient | RateLimiter.RateLimiter> =>
-  Layer.effect(
-    WeComClient,
-    make(options) as Effect.Effect<
-      Service,
-      WeComConfigError,
-      HttpClient.HttpClient | RateLimiter.RateLimiter | Scope.Scope
-    >
-  )
+export const layer = (options: Options): Layer.Layer<WeComClient, Config.ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(WeComClient, make(options)).pipe(Layer.provide(RateLimit.layerMemory))
 
 /**
- * The client from `WECOM_CORP_ID`, `WECOM_SECRET` (read as `Redacted`) and `WECOM_BASE_URL` (default
- * `https://qyapi.weixin.qq.com`); the remaining options are given in code.
+ * The client from configuration: `WECOM_CORP_ID`, `WECOM_SECRET` (redacted) and `WECOM_BASE_URL` (default
+ * {@link defaultBaseUrl}). Other options come from `options`.
  *
  * @since 0.1.0
  * @category layers
+ * @see {@link layer}
  */
 export const layerConfig = (
   options: Omit<Options, "corpId" | "secret" | "baseUrl"> = {}
-): Layer.Layer<
-  WeComClient,
-  WeComConfigError | Config.ConfigError,
-  HttpClient.HttpClient | RateLimiter.RateLimiter
-> =>
+): Layer.Layer<WeComClient, Config.ConfigError, HttpClient.HttpClient> =>
   Layer.effect(
     WeComClient,
     Effect.gen(function*() {
       const corpId = yield* Config.String("WECOM_CORP_ID")
       const secret = yield* Config.Redacted("WECOM_SECRET")
-      const baseUrl = yield* Config.String("WECOM_BASE_URL").pipe(Config.withDefault(DEFAULT_BASE_URL))
+      const baseUrl = yield* Config.String("WECOM_BASE_URL").pipe(Config.withDefault(defaultBaseUrl))
       return yield* make({ ...options, corpId, secret, baseUrl })
     })
-  )
+  ).pipe(Layer.provide(RateLimit.layerMemory))

@@ -3,6 +3,8 @@
  * becomes a `WeComError` carrying the endpoint path, the raw code, WeCom's own `errmsg` and a `reason` from
  * `@dirsync/core`'s `VendorError` union that says whether a retry can help.
  *
+ * A refused configuration (a plain-http base URL) is a `Config.ConfigError`, as in every client.
+ *
  * The access token and the secret never appear in it: `endpoint` is a path without query string and every vendor
  * message passes through {@link redact} first.
  *
@@ -27,21 +29,14 @@ export class WeComError extends Schema.TaggedError<WeComError>()("WeComError", V
   override get message(): string {
     return VendorError.describe(this)
   }
-}
 
-/**
- * A configuration the client refuses before sending anything (e.g. a plain-http base URL on a public host).
- *
- * @since 0.1.0
- * @category errors
- */
-export class WeComConfigError extends Schema.TaggedError<WeComConfigError>()("WeComConfigError", {
-  setting: Schema.String,
-  detail: Schema.String
-}) {
-  /** @since 0.1.0 */
-  override get message(): string {
-    return `${this.setting}: ${this.detail}`
+  /**
+   * Whether a retry can help (the reason says so).
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return this.reason.isRetryable
   }
 }
 

@@ -1,7 +1,10 @@
 /**
- * A mock WeCom for tests and sandboxes (`@dirsync/wecom/testing`): an in-memory school directory (classes, students,
- * parents) answering `gettoken`, `school/user/batch_update_student`, `school/user/batch_update_parent` and
- * `school/user/get` with WeCom's rules and codes, with fault injection from `@dirsync/core` `Faults`.
+ * The test entry point, `@dirsync/wecom/testing` (not in the main barrel): the WeCom emulator, an in-memory school
+ * directory (classes, students, parents) answering `gettoken`, `school/user/batch_update_student`,
+ * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, with fault injection from
+ * `@dirsync/core/testing` `Faults`. Same API as `@dirsync/feishu/testing`: {@link make}, `handle`, `calls(path?)`,
+ * `issuedTokens`, `expireTokens`, `setFaults`, `script`, `failAfterApply`, {@link layerHttpClient},
+ * {@link layerClient}.
  *
  * **When to use**
  *
@@ -25,88 +28,79 @@
  *
  * @since 0.1.0
  */
-import { MockTransport, RateLimit } from "@dirsync/core"
-import type * as Effect from "effect/Effect"
+import { MockTransport } from "@dirsync/core/testing"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import * as Internal from "./internal/directory.ts"
+import * as Emulator from "./internal/emulator.ts"
+import * as Endpoints from "./internal/endpoints.ts"
 import * as WeComClient from "./WeComClient.ts"
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Directory = Internal.Directory
+export type Directory = Emulator.Directory
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Options = Internal.Options
+export type Options = Emulator.Options
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Student = Internal.Student
+export type Student = Emulator.Student
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Parent = Internal.Parent
+export type Parent = Emulator.Parent
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type Child = Internal.Child
+export type Child = Emulator.Child
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type MockRequest = Internal.MockRequest
+export type MockRequest = Emulator.MockRequest
 
 /**
  * @since 0.1.0
  * @category models
  */
-export type MockResponse = Internal.MockResponse
+export type MockResponse = Emulator.MockResponse
 
 /**
- * @since 0.1.0
+ * One call the emulator answered.
+ *
+ * @since 0.2.0
  * @category models
  */
-export type CallRecord = Internal.CallRecord
+export type MockCall = Emulator.MockCall
 
 /**
- * The endpoint paths the mock implements.
+ * The API paths the package calls and the emulator implements.
  *
  * @since 0.1.0
  * @category constants
  */
-export const PATHS = Internal.PATHS
+export const PATHS = Endpoints.PATHS
 
 /**
  * Creates an empty directory (no classes, students or parents) for one corp app.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
-export const makeDirectory: (options?: Options) => Directory = Internal.make
-
-/**
- * Answers one request against `directory`; the same function a loopback sandbox server calls.
- *
- * @since 0.1.0
- * @category handlers
- */
-export const handle = (
-  directory: Directory,
-  request: MockRequest
-): Effect.Effect<MockResponse | "drop"> => directory.handle(request)
+export const make: (options?: Options) => Directory = Emulator.make
 
 /**
  * The directory as an `HttpClient`: requests never leave the process; a `"drop"` becomes a transport error, as a
@@ -119,17 +113,18 @@ export const layerHttpClient = (directory: Directory): Layer.Layer<HttpClient.Ht
   MockTransport.layerHttpClient(directory.handle)
 
 /**
- * A real `WeComClient` wired to the directory (its corp id and secret, the in-memory rate limiter). `options`
- * override client settings, e.g. `{ retry: { jitter: false } }` for exact timings.
+ * A real `WeComClient` wired to the directory with its credentials: the layer a user's test swaps in for
+ * `WeComClient.layerConfig`. `options` override client settings, e.g. `{ retry: { jitter: false } }` for exact
+ * timings.
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerClient = (
   directory: Directory,
-  options: Partial<WeComClient.Options> = {}
+  options: Omit<WeComClient.Options, "corpId" | "secret"> = {}
 ): Layer.Layer<WeComClient.WeComClient> =>
-  WeComClient.layer({ corpId: directory.corpId, secret: Redacted.make(directory.secret), ...options }).pipe(
-    Layer.provide([layerHttpClient(directory), RateLimit.layerMemory]),
+  WeComClient.layer({ ...options, corpId: directory.corpId, secret: Redacted.make(directory.secret) }).pipe(
+    Layer.provide(layerHttpClient(directory)),
     Layer.orDie // the only failure is a refused base URL, a bug in the test
   )

@@ -25,7 +25,7 @@ const GET = Testing.PATHS.getUser
 
 /** The seeds' school: classes 1–4, zhangsan and lisi, and their parents. */
 const school = (options: Testing.Options = {}) => {
-  const dir = Testing.makeDirectory(options)
+  const dir = Testing.make(options)
   dir.addClasses(1, 2, 3, 4)
   dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
   dir.addStudent({ student_userid: "lisi", name: "李四", department: [3] })
@@ -56,7 +56,7 @@ const byRow = (list: ReadonlyArray<Outcome.RowOutcome>) => new Map(list.map((o) 
 
 /** Bodies sent to a path, parsed. */
 const sentBodies = (dir: Testing.Directory, path: string) =>
-  dir.callLog().filter((c) => c.path === path).map((c) => JSON.parse(c.bodyText) as Record<string, Array<unknown>>)
+  dir.calls().filter((c) => c.path === path).map((c) => JSON.parse(c.bodyText) as Record<string, Array<unknown>>)
 
 /** An HttpClient that issues a token and answers every batch call with `reply` verbatim. */
 const replyWith = (reply: unknown) =>
@@ -66,7 +66,7 @@ const replyWith = (reply: unknown) =>
       Effect.succeed(HttpClientResponse.fromWeb(
         request,
         Response.json(
-          url.pathname === Testing.PATHS.gettoken
+          url.pathname === Testing.PATHS.token
             ? { errcode: 0, access_token: "TOKEN-0123456789", expires_in: 7200 }
             : reply
         )
@@ -257,8 +257,8 @@ describe("SchoolContacts", () => {
           assert.strictEqual(e.code, 40001)
           assert.strictEqual(e.reason._tag, "Credential")
         }
-        assert.strictEqual(dir.calls(Testing.PATHS.gettoken), 1)
-        assert.strictEqual(dir.calls(STUDENT), 0)
+        assert.strictEqual(dir.calls(Testing.PATHS.token).length, 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 0)
       }).pipe(Effect.provide(layer))
     })
 
@@ -281,7 +281,7 @@ describe("SchoolContacts", () => {
           name: "三"
         }])
         assert.isTrue(out.every((o) => o.status === "applied"))
-        assert.strictEqual(dir.calls(Testing.PATHS.gettoken), 2)
+        assert.strictEqual(dir.calls(Testing.PATHS.token).length, 2)
       }).pipe(Effect.provide(layerOn(dir)))
     })
   })
@@ -301,7 +301,7 @@ describe("SchoolContacts", () => {
         assert.strictEqual(out.get(1)?.reason, "RenameVerified")
         assert.strictEqual(out.get(2)?.status, "applied")
         assert.strictEqual(dir.renames("zhangsan"), 1)
-        assert.strictEqual(dir.calls(GET), 2)
+        assert.strictEqual(dir.calls(GET).length, 2)
         const bodies = sentBodies(dir, STUDENT)
         assert.strictEqual(bodies.length, 2)
         assert.deepStrictEqual(bodies[1]!.students, [{ student_userid: "lisi", name: "李四四" }])
@@ -316,8 +316,8 @@ describe("SchoolContacts", () => {
         assert.strictEqual(out[0]?.status, "applied")
         assert.strictEqual(out[0]?.reason, undefined)
         assert.strictEqual(dir.renames("zhangsan"), 1)
-        assert.strictEqual(dir.calls(STUDENT), 2)
-        assert.strictEqual(dir.calls(GET), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
+        assert.strictEqual(dir.calls(GET).length, 2)
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
@@ -327,8 +327,8 @@ describe("SchoolContacts", () => {
       return Effect.gen(function*() {
         const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
         assert.strictEqual(out[0]?.status, "applied")
-        assert.strictEqual(dir.calls(GET), 0)
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(GET).length, 0)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
@@ -360,7 +360,7 @@ describe("SchoolContacts", () => {
         const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
         assert.strictEqual(out[0]?.status, "applied")
         assert.strictEqual(dir.renames("zhangsan"), 1)
-        assert.strictEqual(dir.calls(STUDENT), 1, "nothing left to resend")
+        assert.strictEqual(dir.calls(STUDENT).length, 1, "nothing left to resend")
       }).pipe(Effect.provide(layerOn(dir)))
     })
   })

@@ -1,5 +1,5 @@
 import { RateLimit } from "@dirsync/core"
-import { SchoolSchema, WeComClient, WeComError } from "@dirsync/wecom"
+import { WeComClient, WeComError, WeComSchema } from "@dirsync/wecom"
 import * as Testing from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -19,11 +19,11 @@ import { drive, settle } from "./helpers.ts"
 // =============================================================================
 
 const STUDENT = Testing.PATHS.batchUpdateStudent
-const GETTOKEN = Testing.PATHS.gettoken
+const GETTOKEN = Testing.PATHS.token
 
 /** A directory with one class and one student, and a real client on it (no jitter, so delays are exact). */
 const setup = (clientOptions: Partial<WeComClient.Options> = {}, directoryOptions: Testing.Options = {}) => {
-  const dir = Testing.makeDirectory(directoryOptions)
+  const dir = Testing.make(directoryOptions)
   dir.addClasses(1)
   dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
   const layer = Testing.layerClient(dir, { retry: { jitter: false }, ...clientOptions })
@@ -33,7 +33,7 @@ const setup = (clientOptions: Partial<WeComClient.Options> = {}, directoryOption
 /** One batch_update_student call renaming nobody (idempotent). */
 const update = (name = "张三") =>
   WeComClient.WeComClient.use((c) =>
-    c.post(STUDENT, { students: [{ student_userid: "zhangsan", name }] }, SchoolSchema.BatchReply)
+    c.post(STUDENT, { students: [{ student_userid: "zhangsan", name }] }, WeComSchema.BatchReply)
   )
 
 /** An HttpClient answering from a function of the path, for replies the directory never gives. */
@@ -79,7 +79,7 @@ describe("WeComClient", () => {
     it.effect("refuses plain http for a public host, with a message saying why", () =>
       Effect.gen(function*() {
         const e = yield* Effect.flip(WeComClient.checkBaseUrl("http://qyapi.weixin.qq.com"))
-        assert.strictEqual(e._tag, "WeComConfigError")
+        assert.strictEqual(e._tag, "ConfigError")
         assert.include(e.message, "WECOM_BASE_URL")
         assert.include(e.message, "plain http is refused for qyapi.weixin.qq.com")
         const notUrl = yield* Effect.flip(WeComClient.checkBaseUrl("qyapi.weixin.qq.com"))
@@ -108,14 +108,14 @@ describe("WeComClient", () => {
           Effect.provide(refused.pipe(Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory]))),
           Effect.flip
         )
-        assert.strictEqual(e._tag, "WeComConfigError")
-        assert.strictEqual(dir.callLog().length, 0)
+        assert.strictEqual(e._tag, "ConfigError")
+        assert.strictEqual(dir.calls().length, 0)
       }))
   })
 
   describe("layerConfig", () => {
     it.effect("reads WECOM_CORP_ID, WECOM_SECRET and WECOM_BASE_URL", () => {
-      const dir = Testing.makeDirectory({ corpId: "wwcfg", secret: "cfg-secret-0001" })
+      const dir = Testing.make({ corpId: "wwcfg", secret: "cfg-secret-0001" })
       const config = ConfigProvider.layer(
         ConfigProvider.fromUnknown({
           WECOM_CORP_ID: "wwcfg",
@@ -140,7 +140,7 @@ describe("WeComClient", () => {
       const { dir, layer } = setup()
       return Effect.gen(function*() {
         yield* drive(update("张三😀"))
-        const sent = dir.callLog().find((c) => c.path === STUDENT)!
+        const sent = dir.calls().find((c) => c.path === STUDENT)!
         assert.include(sent.bodyText, "张三😀")
         assert.notMatch(sent.bodyText, /\\u[0-9a-fA-F]{4}/)
         assert.strictEqual(dir.student("zhangsan")?.name, "张三😀")
@@ -156,7 +156,7 @@ describe("WeComClient", () => {
           : Response.json({ errcode: 0, errmsg: "ok" })
       })
       return Effect.gen(function*() {
-        yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, SchoolSchema.BatchReply))
+        yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, WeComSchema.BatchReply))
         assert.include(seen[0]!, "corpid=ww1")
         assert.strictEqual(seen[1], "?access_token=TOKEN-abcdefgh")
       }).pipe(Effect.provide(clientOn(http)))
@@ -167,7 +167,7 @@ describe("WeComClient", () => {
         path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : Response.json({})
       )
       return Effect.gen(function*() {
-        const reply = yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, SchoolSchema.BatchReply))
+        const reply = yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, WeComSchema.BatchReply))
         assert.deepStrictEqual(reply, {})
       }).pipe(Effect.provide(clientOn(http)))
     })
@@ -182,7 +182,7 @@ describe("WeComClient", () => {
         assert.strictEqual(e.endpoint, STUDENT)
         assert.strictEqual(e.vendorMessage, "scripted errcode 40058")
         assert.strictEqual(e.reason._tag, "InvalidRequest")
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 1)
         assert.include(e.message, "/cgi-bin/school/user/batch_update_student failed with 40058 (InvalidRequest)")
       }).pipe(Effect.provide(layer))
     })
@@ -192,15 +192,15 @@ describe("WeComClient", () => {
       return Effect.gen(function*() {
         const body = { students: [{ student_userid: "nobody", name: "x" }] }
         const reply = yield* drive(
-          WeComClient.WeComClient.use((c) => c.post(STUDENT, body, SchoolSchema.BatchReply, { partialFailures: true }))
+          WeComClient.WeComClient.use((c) => c.post(STUDENT, body, WeComSchema.BatchReply, { partialFailures: true }))
         )
         assert.strictEqual(reply.errcode, 1)
         assert.strictEqual(reply.result_list?.[0]?.student_userid, "nobody")
         const e = yield* drive(
-          Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, body, SchoolSchema.BatchReply)))
+          Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, body, WeComSchema.BatchReply)))
         )
         assert.strictEqual(e.code, 1)
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layer))
     })
   })
@@ -212,24 +212,24 @@ describe("WeComClient", () => {
       return Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(update())
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 1)
         yield* TestClock.adjust("499 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1, "no retry before the 500 ms backoff")
+        assert.strictEqual(dir.calls(STUDENT).length, 1, "no retry before the 500 ms backoff")
         yield* TestClock.adjust("1 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
         yield* TestClock.adjust("1 second")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 3)
+        assert.strictEqual(dir.calls(STUDENT).length, 3)
         yield* TestClock.adjust("2 seconds")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 4)
+        assert.strictEqual(dir.calls(STUDENT).length, 4)
         const e = yield* Effect.flip(Fiber.join(fiber))
         assert.strictEqual(e.code, -1)
         assert.strictEqual(e.reason._tag, "Transient")
         yield* TestClock.adjust("1 minute")
-        assert.strictEqual(dir.calls(STUDENT), 4, "never more than 1 + 3 calls")
+        assert.strictEqual(dir.calls(STUDENT).length, 4, "never more than 1 + 3 calls")
       }).pipe(Effect.provide(layer))
     })
 
@@ -238,7 +238,7 @@ describe("WeComClient", () => {
       dir.script(-1, 6000, 45033)
       return Effect.gen(function*() {
         yield* drive(update("新名字"))
-        assert.strictEqual(dir.calls(STUDENT), 4)
+        assert.strictEqual(dir.calls(STUDENT).length, 4)
         assert.strictEqual(dir.student("zhangsan")?.name, "新名字")
       }).pipe(Effect.provide(layer))
     })
@@ -251,10 +251,10 @@ describe("WeComClient", () => {
         yield* settle
         yield* TestClock.adjust("59999 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1, "still waiting at 59.999 s")
+        assert.strictEqual(dir.calls(STUDENT).length, 1, "still waiting at 59.999 s")
         yield* TestClock.adjust("1 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
         yield* Fiber.join(fiber)
       }).pipe(Effect.provide(layer))
     })
@@ -267,11 +267,11 @@ describe("WeComClient", () => {
         yield* settle
         yield* TestClock.adjust("4999 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 1)
         yield* TestClock.adjust("1 millis")
         yield* settle
         yield* Fiber.join(fiber)
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layer))
     })
 
@@ -280,12 +280,12 @@ describe("WeComClient", () => {
       dir.failAfterApply("http5xx")
       return Effect.gen(function*() {
         yield* drive(update())
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
         dir.setFaults("5xx=1")
         const e = yield* drive(Effect.flip(update()))
         assert.strictEqual(e.code, 503)
         assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "http")
-        assert.strictEqual(dir.calls(STUDENT), 2 + 4)
+        assert.strictEqual(dir.calls(STUDENT).length, 2 + 4)
       }).pipe(Effect.provide(layer))
     })
 
@@ -294,27 +294,28 @@ describe("WeComClient", () => {
       dir.failAfterApply("drop")
       return Effect.gen(function*() {
         yield* drive(update())
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
         dir.setFaults("drop=1")
         const e = yield* drive(Effect.flip(update()))
         assert.strictEqual(e.code, 0)
         assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "network")
-        assert.strictEqual(dir.calls(STUDENT), 2 + 4)
+        assert.strictEqual(dir.calls(STUDENT).length, 2 + 4)
         noSecrets(visible(e), dir)
       }).pipe(Effect.provide(layer))
     })
 
-    it.effect("does not retry when the caller turns retry off", () => {
+    it.effect("resends a call that is not idempotent after a refusal, never after a failure that may hide work", () => {
       const { dir, layer } = setup()
-      dir.script(-1)
+      dir.script(45033, -1)
       return Effect.gen(function*() {
-        const e = yield* Effect.flip(
+        const e = yield* drive(Effect.flip(
           WeComClient.WeComClient.use((c) =>
-            c.post(STUDENT, { students: [] }, SchoolSchema.BatchReply, { retry: false })
+            c.post(STUDENT, { students: [] }, WeComSchema.BatchReply, { idempotent: false })
           )
-        )
+        ))
         assert.strictEqual(e.code, -1)
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layer))
     })
 
@@ -323,17 +324,17 @@ describe("WeComClient", () => {
       return Effect.gen(function*() {
         const fiber = yield* Effect.forkChild(Effect.all([update(), update(), update()], { concurrency: "unbounded" }))
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 1)
         // 2 calls per second: one every 505 ms (500 ms plus the limiter's 1% slack).
         yield* TestClock.adjust("504 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 1)
         yield* TestClock.adjust("1 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
         yield* TestClock.adjust("505 millis")
         yield* settle
-        assert.strictEqual(dir.calls(STUDENT), 3)
+        assert.strictEqual(dir.calls(STUDENT).length, 3)
         yield* Fiber.join(fiber)
       }).pipe(Effect.provide(layer))
     })
@@ -344,8 +345,8 @@ describe("WeComClient", () => {
       const { dir, layer } = setup({ concurrency: 4 })
       return Effect.gen(function*() {
         yield* drive(Effect.all(Array.from({ length: 20 }, () => update()), { concurrency: "unbounded" }))
-        assert.strictEqual(dir.calls(GETTOKEN), 1)
-        assert.strictEqual(dir.calls(STUDENT), 20)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 20)
       }).pipe(Effect.provide(layer))
     })
 
@@ -355,10 +356,10 @@ describe("WeComClient", () => {
         yield* drive(update())
         yield* TestClock.adjust("6899 seconds")
         yield* drive(update())
-        assert.strictEqual(dir.calls(GETTOKEN), 1)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 1)
         yield* TestClock.adjust("2 seconds")
         yield* drive(update())
-        assert.strictEqual(dir.calls(GETTOKEN), 2)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 2)
       }).pipe(Effect.provide(layer))
     })
 
@@ -369,8 +370,8 @@ describe("WeComClient", () => {
         dir.expireTokens()
         yield* drive(update("二"))
         yield* drive(update("三"))
-        assert.strictEqual(dir.calls(GETTOKEN), 2)
-        assert.strictEqual(dir.calls(STUDENT), 4) // 1 + (rejected + replay) + 1
+        assert.strictEqual(dir.calls(GETTOKEN).length, 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 4) // 1 + (rejected + replay) + 1
         assert.strictEqual(dir.student("zhangsan")?.name, "三")
       }).pipe(Effect.provide(layer))
     })
@@ -382,8 +383,8 @@ describe("WeComClient", () => {
         yield* drive(update())
         dir.script(41001)
         yield* drive(update())
-        assert.strictEqual(dir.calls(GETTOKEN), 3)
-        assert.strictEqual(dir.calls(STUDENT), 4)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 3)
+        assert.strictEqual(dir.calls(STUDENT).length, 4)
       }).pipe(Effect.provide(layer))
     })
 
@@ -394,13 +395,13 @@ describe("WeComClient", () => {
         const e = yield* drive(Effect.flip(update()))
         assert.strictEqual(e.code, 42001)
         assert.strictEqual(e.reason._tag, "TokenInvalid")
-        assert.strictEqual(dir.calls(GETTOKEN), 2)
-        assert.strictEqual(dir.calls(STUDENT), 2)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 2)
+        assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layer))
     })
 
     it.effect("40001 on gettoken fails fast as Credential: one gettoken for all callers, never looped", () => {
-      const dir = Testing.makeDirectory()
+      const dir = Testing.make()
       const layer = WeComClient.layer({ corpId: dir.corpId, secret: Redacted.make("wrong-secret-abcdef") }).pipe(
         Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory])
       )
@@ -414,13 +415,13 @@ describe("WeComClient", () => {
           assert.strictEqual(e.reason._tag, "Credential")
           assert.notInclude(visible(e), "wrong-secret-abcdef")
         }
-        assert.strictEqual(dir.calls(GETTOKEN), 1)
-        assert.strictEqual(dir.calls(STUDENT), 0)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 1)
+        assert.strictEqual(dir.calls(STUDENT).length, 0)
       }).pipe(Effect.provide(layer))
     })
 
     it.effect("40013 (bad corp id) is a Credential failure too", () => {
-      const dir = Testing.makeDirectory()
+      const dir = Testing.make()
       const layer = WeComClient.layer({ corpId: "wwother", secret: Redacted.make(dir.secret) }).pipe(
         Layer.provide([Testing.layerHttpClient(dir), RateLimit.layerMemory])
       )
@@ -428,7 +429,7 @@ describe("WeComClient", () => {
         const e = yield* drive(Effect.flip(update()))
         assert.strictEqual(e.code, 40013)
         assert.strictEqual(e.reason._tag, "Credential")
-        assert.strictEqual(dir.calls(GETTOKEN), 1)
+        assert.strictEqual(dir.calls(GETTOKEN).length, 1)
       }).pipe(Effect.provide(layer))
     })
   })

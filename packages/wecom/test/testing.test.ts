@@ -9,7 +9,7 @@ import * as TestClock from "effect/testing/TestClock"
 // =============================================================================
 
 const school = (options: Testing.Options = {}) => {
-  const dir = Testing.makeDirectory(options)
+  const dir = Testing.make(options)
   dir.addClasses(1)
   dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [1] })
   return dir
@@ -17,7 +17,7 @@ const school = (options: Testing.Options = {}) => {
 
 /** Calls the handler as a sandbox server would, and parses the JSON reply. */
 const call = (dir: Testing.Directory, method: string, url: string, body?: unknown) =>
-  Testing.handle(dir, { method, url, headers: {}, bodyText: body === undefined ? "" : JSON.stringify(body) }).pipe(
+  dir.handle({ method, url, headers: {}, bodyText: body === undefined ? "" : JSON.stringify(body) }).pipe(
     Effect.map((reply) =>
       reply === "drop"
         ? "drop" as const
@@ -71,7 +71,7 @@ describe("testing", () => {
       Effect.gen(function*() {
         const dir = school()
         const tok = yield* token(dir)
-        const escaped = yield* Testing.handle(dir, {
+        const escaped = yield* dir.handle({
           method: "POST",
           headers: {},
           url: `/cgi-bin/school/user/batch_update_student?access_token=${tok}`,
@@ -137,13 +137,14 @@ describe("testing", () => {
         const dir = school({ callLogLimit: 3 })
         const tok = yield* token(dir)
         for (let i = 0; i < 10; i++) yield* update(dir, tok, [{ student_userid: "zhangsan", name: `张${i}` }])
-        const kept = dir.callLog()
+        const kept = dir.calls()
         assert.deepStrictEqual(
           kept.map((c) => (JSON.parse(c.bodyText) as { students: Array<{ name: string }> }).students[0]!.name),
           ["张7", "张8", "张9"]
         )
-        assert.strictEqual(dir.calls("/cgi-bin/school/user/batch_update_student"), 10)
-        assert.strictEqual(school().callLog().length, 0)
+        // Per path too: only the latest calls are kept.
+        assert.strictEqual(dir.calls(Testing.PATHS.batchUpdateStudent).length, 3)
+        assert.strictEqual(school().calls().length, 0)
       }))
 
     it.effect("school/user/get finds a user or answers 60111", () =>
@@ -212,7 +213,7 @@ describe("testing", () => {
           codes.push(r !== "drop" && r.json.errcode)
         }
         assert.deepStrictEqual(codes, [-1, 45009, 0])
-        assert.strictEqual(dir.calls(Testing.PATHS.batchUpdateStudent), 3)
+        assert.strictEqual(dir.calls(Testing.PATHS.batchUpdateStudent).length, 3)
       }))
   })
 })

@@ -2,8 +2,8 @@
  * `dirsync sandbox`: the WeCom and Feishu emulators on one loopback port until interrupted, and the environment
  * that points dirsync at them.
  */
-import { Faults } from "@dirsync/core"
-import * as FeishuMock from "@dirsync/feishu/FeishuMock"
+import { Faults } from "@dirsync/core/testing"
+import * as FeishuTesting from "@dirsync/feishu/testing"
 import * as WeComTesting from "@dirsync/wecom/testing"
 import * as Effect from "effect/Effect"
 import * as CliExit from "../../CliExit.ts"
@@ -23,8 +23,8 @@ export const sandbox = (args: {
       catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
     })
     // A sandbox may serve millions of rows: keep only the latest calls' bodies.
-    const wecom = WeComTesting.makeDirectory({ faults, callLogLimit: 1000 })
-    const feishu = FeishuMock.make({ faults })
+    const wecom = WeComTesting.make({ faults, callLogLimit: 1000 })
+    const feishu = FeishuTesting.make({ faults })
     if (args.seed !== undefined) yield* Sandbox.fromFile(args.seed, wecom, feishu)
     const served = yield* Sandbox.serve([
       { prefix: "/cgi-bin/", handler: wecom.handle },

@@ -1,13 +1,17 @@
 /**
- * The in-memory WeCom school directory behind `@dirsync/wecom/testing`: classes, students and parents, and a
- * transport-agnostic request handler implementing `gettoken`, `school/user/batch_update_student`,
+ * The WeCom emulator behind `@dirsync/wecom/testing`: an in-memory school directory (classes, students, parents) and
+ * a transport-agnostic request handler implementing `gettoken`, `school/user/batch_update_student`,
  * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, plus the shared fault spec
- * from `@dirsync/core` `Faults`.
+ * from `@dirsync/core/testing` `Faults`. Same API names as the Feishu emulator for the same things.
+ *
+ * @internal
  */
-import { Faults, Limit, type MockTransport, Text } from "@dirsync/core"
+import { Limit, Text } from "@dirsync/core"
+import { Faults, type MockTransport } from "@dirsync/core/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import { PATHS } from "./endpoints.ts"
 
 // =============================================================================
 // Models
@@ -54,16 +58,21 @@ export interface Options {
   /** `expires_in` of issued tokens, in seconds. Default 7200. */
   readonly tokenLifetimeSeconds?: number | undefined
   /**
-   * How many of the most recent calls `callLog` keeps. Default: all, which suits tests; a long-running sandbox sets
-   * a limit, since every 100-row call keeps its body (~120 MB of them after a million rows).
+   * How many of the most recent calls `calls` keeps. Default: all, which suits tests; a long-running sandbox sets a
+   * limit, since every call keeps its body.
    */
   readonly callLogLimit?: number | undefined
 }
 
-/** One recorded call: method and path only (never the token). */
-export interface CallRecord {
+/** One call the emulator answered: never the query string (so never the token). */
+export interface MockCall {
   readonly method: string
   readonly path: string
+  /** HTTP status, or 0 for a dropped connection. */
+  readonly status: number
+  /** The reply's errcode, when it had one. */
+  readonly code: number | undefined
+  readonly atMillis: number
   /** The body as received, for encoding tests. */
   readonly bodyText: string
 }
@@ -93,10 +102,8 @@ export interface Directory {
   readonly parents: () => ReadonlyArray<Parent>
   readonly student: (userid: string) => Student | undefined
   readonly parent: (userid: string) => Parent | undefined
-  /** Requests received for a path such as `/cgi-bin/gettoken`, whatever their outcome. */
-  readonly calls: (path: string) => number
-  /** Every request received, in order (method, path and body; never the query string), or the last `callLogLimit`. */
-  readonly callLog: () => ReadonlyArray<CallRecord>
+  /** Calls answered, in order, optionally only those to one path (the last `callLogLimit` of them). */
+  readonly calls: (path?: string) => ReadonlyArray<MockCall>
   /** How many times the user whose id was `userid` before renaming was renamed (case-insensitive). */
   readonly renames: (userid: string) => number
   /** Every token issued, for secret-leak assertions. */
@@ -118,13 +125,6 @@ export interface Directory {
 // =============================================================================
 // Constants
 // =============================================================================
-
-export const PATHS = {
-  gettoken: "/cgi-bin/gettoken",
-  batchUpdateStudent: "/cgi-bin/school/user/batch_update_student",
-  batchUpdateParent: "/cgi-bin/school/user/batch_update_parent",
-  getUser: "/cgi-bin/school/user/get"
-} as const
 
 const WRITES: ReadonlySet<string> = new Set([PATHS.batchUpdateStudent, PATHS.batchUpdateParent])
 const USERID = /^[0-9A-Za-z][0-9A-Za-z_\-@.]*$/
@@ -182,7 +182,7 @@ const respond = (reply: Reply): MockResponse =>
       bodyText: JSON.stringify(reply.body)
     }
 
-/** Creates an empty directory. */
+/** Creates an empty directory for one corp app. */
 export const make = (options: Options = {}): Directory => {
   const corpId = options.corpId ?? "wwmockcorp0001"
   const secret = options.secret ?? "mock-secret-5f2c8e1a9b"
@@ -197,8 +197,7 @@ export const make = (options: Options = {}): Directory => {
   const parents = new Map<string, Parent>()
   const tokens = new Map<string, IssuedToken>()
   const issued: Array<string> = []
-  const callCounts = new Map<string, number>()
-  const log: Array<CallRecord> = []
+  const log: Array<MockCall> = []
   const renameCounts = new Map<string, number>()
   const rateWindows = new Map<string, { window: number; count: number }>()
   let tokenSerial = 0
@@ -319,8 +318,7 @@ export const make = (options: Options = {}): Directory => {
       department: department ?? current.department,
       renamed: current.renamed || newId !== undefined
     }
-    // Overwritten in place unless renamed: deleting and re-adding every updated student kept a 1M-student map
-    // rehashing (applyStudent took 2.0 CPU-s of a 1M-row run that way, 1.0 s now).
+    // Overwritten in place unless renamed: deleting and re-adding every updated student kept a large map rehashing.
     const nextKey = key(next.student_userid)
     if (nextKey !== k) students.delete(k)
     students.set(nextKey, next)
@@ -461,7 +459,7 @@ export const make = (options: Options = {}): Directory => {
   const dispatch = (request: MockRequest, url: URL, now: number): Reply | "drop" => {
     const path = url.pathname
     const method = request.method.toUpperCase()
-    if (path === PATHS.gettoken) {
+    if (path === PATHS.token) {
       if (method !== "GET") return error(40058, "invalid parameter: use GET")
       if (url.searchParams.get("corpid") !== corpId) return error(40013, "invalid corpid")
       if (url.searchParams.get("corpsecret") !== secret) return error(40001, "invalid secret")
@@ -507,13 +505,21 @@ export const make = (options: Options = {}): Directory => {
       if (faults.latencyMillis > 0) yield* Effect.sleep(faults.latencyMillis)
       const now = yield* Clock.currentTimeMillis
       const url = new URL(request.url, "http://mock.invalid")
-      callCounts.set(url.pathname, (callCounts.get(url.pathname) ?? 0) + 1)
+      const reply = dispatch(request, url, now)
       if (callLogLimit > 0) {
         // Drop the older half at once rather than shift per call: amortised O(1).
         if (log.length >= 2 * callLogLimit) log.splice(0, log.length - callLogLimit)
-        log.push({ method: request.method.toUpperCase(), path: url.pathname, bodyText: request.bodyText })
+        log.push({
+          method: request.method.toUpperCase(),
+          path: url.pathname,
+          status: reply === "drop" ? 0 : reply._tag === "http" ? reply.status : 200,
+          code: reply !== "drop" && reply._tag === "json" && typeof reply.body.errcode === "number"
+            ? reply.body.errcode
+            : undefined,
+          atMillis: now,
+          bodyText: request.bodyText
+        })
       }
-      const reply = dispatch(request, url, now)
       return reply === "drop" ? reply : respond(reply)
     })
 
@@ -529,8 +535,10 @@ export const make = (options: Options = {}): Directory => {
     parents: () => [...parents.values()],
     student: (id) => students.get(key(id)),
     parent: (id) => parents.get(key(id)),
-    calls: (path) => callCounts.get(path) ?? 0,
-    callLog: () => log.slice(-callLogLimit),
+    calls: (path) => {
+      const latest = log.slice(-callLogLimit)
+      return path === undefined ? latest : latest.filter((c) => c.path === path)
+    },
     renames: (id) => renameCounts.get(key(id)) ?? 0,
     issuedTokens: () => [...issued],
     setFaults: (f) => {

@@ -1,4 +1,4 @@
-import { Departments, FeishuBatchTask } from "@dirsync/feishu"
+import { Departments } from "@dirsync/feishu"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Stream } from "effect"
@@ -12,7 +12,7 @@ const myRows = Stream.fromIterable([
 const json = (response: FeishuTesting.MockResponse | "drop") =>
   response === "drop" ? undefined : (JSON.parse(response.bodyText) as { code: number; data?: unknown })
 
-describe("FeishuMock", () => {
+describe("testing", () => {
   describe("README", () => {
     // The README's user-test example, verbatim apart from the rows.
     it.effect("creates my org chart", () => {
@@ -32,7 +32,7 @@ describe("FeishuMock", () => {
     it.effect("answers a missing token with 99991661 and a bad one with 99991663, both as HTTP 400", () =>
       Effect.gen(function*() {
         const mock = FeishuTesting.make()
-        const request = { method: "GET", url: `${FeishuBatchTask.taskGetPath}?task_id=${"a".repeat(32)}`, bodyText: "" }
+        const request = { method: "GET", url: `${FeishuTesting.PATHS.taskGet}?task_id=${"a".repeat(32)}`, bodyText: "" }
         const missing = yield* mock.handle({ ...request, headers: {} })
         const bad = yield* mock.handle({ ...request, headers: { Authorization: "Bearer t-forged" } })
         assert.deepStrictEqual([missing !== "drop" && missing.status, json(missing)?.code], [400, 99991661])
@@ -80,4 +80,54 @@ describe("FeishuMock", () => {
         assert.strictEqual(mock.calls()[0]!.atMillis, 250)
       }))
   })
+
+  describe("faults", () => {
+    it.effect("failAfterApply creates the task, then answers with the failure: the lost-reply case", () =>
+      Effect.gen(function*() {
+        const mock = FeishuTesting.make()
+        const token = json(yield* mock.handle(tokenRequest(mock)))!
+        const add = batchAdd((token as { tenant_access_token?: string }).tenant_access_token!)
+        mock.failAfterApply("drop", "http5xx", "busy")
+        assert.strictEqual(yield* mock.handle(add), "drop")
+        const unavailable = yield* mock.handle(add)
+        assert.strictEqual(unavailable !== "drop" && unavailable.status, 503)
+        assert.strictEqual(json(yield* mock.handle(add))!.code, 43024)
+        assert.strictEqual(mock.tasks().length, 3, "every failed answer hides a created task")
+        assert.strictEqual(json(yield* mock.handle(add))!.code, 0)
+        assert.deepStrictEqual(mock.calls(FeishuTesting.PATHS.batchAddDepartments).map((c) => [c.status, c.code]), [
+          [0, undefined],
+          [503, undefined],
+          [200, 43024],
+          [200, 0]
+        ])
+      }))
+
+    it.effect("setFaults replaces the spec; callLogLimit keeps only the latest calls", () =>
+      Effect.gen(function*() {
+        const mock = FeishuTesting.make({ callLogLimit: 2 })
+        const token = json(yield* mock.handle(tokenRequest(mock)))!
+        const add = batchAdd((token as { tenant_access_token?: string }).tenant_access_token!)
+        mock.setFaults("5xx=1")
+        const refused = yield* mock.handle(add)
+        assert.strictEqual(refused !== "drop" && refused.status, 503)
+        assert.strictEqual(mock.tasks().length, 0, "a 5xx fault applies nothing")
+        mock.setFaults("")
+        assert.strictEqual(json(yield* mock.handle(add))!.code, 0)
+        assert.deepStrictEqual(mock.calls().map((c) => c.status), [503, 200])
+      }))
+  })
+})
+
+const tokenRequest = (mock: FeishuTesting.Directory) => ({
+  method: "POST",
+  url: FeishuTesting.PATHS.token,
+  headers: {},
+  bodyText: JSON.stringify({ app_id: mock.appId, app_secret: mock.appSecret })
+})
+
+const batchAdd = (token: string) => ({
+  method: "POST",
+  url: FeishuTesting.PATHS.batchAddDepartments,
+  headers: { authorization: `Bearer ${token}` },
+  bodyText: JSON.stringify({ departments: [{ name: "D", parent_id: "0" }] })
 })

@@ -1,6 +1,6 @@
 /**
- * Schemas for WeCom school contacts (家校通讯录): the rows of `batch_update_student` and `batch_update_parent` with
- * every documented limit, and the replies of the batch endpoints and `school/user/get`.
+ * Every WeCom schema of this package, for school contacts (家校通讯录): the rows of `batch_update_student` and
+ * `batch_update_parent` with every documented limit, and the replies of the batch endpoints and `school/user/get`.
  *
  * **Details**
  *
@@ -51,7 +51,7 @@ export const CHILDREN_MAX = 10
  */
 export const UserId = Limit.Id({ unit: "bytes", max: 64 })
 
-// Hoisted: a regex literal is a new RegExp object (56 bytes) each time it is evaluated, here twice per row.
+// Hoisted: a regex literal is a new RegExp object each time it is evaluated, here twice per row.
 const mobilePattern = /^[0-9+-]{1,32}$/
 
 const isMobile = Schema.makeFilter<string>(

@@ -1,36 +1,16 @@
 /**
- * An in-memory Feishu contact directory that speaks the OpenAPI wire format: `tenant_access_token/internal`,
- * contact v2 `department/batch_add` (asynchronous tasks) and `task/get`, with Feishu's rules and codes and the shared
- * `@dirsync/core` fault injection. Tests and the CLI sandbox run the real client against it.
+ * The Feishu emulator behind `@dirsync/feishu/testing`: an in-memory contact directory and a transport-agnostic
+ * request handler implementing `tenant_access_token/internal`, contact v2 `department/batch_add` (asynchronous tasks)
+ * and `task/get` with Feishu's rules and codes, plus the shared fault spec from `@dirsync/core/testing` `Faults`.
+ * Same API names as the WeCom emulator for the same things.
  *
- * **Details**
- *
- * - {@link make} builds a directory; its `handle` is a pure, transport-agnostic request handler
- *   (`{ method, url, headers, bodyText }` → `{ status, headers, bodyText }` or `"drop"`), so the same directory serves
- *   {@link layerHttpClient} (an in-process `HttpClient`, no sockets) and a loopback HTTP server.
- * - Tasks are asynchronous: a task reports status 1 (running) for `pollsBeforeDone` polls, then executes and reports
- *   9 with `task_info` in request order (or 10 when told to fail). Departments are created only when the task
- *   executes, so a child submitted before its parent's task finished fails with 40052, as on Feishu.
- * - In one request, parents may follow their children (the official example does this); missing parents give item
- *   code 40052, duplicate ids 40152 (tenant) / 40186 (request), self-parents 40184, duplicate names under one parent
- *   40153, empty names 40014. A bad token is 99991663 as HTTP 400, a bad secret 10014, an unknown app 99991543, the
- *   rate limit 99991400 as HTTP 429 with `x-ogw-ratelimit-reset`.
- * - Faults (`Faults` spec): `busy` answers 43024, `5xx` HTTP 503 without an envelope, `drop` no response (for
- *   `batch_add` the task is created first: the worst case for a non-idempotent call), `latency` via `Effect.sleep`
- *   (so `TestClock` controls it), `token-ttl` kills tokens early, `rate` limits calls per minute per endpoint,
- *   `script` answers the next `batch_add` calls with the given codes. Random faults also hit `task/get`.
- * - Time comes from `Clock`.
- *
- * @since 0.1.0
+ * @internal
  */
-import { Faults, Limit, MockTransport } from "@dirsync/core"
+import { Limit } from "@dirsync/core"
+import { Faults, type MockTransport } from "@dirsync/core/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as HttpClient from "effect/http/HttpClient"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import { batchAddDepartmentsPath, taskGetPath } from "./FeishuBatchTask.ts"
-import * as FeishuClient from "./FeishuClient.ts"
+import { PATHS } from "./endpoints.ts"
 
 // =============================================================================
 // Models
@@ -38,23 +18,13 @@ import * as FeishuClient from "./FeishuClient.ts"
 
 /**
  * A request as any transport sees it.
- *
- * @since 0.1.0
- * @category models
  */
 export type MockRequest = MockTransport.Request
 
-/**
- * @since 0.1.0
- * @category models
- */
 export type MockResponse = MockTransport.Response
 
 /**
  * A department in the directory.
- *
- * @since 0.1.0
- * @category models
  */
 export interface MockDepartment {
   readonly id: string
@@ -67,9 +37,6 @@ export interface MockDepartment {
 
 /**
  * A department as `department/batch_add` receives it.
- *
- * @since 0.1.0
- * @category models
  */
 export interface ReceivedDepartment {
   readonly id?: unknown
@@ -82,9 +49,6 @@ export interface ReceivedDepartment {
 
 /**
  * One per-item result of a finished task, as `task_info` reports it.
- *
- * @since 0.1.0
- * @category models
  */
 export interface MockTaskItem {
   readonly code: number
@@ -98,9 +62,6 @@ export interface MockTaskItem {
 
 /**
  * A batch task and its state.
- *
- * @since 0.1.0
- * @category models
  */
 export interface MockTask {
   readonly taskId: string
@@ -116,12 +77,7 @@ export interface MockTask {
   results: ReadonlyArray<MockTaskItem> | undefined
 }
 
-/**
- * One call the directory answered.
- *
- * @since 0.1.0
- * @category models
- */
+/** One call the emulator answered: never a header (so never the token). */
 export interface MockCall {
   readonly method: string
   readonly path: string
@@ -130,12 +86,10 @@ export interface MockCall {
   /** Envelope code, when there was one. */
   readonly code: number | undefined
   readonly atMillis: number
+  /** The body as received. */
+  readonly bodyText: string
 }
 
-/**
- * @since 0.1.0
- * @category models
- */
 export interface Options {
   /** Default `cli_mock_app`. */
   readonly appId?: string | undefined
@@ -143,24 +97,25 @@ export interface Options {
   readonly appSecret?: string | undefined
   /** Polls a task answers "running" before it executes. Default 1. */
   readonly pollsBeforeDone?: number | undefined
-  /** `expire` of issued tokens, seconds. Default 7200 (Feishu's 2 hours). */
-  readonly tokenExpireSeconds?: number | undefined
+  /** `expire` of issued tokens, in seconds. Default 7200 (Feishu's 2 hours). */
+  readonly tokenLifetimeSeconds?: number | undefined
   /** Largest `departments` array accepted; larger requests get 40042. Default: no limit (Feishu documents none). */
   readonly maxBatchSize?: number | undefined
   /** A `Faults` value or spec string (`busy=0.05,drop=0.01,seed=7`); a bad spec throws `Faults.FaultSpecError`. */
   readonly faults?: Faults.Faults | string | undefined
   /** Departments that exist before the first call. */
   readonly departments?: ReadonlyArray<MockDepartment> | undefined
+  /**
+   * How many of the most recent calls `calls` keeps. Default: all, which suits tests; a long-running sandbox sets a
+   * limit, since every call keeps its body.
+   */
+  readonly callLogLimit?: number | undefined
 }
 
 // =============================================================================
 // The directory
 // =============================================================================
 
-/**
- * @since 0.1.0
- * @category models
- */
 export interface Directory {
   readonly appId: string
   readonly appSecret: string
@@ -171,27 +126,32 @@ export interface Directory {
   /** A department by id (case-insensitive). */
   readonly department: (id: string) => MockDepartment | undefined
   /** Adds departments directly, as if they had existed before. */
-  readonly seed: (departments: ReadonlyArray<MockDepartment>) => void
-  /** Calls answered, optionally only those to one path. */
-  readonly calls: (path?: string) => ReadonlyArray<MockCall>
-  /** The `departments` arrays of every `batch_add` request received, in arrival order. */
-  readonly batchAddBodies: () => ReadonlyArray<ReadonlyArray<ReceivedDepartment>>
+  readonly addDepartments: (departments: ReadonlyArray<MockDepartment>) => void
   readonly tasks: () => ReadonlyArray<MockTask>
   readonly task: (taskId: string) => MockTask | undefined
+  /** Calls answered, in order, optionally only those to one path (the last `callLogLimit` of them). */
+  readonly calls: (path?: string) => ReadonlyArray<MockCall>
   /** Every tenant_access_token issued, for secret-leak assertions. */
   readonly issuedTokens: () => ReadonlyArray<string>
-  /** Makes every issued token invalid now (the next call with one gets 99991663). */
-  readonly revokeTokens: () => void
+  // --- faults ---
+  /** Replaces the fault spec (resets the scripted codes and the random sequences). */
+  readonly setFaults: (faults: Faults.Faults | string) => void
+  /** Answers the next `batch_add` calls with these codes, in order (the spec's `script`). */
+  readonly script: (...codes: ReadonlyArray<number>) => void
+  /**
+   * The next `batch_add` calls create their task and are then answered with this failure instead of the task id:
+   * the ambiguous case where Feishu did the work but the client never learnt it.
+   */
+  readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx" | "busy">) => void
+  /** Makes every issued token invalid from now on (the next call with one answers 99991663). */
+  readonly expireTokens: () => void
   /** The next `n` tasks created end with status 10. */
   readonly failNextTasks: (n: number) => void
   /** Sets the polls before done for tasks created from now on. */
   readonly setPollsBeforeDone: (n: number) => void
-  /** Appends codes the next `batch_add` calls answer with (like the `script` fault). */
-  readonly script: (...codes: ReadonlyArray<number>) => void
 }
 
 const ROOT = "0"
-const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal"
 
 const hex32 = (prefix: string, n: number) => prefix + n.toString(16).padStart(32 - prefix.length, "0")
 
@@ -209,6 +169,15 @@ const httpStatusFor = (code: number): number => {
 }
 
 const ok = (data: unknown): MockResponse => json(200, { code: 0, msg: "success", data })
+
+const unavailable: MockResponse = {
+  status: 503,
+  headers: { "content-type": "text/plain" },
+  bodyText: "Service Unavailable"
+}
+
+const toFaults = (f: Faults.Faults | string | undefined): Faults.Faults =>
+  f === undefined ? Faults.none : typeof f === "string" ? Faults.parse(f) : f
 
 /** The seconds left in the current minute window: when a per-minute limit recovers. */
 const resetHeaders = (now: number, limit: number | undefined): Record<string, string> => {
@@ -247,20 +216,17 @@ const departmentIdPattern = /^[0-9A-Za-z][0-9A-Za-z_\-@.]{0,63}$/
 
 /**
  * A new, empty directory (plus `options.departments`).
- *
- * @since 0.1.0
- * @category constructors
  */
 export const make = (options: Options = {}): Directory => {
   const appId = options.appId ?? "cli_mock_app"
   const appSecret = options.appSecret ?? "mock-app-secret"
-  const faults = typeof options.faults === "string"
-    ? Faults.parse(options.faults)
-    : (options.faults ?? Faults.none)
-  const writes = Faults.makeDecider(faults)
+  let faults = toFaults(options.faults)
+  let writes = Faults.makeDecider(faults)
   // Reads get the same random faults but no script: scripted codes are meant for the next writes.
-  const reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
-  const expireSeconds = options.tokenExpireSeconds ?? 7200
+  let reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
+  const afterApply: Array<"drop" | "http5xx" | "busy"> = []
+  const callLogLimit = options.callLogLimit ?? Infinity
+  const expireSeconds = options.tokenLifetimeSeconds ?? 7200
   let pollsBeforeDone = options.pollsBeforeDone ?? 1
   let failNext = 0
 
@@ -269,8 +235,7 @@ export const make = (options: Options = {}): Directory => {
   const issued: Array<string> = []
   let currentToken: string | undefined
   const tasks = new Map<string, MockTask>()
-  const calls: Array<MockCall> = []
-  const bodies: Array<ReadonlyArray<ReceivedDepartment>> = []
+  const log: Array<MockCall> = []
   const windows = new Map<string, { window: number; count: number }>()
   let counter = 0
   let logCounter = 0
@@ -362,7 +327,6 @@ export const make = (options: Options = {}): Directory => {
     if (list.length === 0) return fail(40042)
     if (options.maxBatchSize !== undefined && list.length > options.maxBatchSize) return fail(40042)
     const items = list as ReadonlyArray<ReceivedDepartment>
-    bodies.push(items)
     const taskId = hex32("", ++counter)
     const fails = failNext > 0
     if (fails) failNext--
@@ -492,9 +456,9 @@ export const make = (options: Options = {}): Directory => {
 
   const route = (request: MockRequest, path: string, now: number): MockResponse | "drop" => {
     const method = request.method.toUpperCase()
-    if (method === "POST" && path === TOKEN_PATH) return tokenEndpoint(request, now)
-    const isWrite = method === "POST" && path === batchAddDepartmentsPath
-    const isRead = method === "GET" && path === taskGetPath
+    if (method === "POST" && path === PATHS.token) return tokenEndpoint(request, now)
+    const isWrite = method === "POST" && path === PATHS.batchAddDepartments
+    const isRead = method === "GET" && path === PATHS.taskGet
     if (!isWrite && !isRead) {
       return { status: 404, headers: { "content-type": "text/plain" }, bodyText: "404 page not found" }
     }
@@ -508,7 +472,7 @@ export const make = (options: Options = {}): Directory => {
         if (isWrite) batchAdd(request, now)
         return "drop"
       case "http5xx":
-        return { status: 503, headers: { "content-type": "text/plain" }, bodyText: "Service Unavailable" }
+        return unavailable
       case "busy":
         return fail(43024)
       case "code":
@@ -517,7 +481,13 @@ export const make = (options: Options = {}): Directory => {
       case "pass":
         break
     }
-    return isWrite ? batchAdd(request, now) : taskGet(request, now)
+    if (!isWrite) return taskGet(request, now)
+    const reply = batchAdd(request, now)
+    const after = reply.status === 200 ? afterApply.shift() : undefined
+    if (after === "drop") return "drop"
+    if (after === "http5xx") return unavailable
+    if (after === "busy") return fail(43024)
+    return reply
   }
 
   const handle = (request: MockRequest): Effect.Effect<MockResponse | "drop"> =>
@@ -526,13 +496,18 @@ export const make = (options: Options = {}): Directory => {
       const now = yield* Clock.currentTimeMillis
       const path = new URL(request.url, "http://mock").pathname
       const response = route(request, path, now)
-      calls.push({
-        method: request.method.toUpperCase(),
-        path,
-        status: response === "drop" ? 0 : response.status,
-        code: response === "drop" ? undefined : envelopeCode(response.bodyText),
-        atMillis: now
-      })
+      if (callLogLimit > 0) {
+        // Drop the older half at once rather than shift per call: amortised O(1).
+        if (log.length >= 2 * callLogLimit) log.splice(0, log.length - callLogLimit)
+        log.push({
+          method: request.method.toUpperCase(),
+          path,
+          status: response === "drop" ? 0 : response.status,
+          code: response === "drop" ? undefined : envelopeCode(response.bodyText),
+          atMillis: now,
+          bodyText: request.bodyText
+        })
+      }
       return response
     })
 
@@ -542,13 +517,21 @@ export const make = (options: Options = {}): Directory => {
     handle,
     departments: () => [...departments.values()],
     department: (id) => departments.get(Limit.idKey(id)),
-    seed,
-    calls: (path) => (path === undefined ? [...calls] : calls.filter((c) => c.path === path)),
-    batchAddBodies: () => [...bodies],
+    addDepartments: seed,
     tasks: () => [...tasks.values()],
     task: (taskId) => tasks.get(taskId),
+    calls: (path) => {
+      const latest = log.slice(-callLogLimit)
+      return path === undefined ? latest : latest.filter((c) => c.path === path)
+    },
     issuedTokens: () => [...issued],
-    revokeTokens: () => {
+    setFaults: (f) => {
+      faults = toFaults(f)
+      writes = Faults.makeDecider(faults)
+      reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
+    },
+    failAfterApply: (...failures) => void afterApply.push(...failures),
+    expireTokens: () => {
       for (const state of tokens.values()) state.revoked = true
     },
     failNextTasks: (n) => {
@@ -580,34 +563,3 @@ const envelopeCode = (text: string): number | undefined => {
     ? (body as { code: number }).code
     : undefined
 }
-
-// =============================================================================
-// Layers
-// =============================================================================
-
-/**
- * An `HttpClient` answered by the directory in-process: no sockets, virtual time. Every request runs the real client
- * pipeline up to the wire.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerHttpClient = (directory: Directory): Layer.Layer<HttpClient.HttpClient> =>
-  MockTransport.layerHttpClient(directory.handle)
-
-/**
- * A `FeishuClient` wired to the directory with its credentials: the layer a user's test swaps in for
- * `FeishuClient.layerConfig`.
- *
- * @since 0.1.0
- * @category layers
- */
-export const layerClient = (
-  directory: Directory,
-  options: Omit<FeishuClient.Options, "appId" | "appSecret"> = {}
-): Layer.Layer<FeishuClient.FeishuClient> =>
-  FeishuClient.layer({
-    ...options,
-    appId: directory.appId,
-    appSecret: Redacted.make(directory.appSecret)
-  }).pipe(Layer.provide(layerHttpClient(directory)), Layer.orDie)

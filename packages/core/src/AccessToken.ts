@@ -1,21 +1,23 @@
 /**
- * The cached WeCom access token: fetched lazily, shared by every caller, refreshed ahead of expiry and on demand.
+ * A cached vendor access token (WeCom `access_token`, Feishu `tenant_access_token`): fetched lazily, shared by every
+ * caller of one client, refreshed ahead of expiry and on demand. Both vendor clients build theirs with {@link make}.
  *
  * **Details**
  *
- * - Single-flight: while a `gettoken` call is in flight every caller waits for that one call, so N concurrent
- *   callers cause one fetch, and a failing fetch (a bad secret) fails all of them at once instead of N times.
- * - Lifetime: `expires_in` minus an early-refresh margin (default 300 s), measured with `Clock`, so `TestClock`
- *   drives it. A token whose lifetime is shorter than the margin is kept for half its lifetime.
+ * - Single-flight: while a fetch is in flight every caller waits for that one call, so N concurrent callers cause one
+ *   fetch, and a failing fetch (a bad secret) fails all of them at once instead of N times.
+ * - Lifetime: the vendor's `expires_in` / `expire` minus an early-refresh margin, measured with `Clock`, so
+ *   `TestClock` drives it. A token whose lifetime is shorter than twice the margin is kept for half its lifetime.
  * - Invalidation names the token that failed: a caller holding an old token cannot throw away the fresh token another
  *   caller just fetched (the thundering-herd bug of WxJava #1300).
  * - Failures are not cached (the next caller fetches again; whoever calls `get` decides about retries), except
- *   permanent ones: `gettoken`'s own credential errors (40001, 40013, 40091) are remembered, so no caller ever
- *   fetches with a refused secret again.
+ *   permanent ones ({@link Options.isPermanent}, e.g. a refused secret): remembered, so no caller ever fetches with
+ *   refused credentials again.
+ * - The token stays `Redacted` from the fetch to the caller; the cache compares tokens but never shows them.
  * - The fetch runs in the owner's scope, not in a caller's fiber: an interrupted caller does not interrupt the fetch
  *   other callers are waiting for. No background refresher: nothing runs unless a caller asks for a token.
  *
- * @since 0.1.0
+ * @since 0.2.0
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -26,9 +28,9 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 
 /**
- * A freshly issued token and its lifetime in seconds, as `gettoken` returns them.
+ * A freshly issued token and its lifetime in seconds, as the vendor's token endpoint returns them.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Issued {
@@ -37,7 +39,7 @@ export interface Issued {
 }
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface AccessToken<E> {
@@ -48,15 +50,15 @@ export interface AccessToken<E> {
 }
 
 /**
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
 export interface Options<E> {
-  /** Refresh this long before `expires_in` runs out. Default 300 seconds. */
+  /** Refresh this long before the token's lifetime runs out. Default 300 seconds. */
   readonly earlyRefresh?: Duration.Input | undefined
   /**
    * Failures that no later fetch can cure (a refused secret): remembered, so every later `get` fails at once
-   * without calling `gettoken` again. WeCom may block the calling IP for an hour after repeated bad-secret fetches.
+   * without fetching again. WeCom may block the calling IP for an hour after repeated bad-secret fetches.
    */
   readonly isPermanent?: ((error: E) => boolean) | undefined
 }
@@ -70,7 +72,7 @@ type State<E> =
 /**
  * How long a token is used: its lifetime minus the margin, or half its lifetime when that is shorter than the margin.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const usableMillis = (expiresInSeconds: number, marginMillis: number): number => {
@@ -79,9 +81,10 @@ export const usableMillis = (expiresInSeconds: number, marginMillis: number): nu
 }
 
 /**
- * Builds the cache around `fetch` (one `gettoken` call). The fetch fiber lives in the current scope.
+ * Builds the cache around `fetch` (one call to the vendor's token endpoint). The fetch fiber lives in the current
+ * scope.
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category constructors
  */
 export const make = <E>(

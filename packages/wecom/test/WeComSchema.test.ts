@@ -1,5 +1,5 @@
 import { Issues } from "@dirsync/core"
-import { SchoolSchema } from "@dirsync/wecom"
+import { WeComSchema } from "@dirsync/wecom"
 import { assert, describe, it } from "@effect/vitest"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -15,9 +15,9 @@ const problem = (schema: Schema.Decoder<unknown>, value: unknown): string | unde
 }
 
 const student = (fields: Record<string, unknown>) =>
-  problem(SchoolSchema.StudentUpdate, { student_userid: "s1", ...fields })
+  problem(WeComSchema.StudentUpdate, { student_userid: "s1", ...fields })
 const parent = (fields: Record<string, unknown>) =>
-  problem(SchoolSchema.ParentUpdate, { parent_userid: "p1", ...fields })
+  problem(WeComSchema.ParentUpdate, { parent_userid: "p1", ...fields })
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
 const kids = (n: number) => Array.from({ length: n }, (_, i) => ({ student_userid: `s${i}`, relation: "妈妈" }))
@@ -27,11 +27,11 @@ const child = (relation: string) => ({ children: [{ student_userid: "s1", relati
 // Tests
 // =============================================================================
 
-describe("SchoolSchema", () => {
+describe("WeComSchema", () => {
   describe("StudentUpdate", () => {
     it("accepts the seed's example rows", () => {
       assert.isUndefined(
-        problem(SchoolSchema.StudentUpdate, {
+        problem(WeComSchema.StudentUpdate, {
           student_userid: "zhangsan",
           mobile: "10000000000",
           new_student_userid: "zhangsan_new",
@@ -84,7 +84,7 @@ describe("SchoolSchema", () => {
   describe("ParentUpdate", () => {
     it("accepts the seed's example rows", () => {
       assert.isUndefined(
-        problem(SchoolSchema.ParentUpdate, {
+        problem(WeComSchema.ParentUpdate, {
           parent_userid: "zhangsan_baba",
           new_parent_userid: "zhangsan_baba_new",
           mobile: "10000000000",

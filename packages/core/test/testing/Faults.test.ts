@@ -1,4 +1,4 @@
-import { Faults } from "@dirsync/core"
+import { Faults } from "@dirsync/core/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 

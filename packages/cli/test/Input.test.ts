@@ -367,6 +367,45 @@ describe("Input", () => {
         })
       ).pipe(Effect.provide(NodeServices.layer)))
 
+    it.effect("replays a spool of many megabytes row for row: batches cut across its reads arrive whole", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "big.csv")
+          const n = 200_000
+          const lines = ["student_userid,name,mobile,department"]
+          for (let i = 1; i <= n; i++) {
+            lines.push(`s${i},${"张".repeat(1 + (i % 13))},1380000${i % 10000},${i % 50};x${i % 7}`)
+          }
+          yield* fs.writeFileString(file, lines.join("\n") + "\n")
+          const input = yield* Input.read(file, "students")
+          const texts = (flag: boolean | undefined) =>
+            Stream.runFold(input, () => [] as Array<string>, (acc, r) => {
+              assert.strictEqual(r.sameAsFirstRun, flag)
+              acc.push(JSON.stringify([r.row, r.value, r.problems]))
+              return acc
+            })
+          const first = yield* texts(undefined)
+          const again = yield* texts(true)
+          assert.strictEqual(first.length, n)
+          assert.strictEqual(again.length, n)
+          assert.isTrue(again.every((text, i) => text === first[i]))
+          const classProblem = `"x${
+            n % 7
+          }" is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
+          const last = [
+            n,
+            {
+              student_userid: `s${n}`,
+              name: "张".repeat(1 + (n % 13)),
+              mobile: `1380000${n % 10000}`,
+              department: [n % 50, `x${n % 7}`]
+            },
+            [{ field: "department", message: classProblem }]
+          ]
+          assert.strictEqual(first[n - 1], JSON.stringify(last))
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
     it.effect("stops reading when the consumer stops: the first rows of a large file, then again from the start", () =>
       withTempDir((dir, fs) =>
         Effect.gen(function*() {

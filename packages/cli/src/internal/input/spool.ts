@@ -63,7 +63,8 @@ export const make = (options: {
 /**
  * The input's rows as a Stream that reads the user's file on its first complete run and the spool on every later
  * one. `first` reads the file (whose metadata before the read is `before`) and writes the spool at `path`; `again`
- * reads the spool `first` wrote and must give the same rows.
+ * reads the spool `first` wrote and must give the same rows. Runs follow one another (as the pipeline's passes do):
+ * two overlapping first runs would write the same spool.
  */
 export const readOnce = <A>(
   spool: Spool,

@@ -12,6 +12,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { readdirSync, statSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
 import { join } from "node:path"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
@@ -837,6 +838,18 @@ describe("Input", () => {
           })).pipe(Effect.exit)
           assert.isTrue(Exit.hasInterrupts(exit))
           assert.deepStrictEqual(left(), [])
+
+          // A run killed outright left its copy: the next run of this host removes it once that process is gone.
+          const host = hostname().replace(/[^A-Za-z0-9.]/g, "_").slice(0, 64)
+          const dead = `dirsync-input-4194305-${host}-AbC123` // above Linux's largest pid
+          const running = `dirsync-input-${process.pid}-${host}-AbC123`
+          const elsewhere = "dirsync-input-4194305-other.host-AbC123"
+          for (const name of [dead, running, elsewhere]) {
+            yield* fs.makeDirectory(join(tempDirectory, name))
+            writeFileSync(join(tempDirectory, name, "spool"), "rows")
+          }
+          yield* Effect.scoped(Effect.flatMap(Input.read(file, "students", { tempDirectory }), Stream.runDrain))
+          assert.deepStrictEqual(left().toSorted(), [running, elsewhere].toSorted())
         })
       ).pipe(Effect.provide(NodeServices.layer)))
   })

@@ -10,6 +10,8 @@
  *   or gone) fails that run: what was read may be part old, part new. Changes after the first run cannot matter.
  * - A first run that stopped early (the consumer took a few rows, or it failed) did not complete the spool: the next
  *   run reads the user's file again, from the start.
+ * - A process killed outright (`kill -9`, the OOM killer) closes no scope: its spool directory, named after its pid
+ *   and host, is removed by the next spool this host makes in the same temporary directory once that pid is gone.
  *
  * @internal
  */
@@ -17,6 +19,7 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { cannotCopy } from "../csv.ts"
 import { checkFile, type InputError, inputError, unchangedSince } from "./common.ts"
@@ -29,6 +32,34 @@ export interface Spool {
   /** The spool's path; the first use makes its directory. */
   readonly path: Effect.Effect<string, InputError>
 }
+
+// The host is part of the name so that a process in another container sharing the directory is never taken for a
+// dead one of this host.
+const host = hostname().replace(/[^A-Za-z0-9.]/g, "_").slice(0, 64)
+const SPOOL_DIR = /^dirsync-input-(\d+)-(.+)-[A-Za-z0-9]{6}$/
+
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { readonly code?: unknown }).code === "EPERM"
+  }
+}
+
+/** Removes the spool directories under `parent` whose process is gone; best effort, never fails. */
+const sweep = (fs: FileSystem.FileSystem, parent: string) =>
+  fs.readDirectory(parent).pipe(
+    Effect.flatMap((names) =>
+      Effect.forEach(names, (name) => {
+        const [, pid, owner] = SPOOL_DIR.exec(name) ?? []
+        if (pid === undefined || owner !== host || isRunning(Number(pid))) return Effect.void
+        return Effect.ignore(fs.remove(join(parent, name), { recursive: true, force: true }))
+      }, { discard: true })
+    ),
+    Effect.ignore
+  )
 
 /**
  * A spool for `file` whose directory (under `directory`, the OS temp directory by default) is made on first use and
@@ -48,14 +79,14 @@ export const make = (options: {
     path: Effect.suspend(() => {
       if (path !== undefined) return Effect.succeed(path)
       return Effect.uninterruptible(
-        fs.makeTempDirectory({ directory, prefix: "dirsync-input-" }).pipe(
+        fs.makeTempDirectory({ directory, prefix: `dirsync-input-${process.pid}-${host}-` }).pipe(
           Effect.tap((dir) =>
             Scope.addFinalizer(scope, Effect.ignore(fs.remove(dir, { recursive: true, force: true })))
           ),
           Effect.map((dir) => (path = join(dir, "spool"))),
           Effect.mapError((e) => inputError(file, {}, cannotCopy(e.reason["_tag"])))
         )
-      )
+      ).pipe(Effect.tap(sweep(fs, directory ?? tmpdir())))
     })
   }
 }

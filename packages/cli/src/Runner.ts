@@ -57,6 +57,8 @@ export interface RunSpec<Item, E, R> {
   readonly counters: Progress.Counters
   /** Strings that must never appear in output: secrets and issued tokens (checked by the report writer). */
   readonly secrets: () => ReadonlyArray<string>
+  /** The rows, when the command already opened `file` (the sandbox seeds from the run's own read); else opened here. */
+  readonly input?: Stream.Stream<Endpoint.SourceRow, Input.InputError> | undefined
 }
 
 const FIRST_FAILURES = 10
@@ -109,7 +111,7 @@ export const toExit = (e: unknown): unknown => {
 export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
     const { flags } = spec
-    const input = yield* Input.read(spec.file, spec.layout)
+    const input = spec.input ?? (yield* Input.read(spec.file, spec.layout))
     const options: BatchPipeline.Options = {
       concurrency: flags.concurrency,
       strict: flags.strict,

@@ -12,7 +12,7 @@
  *
  * @since 0.2.0
  */
-import { Issues } from "@dirsync/core"
+import { type Endpoint, Issues } from "@dirsync/core"
 import type { MockTransport } from "@dirsync/core/testing"
 import type * as FeishuTesting from "@dirsync/feishu/testing"
 import type * as WeComTesting from "@dirsync/wecom/testing"
@@ -40,14 +40,19 @@ const ensureStudent = (directory: WeComTesting.Directory, id: string, name?: unk
 }
 
 /**
- * Pre-creates what the input file mentions: students (with their classes) for `students`, parents and their
- * children for `parents`.
+ * Pre-creates what the input mentions: students (with their classes) for `students`, parents and their children for
+ * `parents`. Takes the run's own rows (`Input.read`), so seeding is the run's one read of the file and the run
+ * then sends what the seed saw.
  *
  * @since 0.2.0
  * @category seeding
  */
-export const wecomFromInput = (directory: WeComTesting.Directory, file: string, layout: "students" | "parents") =>
-  Stream.unwrap(Input.read(file, layout)).pipe(
+export const wecomFromInput = (
+  directory: WeComTesting.Directory,
+  input: Stream.Stream<Endpoint.SourceRow, Input.InputError>,
+  layout: "students" | "parents"
+) =>
+  input.pipe(
     Stream.runForEach(({ value }) =>
       Effect.sync(() => {
         if (typeof value !== "object" || value === null) return // not an item: nothing to seed

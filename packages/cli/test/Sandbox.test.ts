@@ -1,8 +1,13 @@
-import { Sandbox } from "@dirsync/cli"
+import { Input, Sandbox } from "@dirsync/cli"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import * as WeComTesting from "@dirsync/wecom/testing"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 describe("Sandbox", () => {
   describe("load", () => {
@@ -38,5 +43,24 @@ describe("Sandbox", () => {
         assert.strictEqual(e.code, 2)
         assert.include(e.message, "--seed seed.json: students[0].department[0]")
       }))
+  })
+
+  describe("wecomFromInput", () => {
+    it.effect("seeds from the run's own read: the run then sends what the seed saw, even if the file changes", () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "dirsync-sandbox-test-"))
+        yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+        const file = join(dir, "students.csv")
+        writeFileSync(file, "student_userid,name,department\ns1,张三,3\ns2,李四,4\n")
+        const input = yield* Input.read(file, "students")
+        const wecom = WeComTesting.make()
+        yield* Sandbox.wecomFromInput(wecom, input, "students")
+        assert.deepInclude(wecom.student("s1"), { name: "张三" })
+        assert.deepInclude(wecom.student("s2"), { name: "李四" })
+        // Saved again after seeding: the run's later reads are of the copy the seed read, not of the new file.
+        writeFileSync(file, "student_userid,name,department\ns9,王五,9\n")
+        const sent = yield* Stream.runCollect(input)
+        assert.deepStrictEqual(sent.map((r) => (r.value as { student_userid: string }).student_userid), ["s1", "s2"])
+      }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)))
   })
 })

@@ -4,13 +4,16 @@
  */
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as Effect from "effect/Effect"
+import * as Input from "../../Input.ts"
 import * as Progress from "../../Progress.ts"
 import * as Runner from "../../Runner.ts"
 import * as Sandbox from "../../Sandbox.ts"
 import * as Target from "../../Target.ts"
 
 const run = (command: string, file: string, layout: "students" | "parents", flags: Target.Flags) =>
-  Effect.gen(function*() {
+  Effect.scoped(Effect.gen(function*() {
+    // Opened once for the whole command: a sandbox seed is the first read, and the run sends what it read.
+    const input = yield* Input.read(file, layout)
     const counters = Progress.makeCounters()
     // The pipeline must keep as many chunks in flight as the client allows, or the client's cap is never reached.
     const concurrency = flags.concurrency ?? 2
@@ -18,7 +21,7 @@ const run = (command: string, file: string, layout: "students" | "parents", flag
       flags,
       counters,
       concurrency,
-      seed: (directory) => Sandbox.wecomFromInput(directory, file, layout)
+      seed: (directory) => Sandbox.wecomFromInput(directory, input, layout)
     })
     const spec = {
       command,
@@ -27,7 +30,8 @@ const run = (command: string, file: string, layout: "students" | "parents", flag
       target: target.label,
       flags: { ...flags, concurrency },
       counters,
-      secrets: target.secrets
+      secrets: target.secrets,
+      input
     }
     if (target.layer === undefined) {
       return layout === "students"
@@ -40,7 +44,7 @@ const run = (command: string, file: string, layout: "students" | "parents", flag
         ? yield* Runner.run({ ...spec, endpoint: school.students })
         : yield* Runner.run({ ...spec, endpoint: school.parents })
     }).pipe(Effect.provide(target.layer))
-  })
+  }))
 
 /** `dirsync wecom students update <file>` */
 export const students = (file: string, flags: Target.Flags) => run("wecom students update", file, "students", flags)

@@ -112,3 +112,25 @@ export const retry = (options: Options = defaults) => {
       })
     })
 }
+
+/**
+ * {@link retry} with an optional predicate per call, which replaces the policy's `while`: a call that is not
+ * idempotent passes one that refuses failures that may hide work. One combinator is built per predicate and reused,
+ * because callers pass the same predicate for every chunk of a run.
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const retryWith = (options: Options = defaults) => {
+  const all = retry(options)
+  const byPredicate = new WeakMap<(e: unknown) => boolean, ReturnType<typeof retry>>()
+  return <A, E, R>(self: Effect.Effect<A, E, R>, predicate?: (e: unknown) => boolean): Effect.Effect<A, E, R> => {
+    if (predicate === undefined) return all(self)
+    let withPredicate = byPredicate.get(predicate)
+    if (withPredicate === undefined) {
+      withPredicate = retry({ ...options, while: predicate })
+      byPredicate.set(predicate, withPredicate)
+    }
+    return withPredicate(self)
+  }
+}

@@ -159,6 +159,29 @@ describe("RetryPolicy", () => {
       }))
   })
 
+  describe("retryWith", () => {
+    it.effect("each call keeps its own predicate, and its own attempt count, when one is reused for many calls", () =>
+      Effect.gen(function*() {
+        const retryWith = RetryPolicy.retryWith(plain)
+        const refusesLost = (e: unknown) => !VendorError.isOutcomeUnknown(e)
+        const lost = () => new TestError({ ...vendorError(0, "transient"), outcomeUnknown: true })
+        const a = scripted([lost(), busy()])
+        const b = scripted([busy(), lost(), busy()])
+        const c = scripted([lost(), busy()])
+        const all = yield* runRetried(Effect.all([
+          retryWith(a.call, refusesLost),
+          retryWith(b.call, refusesLost),
+          retryWith(c.call)
+        ].map(Effect.result)))
+        assert.isTrue(all._tag === "Success")
+        const [ra, rb, rc] = all._tag === "Success" ? all.success : []
+        // A lost reply stops a call that refuses them, on its first attempt as on a later one; without a predicate,
+        // the call is retried through it.
+        assert.deepStrictEqual([a.attempts.length, b.attempts.length, c.attempts.length], [1, 2, 3])
+        assert.deepStrictEqual([ra!._tag, rb!._tag, rc!._tag], ["Failure", "Failure", "Success"])
+      }))
+  })
+
   describe("shouldRetry", () => {
     it.effect("allows retryable reasons within the rate-limit wait only", () =>
       Effect.sync(() => {

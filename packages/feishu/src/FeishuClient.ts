@@ -204,12 +204,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
 
   const retryAll = RetryPolicy.retry(policy)
+  const retryWith = RetryPolicy.retryWith(policy)
   // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
   const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
   const retry: Service["retry"] = (self, retryOptions) =>
-    retryOptions?.while === undefined
-      ? retryAll(self)
-      : RetryPolicy.retry({ ...policy, while: retryOptions.while as (e: unknown) => boolean })(self)
+    retryWith(self, retryOptions?.while as ((e: unknown) => boolean) | undefined)
 
   // ---------------------------------------------------------------------------
   // Access token

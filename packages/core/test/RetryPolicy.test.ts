@@ -22,6 +22,11 @@ const delays = (attempts: ReadonlyArray<number>) => attempts.slice(1).map((t, i)
 
 const busy = () => vendorError(-1, "transient")
 
+/** A failure that may hide work the vendor did (a lost reply). */
+const lost = () => new TestError({ ...vendorError(0, "transient"), outcomeUnknown: true })
+
+const refusesLost = (e: unknown) => !VendorError.isOutcomeUnknown(e)
+
 const plain: RetryPolicy.Options = {
   maxRetries: 6,
   base: "100 millis",
@@ -163,8 +168,6 @@ describe("RetryPolicy", () => {
     it.effect("each call keeps its own predicate, and its own attempt count, when one is reused for many calls", () =>
       Effect.gen(function*() {
         const retryWith = RetryPolicy.retryWith(plain)
-        const refusesLost = (e: unknown) => !VendorError.isOutcomeUnknown(e)
-        const lost = () => new TestError({ ...vendorError(0, "transient"), outcomeUnknown: true })
         const a = scripted([lost(), busy()])
         const b = scripted([busy(), lost(), busy()])
         const c = scripted([lost(), busy()])

@@ -38,8 +38,8 @@ export const key = (vendor: string, account: string, endpoint: string): string =
  *   ([0, window] holds both ends), and the vendor's clock and ours never agree to the millisecond. Spacings of a
  *   millisecond or more are rounded up to whole milliseconds, so that no window ever holds more than `calls`.
  * - The limiter counts whole milliseconds, so a budget faster than one call per millisecond gets a bucket of
- *   several calls refilled at the same average rate. Without it, `--rate 600000` (per minute) was capped at 60,000,
- *   and a third of the calls of a 100k-row run waited 1.8 ms on average. Any window then holds at most
+ *   several calls refilled at the same average rate. Without it, `--rate 600000` (per minute) was capped at 60,000
+ *   and calls waited that should not. Any window then holds at most
  *   `size + calls / 1.01 + 1` calls, so the size is kept within the 1% slack.
  *
  * @since 0.1.0

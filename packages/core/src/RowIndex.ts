@@ -5,9 +5,9 @@
  * **Details**
  *
  * - Keys are stored as UTF-8 bytes in one growing byte arena, found through an open-addressing hash table of
- *   typed arrays: about 30–45 bytes per distinct key plus the key's own bytes, outside the JS heap, so the garbage
- *   collector neither scans nor copies them. A `Map<string, number>` with its key strings costs ~70 bytes per key on
- *   the heap and, because every key survives, made V8 grow its young generation to the maximum.
+ *   typed arrays, outside the JS heap, so the garbage collector neither scans nor copies them. A
+ *   `Map<string, number>` with its key strings costs more per key on the heap and, because every key survives, made
+ *   V8 grow its young generation to the maximum (docs/PERFORMANCE.md has the figures).
  * - Exact: keys are compared byte for byte, never by hash alone. Keys are compared as given (the caller lower-cases
  *   them for case-insensitive ids).
  * - A key's first row is stored inline; only keys seen more than once get a JS array of their other rows.

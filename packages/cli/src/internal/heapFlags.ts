@@ -2,17 +2,16 @@
  * V8 flags (heap sizing, helper threads) for the commands that stream a roster, applied by re-executing node in
  * place (`process.execve`).
  *
- * Why: a sync allocates steadily (parsed rows, request bodies, responses) but keeps little alive (under 30 MB at 1M
- * rows). Left to its defaults, V8 grows the young generation to 2 × 64 MB on any long run and lets dead objects pile
- * up in old space before collecting, so peak RSS was 350–480 MB at 1M rows and not flat. An 8 MB semi-space and a
- * 20% heap growing step keep it at 175–225 MB from 100k to 1M rows, for 11–43% more CPU spent in GC
- * (docs/PERFORMANCE.md, "Third round"). Both flags are read only when the isolate is created, hence the re-exec.
- * Neither caps the heap: a large JSON input still gets all the memory it needs.
+ * Why: a sync allocates steadily (parsed rows, request bodies, responses) but keeps little alive. Left to its
+ * defaults, V8 grows the young generation to its maximum on any long run and lets dead objects pile up in old space
+ * before collecting, so peak memory grew with the input. A small semi-space and a small heap growing step keep it
+ * flat from 100k to 1M rows, for some more CPU spent in GC (measured in docs/PERFORMANCE.md, "Third round"). Both
+ * flags are read only when the isolate is created, hence the re-exec. Neither caps the heap: a large JSON input still
+ * gets all the memory it needs.
  *
- * On two cores or fewer, `--v8-pool-size=1` as well: V8's four default helper threads (parallel scavenges,
- * concurrent marking and compiling) used 8.5–10.6 CPU-s of a 1M-row run and competed for the cores with the thread
- * that sends and the CSV reader. With one helper the run was 6–12% faster, in 5 of 5 alternating pairs, and even in
- * 3 later pairs (docs/PERFORMANCE.md, "Fourth round"). With more cores there is room for the helpers, and V8's
+ * On two cores or fewer, `--v8-pool-size=1` as well: V8's default helper threads (parallel scavenges, concurrent
+ * marking and compiling) compete for the cores with the thread that sends and the CSV reader, and one helper made
+ * whole runs faster (docs/PERFORMANCE.md, "Fourth round"). With more cores there is room for the helpers, and V8's
  * default stays.
  *
  * Why execve and not a child process or a worker: the process keeps its pid, stdio and signals, so `kill -9` of the

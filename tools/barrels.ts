@@ -21,7 +21,12 @@ for (const pkg of readdirSync(root)) {
       const name = f.slice(0, -3)
       const text = readFileSync(join(src, f), "utf8")
       const doc = /^\/\*\*([\s\S]*?)\*\//.exec(text)?.[1] ?? ""
-      const summary = doc.split("\n").map((l) => l.replace(/^\s*\*\s?/, "").trim()).find((l) => l.length > 0)
+      // The module doc's first sentence, however many lines it spans (a first line alone ends mid-sentence).
+      const lines = doc.split("\n").map((l) => l.replace(/^\s*\*\s?/, "").trim())
+      const start = lines.findIndex((l) => l.length > 0)
+      const end = lines.findIndex((l, i) => i > start && l.length === 0)
+      const paragraph = start < 0 ? "" : lines.slice(start, end < 0 ? undefined : end).join(" ")
+      const summary = /^.+?[.](?=\s+[A-Z(`*]|$)/.exec(paragraph)?.[0] ?? paragraph
       return `${summary ? `/** ${summary} */\n` : ""}export * as ${name} from "./${f}"`
     })
   ]

@@ -237,6 +237,15 @@ export const leavesOutcomeUnknown = (reason: Reason): boolean =>
 export const isOutcomeUnknown = (u: unknown): boolean => isVendorFailure(u) && u.outcomeUnknown === true
 
 /**
+ * The retry predicate of a call that is not idempotent: resend after a refusal, never after a failure that may hide
+ * work (see {@link isOutcomeUnknown}).
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const hidesNoWork = (u: unknown): boolean => !isOutcomeUnknown(u)
+
+/**
  * One line for humans: `batch_update_student failed with 40058 (InvalidRequest): invalid parameter`. A code of 0
  * (no vendor code: a dropped connection, a timeout) is left out rather than shown as the vendors' "success".
  *

@@ -203,10 +203,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.provideContext(limiter)
     )
 
-  const retryAll = RetryPolicy.retry(policy)
   const retryWith = RetryPolicy.retryWith(policy)
-  // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
-  const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
   const retry: Service["retry"] = (self, retryOptions) =>
     retryWith(self, retryOptions?.while as ((e: unknown) => boolean) | undefined)
 
@@ -222,7 +219,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   ).pipe(
     Effect.flatMap((envelope) => Errors.token(PATHS.token, envelope)),
     Effect.map(({ expire, token }) => ({ token: Redacted.make(token), expiresInSeconds: expire })),
-    retryAll
+    (self) => retryWith(self)
   )
   const token = yield* AccessToken.make(fetchToken, {
     earlyRefresh: options.tokenEarlyRefresh ?? "3 minutes",
@@ -256,7 +253,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         )
       )
     )
-    return request.idempotent === false ? retryRefusals(call) : retryAll(call)
+    // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
+    return retryWith(call, request.idempotent === false ? VendorError.hidesNoWork : undefined)
   }
 
   const request: Service["request"] = (options) =>

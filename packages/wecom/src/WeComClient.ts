@@ -219,10 +219,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.provideContext(limiter)
     )
 
-  const retryAll = RetryPolicy.retry(policy)
   const retryWith = RetryPolicy.retryWith(policy)
-  // A call that works once is resent only after refusals, never after a failure that may hide work.
-  const retryRefusals = RetryPolicy.retry({ ...policy, while: (e) => !VendorError.isOutcomeUnknown(e) })
   const retry: Service["retry"] = (self, retryOptions) =>
     retryWith(self, retryOptions?.while as ((e: unknown) => boolean) | undefined)
 
@@ -275,7 +272,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       ),
       Semaphore.withPermit(semaphore)
     )
-    return callOptions?.idempotent === false ? retryRefusals(call) : retryAll(call)
+    // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
+    return retryWith(call, callOptions?.idempotent === false ? VendorError.hidesNoWork : undefined)
   }
 
   const post: Service["post"] = (path, body, schema, callOptions) => {

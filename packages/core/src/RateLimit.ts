@@ -31,6 +31,19 @@ export interface Limit {
 export const key = (vendor: string, account: string, endpoint: string): string => `${vendor}:${account}:${endpoint}`
 
 /**
+ * A client's `rateLimit` option, one limit for every path or one per path, as a function of the path; the vendor's
+ * default where the option is not given.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const perPath = (
+  option: Limit | ((path: string) => Limit) | undefined,
+  fallback: Limit
+): (path: string) => Limit =>
+  option === undefined ? () => fallback : typeof option === "function" ? option : () => option
+
+/**
  * The token bucket that spreads a budget evenly: at most `calls` calls in any window of the vendor's length, and no
  * burst beyond what that allows.
  *

@@ -102,6 +102,19 @@ describe("RateLimit", () => {
       }).pipe(Effect.provide(RateLimit.layerMemory)))
   })
 
+  describe("perPath", () => {
+    it.effect("a client's rateLimit option: the vendor default, one limit for all paths, or one per path", () =>
+      Effect.sync(() => {
+        const fallback: RateLimit.Limit = { calls: 600, window: "1 minute" }
+        const fixed: RateLimit.Limit = { calls: 50, window: "1 second" }
+        const slow: RateLimit.Limit = { calls: 1, window: "1 second" }
+        assert.strictEqual(RateLimit.perPath(undefined, fallback)("/a"), fallback)
+        assert.strictEqual(RateLimit.perPath(fixed, fallback)("/b"), fixed)
+        const byPath = RateLimit.perPath((path) => (path === "/slow" ? slow : fixed), fallback)
+        assert.deepStrictEqual([byPath("/slow"), byPath("/fast")], [slow, fixed])
+      }))
+  })
+
   describe("key", () => {
     it.effect("names vendor, account and endpoint", () =>
       Effect.sync(() => {

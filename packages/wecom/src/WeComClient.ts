@@ -181,12 +181,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const baseUrl = yield* checkBaseUrl(options.baseUrl ?? defaultBaseUrl)
   const limiter = yield* Effect.context<RateLimiter.RateLimiter>()
   const policy: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
-  const limitFor = (path: string): RateLimit.Limit =>
-    options.rateLimit === undefined
-      ? defaultRateLimit
-      : typeof options.rateLimit === "function"
-      ? options.rateLimit(path)
-      : options.rateLimit
+  const limitFor = RateLimit.perPath(options.rateLimit, defaultRateLimit)
   const requestTimeout = options.requestTimeout ?? "30 seconds"
   const semaphore = yield* Semaphore.make(Math.max(1, options.concurrency ?? 2))
   const base = (yield* HttpClient.HttpClient).pipe(

@@ -458,6 +458,26 @@ describe("WeComClient", () => {
       }).pipe(Effect.provide(layer))
     })
 
+    it.effect("a reply cut off while its body is read may hide work: outcomeUnknown, like a dropped connection", () => {
+      const http = fakeHttp((path) => {
+        if (path === GETTOKEN) return Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 })
+        const body = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(`{"errcode":0,"err`))
+            controller.error(new Error("connection reset"))
+          }
+        })
+        return new Response(body, { headers: { "content-type": "application/json" } })
+      })
+      return Effect.gen(function*() {
+        const e = yield* WeComClient.WeComClient.use((c) =>
+          c.post(STUDENT, {}, WeComSchema.BatchReply, { idempotent: false, retry: false })
+        ).pipe(Effect.flip)
+        assert.strictEqual(e.reason._tag, "Transient")
+        assert.isTrue(e.outcomeUnknown)
+      }).pipe(Effect.provide(clientOn(http)))
+    })
+
     it.effect("strips the token from a transport error that quotes the request URL", () => {
       const http = fakeHttp((path) =>
         path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : "drop"

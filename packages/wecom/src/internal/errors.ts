@@ -43,9 +43,14 @@ export const fail = (
     ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {})
   })
 
-/** A failure of the HTTP layer: no response came back. */
+/** A failure of the HTTP layer: no (whole) response came back, or the request could not be built. */
 export const transport = (ctx: Context, path: string, e: HttpClientError.HttpClientError): WeComError => {
   const reason = e.reason
+  // Encoding and URL errors happen before anything is sent: the outcome is known (nothing happened). Any other
+  // failure, a reply cut off while its body was read included, may come after WeCom did the work.
+  if (reason._tag === "EncodeError" || reason._tag === "InvalidUrlError") {
+    return fail(ctx, path, 0, `request could not be built (${reason._tag})`, new VendorError.InvalidRequest())
+  }
   if (reason._tag === "TransportError") {
     // The description/cause may quote the URL; `scrub` strips access_token/corpsecret and literal secrets.
     const detail = reason.description ?? (reason.cause instanceof Error ? reason.cause.message : "")
@@ -57,7 +62,7 @@ export const transport = (ctx: Context, path: string, e: HttpClientError.HttpCli
       new VendorError.Transient({ kind: "network" })
     )
   }
-  return fail(ctx, path, 0, `request failed (${reason._tag})`, new VendorError.Unknown())
+  return fail(ctx, path, 0, `connection failed (${reason._tag})`, new VendorError.Transient({ kind: "network" }))
 }
 
 /** No response within the request timeout. */

@@ -62,6 +62,11 @@ export interface RequestOptions<A> {
    * `department/batch_add`: such a failure is returned at once; refusals (a code, a rate limit) are still retried.
    */
   readonly idempotent?: boolean | undefined
+  /**
+   * `false`: send once and return any failure; the caller retries with {@link Service.retry}, after checking what a
+   * lost call did. Then one retry loop counts the attempts. Default true.
+   */
+  readonly retry?: boolean | undefined
 }
 
 /**
@@ -226,6 +231,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Authorised calls
   // ---------------------------------------------------------------------------
 
+  // A failed token fetch hides no work of the call it was for: that call was never sent.
+  const tokenForCall = token.get.pipe(Effect.mapError((e) => (e.outcomeUnknown === true ? Errors.sentNothing(e) : e)))
+
   /**
    * One attempt: get the token, send, decode the envelope. A token code invalidates that token and replays exactly
    * once with a fresh one; whatever the replay returns is final (no refresh loop).
@@ -238,16 +246,17 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       return base.pipe(HttpClientRequest.setUrlParams(request.urlParams ?? {}), HttpClientRequest.bearerToken(tok))
     }
     const once = (tok: Redacted.Redacted<string>) => exchange(request.path, build(tok))
-    const call = token.get.pipe(
+    const call = tokenForCall.pipe(
       Effect.flatMap((tok) =>
         once(tok).pipe(
           Effect.catchIf(
             (e) => e.reason._tag === "TokenInvalid",
-            () => token.invalidate(tok).pipe(Effect.andThen(token.get), Effect.flatMap(once))
+            () => token.invalidate(tok).pipe(Effect.andThen(tokenForCall), Effect.flatMap(once))
           )
         )
       )
     )
+    if (request.retry === false) return call
     // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
     return retryWith(call, request.idempotent === false ? VendorError.hidesNoWork : undefined)
   }

@@ -261,6 +261,21 @@ describe("FeishuClient", () => {
       }).pipe(Effect.provide(clientLayer(mock)))
     })
 
+    it.effect("a token fetch that lost its connection sent no batch_add: it is retried, and batch_add goes once", () => {
+      const mock = FeishuTesting.make()
+      let tokenDrops = 4 // more than the token fetch's own retries
+      const dropsFirstToken = intercepted(
+        mock,
+        (request) => pathOf(request) === TOKEN && tokenDrops-- > 0 ? "drop" : undefined
+      )
+      return Effect.gen(function*() {
+        yield* settle(submit)
+        assert.strictEqual(tokenDrops, -1) // four dropped fetches and the one after them
+        assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [0])
+        assert.strictEqual(mock.tasks().length, 1)
+      }).pipe(Effect.provide(clientLayer(dropsFirstToken)))
+    })
+
     it.effect("never resends batch_add after its task was created and the reply lost", () => {
       const mock = FeishuTesting.make()
       mock.failAfterApply("http5xx")

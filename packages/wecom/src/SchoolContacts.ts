@@ -266,8 +266,8 @@ const makeEndpoint = <Item>(
       let remaining = chunk
       let ambiguous = false
       // One attempt: after a failure that may hide work (`outcomeUnknown`), first settle the rename rows the lost
-      // request may have applied; then send what is left. The call itself is not idempotent, so the client resends
-      // it only after refusals; the client's retry policy resends it here after a failure that may hide work.
+      // request may have applied; then send what is left. The client sends it once (`retry: false`): this one retry
+      // loop, under the client's policy, counts every attempt of the chunk, whatever failed.
       const attempt = Effect.gen(function*() {
         if (ambiguous) {
           const renames = remaining.flatMap((v) => {
@@ -288,7 +288,7 @@ const makeEndpoint = <Item>(
           kind.path,
           { [kind.listKey]: sent.map((v) => v.item) },
           WeComSchema.BatchReply,
-          { idempotent: false, partialFailures: true }
+          { idempotent: false, retry: false, partialFailures: true }
         ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = e.outcomeUnknown === true))))
         ambiguous = false
         for (const result of resultsOf(kind, sent, reply)) settled.set(result.row, result)
@@ -304,7 +304,7 @@ const makeEndpoint = <Item>(
           if (verdict.status === "applied") settled.set(v.row, verdict)
         }
       })
-      return yield* client.retry(attempt, { while: VendorError.isOutcomeUnknown }).pipe(
+      return yield* client.retry(attempt).pipe(
         Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
         // Retries ran out. Renames already confirmed (and, if the last reply was lost, renames confirmed now) did
         // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists.

@@ -58,6 +58,12 @@ export interface CallOptions {
    */
   readonly idempotent?: boolean | undefined
   /**
+   * `false`: send once and return any failure; the caller retries with {@link Service.retry}, e.g. after checking
+   * what a lost rename did. Then one retry loop counts the attempts, as `RetryPolicy.Options.maxRetries` says.
+   * Default true.
+   */
+  readonly retry?: boolean | undefined
+  /**
    * Accept a reply whose `errcode` is not 0 but which carries a non-empty `result_list` as data: WeCom's batch
    * endpoints report per-item failures that way (the items not listed were applied). Default false.
    */
@@ -242,6 +248,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Authorised calls
   // ---------------------------------------------------------------------------
 
+  // A failed token fetch hides no work of the call it was for: that call was never sent.
+  const tokenForCall = token.get.pipe(Effect.mapError((e) => (e.outcomeUnknown === true ? Errors.sentNothing(e) : e)))
+
   /**
    * One attempt: take a permit, get the token, send, decode. A token errcode invalidates that token and replays
    * exactly once with a fresh one; whatever the replay returns is final (no refresh loop).
@@ -256,17 +265,18 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       exchange(path, build(tok)).pipe(
         Effect.flatMap((json) => Errors.envelope(errors, path, json, schema, callOptions?.partialFailures === true))
       )
-    const call = token.get.pipe(
+    const call = tokenForCall.pipe(
       Effect.flatMap((tok) =>
         once(tok).pipe(
           Effect.catchIf(
-            (e) => WeComErrcode.isTokenCode(e.code) && e.reason._tag === "TokenInvalid",
-            () => token.invalidate(tok).pipe(Effect.andThen(token.get), Effect.flatMap(once))
+            (e) => e.reason._tag === "TokenInvalid",
+            () => token.invalidate(tok).pipe(Effect.andThen(tokenForCall), Effect.flatMap(once))
           )
         )
       ),
       Semaphore.withPermit(semaphore)
     )
+    if (callOptions?.retry === false) return call
     // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
     return retryWith(call, callOptions?.idempotent === false ? VendorError.hidesNoWork : undefined)
   }

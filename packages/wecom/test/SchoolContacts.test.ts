@@ -332,6 +332,17 @@ describe("SchoolContacts", () => {
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
+    it.effect("refusals and lost replies together: a chunk is sent at most 1 + maxRetries times in all", () => {
+      const dir = school()
+      dir.script(45033, -1, 45033, -1, 45033, -1, 45033, -1, 45033, -1) // never lets a send through
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
+        assert.strictEqual(out[0]?.status, "failed")
+        assert.strictEqual(dir.calls(STUDENT).length, 4)
+        assert.strictEqual(dir.renames("zhangsan"), 0)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
     it.effect("retries run out on a lost reply: the rename is verified applied, not reported failed", () => {
       const dir = school()
       dir.script(-1, -1, -1) // three sends answered busy, nothing applied

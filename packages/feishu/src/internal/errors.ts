@@ -102,6 +102,20 @@ const withoutEnvelope = (endpoint: string, status: number, headers: Headers, tex
   })
 }
 
+/**
+ * The same failure, known to hide no work of the call it stopped: that call was never sent (its token could not be
+ * fetched), so it is safe to send again whatever the token endpoint's failure was.
+ */
+export const sentNothing = (e: FeishuError): FeishuError =>
+  new FeishuError({
+    endpoint: e.endpoint,
+    code: e.code,
+    vendorMessage: e.vendorMessage,
+    reason: e.reason,
+    ...(e.requestId === undefined ? {} : { requestId: e.requestId }),
+    ...(e.httpStatus === undefined ? {} : { httpStatus: e.httpStatus })
+  })
+
 /** A failure of the HTTP layer: no response came back, or the request could not be built. */
 export const transport = (endpoint: string, error: HttpClientError.HttpClientError): FeishuError => {
   const tag = error.reason._tag

@@ -43,6 +43,19 @@ export const fail = (
     ...(VendorError.leavesOutcomeUnknown(reason) ? { outcomeUnknown: true } : {})
   })
 
+/**
+ * The same failure, known to hide no work of the call it stopped: that call was never sent (its token could not be
+ * fetched), so it is safe to send again whatever the token endpoint's failure was.
+ */
+export const sentNothing = (e: WeComError): WeComError =>
+  new WeComError({
+    endpoint: e.endpoint,
+    code: e.code,
+    vendorMessage: e.vendorMessage,
+    reason: e.reason,
+    ...(e.requestId === undefined ? {} : { requestId: e.requestId })
+  })
+
 /** A failure of the HTTP layer: no (whole) response came back, or the request could not be built. */
 export const transport = (ctx: Context, path: string, e: HttpClientError.HttpClientError): WeComError => {
   const reason = e.reason

@@ -13,7 +13,7 @@
  *
  * @since 0.2.0
  */
-import { BaseUrl, Issues, RateLimit } from "@dirsync/core"
+import { Issues, RateLimit } from "@dirsync/core"
 import { Faults } from "@dirsync/core/testing"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
@@ -32,6 +32,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as CliExit from "./CliExit.ts"
 import type * as Progress from "./Progress.ts"
+import * as Report from "./Report.ts"
 import type * as Runner from "./Runner.ts"
 
 // =============================================================================
@@ -134,14 +135,19 @@ const credentials = Effect.fnUntraced(function*(v: Variables) {
 })
 
 /**
- * The base URL as the summary shows it. Read, not checked: the client's `layerConfig` checks it when the layer is
- * built, before anything is shown.
+ * The base URL as the summary, `--json` and the report show it, after the client's own check (the one base-URL rule;
+ * a refusal is a usage error naming the variable) and without any user or password it may carry.
  */
-const labelOf = (variable: string, fallback: string) =>
-  Config.String(variable).pipe(
-    Config.withDefault(fallback),
-    Config.map((raw) => (BaseUrl.problem(raw) === undefined ? BaseUrl.normalize(raw) : raw))
-  ).pipe(Effect.mapError(refusal))
+const labelOf = (
+  variable: string,
+  fallback: string,
+  check: (raw: string) => Effect.Effect<string, Config.ConfigError>
+) =>
+  Config.String(variable).pipe(Config.withDefault(fallback)).pipe(
+    Effect.flatMap(check),
+    Effect.map(Report.sanitizeTarget),
+    Effect.mapError(refusal)
+  )
 
 /** The emulator's credentials, as the client's `layerConfig` reads them. They are not secret (README). */
 const emulatorConfig = (values: Readonly<Record<string, string>>) =>
@@ -182,9 +188,9 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   const clientOptions = { ...clientOptionsOf(flags, options.counters), concurrency: options.concurrency }
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
-    const label = flags.sandbox ? "sandbox" : yield* Config.String(wecomVariables.baseUrl).pipe(
-      Config.withDefault(WeComClient.defaultBaseUrl)
-    ).pipe(Effect.flatMap(WeComClient.checkBaseUrl), Effect.mapError(refusal))
+    const label = flags.sandbox
+      ? "sandbox"
+      : yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl)
     return none<SchoolContacts.SchoolContacts>(label)
   }
   const service = SchoolContacts.layer.pipe(Layer.provide(WeComClient.layerConfig(clientOptions)))
@@ -209,7 +215,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   const secret = yield* credentials(wecomVariables)
   return {
     kind: "real",
-    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl),
+    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<SchoolContacts.SchoolContacts>
@@ -235,9 +241,9 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const clientOptions = clientOptionsOf(flags, options.counters)
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
-    const label = flags.sandbox ? "sandbox" : yield* Config.String(feishuVariables.baseUrl).pipe(
-      Config.withDefault(FeishuClient.defaultBaseUrl)
-    ).pipe(Effect.flatMap(FeishuClient.checkBaseUrl), Effect.mapError(refusal))
+    const label = flags.sandbox
+      ? "sandbox"
+      : yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl)
     return none<Departments.Departments>(label)
   }
   const service = Departments.layer(options.departments).pipe(Layer.provide(FeishuClient.layerConfig(clientOptions)))
@@ -261,7 +267,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const secret = yield* credentials(feishuVariables)
   return {
     kind: "real",
-    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl),
+    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
     secrets: () => [Redacted.value(secret)]
   } satisfies Target<Departments.Departments>

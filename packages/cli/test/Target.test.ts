@@ -57,6 +57,20 @@ describe("Target", () => {
         }
       }).pipe(withEnv({ WECOM_BASE_URL: "http://qyapi.example.com", FEISHU_BASE_URL: "http://open.example.com" })))
 
+    it.effect("names a base URL without the user and password it carries, for a real run as for a dry run", () =>
+      Effect.gen(function*() {
+        const env = {
+          ...credentials,
+          WECOM_BASE_URL: "https://proxy-user:proxy-pass@wecom.example.com/",
+          FEISHU_BASE_URL: "https://proxy-user:proxy-pass@feishu.example.com"
+        }
+        for (const dryRun of [true, false]) {
+          const w = yield* wecom(flags({ dryRun })).pipe(withEnv(env))
+          const f = yield* feishu(flags({ dryRun })).pipe(withEnv(env))
+          assert.deepStrictEqual([w.label, f.label], ["https://wecom.example.com", "https://feishu.example.com"])
+        }
+      }))
+
     it.effect("with --sandbox names the sandbox", () =>
       Effect.gen(function*() {
         const w = yield* wecom(flags({ dryRun: true, sandbox: true }))
@@ -76,19 +90,16 @@ describe("Target", () => {
         assert.notInclude(one.message, "FEISHU_APP_ID")
       }))
 
-    it.effect("the client's own check refuses a plain-http base URL when the layer is built: exit 2, no secret", () =>
+    it.effect("the client's own check refuses a plain-http base URL before anything is built: exit 2, no secret", () =>
       Effect.gen(function*() {
         const env = {
           ...credentials,
           WECOM_BASE_URL: "http://qyapi.example.com",
           FEISHU_BASE_URL: "http://open.example.com"
         }
-        const w = yield* wecom(flags()).pipe(withEnv(env))
-        const f = yield* feishu(flags()).pipe(withEnv(env))
-        assert.strictEqual(w.kind, "real")
         const errors = [
-          yield* Effect.scoped(Layer.build(w.layer!)).pipe(withEnv(env), Effect.flip),
-          yield* Effect.scoped(Layer.build(f.layer!)).pipe(withEnv(env), Effect.flip)
+          yield* wecom(flags()).pipe(withEnv(env), Effect.flip),
+          yield* feishu(flags()).pipe(withEnv(env), Effect.flip)
         ]
         assert.match(errors[0]!.message, /^WECOM_BASE_URL: must use https/)
         assert.match(errors[1]!.message, /^FEISHU_BASE_URL: must use https/)

@@ -4,6 +4,9 @@
  *
  * @since 0.1.0
  */
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 
 /**
@@ -48,3 +51,17 @@ export const normalize = (raw: string): string => new URL(raw).href.replace(/\/+
  * @category schemas
  */
 export const BaseUrl = Schema.String.pipe(Schema.check(Schema.makeFilter((s: string) => problem(s) ?? true)))
+
+/**
+ * The policy as a configuration check: the base URL without a trailing slash, or a `ConfigError` that names the
+ * environment variable it came from (`WECOM_BASE_URL: must use https, …`). Each client checks its base URL with it.
+ *
+ * @since 0.2.0
+ * @category validation
+ */
+export const check = (variable: string) => (raw: string): Effect.Effect<string, Config.ConfigError> => {
+  const refused = problem(raw)
+  return refused === undefined
+    ? Effect.succeed(normalize(raw))
+    : Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message: `${variable}: ${refused}` })))
+}

@@ -22,7 +22,6 @@
  */
 import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -154,14 +153,9 @@ export interface Options {
  * @since 0.2.0
  * @category configuration
  */
-export const checkBaseUrl = (raw: string): Effect.Effect<string, Config.ConfigError> => {
-  const refused = BaseUrl.problem(raw)
-  return refused === undefined
-    ? Effect.succeed(BaseUrl.normalize(raw))
-    : Effect.fail(
-      new Config.ConfigError(new ConfigProvider.SourceError({ message: `FEISHU_BASE_URL: ${refused}` }))
-    )
-}
+export const checkBaseUrl: (raw: string) => Effect.Effect<string, Config.ConfigError> = BaseUrl.check(
+  "FEISHU_BASE_URL"
+)
 
 // =============================================================================
 // make

@@ -22,7 +22,6 @@
  */
 import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -162,14 +161,9 @@ export interface Options {
  * @since 0.1.0
  * @category configuration
  */
-export const checkBaseUrl = (raw: string): Effect.Effect<string, Config.ConfigError> => {
-  const refused = BaseUrl.problem(raw)
-  return refused === undefined
-    ? Effect.succeed(BaseUrl.normalize(raw))
-    : Effect.fail(
-      new Config.ConfigError(new ConfigProvider.SourceError({ message: `WECOM_BASE_URL: ${refused}` }))
-    )
-}
+export const checkBaseUrl: (raw: string) => Effect.Effect<string, Config.ConfigError> = BaseUrl.check(
+  "WECOM_BASE_URL"
+)
 
 // =============================================================================
 // make

@@ -8,8 +8,9 @@
  *
  * - Two passes over the input. Pass 1 (the plan) decodes every row and feeds the vendor's cross-row checks, which
  *   keep only keys (never whole rows). Pass 2 decodes again and sends. So strict mode can refuse to send anything
- *   when any row is invalid, and duplicates are caught before either copy is sent. Memory is bounded by chunk size
- *   × concurrency plus the key sets, never by the number of rows.
+ *   when any row is invalid, and duplicates are caught before either copy is sent. No pass keeps whole rows: memory
+ *   is chunk size × concurrency, plus per-row numbers and keys (the cross-row key sets, row bitmaps, rejection
+ *   messages) and whatever outcomes wait for their turn in row order (below).
  * - Dependency levels: when the checks assign levels (Feishu: a department's depth below departments in the same
  *   input), pass 2 runs once per level and a level starts only after every chunk of the previous level finished.
  *   A row whose parent did not apply is `skipped`, and so are its descendants.

@@ -8,8 +8,10 @@ import type { ReasonTag } from "./VendorError.ts"
 /**
  * - `applied`: the vendor accepted the row (or an earlier, journaled run did).
  * - `rejected`: invalid input; never sent.
- * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why.
- * - `skipped`: valid but not sent: strict mode with invalid rows elsewhere, or a row it depends on did not apply.
+ * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why. Also a row the
+ *   journal names with another id (`JournalMismatch`): not sent, because the input changed under the journal.
+ * - `skipped`: valid but not sent: strict mode with invalid rows elsewhere, a row it depends on did not apply, a dry
+ *   run, or an earlier run's send whose outcome could not be verified (`Unverified`).
  *
  * @since 0.1.0
  * @category models

@@ -28,7 +28,8 @@ export interface Options {
   readonly onRetry?: ((error: unknown, attempt: number) => void) | undefined
   /**
    * Retry only failures this also accepts, on top of a retryable reason. A call that is not idempotent passes
-   * `(e) => !VendorError.isOutcomeUnknown(e)`: it is resent after refusals, never after a failure that may hide work.
+   * `VendorError.hidesNoWork`: it is resent after refusals, never after a failure that may hide work. With
+   * {@link retryWith}, a per-call predicate replaces this one.
    */
   readonly while?: ((error: unknown) => boolean) | undefined
 }

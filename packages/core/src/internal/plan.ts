@@ -1,7 +1,7 @@
 /**
  * Pass 1 of the pipeline: decode every row (reader problems reject a row before its Schema runs), feed the
- * vendor's cross-row checks, and sum it all up as a {@link Plan}. Sends nothing and keeps no rows, only row numbers
- * and keys.
+ * vendor's cross-row checks, and sum it all up as a {@link Plan}. Sends nothing and keeps no whole rows, only row
+ * numbers and keys, and the decoded rows of interrupted chunks a resume must verify.
  *
  * @since 0.2.0
  */

@@ -5,6 +5,8 @@
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { existsSync, readFileSync } from "node:fs"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
 import {
   assertExit,
   assertNoStackTrace,
@@ -855,6 +857,18 @@ describe.concurrent("dirsync e2e: usage and configuration errors (exit 2, no sta
     ])
     assertUsage(w, "WECOM_BASE_URL", "https")
     assertUsage(f, "FEISHU_BASE_URL", "https")
+  })
+
+  it("dirsync sandbox on a port already taken says so in one line, exit 2", async () => {
+    const taken = createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      const result = await dirsync(["sandbox", "--port", String(port)])
+      assertUsage(result, `--port ${port}: cannot listen (EADDRINUSE)`)
+    } finally {
+      await new Promise((resolve) => taken.close(resolve))
+    }
   })
 
   it("an unknown CSV column is named", async () => {

@@ -29,7 +29,12 @@ export const sandbox = (args: {
     const served = yield* Sandbox.serve([
       { prefix: "/cgi-bin/", handler: wecom.handle },
       { prefix: "/open-apis/", handler: feishu.handle }
-    ], { port: args.port })
+    ], { port: args.port }).pipe(
+      // A port already taken (EADDRINUSE) or not ours to bind (EACCES) is the user's to change: one line, exit 2.
+      Effect.mapError((e) =>
+        CliExit.usage(`--port ${args.port ?? 0}: cannot listen (${(e as NodeJS.ErrnoException).code ?? e.message})`)
+      )
+    )
     process.stdout.write(
       [
         `dirsync sandbox: WeCom and Feishu emulators on ${served.url}${spec ? ` (faults: ${spec})` : ""}`,

@@ -19,28 +19,14 @@ import { cannotRead, type Layout, type Where } from "../csv.ts"
 // Models
 // =============================================================================
 
-/**
- * Size guards. A CSV row or NDJSON line above `maxRecordBytes` fails the file (a quote that is never closed makes
- * the rest of the file one "row"; this keeps that from exhausting memory). JSON files are read whole: above
- * `maxJsonBytes` they are refused; arrays/objects nested deeper than `maxJsonDepth` are refused too (request bodies
- * nest 4 deep).
- *
- * @since 0.1.0
- * @category models
- */
+/** The size guards; documented where they are public, `Input.Limits`. */
 export interface Limits {
   readonly maxRecordBytes: number
   readonly maxJsonBytes: number
   readonly maxJsonDepth: number
 }
 
-/**
- * A user error in an input file: which file, where, which column/field, and a message a school IT admin can act on
- * (the message already names the file and position; print it as is, no stack trace).
- *
- * @since 0.1.0
- * @category errors
- */
+/** A user error in an input file; documented where it is public, `Input.InputError`. */
 export class InputError extends Schema.TaggedError<InputError>()("InputError", {
   file: Schema.String,
   /** 1-based data row (CSV without header; JSON array index + 1; NDJSON line number). */

@@ -113,7 +113,7 @@ export const emptySummary: Summary = { total: 0, applied: 0, rejected: 0, failed
  * @since 0.2.0
  * @category getters
  */
-export const rowCount = (outcome: RowOutcome): number =>
+export const rowCount = (outcome: { readonly rows?: ReadonlyArray<number> | undefined }): number =>
   outcome.rows === undefined || outcome.rows.length === 0 ? 1 : outcome.rows.length
 
 /**

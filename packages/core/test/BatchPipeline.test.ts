@@ -900,6 +900,20 @@ describe("BatchPipeline", () => {
   })
 
   describe("plan", () => {
+    it.effect("counts input rows as the summary does: a merged value counts each of its rows", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const plan = yield* BatchPipeline.plan(
+          vendor.endpoint,
+          Stream.fromIterable<Endpoint.SourceRow>([
+            { row: 1, rows: [1, 3, 4], value: { userid: "s1", name: "甲" } },
+            { row: 2, value: { userid: "s2", name: "乙" } },
+            { row: 5, rows: [], value: { userid: "_bad", name: "丙" } }
+          ])
+        )
+        assert.deepStrictEqual([plan.total, plan.inputRows, plan.valid], [3, 5, 2])
+      }))
+
     it.effect("counts rows, valid rows and rejections without sending", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({ crossRow: duplicateIds })

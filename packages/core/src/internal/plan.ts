@@ -13,7 +13,7 @@ import type { Plan } from "../BatchPipeline.ts"
 import type { Rejection, SourceRow, Spec, Valid } from "../Endpoint.ts"
 import * as Issues from "../Issues.ts"
 import { idKey } from "../Limit.ts"
-import { LocalReason } from "../Outcome.ts"
+import { LocalReason, rowCount } from "../Outcome.ts"
 import { makeRowSet, type RowSet, sameData } from "./rowSet.ts"
 
 /**
@@ -77,7 +77,6 @@ export const plan = <Item, EIn, RIn>(
     const keyOfRow = new Map<number, string>()
     const pendingRows = new Map<number, Valid<unknown>>()
     const rows = makeRowSet()
-    const validRows = makeRowSet()
     const decodedAsIs = makeRowSet()
     let total = 0
     let inputRows = 0
@@ -88,7 +87,7 @@ export const plan = <Item, EIn, RIn>(
           const source = sources[i]!
           const row = source.row
           total++
-          inputRows += source.rows === undefined ? 1 : source.rows.length
+          inputRows += rowCount(source)
           rows.add(row)
           const id = spec.idOf(source.value)
           const decoded = decode(source)
@@ -98,7 +97,6 @@ export const plan = <Item, EIn, RIn>(
             continue
           }
           valid++
-          validRows.add(row)
           if (sameData(decoded.success, source.value)) decodedAsIs.add(row)
           const v: Valid<Item> = { row, id, item: decoded.success }
           if (dependency) {
@@ -114,7 +112,7 @@ export const plan = <Item, EIn, RIn>(
       for (const [row, rejection] of verdict?.rejected ?? []) {
         // Only a row that decoded can be rejected here, and only once: an invalid row already is, and a row number
         // the input does not have is no row at all.
-        if (!validRows.has(row) || rejected.has(row)) continue
+        if (!rows.has(row) || rejected.has(row)) continue
         rejected.set(row, { reason: LocalReason.Conflict, ...rejection, message: Issues.sentence(rejection), id: "" })
         valid--
         pendingRows.delete(row)

@@ -212,15 +212,15 @@ export const send = <Item, E, R, EIn, RIn>(
     const chunk = nextChunk++
     const toSend: Array<Valid<Item>> = []
     for (const s of segment.steps) if (s._tag === "send") toSend.push(s.valid)
-    const journalRows = toSend.map((v) => ({ row: v.row, id: v.id }))
     const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
     return Effect.gen(function*() {
-      if (journal) yield* journal.started(chunk, journalRows)
+      // A sent row is its own journal row (`row`, `id`): the journal writes no more of it.
+      if (journal) yield* journal.started(chunk, toSend)
       const results = yield* endpoint.execute(toSend, { chunk, note }).pipe(
         Effect.map((results) => outcomesOf(toSend, results)),
         Effect.catch((
           e
-        ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(journalRows, e as VendorFailure))))
+        ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(toSend, e as VendorFailure))))
       )
       if (journal) yield* journal.finished(chunk, results)
       // `results` follows `toSend`, which follows the segment's send steps.

@@ -13,7 +13,9 @@
  *   departments (batch tasks).
  * - D3 bad input: malformed files of every kind; exit 2 or 3, a message naming file/row/field, no stack trace, and
  *   the sandbox never receives an invalid field.
- * - D4 secrets: no secret or issued token in any stdout, stderr, report or journal of D1–D3 (nor in bench output).
+ * - D4 secrets: no secret or issued token in any stdout, stderr, report or journal of D1–D5 (nor in bench output).
+ * - D5 adversarial: every attack in `drills/attacks/*.ts` (hostile files, flags, vendor replies, signals, concurrent
+ *   runs), each asserting the promise: exit code, every row once, the sandbox's state exact, no secret, no stack trace.
  *
  * Options: `--quick`, `--only D1,D3`, `--seed N` (default 20261122), `--keep` (keep the work directory).
  */
@@ -41,6 +43,7 @@ import {
   secrets,
   startSandbox
 } from "./lib.ts"
+import type { Attack } from "./attacks/types.ts"
 import { checkState, makeRoster } from "./students.ts"
 
 // =============================================================================
@@ -684,6 +687,62 @@ const d3 = () =>
   })
 
 // =============================================================================
+// D5 adversarial
+// =============================================================================
+
+/** Every `drills/attacks/*.ts` but `types.ts`, in file-name order: one file per area. */
+const loadAttacks = async (): Promise<ReadonlyArray<Attack>> => {
+  const dir = join(import.meta.dirname, "attacks")
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "types.ts").sort()
+  const all: Array<Attack> = []
+  for (const f of files) {
+    const mod = (await import(join(dir, f))) as { attacks?: ReadonlyArray<Attack> }
+    if (mod.attacks === undefined) throw new Error(`drills/attacks/${f} exports no 'attacks'`)
+    all.push(...mod.attacks)
+  }
+  return all
+}
+
+const d5 = () =>
+  drill("D5", "adversarial", "", async (r) => {
+    const attacks = await loadAttacks()
+    const classes = new Set(attacks.map((a) => a.issueClass).filter((c) => c > 0))
+    r.size = `${attacks.length} attacks, ${classes.size} classes`
+    const base = dirFor("d5")
+    let held = 0
+    // Attacks start their own sandboxes and CLIs; a few at a time keeps the drill short without starving them.
+    const queue = attacks.map((attack, i) => ({ attack, i }))
+    const lines: Array<string> = []
+    const worker = async () => {
+      for (let next = queue.shift(); next !== undefined; next = queue.shift()) {
+        const { attack, i } = next
+        const dir = join(base, String(i).padStart(3, "0"))
+        mkdirSync(dir, { recursive: true })
+        const failures: Array<string> = []
+        const notes: Array<string> = []
+        const started = performance.now()
+        try {
+          await attack.run({
+            dir,
+            quick,
+            seed: seed + i,
+            fail: (t) => void failures.push(t),
+            note: (t) => void notes.push(t)
+          })
+        } catch (e) {
+          failures.push(`the attack itself crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`)
+        }
+        for (const f of failures) r.failures.push(`#${attack.issueClass} ${attack.name}: ${f}`)
+        if (failures.length === 0) held++
+        lines[i] = `#${String(attack.issueClass).padStart(2)} ${failures.length === 0 ? "held" : "BROKE"} ` +
+          `${seconds(performance.now() - started).padStart(6)}  ${attack.name}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(4, Math.max(1, cpus().length)) }, worker))
+    r.numbers.push(`${held}/${attacks.length} attacks held`, ...lines)
+  })
+
+// =============================================================================
 // D4 secrets
 // =============================================================================
 
@@ -791,9 +850,10 @@ const main = async () => {
   // D1b and the Feishu drill mostly wait (retry backoff, task polls): they run beside D1 and D2.
   await Promise.all([d2f(), d1b(), d1().then(d2)])
   await d3()
+  await d5()
   await d4()
   const total = performance.now() - started
-  const order = ["D1", "D1b", "D2", "D2F", "D3", "D4"]
+  const order = ["D1", "D1b", "D2", "D2F", "D3", "D5", "D4"]
   results.sort((a, b) => order.indexOf(a.drill.split(" ")[0]!) - order.indexOf(b.drill.split(" ")[0]!))
   const failed = results.filter((x) => x.failures.length > 0)
   const cpu = cpus()[0]?.model ?? "unknown CPU"

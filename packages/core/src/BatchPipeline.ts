@@ -56,6 +56,11 @@ export interface Options {
   readonly dryRun?: boolean | undefined
   /** Overrides the endpoint's chunk size (must not exceed it). */
   readonly chunkSize?: number | undefined
+  /**
+   * Resume: send the rows an earlier run sent whose outcome stays unverified, instead of skipping them (`Unverified`).
+   * The caller's explicit choice, once the vendor's state was checked: such a row may have been applied.
+   */
+  readonly resendUnverified?: boolean | undefined
   /** Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). */
   readonly onPlan?: ((plan: Plan) => void) | undefined
 }
@@ -107,10 +112,17 @@ const planStep = <Item, EIn, RIn>(
 ) => Pass1.plan(spec, input, pendingRowNumbers).pipe(Effect.withSpan("BatchPipeline.plan", undefined, noTrace))
 
 /** Between the passes: what the journal, if any, says about rows an earlier run sent. */
-const resumeStep = <Item, E, R>(endpoint: Endpoint<Item, E, R>, plan: Pass1.Planned, journal: Journal | undefined) =>
+const resumeStep = <Item, E, R>(
+  endpoint: Endpoint<Item, E, R>,
+  plan: Pass1.Planned,
+  journal: Journal | undefined,
+  options: Options
+) =>
   journal === undefined
     ? Effect.succeed(Resume.fresh)
-    : Resume.resume(endpoint, plan, journal).pipe(Effect.withSpan("BatchPipeline.resume", undefined, noTrace))
+    : Resume.resume(endpoint, plan, journal, { resendUnverified: options.resendUnverified }).pipe(
+      Effect.withSpan("BatchPipeline.resume", undefined, noTrace)
+    )
 
 /** Pass 2, sending. */
 const sendStep = <Item, E, R, EIn, RIn>(
@@ -177,7 +189,7 @@ export const run = <Item, E, R, EIn, RIn>(
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)
     if (blocked !== undefined) return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked)
-    const resumed = yield* resumeStep(endpoint, plan, journal)
+    const resumed = yield* resumeStep(endpoint, plan, journal, options)
     return sendStep(endpoint, input, plan, resumed, journal, options)
   })).pipe(Stream.withSpan("BatchPipeline.run", noTrace))
 }

@@ -1,8 +1,15 @@
 /**
  * The run journal: an append-only JSON-lines record of submitted chunks and row outcomes, so a killed run can
- * resume. Rows a previous run applied are not sent again; rows of a chunk that was submitted but never recorded as
- * finished are handed to the vendor module to verify before anything is resent (WeCom renames work only once;
- * Feishu batch_add is not idempotent).
+ * resume. Rows a previous run applied are not sent again, unless they changed since (each sent row is journaled with
+ * a digest of what was sent); rows of a chunk that was submitted but never recorded as finished, and rows whose
+ * outcome is unknown (`unresolved`: the vendor may have applied them), are handed to the vendor module to verify
+ * before anything is resent (WeCom renames work only once; Feishu batch_add is not idempotent).
+ *
+ * Rows are matched to the journal by id (case-insensitively), not by row number: a resume against an input whose
+ * rows moved still knows which rows were applied.
+ *
+ * A journal file is locked while a run uses it ({@link FileLock}): a second run on the same journal is refused,
+ * naming the first.
  *
  * Each record is one `write` of one line, issued before the next chunk starts, so a `kill -9` loses at most the
  * line being written (a torn last line is ignored on resume). `fsync` is optional (`sync: true`): the page cache
@@ -17,16 +24,17 @@ import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
+import * as FileLock from "./FileLock.ts"
 import { idKey } from "./Limit.ts"
-import type { RowOutcome, Status } from "./Outcome.ts"
+import { LocalReason, type RowOutcome, type Status } from "./Outcome.ts"
 
 // =============================================================================
 // Models
 // =============================================================================
 
 /**
- * A row as the journal knows it: its number and its id (compared case-insensitively on resume, to detect an input
- * file that changed between runs).
+ * A row as the journal knows it: its number and its id (compared case-insensitively on resume), and the
+ * {@link digest} of what was sent, when known.
  *
  * @since 0.1.0
  * @category models
@@ -34,10 +42,24 @@ import type { RowOutcome, Status } from "./Outcome.ts"
 export interface JournalRow {
   readonly row: number
   readonly id: string
+  readonly digest?: string | undefined
 }
 
 /**
- * A chunk submitted by an earlier run whose outcome was never recorded.
+ * A row an earlier run applied: where it was, and the {@link digest} of what was sent (absent in journals written
+ * before digests were).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface AppliedRow {
+  readonly row: number
+  readonly digest: string | undefined
+}
+
+/**
+ * A chunk submitted by an earlier run with rows whose outcome is not known: never recorded (the run was killed), or
+ * recorded as `unresolved` (the vendor may have applied them).
  *
  * @since 0.1.0
  * @category models
@@ -56,8 +78,8 @@ export interface PendingChunk {
  * @category models
  */
 export interface Previous {
-  /** Rows applied by earlier runs: row number → id key. */
-  readonly applied: ReadonlyMap<number, string>
+  /** Rows applied by earlier runs, by id key (the case-folded id, {@link idKey}). */
+  readonly applied: ReadonlyMap<string, AppliedRow>
   readonly pending: ReadonlyArray<PendingChunk>
   /** The first chunk number this run may use. */
   readonly nextChunk: number
@@ -82,7 +104,11 @@ export class JournalError extends Schema.TaggedError<JournalError>()("JournalErr
  */
 export interface Service {
   readonly previous: Previous
-  readonly started: (chunk: number, rows: ReadonlyArray<JournalRow>) => Effect.Effect<void, JournalError>
+  /** Records a chunk about to be sent; a row given with its `item` is journaled with the item's {@link digest}. */
+  readonly started: (
+    chunk: number,
+    rows: ReadonlyArray<JournalRow & { readonly item?: unknown }>
+  ) => Effect.Effect<void, JournalError>
   readonly note: (chunk: number, data: Readonly<Record<string, unknown>>) => Effect.Effect<void, JournalError>
   readonly finished: (chunk: number, outcomes: ReadonlyArray<RowOutcome>) => Effect.Effect<void, JournalError>
 }
@@ -102,8 +128,8 @@ const Run = Schema.Struct({ type: Schema.Literal("run"), version: Schema.Literal
 const Started = Schema.Struct({
   type: Schema.Literal("started"),
   chunk: Schema.Number,
-  /** `[row, id]` */
-  rows: Schema.Array(Schema.Tuple([Schema.Number, Schema.String]))
+  /** `[row, id, digest]`; the digest was added later, so older journals have two elements. */
+  rows: Schema.Array(Schema.Tuple([Schema.Number, Schema.String, Schema.optionalKey(Schema.String)]))
 })
 
 const Note = Schema.Struct({
@@ -112,7 +138,10 @@ const Note = Schema.Struct({
   data: Schema.Record(Schema.String, Schema.Unknown)
 })
 
-const statuses = ["applied", "rejected", "failed", "skipped"] as const satisfies ReadonlyArray<Status>
+/** A row's status in the journal: an outcome's, or `unresolved` (failed, but the vendor may have applied it). */
+const statuses = ["applied", "rejected", "failed", "skipped", "unresolved"] as const satisfies ReadonlyArray<
+  Status | "unresolved"
+>
 
 const Finished = Schema.Struct({
   type: Schema.Literal("finished"),
@@ -143,11 +172,70 @@ const isRunLine = (raw: string | undefined): boolean => {
 }
 
 /**
+ * Whether a row's outcome leaves it unresolved: it failed in a way that may hide work the vendor did
+ * (`OutcomeUnknown`), so it must be verified before it is sent again.
+ *
+ * @since 0.2.0
+ * @category predicates
+ */
+export const isUnresolved = (outcome: RowOutcome): boolean =>
+  outcome.status === "failed" && outcome.reason === LocalReason.OutcomeUnknown
+
+const startedLine = (chunk: number, rows: ReadonlyArray<JournalRow & { readonly item?: unknown }>): Line => ({
+  type: "started",
+  chunk,
+  rows: rows.map((r) => {
+    const d = r.digest ?? ("item" in r ? digest(r.item) : undefined)
+    return d === undefined ? [r.row, r.id] as const : [r.row, r.id, d] as const
+  })
+})
+
+const finishedLine = (chunk: number, outcomes: ReadonlyArray<RowOutcome>): Line => ({
+  type: "finished",
+  chunk,
+  rows: outcomes.map((o) => [o.row, isUnresolved(o) ? "unresolved" : o.status, o.code ?? null, o.id] as const)
+})
+
+// =============================================================================
+// Digest
+// =============================================================================
+
+const stringify = (value: unknown): string =>
+  JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v)) ?? "undefined"
+
+/**
+ * A short digest of a row's validated item: equal items give equal digests, an edited item another one (a 64-bit
+ * FNV-1a of its JSON, two 32-bit lanes). Cheap, not cryptographic: it tells an edit apart from the row as sent,
+ * nothing more.
+ *
+ * @since 0.2.0
+ * @category digest
+ */
+export const digest = (item: unknown): string => {
+  const text = stringify(item)
+  let a = 0x811c9dc5
+  let b = 0x01000193 ^ text.length
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15)
+  }
+  return (a >>> 0).toString(36) + "." + (b >>> 0).toString(36)
+}
+
+// =============================================================================
+// Replay
+// =============================================================================
+
+/**
  * Replays journal text into what earlier runs left behind. Each line is decoded as one of the journal's records. A
  * torn (unparseable) line is ignored when it is the last line or the last line of a run (the next record opens a new
  * run): it is the record a killed process was writing. Any other line that is not a record is damage, and refused.
  * A chunk whose `finished` record lists only some of its rows (an interrupted chunk of which only some rows could be
- * verified) stays pending with the rows that have no outcome yet.
+ * verified), or lists rows as `unresolved`, stays pending with the rows that have no known outcome yet.
+ *
+ * The latest record about an id wins: a row sent again (it changed) leaves the applied rows until it is recorded
+ * applied again, and leaves any chunk it was pending in.
  *
  * @since 0.1.0
  * @category parsing
@@ -158,8 +246,10 @@ export const replay = (
 ): Effect.Effect<Previous & { readonly command?: string }, JournalError> =>
   Effect.suspend(() => {
     const lines = text.split("\n")
-    const applied = new Map<number, string>()
+    const applied = new Map<string, AppliedRow>()
     const started = new Map<number, PendingChunk>()
+    /** Every row of every chunk as it was started: chunk → row → journal row. */
+    const sent = new Map<number, Map<number, JournalRow>>()
     const notes = new Map<number, Array<Readonly<Record<string, unknown>>>>()
     let command: string | undefined
     let maxChunk = -1
@@ -190,16 +280,22 @@ export const replay = (
           break
         case "started": {
           maxChunk = Math.max(maxChunk, line.chunk)
-          // Rows resent after a verification (`resend`) leave the interrupted chunk they were pending in.
+          const rows: Array<JournalRow> = line.rows.map(([row, id, digest]) =>
+            digest === undefined ? { row, id } : { row, id, digest }
+          )
+          const keys = new Set(rows.map((r) => idKey(r.id)))
+          // Rows sent again (after a verification said `resend`, or because they changed) leave the chunks they were
+          // pending in, and are no longer applied until this chunk says so.
+          for (const key of keys) applied.delete(key)
           if (started.size > 0) {
-            const resent = new Set(line.rows.map(([row]) => row))
             for (const [n, chunk] of started) {
-              const open = chunk.rows.filter((r) => !resent.has(r.row))
+              const open = chunk.rows.filter((r) => !keys.has(idKey(r.id)))
               if (open.length === 0) started.delete(n)
               else if (open.length < chunk.rows.length) started.set(n, { ...chunk, rows: open })
             }
           }
-          started.set(line.chunk, { chunk: line.chunk, rows: line.rows.map(([row, id]) => ({ row, id })), notes: [] })
+          started.set(line.chunk, { chunk: line.chunk, rows, notes: [] })
+          sent.set(line.chunk, new Map(rows.map((r) => [r.row, r])))
           break
         }
         case "note": {
@@ -210,12 +306,15 @@ export const replay = (
         }
         case "finished": {
           const chunk = started.get(line.chunk)
-          const ids = new Map(chunk?.rows.map((r) => [r.row, r.id]) ?? [])
+          const rowsSent = sent.get(line.chunk)
           const done = new Set<number>()
           for (const [row, status, , id] of line.rows) {
+            const journaled = rowsSent?.get(row)
+            const key = idKey(id ?? journaled?.id ?? "")
+            if (status === "unresolved") continue // still pending: the vendor may have applied it
             done.add(row)
-            if (status === "applied") applied.set(row, idKey(id ?? ids.get(row) ?? ""))
-            else applied.delete(row)
+            if (status === "applied") applied.set(key, { row, digest: journaled?.digest })
+            else applied.delete(key)
           }
           const open = chunk?.rows.filter((r) => !done.has(r.row)) ?? []
           if (chunk !== undefined && open.length > 0) started.set(line.chunk, { ...chunk, rows: open })
@@ -249,10 +348,13 @@ export interface FileOptions {
   readonly resume: boolean
   /** fsync after every record (survives a machine crash, not only a killed process). Default false. */
   readonly sync?: boolean
+  /** Lock options (tests): see {@link FileLock.acquire}. */
+  readonly lock?: Omit<FileLock.Options, "what"> | undefined
 }
 
 /**
- * A journal in a file.
+ * A journal in a file, locked for the rest of the scope: a journal another live run holds is refused (naming that
+ * run), before it is read.
  *
  * @since 0.1.0
  * @category constructors
@@ -260,6 +362,9 @@ export interface FileOptions {
 export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   const fs = yield* FileSystem.FileSystem
   const fail = (message: string) => new JournalError({ path: options.path, message })
+  yield* FileLock.acquire(options.path, { ...options.lock, what: "journal" }).pipe(
+    Effect.mapError((e) => fail(e.message))
+  )
   const exists = yield* fs.exists(options.path).pipe(Effect.mapError((e) => fail(e.message)))
   let previous: Previous = { applied: new Map(), pending: [], nextChunk: 0 }
   let tornTail = false
@@ -292,10 +397,9 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   yield* write({ type: "run", version: 1, command: options.command })
   return RunJournal.of({
     previous,
-    started: (chunk, rows) => write({ type: "started", chunk, rows: rows.map((r) => [r.row, r.id] as const) }),
+    started: (chunk, rows) => write(startedLine(chunk, rows)),
     note: (chunk, data) => write({ type: "note", chunk, data }),
-    finished: (chunk, outcomes) =>
-      write({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null, o.id] as const) })
+    finished: (chunk, outcomes) => write(finishedLine(chunk, outcomes))
   })
 })
 
@@ -321,10 +425,9 @@ export const makeMemory = (options?: { readonly previousText?: string; readonly 
     lines.push(JSON.stringify({ type: "run", version: 1, command: options?.command ?? "test" }))
     const journal = RunJournal.of({
       previous,
-      started: (chunk, rows) => push({ type: "started", chunk, rows: rows.map((r) => [r.row, r.id] as const) }),
+      started: (chunk, rows) => push(startedLine(chunk, rows)),
       note: (chunk, data) => push({ type: "note", chunk, data }),
-      finished: (chunk, outcomes) =>
-        push({ type: "finished", chunk, rows: outcomes.map((o) => [o.row, o.status, o.code ?? null, o.id] as const) })
+      finished: (chunk, outcomes) => push(finishedLine(chunk, outcomes))
     })
     return { journal, text: () => lines.join("\n") + "\n" }
   })

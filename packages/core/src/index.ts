@@ -7,6 +7,8 @@ export * as BaseUrl from "./BaseUrl.ts"
 export * as BatchPipeline from "./BatchPipeline.ts"
 /** What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema, id, chunk size, cross-row checks, dependency) that needs no services, so validation, planning and `--dry-run` run with no client at all; and an {@link Executor} (send a chunk, verify an interrupted one) that a vendor service builds from its client. */
 export * as Endpoint from "./Endpoint.ts"
+/** An advisory lock on a file a run writes (its journal, its report), so that two runs never write the same file at once: the second is refused, naming the run that holds the lock. */
+export * as FileLock from "./FileLock.ts"
 /** Turns Schema decoding failures into the one-line, field-naming messages users see in reports and on the console: `students[3].name has 33 characters; at most 32`. */
 export * as Issues from "./Issues.ts"
 /** Documented vendor limits as Schema building blocks. */

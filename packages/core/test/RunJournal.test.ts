@@ -1,6 +1,7 @@
 import { RunJournal } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as os from "node:os"
 import { makeMemoryFileSystem } from "./utils/MemoryFileSystem.ts"
 
 const lines = (...records: ReadonlyArray<unknown>) => records.map((r) => JSON.stringify(r)).join("\n") + "\n"
@@ -12,6 +13,10 @@ const finished = (chunk: number, rows: ReadonlyArray<readonly [number, string, n
   rows
 })
 
+/** `[row, id key]` of every applied row, by row. */
+const appliedRows = (previous: RunJournal.Previous) =>
+  [...previous.applied].map(([key, a]) => [a.row, key] as const).toSorted((x, y) => x[0] - y[0])
+
 describe("RunJournal", () => {
   describe("replay", () => {
     it.effect("knows which rows earlier runs applied, by row and case-folded id", () =>
@@ -21,7 +26,7 @@ describe("RunJournal", () => {
           started(0, [[1, "Alice"], [2, "bob"]]),
           finished(0, [[1, "applied", null], [2, "failed", 60111]])
         ))
-        assert.deepStrictEqual([...previous.applied], [[1, "alice"]])
+        assert.deepStrictEqual(appliedRows(previous), [[1, "alice"]])
         assert.deepStrictEqual(previous.pending, [])
         assert.strictEqual(previous.nextChunk, 1)
         assert.strictEqual(previous.command, "sync students")
@@ -37,7 +42,7 @@ describe("RunJournal", () => {
           started(1, [[2, "b"]]),
           finished(1, [[2, "applied", null]])
         ))
-        assert.deepStrictEqual([...previous.applied].toSorted(), [[1, "a"], [2, "b"]])
+        assert.deepStrictEqual(appliedRows(previous), [[1, "a"], [2, "b"]])
         assert.strictEqual(previous.nextChunk, 2)
       }))
 
@@ -65,7 +70,7 @@ describe("RunJournal", () => {
           run(),
           finished(0, [[2, "applied", null]])
         ))
-        assert.deepStrictEqual([...previous.applied], [[2, "b"]])
+        assert.deepStrictEqual(appliedRows(previous), [[2, "b"]])
         assert.deepStrictEqual(previous.pending.map((c) => c.rows.map((r) => r.row)), [[3, 4]])
       }))
 
@@ -74,9 +79,9 @@ describe("RunJournal", () => {
         const text = lines(run(), started(0, [[1, "a"]]), finished(0, [[1, "applied", null]])) +
           "{\"type\":\"started\",\"chunk\":1,\"ro"
         const previous = yield* RunJournal.replay(text)
-        assert.deepStrictEqual([...previous.applied], [[1, "a"]])
+        assert.deepStrictEqual(appliedRows(previous), [[1, "a"]])
         const withNewline = yield* RunJournal.replay(text + "\n")
-        assert.deepStrictEqual([...withNewline.applied], [[1, "a"]])
+        assert.deepStrictEqual(appliedRows(withNewline), [[1, "a"]])
       }))
 
     it.effect("ignores the torn last line of an earlier run that was resumed since", () =>
@@ -84,7 +89,7 @@ describe("RunJournal", () => {
         const text = lines(run(), started(0, [[1, "a"]])) + "{\"type\":\"fini\n" +
           lines(run(), finished(0, [[1, "applied", null]]))
         const previous = yield* RunJournal.replay(text)
-        assert.deepStrictEqual([...previous.applied], [[1, "a"]])
+        assert.deepStrictEqual(appliedRows(previous), [[1, "a"]])
       }))
 
     it.effect("refuses a journal damaged in the middle", () =>
@@ -115,7 +120,53 @@ describe("RunJournal", () => {
           started(1, [[2, "b"]]),
           { type: "finished", chunk: 1, rows: [[2, "applied", null, "B"]] }
         ))
-        assert.deepStrictEqual([...previous.applied], [[1, "alice"], [2, "b"]])
+        assert.deepStrictEqual(appliedRows(previous), [[1, "alice"], [2, "b"]])
+      }))
+    it.effect("keeps rows whose outcome is unknown (unresolved) pending with their chunk's notes, until verified", () =>
+      Effect.gen(function*() {
+        const text = lines(
+          run(),
+          started(0, [[1, "a"], [2, "b"], [3, "c"]]),
+          { type: "note", chunk: 0, data: { taskId: "T0" } },
+          finished(0, [[1, "applied", null], [2, "unresolved", 500], [3, "unresolved", 500]])
+        )
+        const previous = yield* RunJournal.replay(text)
+        assert.deepStrictEqual(appliedRows(previous), [[1, "a"]])
+        assert.deepStrictEqual(previous.pending, [
+          { chunk: 0, rows: [{ row: 2, id: "b" }, { row: 3, id: "c" }], notes: [{ taskId: "T0" }] }
+        ])
+        // a later run verified row 2 applied and row 3 failed: nothing is pending any more
+        const later = yield* RunJournal.replay(
+          text + lines(run(), finished(0, [[2, "applied", null], [3, "failed", 1]]))
+        )
+        assert.deepStrictEqual(appliedRows(later), [[1, "a"], [2, "b"]])
+        assert.deepStrictEqual(later.pending, [])
+      }))
+
+    it.effect("forgets that a row applied once it is sent again, until that send applies", () =>
+      Effect.gen(function*() {
+        const text = lines(
+          run(),
+          { type: "started", chunk: 0, rows: [[1, "a", "d1"], [2, "b", "d2"]] },
+          finished(0, [[1, "applied", null], [2, "applied", null]]),
+          run(),
+          { type: "started", chunk: 1, rows: [[2, "B", "d2-edited"]] }
+        )
+        const previous = yield* RunJournal.replay(text)
+        assert.deepStrictEqual([...previous.applied], [["a", { row: 1, digest: "d1" }]])
+        const after = yield* RunJournal.replay(text + lines(finished(1, [[2, "applied", null]])))
+        assert.deepStrictEqual(after.applied.get("b"), { row: 2, digest: "d2-edited" })
+      }))
+  })
+
+  describe("digest", () => {
+    it.effect("is the same for equal items and differs for an edited one", () =>
+      Effect.sync(() => {
+        const item = { userid: "s1", name: "张三", department: [1, 2] }
+        assert.strictEqual(RunJournal.digest(item), RunJournal.digest({ ...item, department: [1, 2] }))
+        assert.notStrictEqual(RunJournal.digest(item), RunJournal.digest({ ...item, name: "张四" }))
+        assert.notStrictEqual(RunJournal.digest(item), RunJournal.digest({ ...item, department: [2, 1] }))
+        assert.notStrictEqual(RunJournal.digest({ a: "ab" }), RunJournal.digest({ a: "ba" }))
       }))
   })
 
@@ -133,7 +184,7 @@ describe("RunJournal", () => {
         }])
         yield* first.journal.started(1, [{ row: 3, id: "c" }])
         const second = yield* RunJournal.makeMemory({ previousText: first.text(), command: "sync" })
-        assert.deepStrictEqual([...second.journal.previous.applied], [[1, "a"]])
+        assert.deepStrictEqual(appliedRows(second.journal.previous), [[1, "a"]])
         assert.deepStrictEqual(second.journal.previous.pending, [{ chunk: 1, rows: [{ row: 3, id: "c" }], notes: [] }])
         assert.strictEqual(second.journal.previous.nextChunk, 2)
       }))
@@ -178,12 +229,14 @@ describe("RunJournal", () => {
       const torn = lines(run(), started(0, [[1, "a"]]), finished(0, [[1, "applied", null]])) + "{\"type\":\"star"
       const fs = makeMemoryFileSystem(new Map([[options.path, torn]]))
       return Effect.gen(function*() {
-        const second = yield* RunJournal.makeFile({ ...options, resume: true })
-        assert.deepStrictEqual([...second.previous.applied], [[1, "a"]])
-        yield* second.started(1, [{ row: 2, id: "b" }])
-        yield* second.finished(1, [{ row: 2, id: "b", status: "applied" }])
+        yield* Effect.scoped(Effect.gen(function*() {
+          const second = yield* RunJournal.makeFile({ ...options, resume: true })
+          assert.deepStrictEqual(appliedRows(second.previous), [[1, "a"]])
+          yield* second.started(1, [{ row: 2, id: "b" }])
+          yield* second.finished(1, [{ row: 2, id: "b", status: "applied" }])
+        }))
         const third = yield* RunJournal.makeFile({ ...options, resume: true })
-        assert.deepStrictEqual([...third.previous.applied].toSorted(), [[1, "a"], [2, "b"]])
+        assert.deepStrictEqual(appliedRows(third.previous), [[1, "a"], [2, "b"]])
       }).pipe(Effect.scoped, Effect.provide(fs.layer))
     })
 
@@ -194,6 +247,71 @@ describe("RunJournal", () => {
         assert.strictEqual(journal.previous.nextChunk, 0)
         assert.isTrue(fs.files.has(options.path))
       }).pipe(Effect.scoped, Effect.provide(fs.layer))
+    })
+
+    describe("lock", () => {
+      const lockPath = `${options.path}.lock`
+      const holder = (fields: Record<string, unknown>) =>
+        JSON.stringify({ pid: 1, host: os.hostname(), started: "2026-01-01T00:00:00.000Z", ...fields }) + "\n"
+
+      it.effect("refuses a journal another live run holds, naming its pid and start time, before reading it", () => {
+        const fs = makeMemoryFileSystem()
+        return Effect.gen(function*() {
+          yield* RunJournal.makeFile(options)
+          const before = fs.files.get(options.path)
+          const error = yield* Effect.flip(RunJournal.makeFile({ ...options, resume: true }))
+          assert.match(
+            error.message,
+            new RegExp(`^the journal is in use by another run \\(pid ${process.pid} on .+, started \\d{4}-`)
+          )
+          assert.strictEqual(fs.files.get(options.path), before)
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
+
+      it.effect("releases the lock when the run ends: the next run resumes", () => {
+        const fs = makeMemoryFileSystem()
+        return Effect.gen(function*() {
+          yield* Effect.scoped(RunJournal.makeFile(options))
+          assert.isFalse(fs.files.has(lockPath))
+          yield* RunJournal.makeFile({ ...options, resume: true })
+          assert.isTrue(fs.files.has(lockPath))
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
+
+      it.effect("takes over a lock whose process is gone", () => {
+        const fs = makeMemoryFileSystem(new Map([[lockPath, holder({ pid: 2 ** 30 })]]))
+        return Effect.gen(function*() {
+          yield* RunJournal.makeFile(options)
+          assert.strictEqual(JSON.parse(fs.files.get(lockPath)!).pid, process.pid)
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
+
+      it.effect("takes over a lock whose pid now belongs to a process that started at another time", () => {
+        const stat = (start: number) => `${process.pid} (node a) S ${"0 ".repeat(18)}${start} 0 0\n`
+        const fs = makeMemoryFileSystem(
+          new Map([
+            ["/proc/self/stat", stat(900)],
+            [`/proc/${process.pid}/stat`, stat(900)],
+            [lockPath, holder({ pid: process.pid, processStart: "400" })]
+          ])
+        )
+        return Effect.gen(function*() {
+          yield* RunJournal.makeFile(options)
+          assert.strictEqual(JSON.parse(fs.files.get(lockPath)!).processStart, "900")
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
+
+      it.effect("never takes over a lock held from another host, and refuses an unreadable one", () => {
+        const fs = makeMemoryFileSystem(new Map([[lockPath, holder({ pid: 2 ** 30, host: "elsewhere" })]]))
+        return Effect.gen(function*() {
+          const error = yield* Effect.flip(RunJournal.makeFile(options))
+          assert.match(error.message, /in use by another run \(pid 1073741824 on elsewhere, started 2026-01-01/)
+          fs.files.set(lockPath, "{\"pid\":")
+          const unreadable = yield* Effect.flip(RunJournal.makeFile(options))
+          assert.match(unreadable.message, /lock file \/tmp\/run.journal.lock is unreadable; delete it if no/)
+          assert.isFalse(fs.files.has(options.path))
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
     })
   })
 })

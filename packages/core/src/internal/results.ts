@@ -22,7 +22,9 @@ export const isFatal = (e: unknown): boolean => {
 }
 
 /**
- * Every row of a chunk the vendor refused as a whole, failed with the vendor's code and reason.
+ * Every row of a chunk the vendor refused as a whole, failed with the vendor's code and reason. A failure that may
+ * hide work the vendor did (`VendorError.isOutcomeUnknown`) gets reason `OutcomeUnknown`, whatever its vendor
+ * reason: the rows may have been applied, so the journal keeps them unresolved and a resume verifies them first.
  *
  * @since 0.2.0
  * @category outcomes
@@ -37,8 +39,10 @@ export const failedChunk = (
     status: "failed",
     // 0 marks a failure with no vendor code (a dropped connection, a timeout); 0 means success to both vendors.
     code: e.code === 0 ? undefined : e.code,
-    reason: e.reason._tag,
-    message: VendorError.describe(e)
+    reason: VendorError.isOutcomeUnknown(e) ? LocalReason.OutcomeUnknown : e.reason._tag,
+    message: VendorError.isOutcomeUnknown(e)
+      ? `${VendorError.describe(e)}; the vendor may or may not have applied this row`
+      : VendorError.describe(e)
   }))
 
 const noResult = "the vendor returned no result for this row"

@@ -162,7 +162,7 @@ export const send = <Item, E, R, EIn, RIn>(
     const step = admit(source)
     if (step._tag === "done") return step
     const { item, row, id } = step.valid
-    const settled = resumed.settled(row, id)
+    const settled = resumed.settled(row, id, item)
     if (settled !== undefined) {
       // A row that did not apply holds back its dependants, like a row that failed in this run.
       if (settled.status !== "applied") markNotApplied(item)

@@ -1,16 +1,31 @@
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
+import * as PlatformError from "effect/PlatformError"
 
 /**
- * Just enough of a file system for the run journal: files as strings in a map, opened for appending. `files` can
- * be read and seeded by the test.
+ * Just enough of a file system for the run journal and its lock: files as strings in a map, opened for appending,
+ * written whole, hard-linked (a copy that fails when the target exists), removed. `files` can be read and seeded by
+ * the test.
  */
 export const makeMemoryFileSystem = (files: Map<string, string> = new Map()) => {
   const decoder = new TextDecoder()
   const layer: Layer.Layer<FileSystem.FileSystem> = FileSystem.layerNoop({
     exists: (path) => Effect.sync(() => files.has(path)),
     readFileString: (path) => Effect.sync(() => files.get(path) ?? ""),
+    writeFileString: (path, data) => Effect.sync(() => void files.set(path, data)),
+    remove: (path) => Effect.sync(() => void files.delete(path)),
+    link: (from, to) =>
+      Effect.suspend(() =>
+        files.has(to) || !files.has(from)
+          ? Effect.fail(PlatformError.systemError({
+            _tag: "AlreadyExists",
+            module: "FileSystem",
+            method: "link",
+            pathOrDescriptor: to
+          }))
+          : Effect.sync(() => void files.set(to, files.get(from)!))
+      ),
     open: (path) =>
       Effect.sync(() => {
         if (!files.has(path)) files.set(path, "")

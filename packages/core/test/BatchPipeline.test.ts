@@ -1,4 +1,4 @@
-import { BatchPipeline, type Endpoint, Limit, RunJournal } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, RunJournal, VendorError } from "@dirsync/core"
 import type { Outcome } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
@@ -7,7 +7,7 @@ import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/testing/TestClock"
-import { type TestError, vendorError } from "./utils/TestError.ts"
+import { TestError, vendorError } from "./utils/TestError.ts"
 
 // =============================================================================
 // A fake vendor endpoint
@@ -646,16 +646,122 @@ describe("BatchPipeline", () => {
           assert.strictEqual(vendor.spans.length, 0)
         }))
 
-      it.effect("does not report a row as applied when the journal's row holds another id now", () =>
+      it.effect("knows applied rows by id when the input's rows moved: none is called failed, the new row is sent", () =>
         Effect.gen(function*() {
-          const previousText = [
-            { type: "started", chunk: 0, rows: [[1, "s1"]] },
-            { type: "finished", chunk: 0, rows: [[1, "applied", null]] }
-          ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+          const first = yield* RunJournal.makeMemory()
+          yield* runWith(fakeVendor(), students(3), first.journal)
+          const second = yield* RunJournal.makeMemory({ previousText: first.text() })
           const vendor = fakeVendor()
+          // a row inserted at the top: every earlier row moved down by one
+          const outcomes = yield* runWith(vendor, [{ userid: "new", name: "n" }, ...students(3)], second.journal)
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1]])
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.id, o.status, o.reason ?? null, o.message ?? null]), [
+            [1, "new", "applied", null, null],
+            [2, "s1", "applied", "AppliedEarlier", "applied by an earlier run (journal), as row 1"],
+            [3, "s2", "applied", "AppliedEarlier", "applied by an earlier run (journal), as row 2"],
+            [4, "s3", "applied", "AppliedEarlier", "applied by an earlier run (journal), as row 3"]
+          ])
+        }))
+
+      it.effect("sends again a row applied earlier and edited since; an unchanged one is not", () =>
+        Effect.gen(function*() {
+          const first = yield* RunJournal.makeMemory()
+          yield* runWith(fakeVendor(), students(3), first.journal)
+          const edited = students(3).map((s) => (s.userid === "s2" ? { ...s, name: "改名" } : s))
+          const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+          const vendor = fakeVendor()
+          const outcomes = yield* runWith(vendor, edited, second.journal)
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[2]])
+          assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied", "3:applied"])
+          assert.strictEqual(outcomes[1]!.reason, undefined)
+          // the edit is what the journal knows now: a third run sends nothing
+          const third = yield* RunJournal.makeMemory({ previousText: first.text() + second.text() })
+          const none = fakeVendor()
+          yield* runWith(none, edited, third.journal)
+          assert.strictEqual(none.spans.length, 0)
+        }))
+
+      it.effect("journals rows whose outcome is unknown as unresolved: a resume verifies them before resending", () =>
+        Effect.gen(function*() {
+          const lost = new TestError({
+            endpoint: "/test/batch",
+            code: 502,
+            vendorMessage: "bad gateway",
+            reason: VendorError.reasonFor("transient", { transient: "http" }),
+            outcomeUnknown: true
+          })
+          const first = yield* RunJournal.makeMemory()
+          const failing = fakeVendor({ chunkSize: 3, failChunkWith: (rows) => (rows[0]!.row === 1 ? lost : undefined) })
+          const outcomes = yield* runWith(failing, students(4), first.journal)
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status, o.code ?? null, o.reason ?? null]), [
+            [1, "failed", 502, "OutcomeUnknown"],
+            [2, "failed", 502, "OutcomeUnknown"],
+            [3, "failed", 502, "OutcomeUnknown"],
+            [4, "applied", null, null]
+          ])
+          const asked: Array<ReadonlyArray<number>> = []
+          const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+          const vendor = fakeVendor({
+            verify: (_pending, rows) =>
+              Effect.sync(() => {
+                asked.push(rows.map((v) => v.row))
+                return [{ row: 1, status: "applied" as const }, { row: 2, status: "resend" as const }]
+              })
+          })
+          const resumed = yield* runWith(vendor, students(4), second.journal)
+          assert.deepStrictEqual(asked, [[1, 2, 3]])
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[2]])
+          assert.deepStrictEqual(statusOf(resumed), ["1:applied", "2:applied", "3:skipped", "4:applied"])
+          assert.strictEqual(resumed[2]!.reason, "Unverified")
+          assert.match(resumed[2]!.message!, /not resent blindly: check it at the vendor, then .*--resend-unverified/)
+          // Still unverified on the next resume; sent only when the caller says so.
+          const third = yield* RunJournal.makeMemory({ previousText: first.text() + second.text() })
+          const last = fakeVendor({ verify: () => Effect.succeed([]) })
+          const final = yield* runWith(last, students(4), third.journal, { resendUnverified: true })
+          assert.deepStrictEqual(last.spans.map((s) => s.rows), [[3]])
+          assert.deepStrictEqual(statusOf(final), ["1:applied", "2:applied", "3:applied", "4:applied"])
+        }))
+
+      it.effect("verifies row by row when checking the chunk fails: a failing check holds back only its row", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"], [2, "s2"], [3, "s3"]] })
+          const vendor = fakeVendor({
+            verify: (_pending, rows) =>
+              rows.length > 1 || rows[0]!.row === 2
+                ? Effect.fail(vendorError(-1, "transient"))
+                : Effect.succeed([{ row: rows[0]!.row, status: "applied" as const }])
+          })
+          const { journal, text } = yield* RunJournal.makeMemory({ previousText: previousText + "\n" })
+          const outcomes = yield* runWith(vendor, students(3), journal)
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status, o.reason ?? null]), [
+            [1, "applied", null],
+            [2, "skipped", "Unverified"],
+            [3, "applied", null]
+          ])
+          assert.strictEqual(vendor.spans.length, 0)
+          // the verdicts it got are kept: only row 2 is left to verify
+          const next = yield* RunJournal.replay(previousText + "\n" + text())
+          assert.deepStrictEqual(next.pending.map((c) => c.rows.map((r) => r.row)), [[2]])
+        }))
+
+      it.effect("takes only verdicts about rows it asked about, as outcomes with the outcome's fields only", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"]] }) + "\n"
+          const vendor = fakeVendor({
+            verify: () =>
+              Effect.succeed([
+                { row: 1, status: "applied" as const, taskId: "T", secret: "x" } as Endpoint.Verified,
+                { row: 2, status: "failed" as const, code: 1 }
+              ])
+          })
           const { journal } = yield* RunJournal.makeMemory({ previousText })
-          const result = yield* Effect.result(runWith(vendor, [{ userid: "other", name: "x" }], journal))
-          assert.isFalse(result._tag === "Success" && result.success[0]!.status === "applied")
+          const outcomes = yield* runWith(vendor, students(2), journal)
+          assert.deepStrictEqual(outcomes, [{ row: 1, id: "s1", status: "applied" }, {
+            row: 2,
+            id: "s2",
+            status: "applied"
+          }])
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[2]])
         }))
     })
   })

@@ -60,6 +60,12 @@ const writeFlags = {
     Flag.withDescription("Continue the run recorded in --journal"),
     Flag.withDefault(false)
   ),
+  resendUnverified: Flag.Boolean("resend-unverified").pipe(
+    Flag.withDescription(
+      "With --resume: send again the rows an earlier run sent whose outcome stays unverified (check the vendor first: they may have been applied)"
+    ),
+    Flag.withDefault(false)
+  ),
   strict: Flag.Boolean("strict").pipe(
     Flag.withDescription("Send nothing if any row is invalid"),
     Flag.withDefault(false)
@@ -83,6 +89,7 @@ const file = Argument.String("file").pipe(
 const checkFlags = (flags: Flags) =>
   Effect.gen(function*() {
     if (flags.resume && flags.journal === undefined) return yield* CliExit.usage("--resume needs --journal <path>")
+    if (flags.resendUnverified && !flags.resume) return yield* CliExit.usage("--resend-unverified needs --resume")
     if (flags.faults !== undefined && !flags.sandbox) return yield* CliExit.usage("--faults works only with --sandbox")
     return flags
   })

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, type Endpoint, Outcome, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, FileLock, Outcome, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -31,6 +31,8 @@ export interface WriteFlags {
   readonly rate: number | undefined
   readonly journal: string | undefined
   readonly resume: boolean
+  /** With `resume`: send the rows whose earlier outcome stays unverified. */
+  readonly resendUnverified?: boolean | undefined
   readonly strict: boolean
   readonly json: boolean
 }
@@ -86,6 +88,34 @@ const describeOutcome = (o: Outcome.RowOutcome): string => {
 }
 
 /**
+ * Rows whose outcome is not known (the vendor may have applied them) and rows an earlier run sent that could not be
+ * verified: neither is ever resent blindly, so the run says what to do next.
+ */
+const wayForward = (flags: WriteFlags) => {
+  let unresolved = 0
+  let unverified = 0
+  return {
+    count: (o: Outcome.RowOutcome) => {
+      if (o.reason === Outcome.LocalReason.OutcomeUnknown) unresolved += Outcome.rowCount(o)
+      else if (o.reason === Outcome.LocalReason.Unverified) unverified += Outcome.rowCount(o)
+    },
+    lines: (): ReadonlyArray<string> => [
+      ...(unresolved === 0 ? [] : [
+        flags.journal === undefined
+          ? `${unresolved} row(s) may or may not have been applied (OutcomeUnknown): check them at the vendor before ` +
+            "re-running them; with --journal, --resume checks them first"
+          : `${unresolved} row(s) may or may not have been applied (OutcomeUnknown): re-run with --resume ` +
+            `--journal ${flags.journal} to check them at the vendor before anything is resent`
+      ]),
+      ...(unverified === 0 ? [] : [
+        `${unverified} row(s) an earlier run sent could not be verified (Unverified), and were not resent: check ` +
+        "them at the vendor, then --resume again to retry the check, or add --resend-unverified to send them again"
+      ])
+    ]
+  }
+}
+
+/**
  * Maps a failure of the run to the exit it deserves: bad input or journal → 2 (nothing sent, or nothing more sent),
  * a fatal vendor failure → 1 (aborted). Anything else is a defect and stays one.
  *
@@ -117,6 +147,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       strict: flags.strict,
       dryRun: flags.dryRun,
       chunkSize: spec.chunkSize,
+      resendUnverified: flags.resendUnverified,
       onPlan: (plan) => {
         spec.counters.total = plan.inputRows
       }
@@ -124,6 +155,12 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const journalLayer = flags.journal !== undefined && !flags.dryRun
       ? RunJournal.layerFile({ path: flags.journal, command: spec.command, resume: flags.resume })
       : Layer.empty
+    // Another run writing the same report would interleave or truncate it: locked like the journal, before it opens.
+    if (flags.report !== undefined) {
+      yield* FileLock.acquire(flags.report, { what: "report" }).pipe(
+        Effect.mapError((e) => CliExit.usage(`report ${e.path}: ${e.message}`))
+      )
+    }
     const writer = flags.report === undefined ? undefined : yield* Report.makeWriter({
       path: flags.report,
       command: spec.command,
@@ -132,6 +169,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       secrets: spec.secrets
     })
     const firstProblems: Array<Outcome.RowOutcome> = []
+    const unknown = wayForward(flags)
     const tally = spec.counters.tally
     const endpoint = spec.endpoint
     const outcomes = flags.dryRun
@@ -144,6 +182,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       Stream.runForEachArray((outcomes) => {
         for (const outcome of outcomes) {
           tally.add(outcome)
+          if (outcome.status !== "applied") unknown.count(outcome)
           if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
             if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
           }
@@ -177,6 +216,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       if (firstProblems.length > 0) {
         yield* Console.log(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
       }
+      for (const line of unknown.lines()) yield* Console.log(line)
       if (flags.report !== undefined) yield* Console.log(`Report: ${flags.report}`)
     }
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)

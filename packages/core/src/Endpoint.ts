@@ -158,7 +158,26 @@ export interface Executor<Item, E, R> {
     chunk: ReadonlyArray<Valid<Item>>,
     context: ChunkContext
   ) => Effect.Effect<ReadonlyArray<ItemResult>, E, R>
-  /** Checks an interrupted chunk against the vendor. Without it, interrupted rows are resent. */
+  /**
+   * Checks, on resume, rows an earlier run sent without a known outcome against the vendor's state, before anything
+   * is resent. Without it (an idempotent endpoint) such rows are simply sent again.
+   *
+   * **Contract**
+   *
+   * - Called once per journaled chunk with rows whose outcome is not known: the chunk was in flight when the run
+   *   died, or its rows were journaled `unresolved` (failed with reason `OutcomeUnknown`: the vendor may have applied
+   *   them). `pending` carries the chunk's journaled notes (e.g. `{ taskId }`) and its rows as journaled; `rows` are
+   *   those rows as the current input holds them (same row number and id), decoded again.
+   * - Returns at most one verdict per row of `rows`: an {@link ItemResult} (the row's outcome, as `execute` would
+   *   report it), or `resend` when the row was demonstrably not applied. Verdicts about other rows are ignored, and
+   *   only a verdict's outcome fields reach the report.
+   * - A row with no verdict stays unverified: reported `skipped` with reason `Unverified` and never resent blindly
+   *   (unless the caller passes `resendUnverified`); a later resume asks again. A verdict `failed` with reason
+   *   `OutcomeUnknown` keeps the row unresolved in the journal likewise.
+   * - A failure that is not fatal does not hold back the whole chunk: the pipeline then asks again one row at a time
+   *   (`rows` of one, the same notes), so a row whose check fails holds back only itself. Verdicts already given are
+   *   journaled and kept. A fatal failure (credentials, permissions) stops the run.
+   */
   readonly verify?: (
     pending: PendingChunk,
     rows: ReadonlyArray<Valid<Item>>

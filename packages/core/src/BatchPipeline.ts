@@ -144,8 +144,9 @@ const unsentStep = <Item, EIn, RIn>(
   input: Stream.Stream<SourceRow, EIn, RIn>,
   plan: Pass1.Planned,
   reason: LocalReason,
-  message: string
-) => Send.settle(spec, input, plan, reason, message).pipe(inRowOrder(plan.rows))
+  message: string,
+  resumed?: Resume.Resumed
+) => Send.settle(spec, input, plan, reason, message, resumed).pipe(inRowOrder(plan.rows))
 
 /** Strict mode with invalid rows sends nothing: why, or `undefined` when strict mode does not block the run. */
 const strictBlock = (plan: Plan, options: Pick<Options, "strict">): string | undefined =>
@@ -188,7 +189,9 @@ export const run = <Item, E, R, EIn, RIn>(
     const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal))
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)
-    if (blocked !== undefined) return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked)
+    if (blocked !== undefined) {
+      return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked, Resume.appliedOnly(journal))
+    }
     const resumed = yield* resumeStep(endpoint, plan, journal, options)
     return sendStep(endpoint, input, plan, resumed, journal, options)
   })).pipe(Stream.withSpan("BatchPipeline.run", noTrace))

@@ -744,6 +744,23 @@ describe("BatchPipeline", () => {
           assert.deepStrictEqual(next.pending.map((c) => c.rows.map((r) => r.row)), [[2]])
         }))
 
+      it.effect("strict mode with invalid rows sends nothing, and still reports rows an earlier run applied as applied", () =>
+        Effect.gen(function*() {
+          const first = yield* RunJournal.makeMemory()
+          yield* runWith(fakeVendor(), students(2), first.journal)
+          const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+          const vendor = fakeVendor()
+          const values = [...students(3), { userid: "", name: "x" }]
+          const outcomes = yield* runWith(vendor, values, second.journal, { strict: true })
+          assert.strictEqual(vendor.spans.length, 0)
+          assert.deepStrictEqual(outcomes.map((o) => [o.row, o.status, o.reason ?? null]), [
+            [1, "applied", "AppliedEarlier"],
+            [2, "applied", "AppliedEarlier"],
+            [3, "skipped", "StrictMode"],
+            [4, "rejected", "InvalidField"]
+          ])
+        }))
+
       it.effect("takes only verdicts about rows it asked about, as outcomes with the outcome's fields only", () =>
         Effect.gen(function*() {
           const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"]] }) + "\n"

@@ -59,6 +59,38 @@ export const fresh: Resumed = { nextChunk: 0, settled: () => undefined }
 export const pendingRowNumbers = (journal: Journal | undefined): ReadonlySet<number> =>
   new Set(journal?.previous.pending.flatMap((c) => c.rows.map((r) => r.row)) ?? [])
 
+/** The row as the earlier run sent it, or changed since (then it is sent again)? Without a digest: unchanged. */
+const unchanged = (journaled: string | undefined, item: unknown) =>
+  journaled === undefined || journaled === digest(item)
+
+/** A row an earlier run applied, unchanged since: its outcome. */
+const appliedEarlier = (journal: Journal, row: number, id: string, item: unknown): RowOutcome | undefined => {
+  const applied = journal.previous.applied.get(idKey(id))
+  if (applied === undefined || !unchanged(applied.digest, item)) return undefined
+  return {
+    row,
+    id,
+    status: "applied",
+    reason: LocalReason.AppliedEarlier,
+    message: applied.row === row
+      ? "applied by an earlier run (journal)"
+      : `applied by an earlier run (journal), as row ${applied.row}`
+  }
+}
+
+/**
+ * What the journal settles without asking the vendor anything: the rows earlier runs applied, unchanged since. For a
+ * run that sends nothing (strict mode with invalid rows), which must still not call those rows unsent.
+ *
+ * @since 0.2.0
+ * @category resuming
+ */
+export const appliedOnly = (journal: Journal | undefined): Resumed =>
+  journal === undefined ? fresh : {
+    nextChunk: journal.previous.nextChunk,
+    settled: (row, id, item) => appliedEarlier(journal, row, id, item)
+  }
+
 const unverified = (row: number, id: string): RowOutcome => ({
   row,
   id,
@@ -152,24 +184,8 @@ export const resume = <Item, E, R>(
       if (outcomes.length > 0) yield* journal.finished(pending.chunk, outcomes)
     }
 
-    // The row as the earlier run sent it, or changed since (then it is sent again)? Without a digest: unchanged.
-    const unchanged = (journaled: string | undefined, item: unknown) =>
-      journaled === undefined || journaled === digest(item)
-
     const settled = (row: number, id: string, item: unknown): RowOutcome | undefined => {
-      const applied = previous.applied.get(idKey(id))
-      if (applied !== undefined) {
-        if (!unchanged(applied.digest, item)) return undefined
-        return {
-          row,
-          id,
-          status: "applied",
-          reason: LocalReason.AppliedEarlier,
-          message: applied.row === row
-            ? "applied by an earlier run (journal)"
-            : `applied by an earlier run (journal), as row ${applied.row}`
-        }
-      }
+      if (previous.applied.has(idKey(id))) return appliedEarlier(journal, row, id, item)
       const known = verified.get(row)
       if (known !== undefined) {
         return known.outcome.status === "applied" && !unchanged(known.digest, item) ? undefined : known.outcome

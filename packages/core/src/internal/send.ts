@@ -80,8 +80,9 @@ export const admitter = <Item>(spec: Spec<Item>, plan: Planned) => {
 // =============================================================================
 
 /**
- * Pass 2 when nothing is to be sent: rejected rows as the plan says, every valid row `skipped` with `reason`. One
- * pass over the input whatever the dependency levels, and no journal: nothing is sent, so nothing is recorded.
+ * Pass 2 when nothing is to be sent: rejected rows as the plan says, every valid row `skipped` with `reason` (or as
+ * `resumed` settles it: applied by an earlier run). One pass over the input whatever the dependency levels, and
+ * nothing journaled: nothing is sent, so nothing is recorded.
  *
  * @since 0.2.0
  * @category running
@@ -91,13 +92,17 @@ export const settle = <Item, EIn, RIn>(
   input: Stream.Stream<SourceRow, EIn, RIn>,
   plan: Planned,
   reason: Reason,
-  message: string
+  message: string,
+  resumed?: Resumed
 ): Stream.Stream<RowOutcome, EIn, RIn> => {
   const admit = admitter(spec, plan)
   return Stream.mapArray(input, (sources) =>
     Arr.map(sources, (source) => {
       const step = admit(source)
-      return step._tag === "done" ? step.outcome : withRows({
+      if (step._tag === "done") return step.outcome
+      // A row an earlier run applied stays applied, whether or not this run sends anything.
+      const earlier = resumed?.settled(source.row, step.valid.id, step.valid.item)
+      return earlier !== undefined ? withRows(earlier, source.rows) : withRows({
         row: source.row,
         id: step.valid.id,
         status: "skipped",

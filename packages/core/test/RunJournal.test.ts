@@ -13,6 +13,13 @@ const finished = (chunk: number, rows: ReadonlyArray<readonly [number, string, n
   rows
 })
 
+/** A lock file's content. */
+const holder = (fields: Record<string, unknown>) =>
+  JSON.stringify({ pid: 1, host: os.hostname(), started: "2026-01-01T00:00:00.000Z", ...fields }) + "\n"
+
+/** This process's `/proc/<pid>/stat` line, with the start time (field 22) given. */
+const stat = (start: number) => `${process.pid} (node a) S ${"0 ".repeat(18)}${start} 0 0\n`
+
 /** `[row, id key]` of every applied row, by row. */
 const appliedRows = (previous: RunJournal.Previous) =>
   [...previous.applied].map(([key, a]) => [a.row, key] as const).toSorted((x, y) => x[0] - y[0])
@@ -251,8 +258,6 @@ describe("RunJournal", () => {
 
     describe("lock", () => {
       const lockPath = `${options.path}.lock`
-      const holder = (fields: Record<string, unknown>) =>
-        JSON.stringify({ pid: 1, host: os.hostname(), started: "2026-01-01T00:00:00.000Z", ...fields }) + "\n"
 
       it.effect("refuses a journal another live run holds, naming its pid and start time, before reading it", () => {
         const fs = makeMemoryFileSystem()
@@ -287,7 +292,6 @@ describe("RunJournal", () => {
       })
 
       it.effect("takes over a lock whose pid now belongs to a process that started at another time", () => {
-        const stat = (start: number) => `${process.pid} (node a) S ${"0 ".repeat(18)}${start} 0 0\n`
         const fs = makeMemoryFileSystem(
           new Map([
             ["/proc/self/stat", stat(900)],

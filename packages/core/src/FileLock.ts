@@ -108,6 +108,9 @@ const describe = (holder: Holder): string => `pid ${holder.pid} on ${holder.host
 // Acquiring
 // =============================================================================
 
+/** Tells apart the private files of two locks taken by one process in the same millisecond. */
+let attempts = 0
+
 /**
  * This process as a lock holder.
  *
@@ -144,12 +147,27 @@ export const acquire = (
     const lockPath = `${path}.lock`
     const fail = (message: string) => new LockError({ path, message })
     const content = JSON.stringify(me) + "\n"
-    const tmp = `${lockPath}.${me.pid}.${(yield* Clock.currentTimeMillis).toString(36)}`
+    const tmp = `${lockPath}.${me.pid}.${(yield* Clock.currentTimeMillis).toString(36)}.${attempts++}`
     yield* fs.writeFileString(tmp, content).pipe(
       Effect.mapError((e) => fail(`cannot create its lock file ${lockPath}: ${e.message}`))
     )
     const removeTmp = Effect.ignore(fs.remove(tmp))
-    const take = fs.link(tmp, lockPath).pipe(Effect.as(true), Effect.catch(() => Effect.succeed(false)))
+    // Linking fails when the lock exists; any other failure (no hard links on this file system) is no lock at all.
+    const take = fs.link(tmp, lockPath).pipe(
+      Effect.as(true),
+      Effect.catch((e) =>
+        fs.exists(lockPath).pipe(
+          Effect.orElseSucceed(() => false),
+          Effect.flatMap((exists) =>
+            exists
+              ? Effect.succeed(false)
+              : removeTmp.pipe(
+                Effect.andThen(Effect.fail(fail(`cannot create its lock file ${lockPath}: ${e.message}`)))
+              )
+          )
+        )
+      )
+    )
     const held = Effect.fnUntraced(function*() {
       const text = yield* fs.readFileString(lockPath).pipe(Effect.orElseSucceed(() => ""))
       const holder = Schema.decodeUnknownOption(Schema.fromJsonString(HolderSchema))(text.trim())

@@ -248,8 +248,6 @@ export const replay = (
     const lines = text.split("\n")
     const applied = new Map<string, AppliedRow>()
     const started = new Map<number, PendingChunk>()
-    /** Every row of every chunk as it was started: chunk → row → journal row. */
-    const sent = new Map<number, Map<number, JournalRow>>()
     const notes = new Map<number, Array<Readonly<Record<string, unknown>>>>()
     let command: string | undefined
     let maxChunk = -1
@@ -295,7 +293,6 @@ export const replay = (
             }
           }
           started.set(line.chunk, { chunk: line.chunk, rows, notes: [] })
-          sent.set(line.chunk, new Map(rows.map((r) => [r.row, r])))
           break
         }
         case "note": {
@@ -306,10 +303,10 @@ export const replay = (
         }
         case "finished": {
           const chunk = started.get(line.chunk)
-          const rowsSent = sent.get(line.chunk)
+          const rowsSent = new Map(chunk?.rows.map((r) => [r.row, r]))
           const done = new Set<number>()
           for (const [row, status, , id] of line.rows) {
-            const journaled = rowsSent?.get(row)
+            const journaled = rowsSent.get(row)
             const key = idKey(id ?? journaled?.id ?? "")
             if (status === "unresolved") continue // still pending: the vendor may have applied it
             done.add(row)

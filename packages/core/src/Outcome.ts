@@ -8,8 +8,8 @@ import type { ReasonTag } from "./VendorError.ts"
 /**
  * - `applied`: the vendor accepted the row (or an earlier, journaled run did).
  * - `rejected`: invalid input; never sent.
- * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why. Also a row the
- *   journal names with another id (`JournalMismatch`): not sent, because the input changed under the journal.
+ * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why. With reason
+ *   `OutcomeUnknown` the vendor may have applied it anyway: a resume verifies it before anything is resent.
  * - `skipped`: valid but not sent: strict mode with invalid rows elsewhere, a row it depends on did not apply, a dry
  *   run, or an earlier run's send whose outcome could not be verified (`Unverified`).
  *
@@ -62,7 +62,10 @@ export const LocalReason = {
   DryRun: "DryRun",
   /** An earlier run sent the row, and its outcome could not be verified: not resent blindly. */
   Unverified: "Unverified",
-  /** The journal names another id at this row: the input changed since the journal was written. */
+  /**
+   * The journal named another id at this row. No longer given: a resume matches rows to the journal by id. Kept so
+   * that reports written by earlier versions still read.
+   */
   JournalMismatch: "JournalMismatch",
   /** An interrupted rename was checked against the vendor and found applied. */
   RenameVerified: "RenameVerified",

@@ -200,8 +200,14 @@ const finishedLine = (chunk: number, outcomes: ReadonlyArray<RowOutcome>): Line 
 // Digest
 // =============================================================================
 
-const stringify = (value: unknown): string =>
-  JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v)) ?? "undefined"
+/** JSON text, plainly (a replacer costs as much again per row); a value JSON cannot hold (a bigint) is spelled out. */
+const stringify = (value: unknown): string => {
+  try {
+    return JSON.stringify(value) ?? "undefined"
+  } catch {
+    return JSON.stringify(value, (_, v) => (typeof v === "bigint" ? `${v}n` : v)) ?? "undefined"
+  }
+}
 
 /**
  * A short digest of a row's validated item: equal items give equal digests, an edited item another one (a 64-bit

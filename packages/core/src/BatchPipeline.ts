@@ -21,9 +21,11 @@
  * - Failures: a vendor failure whose reason is fatal (credentials, permissions, a token that stayed invalid after
  *   its one refresh) aborts the run; any other failure of a whole chunk marks that chunk's rows `failed` with the
  *   vendor code, and the run goes on.
- * - Resume: with a {@link RunJournal.RunJournal} in context, rows an earlier run applied are reported as applied
- *   without being sent, and chunks an earlier run submitted without recording an outcome are passed to the
- *   endpoint's `verify` before anything is resent.
+ * - Resume: with a {@link RunJournal.RunJournal} in context, rows an earlier run applied (matched by id) and unchanged
+ *   since are reported as applied without being sent; a row edited since is sent again. Rows an earlier run sent
+ *   without a known outcome (an interrupted chunk, or `OutcomeUnknown`) are passed to the endpoint's `verify`
+ *   before anything is resent (see `Executor.verify`); rows it cannot settle are `skipped` (`Unverified`) unless
+ *   `resendUnverified`.
  *
  * @since 0.1.0
  */

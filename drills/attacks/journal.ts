@@ -278,6 +278,59 @@ const shiftedInput: Attack = {
   }
 }
 
+const shiftedUnderInterruptedChunk: Attack = {
+  issueClass: 13,
+  name: "kill -9 mid-chunk, then --resume with a row inserted at the top: refused (exit 2), then resumed with the file",
+  test: "core/test/BatchPipeline.test.ts",
+  run: async (ctx) => {
+    const rows = pupils(300)
+    const extra = pupils(1, 1000)
+    writeFileSync(join(ctx.dir, "students.csv"), csvOf(rows))
+    const journal = join(ctx.dir, "j.jsonl")
+    await withSandbox(
+      ctx,
+      "interrupted",
+      seedOf([...rows, ...extra].map((p) => p.id)),
+      "latency=400",
+      async (sandbox) => {
+        const first = await runCli(
+          ctx.dir,
+          "first",
+          args(["--journal", "j.jsonl", "--concurrency", "1"]),
+          sandbox.env,
+          { journal, record: "started", count: 2, delayMillis: 50 }
+        )
+        if (!first.killed) ctx.fail(`the kill missed: the run ended with exit ${first.code}`)
+        // The killed run's last call is counted when the sandbox answers it, after its latency.
+        await new Promise((r) => setTimeout(r, 1000))
+        const callsBefore = batchCalls(await sandbox.state())
+        writeFileSync(join(ctx.dir, "students.csv"), csvOf([...extra, ...rows]))
+        const refused = await runCli(ctx.dir, "shifted", args(["--journal", "j.jsonl", "--resume"]), sandbox.env)
+        judge(ctx, "the resume with moved rows under an interrupted chunk", refused, 2)
+        if (
+          !/^dirsync: journal .*j\.jsonl: the input changed since the journal was written: row \d+ was "s\d+", now "s\d+"/m
+            .test(refused.stderr)
+        ) {
+          ctx.fail(
+            `the refusal does not name the journal, the row and both ids: ${refused.stderr.trim().slice(0, 300)}`
+          )
+        }
+        if (batchCalls(await sandbox.state()) !== callsBefore) ctx.fail("the refused resume sent something")
+        writeFileSync(join(ctx.dir, "students.csv"), csvOf(rows))
+        const resumed = await runCli(
+          ctx.dir,
+          "resumed",
+          args(["--journal", "j.jsonl", "--resume", "--report", "r.json"]),
+          sandbox.env
+        )
+        judge(ctx, "the resume with the file the killed run read", resumed, 0)
+        reportOf(ctx, "r.json", rows.length)
+        holds(ctx, await sandbox.state(), rows)
+      }
+    )
+  }
+}
+
 const killedMidChunk: Attack = {
   issueClass: 16,
   name: "kill -9 while a chunk with renames is in flight, then --resume: no row applied twice, no rename twice",
@@ -321,5 +374,6 @@ export const attacks: ReadonlyArray<Attack> = [
   unknownThenResumed,
   editedBeforeResume,
   shiftedInput,
+  shiftedUnderInterruptedChunk,
   killedMidChunk
 ]

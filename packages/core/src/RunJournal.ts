@@ -103,6 +103,8 @@ export class JournalError extends Schema.TaggedError<JournalError>()("JournalErr
  * @category models
  */
 export interface Service {
+  /** Where the journal is, for messages (a file's path). */
+  readonly path?: string | undefined
   readonly previous: Previous
   /** Records a chunk about to be sent; a row given with its `item` is journaled with the item's {@link digest}. */
   readonly started: (
@@ -399,6 +401,7 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
     )
   yield* write({ type: "run", version: 1, command: options.command })
   return RunJournal.of({
+    path: options.path,
     previous,
     started: (chunk, rows) => write(startedLine(chunk, rows)),
     note: (chunk, data) => write({ type: "note", chunk, data }),

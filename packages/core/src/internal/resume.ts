@@ -156,7 +156,7 @@ export const resume = <Item, E, R>(
         if (v === undefined) continue
         if (idKey(v.id) !== idKey(r.id)) {
           return yield* new JournalError({
-            path: executor.name,
+            path: journal.path ?? executor.name,
             message: `the input changed since the journal was written: row ${r.row} was ${JSON.stringify(r.id)}, now ${
               JSON.stringify(v.id)
             }, and an earlier run's outcome for that row is not known yet; resume with the input that run read`

@@ -105,7 +105,8 @@ const wayForward = (flags: WriteFlags) => {
           ? `${unresolved} row(s) may or may not have been applied (OutcomeUnknown): check them at the vendor before ` +
             "re-running them; with --journal, --resume checks them first"
           : `${unresolved} row(s) may or may not have been applied (OutcomeUnknown): re-run with --resume ` +
-            `--journal ${flags.journal} to check them at the vendor before anything is resent`
+            `--journal ${flags.journal} to check them at the vendor before anything is resent; if they stay ` +
+            "unknown, check them at the vendor, then add --resend-unverified to send them again"
       ]),
       ...(unverified === 0 ? [] : [
         `${unverified} row(s) an earlier run sent could not be verified (Unverified), and were not resent: check ` +

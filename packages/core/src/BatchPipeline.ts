@@ -59,8 +59,9 @@ export interface Options {
   /** Overrides the endpoint's chunk size (must not exceed it). */
   readonly chunkSize?: number | undefined
   /**
-   * Resume: send the rows an earlier run sent whose outcome stays unverified, instead of skipping them (`Unverified`).
-   * The caller's explicit choice, once the vendor's state was checked: such a row may have been applied.
+   * Resume: send the rows an earlier run sent whose outcome stays unverified (no verdict: `Unverified`; or a verdict
+   * that the outcome is still unknown: `OutcomeUnknown`), instead of reporting them. The caller's explicit choice,
+   * once the vendor's state was checked: such a row may have been applied.
    */
   readonly resendUnverified?: boolean | undefined
   /** Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). */

@@ -722,6 +722,25 @@ describe("BatchPipeline", () => {
           assert.deepStrictEqual(statusOf(final), ["1:applied", "2:applied", "3:applied", "4:applied"])
         }))
 
+      it.effect("a verdict that the outcome is still unknown keeps the row unresolved; resendUnverified sends it", () =>
+        Effect.gen(function*() {
+          const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"]] }) + "\n"
+          const stillUnknown = () =>
+            Effect.succeed([{ row: 1, status: "failed" as const, reason: "OutcomeUnknown" as const, message: "?" }])
+          const first = yield* RunJournal.makeMemory({ previousText })
+          const vendor = fakeVendor({ verify: stillUnknown })
+          const outcomes = yield* runWith(vendor, students(1), first.journal)
+          assert.deepStrictEqual(outcomes.map((o) => [o.status, o.reason]), [["failed", "OutcomeUnknown"]])
+          assert.strictEqual(vendor.spans.length, 0)
+          const next = yield* RunJournal.replay(previousText + first.text())
+          assert.deepStrictEqual(next.pending.map((c) => c.rows.map((r) => r.row)), [[1]])
+          const second = yield* RunJournal.makeMemory({ previousText: previousText + first.text() })
+          const last = fakeVendor({ verify: stillUnknown })
+          const sent = yield* runWith(last, students(1), second.journal, { resendUnverified: true })
+          assert.deepStrictEqual(last.spans.map((s) => s.rows), [[1]])
+          assert.deepStrictEqual(statusOf(sent), ["1:applied"])
+        }))
+
       it.effect("verifies row by row when checking the chunk fails: a failing check holds back only its row", () =>
         Effect.gen(function*() {
           const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"], [2, "s2"], [3, "s3"]] })

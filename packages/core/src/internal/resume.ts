@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import type { Executor, Valid, Verified } from "../Endpoint.ts"
 import { idKey } from "../Limit.ts"
 import { LocalReason, type RowOutcome } from "../Outcome.ts"
-import { digest, JournalError, type PendingChunk, type Service as Journal } from "../RunJournal.ts"
+import { digest, isUnresolved, JournalError, type PendingChunk, type Service as Journal } from "../RunJournal.ts"
 import type { Planned } from "./plan.ts"
 import { isFatal, outcomesOf } from "./results.ts"
 
@@ -188,7 +188,10 @@ export const resume = <Item, E, R>(
       if (previous.applied.has(idKey(id))) return appliedEarlier(journal, row, id, item)
       const known = verified.get(row)
       if (known !== undefined) {
-        return known.outcome.status === "applied" && !unchanged(known.digest, item) ? undefined : known.outcome
+        if (known.outcome.status === "applied" && !unchanged(known.digest, item)) return undefined
+        // A verdict that the outcome is still unknown is no verdict: sent only on the caller's explicit say-so.
+        if (isUnresolved(known.outcome) && options.resendUnverified === true) return undefined
+        return known.outcome
       }
       if (unverifiable.has(row)) return options.resendUnverified === true ? undefined : unverified(row, id)
       return undefined

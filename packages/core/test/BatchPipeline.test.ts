@@ -725,8 +725,9 @@ describe("BatchPipeline", () => {
       it.effect("a verdict that the outcome is still unknown keeps the row unresolved; resendUnverified sends it", () =>
         Effect.gen(function*() {
           const previousText = JSON.stringify({ type: "started", chunk: 0, rows: [[1, "s1"]] }) + "\n"
-          const stillUnknown = () =>
-            Effect.succeed([{ row: 1, status: "failed" as const, reason: "OutcomeUnknown" as const, message: "?" }])
+          // The same verdict each time: the vendor's state leaves the outcome open.
+          const verdict = [{ row: 1, status: "failed" as const, reason: "OutcomeUnknown" as const, message: "?" }]
+          const stillUnknown = () => Effect.succeed(verdict)
           const first = yield* RunJournal.makeMemory({ previousText })
           const vendor = fakeVendor({ verify: stillUnknown })
           const outcomes = yield* runWith(vendor, students(1), first.journal)

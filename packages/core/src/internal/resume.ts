@@ -113,18 +113,12 @@ const verifyRows = <Item, E, R>(
     const asked = new Set(subset.map((v) => v.row))
     return verify({ ...pending, rows: pending.rows.filter((r) => asked.has(r.row)) }, subset)
   }
+  const orNone = (e: E) => (isFatal(e) ? Effect.fail(e) : Effect.succeed<ReadonlyArray<Verified>>([]))
+  const oneByOne = Effect.forEach(rows, (v) => attempt([v]).pipe(Effect.catch(orNone))).pipe(
+    Effect.map((all) => all.flat())
+  )
   return attempt(rows).pipe(
-    Effect.catch((e) =>
-      isFatal(e)
-        ? Effect.fail(e)
-        : rows.length === 1
-        ? Effect.succeed([])
-        : Effect.forEach(rows, (v) =>
-          attempt([v]).pipe(Effect.catch((e) => (isFatal(e) ? Effect.fail(e) : Effect.succeed([])))))
-          .pipe(Effect.map((all) =>
-            all.flat()
-          ))
-    )
+    Effect.catch((e) => (isFatal(e) || rows.length === 1 ? orNone(e) : oneByOne))
   )
 }
 

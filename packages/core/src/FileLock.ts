@@ -74,13 +74,26 @@ export interface Options {
 // Liveness
 // =============================================================================
 
-/** Field 22 of `/proc/<pid>/stat` (the start time in clock ticks since boot); the command name may hold spaces. */
-const processStart = (fs: FileSystem.FileSystem, pid: number | "self"): Effect.Effect<string | undefined> =>
+/**
+ * A process as Linux's `/proc/<pid>/stat` shows it: its state (field 3) and its start time in clock ticks since boot
+ * (field 22). The command name (field 2) may hold spaces and parentheses: fields are counted after its last `)`.
+ */
+const procStat = (
+  fs: FileSystem.FileSystem,
+  pid: number | "self"
+): Effect.Effect<{ readonly state: string; readonly start: string } | undefined> =>
   fs.readFileString(`/proc/${pid}/stat`).pipe(
-    Effect.map((stat) => stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]),
-    Effect.map((field) => (field !== undefined && /^\d+$/.test(field) ? field : undefined)),
+    Effect.map((stat) => {
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      const state = fields[0]
+      const start = fields[19]
+      return state !== undefined && start !== undefined && /^\d+$/.test(start) ? { state, start } : undefined
+    }),
     Effect.orElseSucceed(() => undefined)
   )
+
+const processStart = (fs: FileSystem.FileSystem, pid: number | "self"): Effect.Effect<string | undefined> =>
+  procStat(fs, pid).pipe(Effect.map((stat) => stat?.start))
 
 /** Whether a process with this pid exists: signal 0 checks without sending anything (EPERM: it exists). */
 const pidExists = (pid: number): boolean => {
@@ -96,9 +109,13 @@ const defaultIsRunning = (fs: FileSystem.FileSystem, self: Holder) => (holder: H
   // Another host's processes cannot be seen from here: assume it still runs.
   if (holder.host !== self.host) return Effect.succeed(true)
   if (!pidExists(holder.pid)) return Effect.succeed(false)
-  if (holder.processStart === undefined) return Effect.succeed(true)
-  return processStart(fs, holder.pid).pipe(
-    Effect.map((now) => now === undefined || now === holder.processStart)
+  // A killed process its parent has not reaped yet (a zombie) still has its pid, but runs no more.
+  return procStat(fs, holder.pid).pipe(
+    Effect.map((now) =>
+      now === undefined ||
+      (now.state !== "Z" && now.state !== "X" &&
+        (holder.processStart === undefined || now.start === holder.processStart))
+    )
   )
 }
 

@@ -17,8 +17,8 @@ const finished = (chunk: number, rows: ReadonlyArray<readonly [number, string, n
 const holder = (fields: Record<string, unknown>) =>
   JSON.stringify({ pid: 1, host: os.hostname(), started: "2026-01-01T00:00:00.000Z", ...fields }) + "\n"
 
-/** This process's `/proc/<pid>/stat` line, with the start time (field 22) given. */
-const stat = (start: number) => `${process.pid} (node a) S ${"0 ".repeat(18)}${start} 0 0\n`
+/** This process's `/proc/<pid>/stat` line, with the state (field 3) and start time (field 22) given. */
+const stat = (start: number, state = "S") => `${process.pid} (node (a) b) ${state} ${"0 ".repeat(18)}${start} 0 0\n`
 
 /** `[row, id key]` of every applied row, by row. */
 const appliedRows = (previous: RunJournal.Previous) =>
@@ -302,6 +302,19 @@ describe("RunJournal", () => {
         return Effect.gen(function*() {
           yield* RunJournal.makeFile(options)
           assert.strictEqual(JSON.parse(fs.files.get(lockPath)!).processStart, "900")
+        }).pipe(Effect.scoped, Effect.provide(fs.layer))
+      })
+
+      it.effect("takes over a lock whose process was killed and not yet reaped (a zombie)", () => {
+        const fs = makeMemoryFileSystem(
+          new Map([
+            [`/proc/${process.pid}/stat`, stat(900, "Z")],
+            [lockPath, holder({ pid: process.pid })]
+          ])
+        )
+        return Effect.gen(function*() {
+          yield* RunJournal.makeFile(options)
+          assert.notStrictEqual(JSON.parse(fs.files.get(lockPath)!).started, "2026-01-01T00:00:00.000Z")
         }).pipe(Effect.scoped, Effect.provide(fs.layer))
       })
 

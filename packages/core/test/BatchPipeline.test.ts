@@ -204,6 +204,17 @@ const withMergedRow2 = (values: ReadonlyArray<unknown>): Stream.Stream<Endpoint.
     values.map((value, i) => (i === 1 ? { row: 2, rows: [2, 4, 7], value } : { row: i + 1, value }))
   )
 
+/** A vendor that fails every chunk with `error`. */
+const always = (error: TestError) => fakeVendor({ chunkSize: 10, latency: () => 100, failChunkWith: () => error })
+
+/** Runs the pipeline to its failure under the TestClock. */
+const flipped = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Stream.runCollect(stream).pipe(Effect.flip))
+    yield* TestClock.adjust("1 hour")
+    return yield* Fiber.join(fiber)
+  })
+
 // =============================================================================
 // Tests
 // =============================================================================
@@ -1018,8 +1029,6 @@ describe("BatchPipeline", () => {
   })
 
   describe("run limits", () => {
-    const always = (error: TestError) => fakeVendor({ chunkSize: 10, latency: () => 100, failChunkWith: () => error })
-
     it.effect("the circuit breaker stops the run after N consecutive chunks fail the same run-wide way", () =>
       Effect.gen(function*() {
         const vendor = always(vendorError(45009, "rate-limited"))
@@ -1095,13 +1104,6 @@ describe("BatchPipeline", () => {
   })
 
   describe("what the input must be", () => {
-    const flipped = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
-      Effect.gen(function*() {
-        const fiber = yield* Effect.forkChild(Stream.runCollect(stream).pipe(Effect.flip))
-        yield* TestClock.adjust("1 hour")
-        return yield* Fiber.join(fiber)
-      })
-
     it.effect("a stream that can be read only once fails the run, instead of ending with no outcomes", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor()

@@ -38,7 +38,9 @@ const reportRows = (ctx: AttackContext, n: number): Map<number, ReportItem> | un
   if (missing.length > 0) ctx.fail(`${missing.length} of ${n} rows are missing from the report, e.g. row ${missing[0]}`)
   const s = report.summary
   const count = (status: ReportItem["status"]) => report.items.filter((i) => i.status === status).length
-  if (s.total !== n || s.applied !== count("applied") || s.failed !== count("failed") || s.skipped !== count("skipped")) {
+  if (
+    s.total !== n || s.applied !== count("applied") || s.failed !== count("failed") || s.skipped !== count("skipped")
+  ) {
     ctx.fail(`the report's summary ${JSON.stringify(s)} does not match its ${report.items.length} items`)
   }
   return byRow
@@ -69,8 +71,7 @@ const checkStudents = (ctx: AttackContext, r: Roster, state: State, items: Reado
 const isWrite = (path: string) => path.includes("batch_update")
 
 /** stderr without progress lines: what the user reads as the outcome. */
-const messages = (stderr: string) =>
-  stderr.split("\n").filter((l) => l.startsWith("dirsync: "))
+const messages = (stderr: string) => stderr.split("\n").filter((l) => l.startsWith("dirsync: "))
 
 const checkOutput = (ctx: AttackContext, run: { stdout: string; stderr: string }) => {
   for (const sign of crashSigns(run.stdout + run.stderr)) ctx.fail(`output shows ${sign}`)
@@ -153,7 +154,9 @@ export const attacks: ReadonlyArray<Attack> = [
         // Two chunks in flight at a time, two failures in a row trip it: at most a few chunks were ever sent.
         if (failed > 400) ctx.fail(`${failed} rows are reported failed: the breaker let the run go on`)
         const notSent = [...items.values()].filter((i) => i.status === "skipped" && i.reason === "Aborted").length
-        if (failed + notSent !== n) ctx.fail(`${n - failed - notSent} rows are neither failed by the vendor nor Aborted`)
+        if (failed + notSent !== n) {
+          ctx.fail(`${n - failed - notSent} rows are neither failed by the vendor nor Aborted`)
+        }
         checkStudents(ctx, r, await sandbox.state(), items)
         ctx.note(`${statusCounts(items)} in ${(run.millis / 1000).toFixed(1)} s`)
       })

@@ -103,7 +103,7 @@ const writeFlags = {
     Flag.filter((n) => n >= 0, (n) => `--circuit-breaker must be 0 or more, got ${n}`),
     Flag.withDescription(
       "Abort (exit 1) after this many chunks in a row fail the same run-wide way: the vendor or its token endpoint " +
-        "down, or its rate limit (default 5; 0 never)"
+        "down, its rate limit, or tasks stuck past --poll-deadline (default 5; 0 never)"
     ),
     Flag.optional,
     Flag.map(Option.getOrUndefined)

@@ -66,7 +66,8 @@ export interface Options {
   readonly onPlan?: ((plan: Plan) => void) | undefined
   /**
    * The circuit breaker: abort the run after this many chunks in a row failed the same run-wide way (the vendor or
-   * its token endpoint down, its rate limit), each after its own retries. Rows not yet sent are reported `skipped`
+   * its token endpoint down, its rate limit, or every row of the chunk of unknown outcome, as a vendor task still
+   * running at its poll deadline leaves it), each after its own retries. Rows not yet sent are reported `skipped`
    * (`Aborted`) and the run fails with a `PipelineError` (`CircuitBreaker`). Default 5; 0 never trips.
    */
   readonly circuitBreaker?: number | undefined

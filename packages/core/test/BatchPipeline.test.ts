@@ -1080,6 +1080,38 @@ describe("BatchPipeline", () => {
         assert.strictEqual(mixed.spans.length, 5)
       }))
 
+    it.effect("chunks whose every row ends outcome unknown (stuck vendor tasks) trip it too; one answered row does not", () =>
+      Effect.gen(function*() {
+        const stuckEndpoint = (answered: (call: number) => boolean) => {
+          let call = 0
+          const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
+            ...fakeVendor({ chunkSize: 10 }).endpoint,
+            execute: (chunk) =>
+              Effect.sync(() => {
+                const n = call++
+                return chunk.map((v, i): Endpoint.ItemResult =>
+                  answered(n) && i === 0 ? { row: v.row, status: "applied" } : {
+                    row: v.row,
+                    status: "failed",
+                    reason: "OutcomeUnknown",
+                    message: "task t1 still running at the poll deadline"
+                  }
+                )
+              })
+          }
+          return endpoint
+        }
+        const error = yield* flipped(
+          BatchPipeline.run(stuckEndpoint(() => false), source(students(100)), { circuitBreaker: 3 })
+        )
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.include(error.message, "still running at the poll deadline")
+        const outcomes = yield* collect(
+          BatchPipeline.run(stuckEndpoint((call) => call % 2 === 0), source(students(100)), { circuitBreaker: 3 })
+        )
+        assert.strictEqual(outcomes.length, 100)
+      }))
+
     it.effect("the deadline: no chunk starts after it, chunks in flight settle, rows not reached are skipped", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({ chunkSize: 10, latency: () => 300 })

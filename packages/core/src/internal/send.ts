@@ -286,21 +286,31 @@ export const send = <Item, E, R, EIn, RIn>(
       message: `the run was aborted while this row was being sent (${why}); it may or may not have been applied`
     }))
 
-  const countFailure = (e: VendorFailure) => {
-    const kind = runWideKind(e)
+  /** Counts a chunk's failure of a run-wide `kind` (`undefined`: the vendor answered it), tripping the breaker. */
+  const count = (kind: string | undefined, what: () => string) => {
     if (kind === undefined || kind !== breaker.kind) {
       breaker.kind = kind
       breaker.count = kind === undefined ? 0 : 1
     } else breaker.count++
     if (circuitBreaker > 0 && kind !== undefined && breaker.count >= circuitBreaker) {
-      const why = `${breaker.count} chunks in a row failed the same way (${describe(e)}); the vendor looks ` +
+      const why = `${breaker.count} chunks in a row failed the same way (${what()}); the vendor looks ` +
         `unavailable, so the rows not yet sent were not sent`
       stopWith({
         error: new PipelineError({ kind: "CircuitBreaker", message: `aborted: ${why}` }),
         reason: LocalReason.Aborted,
-        message: `not sent: the run was aborted after ${breaker.count} chunks in a row failed (${describe(e)})`
+        message: `not sent: the run was aborted after ${breaker.count} chunks in a row failed (${what()})`
       })
     }
+  }
+  /**
+   * A chunk the vendor took but whose every row is of unknown outcome (a Feishu task still running at the poll
+   * deadline) is a failure of the vendor's task system, not of the rows: stuck tasks in a row trip the breaker too.
+   */
+  const countAnswer = (results: ReadonlyArray<RowOutcome>) => {
+    const first = results[0]
+    let stuck = first !== undefined && first.reason === LocalReason.OutcomeUnknown
+    for (let i = 1; stuck && i < results.length; i++) stuck = results[i]!.reason === LocalReason.OutcomeUnknown
+    count(stuck ? `OutcomeUnknown ${endpoint.name}` : undefined, () => first?.message ?? "outcome unknown")
   }
 
   const pastDeadline = deadline === undefined
@@ -343,8 +353,7 @@ export const send = <Item, E, R, EIn, RIn>(
       let results: ReadonlyArray<RowOutcome>
       if (Result.isSuccess(answer)) {
         results = outcomesOf(toSend, answer.success)
-        breaker.kind = undefined
-        breaker.count = 0
+        countAnswer(results)
       } else if (!isVendorFailure(answer.failure)) {
         // Not the vendor's answer (a journal note that failed, a bug): the chunk may have been applied, so it stays
         // pending in the journal, for a resume to verify.
@@ -356,8 +365,9 @@ export const send = <Item, E, R, EIn, RIn>(
         abortWith(answer.failure, describe(answer.failure))
         results = unsent({ steps: segment.steps.filter((s) => s._tag === "send"), sendCount: toSend.length }, stop!)
       } else {
-        results = failedChunk(toSend, answer.failure)
-        countFailure(answer.failure)
+        const e = answer.failure
+        results = failedChunk(toSend, e)
+        count(runWideKind(e), () => describe(e))
       }
       if (journal) {
         const finished = yield* Effect.result(journal.finished(chunk, results))

@@ -204,6 +204,27 @@ const withMergedRow2 = (values: ReadonlyArray<unknown>): Stream.Stream<Endpoint.
     values.map((value, i) => (i === 1 ? { row: 2, rows: [2, 4, 7], value } : { row: i + 1, value }))
   )
 
+/** A vendor whose chunks all end outcome unknown (a task still running at its poll deadline), but on `answered` calls. */
+const stuckEndpoint = (answered: (call: number) => boolean) => {
+  let call = 0
+  const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
+    ...fakeVendor({ chunkSize: 10 }).endpoint,
+    execute: (chunk) =>
+      Effect.sync(() => {
+        const n = call++
+        return chunk.map((v, i): Endpoint.ItemResult =>
+          answered(n) && i === 0 ? { row: v.row, status: "applied" } : {
+            row: v.row,
+            status: "failed",
+            reason: "OutcomeUnknown",
+            message: "task t1 still running at the poll deadline"
+          }
+        )
+      })
+  }
+  return endpoint
+}
+
 /** A vendor that fails every chunk with `error`. */
 const always = (error: TestError) => fakeVendor({ chunkSize: 10, latency: () => 100, failChunkWith: () => error })
 
@@ -1082,25 +1103,6 @@ describe("BatchPipeline", () => {
 
     it.effect("chunks whose every row ends outcome unknown (stuck vendor tasks) trip it too; one answered row does not", () =>
       Effect.gen(function*() {
-        const stuckEndpoint = (answered: (call: number) => boolean) => {
-          let call = 0
-          const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
-            ...fakeVendor({ chunkSize: 10 }).endpoint,
-            execute: (chunk) =>
-              Effect.sync(() => {
-                const n = call++
-                return chunk.map((v, i): Endpoint.ItemResult =>
-                  answered(n) && i === 0 ? { row: v.row, status: "applied" } : {
-                    row: v.row,
-                    status: "failed",
-                    reason: "OutcomeUnknown",
-                    message: "task t1 still running at the poll deadline"
-                  }
-                )
-              })
-          }
-          return endpoint
-        }
         const error = yield* flipped(
           BatchPipeline.run(stuckEndpoint(() => false), source(students(100)), { circuitBreaker: 3 })
         )

@@ -20,12 +20,13 @@ describe("Cli", () => {
   })
 })
 
+const millis = (text: string) => {
+  const d = Cli.parseDuration(text)
+  return d === undefined ? undefined : Duration.toMillis(d)
+}
+
 describe("Cli.parseDuration", () => {
   it("reads --deadline and --poll-deadline values as people type them, and nothing else", () => {
-    const millis = (text: string) => {
-      const d = Cli.parseDuration(text)
-      return d === undefined ? undefined : Duration.toMillis(d)
-    }
     assert.strictEqual(millis("90s"), 90_000)
     assert.strictEqual(millis("10m"), 600_000)
     assert.strictEqual(millis("1h30m"), 5_400_000)

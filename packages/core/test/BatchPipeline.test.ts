@@ -1014,6 +1014,35 @@ describe("BatchPipeline", () => {
         }))
     }
 
+    it.effect("rows an abort left unsent are sent by a resumed run; the rows applied before it are not", () =>
+      Effect.gen(function*() {
+        const first = yield* RunJournal.makeMemory()
+        const refusing = fakeVendor({
+          chunkSize: 2,
+          failChunkWith: (rows) => (rows.some((v) => v.id === "s3") ? vendorError(48002, "permission") : undefined)
+        })
+        const fiber = yield* Effect.forkChild(
+          Stream.runCollect(BatchPipeline.run(refusing.endpoint, source(students(6)))).pipe(
+            Effect.flip,
+            Effect.provideService(RunJournal.RunJournal, first.journal)
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        yield* Fiber.join(fiber)
+        const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+        const vendor = fakeVendor({ chunkSize: 2 })
+        const outcomes = yield* runWith(vendor, students(6), second.journal)
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[3, 4], [5, 6]])
+        assert.deepStrictEqual(outcomes.map((o) => o.reason ?? "sent"), [
+          "AppliedEarlier",
+          "AppliedEarlier",
+          "sent",
+          "sent",
+          "sent",
+          "sent"
+        ])
+      }))
+
     it.effect("a journal that fails once a chunk was applied keeps that chunk's outcomes in the report", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({ chunkSize: 2 })

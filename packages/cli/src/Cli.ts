@@ -8,6 +8,7 @@ import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
@@ -32,6 +33,30 @@ const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
 const positive = (name: string) =>
   Flag.Int(name).pipe(
     Flag.filter((n) => n > 0, (n) => `--${name} must be a positive integer, got ${n}`),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  )
+
+/**
+ * A duration as people type one: `90s`, `10m`, `1h30m`, `500ms`; `undefined` for anything else, or for zero.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const parseDuration = (text: string): Duration.Duration | undefined => {
+  const match = /^(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text.trim())
+  if (match === null || text.trim().length === 0) return undefined
+  const [h, m, sec, ms] = match.slice(1).map((x) => Number(x ?? 0)) as [number, number, number, number]
+  const millis = ((h * 60 + m) * 60 + sec) * 1000 + ms
+  return millis > 0 && Number.isSafeInteger(millis) ? Duration.millis(millis) : undefined
+}
+
+const duration = (name: string) =>
+  Flag.String(name).pipe(
+    Flag.filterMap(
+      (text) => Option.fromUndefinedOr(parseDuration(text)),
+      (text) => `--${name} must be a duration such as 90s, 10m or 1h30m, got ${JSON.stringify(text)}`
+    ),
     Flag.optional,
     Flag.map(Option.getOrUndefined)
   )
@@ -73,6 +98,21 @@ const writeFlags = {
   json: Flag.Boolean("json").pipe(
     Flag.withDescription("Print a machine-readable summary on stdout"),
     Flag.withDefault(false)
+  ),
+  deadline: duration("deadline").pipe(
+    Flag.withDescription(
+      "Stop sending once this much time has passed (e.g. 30m, 2h): chunks in flight finish, rows not reached are " +
+        "reported skipped (DeadlineReached), exit 1"
+    )
+  ),
+  circuitBreaker: Flag.Int("circuit-breaker").pipe(
+    Flag.filter((n) => n >= 0, (n) => `--circuit-breaker must be 0 or more, got ${n}`),
+    Flag.withDescription(
+      "Abort (exit 1) after this many chunks in a row fail the same run-wide way: the vendor or its token endpoint " +
+        "down, its rate limit, or tasks stuck past --poll-deadline (default 5; 0 never)"
+    ),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
   ),
   faults: Flag.String("faults").pipe(
     Flag.withDescription("With --sandbox: inject faults, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10"),
@@ -152,9 +192,15 @@ const departmentsAdd = Command.make(
     ...writeFlags,
     batchSize: positive("batch-size").pipe(
       Flag.withDescription("Departments per batch_add call (Feishu documents no maximum; default 50)")
+    ),
+    pollDeadline: duration("poll-deadline").pipe(
+      Flag.withDescription(
+        "How long to poll one batch task before reporting its rows as outcome unknown (default 10m)"
+      )
     )
   },
-  (args) => write(args, feishuCommands, (c, flags) => c.departments(args.file, flags, args.batchSize))
+  (args) =>
+    write(args, feishuCommands, (c, flags) => c.departments(args.file, flags, args.batchSize, args.pollDeadline))
 )
   .pipe(
     Command.withDescription(

@@ -5,7 +5,7 @@
  *
  * @since 0.1.0
  */
-import { Outcome } from "@dirsync/core"
+import { Outcome, VendorError } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -24,13 +24,41 @@ export interface Counters {
   readonly tally: Outcome.Tally
   calls: number
   retries: number
+  /** Retries that wait for the vendor's rate-limit window, and the latest such wait: the progress line says so. */
+  rateLimitWaits: number
+  rateLimitWaitMillis: number
 }
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const makeCounters = (): Counters => ({ total: undefined, tally: Outcome.makeTally(), calls: 0, retries: 0 })
+export const makeCounters = (): Counters => ({
+  total: undefined,
+  tally: Outcome.makeTally(),
+  calls: 0,
+  retries: 0,
+  rateLimitWaits: 0,
+  rateLimitWaitMillis: 0
+})
+
+/**
+ * Counts a retry, and a wait for the vendor's rate-limit window when the failure says how long it blocks: the
+ * client's `onRetry`.
+ *
+ * @since 0.2.0
+ * @category counting
+ */
+export const countRetry = (counters: Counters) => (error: unknown): void => {
+  counters.retries++
+  if (VendorError.isVendorFailure(error) && error.reason._tag === "RateLimited") {
+    const after = error.reason.retryAfterMillis
+    if (after !== undefined && after > 0) {
+      counters.rateLimitWaits++
+      counters.rateLimitWaitMillis = after
+    }
+  }
+}
 
 const duration = (seconds: number): string => {
   if (!Number.isFinite(seconds)) return "?"
@@ -43,12 +71,18 @@ const duration = (seconds: number): string => {
 const n = (x: number) => Math.round(x).toLocaleString("en-US")
 
 /**
- * One progress line: `[#####.....] 5,000/10,000 rows 50% | 2,400 rows/s 24 calls/s | 3 retries | ETA 2s`.
+ * One progress line: `[#####.....] 5,000/10,000 rows 50% | 2,400 rows/s 24 calls/s | 3 retries | ETA 2s`. While
+ * calls wait for the vendor's rate-limit window (`waitingMillis` left), the ETA says so instead of guessing from a
+ * stalled rate.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const render = (c: Counters, elapsedMillis: number, options: { readonly bar: boolean }): string => {
+export const render = (
+  c: Counters,
+  elapsedMillis: number,
+  options: { readonly bar: boolean; readonly waitingMillis?: number | undefined }
+): string => {
   const seconds = Math.max(elapsedMillis / 1000, 0.001)
   const s = c.tally.summary()
   const done = s.total
@@ -69,7 +103,10 @@ export const render = (c: Counters, elapsedMillis: number, options: { readonly b
   if (s.failed + s.rejected + s.skipped > 0) {
     parts.push(`${n(s.rejected)} rejected ${n(s.failed)} failed ${n(s.skipped)} skipped`)
   }
-  if (c.total !== undefined && done < c.total && rowRate > 0) {
+  const waiting = options.waitingMillis !== undefined && options.waitingMillis > 0
+  if (c.total !== undefined && done < c.total && waiting) {
+    parts.push(`ETA ? (waiting for the vendor's rate-limit window, ${duration(options.waitingMillis! / 1000)} left)`)
+  } else if (c.total !== undefined && done < c.total && rowRate > 0) {
     parts.push(`ETA ${duration((c.total - done) / rowRate)}`)
   }
   return parts.join(" | ")
@@ -107,9 +144,18 @@ export const during = (counters: Counters, options: Options) => <A, E, R>(self: 
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeMillis
     const every = options.tty ? 200 : (options.plainEveryMillis ?? 5000)
+    // A rate-limit wait is counted where it starts (the client's `onRetry`, which has no clock); the first line to see
+    // it dates it, so it is late by at most one line.
+    let waitsSeen = 0
+    let waitingUntil = 0
     const show = (final: boolean) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
-        const line = render(counters, now - start, { bar: options.tty })
+        if (counters.rateLimitWaits !== waitsSeen) {
+          waitsSeen = counters.rateLimitWaits
+          waitingUntil = now + counters.rateLimitWaitMillis
+        }
+        const waitingMillis = final ? undefined : waitingUntil - now
+        const line = render(counters, now - start, { bar: options.tty, waitingMillis })
         if (options.tty) options.write(`\r\x1b[2K${line}${final ? "\n" : ""}`)
         else options.write(`${line}\n`)
       })

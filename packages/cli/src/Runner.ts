@@ -6,8 +6,9 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, type Endpoint, FileLock, Outcome, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, FileLock, Outcome, PipelineError, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
@@ -35,6 +36,10 @@ export interface WriteFlags {
   readonly resendUnverified?: boolean | undefined
   readonly strict: boolean
   readonly json: boolean
+  /** The whole run's deadline (`--deadline`). */
+  readonly deadline?: Duration.Duration | undefined
+  /** Consecutive run-wide chunk failures that abort the run (`--circuit-breaker`); the pipeline's default if unset. */
+  readonly circuitBreaker?: number | undefined
 }
 
 /**
@@ -129,6 +134,8 @@ export const toExit = (e: unknown): unknown => {
   if (e instanceof RunJournal.JournalError) return CliExit.usage(`journal ${e.path}: ${e.message}`)
   if (e instanceof Report.ReportError) return CliExit.aborted(`report: ${e.message}`)
   if (VendorError.isVendorFailure(e)) return CliExit.aborted(`aborted: ${VendorError.describe(e)}`)
+  // The circuit breaker, the deadline, or a pipeline defect: every row is in the report, saying what became of it.
+  if (PipelineError.isPipelineError(e)) return CliExit.aborted(e.message)
   return e
 }
 
@@ -149,6 +156,8 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       dryRun: flags.dryRun,
       chunkSize: spec.chunkSize,
       resendUnverified: flags.resendUnverified,
+      deadline: flags.deadline,
+      circuitBreaker: flags.circuitBreaker,
       onPlan: (plan) => {
         spec.counters.total = plan.inputRows
       }

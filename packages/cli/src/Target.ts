@@ -31,7 +31,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as CliExit from "./CliExit.ts"
-import type * as Progress from "./Progress.ts"
+import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
 import type * as Runner from "./Runner.ts"
 
@@ -161,7 +161,7 @@ const parseFaults = (spec: string | undefined) =>
 
 /** What both vendor clients take from the flags: retry and call counting for progress, and --rate. */
 const clientOptionsOf = (flags: Flags, counters: Progress.Counters) => ({
-  retry: { onRetry: () => void counters.retries++ },
+  retry: { onRetry: Progress.countRetry(counters) },
   transformClient: (client: HttpClient.HttpClient) =>
     client.pipe(HttpClient.tapRequest(() => Effect.sync(() => void counters.calls++))),
   ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })

@@ -1,5 +1,6 @@
 import { Cli } from "@dirsync/cli"
 import { assert, describe, it } from "@effect/vitest"
+import * as Duration from "effect/Duration"
 import { execFileSync } from "node:child_process"
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
@@ -16,5 +17,23 @@ describe("Cli", () => {
 
   it("describes itself in --help", () => {
     assert.include(dirsync("--help"), "WeCom school contacts and Feishu contacts")
+  })
+})
+
+const millis = (text: string) => {
+  const d = Cli.parseDuration(text)
+  return d === undefined ? undefined : Duration.toMillis(d)
+}
+
+describe("Cli.parseDuration", () => {
+  it("reads --deadline and --poll-deadline values as people type them, and nothing else", () => {
+    assert.strictEqual(millis("90s"), 90_000)
+    assert.strictEqual(millis("10m"), 600_000)
+    assert.strictEqual(millis("1h30m"), 5_400_000)
+    assert.strictEqual(millis("500ms"), 500)
+    assert.strictEqual(millis("2m30s"), 150_000)
+    for (const bad of ["", "0s", "10", "-5s", "1d", "m", "10 minutes", "1.5h"]) {
+      assert.isUndefined(Cli.parseDuration(bad), bad)
+    }
   })
 })

@@ -20,7 +20,10 @@
  *   until its earlier rows finish. An outcome of a merged row carries all its input rows (`rows`).
  * - Failures: a vendor failure whose reason is fatal (credentials, permissions, a token that stayed invalid after
  *   its one refresh) aborts the run; any other failure of a whole chunk marks that chunk's rows `failed` with the
- *   vendor code, and the run goes on.
+ *   vendor code, and the run goes on, until the circuit breaker sees {@link Options.circuitBreaker} chunks in a row
+ *   fail the same run-wide way. An aborted run stops sending, not reporting: chunks in flight settle, rows not sent
+ *   are `skipped` (`Aborted`; `DeadlineReached` past {@link Options.deadline}), and the stream then fails with the
+ *   cause. Every row has its one outcome, whatever stopped the run.
  * - Resume: with a {@link RunJournal.RunJournal} in context, rows an earlier run applied (matched by id) and unchanged
  *   since are reported as applied without being sent; a row edited since is sent again. Rows an earlier run sent
  *   without a known outcome (an interrupted chunk, or `OutcomeUnknown`) are passed to the endpoint's `verify`
@@ -29,6 +32,8 @@
  *
  * @since 0.1.0
  */
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -39,6 +44,7 @@ import * as Results from "./internal/results.ts"
 import * as Resume from "./internal/resume.ts"
 import * as Send from "./internal/send.ts"
 import { LocalReason, type RowOutcome } from "./Outcome.ts"
+import type { PipelineError } from "./PipelineError.ts"
 import { type JournalError, RunJournal, type Service as Journal } from "./RunJournal.ts"
 
 // =============================================================================
@@ -66,7 +72,37 @@ export interface Options {
   readonly resendUnverified?: boolean | undefined
   /** Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). */
   readonly onPlan?: ((plan: Plan) => void) | undefined
+  /**
+   * The circuit breaker: abort the run after this many chunks in a row failed the same run-wide way (the vendor or
+   * its token endpoint down, its rate limit, or every row of the chunk of unknown outcome, as a vendor task still
+   * running at its poll deadline leaves it), each after its own retries. Rows not yet sent are reported `skipped`
+   * (`Aborted`) and the run fails with a `PipelineError` (`CircuitBreaker`). Default 5; 0 never trips.
+   */
+  readonly circuitBreaker?: number | undefined
+  /**
+   * The whole run's deadline, from the start of `run`: no chunk starts after it, chunks in flight settle, rows not
+   * reached are reported `skipped` (`DeadlineReached`), and the run fails with a `PipelineError` (`Deadline`).
+   */
+  readonly deadline?: Duration.Input | undefined
+  /** The most rows the input may give: more fails the run (`InputContract`) before anything is sent. Default 10M. */
+  readonly maxRows?: number | undefined
 }
+
+/**
+ * {@link Options.circuitBreaker}'s default.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultCircuitBreaker = 5
+
+/**
+ * {@link Options.maxRows}'s default: far beyond any school or company, and a bound on an input that never ends.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const defaultMaxRows = 10_000_000
 
 /**
  * What pass 1 learned; enough to plan pass 2 and to print a dry-run plan.
@@ -111,8 +147,12 @@ const noTrace = { captureStackTrace: false } as const
 const planStep = <Item, EIn, RIn>(
   spec: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
-  pendingRowNumbers: ReadonlySet<number>
-) => Pass1.plan(spec, input, pendingRowNumbers).pipe(Effect.withSpan("BatchPipeline.plan", undefined, noTrace))
+  pendingRowNumbers: ReadonlySet<number>,
+  maxRows: number | undefined
+) =>
+  Pass1.plan(spec, input, pendingRowNumbers, maxRows ?? defaultMaxRows).pipe(
+    Effect.withSpan("BatchPipeline.plan", undefined, noTrace)
+  )
 
 /** Between the passes: what the journal, if any, says about rows an earlier run sent. */
 const resumeStep = <Item, E, R>(
@@ -134,12 +174,15 @@ const sendStep = <Item, E, R, EIn, RIn>(
   plan: Pass1.Planned,
   resumed: Resume.Resumed,
   journal: Journal | undefined,
-  options: Options
+  options: Options,
+  deadline: Send.SendOptions["deadline"]
 ) =>
   Send.send(endpoint, input, plan, resumed, journal, {
     chunkSize: Math.max(1, Math.min(options.chunkSize ?? endpoint.chunkSize, endpoint.chunkSize)),
-    concurrency: Math.max(1, options.concurrency ?? 1)
-  }).pipe(inRowOrder(plan.rows))
+    concurrency: Math.max(1, options.concurrency ?? 1),
+    circuitBreaker: Math.max(0, options.circuitBreaker ?? defaultCircuitBreaker),
+    deadline
+  }).pipe(inRowOrder(plan.rows, plan.total))
 
 /** Pass 2 sending nothing: every valid row is skipped, saying why. */
 const unsentStep = <Item, EIn, RIn>(
@@ -149,7 +192,7 @@ const unsentStep = <Item, EIn, RIn>(
   reason: LocalReason,
   message: string,
   resumed?: Resume.Resumed
-) => Send.settle(spec, input, plan, reason, message, resumed).pipe(inRowOrder(plan.rows))
+) => Send.settle(spec, input, plan, reason, message, resumed).pipe(inRowOrder(plan.rows, plan.total))
 
 /** Strict mode with invalid rows sends nothing: why, or `undefined` when strict mode does not block the run. */
 const strictBlock = (plan: Plan, options: Pick<Options, "strict">): string | undefined =>
@@ -166,8 +209,9 @@ const strictBlock = (plan: Plan, options: Pick<Options, "strict">): string | und
 export const plan = <Item, EIn, RIn>(
   endpoint: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
-  pendingRowNumbers: ReadonlySet<number> = new Set()
-): Effect.Effect<Plan, EIn, RIn> => planStep(endpoint, input, pendingRowNumbers)
+  pendingRowNumbers: ReadonlySet<number> = new Set(),
+  options: Pick<Options, "maxRows"> = {}
+): Effect.Effect<Plan, EIn | PipelineError, RIn> => planStep(endpoint, input, pendingRowNumbers, options.maxRows)
 
 /**
  * Runs the pipeline: pass 1 (the plan), resume from the journal, then pass 2 (once per dependency level), emitting
@@ -175,8 +219,11 @@ export const plan = <Item, EIn, RIn>(
  *
  * **Gotchas**
  *
- * The `input` stream is run more than once (1 + number of levels): it must re-read its source each time, as a
- * Stream over a file does.
+ * The `input` stream is run more than once (1 + number of levels): it must give the same rows, with unique row
+ * numbers, on every run, as a Stream over a file (or over rows spooled first) does, and end within
+ * {@link Options.maxRows} rows. An input that does not (read once, endless, changing) fails the run with a
+ * `PipelineError` (`InputContract`) instead of sending rows it cannot account for; and a run whose outcomes do not
+ * match the rows it planned fails with `Outcomes`, never ends as a success.
  *
  * @since 0.1.0
  * @category running
@@ -185,18 +232,22 @@ export const run = <Item, E, R, EIn, RIn>(
   endpoint: Endpoint<Item, E, R>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
   options: Options = {}
-): Stream.Stream<RowOutcome, E | EIn | JournalError, R | RIn> => {
+): Stream.Stream<RowOutcome, E | EIn | JournalError | PipelineError, R | RIn> => {
   if (options.dryRun === true) return dryRun(endpoint, input, options)
   return Stream.unwrap(Effect.gen(function*() {
+    const deadline = options.deadline === undefined ? undefined : {
+      at: (yield* Clock.currentTimeMillis) + Duration.toMillis(options.deadline),
+      text: Duration.format(Duration.fromInputUnsafe(options.deadline))
+    }
     const journal = Option.getOrUndefined(yield* Effect.serviceOption(RunJournal))
-    const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal))
+    const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal), options.maxRows)
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)
     if (blocked !== undefined) {
       return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked, Resume.appliedOnly(journal))
     }
     const resumed = yield* resumeStep(endpoint, plan, journal, options)
-    return sendStep(endpoint, input, plan, resumed, journal, options)
+    return sendStep(endpoint, input, plan, resumed, journal, options, deadline)
   })).pipe(Stream.withSpan("BatchPipeline.run", noTrace))
 }
 
@@ -212,9 +263,9 @@ export const dryRun = <Item, EIn, RIn>(
   spec: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
   options: Omit<Options, "dryRun" | "concurrency"> = {}
-): Stream.Stream<RowOutcome, EIn, RIn> =>
+): Stream.Stream<RowOutcome, EIn | PipelineError, RIn> =>
   Stream.unwrap(Effect.gen(function*() {
-    const plan = yield* planStep(spec, input, new Set())
+    const plan = yield* planStep(spec, input, new Set(), options.maxRows)
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)
     return blocked !== undefined

@@ -11,7 +11,8 @@ import type { ReasonTag } from "./VendorError.ts"
  * - `failed`: sent, and the vendor refused it (or the call failed after retries); `code` says why. With reason
  *   `OutcomeUnknown` the vendor may have applied it anyway: a resume verifies it before anything is resent.
  * - `skipped`: valid but not sent: strict mode with invalid rows elsewhere, a row it depends on did not apply, a dry
- *   run, or an earlier run's send whose outcome could not be verified (`Unverified`).
+ *   run, an earlier run's send whose outcome could not be verified (`Unverified`), or a run that stopped before the
+ *   row was sent (`Aborted`, `DeadlineReached`).
  *
  * @since 0.1.0
  * @category models
@@ -74,7 +75,14 @@ export const LocalReason = {
   /** The vendor may or may not have applied the row (the reply was lost or proves nothing): never resent blindly. */
   OutcomeUnknown: "OutcomeUnknown",
   /** The vendor answered the chunk without a result for this row. */
-  NoResult: "NoResult"
+  NoResult: "NoResult",
+  /**
+   * Not sent: the run was aborted first (a fatal vendor failure, the circuit breaker, an input that broke the
+   * pipeline's contract). The message says why.
+   */
+  Aborted: "Aborted",
+  /** Not sent: the run's deadline passed before the row's chunk was reached. */
+  DeadlineReached: "DeadlineReached"
 } as const
 
 /**

@@ -15,6 +15,8 @@ export * as Issues from "./Issues.ts"
 export * as Limit from "./Limit.ts"
 /** What happened to each input row, and the run's summary. */
 export * as Outcome from "./Outcome.ts"
+/** Why `BatchPipeline.run` stopped a run on its own account, not a vendor's: an input that broke the pipeline's contract, a run limit that was reached (the circuit breaker, the deadline), or outcomes that do not add up. */
+export * as PipelineError from "./PipelineError.ts"
 /** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with configurable calls per window, on effect's `RateLimiter` with an in-memory store. */
 export * as RateLimit from "./RateLimit.ts"
 /** Retry policy for vendor calls: exponential backoff with jitter, capped, a bounded number of retries, only for retryable reasons, and honouring the vendor's `retryAfter`. */

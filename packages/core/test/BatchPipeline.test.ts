@@ -1,4 +1,4 @@
-import { BatchPipeline, type Endpoint, Limit, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, PipelineError, RunJournal, VendorError } from "@dirsync/core"
 import type { Outcome } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
@@ -203,6 +203,38 @@ const withMergedRow2 = (values: ReadonlyArray<unknown>): Stream.Stream<Endpoint.
   Stream.fromIterable(
     values.map((value, i) => (i === 1 ? { row: 2, rows: [2, 4, 7], value } : { row: i + 1, value }))
   )
+
+/** A vendor whose chunks all end outcome unknown (a task still running at its poll deadline), but on `answered` calls. */
+const stuckEndpoint = (answered: (call: number) => boolean) => {
+  let call = 0
+  const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
+    ...fakeVendor({ chunkSize: 10 }).endpoint,
+    execute: (chunk) =>
+      Effect.sync(() => {
+        const n = call++
+        return chunk.map((v, i): Endpoint.ItemResult =>
+          answered(n) && i === 0 ? { row: v.row, status: "applied" } : {
+            row: v.row,
+            status: "failed",
+            reason: "OutcomeUnknown",
+            message: "task t1 still running at the poll deadline"
+          }
+        )
+      })
+  }
+  return endpoint
+}
+
+/** A vendor that fails every chunk with `error`. */
+const always = (error: TestError) => fakeVendor({ chunkSize: 10, latency: () => 100, failChunkWith: () => error })
+
+/** Runs the pipeline to its failure under the TestClock. */
+const flipped = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
+  Effect.gen(function*() {
+    const fiber = yield* Effect.forkChild(Stream.runCollect(stream).pipe(Effect.flip))
+    yield* TestClock.adjust("1 hour")
+    return yield* Fiber.join(fiber)
+  })
 
 // =============================================================================
 // Tests
@@ -891,7 +923,7 @@ describe("BatchPipeline", () => {
         assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1], [2], [5], [9]])
       }))
 
-    it.effect("a run stopped by a fatal failure still emits every outcome it reached, in row order", () =>
+    it.effect("a run stopped by a fatal failure still emits every row's outcome, in row order", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({
           crossRow: parentLevels,
@@ -912,7 +944,8 @@ describe("BatchPipeline", () => {
         yield* TestClock.adjust("1 hour")
         const error = yield* Fiber.join(fiber)
         assert.strictEqual((error as TestError).reason._tag, "Credential")
-        assert.deepStrictEqual(statusOf(emitted), ["2:applied", "3:applied"])
+        assert.deepStrictEqual(statusOf(emitted), ["1:skipped", "2:applied", "3:applied"])
+        assert.strictEqual(emitted[0]!.reason, "Aborted")
       }))
   })
 
@@ -1083,6 +1116,263 @@ describe("BatchPipeline", () => {
         assert.strictEqual(plan.total, 4)
         assert.strictEqual(plan.valid, 2)
         assert.strictEqual(plan.total, plan.valid + [...plan.rejected.keys()].filter((r) => r <= 4).length)
+      }))
+  })
+
+  describe("an abort with chunks in flight", () => {
+    for (const concurrency of [2, 4, 8]) {
+      it.effect(`concurrency ${concurrency}: chunks in flight settle, and every row is reported exactly once`, () =>
+        Effect.gen(function*() {
+          // The chunk of row 201 fails fast and fatally while the chunks beside it are still being applied.
+          const vendor = fakeVendor({
+            chunkSize: 100,
+            latency: (call) => (call === 1 ? 10 : 1000),
+            failChunkWith: (rows) => (rows.some((v) => v.id === "s101") ? vendorError(40001, "credential") : undefined)
+          })
+          const emitted: Array<Outcome.RowOutcome> = []
+          const fiber = yield* Effect.forkChild(
+            BatchPipeline.run(vendor.endpoint, source(students(2000)), { concurrency }).pipe(
+              Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+              Effect.flip
+            )
+          )
+          yield* TestClock.adjust("1 hour")
+          const error = yield* Fiber.join(fiber)
+          assert.strictEqual((error as TestError).reason._tag, "Credential")
+          assert.deepStrictEqual(emitted.map((o) => o.row), Array.from({ length: 2000 }, (_, i) => i + 1))
+          // Every chunk the vendor applied is reported applied; nothing else is.
+          const fatal = vendor.spans.find((s) => s.rows.includes(101))!
+          const appliedByVendor = new Set(vendor.spans.filter((s) => s !== fatal).flatMap((s) => s.rows))
+          // Chunks were in flight when the fatal failure came, and they finished after it.
+          assert.isTrue(vendor.spans.some((s) => s !== fatal && s.start <= fatal.end! && s.end! > fatal.end!))
+          assert.isAtLeast(appliedByVendor.size, 100)
+          for (const o of emitted) {
+            if (appliedByVendor.has(o.row)) assert.strictEqual(o.status, "applied", `row ${o.row}`)
+            else {
+              assert.strictEqual(o.status, "skipped", `row ${o.row}`)
+              assert.strictEqual(o.reason, "Aborted")
+            }
+          }
+          assert.include(emitted[100]!.message!, "40001")
+        }))
+    }
+
+    it.effect("rows an abort left unsent are sent by a resumed run; the rows applied before it are not", () =>
+      Effect.gen(function*() {
+        const first = yield* RunJournal.makeMemory()
+        const refusing = fakeVendor({
+          chunkSize: 2,
+          failChunkWith: (rows) => (rows.some((v) => v.id === "s3") ? vendorError(48002, "permission") : undefined)
+        })
+        const fiber = yield* Effect.forkChild(
+          Stream.runCollect(BatchPipeline.run(refusing.endpoint, source(students(6)))).pipe(
+            Effect.flip,
+            Effect.provideService(RunJournal.RunJournal, first.journal)
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        yield* Fiber.join(fiber)
+        const second = yield* RunJournal.makeMemory({ previousText: first.text() })
+        const vendor = fakeVendor({ chunkSize: 2 })
+        const outcomes = yield* runWith(vendor, students(6), second.journal)
+        assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[3, 4], [5, 6]])
+        assert.deepStrictEqual(outcomes.map((o) => o.reason ?? "sent"), [
+          "AppliedEarlier",
+          "AppliedEarlier",
+          "sent",
+          "sent",
+          "sent",
+          "sent"
+        ])
+      }))
+
+    it.effect("a journal that fails once a chunk was applied keeps that chunk's outcomes in the report", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 2 })
+        let finished = 0
+        const memory = yield* RunJournal.makeMemory()
+        const journal: RunJournal.Service = {
+          ...memory.journal,
+          finished: () =>
+            ++finished === 2
+              ? Effect.fail(new RunJournal.JournalError({ path: "j", message: "no space left on device" }))
+              : Effect.void
+        }
+        const emitted: Array<Outcome.RowOutcome> = []
+        const fiber = yield* Effect.forkChild(
+          BatchPipeline.run(vendor.endpoint, source(students(6))).pipe(
+            Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+            Effect.flip,
+            Effect.provideService(RunJournal.RunJournal, journal)
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Fiber.join(fiber)
+        assert.instanceOf(error, RunJournal.JournalError)
+        assert.deepStrictEqual(statusOf(emitted), [
+          "1:applied",
+          "2:applied",
+          "3:applied",
+          "4:applied",
+          "5:skipped",
+          "6:skipped"
+        ])
+        assert.strictEqual(vendor.spans.length, 2)
+      }))
+  })
+
+  describe("run limits", () => {
+    it.effect("the circuit breaker stops the run after N consecutive chunks fail the same run-wide way", () =>
+      Effect.gen(function*() {
+        const vendor = always(vendorError(45009, "rate-limited"))
+        const emitted: Array<Outcome.RowOutcome> = []
+        const fiber = yield* Effect.forkChild(
+          BatchPipeline.run(vendor.endpoint, source(students(1000)), { circuitBreaker: 3 }).pipe(
+            Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+            Effect.flip
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Fiber.join(fiber)
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.strictEqual((error as PipelineError.PipelineError).kind, "CircuitBreaker")
+        assert.include(error.message, "45009")
+        assert.strictEqual(vendor.spans.length, 3)
+        assert.strictEqual(emitted.length, 1000)
+        // The rows sent report the vendor's refusal; the rows never sent say so, and are not blamed on the vendor.
+        assert.isTrue(emitted.slice(0, 30).every((o) => o.status === "failed" && o.code === 45009))
+        assert.isTrue(emitted.slice(30).every((o) => o.status === "skipped" && o.reason === "Aborted"))
+      }))
+
+    it.effect("counts token, rate-limit and vendor-down failures; a success or a refusal of the chunk resets it", () =>
+      Effect.gen(function*() {
+        let call = 0
+        const pattern = ["transient", "transient", "ok", "transient", "rate-limited", "invalid", "transient"] as const
+        const vendor = fakeVendor({
+          chunkSize: 10,
+          failChunkWith: () => {
+            const kind = pattern[call++ % pattern.length]!
+            return kind === "ok" ? undefined : vendorError(kind === "invalid" ? 40058 : -1, kind)
+          }
+        })
+        const outcomes = yield* collect(
+          BatchPipeline.run(vendor.endpoint, source(students(70)), { circuitBreaker: 3 })
+        )
+        assert.strictEqual(outcomes.length, 70)
+        assert.strictEqual(vendor.spans.length, 7)
+        // The same kind only: a token endpoint that is down then a rate limit is two kinds.
+        const mixed = fakeVendor({
+          chunkSize: 10,
+          failChunkWith: () =>
+            call++ % 2 === 0
+              ? vendorError(-1, "transient", { endpoint: "/gettoken" })
+              : vendorError(45009, "rate-limited")
+        })
+        const all = yield* collect(BatchPipeline.run(mixed.endpoint, source(students(50)), { circuitBreaker: 2 }))
+        assert.strictEqual(all.length, 50)
+        assert.strictEqual(mixed.spans.length, 5)
+      }))
+
+    it.effect("chunks whose every row ends outcome unknown (stuck vendor tasks) trip it too; one answered row does not", () =>
+      Effect.gen(function*() {
+        const error = yield* flipped(
+          BatchPipeline.run(stuckEndpoint(() => false), source(students(100)), { circuitBreaker: 3 })
+        )
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.include(error.message, "still running at the poll deadline")
+        const outcomes = yield* collect(
+          BatchPipeline.run(stuckEndpoint((call) => call % 2 === 0), source(students(100)), { circuitBreaker: 3 })
+        )
+        assert.strictEqual(outcomes.length, 100)
+      }))
+
+    it.effect("the deadline: no chunk starts after it, chunks in flight settle, rows not reached are skipped", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 10, latency: () => 300 })
+        const emitted: Array<Outcome.RowOutcome> = []
+        const fiber = yield* Effect.forkChild(
+          BatchPipeline.run(vendor.endpoint, source(students(100)), { deadline: "1 second", concurrency: 2 }).pipe(
+            Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+            Effect.flip
+          )
+        )
+        yield* TestClock.adjust("1 hour")
+        const error = yield* Fiber.join(fiber)
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.strictEqual((error as PipelineError.PipelineError).kind, "Deadline")
+        // Calls start at 0, 300, 600 and 900 ms (two at a time), and each one finishes.
+        assert.strictEqual(vendor.spans.length, 8)
+        assert.isTrue(vendor.spans.every((s) => s.end !== undefined && s.start < 1000))
+        assert.strictEqual(emitted.length, 100)
+        assert.isTrue(emitted.slice(0, 80).every((o) => o.status === "applied"))
+        assert.isTrue(emitted.slice(80).every((o) => o.status === "skipped" && o.reason === "DeadlineReached"))
+      }))
+  })
+
+  describe("what the input must be", () => {
+    it.effect("a stream that can be read only once fails the run, instead of ending with no outcomes", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const once = students(5).map((value, i) => ({ row: i + 1, value }))[Symbol.iterator]()
+        const error = yield* flipped(
+          BatchPipeline.run(vendor.endpoint, Stream.fromIterable({ [Symbol.iterator]: () => once }))
+        )
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.strictEqual((error as PipelineError.PipelineError).kind, "InputContract")
+        assert.include(error.message, "read again")
+      }))
+
+    it.effect("a second read with rows the first read did not have fails before any of them is sent", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 2 })
+        let reads = 0
+        const input = Stream.suspend(() => source(students(++reads === 1 ? 4 : 6)))
+        const error = yield* flipped(BatchPipeline.run(vendor.endpoint, input))
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.isFalse(vendor.spans.some((s) => s.rows.includes(5) || s.rows.includes(6)))
+        let reads2 = 0
+        const shorter = Stream.suspend(() => source(students(++reads2 === 1 ? 6 : 4)))
+        assert.instanceOf(
+          yield* flipped(BatchPipeline.run(fakeVendor().endpoint, shorter)),
+          PipelineError.PipelineError
+        )
+      }))
+
+    it.effect("an endless input fails once it passes maxRows, having sent nothing", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const endless = Stream.iterate(1, (n) => n + 1).pipe(
+          Stream.map((row): Endpoint.SourceRow => ({ row, value: { userid: `s${row}`, name: "x" } }))
+        )
+        const error = yield* flipped(BatchPipeline.run(vendor.endpoint, endless, { maxRows: 1000 }))
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.include(error.message, "1,000")
+        assert.strictEqual(vendor.spans.length, 0)
+      }))
+
+    it.effect("a row number given twice fails the run before anything is sent", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const twice = Stream.fromIterable([{ row: 1, value: students(1)[0] }, { row: 1, value: students(1, 2)[0] }])
+        const error = yield* flipped(BatchPipeline.run(vendor.endpoint, twice))
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.include(error.message, "row 1")
+        assert.strictEqual(vendor.spans.length, 0)
+      }))
+
+    it.effect("a dependency level that is not a whole number from 0 fails the run before anything is sent", () =>
+      Effect.gen(function*() {
+        for (const level of [1.5, -1, Number.NaN, 1e9]) {
+          const vendor = fakeVendor({
+            crossRow: () => ({
+              observe: () => {},
+              finish: () => ({ rejected: new Map(), levels: new Map([[2, level]]) })
+            })
+          })
+          const error = yield* flipped(BatchPipeline.run(vendor.endpoint, source(students(3))))
+          assert.instanceOf(error, PipelineError.PipelineError, String(level))
+          assert.strictEqual(vendor.spans.length, 0)
+        }
       }))
   })
 

@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { BatchPipeline, type Endpoint, Limit, Outcome, type RunJournal, VendorError } from "@dirsync/core"
+import type { PipelineError } from "@dirsync/core/PipelineError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -48,7 +49,7 @@ export interface Service {
   readonly batchAdd: <EIn, RIn>(
     input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError, RIn>
+  ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /**
    * The endpoint (spec and executor), for callers that run `BatchPipeline.run` themselves; a dry run needs only
    * {@link spec}.

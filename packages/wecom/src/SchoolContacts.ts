@@ -18,6 +18,7 @@
  * @since 0.1.0
  */
 import { BatchPipeline, type Endpoint, Limit, Outcome, RowIndex, type RunJournal, VendorError } from "@dirsync/core"
+import type { PipelineError } from "@dirsync/core/PipelineError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -59,12 +60,12 @@ export interface Service {
   readonly batchUpdateStudents: <EIn, RIn>(
     input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError, RIn>
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /** Runs `batch_update_parent` over the rows. */
   readonly batchUpdateParents: <EIn, RIn>(
     input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
     options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError, RIn>
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
   readonly getUser: (userid: string) => Effect.Effect<Option.Option<SchoolUser>, WeComError>
 }

@@ -1,4 +1,4 @@
-import { type Outcome, RateLimit, RunJournal } from "@dirsync/core"
+import { type Outcome, PipelineError, RateLimit, RunJournal } from "@dirsync/core"
 import { SchoolContacts, WeComClient } from "@dirsync/wecom"
 import * as Testing from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -471,4 +471,46 @@ describe("SchoolContacts", () => {
       }).pipe(Effect.provide(layerOn(dir)))
     })
   })
+})
+
+// Issue 15, class 17: a run that can never succeed stops, through the real client (token, retries, envelope).
+describe("SchoolContacts run limits", () => {
+  it.effect("a token endpoint down for good trips the circuit breaker: a few token calls, not one per chunk", () =>
+    Effect.gen(function*() {
+      let tokenCalls = 0
+      let batchCalls = 0
+      const down = Layer.succeed(
+        HttpClient.HttpClient,
+        HttpClient.make((request, url) =>
+          Effect.sync(() => {
+            if (url.pathname === Testing.PATHS.token) tokenCalls++
+            else batchCalls++
+            return HttpClientResponse.fromWeb(request, new Response("unavailable", { status: 503 }))
+          })
+        )
+      )
+      const layer = SchoolContacts.layer.pipe(
+        Layer.provide(
+          WeComClient.layer({ corpId: "ww1", secret: Redacted.make("secret-0123456789"), retry: { jitter: false } })
+            .pipe(Layer.provide([down, RateLimit.layerMemory]))
+        )
+      )
+      const emitted: Array<Outcome.RowOutcome> = []
+      const error = yield* drive(
+        SchoolContacts.SchoolContacts.use((s) =>
+          s.batchUpdateStudents(rows(numbered(2000))).pipe(
+            Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
+            Effect.flip
+          )
+        ).pipe(Effect.provide(layer))
+      )
+      assert.instanceOf(error, PipelineError.PipelineError)
+      assert.strictEqual(error.kind, "CircuitBreaker")
+      assert.strictEqual(batchCalls, 0)
+      // Five chunks (the default breaker), each with its own retries: not one token call per chunk of 20.
+      assert.isAtMost(tokenCalls, 5 * 4)
+      assert.deepStrictEqual(emitted.map((o) => o.row), Array.from({ length: 2000 }, (_, i) => i + 1))
+      const notSent = emitted.filter((o) => o.status === "skipped" && o.reason === "Aborted")
+      assert.strictEqual(notSent.length, 2000 - 5 * 100)
+    }))
 })

@@ -16,12 +16,15 @@
  * - An outcome for a row the plan does not expect (or one already emitted: a row number given twice) passes straight
  *   through: reordering must never lose an outcome. When the stream ends or fails, whatever is still held is
  *   emitted in row order first, so a report of an aborted run keeps every row it reached.
+ * - A stream that ends with a row of the plan never emitted, or with more or fewer outcomes than the plan's rows,
+ *   then fails with a `PipelineError` (`Outcomes`): every run is checked to account for each row exactly once.
  *
  * @since 0.2.0
  */
 import * as Cause from "effect/Cause"
 import * as Stream from "effect/Stream"
 import type { RowOutcome } from "../Outcome.ts"
+import { PipelineError } from "../PipelineError.ts"
 import type { RowSet } from "./rowSet.ts"
 
 /**
@@ -80,7 +83,10 @@ export const makeReorder = (expected: RowSet) => {
     return rest
   }
 
-  return { push, flush }
+  /** The smallest expected row not yet emitted: `undefined` once every one has been. */
+  const dueRow = () => due
+
+  return { push, flush, due: dueRow }
 }
 
 /**
@@ -89,13 +95,39 @@ export const makeReorder = (expected: RowSet) => {
  * @since 0.2.0
  * @category combinators
  */
-export const inRowOrder = (expected: RowSet) => <E, R>(outcomes: Stream.Stream<RowOutcome, E, R>) =>
+export const inRowOrder = (expected: RowSet, count: number) =>
+<E, R>(
+  outcomes: Stream.Stream<RowOutcome, E, R>
+): Stream.Stream<RowOutcome, E | PipelineError, R> =>
   Stream.suspend(() => {
     const reorder = makeReorder(expected)
+    let emitted = 0
+    let missing: number | undefined
+    // The promise: one outcome per row. A run that ends otherwise is a defect to report, never a success.
+    const check = Stream.suspend(() =>
+      emitted === count && missing === undefined ? Stream.empty : Stream.fail(
+        new PipelineError({
+          kind: "Outcomes",
+          message: `the run planned ${count} row(s) and reported ${emitted} outcome(s)${
+            missing === undefined ? "" : `; row ${missing} has none`
+          }`
+        })
+      )
+    )
     return outcomes.pipe(
-      Stream.mapAccumArray(() => reorder, (state, chunk) => [state, state.push(chunk)], {
-        onHalt: (state) => state.flush()
+      Stream.mapAccumArray(() => reorder, (state, chunk) => {
+        const out = state.push(chunk)
+        emitted += out.length
+        return [state, out]
+      }, {
+        onHalt: (state) => {
+          missing = state.due()
+          const rest = state.flush()
+          emitted += rest.length
+          return rest
+        }
       }),
+      (s) => Stream.concat(s, check),
       Stream.catchCause((cause) =>
         // Interrupted, nobody is listening any more: only a failure deserves what was held.
         Cause.hasInterruptsOnly(cause)

@@ -14,6 +14,7 @@ import type { Rejection, SourceRow, Spec, Valid } from "../Endpoint.ts"
 import * as Issues from "../Issues.ts"
 import { idKey } from "../Limit.ts"
 import { LocalReason, rowCount } from "../Outcome.ts"
+import { PipelineError } from "../PipelineError.ts"
 import { makeRowSet, type RowSet, sameData } from "./rowSet.ts"
 
 /**
@@ -66,8 +67,9 @@ const rejection = (problems: ReadonlyArray<Issues.FieldProblem>): Rejection => (
 export const plan = <Item, EIn, RIn>(
   spec: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
-  pendingRowNumbers: ReadonlySet<number>
-): Effect.Effect<Planned, EIn, RIn> =>
+  pendingRowNumbers: ReadonlySet<number>,
+  maxRows: number
+): Effect.Effect<Planned, EIn | PipelineError, RIn> =>
   Effect.suspend(() => {
     const decode = decoder(spec.schema)
     const checks = spec.crossRow?.()
@@ -81,11 +83,24 @@ export const plan = <Item, EIn, RIn>(
     let total = 0
     let inputRows = 0
     let valid = 0
+    let broken: PipelineError | undefined
+    const breach = (message: string) => {
+      broken = new PipelineError({ kind: "InputContract", message })
+    }
     const observe = (sources: ReadonlyArray<SourceRow>) =>
-      Effect.sync(() => {
+      Effect.suspend(() => {
         for (let i = 0; i < sources.length; i++) {
           const source = sources[i]!
           const row = source.row
+          // Each row gets one outcome, found by its number: a number given twice would lose one of them.
+          if (rows.has(row)) {
+            breach(`row ${row} was given twice: every input row needs its own row number`)
+            break
+          }
+          if (total >= maxRows) {
+            breach(`the input has more than ${maxRows.toLocaleString("en-US")} rows (or never ends)`)
+            break
+          }
           total++
           inputRows += rowCount(source)
           rows.add(row)
@@ -106,8 +121,9 @@ export const plan = <Item, EIn, RIn>(
           if (pendingRowNumbers.size > 0 && pendingRowNumbers.has(row)) pendingRows.set(row, v)
           checks?.observe(v)
         }
+        return broken === undefined ? Effect.void : Effect.fail(broken)
       })
-    const finish = (): Planned => {
+    const finish = (): Effect.Effect<Planned, PipelineError> => {
       const verdict = checks?.finish()
       for (const [row, rejection] of verdict?.rejected ?? []) {
         // Only a row that decoded can be rejected here, and only once: an invalid row already is, and a row number
@@ -121,8 +137,32 @@ export const plan = <Item, EIn, RIn>(
       }
       const levels = verdict?.levels ?? new Map<number, number>()
       let maxLevel = 0
-      for (const level of levels.values()) maxLevel = Math.max(maxLevel, level)
-      return { total, inputRows, valid, rejected, levels, maxLevel, rejectedKeys, pendingRows, decodedAsIs, rows }
+      for (const [row, level] of levels) {
+        // Pass 2 runs levels 0, 1, 2, … one after the other: any other level would never run, and its row would get
+        // no outcome; a level past the number of rows would read the input that many times.
+        if (!Number.isSafeInteger(level) || level < 0 || level > total) {
+          return Effect.fail(
+            new PipelineError({
+              kind: "InputContract",
+              message: `${spec.name}: row ${row} has dependency level ${level}; levels are whole numbers from 0 to ` +
+                `the number of rows`
+            })
+          )
+        }
+        maxLevel = Math.max(maxLevel, level)
+      }
+      return Effect.succeed({
+        total,
+        inputRows,
+        valid,
+        rejected,
+        levels,
+        maxLevel,
+        rejectedKeys,
+        pendingRows,
+        decodedAsIs,
+        rows
+      })
     }
-    return Stream.runForEachArray(input, observe).pipe(Effect.map(finish))
+    return Stream.runForEachArray(input, observe).pipe(Effect.flatMap(finish))
   })

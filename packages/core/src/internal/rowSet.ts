@@ -36,44 +36,59 @@ const nextBit = (bits: Uint8Array, from: number): number => {
   return -1
 }
 
+/** The bitmap always may grow to this many bytes (half a million rows), whatever the members. */
+const minBitmapBytes = 64 * 1024
+
 /**
  * A set of row numbers: a bitmap for the usual small non-negative integers (a million rows cost 125 kB), and a plain
  * Set for anything else.
+ *
+ * The bitmap grows only as far as the members fill it (at most 2 bytes per member beyond its first 64 kB): one huge
+ * row number in a small input goes to the Set, rather than sizing the bitmap to it (2³¹ rows would cost 256 MB).
  *
  * @since 0.2.0
  * @category constructors
  */
 export const makeRowSet = (): RowSet => {
   let bits = new Uint8Array(1024)
+  let members = 0
   const other = new Set<number>()
   // Members outside the bitmap, sorted, for `next`; rebuilt only after an `add` of such a row.
   let otherSorted: ReadonlyArray<number> | undefined
   const nextOther = (after: number): number | undefined => {
     if (other.size === 0) return undefined
-    otherSorted ??= [...other].toSorted((a, b) => a - b)
-    for (const row of otherSorted) if (row > after) return row
-    return undefined
+    const sorted = (otherSorted ??= [...other].toSorted((a, b) => a - b))
+    // Binary search: a sparse input may put many rows here, and `next` is called once per row.
+    let lo = 0
+    let hi = sorted.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (sorted[mid]! > after) hi = mid
+      else lo = mid + 1
+    }
+    return sorted[lo]
   }
+  const inBits = (row: number) =>
+    isSmallRow(row) && row >>> 3 < bits.length && (bits[row >>> 3]! & (1 << (row & 7))) !== 0
   return {
     add: (row) => {
-      if (!isSmallRow(row)) {
+      members++
+      const i = row >>> 3
+      const limit = Math.max(minBitmapBytes, members * 2)
+      if (!isSmallRow(row) || (i >= bits.length && i >= limit)) {
+        if (inBits(row) || other.has(row)) return
         other.add(row)
         otherSorted = undefined
         return
       }
-      const i = row >>> 3
       if (i >= bits.length) {
-        const grown = new Uint8Array(Math.max(bits.length * 2, i + 1))
+        const grown = new Uint8Array(Math.min(Math.max(bits.length * 2, i + 1), limit))
         grown.set(bits)
         bits = grown
       }
       bits[i]! |= 1 << (row & 7)
     },
-    has: (row) => {
-      if (!isSmallRow(row)) return other.has(row)
-      const i = row >>> 3
-      return i < bits.length && (bits[i]! & (1 << (row & 7))) !== 0
-    },
+    has: (row) => inBits(row) || (other.size > 0 && other.has(row)),
     next: (after) => {
       const from = after < 0 ? 0 : Math.floor(after) + 1
       const small = from < 2 ** 31 ? nextBit(bits, from) : -1

@@ -9,14 +9,16 @@
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
 import * as Arr from "effect/Array"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Stream from "effect/Stream"
 import type { Endpoint, SourceRow, Spec, Valid } from "../Endpoint.ts"
 import { idKey } from "../Limit.ts"
 import { LocalReason, type Reason, type RowOutcome, type Status } from "../Outcome.ts"
+import { PipelineError } from "../PipelineError.ts"
 import type { JournalError, Service as Journal } from "../RunJournal.ts"
-import type { VendorFailure } from "../VendorError.ts"
+import { describe, isVendorFailure, type VendorFailure } from "../VendorError.ts"
 import { decoder, type Planned } from "./plan.ts"
 import { failedChunk, isFatal, outcomesOf } from "./results.ts"
 import type { Resumed } from "./resume.ts"
@@ -133,11 +135,38 @@ interface Acc<Item> {
 export interface SendOptions {
   readonly chunkSize: number
   readonly concurrency: number
+  /** Consecutive chunk failures of one run-wide kind that abort the run; 0 never does. */
+  readonly circuitBreaker: number
+  /** When no chunk may start any more (Clock millis), and the deadline as the user gave it, for messages. */
+  readonly deadline?: { readonly at: number; readonly text: string } | undefined
 }
+
+/** Why the run stopped sending: the error the stream ends with, and what rows not sent say. */
+interface Stop {
+  readonly error: unknown
+  readonly reason: Reason
+  readonly message: string
+}
+
+/**
+ * The kind of a chunk failure that says something about the whole run rather than the chunk: the vendor (or its
+ * token endpoint) down, or its rate limit. `undefined` for anything else, which shows the vendor answering.
+ */
+const runWideKind = (e: VendorFailure): string | undefined =>
+  e.reason._tag === "Transient" || e.reason._tag === "RateLimited" ? `${e.reason._tag} ${e.endpoint}` : undefined
 
 /**
  * Pass 2, sending: runs the input once per dependency level (a level starts after every chunk of the level before
  * it finished) and emits one outcome per row, in the input's order within each level.
+ *
+ * **Details**
+ *
+ * - Stopping: a fatal vendor failure, the circuit breaker, the deadline or an input that breaks the contract stop
+ *   the run from sending, not from reporting. Chunks in flight settle, every later row is reported `skipped`
+ *   (`Aborted`, `DeadlineReached`) without being sent, and the stream then fails with the cause. So a report of an
+ *   aborted run still has every row once, and what concurrent chunks applied.
+ * - Every pass must give the rows pass 1 gave: a row pass 1 did not see stops the run before it is sent, and a
+ *   pass with fewer rows (an input that cannot be read again) stops it at the pass's end.
  *
  * @since 0.2.0
  * @category running
@@ -149,11 +178,19 @@ export const send = <Item, E, R, EIn, RIn>(
   resumed: Resumed,
   journal: Journal | undefined,
   options: SendOptions
-): Stream.Stream<RowOutcome, E | EIn | JournalError, R | RIn> => {
-  const { chunkSize, concurrency } = options
+): Stream.Stream<RowOutcome, E | EIn | JournalError | PipelineError, R | RIn> => {
+  const { chunkSize, concurrency, circuitBreaker, deadline } = options
   const admit = admitter(endpoint, plan)
   const dependency = endpoint.dependency
   let nextChunk = resumed.nextChunk
+
+  let stop: Stop | undefined
+  const stopWith = (s: Stop) => {
+    stop ??= s
+  }
+  const abortWith = (error: unknown, why: string) =>
+    stopWith({ error, reason: LocalReason.Aborted, message: `not sent: the run was aborted: ${why}` })
+  const breaker = { kind: undefined as string | undefined, count: 0 }
 
   // Keys of rows that did not apply (rejected, failed, skipped): rows whose parent is one of them are skipped.
   const notApplied = new Set<string>(plan.rejectedKeys)
@@ -187,16 +224,28 @@ export const send = <Item, E, R, EIn, RIn>(
     return step
   }
 
+  const contract = (message: string) => abortWith(new PipelineError({ kind: "InputContract", message }), message)
+  const rereadHint = "BatchPipeline.run reads its input once per pass, so the input must be one that can be read " +
+    "again and gives the same rows every time (a Stream over a file, or rows spooled first)"
+
   const maxSegment = chunkSize * 4
   // Works on the input's own arrays of rows (one call per array, not per row): this is the hot loop.
-  const segments = (level: number): Stream.Stream<Segment<Item>, EIn, RIn> =>
-    Stream.mapAccumArray(
+  const segments = (level: number): Stream.Stream<Segment<Item>, EIn, RIn> => {
+    let seen = 0
+    return Stream.mapAccumArray(
       input,
       (): Acc<Item> => ({ steps: [], send: 0 }),
       (acc: Acc<Item>, sources): readonly [Acc<Item>, ReadonlyArray<Segment<Item>>] => {
         let out: Array<Segment<Item>> | undefined
         for (let i = 0; i < sources.length; i++) {
-          const step = stepFor(sources[i]!, level)
+          const source = sources[i]!
+          seen++
+          if (!plan.rows.has(source.row)) {
+            // Stopping here, before the segment holding it exists, means no later chunk is sent.
+            contract(`row ${source.row} was not in the input's first read; ${rereadHint}`)
+            continue
+          }
+          const step = stepFor(source, level)
           if (step === undefined) continue
           acc.steps.push(step)
           if (step._tag === "send") acc.send++
@@ -207,31 +256,137 @@ export const send = <Item, E, R, EIn, RIn>(
         }
         return [acc, out ?? []]
       },
-      { onHalt: (acc: Acc<Item>) => (acc.steps.length > 0 ? [{ steps: acc.steps, sendCount: acc.send }] : []) }
+      {
+        onHalt: (acc: Acc<Item>) => {
+          if (seen !== plan.total) {
+            contract(
+              `the input gave ${plan.total} row(s) on its first read and ${seen} on a later one; ${rereadHint}`
+            )
+          }
+          return acc.steps.length > 0 ? [{ steps: acc.steps, sendCount: acc.send }] : []
+        }
+      }
+    )
+  }
+
+  /** The segment's outcomes with its rows to send not sent, as `stop` says. */
+  const unsent = (segment: Segment<Item>, s: Stop): ReadonlyArray<RowOutcome> =>
+    segment.steps.map((step) =>
+      step._tag === "done" ? step.outcome : withRows({
+        row: step.valid.row,
+        id: step.valid.id,
+        status: "skipped",
+        reason: s.reason,
+        message: s.message
+      }, step.rows)
     )
 
-  const execute = (segment: Segment<Item>): Effect.Effect<ReadonlyArray<RowOutcome>, E | JournalError, R> => {
+  /** A chunk whose call ended in something that is not a vendor's answer: it may or may not have been applied. */
+  const unknownChunk = (toSend: ReadonlyArray<Valid<Item>>, why: string): ReadonlyArray<RowOutcome> =>
+    toSend.map((v): RowOutcome => ({
+      row: v.row,
+      id: v.id,
+      status: "failed",
+      reason: LocalReason.OutcomeUnknown,
+      message: `the run was aborted while this row was being sent (${why}); it may or may not have been applied`
+    }))
+
+  /** Counts a chunk's failure of a run-wide `kind` (`undefined`: the vendor answered it), tripping the breaker. */
+  const count = (kind: string | undefined, what: () => string) => {
+    if (kind === undefined || kind !== breaker.kind) {
+      breaker.kind = kind
+      breaker.count = kind === undefined ? 0 : 1
+    } else breaker.count++
+    if (circuitBreaker > 0 && kind !== undefined && breaker.count >= circuitBreaker) {
+      const why = `${breaker.count} chunks in a row failed the same way (${what()}); the vendor looks ` +
+        `unavailable, so the rows not yet sent were not sent`
+      stopWith({
+        error: new PipelineError({ kind: "CircuitBreaker", message: `aborted: ${why}` }),
+        reason: LocalReason.Aborted,
+        message: `not sent: the run was aborted after ${breaker.count} chunks in a row failed (${what()})`
+      })
+    }
+  }
+  /**
+   * A chunk the vendor took but whose every row is of unknown outcome (a Feishu task still running at the poll
+   * deadline) is a failure of the vendor's task system, not of the rows: stuck tasks in a row trip the breaker too.
+   */
+  const countAnswer = (results: ReadonlyArray<RowOutcome>) => {
+    const first = results[0]
+    let stuck = first !== undefined && first.reason === LocalReason.OutcomeUnknown
+    for (let i = 1; stuck && i < results.length; i++) stuck = results[i]!.reason === LocalReason.OutcomeUnknown
+    count(stuck ? `OutcomeUnknown ${endpoint.name}` : undefined, () => first?.message ?? "outcome unknown")
+  }
+
+  const pastDeadline = deadline === undefined
+    ? Effect.succeed(false)
+    : Effect.map(Clock.currentTimeMillis, (now) => {
+      if (now < deadline.at) return false
+      stopWith({
+        error: new PipelineError({
+          kind: "Deadline",
+          message: `stopped: the run's deadline (${deadline.text}) passed; rows not reached were not sent`
+        }),
+        reason: LocalReason.DeadlineReached,
+        message: `not sent: the run's deadline (${deadline.text}) passed first`
+      })
+      return true
+    })
+
+  const execute = (segment: Segment<Item>): Effect.Effect<ReadonlyArray<RowOutcome>, never, R> => {
     if (segment.sendCount === 0) {
       return Effect.succeed(segment.steps.map((s) => (s as { outcome: RowOutcome }).outcome))
     }
-    const chunk = nextChunk++
-    const toSend: Array<Valid<Item>> = []
-    for (const s of segment.steps) if (s._tag === "send") toSend.push(s.valid)
-    const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
+    if (stop !== undefined) return Effect.succeed(unsent(segment, stop))
     return Effect.gen(function*() {
+      if (yield* pastDeadline) return unsent(segment, stop!)
+      // Checked again: another chunk may have stopped the run while this one waited for the clock.
+      if (stop !== undefined) return unsent(segment, stop)
+      const chunk = nextChunk++
+      const toSend: Array<Valid<Item>> = []
+      for (const s of segment.steps) if (s._tag === "send") toSend.push(s.valid)
+      const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
       // A sent row is its own journal row (`row`, `id`): the journal writes no more of it.
-      if (journal) yield* journal.started(chunk, toSend)
-      const results = yield* endpoint.execute(toSend, { chunk, note }).pipe(
-        Effect.map((results) => outcomesOf(toSend, results)),
-        Effect.catch((
-          e
-        ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(toSend, e as VendorFailure))))
-      )
-      if (journal) yield* journal.finished(chunk, results)
-      // `results` follows `toSend`, which follows the segment's send steps.
-      let next = 0
-      return segment.steps.map((s) => (s._tag === "done" ? s.outcome : withRows(results[next++]!, s.rows)))
+      if (journal) {
+        const started = yield* Effect.result(journal.started(chunk, toSend))
+        if (Result.isFailure(started)) {
+          abortWith(started.failure, started.failure.message)
+          return unsent(segment, stop!)
+        }
+      }
+      const answer = yield* Effect.result(endpoint.execute(toSend, { chunk, note }))
+      let results: ReadonlyArray<RowOutcome>
+      if (Result.isSuccess(answer)) {
+        results = outcomesOf(toSend, answer.success)
+        countAnswer(results)
+      } else if (!isVendorFailure(answer.failure)) {
+        // Not the vendor's answer (a journal note that failed, a bug): the chunk may have been applied, so it stays
+        // pending in the journal, for a resume to verify.
+        const why = messageOf(answer.failure)
+        abortWith(answer.failure, why)
+        return merge(segment, unknownChunk(toSend, why))
+      } else if (isFatal(answer.failure)) {
+        // Fatal reasons are refusals (credentials, permissions, a token refused): the vendor applied nothing.
+        abortWith(answer.failure, describe(answer.failure))
+        results = unsent({ steps: segment.steps.filter((s) => s._tag === "send"), sendCount: toSend.length }, stop!)
+      } else {
+        const e = answer.failure
+        results = failedChunk(toSend, e)
+        count(runWideKind(e), () => describe(e))
+      }
+      if (journal) {
+        const finished = yield* Effect.result(journal.finished(chunk, results))
+        // The vendor answered: its outcomes are reported, whatever the journal could keep of them.
+        if (Result.isFailure(finished)) abortWith(finished.failure, finished.failure.message)
+      }
+      return merge(segment, results)
     })
+  }
+
+  /** The segment's outcomes, `results` following its send steps. */
+  const merge = (segment: Segment<Item>, results: ReadonlyArray<RowOutcome>): ReadonlyArray<RowOutcome> => {
+    let next = 0
+    return segment.steps.map((s) => (s._tag === "done" ? s.outcome : withRows(results[next++]!, s.rows)))
   }
 
   // Rows sent in this run that did not apply hold back their dependants (in later levels).
@@ -250,15 +405,21 @@ export const send = <Item, E, R, EIn, RIn>(
         { concurrency }
       ),
       // A segment has at least one step, so its outcomes are non-empty: emit them as one array, not row by row.
-      (outcomes) =>
-        Stream.flattenArray(
-          outcomes as Stream.Stream<NonEmptyReadonlyArray<RowOutcome>, E | EIn | JournalError, R | RIn>
-        )
+      (outcomes) => Stream.flattenArray(outcomes as Stream.Stream<NonEmptyReadonlyArray<RowOutcome>, EIn, R | RIn>)
     )
 
   let stream = level(0)
   for (let n = 1; n <= plan.maxLevel; n++) {
     stream = Stream.concat(stream, Stream.suspend(() => level(n)))
   }
-  return stream
+  // Every row has its outcome; a run that stopped sending ends with why.
+  return Stream.concat(
+    stream,
+    Stream.suspend(() => (stop === undefined ? Stream.empty : Stream.fail(stop.error as E | JournalError)))
+  )
 }
+
+const messageOf = (u: unknown): string =>
+  typeof u === "object" && u !== null && "message" in u && typeof u.message === "string" && u.message.length > 0
+    ? u.message
+    : String(u)

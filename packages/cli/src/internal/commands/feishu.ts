@@ -3,16 +3,25 @@
  * pure spec).
  */
 import * as Departments from "@dirsync/feishu/Departments"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Progress from "../../Progress.ts"
 import * as Runner from "../../Runner.ts"
 import * as Target from "../../Target.ts"
 
 /** `dirsync feishu departments add <file>` */
-export const departments = (file: string, flags: Target.Flags, batchSize: number | undefined) =>
+export const departments = (
+  file: string,
+  flags: Target.Flags,
+  batchSize: number | undefined,
+  pollDeadline?: Duration.Duration | undefined
+) =>
   Effect.gen(function*() {
     const counters = Progress.makeCounters()
-    const options = batchSize === undefined ? {} : { chunkSize: batchSize }
+    const options: Departments.Options = {
+      ...(batchSize === undefined ? {} : { chunkSize: batchSize }),
+      ...(pollDeadline === undefined ? {} : { poll: { deadline: pollDeadline } })
+    }
     const target = yield* Target.feishu({ flags, counters, departments: options })
     const spec = {
       command: "feishu departments add",

@@ -1,0 +1,145 @@
+/**
+ * The files a run touches besides its input (the report and the journal), checked before anything is sent, and file
+ * system failures said in words a school IT admin knows ("no space left on device", "is a directory") instead of the
+ * platform's tags (`BadResource`, `FileSystem.readFile (adir)`).
+ */
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import type * as PlatformError from "effect/PlatformError"
+import * as CliExit from "../CliExit.ts"
+
+const WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOENT: "no such file or directory",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "is a directory",
+  EEXIST: "already exists",
+  EIO: "input/output error",
+  EMFILE: "too many open files",
+  ENAMETOOLONG: "file name too long",
+  ELOOP: "too many symbolic links"
+}
+
+const TAG_WORDS: Readonly<Record<string, string>> = {
+  NotFound: "no such file or directory",
+  PermissionDenied: "permission denied",
+  AlreadyExists: "already exists",
+  BadResource: "not a usable file",
+  Busy: "the file is busy",
+  InvalidData: "invalid data",
+  TimedOut: "timed out",
+  UnexpectedEof: "the file ended unexpectedly",
+  WriteZero: "nothing could be written",
+  WouldBlock: "the file is not ready"
+}
+
+/** The reason of a file system failure in plain words: `no space left on device`. */
+export const describeError = (e: PlatformError.PlatformError | unknown): string => {
+  const reason = (e as { reason?: { _tag?: string; cause?: unknown; description?: string } }).reason
+  const cause = reason?.cause ?? (e as { cause?: unknown }).cause
+  const code = (cause as { code?: unknown } | undefined)?.code
+  if (typeof code === "string" && WORDS[code] !== undefined) return WORDS[code]
+  if (reason?._tag !== undefined && TAG_WORDS[reason._tag] !== undefined) return TAG_WORDS[reason._tag]!
+  if (typeof code === "string") return code
+  return reason?.description ?? "unexpected file system error"
+}
+
+const dirname = (path: string) => {
+  const slash = path.lastIndexOf("/")
+  return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash)
+}
+
+const basename = (path: string) => path.slice(path.lastIndexOf("/") + 1)
+
+const TYPE_WORDS: Readonly<Record<string, string>> = {
+  Directory: "a directory",
+  CharacterDevice: "a device",
+  BlockDevice: "a device",
+  FIFO: "a pipe",
+  Socket: "a socket",
+  SymbolicLink: "a symbolic link",
+  Unknown: "not a regular file"
+}
+
+/**
+ * The paths one run reads and writes. `report` `-` is standard output (no file); the journal is absent on a dry
+ * run.
+ */
+export interface RunPaths {
+  readonly input: string
+  readonly report?: string | undefined
+  readonly journal?: string | undefined
+}
+
+interface Checked {
+  /** The same key for two spellings of one file: device and inode, or the real path of a file still to create. */
+  readonly key: string
+}
+
+/**
+ * Checks the report and journal paths before anything is sent (each is, or can become, a regular file in an
+ * existing directory) and refuses any two of input, report and journal that are the same file, through symbolic and
+ * hard links: the report would overwrite the roster, the journal would append lines to it. Every refusal is a usage
+ * error (exit 2) naming the flag and the path.
+ */
+export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliExit, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const identify = (flag: string, path: string, output: boolean): Effect.Effect<Checked | undefined, CliExit.CliExit> =>
+      Effect.gen(function*() {
+        const info = yield* fs.stat(path).pipe(Effect.option)
+        if (info._tag === "Some") {
+          const type = info.value.type
+          if (output && type !== "File") {
+            const hint = type === "CharacterDevice" || type === "FIFO"
+              ? flag === "--report" ? "; use --report - to print the report on standard output" : ""
+              : "; give the path of a file"
+            return yield* CliExit.usage(`${flag} ${path} is ${TYPE_WORDS[type] ?? "not a regular file"}${hint}`)
+          }
+          const ino = info.value.ino
+          return { key: ino._tag === "Some" ? `${info.value.dev}:${ino.value}` : `path:${yield* real(path)}` }
+        }
+        if (!output) return undefined // the input's own reader names a missing input
+        // A symbolic link whose target is missing would be replaced by the report, not followed.
+        const link = yield* fs.readLink(path).pipe(Effect.option)
+        if (link._tag === "Some") {
+          return yield* CliExit.usage(`${flag} ${path} is a symbolic link to a missing file (${link.value})`)
+        }
+        const dir = dirname(path)
+        const dirInfo = yield* fs.stat(dir).pipe(Effect.option)
+        if (dirInfo._tag === "None") {
+          return yield* CliExit.usage(`${flag} ${path}: the directory ${dir} does not exist`)
+        }
+        if (dirInfo.value.type !== "Directory") {
+          return yield* CliExit.usage(`${flag} ${path}: ${dir} is not a directory`)
+        }
+        return { key: `path:${yield* real(dir)}/${basename(path)}` }
+      })
+    const real = (path: string) => fs.realPath(path).pipe(Effect.orElseSucceed(() => path))
+    const input = yield* identify("input", paths.input, false)
+    const report = paths.report === undefined || paths.report === "-"
+      ? undefined
+      : yield* identify("--report", paths.report, true)
+    const journal = paths.journal === undefined ? undefined : yield* identify("--journal", paths.journal, true)
+    const same = (a: Checked | undefined, b: Checked | undefined) => a !== undefined && b !== undefined && a.key === b.key
+    if (same(report, input)) {
+      return yield* CliExit.usage(
+        `--report ${paths.report} is the input file ${paths.input}; the report would overwrite it. Choose another path`
+      )
+    }
+    if (same(journal, input)) {
+      return yield* CliExit.usage(
+        `--journal ${paths.journal} is the input file ${paths.input}; the journal would write into it. Choose another path`
+      )
+    }
+    if (same(journal, report)) {
+      return yield* CliExit.usage(
+        `--report ${paths.report} and --journal ${paths.journal} are the same file; give each its own path`
+      )
+    }
+  })

@@ -11,6 +11,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
+import * as Terminal from "./internal/terminal.ts"
 import type { Flags } from "./Target.ts"
 
 /**
@@ -226,16 +227,36 @@ export const environment = (env: Readonly<Record<string, string | undefined>>): 
  * @since 0.1.0
  * @category running
  */
-export const run = (argv: ReadonlyArray<string>) =>
-  Command.runWith(root, { version })(argv.slice(2)).pipe(
+export const run = (argv: ReadonlyArray<string>) => {
+  const json = argv.slice(2).includes("--json")
+  // `--json` promises exactly one object on stdout, also on failure: the runner prints it when it got that far.
+  const end = (code: number, message: string, jsonPrinted: boolean) =>
+    Effect.sync(() => {
+      if (message.length > 0) process.stderr.write(`dirsync: ${Terminal.line(message)}\n`)
+      if (json && !jsonPrinted) {
+        process.stdout.write(
+          `${JSON.stringify({ error: Terminal.scrub(message || "usage error"), exitCode: code })}\n`
+        )
+      }
+    })
+  return Command.runWith(root, { version })(argv.slice(2)).pipe(
     Effect.provideService(ConfigProvider.ConfigProvider, environment(process.env)),
     Effect.catch((e: unknown) => {
       if (e instanceof CliExit.CliExit) {
-        return e.message.length > 0
-          ? Effect.andThen(Effect.sync(() => process.stderr.write(`dirsync: ${e.message}\n`)), Effect.fail(e))
-          : Effect.fail(e)
+        if (e.code === 3) return Effect.fail(e) // the summary already said it
+        return Effect.andThen(end(e.code, e.message, e.json === true), Effect.fail(e))
       }
-      if (CliError.isCliError(e)) return Effect.fail(new CliExit.CliExit({ code: 2, message: "" }))
-      return Effect.fail(e)
+      if (CliError.isCliError(e)) {
+        const exit = new CliExit.CliExit({ code: 2, message: "" })
+        return Effect.andThen(end(2, "", false), Effect.fail(exit))
+      }
+      const message = `unexpected error: ${e instanceof Error ? e.message : String(e)}`
+      return Effect.andThen(end(1, message, false), Effect.fail(CliExit.aborted("")))
+    }),
+    // A defect is a bug, but the user still gets one line and exit 1, never a stack trace.
+    Effect.catchDefect((defect) => {
+      const message = `unexpected error: ${defect instanceof Error ? defect.message : String(defect)}`
+      return Effect.andThen(end(1, message, false), Effect.fail(CliExit.aborted("")))
     })
   )
+}

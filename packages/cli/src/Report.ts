@@ -344,7 +344,11 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   const flushChars = options.flushChars ?? 256 * 1024
   // `-` is standard output: the items are gathered in the system's temporary directory and printed at `close`.
   const temp = yield* fs.makeTempDirectory(
-    path === "-" ? { prefix: "dirsync-report-" } : { directory: dirname(path), prefix: `.${basename(path)}.` }
+    path === "-" ? { prefix: "dirsync-report-" } : {
+      // Beside the file the path finally names (through a symbolic link), so that `close` is a rename there.
+      directory: dirname(yield* fs.realPath(path).pipe(Effect.orElseSucceed(() => path))),
+      prefix: `.${basename(path)}.`
+    }
   ).pipe(
     Effect.mapError(fail("create a temporary file next to the report"))
   )

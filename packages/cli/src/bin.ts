@@ -15,10 +15,26 @@ if (relaunch !== undefined && process.execve !== undefined) {
   }
 }
 
-const [NodeRuntime, NodeServices, Effect, { run }] = await Promise.all([
+// The signal that stopped the run decides the exit code: 128 + its number, as shells report it (130 for SIGINT, 143
+// for SIGTERM). The runtime interrupts the run on either and reports every interruption as 130.
+let signal: "SIGINT" | "SIGTERM" | undefined
+process.once("SIGINT", () => void (signal ??= "SIGINT"))
+process.once("SIGTERM", () => void (signal ??= "SIGTERM"))
+
+const [NodeRuntime, NodeServices, Effect, Runtime, Cause, { run }] = await Promise.all([
   import("@effect/platform-node/NodeRuntime"),
   import("@effect/platform-node/NodeServices"),
   import("effect/Effect"),
+  import("effect/Runtime"),
+  import("effect/Cause"),
   import("./Cli.ts")
 ])
-run(process.argv).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+run(process.argv).pipe(
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({
+    teardown: (exit, onExit) =>
+      exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause) && signal === "SIGTERM"
+        ? onExit(143)
+        : Runtime.defaultTeardown(exit, onExit)
+  })
+)

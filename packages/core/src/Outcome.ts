@@ -71,7 +71,9 @@ export const LocalReason = {
   /** The vendor may or may not have applied the row (the reply was lost or proves nothing): never resent blindly. */
   OutcomeUnknown: "OutcomeUnknown",
   /** The vendor answered the chunk without a result for this row. */
-  NoResult: "NoResult"
+  NoResult: "NoResult",
+  /** The run stopped (aborted, interrupted) before this row was sent. */
+  NotSent: "NotSent"
 } as const
 
 /**

@@ -49,6 +49,18 @@ export const describeError = (e: PlatformError.PlatformError | unknown): string 
   return reason?.description ?? "unexpected file system error"
 }
 
+/**
+ * A file system failure's message (as a `JournalError` carries it) in plain words: the platform's text names a tag
+ * and a method (`Unknown: FileSystem.write (12): ENOSPC: no space left on device, write`); the user needs the cause.
+ */
+export const describeMessage = (message: string): string => {
+  const code = /\b(E[A-Z]{2,})\b/.exec(message)?.[1]
+  if (code !== undefined && WORDS[code] !== undefined) return WORDS[code]
+  const tag = /^(\w+): FileSystem\./.exec(message)?.[1]
+  if (tag !== undefined && TAG_WORDS[tag] !== undefined) return TAG_WORDS[tag]
+  return message
+}
+
 const dirname = (path: string) => {
   const slash = path.lastIndexOf("/")
   return slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash)
@@ -93,6 +105,14 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
     const identify = (flag: string, path: string, output: boolean): Effect.Effect<Checked | undefined, CliExit.CliExit> =>
       Effect.gen(function*() {
         const info = yield* fs.stat(path).pipe(Effect.option)
+        if (output) {
+          // `/dev/stdout` may name a regular file (a redirected stdout), but replacing it would replace the
+          // redirection's target behind the shell's back, and anything else there is not ours to replace.
+          if (yield* throughDevices(path)) {
+            const hint = flag === "--report" ? "; use --report - to print the report on standard output" : ""
+            return yield* CliExit.usage(`${flag} ${path} is a device or a stream, not a file${hint}`)
+          }
+        }
         if (info._tag === "Some") {
           const type = info.value.type
           if (output && type !== "File") {
@@ -121,6 +141,20 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
         return { key: `path:${yield* real(dir)}/${basename(path)}` }
       })
     const real = (path: string) => fs.realPath(path).pipe(Effect.orElseSucceed(() => path))
+    const isDevice = (p: string) => p.startsWith("/dev/") || p.startsWith("/proc/")
+    // Every hop of a chain of symbolic links, not only where it ends: `/dev/stdout` ends at whatever stdout is.
+    const throughDevices = (path: string) =>
+      Effect.gen(function*() {
+        let current = path
+        for (let hop = 0; hop < 40; hop++) {
+          const at = `${yield* real(dirname(current))}/${basename(current)}`
+          if (isDevice(at)) return true
+          const link = yield* fs.readLink(current).pipe(Effect.option)
+          if (link._tag === "None") return isDevice(yield* real(current))
+          current = link.value.startsWith("/") ? link.value : `${dirname(at)}/${link.value}`
+        }
+        return true
+      })
     const input = yield* identify("input", paths.input, false)
     const report = paths.report === undefined || paths.report === "-"
       ? undefined

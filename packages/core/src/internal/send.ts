@@ -149,6 +149,7 @@ export const send = <Item, E, R, EIn, RIn>(
   const admit = admitter(endpoint, plan)
   const dependency = endpoint.dependency
   let nextChunk = resumed.nextChunk
+  let journalFailure: JournalError | undefined
 
   // Keys of rows that did not apply (rejected, failed, skipped): rows whose parent is one of them are skipped.
   const notApplied = new Set<string>(plan.rejectedKeys)
@@ -214,6 +215,8 @@ export const send = <Item, E, R, EIn, RIn>(
     for (const s of segment.steps) if (s._tag === "send") toSend.push(s.valid)
     const note = (data: Readonly<Record<string, unknown>>) => (journal ? journal.note(chunk, data) : Effect.void)
     return Effect.gen(function*() {
+      // After a journal write failed, nothing more is sent: a chunk sent now could not be recorded either.
+      if (journalFailure !== undefined) return yield* Effect.fail(journalFailure)
       // A sent row is its own journal row (`row`, `id`): the journal writes no more of it.
       if (journal) yield* journal.started(chunk, toSend)
       const results = yield* endpoint.execute(toSend, { chunk, note }).pipe(
@@ -222,7 +225,13 @@ export const send = <Item, E, R, EIn, RIn>(
           e
         ) => (isFatal(e) ? Effect.fail(e) : Effect.succeed(failedChunk(toSend, e as VendorFailure))))
       )
-      if (journal) yield* journal.finished(chunk, results)
+      // The chunk was sent: its outcomes must reach the caller (the report) even when the journal cannot record
+      // them (a full disk). The run fails with the journal's error once they are out.
+      if (journal) {
+        yield* journal.finished(chunk, results).pipe(
+          Effect.catch((e) => Effect.sync(() => void (journalFailure ??= e)))
+        )
+      }
       // `results` follows `toSend`, which follows the segment's send steps.
       let next = 0
       return segment.steps.map((s) => (s._tag === "done" ? s.outcome : withRows(results[next++]!, s.rows)))
@@ -255,5 +264,8 @@ export const send = <Item, E, R, EIn, RIn>(
   for (let n = 1; n <= plan.maxLevel; n++) {
     stream = Stream.concat(stream, Stream.suspend(() => level(n)))
   }
-  return stream
+  return Stream.concat(
+    stream,
+    Stream.suspend(() => (journalFailure === undefined ? Stream.empty : Stream.fail(journalFailure)))
+  )
 }

@@ -171,7 +171,11 @@ const feishu = Command.make("feishu").pipe(
 // =============================================================================
 
 const sandbox = Command.make("sandbox", {
-  port: Flag.Int("port").pipe(Flag.withDescription("Port on 127.0.0.1 (default: a free port)"), Flag.withDefault(0)),
+  // Read as text and checked by the command: a bad port is one line (exit 2), not the whole help page.
+  port: Flag.String("port").pipe(
+    Flag.withDescription("Port on 127.0.0.1, 0 to 65535 (default 0: a free port)"),
+    Flag.withDefault("0")
+  ),
   faults: Flag.String("faults").pipe(
     Flag.withDescription(
       "Faults to inject: busy=SHARE,5xx=SHARE,drop=SHARE,latency=MS,token-ttl=S,rate=PER_MIN,seed=N,script=CODE;CODE"

@@ -9,8 +9,8 @@
 import { BatchPipeline, type Endpoint, Outcome, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import { identity } from "effect/Function"
 import type * as FileSystem from "effect/FileSystem"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
@@ -86,7 +86,9 @@ const describeOutcome = (o: Outcome.RowOutcome): string => {
   const code = o.code === undefined ? "" : ` ${o.code}`
   const reason = o.reason === undefined ? "" : ` ${o.reason}`
   const message = o.message ? `: ${Terminal.line(o.message)}` : ""
-  return `  row ${o.row}${o.id ? ` (${Terminal.quote(Terminal.scrub(o.id))})` : ""}: ${o.status}${code}${reason}${message}`
+  return `  row ${o.row}${
+    o.id ? ` (${Terminal.quote(Terminal.scrub(o.id))})` : ""
+  }: ${o.status}${code}${reason}${message}`
 }
 
 /**
@@ -162,7 +164,11 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       return yield* CliExit.usage("--report - and --json both print on standard output; give the report a file path")
     }
     const useJournal = flags.journal !== undefined && !flags.dryRun
-    yield* Files.checkRunPaths({ input: spec.file, report: flags.report, journal: useJournal ? flags.journal : undefined })
+    yield* Files.checkRunPaths({
+      input: spec.file,
+      report: flags.report,
+      journal: useJournal ? flags.journal : undefined
+    })
     const input = spec.input ?? (yield* Input.read(spec.file, spec.layout))
     const options: BatchPipeline.Options = {
       concurrency: flags.concurrency,

@@ -1,5 +1,6 @@
 import { Report } from "@dirsync/cli"
 import { Outcome } from "@dirsync/core"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -7,7 +8,6 @@ import * as Layer from "effect/Layer"
 import * as PlatformError from "effect/PlatformError"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NFS from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -253,7 +253,10 @@ describe("Report", () => {
           NFS.mkdirSync(path)
           const landed = yield* writer.close(outcomes.reduce(Outcome.add, Outcome.emptySummary))
           assert.strictEqual(landed, join(dir, "report.dirsync-1.json"))
-          assert.deepStrictEqual(JSON.parse(NFS.readFileSync(landed, "utf8")), JSON.parse(Report.render(meta, outcomes)))
+          assert.deepStrictEqual(
+            JSON.parse(NFS.readFileSync(landed, "utf8")),
+            JSON.parse(Report.render(meta, outcomes))
+          )
           assert.deepStrictEqual(NFS.readdirSync(dir).toSorted(), ["report.dirsync-1.json", "report.json"])
         })
       ).pipe(Effect.provide(NodeFileSystem.layer)))

@@ -865,7 +865,7 @@ describe.concurrent("dirsync e2e: usage and configuration errors (exit 2, no sta
     const port = (taken.address() as AddressInfo).port
     try {
       const result = await dirsync(["sandbox", "--port", String(port)])
-      assertUsage(result, `--port ${port}: cannot listen (EADDRINUSE)`)
+      assertUsage(result, `--port ${port}: cannot listen (the port is already in use)`)
     } finally {
       await new Promise((resolve) => taken.close(resolve))
     }

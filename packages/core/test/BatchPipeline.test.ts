@@ -662,7 +662,10 @@ describe("BatchPipeline", () => {
         Effect.gen(function*() {
           const { journal } = yield* RunJournal.makeMemory()
           let finishedCalls = 0
-          const full = new RunJournal.JournalError({ path: "j.jsonl", message: "ENOSPC: no space left on device, write" })
+          const full = new RunJournal.JournalError({
+            path: "j.jsonl",
+            message: "ENOSPC: no space left on device, write"
+          })
           const failing: RunJournal.Service = {
             ...journal,
             // The second chunk's result cannot be recorded; the third chunk must not be sent at all.

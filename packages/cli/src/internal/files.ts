@@ -7,36 +7,7 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import type * as PlatformError from "effect/PlatformError"
 import * as CliExit from "../CliExit.ts"
-
-const WORDS: Readonly<Record<string, string>> = {
-  ENOSPC: "no space left on device",
-  EDQUOT: "disk quota exceeded",
-  EFBIG: "file too large",
-  EROFS: "read-only file system",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  ENOENT: "no such file or directory",
-  ENOTDIR: "a part of the path is not a directory",
-  EISDIR: "is a directory",
-  EEXIST: "already exists",
-  EIO: "input/output error",
-  EMFILE: "too many open files",
-  ENAMETOOLONG: "file name too long",
-  ELOOP: "too many symbolic links"
-}
-
-const TAG_WORDS: Readonly<Record<string, string>> = {
-  NotFound: "no such file or directory",
-  PermissionDenied: "permission denied",
-  AlreadyExists: "already exists",
-  BadResource: "not a usable file",
-  Busy: "the file is busy",
-  InvalidData: "invalid data",
-  TimedOut: "timed out",
-  UnexpectedEof: "the file ended unexpectedly",
-  WriteZero: "nothing could be written",
-  WouldBlock: "the file is not ready"
-}
+import { TAG_WORDS, WORDS } from "./text.ts"
 
 /** The reason of a file system failure in plain words: `no space left on device`. */
 export const describeError = (e: PlatformError.PlatformError | unknown): string => {
@@ -56,7 +27,7 @@ export const describeError = (e: PlatformError.PlatformError | unknown): string 
 export const describeMessage = (message: string): string => {
   const code = /\b(E[A-Z]{2,})\b/.exec(message)?.[1]
   if (code !== undefined && WORDS[code] !== undefined) return WORDS[code]
-  const tag = /^(\w+): FileSystem\./.exec(message)?.[1]
+  const tag = /^(\w+): FileSystem\./.exec(message)?.[1] ?? /^(\w+)$/.exec(message)?.[1]
   if (tag !== undefined && TAG_WORDS[tag] !== undefined) return TAG_WORDS[tag]
   return message
 }
@@ -88,6 +59,10 @@ export interface RunPaths {
   readonly journal?: string | undefined
 }
 
+const isDevice = (p: string) => p.startsWith("/dev/") || p.startsWith("/proc/")
+
+const same = (a: Checked | undefined, b: Checked | undefined) => a !== undefined && b !== undefined && a.key === b.key
+
 interface Checked {
   /** The same key for two spellings of one file: device and inode, or the real path of a file still to create. */
   readonly key: string
@@ -102,7 +77,11 @@ interface Checked {
 export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliExit, FileSystem.FileSystem> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const identify = (flag: string, path: string, output: boolean): Effect.Effect<Checked | undefined, CliExit.CliExit> =>
+    const identify = (
+      flag: string,
+      path: string,
+      output: boolean
+    ): Effect.Effect<Checked | undefined, CliExit.CliExit> =>
       Effect.gen(function*() {
         const info = yield* fs.stat(path).pipe(Effect.option)
         if (output) {
@@ -141,7 +120,6 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
         return { key: `path:${yield* real(dir)}/${basename(path)}` }
       })
     const real = (path: string) => fs.realPath(path).pipe(Effect.orElseSucceed(() => path))
-    const isDevice = (p: string) => p.startsWith("/dev/") || p.startsWith("/proc/")
     // Every hop of a chain of symbolic links, not only where it ends: `/dev/stdout` ends at whatever stdout is.
     const throughDevices = (path: string) =>
       Effect.gen(function*() {
@@ -160,7 +138,6 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
       ? undefined
       : yield* identify("--report", paths.report, true)
     const journal = paths.journal === undefined ? undefined : yield* identify("--journal", paths.journal, true)
-    const same = (a: Checked | undefined, b: Checked | undefined) => a !== undefined && b !== undefined && a.key === b.key
     if (same(report, input)) {
       return yield* CliExit.usage(
         `--report ${paths.report} is the input file ${paths.input}; the report would overwrite it. Choose another path`

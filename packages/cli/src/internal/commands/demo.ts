@@ -5,9 +5,9 @@
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as CliExit from "../../CliExit.ts"
-import * as Files from "../files.ts"
 import { examplesDir } from "../../Sandbox.ts"
 import type * as Target from "../../Target.ts"
+import * as Files from "../files.ts"
 import * as Feishu from "./feishu.ts"
 import * as WeCom from "./wecom.ts"
 

@@ -4,7 +4,7 @@
  * `school/user/get`. A counting proxy in front of the sandbox sees every request the CLI sends.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import {
@@ -104,7 +104,10 @@ beforeAll(async () => {
       faults: "token-ttl=1,latency=200",
       seed: seedFile(dir, "ttl.json", { students: students("tt", 1400) })
     }),
-    startSandbox({ faults: "latency=40", seed: seedFile(dir, "slow.json", { students: students("rw", 1000) }) })
+    startSandbox({
+      faults: "latency=40",
+      seed: seedFile(dir, "slow.json", { students: [...students("rw", 1000), ...students("sg", 600)] })
+    })
   ])
 }, 30_000)
 
@@ -235,6 +238,42 @@ describe.concurrent("dirsync e2e: journal and resume after kill -9", () => {
       assert.isAtLeast(proxy.count(BATCH_ADD), 8 - unverified / 2)
       assert.isAbove(proxy.count(TASK_GET), 8)
     })
+  })
+})
+
+describe.concurrent("dirsync e2e: signals", () => {
+  it("SIGTERM: exit 143, every row in the report, no temporary files, and the exact --resume command that finishes", async () => {
+    const work = tempDir()
+    try {
+      const file = work.write("sg.csv", csv(STUDENTS, range(600).map((i) => `sg-${pad(i)},,信${i},,1`)))
+      const journal = work.path("sg.journal")
+      const report = work.path("sg-report.json")
+      const args = ["wecom", "students", "update", file, "--journal", journal, "--report", report, "--concurrency", "1"]
+      const child = start(args, slow.env)
+      const done = finish(child)
+      const finished = () =>
+        existsSync(journal) ? readFileSync(journal, "utf8").split("\"type\":\"finished\"").length - 1 : 0
+      await waitFor(() => finished() >= 1 || child.exitCode !== null, "a finished chunk in the journal")
+      child.kill("SIGTERM")
+      const stopped = await done
+      assertExit(stopped, 143)
+      assertNoStackTrace(stopped)
+      const r = readReport(report)
+      assertReport(r, { command: "wecom students update", target: slow.url, dryRun: false, rows: 600 })
+      assert.isAbove(r.summary.applied, 0)
+      assert.isAbove(r.items.filter((i) => i.reason === "NotSent").length, 0, "rows never sent are said so")
+      assert.deepStrictEqual(readdirSync(work.path("")).filter((f) => f.startsWith(".")), [], "no temporary folder")
+      const command = /continue where this run stopped: (dirsync .*)$/m.exec(stopped.stderr)?.[1]
+      assert.strictEqual(command, `dirsync ${args.join(" ")} --resume`)
+
+      const resumed = await dirsync([...args, "--resume"], slow.env)
+      assertExit(resumed, 0)
+      const again = readReport(report)
+      assertReport(again, { command: "wecom students update", target: slow.url, dryRun: false, rows: 600 })
+      assert.strictEqual(again.summary.applied, 600)
+    } finally {
+      work.remove()
+    }
   })
 })
 
@@ -596,7 +635,7 @@ describe.concurrent("dirsync e2e: invalid rows and partial failures", () => {
     assert.deepInclude(item(r, 4), { status: "rejected" })
     assert.match(item(r, 4).message!, /^student_userid contains " "/)
     // The summary on stdout points at the rows.
-    assert.include(result.stdout, "row 2 (iv-x): rejected InvalidField: name has 33 characters; at most 32")
+    assert.include(result.stdout, "row 2 (\"iv-x\"): rejected InvalidField: name has 33 characters; at most 32")
     const users = await wecomGet(clean, ["iv-1", "iv-2"])
     assert.deepInclude(users.get("iv-1")!["student"], { name: "有效" })
     assert.deepInclude(users.get("iv-2")!["student"], { mobile: "13800000009" })
@@ -669,7 +708,7 @@ describe.concurrent("dirsync e2e: invalid rows and partial failures", () => {
     assert.deepInclude(item(r, 1), { id: "pf-1", status: "applied" })
     assert.deepInclude(item(r, 2), { id: "pf-nobody", status: "failed", code: 1 })
     assert.deepInclude(item(r, 3), { id: "pf-1b", status: "failed", code: 1 })
-    assert.include(result.stdout, "row 2 (pf-nobody): failed 1")
+    assert.include(result.stdout, "row 2 (\"pf-nobody\"): failed 1")
 
     const classReport = dir.path("pf-class-report.json")
     const classResult = await dirsync(["wecom", "students", "update", classFile, "--report", classReport], clean.env)
@@ -753,7 +792,7 @@ describe.concurrent("dirsync e2e: dry run, strict, json", () => {
       const file = dir.write("dr-bad.csv", csv(STUDENTS, ["dr-3,,甲,,1", "dr-4,,,notamobile,1"]))
       const result = await dirsync(["wecom", "students", "update", file, "--dry-run"], { WECOM_BASE_URL: proxy.url })
       assertExit(result, 3)
-      assert.include(result.stdout, "row 2 (dr-4): rejected")
+      assert.include(result.stdout, "row 2 (\"dr-4\"): rejected")
       assert.strictEqual(proxy.connections(), 0)
     })
   })

@@ -179,13 +179,6 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         spec.counters.total = plan.inputRows
       }
     }
-    // Opened (and an earlier journal read) before anything is sent: a journal that cannot be opened is a usage
-    // error; once open, a failure to write it aborts the run (exit 1), with what was sent in the report.
-    const journal = useJournal
-      ? yield* Layer.build(
-        RunJournal.layerFile({ path: flags.journal!, command: spec.command, resume: flags.resume })
-      ).pipe(Effect.mapError(toExit))
-      : undefined
     const writer = flags.report === undefined ? undefined : yield* Effect.acquireRelease(
       Report.makeWriter({
         path: flags.report,
@@ -199,6 +192,14 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       // Whatever ends the run (a signal, a defect), the temporary directory goes; after `close` this is a no-op.
       (w) => w.discard
     )
+    // Opened (and an earlier journal read) before anything is sent, and after the report's temporary directory (a
+    // report that cannot be written must not leave a new journal behind): a journal that cannot be opened is a usage
+    // error; once open, a failure to write it aborts the run (exit 1), with what was sent in the report.
+    const journal = useJournal
+      ? yield* Layer.build(
+        RunJournal.layerFile({ path: flags.journal!, command: spec.command, resume: flags.resume })
+      ).pipe(Effect.mapError(toExit))
+      : undefined
     const firstProblems: Array<Outcome.RowOutcome> = []
     const tally = spec.counters.tally
     const reported = makeRowSet()

@@ -849,6 +849,24 @@ describe.concurrent("dirsync e2e: dry run, strict, json", () => {
     })
     assert.include(result.stderr, "1/1 rows")
   })
+
+  it("--json prints exactly one object with error and exitCode on a usage error, a refusal and an abort", async () => {
+    const file = okStudents()
+    const runs = await Promise.all([
+      dirsync(["wecom", "students", "update", "--json"]),
+      dirsync(["wecom", "students", "update", file, "--json", "--report", file], clean.env),
+      dirsync(["wecom", "students", "update", file, "--json"], { ...clean.env, WECOM_SECRET: "not-the-secret" })
+    ])
+    for (const [result, code] of [[runs[0]!, 2], [runs[1]!, 2], [runs[2]!, 1]] as const) {
+      assertExit(result, code)
+      assertNoStackTrace(result)
+      assert.strictEqual(result.stdout.trim().split("\n").length, 1, result.stdout)
+      const out = JSON.parse(result.stdout) as { error?: unknown; exitCode?: unknown }
+      assert.isString(out.error)
+      assert.strictEqual(out.exitCode, code)
+    }
+    assert.include(runs[1]!.stdout, "is the input file")
+  })
 })
 
 // =============================================================================

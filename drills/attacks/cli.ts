@@ -3,7 +3,16 @@
  * what is printed to a terminal, secrets in a report, and the messages and exit codes of refusals.
  */
 import { spawn } from "node:child_process"
-import { existsSync, linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { join } from "node:path"
 import {
   addArtifact,
@@ -193,14 +202,16 @@ export const attacks: ReadonlyArray<Attack> = [
   },
   {
     issueClass: 19,
-    name: "--report into a missing directory, onto a directory, onto /dev/stdout; --report -",
+    name: "--report into a missing directory, onto a directory, onto a link to /dev/stdout; --report -",
     test: "packages/cli/test/Cli.test.ts",
     run: async (ctx) => {
       const { csv, seed } = roster(5)
       writeFileSync(join(ctx.dir, "roster.csv"), csv)
       mkdirSync(join(ctx.dir, "adir"))
       await withSandbox(ctx, "report-paths", seed, "", async (sandbox) => {
-        const refused = [["--report", "missing/report.json"], ["--report", "adir"], ["--report", "/dev/stdout"], [
+        // A link to /dev/stdout, not /dev/stdout itself: a regression must not replace the machine's /dev/stdout.
+        symlinkSync("/dev/stdout", join(ctx.dir, "stdout.json"))
+        const refused = [["--report", "missing/report.json"], ["--report", "adir"], ["--report", "stdout.json"], [
           "--journal",
           "adir"
         ]]
@@ -230,7 +241,7 @@ export const attacks: ReadonlyArray<Attack> = [
         } catch {
           ctx.fail(`--report -: stdout is not the JSON report: ${stdout.stdout.slice(0, 200)}`)
         }
-        if (!existsSync("/dev/stdout")) ctx.fail("/dev/stdout is gone")
+        if (!lstatSync(join(ctx.dir, "stdout.json")).isSymbolicLink()) ctx.fail("the link to /dev/stdout was replaced")
         if (hiddenTemps(ctx.dir).length > 0) ctx.fail(`temporary files left: ${hiddenTemps(ctx.dir).join(", ")}`)
       })
     }

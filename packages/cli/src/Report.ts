@@ -25,9 +25,9 @@
  *   `close` writes the header with the run's summary (the CLI's one tally of the run), appends the items, and
  *   renames the result onto the report path (through a symbolic link, onto the file it names; onto nothing but a
  *   regular file). When the path cannot take it at the end of a run, the report lands beside it under a name of
- *   its own, and `close` says where. `-` prints the report on standard output. The temporary directory never
- *   outlives the writer (the CLI discards it on any exit, signals included), and no half-written report is ever at
- *   the path. Both produce byte-identical text for the same outcomes.
+ *   its own, and `close` says where. `-` prints the report on standard output. The temporary directory does not
+ *   outlive the writer (the CLI discards it however the run ends, SIGINT and SIGTERM included; only `kill -9` can
+ *   leave a `.<name>.*` directory behind), and no half-written report is ever at the path. Both produce byte-identical text for the same outcomes.
  * - Nothing secret: every string value that would be written is passed through {@link redactJson} with the writer's
  *   secrets (credentials and issued tokens), so the document stays valid JSON; the target is stripped of URL
  *   credentials, query and fragment.

@@ -16,6 +16,7 @@ import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
 import * as Files from "./internal/files.ts"
+import * as Signal from "./internal/signal.ts"
 import * as Terminal from "./internal/terminal.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
@@ -306,7 +307,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           : yield* writer.close(summary).pipe(
             Effect.catch((e) => Effect.as(Console.error(`dirsync: ${Terminal.line(e.message)}`), undefined))
           )
-        const stop = error ?? CliExit.aborted("interrupted")
+        const stop = error ?? new CliExit.CliExit({ code: Signal.exitCode(), message: "interrupted" })
         yield* printSummary(summary, report, stop)
         if (interrupted && useJournal) {
           yield* Console.error(

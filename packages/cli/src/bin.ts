@@ -15,11 +15,11 @@ if (relaunch !== undefined && process.execve !== undefined) {
   }
 }
 
-// The signal that stopped the run decides the exit code: 128 + its number, as shells report it (130 for SIGINT, 143
-// for SIGTERM). The runtime interrupts the run on either and reports every interruption as 130.
-let signal: "SIGINT" | "SIGTERM" | undefined
-process.once("SIGINT", () => void (signal ??= "SIGINT"))
-process.once("SIGTERM", () => void (signal ??= "SIGTERM"))
+// The signal that stopped the run decides the exit code (`internal/signal.ts`). The runtime interrupts the run on
+// either signal and would report every interruption as 130.
+const Signal = await import("./internal/signal.ts")
+process.once("SIGINT", () => Signal.record("SIGINT"))
+process.once("SIGTERM", () => Signal.record("SIGTERM"))
 
 const [NodeRuntime, NodeServices, Effect, Runtime, Cause, { run }] = await Promise.all([
   import("@effect/platform-node/NodeRuntime"),
@@ -33,8 +33,8 @@ run(process.argv).pipe(
   Effect.provide(NodeServices.layer),
   NodeRuntime.runMain({
     teardown: (exit, onExit) =>
-      exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause) && signal === "SIGTERM"
-        ? onExit(143)
+      exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+        ? onExit(Signal.exitCode())
         : Runtime.defaultTeardown(exit, onExit)
   })
 )

@@ -4,7 +4,7 @@
  * `school/user/get`. A counting proxy in front of the sandbox sees every request the CLI sends.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { existsSync, readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import {
@@ -104,10 +104,7 @@ beforeAll(async () => {
       faults: "token-ttl=1,latency=200",
       seed: seedFile(dir, "ttl.json", { students: students("tt", 1400) })
     }),
-    startSandbox({
-      faults: "latency=40",
-      seed: seedFile(dir, "slow.json", { students: [...students("rw", 1000), ...students("sg", 600)] })
-    })
+    startSandbox({ faults: "latency=40", seed: seedFile(dir, "slow.json", { students: students("rw", 1000) }) })
   ])
 }, 30_000)
 
@@ -238,42 +235,6 @@ describe.concurrent("dirsync e2e: journal and resume after kill -9", () => {
       assert.isAtLeast(proxy.count(BATCH_ADD), 8 - unverified / 2)
       assert.isAbove(proxy.count(TASK_GET), 8)
     })
-  })
-})
-
-describe.concurrent("dirsync e2e: signals", () => {
-  it("SIGTERM: exit 143, every row in the report, no temporary files, and the exact --resume command that finishes", async () => {
-    const work = tempDir()
-    try {
-      const file = work.write("sg.csv", csv(STUDENTS, range(600).map((i) => `sg-${pad(i)},,信${i},,1`)))
-      const journal = work.path("sg.journal")
-      const report = work.path("sg-report.json")
-      const args = ["wecom", "students", "update", file, "--journal", journal, "--report", report, "--concurrency", "1"]
-      const child = start(args, slow.env)
-      const done = finish(child)
-      const finished = () =>
-        existsSync(journal) ? readFileSync(journal, "utf8").split("\"type\":\"finished\"").length - 1 : 0
-      await waitFor(() => finished() >= 1 || child.exitCode !== null, "a finished chunk in the journal")
-      child.kill("SIGTERM")
-      const stopped = await done
-      assertExit(stopped, 143)
-      assertNoStackTrace(stopped)
-      const r = readReport(report)
-      assertReport(r, { command: "wecom students update", target: slow.url, dryRun: false, rows: 600 })
-      assert.isAbove(r.summary.applied, 0)
-      assert.isAbove(r.items.filter((i) => i.reason === "NotSent").length, 0, "rows never sent are said so")
-      assert.deepStrictEqual(readdirSync(work.path("")).filter((f) => f.startsWith(".")), [], "no temporary folder")
-      const command = /continue where this run stopped: (dirsync .*)$/m.exec(stopped.stderr)?.[1]
-      assert.strictEqual(command, `dirsync ${args.join(" ")} --resume`)
-
-      const resumed = await dirsync([...args, "--resume"], slow.env)
-      assertExit(resumed, 0)
-      const again = readReport(report)
-      assertReport(again, { command: "wecom students update", target: slow.url, dryRun: false, rows: 600 })
-      assert.strictEqual(again.summary.applied, 600)
-    } finally {
-      work.remove()
-    }
   })
 })
 

@@ -41,6 +41,7 @@ import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Files from "./internal/files.ts"
+import * as Redaction from "./internal/redaction.ts"
 
 // =============================================================================
 // Models
@@ -118,7 +119,7 @@ export class ReportError extends Schema.TaggedError<ReportError>()("ReportError"
  * @since 0.2.0
  * @category constants
  */
-export const redactedText = "<redacted>"
+export const redactedText: string = Redaction.redactedText
 
 /**
  * Secrets shorter than this are not looked for: a one-character "secret" would rewrite every text it occurs in, and
@@ -127,19 +128,7 @@ export const redactedText = "<redacted>"
  * @since 0.3.0
  * @category constants
  */
-export const minSecretLength = 6
-
-const secretForms = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const forms = new Set<string>()
-  for (const secret of secrets) {
-    if (secret.length < minSecretLength) continue
-    forms.add(secret)
-    forms.add(JSON.stringify(secret).slice(1, -1)) // as it appears inside a JSON string
-    forms.add(encodeURIComponent(secret)) // as it appears in a URL (a query string a vendor echoes)
-  }
-  // Longest first, so a secret containing another is replaced whole.
-  return [...forms].toSorted((a, b) => b.length - a.length)
-}
+export const minSecretLength: number = Redaction.minSecretLength
 
 /**
  * Replaces every occurrence of a secret (as written, JSON-escaped or URL-encoded) with {@link redactedText}, in
@@ -149,11 +138,7 @@ const secretForms = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
  * @since 0.2.0
  * @category redaction
  */
-export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const form of secretForms(secrets)) if (out.includes(form)) out = out.split(form).join(redactedText)
-  return out
-}
+export const redact: (text: string, secrets: ReadonlyArray<string>) => string = Redaction.redact
 
 /**
  * Redacts secrets in JSON text inside string values only: each string literal holding a secret is decoded,
@@ -164,7 +149,7 @@ export const redact = (text: string, secrets: ReadonlyArray<string>): string => 
  * @category redaction
  */
 export const redactJson = (text: string, secrets: ReadonlyArray<string>): string => {
-  const forms = secretForms(secrets)
+  const forms = Redaction.secretForms(secrets)
   if (!forms.some((form) => text.includes(form))) return text
   let out = ""
   let last = 0
@@ -196,7 +181,7 @@ export const assertNoSecrets = (
   secrets: ReadonlyArray<string>,
   path = "report"
 ): Effect.Effect<void, ReportError> => {
-  const found = secretForms(secrets).some((form) => text.includes(form))
+  const found = Redaction.secretForms(secrets).some((form) => text.includes(form))
   return found
     ? Effect.fail(new ReportError({ path, message: "contains a secret or token; it must never be written" }))
     : Effect.void

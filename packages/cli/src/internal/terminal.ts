@@ -8,7 +8,7 @@
  * Secrets are scrubbed here too: every secret and issued token the run knows (registered by the runner) is replaced
  * in every printed line, whatever printed it.
  */
-import * as Report from "../Report.ts"
+import { redact } from "./redaction.ts"
 
 // C0 and C1 controls, DEL, format characters (bidi controls, zero-width characters, soft hyphen, BOM), line and
 // paragraph separators, private-use and unassigned code points, and lone surrogates.
@@ -43,7 +43,7 @@ export const registerSecrets = (secrets: () => ReadonlyArray<string>): void => {
 /** `text` with every registered secret replaced (raw, JSON-escaped or URL-encoded). */
 export const scrub = (text: string): string => {
   if (registered.length === 0) return text
-  return Report.redact(text, registered.flatMap((f) => f()))
+  return redact(text, registered.flatMap((f) => f()))
 }
 
 /** One printed line from outside text: secrets scrubbed, then unsafe characters escaped. */

@@ -5,13 +5,16 @@
  */
 import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
+import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
+import * as Terminal from "./internal/terminal.ts"
 import type { Flags } from "./Target.ts"
 
 /**
@@ -223,7 +226,11 @@ const feishu = Command.make("feishu").pipe(
 // =============================================================================
 
 const sandbox = Command.make("sandbox", {
-  port: Flag.Int("port").pipe(Flag.withDescription("Port on 127.0.0.1 (default: a free port)"), Flag.withDefault(0)),
+  // Read as text and checked by the command: a bad port is one line (exit 2), not the whole help page.
+  port: Flag.String("port").pipe(
+    Flag.withDescription("Port on 127.0.0.1, 0 to 65535 (default 0: a free port)"),
+    Flag.withDefault("0")
+  ),
   faults: Flag.String("faults").pipe(
     Flag.withDescription(
       "Faults to inject: busy=SHARE,5xx=SHARE,drop=SHARE,latency=MS,token-ttl=S,rate=PER_MIN,seed=N,script=CODE;CODE"
@@ -271,6 +278,22 @@ export const environment = (env: Readonly<Record<string, string | undefined>>): 
   return ConfigProvider.fromEnv({ env: trimmed })
 }
 
+/** The global console with `log` going to stderr as well. */
+const toStderr: Console.Console = Object.assign(Object.create(console) as Console.Console, {
+  log: (...args: ReadonlyArray<unknown>) => console.error(...args)
+})
+
+/**
+ * Help and `--version` go to stdout as asked; the help shown beside a usage error goes to stderr with the error, so
+ * stdout carries only what a command prints (with `--json`, exactly one object).
+ */
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation"
+      ? CliOutput.defaultPresenter.present(event).pipe(Effect.provideService(Console.Console, toStderr))
+      : CliOutput.defaultPresenter.present(event)
+}
+
 /**
  * Runs the command tree on `argv` (as `process.argv`: the first two entries are skipped). Parse errors become exit
  * code 2; every failure is printed as one line without a stack trace. Commands read their configuration (credentials,
@@ -279,16 +302,40 @@ export const environment = (env: Readonly<Record<string, string | undefined>>): 
  * @since 0.1.0
  * @category running
  */
-export const run = (argv: ReadonlyArray<string>) =>
-  Command.runWith(root, { version })(argv.slice(2)).pipe(
+export const run = (argv: ReadonlyArray<string>) => {
+  const json = argv.slice(2).includes("--json")
+  // `--json` promises exactly one object on stdout, also on failure: the runner prints it when it got that far.
+  const end = (code: number, message: string, jsonPrinted: boolean, printed = false) =>
+    Effect.sync(() => {
+      if (message.length > 0 && !printed) process.stderr.write(`dirsync: ${Terminal.line(message)}\n`)
+      if (json && !jsonPrinted) {
+        process.stdout.write(
+          `${JSON.stringify({ error: Terminal.scrub(message || "usage error"), exitCode: code })}\n`
+        )
+      }
+    })
+  return Command.runWith(root, { version })(argv.slice(2)).pipe(
+    Effect.provideService(CliOutput.Presenter, presenter),
     Effect.provideService(ConfigProvider.ConfigProvider, environment(process.env)),
     Effect.catch((e: unknown) => {
       if (e instanceof CliExit.CliExit) {
-        return e.message.length > 0
-          ? Effect.andThen(Effect.sync(() => process.stderr.write(`dirsync: ${e.message}\n`)), Effect.fail(e))
-          : Effect.fail(e)
+        if (e.code === 3) return Effect.fail(e) // the summary already said it
+        return Effect.andThen(end(e.code, e.message, e.json === true), Effect.fail(e))
       }
-      if (CliError.isCliError(e)) return Effect.fail(new CliExit.CliExit({ code: 2, message: "" }))
-      return Effect.fail(e)
+      if (CliError.isCliError(e)) {
+        // The parser already printed its error (and the help) on stderr; `--json` gets the same sentences.
+        const errors = e._tag === "ShowHelp" ? e.errors : [e]
+        const detail = errors.map((x) => x.message).join("; ") || "usage error; see --help"
+        const exit = new CliExit.CliExit({ code: 2, message: "" })
+        return Effect.andThen(end(2, detail, false, true), Effect.fail(exit))
+      }
+      const message = `unexpected error: ${e instanceof Error ? e.message : String(e)}`
+      return Effect.andThen(end(1, message, false), Effect.fail(CliExit.aborted("")))
+    }),
+    // A defect is a bug, but the user still gets one line and exit 1, never a stack trace.
+    Effect.catchDefect((defect) => {
+      const message = `unexpected error: ${defect instanceof Error ? defect.message : String(defect)}`
+      return Effect.andThen(end(1, message, false), Effect.fail(CliExit.aborted("")))
     })
   )
+}

@@ -17,7 +17,9 @@ import * as Schema from "effect/Schema"
 export class CliExit extends Schema.TaggedError<CliExit>()("CliExit", {
   code: Schema.Number,
   /** Printed to stderr by the top-level handler (already free of secrets). Empty when already printed. */
-  message: Schema.String
+  message: Schema.String,
+  /** The `--json` object (with `error`) is already on stdout: the top-level handler prints no second one. */
+  json: Schema.optional(Schema.Boolean)
 }) {
   override readonly [Runtime.errorExitCode]: number = this.code
   override readonly [Runtime.errorReported] = false

@@ -23,10 +23,14 @@
  * - {@link render} builds the whole text in memory (small runs, tests). {@link makeWriter} streams: items are
  *   appended to a file in a temporary directory next to the report as they arrive (buffered, bounded memory), and
  *   `close` writes the header with the run's summary (the CLI's one tally of the run), appends the items, and
- *   renames the result onto the report path. A run killed before `close` leaves at most a `.<name>.*` temporary
- *   directory, never a half-written report at the path. Both produce byte-identical text for the same outcomes.
- * - Nothing secret: every string that would be written is passed through {@link redact} with the writer's secrets
- *   (credentials and issued tokens), and the target is stripped of URL credentials, query and fragment.
+ *   renames the result onto the report path (through a symbolic link, onto the file it names; onto nothing but a
+ *   regular file). When the path cannot take it at the end of a run, the report lands beside it under a name of
+ *   its own, and `close` says where. `-` prints the report on standard output. The temporary directory does not
+ *   outlive the writer (the CLI discards it however the run ends, SIGINT and SIGTERM included; only `kill -9` can
+ *   leave a `.<name>.*` directory behind), and no half-written report is ever at the path. Both produce byte-identical text for the same outcomes.
+ * - Nothing secret: every string value that would be written is passed through {@link redactJson} with the writer's
+ *   secrets (credentials and issued tokens), so the document stays valid JSON; the target is stripped of URL
+ *   credentials, query and fragment.
  *
  * @since 0.2.0
  */
@@ -36,6 +40,8 @@ import * as FileSystem from "effect/FileSystem"
 import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Files from "./internal/files.ts"
+import * as Redaction from "./internal/redaction.ts"
 
 // =============================================================================
 // Models
@@ -113,34 +119,59 @@ export class ReportError extends Schema.TaggedError<ReportError>()("ReportError"
  * @since 0.2.0
  * @category constants
  */
-export const redactedText = "<redacted>"
-
-const secretForms = (secrets: ReadonlyArray<string>): ReadonlyArray<string> => {
-  const forms = new Set<string>()
-  for (const secret of secrets) {
-    if (secret.length === 0) continue
-    forms.add(secret)
-    forms.add(JSON.stringify(secret).slice(1, -1)) // as it appears inside a JSON string
-  }
-  // Longest first, so a secret containing another is replaced whole.
-  return [...forms].toSorted((a, b) => b.length - a.length)
-}
+export const redactedText: string = Redaction.redactedText
 
 /**
- * Replaces every occurrence of a secret (as written, or JSON-escaped) with {@link redactedText}. Empty strings are
- * ignored.
+ * Secrets shorter than this are not looked for: a one-character "secret" would rewrite every text it occurs in, and
+ * no credential or token the vendors issue is this short.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const minSecretLength: number = Redaction.minSecretLength
+
+/**
+ * Replaces every occurrence of a secret (as written, JSON-escaped or URL-encoded) with {@link redactedText}, in
+ * plain text such as a printed line. Secrets shorter than {@link minSecretLength} are ignored. For a JSON document
+ * use {@link redactJson}, which never breaks the document.
  *
  * @since 0.2.0
  * @category redaction
  */
-export const redact = (text: string, secrets: ReadonlyArray<string>): string => {
-  let out = text
-  for (const form of secretForms(secrets)) if (out.includes(form)) out = out.split(form).join(redactedText)
-  return out
+export const redact: (text: string, secrets: ReadonlyArray<string>) => string = Redaction.redact
+
+/**
+ * Redacts secrets in JSON text inside string values only: each string literal holding a secret is decoded,
+ * redacted and encoded again, so the result is always the same JSON shape (keys, numbers and punctuation are never
+ * touched, and an escape sequence is never cut in half).
+ *
+ * @since 0.3.0
+ * @category redaction
+ */
+export const redactJson = (text: string, secrets: ReadonlyArray<string>): string => {
+  const forms = Redaction.secretForms(secrets)
+  if (!forms.some((form) => text.includes(form))) return text
+  let out = ""
+  let last = 0
+  let i = text.indexOf("\"")
+  while (i !== -1) {
+    let j = i + 1
+    while (j < text.length && text[j] !== "\"") j += text[j] === "\\" ? 2 : 1
+    const literal = text.slice(i, j + 1)
+    let k = j + 1
+    while (text[k] === " " || text[k] === "\n" || text[k] === "\t" || text[k] === "\r") k++
+    if (text[k] !== ":" && forms.some((form) => literal.includes(form))) {
+      const value = JSON.parse(literal) as string
+      out += text.slice(last, i) + JSON.stringify(redact(value, secrets))
+      last = j + 1
+    }
+    i = text.indexOf("\"", j + 1)
+  }
+  return out + text.slice(last)
 }
 
 /**
- * Fails when `text` contains a secret (as written, or JSON-escaped). The error names no secret.
+ * Fails when `text` contains a secret (as written, JSON-escaped or URL-encoded). The error names no secret.
  *
  * @since 0.2.0
  * @category redaction
@@ -150,7 +181,7 @@ export const assertNoSecrets = (
   secrets: ReadonlyArray<string>,
   path = "report"
 ): Effect.Effect<void, ReportError> => {
-  const found = secretForms(secrets).some((form) => text.includes(form))
+  const found = Redaction.secretForms(secrets).some((form) => text.includes(form))
   return found
     ? Effect.fail(new ReportError({ path, message: "contains a secret or token; it must never be written" }))
     : Effect.void
@@ -233,7 +264,7 @@ export const render = (
     body += itemLine(outcome, first)
     first = false
   }
-  return redact(head(meta, summary) + body + tail, secrets)
+  return redactJson(head(meta, summary) + body + tail, secrets)
 }
 
 // =============================================================================
@@ -264,10 +295,12 @@ export interface Writer {
   /** Appends the items of several outcomes at once: one Effect per batch rather than per row. */
   readonly writeAll: (outcomes: ReadonlyArray<Outcome.RowOutcome>) => Effect.Effect<void, ReportError>
   /**
-   * Assembles the report at its path (atomically) with the run's summary in its header. The summary comes from the
-   * run's one tally (the same numbers the console shows), not from a second count here.
+   * Assembles the report at its path (atomically) with the run's summary in its header, and returns where it landed:
+   * the path, or a sibling (`report.dirsync-1.json`) when the path could not take it, or `-` for standard output.
+   * The summary comes from the run's one tally (the same numbers the console shows), not from a second count here.
+   * Fails only when the report could be written nowhere; the temporary directory is removed either way.
    */
-  readonly close: (summary: Outcome.Summary) => Effect.Effect<void, ReportError>
+  readonly close: (summary: Outcome.Summary) => Effect.Effect<string, ReportError>
   /** Removes the temporary files without writing the report (for a run that failed). */
   readonly discard: Effect.Effect<void>
 }
@@ -290,11 +323,18 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   const fs = yield* FileSystem.FileSystem
   const path = options.path
   const fail = (what: string) => (e: PlatformError.PlatformError) =>
-    new ReportError({ path, message: `cannot ${what} (${e.message})` })
+    new ReportError({ path, message: `cannot ${what}: ${Files.describeError(e)}` })
   const secrets = (): ReadonlyArray<string> =>
     options.secrets === undefined ? [] : typeof options.secrets === "function" ? options.secrets() : options.secrets
   const flushChars = options.flushChars ?? 256 * 1024
-  const temp = yield* fs.makeTempDirectory({ directory: dirname(path), prefix: `.${basename(path)}.` }).pipe(
+  // `-` is standard output: the items are gathered in the system's temporary directory and printed at `close`.
+  const temp = yield* fs.makeTempDirectory(
+    path === "-" ? { prefix: "dirsync-report-" } : {
+      // Beside the file the path finally names (through a symbolic link), so that `close` is a rename there.
+      directory: dirname(yield* fs.realPath(path).pipe(Effect.orElseSucceed(() => path))),
+      prefix: `.${basename(path)}.`
+    }
+  ).pipe(
     Effect.mapError(fail("create a temporary file next to the report"))
   )
   const itemsPath = `${temp}/items`
@@ -307,7 +347,7 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
 
   const flush = Effect.suspend(() => {
     if (buffered === 0) return Effect.void
-    const text = redact(buffer.join(""), secrets())
+    const text = redactJson(buffer.join(""), secrets())
     buffer = []
     buffered = 0
     return fs.writeFileString(itemsPath, text, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
@@ -354,12 +394,48 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
 
   const removeTemp = fs.remove(temp, { recursive: true, force: true }).pipe(Effect.ignore)
 
-  const close = (summary: Outcome.Summary): Effect.Effect<void, ReportError> =>
+  // Where the report lands: the file a symbolic link points to (the link stays), never anything but a regular file.
+  // When the path cannot take it (it became a directory, its directory vanished or turned read-only during the run)
+  // a finished run still keeps its report: next to the path, under a name of its own, and `close` says where.
+  const place = (from: string): Effect.Effect<string, ReportError> =>
+    Effect.gen(function*() {
+      const info = yield* fs.stat(path).pipe(Effect.option)
+      const target = info._tag === "Some" && info.value.type === "File"
+        ? yield* fs.realPath(path).pipe(Effect.orElseSucceed(() => path))
+        : path
+      const moved = info._tag === "None" || info.value.type === "File"
+        ? yield* fs.rename(from, target).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+        : false
+      if (moved) return target
+      const dot = basename(path).lastIndexOf(".")
+      const stem = dot > 0 ? path.slice(0, path.length - basename(path).length + dot) : path
+      const ext = dot > 0 ? basename(path).slice(dot) : ""
+      for (let n = 1; n <= 100; n++) {
+        const sibling = `${stem}.dirsync-${n}${ext}`
+        if (yield* fs.exists(sibling).pipe(Effect.orElseSucceed(() => true))) continue
+        const ok = yield* fs.rename(from, sibling).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+        if (ok) return sibling
+      }
+      return yield* new ReportError({ path, message: "cannot move the report into place" })
+    })
+
+  const toStdout = (from: string): Effect.Effect<string, ReportError> =>
+    fs.stream(from).pipe(
+      Stream.runForEach((chunk) =>
+        Effect.callback<void>((resume) => {
+          process.stdout.write(chunk, () => resume(Effect.void))
+        })
+      ),
+      Effect.mapError(fail("print the report")),
+      Effect.as("-")
+    )
+
+  const close = (summary: Outcome.Summary): Effect.Effect<string, ReportError> =>
     Effect.gen(function*() {
       if (closed) return yield* new ReportError({ path, message: "the report is already closed" })
       closed = true
       yield* flush
-      yield* fs.writeFileString(assembledPath, redact(head(options, summary), secrets())).pipe(
+      yield* fs.writeFileString(assembledPath, redactJson(head(options, summary), secrets())).pipe(
         Effect.mapError(fail("write the report"))
       )
       if (count > 0) {
@@ -369,9 +445,10 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
         )
       }
       yield* fs.writeFileString(assembledPath, tail, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
-      yield* fs.rename(assembledPath, path).pipe(Effect.mapError(fail("move the report into place")))
+      const landed = path === "-" ? yield* toStdout(assembledPath) : yield* place(assembledPath)
       yield* removeTemp
-    })
+      return landed
+    }).pipe(Effect.tapError(() => removeTemp))
 
   const discard = Effect.suspend(() => {
     closed = true

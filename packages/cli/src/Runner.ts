@@ -11,10 +11,14 @@ import * as Console from "effect/Console"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
+import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
+import * as Files from "./internal/files.ts"
+import * as Signal from "./internal/signal.ts"
+import * as Terminal from "./internal/terminal.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
 
@@ -89,7 +93,10 @@ const table = (summary: Outcome.Summary): string => {
 const describeOutcome = (o: Outcome.RowOutcome): string => {
   const code = o.code === undefined ? "" : ` ${o.code}`
   const reason = o.reason === undefined ? "" : ` ${o.reason}`
-  return `  row ${o.row}${o.id ? ` (${o.id})` : ""}: ${o.status}${code}${reason}${o.message ? `: ${o.message}` : ""}`
+  const message = o.message ? `: ${Terminal.line(o.message)}` : ""
+  return `  row ${o.row}${
+    o.id ? ` (${Terminal.quote(Terminal.scrub(o.id))})` : ""
+  }: ${o.status}${code}${reason}${message}`
 }
 
 /**
@@ -122,8 +129,9 @@ const wayForward = (flags: WriteFlags) => {
 }
 
 /**
- * Maps a failure of the run to the exit it deserves: bad input or journal → 2 (nothing sent, or nothing more sent),
- * a fatal vendor failure → 1 (aborted). Anything else is a defect and stays one.
+ * Maps a failure of the run to the exit it deserves: bad input or a journal that cannot be opened → 2 (nothing
+ * sent), a fatal vendor failure or a journal that cannot be written mid-run → 1 (aborted). Anything else is a
+ * defect and stays one.
  *
  * @since 0.1.0
  * @category running
@@ -131,17 +139,58 @@ const wayForward = (flags: WriteFlags) => {
 export const toExit = (e: unknown): unknown => {
   if (e instanceof CliExit.CliExit) return e
   if (e instanceof Input.InputError) return CliExit.usage(e.message)
-  if (e instanceof RunJournal.JournalError) return CliExit.usage(`journal ${e.path}: ${e.message}`)
-  if (e instanceof Report.ReportError) return CliExit.aborted(`report: ${e.message}`)
+  if (e instanceof RunJournal.JournalError) {
+    return CliExit.usage(`journal ${e.path}: ${Files.describeMessage(e.message)}`)
+  }
+  if (e instanceof Report.ReportError) return CliExit.aborted(`report ${e.path}: ${e.message}`)
   if (VendorError.isVendorFailure(e)) return CliExit.aborted(`aborted: ${VendorError.describe(e)}`)
   // The circuit breaker, the deadline, or a pipeline defect: every row is in the report, saying what became of it.
   if (PipelineError.isPipelineError(e)) return CliExit.aborted(e.message)
   return e
 }
 
+/** A journal that was opened and then could not be written: the run stops; what was sent is in the report. */
+const journalWriteFailure = (e: RunJournal.JournalError): CliExit.CliExit =>
+  CliExit.aborted(
+    `aborted: cannot write the journal ${e.path} (${Files.describeMessage(e.message)}); ` +
+      "the rows sent before are in the report. Free the space, then continue with --resume"
+  )
+
+/** A set of row numbers as bits: one per input row, cheap for a million rows. */
+const makeRowSet = () => {
+  let bits = new Uint8Array(1024)
+  return {
+    add: (row: number) => {
+      if (row < 0 || !Number.isSafeInteger(row)) return
+      if (row >= bits.length * 8) {
+        let size = bits.length
+        while (row >= size * 8) size *= 2
+        const grown = new Uint8Array(size)
+        grown.set(bits)
+        bits = grown
+      }
+      bits[row >> 3] = bits[row >> 3]! | (1 << (row & 7))
+    },
+    has: (row: number) => row >= 0 && row < bits.length * 8 && (bits[row >> 3]! & (1 << (row & 7))) !== 0
+  }
+}
+
+const shellQuote = (arg: string) => /^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`
+
+/** The command that continues this run: the same arguments, with `--resume`. */
+export const resumeCommand = (argv: ReadonlyArray<string>): string => {
+  const args = argv.slice(2)
+  return ["dirsync", ...args, ...(args.includes("--resume") ? [] : ["--resume"])].map(shellQuote).join(" ")
+}
+
 /**
  * Runs the command and returns its summary; fails with a {@link CliExit.CliExit} carrying the exit code when the
  * run was not a full success.
+ *
+ * Every input row appears once in the summary and the report, however the run ends: a run that stops early (a fatal
+ * vendor failure, a journal that cannot be written, a signal) reports the rows it did not reach as `skipped`
+ * `NotSent`, and rows handed to the vendor whose answer never came as `failed` `OutcomeUnknown`. A run refused
+ * before anything was sent (a bad file, a bad path) writes no report.
  *
  * @since 0.1.0
  * @category running
@@ -149,6 +198,16 @@ export const toExit = (e: unknown): unknown => {
 export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
   Effect.scoped(Effect.gen(function*() {
     const { flags } = spec
+    Terminal.registerSecrets(spec.secrets)
+    if (flags.report === "-" && flags.json) {
+      return yield* CliExit.usage("--report - and --json both print on standard output; give the report a file path")
+    }
+    const useJournal = flags.journal !== undefined && !flags.dryRun
+    yield* Files.checkRunPaths({
+      input: spec.file,
+      report: flags.report,
+      journal: useJournal ? flags.journal : undefined
+    })
     const input = spec.input ?? (yield* Input.read(spec.file, spec.layout))
     const options: BatchPipeline.Options = {
       concurrency: flags.concurrency,
@@ -162,73 +221,179 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         spec.counters.total = plan.inputRows
       }
     }
-    const journalLayer = flags.journal !== undefined && !flags.dryRun
-      ? RunJournal.layerFile({ path: flags.journal, command: spec.command, resume: flags.resume })
-      : Layer.empty
     // Another run writing the same report would interleave or truncate it: locked like the journal, before it opens.
-    if (flags.report !== undefined) {
+    if (flags.report !== undefined && flags.report !== "-") {
       yield* FileLock.acquire(flags.report, { what: "report" }).pipe(
-        Effect.mapError((e) => CliExit.usage(`report ${e.path}: ${e.message}`))
+        Effect.mapError((e) => CliExit.usage(`report ${Terminal.safe(e.path)}: ${e.message}`))
       )
     }
-    const writer = flags.report === undefined ? undefined : yield* Report.makeWriter({
-      path: flags.report,
-      command: spec.command,
-      target: spec.target,
-      dryRun: flags.dryRun,
-      secrets: spec.secrets
-    })
-    const firstProblems: Array<Outcome.RowOutcome> = []
-    const unknown = wayForward(flags)
-    const tally = spec.counters.tally
-    const endpoint = spec.endpoint
-    const outcomes = flags.dryRun
-      ? BatchPipeline.dryRun(endpoint, input, options)
-      : isEndpoint(endpoint)
-      ? BatchPipeline.run(endpoint, input, options)
-      : Stream.die(`${spec.command}: no client to send with`)
-    const drain = outcomes.pipe(
-      // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
-      Stream.runForEachArray((outcomes) => {
-        for (const outcome of outcomes) {
-          tally.add(outcome)
-          if (outcome.status !== "applied") unknown.count(outcome)
-          if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
-            if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
-          }
-        }
-        return writer === undefined ? Effect.void : writer.writeAll(outcomes)
-      }),
-      Progress.during(spec.counters, {
-        tty: Progress.isInteractive() && !flags.json,
-        write: (t) => process.stderr.write(t)
-      }),
-      Effect.provide(journalLayer)
-    )
-    yield* drain.pipe(
-      // An aborted run still leaves a report of the rows it reached: what was applied before the abort matters.
-      Effect.tapError(() => (writer === undefined ? Effect.void : Effect.ignore(writer.close(tally.summary())))),
-      Effect.catch((e: unknown) => Effect.fail(toExit(e)))
-    )
-    const summary = tally.summary()
-    if (writer !== undefined) yield* writer.close(summary)
-    if (flags.json) {
-      yield* Console.log(JSON.stringify({
+    const writer = flags.report === undefined ? undefined : yield* Effect.acquireRelease(
+      Report.makeWriter({
+        path: flags.report,
         command: spec.command,
         target: spec.target,
         dryRun: flags.dryRun,
-        summary,
-        ...(flags.report === undefined ? {} : { report: flags.report })
-      }))
-    } else {
-      const heading = flags.dryRun ? `${spec.command} (dry run, nothing sent)` : spec.command
-      yield* Console.log(`${heading} → ${spec.target}\n${table(summary)}`)
-      if (firstProblems.length > 0) {
-        yield* Console.log(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
+        secrets: spec.secrets
+      }).pipe(
+        Effect.mapError((e) => CliExit.usage(`--report ${Terminal.safe(e.path)}: ${e.message}`))
+      ),
+      // Whatever ends the run (a signal, a defect), the temporary directory goes; after `close` this is a no-op.
+      (w) => w.discard
+    )
+    // Opened (and an earlier journal read) before anything is sent, and after the report's temporary directory (a
+    // report that cannot be written must not leave a new journal behind): a journal that cannot be opened is a usage
+    // error; once open, a failure to write it aborts the run (exit 1), with what was sent in the report.
+    const journal = useJournal
+      ? yield* Layer.build(
+        RunJournal.layerFile({ path: flags.journal!, command: spec.command, resume: flags.resume })
+      ).pipe(Effect.mapError(toExit))
+      : undefined
+    const firstProblems: Array<Outcome.RowOutcome> = []
+    const unknown = wayForward(flags)
+    const tally = spec.counters.tally
+    const reported = makeRowSet()
+    const sent = makeRowSet()
+    let anySent = false
+    const endpoint = spec.endpoint
+    const counted = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => {
+      for (const outcome of outcomes) {
+        tally.add(outcome)
+        if (outcome.rows === undefined) reported.add(outcome.row)
+        else for (const row of outcome.rows) reported.add(row)
+        if (outcome.status !== "applied") unknown.count(outcome)
+        if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
+          if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
+        }
       }
-      for (const line of unknown.lines()) yield* Console.log(line)
-      if (flags.report !== undefined) yield* Console.log(`Report: ${flags.report}`)
+      return writer === undefined ? Effect.void : writer.writeAll(outcomes)
     }
+    const outcomes = flags.dryRun
+      ? BatchPipeline.dryRun(endpoint, input, options)
+      : isEndpoint(endpoint)
+      ? BatchPipeline.run(
+        {
+          ...endpoint,
+          // Rows handed to the vendor: if the run stops before their answer, they are reported as unknown, not unsent.
+          execute: (chunk, context) =>
+            Effect.suspend(() => {
+              anySent = true
+              for (const valid of chunk) sent.add(valid.row)
+              return endpoint.execute(chunk, context)
+            })
+        },
+        input,
+        options
+      )
+      : Stream.die(`${spec.command}: no client to send with`)
+    const drain = outcomes.pipe(
+      // The pipeline emits outcomes a chunk at a time: take them as arrays, one Effect per chunk, not per row.
+      Stream.runForEachArray(counted),
+      Progress.during(spec.counters, {
+        tty: Progress.isInteractive() && !flags.json,
+        write: (t) => process.stderr.write(Terminal.scrub(t))
+      }),
+      journal === undefined ? identity : Effect.provideContext(journal)
+    )
+
+    // The rows a stopped run never reported, read again from the input: each appears once, as what happened to it.
+    const accountForTheRest = input.pipe(
+      Stream.runForEachArray((rows) => {
+        const rest: Array<Outcome.RowOutcome> = []
+        for (const source of rows) {
+          if (reported.has(source.row)) continue
+          const wasSent = sent.has(source.row)
+          rest.push({
+            row: source.row,
+            ...(source.rows === undefined || source.rows.length <= 1 ? {} : { rows: source.rows }),
+            id: endpoint.idOf(source.value),
+            status: wasSent ? "failed" : "skipped",
+            reason: wasSent ? Outcome.LocalReason.OutcomeUnknown : Outcome.LocalReason.NotSent,
+            message: wasSent
+              ? "sent when the run stopped; its answer never came, so it may or may not have been applied"
+              : "not sent: the run stopped before this row"
+          })
+        }
+        return counted(rest)
+      }),
+      Effect.ignore
+    )
+
+    const printSummary = (summary: Outcome.Summary, report: string | undefined, error?: CliExit.CliExit) =>
+      Effect.gen(function*() {
+        if (flags.json) {
+          return yield* Console.log(JSON.stringify({
+            command: spec.command,
+            target: Report.sanitizeTarget(spec.target),
+            dryRun: flags.dryRun,
+            summary,
+            ...(report === undefined || report === "-" ? {} : { report: Terminal.scrub(report) }),
+            ...(error === undefined ? {} : { error: Terminal.scrub(error.message), exitCode: error.code })
+          }))
+        }
+        // With `--report -` the report is standard output: the summary goes to standard error.
+        const print = flags.report === "-" ? Console.error : Console.log
+        const heading = flags.dryRun ? `${spec.command} (dry run, nothing sent)` : spec.command
+        yield* print(`${heading} → ${Terminal.line(Report.sanitizeTarget(spec.target))}\n${table(summary)}`)
+        if (firstProblems.length > 0) {
+          yield* print(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
+        }
+        for (const line of unknown.lines()) yield* print(Terminal.line(line))
+        if (report !== undefined && report !== "-") {
+          yield* print(
+            report === flags.report
+              ? `Report: ${Terminal.line(report)}`
+              : `Report: ${Terminal.line(report)} (${Terminal.line(flags.report ?? "")} could not take it)`
+          )
+        }
+      })
+
+    // A run that stopped: every row accounted for, the report written, and the way forward printed.
+    const stopped = (error: CliExit.CliExit | undefined, interrupted: boolean) =>
+      Effect.gen(function*() {
+        yield* accountForTheRest
+        const summary = tally.summary()
+        const report = writer === undefined
+          ? undefined
+          : yield* writer.close(summary).pipe(
+            Effect.catch((e) => Effect.as(Console.error(`dirsync: ${Terminal.line(e.message)}`), undefined))
+          )
+        const stop = error ?? new CliExit.CliExit({ code: Signal.exitCode(), message: "interrupted" })
+        yield* printSummary(summary, report, stop)
+        if (interrupted && useJournal) {
+          yield* Console.error(
+            `dirsync: interrupted. To continue where this run stopped: ${Terminal.line(resumeCommand(process.argv))}`
+          )
+        }
+      })
+
+    yield* drain.pipe(
+      Effect.catch((e: unknown) => {
+        // A journal that was open and then failed to write: the run stops, exit 1.
+        const exit = journal !== undefined && e instanceof RunJournal.JournalError
+          ? journalWriteFailure(e)
+          : toExit(e)
+        if (!(exit instanceof CliExit.CliExit)) return Effect.die(e)
+        // Refused before anything was sent (the input or the journal): no report; the message says why.
+        if (exit.code === 2 && !anySent) return Effect.fail(exit)
+        const stop = exit.code === 2 ? CliExit.aborted(exit.message) : exit
+        return Effect.andThen(
+          stopped(stop, false),
+          Effect.fail(new CliExit.CliExit({ code: stop.code, message: stop.message, json: flags.json }))
+        )
+      }),
+      Effect.catchDefect((defect) =>
+        Effect.andThen(stopped(CliExit.aborted("unexpected error"), false), Effect.die(defect))
+      ),
+      Effect.onInterrupt(() => stopped(undefined, true))
+    )
+    const summary = tally.summary()
+    const report = writer === undefined ? undefined : yield* writer.close(summary).pipe(
+      // The rows are done; a report that can be written nowhere is said, not turned into an abort.
+      Effect.catch((e) =>
+        Effect.as(Console.error(`dirsync: the report could not be written (${Terminal.line(e.message)})`), undefined)
+      )
+    )
+    yield* printSummary(summary, report)
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)
     if (!ok) return yield* CliExit.incomplete
     return summary

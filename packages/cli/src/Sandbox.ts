@@ -26,6 +26,7 @@ import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
+import * as Files from "./internal/files.ts"
 
 // =============================================================================
 // Seeding
@@ -157,7 +158,9 @@ export const fromFile = (path: string, wecom: WeComTesting.Directory, feishu: Fe
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((e) => CliExit.usage(`--seed ${path}: ${e.reason._tag === "NotFound" ? "not found" : e.message}`))
+      Effect.mapError((e) =>
+        CliExit.usage(`--seed ${path}: ${e.reason._tag === "NotFound" ? "not found" : Files.describeError(e)}`)
+      )
     )
     return yield* load(text, path, wecom, feishu)
   })

@@ -26,6 +26,7 @@ import * as Config from "effect/Config"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
+import type * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -160,10 +161,33 @@ const parseFaults = (spec: string | undefined) =>
   })
 
 /** What both vendor clients take from the flags: retry and call counting for progress, and --rate. */
-const clientOptionsOf = (flags: Flags, counters: Progress.Counters) => ({
+/** A header or query value as sent: text, or the text inside a `Redacted`. */
+const plain = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : Redacted.isRedacted(value) ? String(Redacted.value(value)) : undefined
+
+/**
+ * Every token a request carries (WeCom's `access_token` query parameter, Feishu's bearer token), so that the CLI can
+ * scrub them from whatever it prints or writes, as it does the secret: the clients scrub their own errors, and this
+ * keeps a token out of the output even where a vendor echoes it in a message the client did not expect.
+ */
+const collectTokens = (tokens: Set<string>) => (request: HttpClientRequest.HttpClientRequest) =>
+  Effect.sync(() => {
+    for (const [key, value] of request.urlParams) {
+      const text = key === "access_token" ? plain(value) : undefined
+      if (text !== undefined && text.length > 0) tokens.add(text)
+    }
+    const auth = plain(request.headers["authorization"])
+    if (auth !== undefined && /^Bearer ./i.test(auth)) tokens.add(auth.slice(7))
+  })
+
+const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<string>) => ({
   retry: { onRetry: Progress.countRetry(counters) },
   transformClient: (client: HttpClient.HttpClient) =>
-    client.pipe(HttpClient.tapRequest(() => Effect.sync(() => void counters.calls++))),
+    client.pipe(
+      HttpClient.tapRequest((request) =>
+        Effect.andThen(collectTokens(tokens)(request), Effect.sync(() => void counters.calls++))
+      )
+    ),
   ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
 })
 
@@ -185,7 +209,8 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
 }) {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
-  const clientOptions = { ...clientOptionsOf(flags, options.counters), concurrency: options.concurrency }
+  const tokens = new Set<string>()
+  const clientOptions = { ...clientOptionsOf(flags, options.counters, tokens), concurrency: options.concurrency }
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox
@@ -217,7 +242,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
     kind: "real",
     label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
-    secrets: () => [Redacted.value(secret)]
+    secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<SchoolContacts.SchoolContacts>
 })
 
@@ -238,7 +263,8 @@ export const feishu = Effect.fnUntraced(function*(options: {
 }) {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
-  const clientOptions = clientOptionsOf(flags, options.counters)
+  const tokens = new Set<string>()
+  const clientOptions = clientOptionsOf(flags, options.counters, tokens)
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox
@@ -269,7 +295,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
     kind: "real",
     label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
-    secrets: () => [Redacted.value(secret)]
+    secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<Departments.Departments>
 })
 

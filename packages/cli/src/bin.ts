@@ -15,10 +15,26 @@ if (relaunch !== undefined && process.execve !== undefined) {
   }
 }
 
-const [NodeRuntime, NodeServices, Effect, { run }] = await Promise.all([
+// The signal that stopped the run decides the exit code (`internal/signal.ts`). The runtime interrupts the run on
+// either signal and would report every interruption as 130.
+const Signal = await import("./internal/signal.ts")
+process.once("SIGINT", () => Signal.record("SIGINT"))
+process.once("SIGTERM", () => Signal.record("SIGTERM"))
+
+const [NodeRuntime, NodeServices, Effect, Runtime, Cause, { run }] = await Promise.all([
   import("@effect/platform-node/NodeRuntime"),
   import("@effect/platform-node/NodeServices"),
   import("effect/Effect"),
+  import("effect/Runtime"),
+  import("effect/Cause"),
   import("./Cli.ts")
 ])
-run(process.argv).pipe(Effect.provide(NodeServices.layer), NodeRuntime.runMain)
+run(process.argv).pipe(
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({
+    teardown: (exit, onExit) =>
+      exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+        ? onExit(Signal.exitCode())
+        : Runtime.defaultTeardown(exit, onExit)
+  })
+)

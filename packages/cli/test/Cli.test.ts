@@ -1,12 +1,47 @@
-import { Cli } from "@dirsync/cli"
+import { Cli, CliExit, Runner } from "@dirsync/cli"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
 import { execFileSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { parsePort } from "../src/internal/commands/sandbox.ts"
+import * as Files from "../src/internal/files.ts"
+import * as Terminal from "../src/internal/terminal.ts"
 
 const bin = join(import.meta.dirname, "..", "src", "bin.ts")
 const dirsync = (...args: Array<string>) => execFileSync(process.execPath, [bin, ...args], { encoding: "utf8" })
+
+/** A directory with `roster.csv`, a symlink and a hard link to it, and a subdirectory `adir`. */
+const withFiles = <A, E>(f: (dir: string) => Effect.Effect<A, E, never>) =>
+  Effect.acquireUseRelease(
+    Effect.sync(() => {
+      const dir = mkdtempSync(join(tmpdir(), "cli-paths-"))
+      writeFileSync(join(dir, "roster.csv"), "student_userid,name\ns1,A\n")
+      symlinkSync("roster.csv", join(dir, "link.csv"))
+      linkSync(join(dir, "roster.csv"), join(dir, "hard.csv"))
+      mkdirSync(join(dir, "adir"))
+      return dir
+    }),
+    f,
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** The usage error (exit 2) a check fails with, or `undefined` when it passes. */
+const refusal = (paths: Files.RunPaths) =>
+  Files.checkRunPaths(paths).pipe(
+    Effect.as(undefined),
+    Effect.catch((e) => Effect.succeed(e)),
+    Effect.provide(NodeFileSystem.layer)
+  )
+
+const assertRefused = (e: CliExit.CliExit | undefined, text: string) => {
+  assert.isDefined(e, `refused: ${text}`)
+  assert.strictEqual(e!.code, 2)
+  assert.include(e!.message, text)
+}
 
 describe("Cli", () => {
   it("answers --version with the package version", () => {
@@ -17,6 +52,108 @@ describe("Cli", () => {
 
   it("describes itself in --help", () => {
     assert.include(dirsync("--help"), "WeCom school contacts and Feishu contacts")
+  })
+
+  describe("checkRunPaths (before anything is sent)", () => {
+    it.effect("refuses a report or journal that is the input, by path, symbolic link or hard link", () =>
+      withFiles((dir) =>
+        Effect.gen(function*() {
+          const input = join(dir, "roster.csv")
+          assertRefused(yield* refusal({ input, report: input }), "the report would overwrite it")
+          assertRefused(yield* refusal({ input, report: join(dir, "link.csv") }), "is the input file")
+          assertRefused(yield* refusal({ input, report: join(dir, "adir", "..", "roster.csv") }), "is the input file")
+          assertRefused(yield* refusal({ input, journal: join(dir, "hard.csv") }), "the journal would write into it")
+          assertRefused(yield* refusal({ input: join(dir, "link.csv"), journal: input }), "is the input file")
+          assert.strictEqual(readFileSync(input, "utf8"), "student_userid,name\ns1,A\n")
+        })
+      ))
+
+    it.effect("refuses a report and a journal that are one file, even before either exists", () =>
+      withFiles((dir) =>
+        Effect.gen(function*() {
+          const input = join(dir, "roster.csv")
+          assertRefused(
+            yield* refusal({ input, report: join(dir, "out.json"), journal: join(dir, "adir", "..", "out.json") }),
+            "are the same file"
+          )
+          assert.isUndefined(yield* refusal({ input, report: join(dir, "r.json"), journal: join(dir, "j.jsonl") }))
+        })
+      ))
+
+    it.effect("refuses a missing directory, a directory, a device and a link to one, and a dangling link", () =>
+      withFiles((dir) =>
+        Effect.gen(function*() {
+          const input = join(dir, "roster.csv")
+          assertRefused(yield* refusal({ input, report: join(dir, "nope", "r.json") }), "does not exist")
+          assertRefused(yield* refusal({ input, report: join(dir, "adir") }), "is a directory")
+          assertRefused(yield* refusal({ input, journal: join(dir, "adir") }), "is a directory")
+          assertRefused(yield* refusal({ input, report: "/dev/stdout" }), "use --report - to print")
+          assertRefused(yield* refusal({ input, journal: "/dev/full" }), "is a device or a stream")
+          symlinkSync("/dev/stdout", join(dir, "out.json"))
+          assertRefused(yield* refusal({ input, report: join(dir, "out.json") }), "is a device or a stream")
+          symlinkSync("missing.json", join(dir, "dangling.json"))
+          assertRefused(yield* refusal({ input, report: join(dir, "dangling.json") }), "symbolic link to a missing")
+          assert.isUndefined(yield* refusal({ input, report: "-" }))
+        })
+      ))
+  })
+
+  describe("terminal output", () => {
+    it("quotes ids and escapes controls, escape sequences, bidi overrides and zero-width characters", () => {
+      assert.strictEqual(Terminal.quote("zhangsan"), "\"zhangsan\"")
+      assert.strictEqual(
+        Terminal.quote("evil\u001b]0;pwned\u0007\u001b[2J"),
+        "\"evil\\u001b]0;pwned\\u0007\\u001b[2J\""
+      )
+      assert.strictEqual(Terminal.quote("ab\u202ecba"), "\"ab\\u202ecba\"")
+      assert.strictEqual(Terminal.quote("a\u200bb\ufeff"), "\"a\\u200bb\\ufeff\"")
+      assert.strictEqual(Terminal.quote("say \"hi\"\\"), "\"say \\\"hi\\\"\\\\\"")
+      assert.strictEqual(Terminal.safe("x\u0085y\r\nz\u2028"), "x\\u0085y\\r\\nz\\u2028")
+      assert.strictEqual(Terminal.safe("张三 O'Brien"), "张三 O'Brien")
+    })
+
+    it("scrubs every registered secret from a printed line, raw and URL-encoded", () => {
+      Terminal.registerSecrets(() => ["corp/secret=1", "TOKEN-abcdef"])
+      assert.strictEqual(
+        Terminal.line("GET /gettoken?corpsecret=corp%2Fsecret%3D1 gave TOKEN-abcdef\u001b[2J"),
+        "GET /gettoken?corpsecret=<redacted> gave <redacted>\\u001b[2J"
+      )
+    })
+  })
+
+  describe("sandbox --port", () => {
+    it.effect("accepts 0 to 65535 and refuses anything else in one line (exit 2)", () =>
+      Effect.gen(function*() {
+        assert.strictEqual(yield* parsePort("0"), 0)
+        assert.strictEqual(yield* parsePort("65535"), 65535)
+        for (const bad of ["65536", "70000", "-1", "abc", "1.5", "", "0x50"]) {
+          const e = yield* Effect.flip(parsePort(bad))
+          assert.strictEqual(e.code, 2)
+          assert.include(e.message, "give a port number from 0 to 65535")
+        }
+      }))
+  })
+
+  describe("resumeCommand", () => {
+    it("repeats the run's arguments with --resume, quoted for a shell", () => {
+      assert.strictEqual(
+        Runner.resumeCommand([
+          "node",
+          "bin.ts",
+          "wecom",
+          "students",
+          "update",
+          "my roster.csv",
+          "--journal",
+          "j.jsonl"
+        ]),
+        "dirsync wecom students update 'my roster.csv' --journal j.jsonl --resume"
+      )
+      assert.strictEqual(
+        Runner.resumeCommand(["node", "bin.ts", "wecom", "students", "update", "a.csv", "--journal", "j", "--resume"]),
+        "dirsync wecom students update a.csv --journal j --resume"
+      )
+    })
   })
 })
 

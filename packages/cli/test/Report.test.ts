@@ -1,5 +1,6 @@
 import { Report } from "@dirsync/cli"
 import { Outcome } from "@dirsync/core"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
@@ -94,6 +95,38 @@ describe("Report", () => {
   })
 
   describe("assertNoSecrets", () => {
+    it("never breaks the document: one-character and JSON-syntax secrets are ignored, others redacted in values", () => {
+      const text = Report.render(
+        meta,
+        [{ row: 1, id: "a:b", status: "failed", message: "echoed LONGSECRET and \"quoted\"" }],
+        ["a", "\"", ":", "1", "e", "LONGSECRET"]
+      )
+      const report = JSON.parse(text) as Report.Report
+      assert.deepStrictEqual(report.items, [
+        { row: 1, id: "a:b", status: "failed", message: "echoed <redacted> and \"quoted\"" }
+      ])
+      assert.deepStrictEqual(report.summary, { total: 1, applied: 0, rejected: 0, failed: 1, skipped: 0 })
+    })
+
+    it("redacts a secret in string values only, never in keys, and its URL-encoded form too", () => {
+      const secret = "s3cret/value=x"
+      const text = Report.render(
+        meta,
+        [{
+          row: 1,
+          id: "row-1",
+          status: "failed",
+          message: `GET /token?secret=${encodeURIComponent(secret)} refused`,
+          result: { status: "tracked" }
+        }],
+        [secret, "status"]
+      )
+      const report = JSON.parse(text) as Report.Report
+      assert.strictEqual(report.items[0]!.message, "GET /token?secret=<redacted> refused")
+      assert.strictEqual(report.items[0]!.status, "failed")
+      assert.deepStrictEqual(report.items[0]!.result, { status: "tracked" })
+    })
+
     it.effect("fails when a secret appears, without naming it", () =>
       Effect.gen(function*() {
         yield* Report.assertNoSecrets("all clear", ["hunter2"])
@@ -210,6 +243,39 @@ describe("Report", () => {
           assert.strictEqual(NFS.readFileSync(path, "utf8"), "earlier report")
         })
       ).pipe(Effect.provide(realFileSystem({ failRename: true }))))
+
+    it.effect("a path that became a directory during the run: the report lands beside it, and close says where", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          const writer = yield* Report.makeWriter({ ...meta, path })
+          yield* writer.writeAll(outcomes)
+          NFS.mkdirSync(path)
+          const landed = yield* writer.close(outcomes.reduce(Outcome.add, Outcome.emptySummary))
+          assert.strictEqual(landed, join(dir, "report.dirsync-1.json"))
+          assert.deepStrictEqual(
+            JSON.parse(NFS.readFileSync(landed, "utf8")),
+            JSON.parse(Report.render(meta, outcomes))
+          )
+          assert.deepStrictEqual(NFS.readdirSync(dir).toSorted(), ["report.dirsync-1.json", "report.json"])
+        })
+      ).pipe(Effect.provide(NodeFileSystem.layer)))
+
+    it.effect("through a symbolic link the report replaces the file it names, and the link stays", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const real = join(dir, "real.json")
+          const link = join(dir, "link.json")
+          NFS.writeFileSync(real, "earlier")
+          NFS.symlinkSync(real, link)
+          const writer = yield* Report.makeWriter({ ...meta, path: link })
+          yield* writer.writeAll(outcomes)
+          const landed = yield* writer.close(outcomes.reduce(Outcome.add, Outcome.emptySummary))
+          assert.strictEqual(landed, NFS.realpathSync(real))
+          assert.isTrue(NFS.lstatSync(link).isSymbolicLink())
+          assert.strictEqual(NFS.readFileSync(link, "utf8"), Report.render(meta, outcomes))
+        })
+      ).pipe(Effect.provide(NodeFileSystem.layer)))
 
     it.effect("redacts secrets known only by the end of the run, in items and header", () =>
       withDir((dir) =>

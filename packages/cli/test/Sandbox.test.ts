@@ -45,6 +45,17 @@ describe("Sandbox", () => {
       }))
   })
 
+  describe("fromFile", () => {
+    it.effect("a directory given as --seed is said in words, not as the platform's tag and method", () =>
+      Effect.gen(function*() {
+        const e = yield* Effect.flip(
+          Sandbox.fromFile(tmpdir(), WeComTesting.make(), FeishuTesting.make())
+        )
+        assert.strictEqual(e.code, 2)
+        assert.strictEqual(e.message, `--seed ${tmpdir()}: is a directory`)
+      }).pipe(Effect.provide(NodeServices.layer)))
+  })
+
   describe("wecomFromInput", () => {
     it.effect("seeds from the run's own read: the run then sends what the seed saw, even if the file changes", () =>
       Effect.gen(function*() {

@@ -1,4 +1,6 @@
-import { Progress, Target } from "@dirsync/cli"
+import { Progress, Sandbox, Target } from "@dirsync/cli"
+import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
+import * as WeComTesting from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -115,6 +117,28 @@ describe("Target", () => {
         assert.strictEqual(w.label, "https://wecom.example.com")
         assert.deepStrictEqual(w.secrets(), ["wecom-secret-value"])
       }).pipe(withEnv({ ...credentials, WECOM_BASE_URL: "https://wecom.example.com/" })))
+  })
+
+  describe("real, against a loopback vendor", () => {
+    it.effect("scrubs every token its requests carried, not only the secret", () =>
+      Effect.gen(function*() {
+        const directory = WeComTesting.make()
+        const served = yield* Sandbox.serve([{ prefix: "/cgi-bin/", handler: directory.handle }])
+        const env = { WECOM_CORP_ID: directory.corpId, WECOM_SECRET: directory.secret, WECOM_BASE_URL: served.url }
+        const w = yield* wecom(flags()).pipe(withEnv(env))
+        assert.strictEqual(w.kind, "real")
+        yield* Effect.gen(function*() {
+          const school = yield* SchoolContacts.SchoolContacts
+          yield* school.students.execute(
+            [{ row: 1, id: "tk-1", item: { student_userid: "tk-1", name: "T" } as never }],
+            { chunk: 0, note: () => Effect.void }
+          ).pipe(Effect.ignore)
+        }).pipe(Effect.provide(w.layer!), withEnv(env))
+        const issued = directory.issuedTokens()
+        assert.isAbove(issued.length, 0)
+        for (const token of issued) assert.include(w.secrets(), token)
+        assert.include(w.secrets(), directory.secret)
+      }).pipe(Effect.scoped))
   })
 
   describe("sandbox", () => {

@@ -596,7 +596,7 @@ describe.concurrent("dirsync e2e: invalid rows and partial failures", () => {
     assert.deepInclude(item(r, 4), { status: "rejected" })
     assert.match(item(r, 4).message!, /^student_userid contains " "/)
     // The summary on stdout points at the rows.
-    assert.include(result.stdout, "row 2 (iv-x): rejected InvalidField: name has 33 characters; at most 32")
+    assert.include(result.stdout, "row 2 (\"iv-x\"): rejected InvalidField: name has 33 characters; at most 32")
     const users = await wecomGet(clean, ["iv-1", "iv-2"])
     assert.deepInclude(users.get("iv-1")!["student"], { name: "有效" })
     assert.deepInclude(users.get("iv-2")!["student"], { mobile: "13800000009" })
@@ -669,7 +669,7 @@ describe.concurrent("dirsync e2e: invalid rows and partial failures", () => {
     assert.deepInclude(item(r, 1), { id: "pf-1", status: "applied" })
     assert.deepInclude(item(r, 2), { id: "pf-nobody", status: "failed", code: 1 })
     assert.deepInclude(item(r, 3), { id: "pf-1b", status: "failed", code: 1 })
-    assert.include(result.stdout, "row 2 (pf-nobody): failed 1")
+    assert.include(result.stdout, "row 2 (\"pf-nobody\"): failed 1")
 
     const classReport = dir.path("pf-class-report.json")
     const classResult = await dirsync(["wecom", "students", "update", classFile, "--report", classReport], clean.env)
@@ -753,7 +753,7 @@ describe.concurrent("dirsync e2e: dry run, strict, json", () => {
       const file = dir.write("dr-bad.csv", csv(STUDENTS, ["dr-3,,甲,,1", "dr-4,,,notamobile,1"]))
       const result = await dirsync(["wecom", "students", "update", file, "--dry-run"], { WECOM_BASE_URL: proxy.url })
       assertExit(result, 3)
-      assert.include(result.stdout, "row 2 (dr-4): rejected")
+      assert.include(result.stdout, "row 2 (\"dr-4\"): rejected")
       assert.strictEqual(proxy.connections(), 0)
     })
   })
@@ -810,6 +810,24 @@ describe.concurrent("dirsync e2e: dry run, strict, json", () => {
     })
     assert.include(result.stderr, "1/1 rows")
   })
+
+  it("--json prints exactly one object with error and exitCode on a usage error, a refusal and an abort", async () => {
+    const file = okStudents()
+    const runs = await Promise.all([
+      dirsync(["wecom", "students", "update", "--json"]),
+      dirsync(["wecom", "students", "update", file, "--json", "--report", file], clean.env),
+      dirsync(["wecom", "students", "update", file, "--json"], { ...clean.env, WECOM_SECRET: "not-the-secret" })
+    ])
+    for (const [result, code] of [[runs[0]!, 2], [runs[1]!, 2], [runs[2]!, 1]] as const) {
+      assertExit(result, code)
+      assertNoStackTrace(result)
+      assert.strictEqual(result.stdout.trim().split("\n").length, 1, result.stdout)
+      const out = JSON.parse(result.stdout) as { error?: unknown; exitCode?: unknown }
+      assert.isString(out.error)
+      assert.strictEqual(out.exitCode, code)
+    }
+    assert.include(runs[1]!.stdout, "is the input file")
+  })
 })
 
 // =============================================================================
@@ -865,7 +883,7 @@ describe.concurrent("dirsync e2e: usage and configuration errors (exit 2, no sta
     const port = (taken.address() as AddressInfo).port
     try {
       const result = await dirsync(["sandbox", "--port", String(port)])
-      assertUsage(result, `--port ${port}: cannot listen (EADDRINUSE)`)
+      assertUsage(result, `--port ${port}: cannot listen (the port is already in use)`)
     } finally {
       await new Promise((resolve) => taken.close(resolve))
     }

@@ -82,7 +82,9 @@ export const LocalReason = {
    */
   Aborted: "Aborted",
   /** Not sent: the run's deadline passed before the row's chunk was reached. */
-  DeadlineReached: "DeadlineReached"
+  DeadlineReached: "DeadlineReached",
+  /** The run stopped (aborted, interrupted) before this row was sent. */
+  NotSent: "NotSent"
 } as const
 
 /**

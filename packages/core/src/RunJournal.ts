@@ -21,6 +21,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
+import type * as PlatformError from "effect/PlatformError"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
@@ -358,6 +359,15 @@ export interface FileOptions {
 }
 
 /**
+ * A platform failure's text with the operating system's code (`ENOSPC`) the platform leaves out of its message, so
+ * that a full disk reads as one.
+ */
+const platformMessage = (e: PlatformError.PlatformError): string => {
+  const code = (e.reason.cause as { readonly code?: unknown } | undefined)?.code
+  return typeof code === "string" && !e.message.includes(code) ? `${e.message}: ${code}` : e.message
+}
+
+/**
  * A journal in a file, locked for the rest of the scope: a journal another live run holds is refused (naming that
  * run), before it is read.
  *
@@ -370,11 +380,11 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
   yield* FileLock.acquire(options.path, { ...options.lock, what: "journal" }).pipe(
     Effect.mapError((e) => fail(e.message))
   )
-  const exists = yield* fs.exists(options.path).pipe(Effect.mapError((e) => fail(e.message)))
+  const exists = yield* fs.exists(options.path).pipe(Effect.mapError((e) => fail(platformMessage(e))))
   let previous: Previous = { applied: new Map(), pending: [], nextChunk: 0 }
   let tornTail = false
   if (exists) {
-    const text = yield* fs.readFileString(options.path).pipe(Effect.mapError((e) => fail(e.message)))
+    const text = yield* fs.readFileString(options.path).pipe(Effect.mapError((e) => fail(platformMessage(e))))
     tornTail = text.length > 0 && !text.endsWith("\n")
     if (text.trim().length > 0) {
       if (!options.resume) {
@@ -387,16 +397,16 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
       previous = replayed
     }
   }
-  const file = yield* fs.open(options.path, { flag: "a" }).pipe(Effect.mapError((e) => fail(e.message)))
+  const file = yield* fs.open(options.path, { flag: "a" }).pipe(Effect.mapError((e) => fail(platformMessage(e))))
   const encoder = new TextEncoder()
   // A killed run may have left a torn last line: end it, so that our first record is a line of its own.
-  if (tornTail) yield* file.writeAll(encoder.encode("\n")).pipe(Effect.mapError((e) => fail(e.message)))
+  if (tornTail) yield* file.writeAll(encoder.encode("\n")).pipe(Effect.mapError((e) => fail(platformMessage(e))))
   // Chunks finish concurrently: one writer at a time, so a record is never interleaved with another.
   const lock = yield* Semaphore.make(1)
   const write = (line: Line) =>
     file.writeAll(encoder.encode(JSON.stringify(line) + "\n")).pipe(
       Effect.andThen(options.sync === true ? file.sync : Effect.void),
-      Effect.mapError((e) => fail(e.message)),
+      Effect.mapError((e) => fail(platformMessage(e))),
       Semaphore.withPermits(lock, 1)
     )
   yield* write({ type: "run", version: 1, command: options.command })

@@ -246,14 +246,21 @@ export const isOutcomeUnknown = (u: unknown): boolean => isVendorFailure(u) && u
 export const hidesNoWork = (u: unknown): boolean => !isOutcomeUnknown(u)
 
 /**
+ * A reply without a vendor envelope carries its HTTP status as `code`: it is not a vendor code ("failed with 200").
+ * Neither vendor documents codes in the HTTP status range.
+ */
+const isHttpStatus = (e: VendorFailure): boolean => e.code >= 100 && e.code <= 599
+
+/**
  * One line for humans: `batch_update_student failed with 40058 (InvalidRequest): invalid parameter`. A code of 0
- * (no vendor code: a dropped connection, a timeout) is left out rather than shown as the vendors' "success".
+ * (no vendor code: a dropped connection, a timeout) is left out rather than shown as the vendors' "success", and so
+ * is an HTTP status standing in for a missing vendor code (the message already says `HTTP 200 …`).
  *
  * @since 0.1.0
  * @category formatting
  */
 export const describe = (e: VendorFailure): string =>
-  `${e.endpoint} failed ${e.code === 0 ? "" : `with ${e.code} `}(${e.reason._tag})${
+  `${e.endpoint} failed ${e.code === 0 || isHttpStatus(e) ? "" : `with ${e.code} `}(${e.reason._tag})${
     e.vendorMessage ? `: ${e.vendorMessage}` : ""
   }${e.requestId ? ` [request ${e.requestId}]` : ""}`
 

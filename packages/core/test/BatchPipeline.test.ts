@@ -832,6 +832,43 @@ describe("BatchPipeline", () => {
           }])
           assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[2]])
         }))
+
+      it.effect("a journal that fails to record a sent chunk (disk full): its outcomes still come out, then the run fails", () =>
+        Effect.gen(function*() {
+          const { journal } = yield* RunJournal.makeMemory()
+          let finishedCalls = 0
+          const full = new RunJournal.JournalError({
+            path: "j.jsonl",
+            message: "ENOSPC: no space left on device, write"
+          })
+          const failing: RunJournal.Service = {
+            ...journal,
+            // The second chunk's result cannot be recorded; the third chunk must not be sent at all.
+            finished: (chunk, outcomes) => ++finishedCalls >= 2 ? Effect.fail(full) : journal.finished(chunk, outcomes)
+          }
+          const vendor = fakeVendor({ chunkSize: 2 })
+          const seen: Array<Outcome.RowOutcome> = []
+          const fiber = yield* Effect.forkChild(
+            BatchPipeline.run(vendor.endpoint, source(students(6)), { concurrency: 1 }).pipe(
+              Stream.runForEach((o) => Effect.sync(() => void seen.push(o))),
+              Effect.provideService(RunJournal.RunJournal, failing),
+              Effect.flip
+            )
+          )
+          yield* TestClock.adjust("1 hour")
+          const error = yield* Fiber.join(fiber)
+          assert.strictEqual(error, full)
+          assert.deepStrictEqual(vendor.spans.map((s) => s.rows), [[1, 2], [3, 4]], "nothing sent after the failure")
+          // Every row has its one outcome: the rows the abort kept from being sent are said so.
+          assert.deepStrictEqual(statusOf(seen), [
+            "1:applied",
+            "2:applied",
+            "3:applied",
+            "4:applied",
+            "5:skipped",
+            "6:skipped"
+          ])
+        }))
     })
   })
 

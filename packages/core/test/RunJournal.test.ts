@@ -214,6 +214,17 @@ describe("RunJournal", () => {
       }).pipe(Effect.scoped, Effect.provide(fs.layer))
     })
 
+    it.effect("a write on a full disk fails naming the cause (ENOSPC), not only the platform's method", () => {
+      const fs = makeMemoryFileSystem(new Map(), { capacityBytes: 80 })
+      return Effect.gen(function*() {
+        const journal = yield* RunJournal.makeFile(options)
+        const e = yield* Effect.flip(journal.started(0, [{ row: 1, id: "a".repeat(60) }]))
+        assert.instanceOf(e, RunJournal.JournalError)
+        assert.strictEqual(e.path, options.path)
+        assert.include(e.message, "ENOSPC")
+      }).pipe(Effect.scoped, Effect.provide(fs.layer))
+    })
+
     it.effect("refuses to overwrite an existing journal unless resuming", () => {
       const fs = makeMemoryFileSystem(new Map([[options.path, lines(run(), started(0, [[1, "a"]]))]]))
       return Effect.gen(function*() {

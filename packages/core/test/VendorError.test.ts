@@ -16,6 +16,14 @@ const catalogue: ReadonlyArray<VendorError.CatalogueEntry> = [
   { code: 60111, name: "userid not found", meaning: "not found", retry: "item" }
 ]
 
+const failure = (code: number, vendorMessage: string): VendorError.VendorFailure => ({
+  _tag: "TestError",
+  endpoint: "batch_update_student",
+  code,
+  vendorMessage,
+  reason: new VendorError.Unknown()
+})
+
 describe("VendorError", () => {
   describe("makeClassifier", () => {
     const classifier = VendorError.makeClassifier(catalogue)
@@ -172,5 +180,19 @@ describe("VendorError", () => {
         assert.strictEqual(decoded.reason._tag, "RateLimited")
         assert.isTrue(decoded.reason.isRetryable)
       }))
+  })
+
+  describe("describe", () => {
+    it("names a vendor code, but never an HTTP status standing in for one", () => {
+      assert.strictEqual(
+        VendorError.describe(failure(60111, "userid not found")),
+        "batch_update_student failed with 60111 (Unknown): userid not found"
+      )
+      assert.strictEqual(
+        VendorError.describe(failure(200, "the reply is not a JSON object")),
+        "batch_update_student failed (Unknown): the reply is not a JSON object"
+      )
+      assert.notInclude(VendorError.describe(failure(502, "HTTP 502")), "with 502")
+    })
   })
 })

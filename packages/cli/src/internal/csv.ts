@@ -6,7 +6,7 @@
 import { parse as csvParser } from "csv-parse"
 import { once } from "node:events"
 import { createReadStream } from "node:fs"
-import { firstInvalidUtf8, formatBytes, isUtf8 } from "./text.ts"
+import { firstInvalidUtf8, formatBytes, fsWords, isUtf8 } from "./text.ts"
 
 /** Which command's input a file holds; decides the CSV columns and the JSON body key. */
 export type Layout = "students" | "parents" | "departments"
@@ -214,17 +214,17 @@ export const cannotRead = (reason: string): string =>
     ? "file not found"
     : reason === "PermissionDenied" || reason === "EACCES" || reason === "EPERM"
     ? "permission denied: the file cannot be read"
-    : `the file cannot be read (${reason})`
+    : `the file cannot be read (${fsWords(reason)})`
 
 /**
  * Why the private copy of the input a run reads from (its spool, see `internal/input/spool.ts`) cannot be written or
  * read back; `reason` is a PlatformError reason tag or an errno code.
  */
 export const cannotCopy = (reason: string): string =>
-  `the private copy dirsync keeps of the file for this run cannot be written (${reason}); nothing was sent`
+  `the private copy dirsync keeps of the file for this run cannot be written (${fsWords(reason)}); nothing was sent`
 
 export const cannotReadCopy = (reason: string): string =>
-  `the private copy dirsync made of the file for this run cannot be read (${reason})`
+  `the private copy dirsync made of the file for this run cannot be read (${fsWords(reason)})`
 
 /** The errno code of a Node error, else its text. */
 export const codeOf = (e: unknown): string => {

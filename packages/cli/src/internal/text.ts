@@ -210,3 +210,38 @@ export const formatBytes = (n: number): string => {
   if (n >= 1000) return `${Math.round(n / 1000)} KB`
   return `${n} bytes`
 }
+
+/** Errno codes in words, for messages about files. */
+export const WORDS: Readonly<Record<string, string>> = {
+  ENOSPC: "no space left on device",
+  EDQUOT: "disk quota exceeded",
+  EFBIG: "file too large",
+  EROFS: "read-only file system",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  ENOENT: "no such file or directory",
+  ENOTDIR: "a part of the path is not a directory",
+  EISDIR: "is a directory",
+  EEXIST: "already exists",
+  EIO: "input/output error",
+  EMFILE: "too many open files",
+  ENAMETOOLONG: "file name too long",
+  ELOOP: "too many symbolic links"
+}
+
+/** Effect platform error tags in words. */
+export const TAG_WORDS: Readonly<Record<string, string>> = {
+  NotFound: "no such file or directory",
+  PermissionDenied: "permission denied",
+  AlreadyExists: "already exists",
+  BadResource: "not a usable file",
+  Busy: "the file is busy",
+  InvalidData: "invalid data",
+  TimedOut: "timed out",
+  UnexpectedEof: "the file ended unexpectedly",
+  WriteZero: "nothing could be written",
+  WouldBlock: "the file is not ready"
+}
+
+/** An errno code (`ENOSPC`) or a platform error tag (`BadResource`) in words; anything else as it is. */
+export const fsWords = (reason: string): string => WORDS[reason] ?? TAG_WORDS[reason] ?? reason

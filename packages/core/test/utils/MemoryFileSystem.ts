@@ -8,8 +8,19 @@ import * as PlatformError from "effect/PlatformError"
  * written whole, hard-linked (a copy that fails when the target exists), removed. `files` can be read and seeded by
  * the test.
  */
-export const makeMemoryFileSystem = (files: Map<string, string> = new Map()) => {
+export const makeMemoryFileSystem = (
+  files: Map<string, string> = new Map(),
+  /** A full disk: writes fail with ENOSPC, as the platform reports it, once a file would grow beyond this. */
+  options: { readonly capacityBytes?: number } = {}
+) => {
   const decoder = new TextDecoder()
+  const full = PlatformError.systemError({
+    _tag: "Unknown",
+    module: "FileSystem",
+    method: "writeAll",
+    pathOrDescriptor: 21,
+    cause: Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })
+  })
   const layer: Layer.Layer<FileSystem.FileSystem> = FileSystem.layerNoop({
     exists: (path) => Effect.sync(() => files.has(path)),
     readFileString: (path) => Effect.sync(() => files.get(path) ?? ""),
@@ -30,7 +41,9 @@ export const makeMemoryFileSystem = (files: Map<string, string> = new Map()) => 
       Effect.sync(() => {
         if (!files.has(path)) files.set(path, "")
         const append = (bytes: Uint8Array) =>
-          Effect.sync(() => void files.set(path, (files.get(path) ?? "") + decoder.decode(bytes)))
+          (files.get(path) ?? "").length + bytes.length > (options.capacityBytes ?? Infinity)
+            ? Effect.fail(full)
+            : Effect.sync(() => void files.set(path, (files.get(path) ?? "") + decoder.decode(bytes)))
         return { writeAll: append, sync: Effect.void } as unknown as FileSystem.File
       })
   })

@@ -7,6 +7,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as CliExit from "../../CliExit.ts"
 import { examplesDir } from "../../Sandbox.ts"
 import type * as Target from "../../Target.ts"
+import * as Files from "../files.ts"
 import * as Feishu from "./feishu.ts"
 import * as WeCom from "./wecom.ts"
 
@@ -43,10 +44,14 @@ const runs = [
 ]
 
 /** `dirsync demo` */
-export const demo = Effect.gen(function*() {
+export const demo = Effect.scoped(Effect.gen(function*() {
   const fs = yield* FileSystem.FileSystem
-  const tmp = yield* fs.makeTempDirectory({ prefix: "dirsync-demo-" }).pipe(
-    Effect.mapError((e) => CliExit.aborted(`demo: ${e.message}`))
+  // The reports live only as long as the demo: removed when it ends, however it ends (Ctrl-C included).
+  const tmp = yield* Effect.acquireRelease(
+    fs.makeTempDirectory({ prefix: "dirsync-demo-" }).pipe(
+      Effect.mapError((e) => CliExit.aborted(`demo: cannot create a temporary directory (${Files.describeError(e)})`))
+    ),
+    (dir) => Effect.ignore(fs.remove(dir, { recursive: true, force: true }))
   )
   for (const r of runs) {
     const report = `${tmp}/${r.file}-report.json`
@@ -55,10 +60,12 @@ export const demo = Effect.gen(function*() {
     yield* r.run({ ...base, report }).pipe(
       Effect.catchIf((e) => e instanceof CliExit.CliExit && e.code === 3, () => Effect.void)
     )
-    const text = yield* fs.readFileString(report).pipe(Effect.mapError((e) => CliExit.aborted(`demo: ${e.message}`)))
+    const text = yield* fs.readFileString(report).pipe(
+      Effect.mapError((e) => CliExit.aborted(`demo: cannot read the report (${Files.describeError(e)})`))
+    )
     process.stdout.write(`\n${text}\n`)
   }
   process.stdout.write(
     `\nThe examples are in ${examplesDir}. Try your own file with --dry-run or --sandbox; see \`dirsync --help\`.\n`
   )
-})
+}))

@@ -8,15 +8,33 @@ import * as WeComTesting from "@dirsync/wecom/testing"
 import * as Effect from "effect/Effect"
 import * as CliExit from "../../CliExit.ts"
 import * as Sandbox from "../../Sandbox.ts"
+import * as Terminal from "../terminal.ts"
+import { fsWords } from "../text.ts"
+
+const fsWordsOrCode = (e: Error): string => {
+  const code = (e as NodeJS.ErrnoException).code
+  return code === "EADDRINUSE" ? "the port is already in use" : code === undefined ? e.message : fsWords(code)
+}
 
 /** `dirsync sandbox [--port N] [--faults SPEC] [--rate N] [--seed FILE]` */
+/** `--port`: a whole number from 0 (any free port) to 65535. */
+export const parsePort = (text: string): Effect.Effect<number, CliExit.CliExit> => {
+  const port = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN
+  return port <= 65535
+    ? Effect.succeed(port)
+    : Effect.fail(
+      CliExit.usage(`--port ${Terminal.line(text)}: give a port number from 0 to 65535 (0 picks a free port)`)
+    )
+}
+
 export const sandbox = (args: {
-  readonly port: number
+  readonly port: string
   readonly faults: string
   readonly rate: number | undefined
   readonly seed: string | undefined
 }) =>
   Effect.gen(function*() {
+    const port = yield* parsePort(args.port)
     const spec = [args.faults, args.rate === undefined ? "" : `rate=${args.rate}`].filter((s) => s).join(",")
     const faults = yield* Effect.try({
       try: () => Faults.parse(spec),
@@ -29,11 +47,9 @@ export const sandbox = (args: {
     const served = yield* Sandbox.serve([
       { prefix: "/cgi-bin/", handler: wecom.handle },
       { prefix: "/open-apis/", handler: feishu.handle }
-    ], { port: args.port }).pipe(
+    ], { port }).pipe(
       // A port already taken (EADDRINUSE) or not ours to bind (EACCES) is the user's to change: one line, exit 2.
-      Effect.mapError((e) =>
-        CliExit.usage(`--port ${args.port ?? 0}: cannot listen (${(e as NodeJS.ErrnoException).code ?? e.message})`)
-      )
+      Effect.mapError((e) => CliExit.usage(`--port ${port}: cannot listen (${fsWordsOrCode(e)})`))
     )
     process.stdout.write(
       [

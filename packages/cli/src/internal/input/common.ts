@@ -89,13 +89,24 @@ export const platformError = (file: string) => (e: PlatformError.PlatformError):
 // File checks
 // =============================================================================
 
+const FILE_TYPES: Readonly<Record<string, string>> = {
+  Directory: "a directory",
+  CharacterDevice: "a device",
+  BlockDevice: "a device",
+  FIFO: "a pipe",
+  Socket: "a socket",
+  SymbolicLink: "a symbolic link"
+}
+
 /** The file's metadata: missing, not a regular file or empty are file-level errors. */
 export const checkFile = (fs: FileSystem.FileSystem, file: string): Effect.Effect<FileSystem.File.Info, InputError> =>
   fs.stat(file).pipe(
     Effect.mapError(platformError(file)),
     Effect.flatMap((info) => {
       if (info.type !== "File") {
-        return Effect.fail(inputError(file, {}, `is not a file (it is a ${info.type.toLowerCase()})`))
+        return Effect.fail(
+          inputError(file, {}, `is not a file (it is ${FILE_TYPES[info.type] ?? "not a regular file"})`)
+        )
       }
       if (Number(info.size) === 0) return Effect.fail(inputError(file, {}, "the file is empty: no rows to process"))
       return Effect.succeed(info)

@@ -22,7 +22,9 @@ export const isFatal = (e: unknown): boolean => {
 }
 
 /**
- * Every row of a chunk the vendor refused as a whole, failed with the vendor's code and reason.
+ * Every row of a chunk the vendor refused as a whole, failed with the vendor's code and reason; or, when the failure
+ * may hide work the vendor did (`outcomeUnknown`: the reply was lost or proves nothing), failed with reason
+ * `OutcomeUnknown`, so the report does not call "maybe applied" a plain failure.
  *
  * @since 0.2.0
  * @category outcomes
@@ -30,16 +32,21 @@ export const isFatal = (e: unknown): boolean => {
 export const failedChunk = (
   rows: ReadonlyArray<{ readonly row: number; readonly id: string }>,
   e: VendorError.VendorFailure
-): ReadonlyArray<RowOutcome> =>
-  rows.map((r): RowOutcome => ({
+): ReadonlyArray<RowOutcome> => {
+  const unknown = e.outcomeUnknown === true
+  const message = unknown
+    ? `${VendorError.describe(e)}; the vendor may or may not have applied this row`
+    : VendorError.describe(e)
+  return rows.map((r): RowOutcome => ({
     row: r.row,
     id: r.id,
     status: "failed",
     // 0 marks a failure with no vendor code (a dropped connection, a timeout); 0 means success to both vendors.
     code: e.code === 0 ? undefined : e.code,
-    reason: e.reason._tag,
-    message: VendorError.describe(e)
+    reason: unknown ? LocalReason.OutcomeUnknown : e.reason._tag,
+    message
   }))
+}
 
 const noResult = "the vendor returned no result for this row"
 

@@ -371,6 +371,34 @@ describe("SchoolContacts", () => {
         assert.deepStrictEqual(out.map((o) => [o.status, o.code]), [["applied", undefined], ["failed", 1]])
       }))
 
+    it.effect("the emulator's noerrcode and foreign replies apply nothing: never reported applied until resent", () => {
+      const dir = school({ faults: "script=noerrcode;foreign" })
+      return Effect.gen(function*() {
+        const out = yield* students(two)
+        assert.deepStrictEqual(out.map((o) => o.status), ["applied", "applied"])
+        assert.strictEqual(dir.calls(STUDENT).length, 3, "two replies proved nothing; the third applied")
+        assert.strictEqual(dir.student("zhangsan")?.name, "一")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a rename whose reply was cut, truncated or huge is applied once and verified, never resent", () =>
+      Effect.gen(function*() {
+        for (const fault of ["cut", "truncate", "huge"] as const) {
+          const dir = school()
+          dir.script(fault)
+          const out = yield* students([
+            { student_userid: "zhangsan", new_student_userid: "zhangsan_new" },
+            { student_userid: "lisi", name: "李四四" }
+          ]).pipe(Effect.provide(layerOn(dir)))
+          assert.deepStrictEqual(out.map((o) => [o.status, o.reason]), [
+            ["applied", "RenameVerified"],
+            ["applied", undefined]
+          ], fault)
+          assert.strictEqual(dir.renames("zhangsan"), 1, fault)
+          assert.deepStrictEqual(sentBodies(dir, STUDENT).at(-1)!.students, [{ student_userid: "lisi", name: "李四四" }])
+        }
+      }))
+
     it.effect("a chunk whose reply was lost is OutcomeUnknown, not a plain transient failure", () => {
       const dir = school()
       dir.setFaults("drop=1")

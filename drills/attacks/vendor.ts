@@ -165,7 +165,9 @@ export const attacks: ReadonlyArray<Attack> = [
           const out = run.stdout + run.stderr
           if (run.code !== 2) ctx.fail(`exit ${run.code}, expected 2`)
           if (out.includes(password)) ctx.fail(`the password is printed: ${out.slice(0, 300)}`)
-          if (!out.includes("WECOM_BASE_URL")) ctx.fail(`the message does not name WECOM_BASE_URL: ${out.slice(0, 300)}`)
+          if (!out.includes("WECOM_BASE_URL")) {
+            ctx.fail(`the message does not name WECOM_BASE_URL: ${out.slice(0, 300)}`)
+          }
           for (const sign of crashSigns(out)) ctx.fail(`output shows ${sign}`)
         }
         const state = await sandbox.state()

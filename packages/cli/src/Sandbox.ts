@@ -251,15 +251,14 @@ const padded = (res: ServerResponse, response: MockTransport.Response, padBytes:
   res.write(response.bodyText)
   const piece = Buffer.alloc(64 * 1024, 32)
   let left = padBytes
-  let closed = false
-  res.on("close", () => void (closed = true))
   const pump = () => {
-    while (!closed && left > 0) {
+    // `destroyed` turns true when the client hangs up (as it does at its size cap): stop writing then.
+    while (!res.destroyed && left > 0) {
       const n = Math.min(piece.length, left)
       left -= n
       if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) return void res.once("drain", pump)
     }
-    if (!closed) res.end()
+    if (!res.destroyed) res.end()
   }
   pump()
 }

@@ -33,6 +33,28 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   return reason.error
 }
 
+/** The real client over an HttpClient whose batch_add replies are `reply` (the token endpoint answers). */
+const answering = (reply: () => Response, options: Partial<FeishuClient.Options> = {}) => {
+  let calls = 0
+  const http = Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request, url) => {
+      if (url.pathname === TOKEN) {
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          Response.json({ code: 0, msg: "ok", tenant_access_token: "t-0123456789abcdef", expire: 7200 })
+        ))
+      }
+      calls++
+      return Effect.succeed(HttpClientResponse.fromWeb(request, reply()))
+    })
+  )
+  return { layer: clientOver(http, options), calls: () => calls }
+}
+
+/** A reply whose connection is cut right after the headers. */
+const cutReply = () => new Response(new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("terminated")) }))
+
 /** Everything a user could see of an error: its message and every field. */
 const visible = (e: unknown): string => `${String(e)} ${(e as Error).message} ${JSON.stringify(e)}`
 
@@ -399,25 +421,6 @@ describe("FeishuClient", () => {
   })
 
   describe("replies that prove nothing", () => {
-    /** The real client over an HttpClient whose batch_add replies are `reply` (the token endpoint answers). */
-    const answering = (reply: () => Response, options: Partial<FeishuClient.Options> = {}) => {
-      let calls = 0
-      const http = Layer.succeed(
-        HttpClient.HttpClient,
-        HttpClient.make((request, url) => {
-          if (url.pathname === TOKEN) {
-            return Effect.succeed(HttpClientResponse.fromWeb(
-              request,
-              Response.json({ code: 0, msg: "ok", tenant_access_token: "t-0123456789abcdef", expire: 7200 })
-            ))
-          }
-          calls++
-          return Effect.succeed(HttpClientResponse.fromWeb(request, reply()))
-        })
-      )
-      return { layer: clientOver(http, options), calls: () => calls }
-    }
-
     it.effect("a 2xx without a numeric code, or not JSON, is outcome-unknown and batch_add is not resent", () =>
       Effect.gen(function*() {
         for (
@@ -430,7 +433,9 @@ describe("FeishuClient", () => {
             ""
           ]
         ) {
-          const { calls, layer } = answering(() => new Response(text, { headers: { "content-type": "application/json" } }))
+          const { calls, layer } = answering(() =>
+            new Response(text, { headers: { "content-type": "application/json" } })
+          )
           const e = failureOf(yield* settle(Effect.exit(submit)).pipe(Effect.provide(layer)))
           assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply", text)
           assert.isTrue(e.outcomeUnknown, text)
@@ -462,8 +467,7 @@ describe("FeishuClient", () => {
     })
 
     it.effect("a connection cut after the headers is outcome-unknown; an idempotent read is resent", () => {
-      const cut = () => new Response(new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("terminated")) }))
-      const { calls, layer } = answering(cut)
+      const { calls, layer } = answering(cutReply)
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(submit)))
         assert.strictEqual(e.reason._tag, "Transient")

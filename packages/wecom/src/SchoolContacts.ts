@@ -305,11 +305,12 @@ interface RenameNote {
   readonly renameMissing?: ReadonlyArray<string> | undefined
 }
 
+const strings = (u: unknown): ReadonlyArray<string> =>
+  Array.isArray(u) ? u.filter((x): x is string => typeof x === "string") : []
+
 /** Old id (lower-cased) → whether it existed before the send, from a chunk's journal notes. */
 const existedBefore = (notes: ReadonlyArray<Readonly<Record<string, unknown>>>): Map<string, boolean> => {
   const known = new Map<string, boolean>()
-  const strings = (u: unknown): ReadonlyArray<string> =>
-    Array.isArray(u) ? u.filter((x): x is string => typeof x === "string") : []
   for (const note of notes as ReadonlyArray<RenameNote>) {
     for (const id of strings(note.renameSources)) known.set(Limit.idKey(id), true)
     for (const id of strings(note.renameMissing)) known.set(Limit.idKey(id), false)

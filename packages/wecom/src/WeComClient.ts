@@ -214,7 +214,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       Effect.flatMap((response) =>
         Effect.map(ReplyBody.text(response, maxResponseBytes), (text) => ({ status: response.status, text }))
       ),
-      Effect.mapError((e) => e._tag === "TooLarge" ? Errors.tooLarge(errors, path, e) : Errors.transport(errors, path, e)),
+      Effect.mapError((e) =>
+        e._tag === "TooLarge" ? Errors.tooLarge(errors, path, e) : Errors.transport(errors, path, e)
+      ),
       Effect.timeoutOrElse({
         duration: requestTimeout,
         orElse: () => Effect.fail(Errors.timeout(errors, path, requestTimeout))

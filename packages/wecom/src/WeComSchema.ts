@@ -197,7 +197,9 @@ export const UserReply = Schema.Struct({
   parent: Schema.optionalKey(Schema.Struct({
     parent_userid: Schema.String,
     mobile: Schema.optionalKey(Schema.String),
-    children: Schema.optionalKey(Schema.Array(Schema.Struct({ student_userid: Schema.String, relation: Schema.String })))
+    children: Schema.optionalKey(
+      Schema.Array(Schema.Struct({ student_userid: Schema.String, relation: Schema.String }))
+    )
   }))
 })
 

@@ -84,6 +84,9 @@ const layerReplying = (reply: unknown) =>
     )
   )
 
+/** One failed item of a batch reply. */
+const item = (extra: Record<string, unknown>) => ({ errcode: 1, errmsg: "invalid student_userid", ...extra })
+
 /** A journal left by a killed run: chunk 0 (these rows) submitted, no outcome recorded; `notes` journaled for it. */
 const interrupted = (sent: ReadonlyArray<readonly [number, string]>, notes: ReadonlyArray<unknown> = []) =>
   [
@@ -327,7 +330,6 @@ describe("SchoolContacts", () => {
 
   describe("replies that prove nothing", () => {
     const two = [{ student_userid: "zhangsan", name: "一" }, { student_userid: "lisi", name: "二" }]
-    const item = (extra: Record<string, unknown>) => ({ errcode: 1, errmsg: "invalid student_userid", ...extra })
 
     it.effect("errcode ≠ 0 with a result_list naming none of the rows sent: nothing is reported applied", () =>
       Effect.gen(function*() {
@@ -395,7 +397,10 @@ describe("SchoolContacts", () => {
             ["applied", undefined]
           ], fault)
           assert.strictEqual(dir.renames("zhangsan"), 1, fault)
-          assert.deepStrictEqual(sentBodies(dir, STUDENT).at(-1)!.students, [{ student_userid: "lisi", name: "李四四" }])
+          assert.deepStrictEqual(sentBodies(dir, STUDENT).at(-1)!.students, [{
+            student_userid: "lisi",
+            name: "李四四"
+          }])
         }
       }))
 
@@ -491,7 +496,6 @@ describe("SchoolContacts", () => {
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
-
     it.effect("a lost reply for a rename whose old id never existed, onto someone else: never RenameVerified", () => {
       const dir = school()
       dir.failAfterApply("drop")
@@ -577,7 +581,12 @@ describe("SchoolContacts", () => {
 
     it.effect("a target whose fields equal the row's is the renamed row, even without a journal note", () => {
       const dir = school()
-      const input = [{ student_userid: "zhangsan", new_student_userid: "zhangsan_new", name: "张三丰", department: [2, 1] }]
+      const input = [{
+        student_userid: "zhangsan",
+        new_student_userid: "zhangsan_new",
+        name: "张三丰",
+        department: [2, 1]
+      }]
       return Effect.gen(function*() {
         yield* drive(WeComClient.WeComClient.use((c) => c.post(STUDENT, { students: input }, Schema.Unknown)))
         const out = yield* resumeWith(input, interrupted([[1, "zhangsan"]]))

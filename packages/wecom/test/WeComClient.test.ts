@@ -62,6 +62,37 @@ const clientOn = (http: Layer.Layer<HttpClient.HttpClient>, options: Partial<WeC
     ...options
   }).pipe(Layer.provide([http, RateLimit.layerMemory]))
 
+/** A client whose batch calls are answered by `reply` (gettoken answers normally); counts the batch calls. */
+const answering = (reply: () => Response | "drop", options: Partial<WeComClient.Options> = {}) => {
+  let calls = 0
+  const http = fakeHttp((path) => {
+    if (path === GETTOKEN) return Response.json(TOKEN_REPLY)
+    calls++
+    return reply()
+  })
+  return { layer: clientOn(http, options), calls: () => calls }
+}
+
+/** One batch call naming one student. */
+const send = (options?: WeComClient.CallOptions) =>
+  WeComClient.WeComClient.use((c) =>
+    c.post(STUDENT, { students: [{ student_userid: "zhangsan" }] }, WeComSchema.BatchReply, options)
+  )
+
+/** Sent once, as SchoolContacts sends a chunk with a rename. */
+const once = { idempotent: false, retry: false, partialFailures: true } as const
+
+/** A reply whose connection is cut right after the headers. */
+const cutReply = () =>
+  new Response(
+    new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("other side closed")) }),
+    { headers: { "content-type": "application/json" } }
+  )
+
+/** A valid reply padded past 4 MiB, with its content-length. */
+const bigReply = () =>
+  new Response(`{"errcode":0}`.padEnd(5 * 1024 * 1024, " "), { headers: { "content-type": "application/json" } })
+
 /** Everything a user could see of an error. */
 const visible = (e: unknown) => `${String(e)} ${JSON.stringify(e)} ${(e as Error).message}`
 
@@ -162,7 +193,6 @@ describe("WeComClient", () => {
         assert.strictEqual(seen[1], "?access_token=TOKEN-abcdefgh")
       }).pipe(Effect.provide(clientOn(http)))
     })
-
 
     it.effect("fails with the errcode, errmsg and catalogued reason, without retrying a validation error", () => {
       const { dir, layer } = setup()
@@ -333,22 +363,6 @@ describe("WeComClient", () => {
   })
 
   describe("replies that prove nothing", () => {
-    /** A client whose batch calls are answered by `reply` (gettoken answers normally); counts the batch calls. */
-    const answering = (reply: () => Response | "drop", options: Partial<WeComClient.Options> = {}) => {
-      let calls = 0
-      const http = fakeHttp((path) => {
-        if (path === GETTOKEN) return Response.json(TOKEN_REPLY)
-        calls++
-        return reply()
-      })
-      return { layer: clientOn(http, options), calls: () => calls }
-    }
-    const send = (options?: WeComClient.CallOptions) =>
-      WeComClient.WeComClient.use((c) =>
-        c.post(STUDENT, { students: [{ student_userid: "zhangsan" }] }, WeComSchema.BatchReply, options)
-      )
-    const once = { idempotent: false, retry: false, partialFailures: true } as const
-
     it.effect("a 200 without a numeric errcode is outcome-unknown, never success", () =>
       Effect.gen(function*() {
         for (const body of [{}, { errmsg: "ok" }, { errcode: "0", errmsg: "ok" }, { errcode: null }]) {
@@ -417,12 +431,7 @@ describe("WeComClient", () => {
     })
 
     it.effect("a connection cut right after the headers is outcome-unknown and retried when idempotent", () => {
-      const cut = () =>
-        new Response(
-          new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("other side closed")) }),
-          { headers: { "content-type": "application/json" } }
-        )
-      const { calls, layer } = answering(cut)
+      const { calls, layer } = answering(cutReply)
       return Effect.gen(function*() {
         const e = yield* drive(Effect.flip(send()))
         assert.strictEqual(e.reason._tag, "Transient")
@@ -458,12 +467,12 @@ describe("WeComClient", () => {
 
     it.effect("a content-length over the cap fails before the body is read; the default cap is a few MiB", () =>
       Effect.gen(function*() {
-        const big = () =>
-          new Response(`{"errcode":0}`.padEnd(5 * 1024 * 1024, " "), { headers: { "content-type": "application/json" } })
-        const e = yield* send(once).pipe(Effect.flip, Effect.provide(answering(big).layer))
+        const e = yield* send(once).pipe(Effect.flip, Effect.provide(answering(bigReply).layer))
         assert.include(e.vendorMessage, "larger than 4 MiB")
         assert.isTrue(e.outcomeUnknown)
-        const fits = yield* send(once).pipe(Effect.provide(answering(big, { maxResponseBytes: 8 * 1024 * 1024 }).layer))
+        const fits = yield* send(once).pipe(
+          Effect.provide(answering(bigReply, { maxResponseBytes: 8 * 1024 * 1024 }).layer)
+        )
         assert.strictEqual(fits.errcode, 0)
       }))
   })
@@ -607,9 +616,7 @@ describe("WeComClient", () => {
     })
 
     it.effect("strips the token from a transport error that quotes the request URL", () => {
-      const http = fakeHttp((path) =>
-        path === GETTOKEN ? Response.json(TOKEN_REPLY) : "drop"
-      )
+      const http = fakeHttp((path) => path === GETTOKEN ? Response.json(TOKEN_REPLY) : "drop")
       return Effect.gen(function*() {
         const e = yield* drive(Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, Schema.Unknown))))
         assert.include(e.vendorMessage, "socket hang up")

@@ -113,7 +113,13 @@ export const response = (
  * the call is idempotent; a rename is verified first.
  */
 export const unproven = (ctx: Context, path: string, code: number, what: string): WeComError =>
-  fail(ctx, path, code, `${what}; WeCom may or may not have applied the request`, new VendorError.Transient({ kind: "reply" }))
+  fail(
+    ctx,
+    path,
+    code,
+    `${what}; WeCom may or may not have applied the request`,
+    new VendorError.Transient({ kind: "reply" })
+  )
 
 /** A reply larger than the client's cap: not read to the end. */
 export const tooLarge = (ctx: Context, path: string, e: ReplyBody.TooLarge): WeComError =>

@@ -16,8 +16,8 @@
  *   HTTP 5xx, a timeout, -1, a reply that proves nothing): before the retry, each rename row of the chunk is checked
  *   with `school/user/get`; a rename that already happened is reported applied and left out of the resend. Rows
  *   without a rename are idempotent and are simply resent. A rename counts as applied only with proof of identity:
- *   its old id existed before the send (checked before the first send and journaled as a note) and is gone now, or
- *   the target's fields equal the row's. "Old id gone, target exists" alone also holds when the old id never existed
+ *   the target's fields equal the row's, or, for a row with nothing but the ids, its old id existed before the send
+ *   (checked before the first send and journaled as a note) and is gone now. "Old id gone, target exists" alone also holds when the old id never existed
  *   and the target is someone else; such a row is reported `OutcomeUnknown`, never applied. The same check serves
  *   `verify` when a journaled run resumes, row by row: a check that fails holds back only its own row.
  * - Rows whose outcome stays unknown when retries run out are `failed` with reason `OutcomeUnknown`.
@@ -107,6 +107,8 @@ interface Kind<Item> {
    * (the row carries no field WeCom sent back).
    */
   readonly sameFields: (item: Item, user: SchoolUser) => boolean | undefined
+  /** Whether the row carries a field besides its ids, which {@link sameFields} can compare after a lost reply. */
+  readonly hasFields: (item: Item) => boolean
 }
 
 /** Folds field comparisons: any `false` wins, then any `true`; all `undefined` (nothing compared) stays undefined. */
@@ -138,7 +140,8 @@ const studentKind: Kind<WeComSchema.StudentUpdate> = {
       sameValue(item.name, user.name),
       sameValue(item.mobile, user.mobile),
       sameSet(item.department?.map(String), user.department?.map(String))
-    )
+    ),
+  hasFields: (item) => item.name !== undefined || item.mobile !== undefined || item.department !== undefined
 }
 
 const parentKind: Kind<WeComSchema.ParentUpdate> = {
@@ -159,7 +162,8 @@ const parentKind: Kind<WeComSchema.ParentUpdate> = {
         item.children.map((c) => `${Limit.idKey(c.student_userid)} ${c.relation}`),
         user.children?.map((c) => `${Limit.idKey(c.student_userid)} ${c.relation}`)
       )
-    )
+    ),
+  hasFields: (item) => item.mobile !== undefined || (item.children !== undefined && item.children.length > 0)
 }
 
 const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : "rows"} ${rows.join(", ")}`
@@ -361,17 +365,21 @@ const makeEndpoint = <Item>(
       })
     )
 
-  /** Whether each rename row's old id exists now, before the send: what proves a lost rename's identity later. */
+  /**
+   * Whether the old id of each rename row with nothing else to compare exists now, before the send: what proves such
+   * a rename's identity after a lost reply. A row with fields is identified by them instead, at no extra call.
+   */
   const sourcesOf = (chunk: ReadonlyArray<Endpoint.Valid<Item>>) =>
     Effect.forEach(chunk, (v) => {
-      if (kind.newId(v.item) === undefined) return Effect.succeed([])
+      if (kind.newId(v.item) === undefined || kind.hasFields(v.item)) return Effect.succeed([])
       const id = kind.id(v.item)
       return getUser(id).pipe(
         Effect.map((found) => [[id, Option.isSome(found) && found.value.userType === kind.userType] as const]),
         // Unknown is allowed: the check after a lost reply then falls back to comparing fields.
         Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed([])))
       )
-    }).pipe(Effect.map((pairs) => new Map(pairs.flat())))
+      // The client's per-corp cap bounds how many run at once.
+    }, { concurrency: "unbounded" }).pipe(Effect.map((pairs) => new Map(pairs.flat())))
 
   const execute: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["execute"] = (
     chunk,

@@ -17,9 +17,10 @@
  *   with `school/user/get`; a rename that already happened is reported applied and left out of the resend. Rows
  *   without a rename are idempotent and are simply resent. A rename counts as applied only with proof of identity:
  *   the target's fields equal the row's, or, for a row with nothing but the ids, its old id existed before the send
- *   (checked before the first send and journaled as a note) and is gone now. "Old id gone, target exists" alone also holds when the old id never existed
- *   and the target is someone else; such a row is reported `OutcomeUnknown`, never applied. The same check serves
- *   `verify` when a journaled run resumes, row by row: a check that fails holds back only its own row.
+ *   (checked before the first send and journaled as a note) and is gone now. "Old id gone, target exists" alone
+ *   also holds when the old id never existed and the target is someone else; such a row is reported
+ *   `OutcomeUnknown`, never applied. The same check serves `verify` when a journaled run resumes, row by row: a
+ *   check that fails holds back only its own row.
  * - Rows whose outcome stays unknown when retries run out are `failed` with reason `OutcomeUnknown`.
  *
  * @since 0.1.0

@@ -115,7 +115,7 @@ export const unproven = (endpoint: string, code: number, what: string): FeishuEr
   return new FeishuError({
     endpoint,
     code,
-    vendorMessage: `${what}; Feishu may or may not have applied the request`,
+    vendorMessage: `${what} (the reply proves nothing)`,
     reason,
     ...resendSafety(reason)
   })

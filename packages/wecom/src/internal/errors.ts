@@ -117,7 +117,7 @@ export const unproven = (ctx: Context, path: string, code: number, what: string)
     ctx,
     path,
     code,
-    `${what}; WeCom may or may not have applied the request`,
+    `${what} (the reply proves nothing)`,
     new VendorError.Transient({ kind: "reply" })
   )
 

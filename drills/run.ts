@@ -219,12 +219,13 @@ const d1 = () =>
 
 /**
  * A failed row must say why: a reason and a message always, and the vendor's code (or the HTTP status) unless the
- * failure had none: a dropped connection or a timeout (reason `Transient`; the report leaves out code 0 on purpose,
- * 0 being the vendors' "success").
+ * failure had none: a dropped connection or a timeout (reason `Transient`, or `OutcomeUnknown` when the request may
+ * have been applied; the report leaves out code 0 on purpose, 0 being the vendors' "success").
  */
 const withoutCode = (i: ReportItem) =>
   i.status === "failed" &&
-  (!i.reason || !i.message || (typeof i.code !== "number" && i.reason !== "Transient"))
+  (!i.reason || !i.message ||
+    (typeof i.code !== "number" && i.reason !== "Transient" && i.reason !== "OutcomeUnknown"))
 
 /**
  * Replays the sandbox's write-call fault decisions for a run at concurrency 1 (one chunk at a time, so the calls come

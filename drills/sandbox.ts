@@ -195,9 +195,12 @@ const account = (vendor: string, request: Sandbox.Request, response: Sandbox.Res
   calls[path] = (calls[path] ?? 0) + 1
   if (response === "drop") return bump(`${vendor}:drop`)
   if (response.status >= 500) return bump(`${vendor}:http${response.status}`)
+  if (response.cutAfter !== undefined) return bump(`${vendor}:${response.cutAfter === 0 ? "cut" : "truncate"}`)
+  if (response.padBytes !== undefined) return bump(`${vendor}:huge`)
   try {
     const body = JSON.parse(response.bodyText) as { errcode?: unknown; code?: unknown }
     const code = vendor === "wecom" ? body.errcode : body.code
+    if (code === undefined) bump(`${vendor}:noerrcode`)
     if (typeof code === "number" && code !== 0) bump(`${vendor}:${code}`)
   } catch {
     // not JSON: counted by status above when it matters

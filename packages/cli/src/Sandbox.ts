@@ -8,7 +8,8 @@
  *   only answer "not found").
  * - Serving. The WeCom and Feishu in-memory directories (the same request handlers the mock layers use) on
  *   127.0.0.1, so the real CLI and the real clients talk real HTTP to them. node:http is used directly rather than
- *   effect's HttpServer because the "dropped connection" fault needs the raw socket (destroyed without a response).
+ *   effect's HttpServer because the "dropped connection", "cut" and "truncate" faults need the raw socket (destroyed
+ *   without a response, or in the middle of one), and a "huge" reply is written as the client reads it.
  *
  * @since 0.2.0
  */
@@ -236,6 +237,35 @@ const flatHeaders = (req: IncomingMessage): Record<string, string> => {
   return out
 }
 
+/** Announces the whole body, sends `cutAfter` bytes of it, then resets the connection: a reply cut off. */
+const cutShort = (req: IncomingMessage, res: ServerResponse, response: MockTransport.Response, cutAfter: number) => {
+  const body = Buffer.from(response.bodyText, "utf8")
+  res.writeHead(response.status, { ...response.headers, "content-length": String(body.length) })
+  res.flushHeaders()
+  const destroy = () => req.socket.destroy()
+  if (cutAfter > 0) res.write(body.subarray(0, cutAfter), () => setTimeout(destroy, 5))
+  else setTimeout(destroy, 5)
+}
+
+/** The body, then `padBytes` spaces written as the client reads them (never built whole), until it hangs up. */
+const padded = (res: ServerResponse, response: MockTransport.Response, padBytes: number) => {
+  // No content-length: the client learns the size only by reading, as with a runaway reply.
+  res.writeHead(response.status, response.headers)
+  res.write(response.bodyText)
+  const piece = Buffer.alloc(64 * 1024, 32)
+  let left = padBytes
+  const pump = () => {
+    // `destroyed` turns true when the client hangs up (as it does at its size cap): stop writing then.
+    while (!res.destroyed && left > 0) {
+      const n = Math.min(piece.length, left)
+      left -= n
+      if (!res.write(n === piece.length ? piece : piece.subarray(0, n))) return void res.once("drain", pump)
+    }
+    if (!res.destroyed) res.end()
+  }
+  pump()
+}
+
 /**
  * Starts the server in the current scope and returns its base URL (`http://127.0.0.1:PORT`). Port 0 picks a free
  * port. The server closes when the scope closes.
@@ -270,6 +300,8 @@ export const serve = (routes: ReadonlyArray<Route>, options: { readonly port?: n
         req.socket.destroy()
         return
       }
+      if (response.cutAfter !== undefined) return cutShort(req, res, response, response.cutAfter)
+      if (response.padBytes !== undefined) return padded(res, response, response.padBytes)
       res.writeHead(response.status, response.headers).end(response.bodyText)
     }
     const server = createServer((req, res) => {

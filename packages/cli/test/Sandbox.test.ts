@@ -1,15 +1,73 @@
 import { Input, Sandbox } from "@dirsync/cli"
+import { RateLimit } from "@dirsync/core"
 import * as FeishuTesting from "@dirsync/feishu/testing"
+import { WeComClient, WeComSchema } from "@dirsync/wecom"
 import * as WeComTesting from "@dirsync/wecom/testing"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
+/** The real WeCom client over undici, as the CLI builds it, against a sandbox serving `reply` to batch calls. */
+const replyingOverSocket = (reply: WeComTesting.MockResponse) =>
+  Effect.gen(function*() {
+    const served = yield* Sandbox.serve([{
+      prefix: "/cgi-bin/",
+      handler: (request) =>
+        Effect.succeed(
+          request.url.startsWith(WeComTesting.PATHS.token)
+            ? {
+              status: 200,
+              headers: { "content-type": "application/json" },
+              bodyText: JSON.stringify({ errcode: 0, access_token: "TOKEN-over-socket", expires_in: 7200 })
+            }
+            : reply
+        )
+    }])
+    const client = WeComClient.layer({
+      corpId: "ww1",
+      secret: Redacted.make("secret-over-socket"),
+      baseUrl: served.url,
+      maxResponseBytes: 1024 * 1024
+    }).pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))
+    return yield* WeComClient.WeComClient.use((c) =>
+      c.post(WeComTesting.PATHS.batchUpdateStudent, { students: [] }, WeComSchema.BatchReply, {
+        idempotent: false,
+        retry: false,
+        partialFailures: true
+      })
+    ).pipe(Effect.flip, Effect.provide(client))
+  }).pipe(Effect.scoped)
+
 describe("Sandbox", () => {
+  describe("serve", () => {
+    const body = JSON.stringify({ errcode: 0, errmsg: "ok" })
+    const ok = { status: 200, headers: { "content-type": "application/json" }, bodyText: body }
+
+    it.live("cuts a reply after its headers or halfway over a real socket: the client's outcome is unknown", () =>
+      Effect.gen(function*() {
+        for (const cutAfter of [0, Math.floor(body.length / 2)]) {
+          const e = yield* replyingOverSocket({ ...ok, cutAfter })
+          assert.strictEqual(e.reason._tag, "Transient", `cutAfter ${cutAfter}`)
+          assert.isTrue(e.outcomeUnknown, `cutAfter ${cutAfter}`)
+        }
+      }))
+
+    it.live("streams a huge reply as the client reads it; the client stops at its cap", () =>
+      Effect.gen(function*() {
+        const e = yield* replyingOverSocket({ ...ok, padBytes: 512 * 1024 * 1024 })
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
+        assert.include(e.vendorMessage, "larger than 1 MiB")
+        assert.isTrue(e.outcomeUnknown)
+      }))
+  })
+
   describe("load", () => {
     it.effect("seeds students with their classes, parents and departments", () =>
       Effect.gen(function*() {

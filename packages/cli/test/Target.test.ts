@@ -59,7 +59,7 @@ describe("Target", () => {
         }
       }).pipe(withEnv({ WECOM_BASE_URL: "http://qyapi.example.com", FEISHU_BASE_URL: "http://open.example.com" })))
 
-    it.effect("names a base URL without the user and password it carries, for a real run as for a dry run", () =>
+    it.effect("refuses a base URL carrying a user and password (exit 2), without printing them, dry run or not", () =>
       Effect.gen(function*() {
         const env = {
           ...credentials,
@@ -67,9 +67,14 @@ describe("Target", () => {
           FEISHU_BASE_URL: "https://proxy-user:proxy-pass@feishu.example.com"
         }
         for (const dryRun of [true, false]) {
-          const w = yield* wecom(flags({ dryRun })).pipe(withEnv(env))
-          const f = yield* feishu(flags({ dryRun })).pipe(withEnv(env))
-          assert.deepStrictEqual([w.label, f.label], ["https://wecom.example.com", "https://feishu.example.com"])
+          const w = yield* wecom(flags({ dryRun })).pipe(withEnv(env), Effect.flip)
+          const f = yield* feishu(flags({ dryRun })).pipe(withEnv(env), Effect.flip)
+          for (const [e, variable] of [[w, "WECOM_BASE_URL"], [f, "FEISHU_BASE_URL"]] as const) {
+            assert.strictEqual(e.code, 2)
+            assert.match(e.message, new RegExp(`^${variable}: must not carry a user name or password`))
+            assert.notInclude(e.message, "proxy-pass")
+            assert.notInclude(e.message, "proxy-user")
+          }
         }
       }))
 

@@ -1,6 +1,8 @@
 /**
  * The one base-URL policy both vendor clients and the CLI apply: `https`, or plain `http` only to a loopback host
- * (a local sandbox), so a mistyped `http://qyapi.weixin.qq.com` can never send a secret or a token in clear text.
+ * (a local sandbox), so a mistyped `http://qyapi.weixin.qq.com` can never send a secret or a token in clear text; and
+ * no user name or password in the URL (`https://user:pass@host`), which would be printed wherever the URL is shown.
+ * A refusal never echoes a credential.
  *
  * @since 0.1.0
  */
@@ -25,8 +27,13 @@ export const isLoopback = (hostname: string): boolean =>
  * @category validation
  */
 export const problem = (raw: string): string | undefined => {
-  if (!URL.canParse(raw)) return `${JSON.stringify(raw)} is not a URL`
+  if (!URL.canParse(raw)) return `${JSON.stringify(withoutUserinfo(raw))} is not a URL`
   const url = new URL(raw)
+  // Checked first, so no later message quotes the URL with its credentials.
+  if (url.username.length > 0 || url.password.length > 0) {
+    return "must not carry a user name or password (user:pass@); the app's credentials belong in their own " +
+      "variables, and a URL is printed where a secret must never appear"
+  }
   if (url.protocol !== "http:" && url.protocol !== "https:") return `must use https, got ${url.protocol}`
   if (url.search.length > 0 || url.hash.length > 0) return "must not carry a query string or fragment"
   if (url.protocol === "http:" && !isLoopback(url.hostname)) {
@@ -35,6 +42,9 @@ export const problem = (raw: string): string | undefined => {
   }
   return undefined
 }
+
+/** `raw` with its authority's userinfo hidden, for messages about a URL that does not parse. */
+const withoutUserinfo = (raw: string): string => raw.replace(/\/\/[^/?#]*@/, "//<hidden>@")
 
 /**
  * The URL as the clients prepend it: without a trailing slash. Call after {@link problem} found none.

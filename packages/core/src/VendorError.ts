@@ -17,13 +17,14 @@ import * as Schema from "effect/Schema"
 
 /**
  * System busy, data version conflict, concurrency limit, HTTP 5xx, a dropped connection or a timeout. Retried with
- * backoff.
+ * backoff. `reply`: a reply came back but proves nothing (cut short, too large, not the vendor's envelope, or a
+ * result list that does not match the request), so the request may or may not have been applied.
  *
  * @since 0.1.0
  * @category reasons
  */
 export class Transient extends Schema.TaggedError<Transient>()("Transient", {
-  kind: Schema.Literals(["busy", "conflict", "concurrency", "http", "network", "timeout"])
+  kind: Schema.Literals(["busy", "conflict", "concurrency", "http", "network", "timeout", "reply"])
 }) {
   /** @since 0.1.0 */
   get isRetryable(): boolean {
@@ -216,8 +217,8 @@ export const isRetryable = (u: unknown): boolean => isVendorFailure(u) && u.reas
 
 /**
  * The resend-safety rule both clients apply when they build an error: a failure may hide work the vendor did when the
- * request may have reached the vendor and no verdict came back: a dropped connection, a timeout, an HTTP 5xx, or
- * "system busy". Rate limits, concurrency limits, version conflicts, token and credential errors and every coded
+ * request may have reached the vendor and no verdict came back: a dropped connection, a timeout, an HTTP 5xx,
+ * "system busy", or a reply that proves nothing (`reply`). Rate limits, concurrency limits, version conflicts, token and credential errors and every coded
  * refusal are answers: nothing was applied, so they are safe to resend.
  *
  * @since 0.2.0
@@ -225,7 +226,8 @@ export const isRetryable = (u: unknown): boolean => isVendorFailure(u) && u.reas
  */
 export const leavesOutcomeUnknown = (reason: Reason): boolean =>
   reason._tag === "Transient" &&
-  (reason.kind === "network" || reason.kind === "timeout" || reason.kind === "http" || reason.kind === "busy")
+  (reason.kind === "network" || reason.kind === "timeout" || reason.kind === "http" || reason.kind === "busy" ||
+    reason.kind === "reply")
 
 /**
  * Whether `u` is a vendor failure that may hide work the vendor did (`outcomeUnknown`): a call that is not

@@ -10,8 +10,9 @@
  *   value, which effect's HTTP layer redacts in spans and errors.
  * - Envelope decoding: the `{code, msg, data, error}` envelope is decoded for every HTTP status; any code but 0
  *   becomes a {@link FeishuError.FeishuError} whose reason comes from the {@link FeishuErrcode} catalogue of the
- *   endpoint. HTTP 5xx, dropped connections and timeouts are `Transient` and may hide work Feishu did
- *   (`outcomeUnknown`).
+ *   endpoint. HTTP 5xx, dropped connections (before or after the headers) and timeouts are `Transient` and may hide
+ *   work Feishu did (`outcomeUnknown`); so is a 2xx reply that proves nothing: no envelope, code 0 with `data` the
+ *   call's schema refuses, or a body larger than {@link Options.maxResponseBytes}.
  * - 99991663/99991664/99991665 invalidate the token and replay the call exactly once; a second token failure is final.
  *   Credential codes fail fast and are remembered: the secret is never sent again.
  * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
@@ -20,7 +21,7 @@
  *
  * @since 0.1.0
  */
-import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -144,6 +145,11 @@ export interface Options {
   readonly requestTimeout?: Duration.Input | undefined
   /** A last transformation of the underlying HttpClient (tracing, logging, counting calls). */
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
+  /**
+   * Largest reply body read, in bytes. Default `ReplyBody.defaultMaxBytes` (4 MiB). A larger reply fails its call
+   * as outcome unknown as soon as the cap is passed, instead of being buffered whole.
+   */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -173,6 +179,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const policy: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
   const limitFor = RateLimit.perPath(options.rateLimit, defaultRateLimit)
   const requestTimeout = options.requestTimeout ?? "30 seconds"
+  const maxResponseBytes = ReplyBody.maxBytesOf(options.maxResponseBytes)
   const base = (yield* HttpClient.HttpClient).pipe(
     HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
   )
@@ -185,9 +192,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
     http.execute(request).pipe(
       Effect.flatMap((response) =>
-        Effect.map(response.text, (text) => ({ status: response.status, headers: response.headers, text }))
+        Effect.map(
+          ReplyBody.text(response, maxResponseBytes),
+          (text) => ({ status: response.status, headers: response.headers, text })
+        )
       ),
-      Effect.mapError((e) => Errors.transport(path, e)),
+      Effect.mapError((e) => (e._tag === "TooLarge" ? Errors.tooLarge(path, e) : Errors.transport(path, e))),
       Effect.timeoutOrElse({
         duration: requestTimeout,
         orElse: () => Effect.fail(Errors.timeout(path, requestTimeout))

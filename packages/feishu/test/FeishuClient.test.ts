@@ -5,11 +5,13 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as TestClock from "effect/testing/TestClock"
 import docResponse from "./fixtures/batch-add-departments.response.json" with { type: "json" }
-import { clientLayer, intercepted, jsonResponse, pathOf, settle } from "./helpers.ts"
+import { clientLayer, clientOver, intercepted, jsonResponse, pathOf, settle } from "./helpers.ts"
 
 // =============================================================================
 // Mock Helpers
@@ -30,6 +32,28 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E>): E => {
   if (reason === undefined || reason._tag !== "Fail") throw new Error("expected a typed failure")
   return reason.error
 }
+
+/** The real client over an HttpClient whose batch_add replies are `reply` (the token endpoint answers). */
+const answering = (reply: () => Response, options: Partial<FeishuClient.Options> = {}) => {
+  let calls = 0
+  const http = Layer.succeed(
+    HttpClient.HttpClient,
+    HttpClient.make((request, url) => {
+      if (url.pathname === TOKEN) {
+        return Effect.succeed(HttpClientResponse.fromWeb(
+          request,
+          Response.json({ code: 0, msg: "ok", tenant_access_token: "t-0123456789abcdef", expire: 7200 })
+        ))
+      }
+      calls++
+      return Effect.succeed(HttpClientResponse.fromWeb(request, reply()))
+    })
+  )
+  return { layer: clientOver(http, options), calls: () => calls }
+}
+
+/** A reply whose connection is cut right after the headers. */
+const cutReply = () => new Response(new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("terminated")) }))
 
 /** Everything a user could see of an error: its message and every field. */
 const visible = (e: unknown): string => `${String(e)} ${(e as Error).message} ${JSON.stringify(e)}`
@@ -378,7 +402,7 @@ describe("FeishuClient", () => {
   })
 
   describe("request", () => {
-    it.effect("reports response data that does not match the schema as Unknown, naming the endpoint", () => {
+    it.effect("code 0 with data that does not match the schema proves nothing: outcome unknown, naming the endpoint", () => {
       const mock = FeishuTesting.make()
       const odd = intercepted(
         mock,
@@ -387,10 +411,72 @@ describe("FeishuClient", () => {
       )
       return Effect.gen(function*() {
         const e = failureOf(yield* settle(Effect.exit(submit)))
-        assert.strictEqual(e.reason._tag, "Unknown")
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
+        assert.isTrue(e.outcomeUnknown)
         assert.strictEqual(e.endpoint, BATCH)
         assert.include(e.vendorMessage, "task_id")
+        assert.strictEqual(mock.calls(BATCH).length, 0, "batch_add is not idempotent: never resent blindly")
       }).pipe(Effect.provide(clientLayer(odd)))
+    })
+  })
+
+  describe("replies that prove nothing", () => {
+    it.effect("a 2xx without a numeric code, or not JSON, is outcome-unknown and batch_add is not resent", () =>
+      Effect.gen(function*() {
+        for (
+          const text of [
+            "{}",
+            `{"msg":"ok","data":{"task_id":"x"}}`,
+            `{"code":"0","data":{"task_id":"x"}}`,
+            `{"code":0,"msg":"ok","da`,
+            "<html>gateway</html>",
+            ""
+          ]
+        ) {
+          const { calls, layer } = answering(() =>
+            new Response(text, { headers: { "content-type": "application/json" } })
+          )
+          const e = failureOf(yield* settle(Effect.exit(submit)).pipe(Effect.provide(layer)))
+          assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply", text)
+          assert.isTrue(e.outcomeUnknown, text)
+          assert.strictEqual(calls(), 1, text)
+        }
+      }))
+
+    it.effect("a huge reply fails the call at the cap (configurable), outcome unknown, without reading the rest", () => {
+      let pulled = 0
+      const huge = () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull: (c) => {
+              if (pulled === 0) c.enqueue(new TextEncoder().encode(`{"code":0,"data":{"task_id":"x"}}`))
+              if (pulled >= 512) return c.close()
+              pulled++
+              c.enqueue(new Uint8Array(1024 * 1024).fill(32))
+            }
+          })
+        )
+      const { layer } = answering(huge, { maxResponseBytes: 1024 * 1024 })
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
+        assert.isTrue(e.outcomeUnknown)
+        assert.include(e.vendorMessage, "larger than 1 MiB")
+        assert.isBelow(pulled, 6)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a connection cut after the headers is outcome-unknown; an idempotent read is resent", () => {
+      const { calls, layer } = answering(cutReply)
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(e.reason._tag, "Transient")
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(calls(), 1)
+        const read = failureOf(yield* settle(Effect.exit(FeishuBatchTask.get("t1"))))
+        assert.isTrue(read.outcomeUnknown)
+        assert.strictEqual(calls(), 1 + 4, "the read is resent: 1 + 3 retries")
+      }).pipe(Effect.provide(layer))
     })
   })
 })

@@ -9,11 +9,19 @@
  *   or another row's target.
  * - Chunks of at most 100 rows. Partial failure is data: a reply with `result_list` fails the listed rows with their
  *   item codes and applies the rest; an errcode without `result_list` fails the whole chunk with that code (the
- *   pipeline aborts the run when the reason is fatal: credentials, permissions, a token that stayed invalid).
+ *   pipeline aborts the run when the reason is fatal: credentials, permissions, a token that stayed invalid). A
+ *   `result_list` that names a row not sent, a row twice, or no userid proves nothing: the chunk's outcome is
+ *   unknown, handled like a lost reply.
  * - Renames (`new_*_userid`) work once, so a chunk is never blindly resent after an ambiguous failure (no reply,
- *   HTTP 5xx, a timeout, -1): before the retry, each rename row of the chunk is checked with `school/user/get`; a
- *   rename that already happened is reported applied and left out of the resend. Rows without a rename are
- *   idempotent and are simply resent. The same check serves `verify` when a journaled run resumes.
+ *   HTTP 5xx, a timeout, -1, a reply that proves nothing): before the retry, each rename row of the chunk is checked
+ *   with `school/user/get`; a rename that already happened is reported applied and left out of the resend. Rows
+ *   without a rename are idempotent and are simply resent. A rename counts as applied only with proof of identity:
+ *   the target's fields equal the row's, or, for a row with nothing but the ids, its old id existed before the send
+ *   (checked before the first send and journaled as a note) and is gone now. "Old id gone, target exists" alone
+ *   also holds when the old id never existed and the target is someone else; such a row is reported
+ *   `OutcomeUnknown`, never applied. The same check serves `verify` when a journaled run resumes, row by row: a
+ *   check that fails holds back only its own row.
+ * - Rows whose outcome stays unknown when retries run out are `failed` with reason `OutcomeUnknown`.
  *
  * @since 0.1.0
  */
@@ -29,7 +37,7 @@ import { PATHS } from "./internal/endpoints.ts"
 import { WeComClient } from "./WeComClient.ts"
 import type * as WeComClientModule from "./WeComClient.ts"
 import * as WeComErrcode from "./WeComErrcode.ts"
-import type { WeComError } from "./WeComError.ts"
+import { WeComError } from "./WeComError.ts"
 import * as WeComSchema from "./WeComSchema.ts"
 
 // =============================================================================
@@ -45,6 +53,11 @@ import * as WeComSchema from "./WeComSchema.ts"
 export interface SchoolUser {
   readonly userType: "student" | "parent"
   readonly userid: string
+  /** The fields WeCom sent, for comparing a renamed user with the row that renamed it. */
+  readonly name?: string | undefined
+  readonly mobile?: string | undefined
+  readonly department?: ReadonlyArray<number> | undefined
+  readonly children?: ReadonlyArray<{ readonly student_userid: string; readonly relation: string }> | undefined
 }
 
 /**
@@ -53,9 +66,9 @@ export interface SchoolUser {
  */
 export interface Service {
   /** The `batch_update_student` endpoint, for callers that run the pipeline themselves (the CLI). */
-  readonly students: Endpoint.Endpoint<WeComSchema.StudentUpdate, WeComError, never>
+  readonly students: Endpoint.Endpoint<WeComSchema.StudentUpdate, WeComError | RunJournal.JournalError, never>
   /** The `batch_update_parent` endpoint. */
-  readonly parents: Endpoint.Endpoint<WeComSchema.ParentUpdate, WeComError, never>
+  readonly parents: Endpoint.Endpoint<WeComSchema.ParentUpdate, WeComError | RunJournal.JournalError, never>
   /** Runs `batch_update_student` over the rows; one outcome per input row, in input order. */
   readonly batchUpdateStudents: <EIn, RIn>(
     input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
@@ -91,6 +104,27 @@ interface Kind<Item> {
   readonly schema: Schema.Decoder<Item>
   readonly id: (item: Item) => string
   readonly newId: (item: Item) => string | undefined
+  /**
+   * Whether `user` has the row's own fields: `true` all equal, `false` one differs, `undefined` nothing to compare
+   * (the row carries no field WeCom sent back).
+   */
+  readonly sameFields: (item: Item, user: SchoolUser) => boolean | undefined
+  /** Whether the row carries a field besides its ids, which {@link sameFields} can compare after a lost reply. */
+  readonly hasFields: (item: Item) => boolean
+}
+
+/** Folds field comparisons: any `false` wins, then any `true`; all `undefined` (nothing compared) stays undefined. */
+const allSame = (...checks: ReadonlyArray<boolean | undefined>): boolean | undefined =>
+  checks.includes(false) ? false : checks.includes(true) ? true : undefined
+
+const sameValue = <A>(wanted: A | undefined, found: A | undefined): boolean | undefined =>
+  wanted === undefined || found === undefined ? undefined : wanted === found
+
+const sameSet = (wanted: ReadonlyArray<string> | undefined, found: ReadonlyArray<string> | undefined) => {
+  if (wanted === undefined || found === undefined) return undefined
+  const a = new Set(wanted)
+  const b = new Set(found)
+  return a.size === b.size && [...a].every((x) => b.has(x))
 }
 
 const studentKind: Kind<WeComSchema.StudentUpdate> = {
@@ -102,7 +136,14 @@ const studentKind: Kind<WeComSchema.StudentUpdate> = {
   userType: "student",
   schema: WeComSchema.StudentUpdate,
   id: (item) => item.student_userid,
-  newId: (item) => item.new_student_userid
+  newId: (item) => item.new_student_userid,
+  sameFields: (item, user) =>
+    allSame(
+      sameValue(item.name, user.name),
+      sameValue(item.mobile, user.mobile),
+      sameSet(item.department?.map(String), user.department?.map(String))
+    ),
+  hasFields: (item) => item.name !== undefined || item.mobile !== undefined || item.department !== undefined
 }
 
 const parentKind: Kind<WeComSchema.ParentUpdate> = {
@@ -114,7 +155,17 @@ const parentKind: Kind<WeComSchema.ParentUpdate> = {
   userType: "parent",
   schema: WeComSchema.ParentUpdate,
   id: (item) => item.parent_userid,
-  newId: (item) => item.new_parent_userid
+  newId: (item) => item.new_parent_userid,
+  sameFields: (item, user) =>
+    allSame(
+      sameValue(item.mobile, user.mobile),
+      // An empty list leaves a parent's children alone, so it says nothing about them.
+      item.children === undefined || item.children.length === 0 ? undefined : sameSet(
+        item.children.map((c) => `${Limit.idKey(c.student_userid)} ${c.relation}`),
+        user.children?.map((c) => `${Limit.idKey(c.student_userid)} ${c.relation}`)
+      )
+    ),
+  hasFields: (item) => item.mobile !== undefined || (item.children !== undefined && item.children.length > 0)
 }
 
 const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : "rows"} ${rows.join(", ")}`
@@ -212,7 +263,9 @@ export const itemFailure = (row: number, failure: WeComSchema.ItemFailure): Endp
 
 /**
  * Per-row results of one batch reply: rows listed in `result_list` (matched case-insensitively by id, or by rename
- * target) failed; every other row was applied.
+ * target) failed; every other row was applied. `undefined` when the list proves nothing about the rows sent: an
+ * entry without this endpoint's userid, naming a row that was not sent, or naming a row twice. Then which rows
+ * WeCom applied is unknown, and "the rest were applied" would be a guess.
  *
  * @since 0.1.0
  * @category decoding
@@ -221,48 +274,129 @@ export const resultsOf = <Item>(
   kind: Pick<Kind<Item>, "idField" | "id" | "newId">,
   sent: ReadonlyArray<Endpoint.Valid<Item>>,
   reply: WeComSchema.BatchReply
-): ReadonlyArray<Endpoint.ItemResult> => {
-  const failures = new Map<string, WeComSchema.ItemFailure>()
-  for (const f of reply.result_list ?? []) {
+): ReadonlyArray<Endpoint.ItemResult> | undefined => {
+  const list = reply.result_list ?? []
+  if (list.length === 0) return sent.map((v) => ({ row: v.row, status: "applied" }))
+  const rowOf = new Map<string, number>()
+  for (const v of sent) {
+    rowOf.set(Limit.idKey(kind.id(v.item)), v.row)
+    const newId = kind.newId(v.item)
+    if (newId !== undefined) rowOf.set(Limit.idKey(newId), v.row)
+  }
+  const failures = new Map<number, WeComSchema.ItemFailure>()
+  for (const f of list) {
     const id = f[kind.idField]
-    if (id !== undefined) failures.set(Limit.idKey(id), f)
+    const row = id === undefined ? undefined : rowOf.get(Limit.idKey(id))
+    if (row === undefined || failures.has(row)) return undefined
+    failures.set(row, f)
   }
   return sent.map((v) => {
-    const newId = kind.newId(v.item)
-    const f = failures.get(Limit.idKey(kind.id(v.item))) ??
-      (newId === undefined ? undefined : failures.get(Limit.idKey(newId)))
+    const f = failures.get(v.row)
     return f === undefined ? { row: v.row, status: "applied" } : itemFailure(v.row, f)
   })
+}
+
+/** The reason and message of a row whose outcome `e` leaves unknown (the request may have been applied). */
+const unknownOutcome = (row: number, e: WeComError): Endpoint.ItemResult => ({
+  row,
+  status: "failed",
+  code: e.code === 0 ? undefined : e.code,
+  reason: Outcome.LocalReason.OutcomeUnknown,
+  message: `${VendorError.describe(e)}; WeCom may or may not have applied this row`
+})
+
+/** What a rename check knows from before the send: whether the old id existed (as the right kind of user). */
+interface RenameNote {
+  readonly renameSources?: ReadonlyArray<string> | undefined
+  readonly renameMissing?: ReadonlyArray<string> | undefined
+}
+
+const strings = (u: unknown): ReadonlyArray<string> =>
+  Array.isArray(u) ? u.filter((x): x is string => typeof x === "string") : []
+
+/** Old id (lower-cased) → whether it existed before the send, from a chunk's journal notes. */
+const existedBefore = (notes: ReadonlyArray<Readonly<Record<string, unknown>>>): Map<string, boolean> => {
+  const known = new Map<string, boolean>()
+  for (const note of notes as ReadonlyArray<RenameNote>) {
+    for (const id of strings(note.renameSources)) known.set(Limit.idKey(id), true)
+    for (const id of strings(note.renameMissing)) known.set(Limit.idKey(id), false)
+  }
+  return known
 }
 
 const makeEndpoint = <Item>(
   client: WeComClientModule.Service,
   kind: Kind<Item>,
   getUser: Service["getUser"]
-): Endpoint.Endpoint<Item, WeComError, never> => {
+): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never> => {
   /**
-   * Checks one rename row: applied when the target exists as the right kind of user and the old id is gone;
-   * otherwise the row is safe to send (again): if the rename did not happen, sending it is the first rename; if the
-   * target is taken by someone else, WeCom answers 60102 for that row.
+   * Checks one rename row after a send whose outcome is unknown. `existed`: whether its old id existed before that
+   * send, when known. Applied only with proof of identity (the old id existed and is gone, or the target's fields
+   * equal the row's); `resend` when the rename demonstrably did not happen (the old id is still there, the target
+   * is not, or the old id never existed: WeCom then answers for the row itself); otherwise outcome unknown.
    */
-  const checkRename = (v: Endpoint.Valid<Item>, target: string) =>
+  const checkRename = (v: Endpoint.Valid<Item>, target: string, existed: boolean | undefined) =>
     Effect.all([getUser(kind.id(v.item)), getUser(target)]).pipe(
-      Effect.map(([before, after]): Endpoint.Verified =>
-        Option.isNone(before) && Option.isSome(after) && after.value.userType === kind.userType
-          ? {
+      Effect.map(([before, after]): Endpoint.Verified => {
+        const old = JSON.stringify(kind.id(v.item))
+        const renamed = `school/user/get shows ${old} is gone and ${JSON.stringify(target)} exists`
+        if (Option.isSome(before) || Option.isNone(after) || after.value.userType !== kind.userType) {
+          return { row: v.row, status: "resend" }
+        }
+        if (existed === false) return { row: v.row, status: "resend" }
+        const same = kind.sameFields(v.item, after.value)
+        if (existed === true || same === true) {
+          return {
             row: v.row,
             status: "applied",
             reason: Outcome.LocalReason.RenameVerified,
-            message: `the reply was lost, but school/user/get shows ${JSON.stringify(kind.id(v.item))} is now ${
-              JSON.stringify(target)
+            message: `the reply was lost, but ${renamed}${
+              existed === true ? `, and ${old} existed before the send` : " with this row's fields"
             }`
           }
-          : { row: v.row, status: "resend" }
-      )
+        }
+        if (same === false) return { row: v.row, status: "resend" }
+        return {
+          row: v.row,
+          status: "failed",
+          reason: Outcome.LocalReason.OutcomeUnknown,
+          message: `the reply was lost and ${renamed}, but nothing shows ${old} existed or that ${
+            JSON.stringify(target)
+          } is this row (no field to compare): check it in the WeCom admin console before sending it again`
+        }
+      })
     )
 
-  const execute: Endpoint.Endpoint<Item, WeComError, never>["execute"] = (chunk) =>
+  /**
+   * Whether the old id of each rename row with nothing else to compare exists now, before the send: what proves such
+   * a rename's identity after a lost reply. A row with fields is identified by them instead, at no extra call.
+   */
+  const sourcesOf = (chunk: ReadonlyArray<Endpoint.Valid<Item>>) =>
+    Effect.forEach(chunk, (v) => {
+      if (kind.newId(v.item) === undefined || kind.hasFields(v.item)) return Effect.succeed([])
+      const id = kind.id(v.item)
+      return getUser(id).pipe(
+        Effect.map((found) => [[id, Option.isSome(found) && found.value.userType === kind.userType] as const]),
+        // Unknown is allowed: the check after a lost reply then falls back to comparing fields.
+        Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed([])))
+      )
+      // The client's per-corp cap bounds how many run at once.
+    }, { concurrency: "unbounded" }).pipe(Effect.map((pairs) => new Map(pairs.flat())))
+
+  const execute: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["execute"] = (
+    chunk,
+    context
+  ) =>
     Effect.gen(function*() {
+      const sources = yield* sourcesOf(chunk)
+      if (sources.size > 0) {
+        const note: RenameNote = {
+          renameSources: [...sources].filter(([, existed]) => existed).map(([id]) => id),
+          renameMissing: [...sources].filter(([, existed]) => !existed).map(([id]) => id)
+        }
+        yield* context.note(note as Record<string, unknown>)
+      }
+      const existed = (v: Endpoint.Valid<Item>) => sources.get(kind.id(v.item))
       const settled = new Map<number, Endpoint.ItemResult>()
       let remaining = chunk
       let ambiguous = false
@@ -271,13 +405,11 @@ const makeEndpoint = <Item>(
       // loop, under the client's policy, counts every attempt of the chunk, whatever failed.
       const attempt = Effect.gen(function*() {
         if (ambiguous) {
-          const renames = remaining.flatMap((v) => {
+          for (const v of remaining) {
             const target = kind.newId(v.item)
-            return target === undefined ? [] : [{ v, target }]
-          })
-          for (const { target, v } of renames) {
-            const verdict = yield* checkRename(v, target)
-            if (verdict.status === "applied") settled.set(v.row, verdict)
+            if (target === undefined) continue
+            const verdict = yield* checkRename(v, target, existed(v))
+            if (verdict.status !== "resend") settled.set(v.row, verdict)
           }
           remaining = remaining.filter((v) => !settled.has(v.row))
           ambiguous = false
@@ -291,51 +423,68 @@ const makeEndpoint = <Item>(
           WeComSchema.BatchReply,
           { idempotent: false, retry: false, partialFailures: true }
         ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = e.outcomeUnknown === true))))
+        const results = resultsOf(kind, sent, reply)
+        if (results === undefined) {
+          // `ambiguous` stays set: the next attempt checks the renames before resending.
+          return yield* new WeComError({
+            endpoint: kind.path,
+            code: reply.errcode ?? 0,
+            vendorMessage: "the reply's result_list names a row that was not sent, a row twice, or no userid",
+            reason: new VendorError.Transient({ kind: "reply" }),
+            outcomeUnknown: true
+          })
+        }
         ambiguous = false
-        for (const result of resultsOf(kind, sent, reply)) settled.set(result.row, result)
+        for (const result of results) settled.set(result.row, result)
         remaining = []
       })
       const settleRenames = Effect.gen(function*() {
         for (const v of remaining) {
           const target = kind.newId(v.item)
           if (target === undefined) continue
-          const verdict = yield* checkRename(v, target).pipe(
+          const verdict = yield* checkRename(v, target, existed(v)).pipe(
             Effect.orElseSucceed((): Endpoint.Verified => ({ row: v.row, status: "resend" }))
           )
-          if (verdict.status === "applied") settled.set(v.row, verdict)
+          if (verdict.status !== "resend") settled.set(v.row, verdict)
         }
       })
       return yield* client.retry(attempt).pipe(
         Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
         // Retries ran out. Renames already confirmed (and, if the last reply was lost, renames confirmed now) did
-        // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists.
+        // apply: report them applied, not failed, or a re-run would try to rename an id that no longer exists. A row
+        // whose last send may have been applied is `OutcomeUnknown`, not a plain failure.
         Effect.catch((e) =>
           Effect.gen(function*() {
             if (BatchPipeline.isFatal(e)) return yield* e
             if (ambiguous) yield* settleRenames
-            if (settled.size === 0) return yield* e
+            if (settled.size === 0 && e.outcomeUnknown !== true) return yield* e
             return chunk.map((v): Endpoint.ItemResult =>
-              settled.get(v.row) ?? {
+              settled.get(v.row) ?? (e.outcomeUnknown === true ? unknownOutcome(v.row, e) : {
                 row: v.row,
                 status: "failed",
                 code: e.code === 0 ? undefined : e.code,
                 reason: e.reason._tag,
                 message: VendorError.describe(e)
-              }
+              })
             )
           })
         )
       )
     })
 
-  const verify: Endpoint.Endpoint<Item, WeComError, never>["verify"] = (_pending, rows) =>
-    Effect.forEach(rows, (v) => {
+  const verify: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["verify"] = (pending, rows) => {
+    const known = existedBefore(pending.notes)
+    // Row by row: a check that fails leaves only its own row without a verdict (held back, never resent blindly).
+    return Effect.forEach(rows, (v) => {
       const target = kind.newId(v.item)
       // Without a rename the update is idempotent: sending it again is safe.
-      return target === undefined
-        ? Effect.succeed<Endpoint.Verified>({ row: v.row, status: "resend" })
-        : checkRename(v, target)
-    })
+      if (target === undefined) return Effect.succeed([{ row: v.row, status: "resend" } as const])
+      return checkRename(v, target, known.get(Limit.idKey(kind.id(v.item)))).pipe(
+        Effect.map((verdict) => [verdict]),
+        Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed([])))
+      )
+    }).pipe(Effect.map((verdicts): ReadonlyArray<Endpoint.Verified> => verdicts.flat()))
+  }
 
   return { ...specOf(kind), execute, verify }
 }
@@ -389,8 +538,19 @@ export const make: Effect.Effect<Service, never, WeComClient> = Effect.gen(funct
     )
     return Option.map(found, (reply): SchoolUser =>
       reply.user_type === 2
-        ? { userType: "parent", userid: reply.parent?.parent_userid ?? userid }
-        : { userType: "student", userid: reply.student?.student_userid ?? userid })
+        ? {
+          userType: "parent",
+          userid: reply.parent?.parent_userid ?? userid,
+          mobile: reply.parent?.mobile,
+          children: reply.parent?.children
+        }
+        : {
+          userType: "student",
+          userid: reply.student?.student_userid ?? userid,
+          name: reply.student?.name,
+          mobile: reply.student?.mobile,
+          department: reply.student?.department
+        })
   })
 
   const students = makeEndpoint(client, studentKind, getUser)

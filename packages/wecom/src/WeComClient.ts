@@ -10,9 +10,11 @@
  *   and errors.
  * - JSON bodies are sent as raw UTF-8 (`JSON.stringify` never emits `\uXXXX` for non-ASCII text; WeCom answers 40033
  *   to escapes).
- * - Envelope decoding: a missing `errcode` means 0; any other errcode becomes a {@link WeComError.WeComError} whose
- *   reason comes from the {@link WeComErrcode} catalogue. HTTP 5xx, dropped connections and timeouts are `Transient`
- *   and may hide work WeCom did (`outcomeUnknown`).
+ * - Envelope decoding is strict: a reply without a numeric `errcode`, one that is not a JSON object, one larger than
+ *   {@link Options.maxResponseBytes}, or errcode 0 with a body the call's schema refuses proves nothing: `Transient`
+ *   (reply), outcome unknown, never success. Any other errcode becomes a {@link WeComError.WeComError} whose reason
+ *   comes from the {@link WeComErrcode} catalogue. HTTP 5xx, dropped connections (before or after the headers) and
+ *   timeouts are `Transient` and may hide work WeCom did (`outcomeUnknown`).
  * - 40014/42001/41001 invalidate the token and replay the call exactly once; a second token failure is final.
  * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
  *   idempotent; 45009 waits out its window; a per-API rate limit keyed `wecom:<corpId>:<path>`; a per-corp concurrency
@@ -20,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { AccessToken, BaseUrl, RateLimit, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -152,6 +154,11 @@ export interface Options {
   readonly rateLimitedRetryAfter?: Duration.Input | undefined
   /** Calls in flight at once for this corp. Default 2 (WeCom answers 45033 to more concurrent calls). */
   readonly concurrency?: number | undefined
+  /**
+   * Largest reply body read, in bytes. Default `ReplyBody.defaultMaxBytes` (4 MiB). A larger reply fails its call
+   * as outcome unknown as soon as the cap is passed, instead of being buffered whole.
+   */
+  readonly maxResponseBytes?: number | undefined
 }
 
 /**
@@ -183,6 +190,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const policy: RetryPolicy.Options = { ...RetryPolicy.defaults, ...options.retry }
   const limitFor = RateLimit.perPath(options.rateLimit, defaultRateLimit)
   const requestTimeout = options.requestTimeout ?? "30 seconds"
+  const maxResponseBytes = ReplyBody.maxBytesOf(options.maxResponseBytes)
   const semaphore = yield* Semaphore.make(Math.max(1, options.concurrency ?? 2))
   const base = (yield* HttpClient.HttpClient).pipe(
     HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
@@ -203,8 +211,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
    */
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
     http.execute(request).pipe(
-      Effect.flatMap((response) => Effect.map(response.text, (text) => ({ status: response.status, text }))),
-      Effect.mapError((e) => Errors.transport(errors, path, e)),
+      Effect.flatMap((response) =>
+        Effect.map(ReplyBody.text(response, maxResponseBytes), (text) => ({ status: response.status, text }))
+      ),
+      Effect.mapError((e) =>
+        e._tag === "TooLarge" ? Errors.tooLarge(errors, path, e) : Errors.transport(errors, path, e)
+      ),
       Effect.timeoutOrElse({
         duration: requestTimeout,
         orElse: () => Effect.fail(Errors.timeout(errors, path, requestTimeout))

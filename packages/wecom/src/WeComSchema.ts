@@ -180,15 +180,27 @@ export const BatchReply = Schema.Struct({
 export type BatchReply = typeof BatchReply.Type
 
 /**
- * The reply of `GET /cgi-bin/school/user/get`: `user_type` 1 is a student, 2 a parent.
+ * The reply of `GET /cgi-bin/school/user/get`: `user_type` 1 is a student, 2 a parent. The fields a rename check
+ * compares with the row (name, mobile, classes; mobile, children) are read when WeCom sends them.
  *
  * @since 0.1.0
  * @category schemas
  */
 export const UserReply = Schema.Struct({
   user_type: Schema.Number,
-  student: Schema.optionalKey(Schema.Struct({ student_userid: Schema.String })),
-  parent: Schema.optionalKey(Schema.Struct({ parent_userid: Schema.String }))
+  student: Schema.optionalKey(Schema.Struct({
+    student_userid: Schema.String,
+    name: Schema.optionalKey(Schema.String),
+    mobile: Schema.optionalKey(Schema.String),
+    department: Schema.optionalKey(Schema.Array(Schema.Number))
+  })),
+  parent: Schema.optionalKey(Schema.Struct({
+    parent_userid: Schema.String,
+    mobile: Schema.optionalKey(Schema.String),
+    children: Schema.optionalKey(
+      Schema.Array(Schema.Struct({ student_userid: Schema.String, relation: Schema.String }))
+    )
+  }))
 })
 
 /**

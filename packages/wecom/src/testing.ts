@@ -24,7 +24,9 @@
  * Faults (write calls only): `script` codes first, then random `drop` (applied, then the connection is dropped:
  * a lost reply), `5xx` (HTTP 503, nothing applied) and `busy` (-1, nothing applied); `latency` on every call via
  * `Effect.sleep` (so `TestClock` controls it); `token-ttl` shortens token life; `rate` answers 45009 past N calls
- * per minute per endpoint.
+ * per minute per endpoint. Scripted reply faults: `noerrcode` (HTTP 200 `{"errmsg":"ok"}`, nothing applied),
+ * `foreign` (errcode 1 with a `result_list` naming an id that was not sent, nothing applied), and, after applying,
+ * `cut` (connection cut after the headers), `truncate` (body cut halfway) and `huge` (the reply padded to 512 MiB).
  *
  * @since 0.1.0
  */
@@ -65,6 +67,14 @@ export type Parent = Emulator.Parent
  * @category models
  */
 export type Child = Emulator.Child
+
+/**
+ * How an applied write call is answered instead of with its reply (`failAfterApply`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type AfterApply = Emulator.AfterApply
 
 /**
  * @since 0.1.0

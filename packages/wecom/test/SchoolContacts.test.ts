@@ -1,4 +1,5 @@
 import { type Outcome, PipelineError, RateLimit, RunJournal } from "@dirsync/core"
+import { MockTransport } from "@dirsync/core/testing"
 import { SchoolContacts, WeComClient } from "@dirsync/wecom"
 import * as Testing from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -79,6 +80,47 @@ const layerReplying = (reply: unknown) =>
     Layer.provide(
       WeComClient.layer({ corpId: "ww1", secret: Redacted.make("secret-0123456789") }).pipe(
         Layer.provide([replyWith(reply), RateLimit.layerMemory])
+      )
+    )
+  )
+
+/** One failed item of a batch reply. */
+const item = (extra: Record<string, unknown>) => ({ errcode: 1, errmsg: "invalid student_userid", ...extra })
+
+/** A journal left by a killed run: chunk 0 (these rows) submitted, no outcome recorded; `notes` journaled for it. */
+const interrupted = (sent: ReadonlyArray<readonly [number, string]>, notes: ReadonlyArray<unknown> = []) =>
+  [
+    JSON.stringify({ type: "run", version: 1, command: "test" }),
+    JSON.stringify({ type: "started", chunk: 0, rows: sent }),
+    ...notes.map((data) => JSON.stringify({ type: "note", chunk: 0, data })),
+    ""
+  ].join("\n")
+
+/** Resumes `input` against a journal text; the outcomes by row. */
+const resumeWith = (input: ReadonlyArray<unknown>, previousText: string) =>
+  Effect.gen(function*() {
+    const { journal } = yield* RunJournal.makeMemory({ previousText })
+    return byRow(
+      yield* SchoolContacts.SchoolContacts.use((s) =>
+        outcomes(s.batchUpdateStudents(rows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal)))
+      )
+    )
+  })
+
+/** The service over the directory, except that `school/user/get` of these ids answers HTTP 503 every time. */
+const layerWithBrokenGet = (dir: Testing.Directory, broken: ReadonlyArray<string>) =>
+  SchoolContacts.layer.pipe(
+    Layer.provideMerge(
+      WeComClient.layer({ corpId: dir.corpId, secret: Redacted.make(dir.secret), retry: { jitter: false } }).pipe(
+        Layer.provide([
+          MockTransport.layerHttpClient((request) => {
+            const url = new URL(request.url, "http://x")
+            return url.pathname === GET && broken.includes(url.searchParams.get("userid") ?? "")
+              ? Effect.succeed({ status: 503, headers: {}, bodyText: "unavailable" })
+              : dir.handle(request)
+          }),
+          RateLimit.layerMemory
+        ])
       )
     )
   )
@@ -286,6 +328,96 @@ describe("SchoolContacts", () => {
     })
   })
 
+  describe("replies that prove nothing", () => {
+    const two = [{ student_userid: "zhangsan", name: "一" }, { student_userid: "lisi", name: "二" }]
+
+    it.effect("errcode ≠ 0 with a result_list naming none of the rows sent: nothing is reported applied", () =>
+      Effect.gen(function*() {
+        const out = yield* students(two).pipe(
+          Effect.provide(
+            layerReplying({ errcode: 1, errmsg: "x", result_list: [item({ student_userid: "nobody" })] })
+          )
+        )
+        for (const o of out) {
+          assert.strictEqual(o.status, "failed", `row ${o.row}`)
+          assert.strictEqual(o.reason, "OutcomeUnknown", `row ${o.row}`)
+          assert.include(o.message, "may or may not")
+        }
+      }))
+
+    it.effect("a result_list with a duplicate, a missing or a foreign userid proves nothing for the whole chunk", () =>
+      Effect.gen(function*() {
+        for (
+          const list of [
+            [item({ student_userid: "zhangsan" }), item({ student_userid: "ZhangSan" })],
+            [item({})],
+            [item({ student_userid: "zhangsan" }), item({ student_userid: "nobody" })],
+            [item({ parent_userid: "lisi" })]
+          ]
+        ) {
+          const out = yield* students(two).pipe(
+            Effect.provide(layerReplying({ errcode: 1, errmsg: "x", result_list: list }))
+          )
+          assert.deepStrictEqual(out.map((o) => [o.status, o.reason]), [
+            ["failed", "OutcomeUnknown"],
+            ["failed", "OutcomeUnknown"]
+          ], JSON.stringify(list))
+        }
+      }))
+
+    it.effect("a result_list that names each failed row once is still per-row data", () =>
+      Effect.gen(function*() {
+        const out = yield* students(two).pipe(
+          Effect.provide(layerReplying({ errcode: 1, errmsg: "x", result_list: [item({ student_userid: "LISI" })] }))
+        )
+        assert.deepStrictEqual(out.map((o) => [o.status, o.code]), [["applied", undefined], ["failed", 1]])
+      }))
+
+    it.effect("the emulator's noerrcode and foreign replies apply nothing: never reported applied until resent", () => {
+      const dir = school({ faults: "script=noerrcode;foreign" })
+      return Effect.gen(function*() {
+        const out = yield* students(two)
+        assert.deepStrictEqual(out.map((o) => o.status), ["applied", "applied"])
+        assert.strictEqual(dir.calls(STUDENT).length, 3, "two replies proved nothing; the third applied")
+        assert.strictEqual(dir.student("zhangsan")?.name, "一")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a rename whose reply was cut, truncated or huge is applied once and verified, never resent", () =>
+      Effect.gen(function*() {
+        for (const fault of ["cut", "truncate", "huge"] as const) {
+          const dir = school()
+          dir.script(fault)
+          const out = yield* students([
+            { student_userid: "zhangsan", new_student_userid: "zhangsan_new" },
+            { student_userid: "lisi", name: "李四四" }
+          ]).pipe(Effect.provide(layerOn(dir)))
+          assert.deepStrictEqual(out.map((o) => [o.status, o.reason]), [
+            ["applied", "RenameVerified"],
+            ["applied", undefined]
+          ], fault)
+          assert.strictEqual(dir.renames("zhangsan"), 1, fault)
+          assert.deepStrictEqual(sentBodies(dir, STUDENT).at(-1)!.students, [{
+            student_userid: "lisi",
+            name: "李四四"
+          }])
+        }
+      }))
+
+    it.effect("a chunk whose reply was lost is OutcomeUnknown, not a plain transient failure", () => {
+      const dir = school()
+      dir.setFaults("drop=1")
+      return Effect.gen(function*() {
+        const out = yield* students(two)
+        for (const o of out) {
+          assert.strictEqual(o.status, "failed")
+          assert.strictEqual(o.reason, "OutcomeUnknown")
+          assert.include(o.message, "may or may not")
+        }
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
   describe("renames after an ambiguous failure", () => {
     it.effect("a lost reply: the rename is verified with school/user/get and not resent; other rows are resent", () => {
       const dir = school()
@@ -301,7 +433,7 @@ describe("SchoolContacts", () => {
         assert.strictEqual(out.get(1)?.reason, "RenameVerified")
         assert.strictEqual(out.get(2)?.status, "applied")
         assert.strictEqual(dir.renames("zhangsan"), 1)
-        assert.strictEqual(dir.calls(GET).length, 2)
+        assert.strictEqual(dir.calls(GET).length, 2, "the row has fields to compare: no check before the send")
         const bodies = sentBodies(dir, STUDENT)
         assert.strictEqual(bodies.length, 2)
         assert.deepStrictEqual(bodies[1]!.students, [{ student_userid: "lisi", name: "李四四" }])
@@ -317,17 +449,17 @@ describe("SchoolContacts", () => {
         assert.strictEqual(out[0]?.reason, undefined)
         assert.strictEqual(dir.renames("zhangsan"), 1)
         assert.strictEqual(dir.calls(STUDENT).length, 2)
-        assert.strictEqual(dir.calls(GET).length, 2)
+        assert.strictEqual(dir.calls(GET).length, 3)
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
-    it.effect("a refusal (45033) is retried without any check: nothing can have been applied", () => {
+    it.effect("a refusal (45033) is retried with no check after it: nothing can have been applied", () => {
       const dir = school()
       dir.script(45033)
       return Effect.gen(function*() {
         const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
         assert.strictEqual(out[0]?.status, "applied")
-        assert.strictEqual(dir.calls(GET).length, 0)
+        assert.strictEqual(dir.calls(GET).length, 1, "only the old id, before the first send")
         assert.strictEqual(dir.calls(STUDENT).length, 2)
       }).pipe(Effect.provide(layerOn(dir)))
     })
@@ -358,9 +490,32 @@ describe("SchoolContacts", () => {
         assert.strictEqual(out.get(1)?.reason, "RenameVerified")
         // Without a rename the row's outcome is unknown; re-running an idempotent update is safe.
         assert.strictEqual(out.get(2)?.status, "failed")
-        assert.strictEqual(out.get(2)?.reason, "Transient")
+        assert.strictEqual(out.get(2)?.reason, "OutcomeUnknown")
         assert.strictEqual(dir.renames("zhangsan"), 1)
         assert.isDefined(dir.student("zhangsan_new"))
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a lost reply for a rename whose old id never existed, onto someone else: never RenameVerified", () => {
+      const dir = school()
+      dir.failAfterApply("drop")
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "ghost", new_student_userid: "lisi" }])
+        assert.strictEqual(out[0]?.status, "failed")
+        assert.notStrictEqual(out[0]?.reason, "RenameVerified")
+        assert.strictEqual(out[0]?.code, 1, "resent, and WeCom said the old id does not exist")
+        assert.strictEqual(dir.student("lisi")?.name, "李四", "lisi untouched")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a lost reply for a pure rename that did happen: verified applied, and only its old id was checked", () => {
+      const dir = school()
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const out = yield* students([{ student_userid: "zhangsan", new_student_userid: "zhangsan_new" }])
+        assert.strictEqual(out[0]?.status, "applied")
+        assert.strictEqual(out[0]?.reason, "RenameVerified")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
       }).pipe(Effect.provide(layerOn(dir)))
     })
 
@@ -379,12 +534,9 @@ describe("SchoolContacts", () => {
   describe("verify (resume)", () => {
     it.effect("settles an interrupted rename that happened, resends the rest", () => {
       const dir = school()
-      // The killed run: chunk 0 was submitted (journaled as started) and WeCom applied it; no outcome was recorded.
-      const previousText = [
-        JSON.stringify({ type: "run", version: 1, command: "test" }),
-        JSON.stringify({ type: "started", chunk: 0, rows: [[1, "zhangsan"], [2, "lisi"]] }),
-        ""
-      ].join("\n")
+      // The killed run: chunk 0 was submitted (journaled as started, with the note that zhangsan existed before the
+      // send) and WeCom applied it; no outcome was recorded.
+      const previousText = interrupted([[1, "zhangsan"], [2, "lisi"]], [{ renameSources: ["zhangsan"] }])
       const input = [
         { student_userid: "zhangsan", new_student_userid: "zhangsan_new" },
         { student_userid: "lisi", name: "李四" }
@@ -406,6 +558,62 @@ describe("SchoolContacts", () => {
         assert.deepStrictEqual(bodies.at(-1)!.students, [{ student_userid: "lisi", name: "李四" }])
         assert.include(text(), "\"finished\"")
       }).pipe(Effect.provide(SchoolContacts.layer.pipe(Layer.provideMerge(Testing.layerClient(dir)))))
+    })
+
+    it.effect("an old id that never existed and a target that is someone else is never RenameVerified", () => {
+      const dir = school()
+      const input = [
+        { student_userid: "ghost", new_student_userid: "lisi", name: "张三" },
+        { student_userid: "ghost2", new_student_userid: "zhangsan" }
+      ]
+      return Effect.gen(function*() {
+        const out = yield* resumeWith(input, interrupted([[1, "ghost"], [2, "ghost2"]]))
+        // Row 1: lisi's fields differ from the row's, so lisi is someone else: resent, and WeCom says ghost is unknown.
+        assert.strictEqual(out.get(1)?.status, "failed")
+        assert.strictEqual(out.get(1)?.code, 1)
+        // Row 2: nothing to compare, no record of ghost2 before the send: reported as unknown, not applied.
+        assert.strictEqual(out.get(2)?.status, "failed")
+        assert.strictEqual(out.get(2)?.reason, "OutcomeUnknown")
+        assert.include(out.get(2)?.message, "zhangsan")
+        assert.strictEqual(dir.student("lisi")?.name, "李四")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a target whose fields equal the row's is the renamed row, even without a journal note", () => {
+      const dir = school()
+      const input = [{
+        student_userid: "zhangsan",
+        new_student_userid: "zhangsan_new",
+        name: "张三丰",
+        department: [2, 1]
+      }]
+      return Effect.gen(function*() {
+        yield* drive(WeComClient.WeComClient.use((c) => c.post(STUDENT, { students: input }, Schema.Unknown)))
+        const out = yield* resumeWith(input, interrupted([[1, "zhangsan"]]))
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(1)?.reason, "RenameVerified")
+        assert.strictEqual(dir.renames("zhangsan"), 1)
+      }).pipe(Effect.provide(SchoolContacts.layer.pipe(Layer.provideMerge(Testing.layerClient(dir)))))
+    })
+
+    it.effect("verifies row by row: a failing school/user/get holds back only its own row", () => {
+      const dir = school()
+      const input = [
+        { student_userid: "zhangsan", new_student_userid: "zhangsan_new" },
+        { student_userid: "lisi", new_student_userid: "lisi_new" }
+      ]
+      return Effect.gen(function*() {
+        yield* drive(WeComClient.WeComClient.use((c) => c.post(STUDENT, { students: [input[0]] }, Schema.Unknown)))
+        const out = yield* resumeWith(
+          input,
+          interrupted([[1, "zhangsan"], [2, "lisi"]], [{ renameSources: ["zhangsan", "lisi"] }])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(1)?.reason, "RenameVerified")
+        assert.strictEqual(out.get(2)?.status, "skipped")
+        assert.strictEqual(out.get(2)?.reason, "Unverified")
+        assert.strictEqual(dir.renames("lisi"), 0, "not resent blindly")
+      }).pipe(Effect.provide(layerWithBrokenGet(dir, ["lisi"])))
     })
   })
 
@@ -464,8 +672,19 @@ describe("SchoolContacts", () => {
           Effect.all([s.getUser("ZhangSan"), s.getUser("lisi_mama"), s.getUser("nobody")])
         )
         assert.deepStrictEqual(found, [
-          Option.some({ userType: "student" as const, userid: "zhangsan" }),
-          Option.some({ userType: "parent" as const, userid: "lisi_mama" }),
+          Option.some({
+            userType: "student" as const,
+            userid: "zhangsan",
+            name: "张三",
+            mobile: undefined,
+            department: [1]
+          }),
+          Option.some({
+            userType: "parent" as const,
+            userid: "lisi_mama",
+            mobile: undefined,
+            children: [{ student_userid: "lisi", relation: "妈妈" }]
+          }),
           Option.none()
         ])
       }).pipe(Effect.provide(layerOn(dir)))

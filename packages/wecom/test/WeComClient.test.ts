@@ -20,6 +20,7 @@ import { drive, settle } from "./helpers.ts"
 
 const STUDENT = Testing.PATHS.batchUpdateStudent
 const GETTOKEN = Testing.PATHS.token
+const TOKEN_REPLY = { errcode: 0, errmsg: "ok", access_token: "TOKEN-abcdefgh", expires_in: 7200 }
 
 /** A directory with one class and one student, and a real client on it (no jitter, so delays are exact). */
 const setup = (clientOptions: Partial<WeComClient.Options> = {}, directoryOptions: Testing.Options = {}) => {
@@ -60,6 +61,37 @@ const clientOn = (http: Layer.Layer<HttpClient.HttpClient>, options: Partial<WeC
     retry: { jitter: false },
     ...options
   }).pipe(Layer.provide([http, RateLimit.layerMemory]))
+
+/** A client whose batch calls are answered by `reply` (gettoken answers normally); counts the batch calls. */
+const answering = (reply: () => Response | "drop", options: Partial<WeComClient.Options> = {}) => {
+  let calls = 0
+  const http = fakeHttp((path) => {
+    if (path === GETTOKEN) return Response.json(TOKEN_REPLY)
+    calls++
+    return reply()
+  })
+  return { layer: clientOn(http, options), calls: () => calls }
+}
+
+/** One batch call naming one student. */
+const send = (options?: WeComClient.CallOptions) =>
+  WeComClient.WeComClient.use((c) =>
+    c.post(STUDENT, { students: [{ student_userid: "zhangsan" }] }, WeComSchema.BatchReply, options)
+  )
+
+/** Sent once, as SchoolContacts sends a chunk with a rename. */
+const once = { idempotent: false, retry: false, partialFailures: true } as const
+
+/** A reply whose connection is cut right after the headers. */
+const cutReply = () =>
+  new Response(
+    new ReadableStream<Uint8Array>({ start: (c) => c.error(new Error("other side closed")) }),
+    { headers: { "content-type": "application/json" } }
+  )
+
+/** A valid reply padded past 4 MiB, with its content-length. */
+const bigReply = () =>
+  new Response(`{"errcode":0}`.padEnd(5 * 1024 * 1024, " "), { headers: { "content-type": "application/json" } })
 
 /** Everything a user could see of an error. */
 const visible = (e: unknown) => `${String(e)} ${JSON.stringify(e)} ${(e as Error).message}`
@@ -152,23 +184,13 @@ describe("WeComClient", () => {
       const http = fakeHttp((path, url) => {
         seen.push(url.search)
         return path === GETTOKEN
-          ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 })
+          ? Response.json(TOKEN_REPLY)
           : Response.json({ errcode: 0, errmsg: "ok" })
       })
       return Effect.gen(function*() {
         yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, WeComSchema.BatchReply))
         assert.include(seen[0]!, "corpid=ww1")
         assert.strictEqual(seen[1], "?access_token=TOKEN-abcdefgh")
-      }).pipe(Effect.provide(clientOn(http)))
-    })
-
-    it.effect("treats a reply without errcode as success (gettoken and business calls)", () => {
-      const http = fakeHttp((path) =>
-        path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : Response.json({})
-      )
-      return Effect.gen(function*() {
-        const reply = yield* WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, WeComSchema.BatchReply))
-        assert.deepStrictEqual(reply, {})
       }).pipe(Effect.provide(clientOn(http)))
     })
 
@@ -340,6 +362,121 @@ describe("WeComClient", () => {
     })
   })
 
+  describe("replies that prove nothing", () => {
+    it.effect("a 200 without a numeric errcode is outcome-unknown, never success", () =>
+      Effect.gen(function*() {
+        for (const body of [{}, { errmsg: "ok" }, { errcode: "0", errmsg: "ok" }, { errcode: null }]) {
+          const { calls, layer } = answering(() => Response.json(body))
+          const e = yield* send(once).pipe(Effect.flip, Effect.provide(layer))
+          assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply", JSON.stringify(body))
+          assert.isTrue(e.outcomeUnknown, JSON.stringify(body))
+          assert.include(e.vendorMessage, "errcode")
+          assert.strictEqual(calls(), 1)
+        }
+      }))
+
+    it.effect("gettoken answering without errcode is refused too, and the call it was for was never sent", () => {
+      let batch = 0
+      const http = fakeHttp((path) => {
+        if (path === GETTOKEN) return Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 })
+        batch++
+        return Response.json({ errcode: 0, errmsg: "ok" })
+      })
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(send()))
+        assert.strictEqual(e.endpoint, GETTOKEN)
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
+        assert.isUndefined(e.outcomeUnknown, "the batch call was never sent: nothing can hide behind it")
+        assert.strictEqual(batch, 0)
+      }).pipe(Effect.provide(clientOn(http)))
+    })
+
+    it.effect("errcode 0 with a malformed body is outcome-unknown, not a plain decoding failure", () =>
+      Effect.gen(function*() {
+        for (
+          const body of [
+            { errcode: 0, errmsg: "ok", result_list: "none" },
+            { errcode: 0, result_list: [{ student_userid: "zhangsan", errcode: "1" }] }
+          ]
+        ) {
+          const { layer } = answering(() => Response.json(body))
+          const e = yield* send(once).pipe(Effect.flip, Effect.provide(layer))
+          assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply", JSON.stringify(body))
+          assert.isTrue(e.outcomeUnknown)
+        }
+      }))
+
+    it.effect("a 2xx body that is not a JSON object (cut short, an HTML page) is outcome-unknown", () =>
+      Effect.gen(function*() {
+        for (const text of [`{"errcode":0,"errm`, "<html>gateway</html>", "", "[]", "0"]) {
+          const { layer } = answering(() => new Response(text, { headers: { "content-type": "application/json" } }))
+          const e = yield* send(once).pipe(Effect.flip, Effect.provide(layer))
+          assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply", JSON.stringify(text))
+          assert.isTrue(e.outcomeUnknown, JSON.stringify(text))
+        }
+      }))
+
+    it.effect("an idempotent call is resent after a reply that proves nothing; a rename-like call is not", () => {
+      let n = 0
+      const { calls, layer } = answering(() => (n++ === 0 ? Response.json({}) : Response.json({ errcode: 0 })))
+      return Effect.gen(function*() {
+        const reply = yield* drive(send())
+        assert.strictEqual(reply.errcode, 0)
+        assert.strictEqual(calls(), 2)
+        n = 0
+        const e = yield* drive(Effect.flip(send({ idempotent: false })))
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(calls(), 3)
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a connection cut right after the headers is outcome-unknown and retried when idempotent", () => {
+      const { calls, layer } = answering(cutReply)
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(send()))
+        assert.strictEqual(e.reason._tag, "Transient")
+        assert.isTrue(e.outcomeUnknown)
+        assert.strictEqual(calls(), 4, "1 + 3 retries")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a huge reply fails the call once the cap is passed, without reading the rest", () => {
+      let pulled = 0
+      const huge = () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull: (c) => {
+              // 512 MiB in all if read to the end; each pull is 1 MiB of spaces after a valid start.
+              if (pulled === 0) c.enqueue(new TextEncoder().encode(`{"errcode":0,"errmsg":"ok"}`))
+              if (pulled >= 512) return c.close()
+              pulled++
+              c.enqueue(new Uint8Array(1024 * 1024).fill(32))
+            }
+          }),
+          { headers: { "content-type": "application/json" } }
+        )
+      const { layer } = answering(huge, { maxResponseBytes: 2 * 1024 * 1024 })
+      return Effect.gen(function*() {
+        const e = yield* send(once).pipe(Effect.flip)
+        assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
+        assert.isTrue(e.outcomeUnknown)
+        assert.include(e.vendorMessage, "larger than 2 MiB")
+        assert.isBelow(pulled, 8, "reading stopped near the cap")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a content-length over the cap fails before the body is read; the default cap is a few MiB", () =>
+      Effect.gen(function*() {
+        const e = yield* send(once).pipe(Effect.flip, Effect.provide(answering(bigReply).layer))
+        assert.include(e.vendorMessage, "larger than 4 MiB")
+        assert.isTrue(e.outcomeUnknown)
+        const fits = yield* send(once).pipe(
+          Effect.provide(answering(bigReply, { maxResponseBytes: 8 * 1024 * 1024 }).layer)
+        )
+        assert.strictEqual(fits.errcode, 0)
+      }))
+  })
+
   describe("accessToken", () => {
     it.effect("single-flight: 20 concurrent callers cause one gettoken", () => {
       const { dir, layer } = setup({ concurrency: 4 })
@@ -460,7 +597,7 @@ describe("WeComClient", () => {
 
     it.effect("a reply cut off while its body is read may hide work: outcomeUnknown, like a dropped connection", () => {
       const http = fakeHttp((path) => {
-        if (path === GETTOKEN) return Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 })
+        if (path === GETTOKEN) return Response.json(TOKEN_REPLY)
         const body = new ReadableStream<Uint8Array>({
           start(controller) {
             controller.enqueue(new TextEncoder().encode(`{"errcode":0,"err`))
@@ -479,9 +616,7 @@ describe("WeComClient", () => {
     })
 
     it.effect("strips the token from a transport error that quotes the request URL", () => {
-      const http = fakeHttp((path) =>
-        path === GETTOKEN ? Response.json({ access_token: "TOKEN-abcdefgh", expires_in: 7200 }) : "drop"
-      )
+      const http = fakeHttp((path) => path === GETTOKEN ? Response.json(TOKEN_REPLY) : "drop")
       return Effect.gen(function*() {
         const e = yield* drive(Effect.flip(WeComClient.WeComClient.use((c) => c.post(STUDENT, {}, Schema.Unknown))))
         assert.include(e.vendorMessage, "socket hang up")

@@ -215,5 +215,35 @@ describe("testing", () => {
         assert.deepStrictEqual(codes, [-1, 45009, 0])
         assert.strictEqual(dir.calls(Testing.PATHS.batchUpdateStudent).length, 3)
       }))
+
+    it.effect("reply faults: noerrcode and foreign apply nothing; cut, truncate and huge apply, then spoil the reply", () =>
+      Effect.gen(function*() {
+        const dir = school({ faults: "script=noerrcode;foreign;cut;truncate;huge" })
+        const tok = yield* token(dir)
+        const send = (name: string) =>
+          dir.handle({
+            method: "POST",
+            url: `/cgi-bin/school/user/batch_update_student?access_token=${tok}`,
+            headers: {},
+            bodyText: JSON.stringify({ students: [{ student_userid: "zhangsan", name }] })
+          }).pipe(Effect.map((r) => (r === "drop" ? assert.fail("not a drop") : r)))
+        const bare = yield* send("一")
+        assert.deepStrictEqual(JSON.parse(bare.bodyText), { errmsg: "ok" })
+        const foreign = yield* send("二")
+        const list = JSON.parse(foreign.bodyText).result_list as Array<{ student_userid: string }>
+        assert.strictEqual(JSON.parse(foreign.bodyText).errcode, 1)
+        assert.match(list[0]!.student_userid, /^not-sent-/)
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三", "nothing applied")
+        const cut = yield* send("三")
+        assert.strictEqual(cut.cutAfter, 0)
+        assert.strictEqual(dir.student("zhangsan")?.name, "三")
+        const truncated = yield* send("四")
+        assert.isAbove(truncated.cutAfter!, 0)
+        assert.isBelow(truncated.cutAfter!, truncated.bodyText.length)
+        const huge = yield* send("五")
+        assert.strictEqual(huge.padBytes, 512 * 1024 * 1024)
+        assert.strictEqual(JSON.parse(huge.bodyText).errcode, 0)
+        assert.strictEqual(dir.student("zhangsan")?.name, "五")
+      }))
   })
 })

@@ -32,18 +32,21 @@ export const isFatal = (e: unknown): boolean => {
 export const failedChunk = (
   rows: ReadonlyArray<{ readonly row: number; readonly id: string }>,
   e: VendorError.VendorFailure
-): ReadonlyArray<RowOutcome> =>
-  rows.map((r): RowOutcome => ({
+): ReadonlyArray<RowOutcome> => {
+  const unknown = VendorError.isOutcomeUnknown(e)
+  const message = unknown
+    ? `${VendorError.describe(e)}; the vendor may or may not have applied this row`
+    : VendorError.describe(e)
+  return rows.map((r): RowOutcome => ({
     row: r.row,
     id: r.id,
     status: "failed",
     // 0 marks a failure with no vendor code (a dropped connection, a timeout); 0 means success to both vendors.
     code: e.code === 0 ? undefined : e.code,
-    reason: VendorError.isOutcomeUnknown(e) ? LocalReason.OutcomeUnknown : e.reason._tag,
-    message: VendorError.isOutcomeUnknown(e)
-      ? `${VendorError.describe(e)}; the vendor may or may not have applied this row`
-      : VendorError.describe(e)
+    reason: unknown ? LocalReason.OutcomeUnknown : e.reason._tag,
+    message
   }))
+}
 
 const noResult = "the vendor returned no result for this row"
 

@@ -11,7 +11,16 @@
  * - `token-ttl` (s): issued tokens stop working after this long (the vendor invalidating tokens early).
  * - `rate` (calls per minute per endpoint): over it the mock answers the vendor's rate-limit code.
  * - `seed`: makes the random faults repeatable.
- * - `script`: `;`-separated codes the next write calls answer with, in order, e.g. `script=-1;-1;45009`.
+ * - `script`: `;`-separated codes the next write calls answer with, in order, e.g. `script=-1;-1;45009`. An entry
+ *   may also name a {@link ReplyFault}, e.g. `script=noerrcode;-1;huge`.
+ *
+ * Reply faults (scripted only): replies that prove nothing, for the promise "never success without proof".
+ *
+ * - `noerrcode`: HTTP 200 whose body has no errcode / code. Nothing applied.
+ * - `foreign`: an errcode ≠ 0 whose result list names only ids that were not sent. Nothing applied.
+ * - `cut`: applied, then the connection is cut right after the response headers.
+ * - `truncate`: applied, then the body is cut off halfway.
+ * - `huge`: applied, then the (valid) reply is padded to {@link HUGE_BYTES} bytes, streamed, never held in memory.
  *
  * @since 0.1.0
  */
@@ -28,8 +37,34 @@ export interface Faults {
   readonly tokenTtlSeconds: number | undefined
   readonly ratePerMinute: number | undefined
   readonly seed: number
-  readonly script: ReadonlyArray<number>
+  readonly script: ReadonlyArray<number | ReplyFault>
 }
+
+/**
+ * A reply that proves nothing (see the module's list).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ReplyFault = "noerrcode" | "foreign" | "cut" | "truncate" | "huge"
+
+/**
+ * Every {@link ReplyFault}, in the order the spec grammar lists them.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const replyFaults: ReadonlyArray<ReplyFault> = ["noerrcode", "foreign", "cut", "truncate", "huge"]
+
+/**
+ * The size of a `huge` reply: 512 MiB, far past any client's cap, and never built in memory (streamed).
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const HUGE_BYTES = 512 * 1024 * 1024
+
+const isReplyFault = (s: string): s is ReplyFault => (replyFaults as ReadonlyArray<string>).includes(s)
 
 /**
  * No faults at all.
@@ -111,8 +146,13 @@ export const parse = (spec: string): Faults => {
         faults = {
           ...faults,
           script: value.split(";").filter((c) => c.length > 0).map((c) => {
+            if (isReplyFault(c)) return c
             const n = Number(c)
-            if (!Number.isInteger(n)) throw new FaultSpecError(`--faults script=${value}: ${c} is not an integer code`)
+            if (!Number.isInteger(n)) {
+              throw new FaultSpecError(
+                `--faults script=${value}: ${c} is not an integer code or a reply fault (${replyFaults.join(", ")})`
+              )
+            }
             return n
           })
         }
@@ -140,6 +180,7 @@ export type Decision =
   | { readonly _tag: "http5xx" }
   | { readonly _tag: "busy" }
   | { readonly _tag: "code"; readonly code: number }
+  | { readonly _tag: "reply"; readonly fault: ReplyFault }
 
 /**
  * A stateful, seeded decider: scripted codes first, then random faults in the order drop, 5xx, busy.
@@ -161,6 +202,7 @@ export const makeDecider = (faults: Faults) => {
   return {
     next: (): Decision => {
       const scripted = script.shift()
+      if (typeof scripted === "string") return { _tag: "reply", fault: scripted }
       if (scripted !== undefined) return { _tag: "code", code: scripted }
       const r = random()
       if (r < faults.drop) return { _tag: "drop" }
@@ -168,7 +210,7 @@ export const makeDecider = (faults: Faults) => {
       if (r < faults.drop + faults.http5xx + faults.busy) return { _tag: "busy" }
       return { _tag: "pass" }
     },
-    /** Appends scripted codes at run time (tests). */
-    push: (...codes: ReadonlyArray<number>) => void script.push(...codes)
+    /** Appends scripted codes or reply faults at run time (tests). */
+    push: (...codes: ReadonlyArray<number | ReplyFault>) => void script.push(...codes)
   }
 }

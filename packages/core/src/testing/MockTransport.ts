@@ -35,6 +35,47 @@ export interface Response {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly bodyText: string
+  /**
+   * Send the headers (announcing the whole body's length) and only the first `cutAfter` bytes of the body, then
+   * reset the connection: a reply cut off after the headers (0) or halfway.
+   */
+  readonly cutAfter?: number | undefined
+  /** Follow the body with this many bytes of spaces, streamed in pieces and never built whole: a huge reply. */
+  readonly padBytes?: number | undefined
+}
+
+const PIECE = 1024 * 1024
+
+/**
+ * The body of `reply` as a web stream: its text, then `padBytes` spaces a piece at a time as the reader pulls, or
+ * an error after `cutAfter` bytes. A plain reply is its text.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const webBody = (reply: Response): string | ReadableStream<Uint8Array> => {
+  if (reply.cutAfter === undefined && reply.padBytes === undefined) return reply.bodyText
+  const bytes = encoder.encode(reply.bodyText)
+  let padLeft = reply.padBytes ?? 0
+  let started = false
+  return new ReadableStream<Uint8Array>({
+    pull: (controller) => {
+      if (!started) {
+        started = true
+        if (reply.cutAfter !== undefined) {
+          if (reply.cutAfter > 0) controller.enqueue(bytes.slice(0, reply.cutAfter))
+          controller.error(new Error("connection reset by peer"))
+          return
+        }
+        controller.enqueue(bytes)
+        return
+      }
+      if (padLeft <= 0) return controller.close()
+      const n = Math.min(PIECE, padLeft)
+      padLeft -= n
+      controller.enqueue(new Uint8Array(n).fill(32))
+    }
+  })
 }
 
 /**
@@ -46,6 +87,7 @@ export interface Response {
 export type Handler = (request: Request) => Effect.Effect<Response | "drop">
 
 const decoder = new TextDecoder()
+const encoder = new TextEncoder()
 
 /**
  * The text of a request body as it would go on the wire.
@@ -67,7 +109,8 @@ export const bodyText = (request: HttpClientRequest.HttpClientRequest): string =
 
 /**
  * An `HttpClient` answered in-process by `handler`: no sockets, and any latency the handler adds sleeps on the
- * `Clock`. `"drop"` becomes a transport error, as a reset connection would.
+ * `Clock`. `"drop"` becomes a transport error, as a reset connection would; a reply cut short errors while its body
+ * is read, and a padded reply is streamed as it is read.
  *
  * @since 0.1.0
  * @category layers
@@ -87,7 +130,7 @@ export const layerHttpClient = (handler: Handler): Layer.Layer<HttpClient.HttpCl
             : Effect.succeed(
               HttpClientResponse.fromWeb(
                 request,
-                new Response(reply.bodyText, { status: reply.status, headers: reply.headers })
+                new Response(webBody(reply), { status: reply.status, headers: reply.headers })
               )
             )
         )

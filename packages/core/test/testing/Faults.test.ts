@@ -53,6 +53,24 @@ describe("Faults", () => {
         assert.deepStrictEqual(decider.next(), { _tag: "code", code: 7 })
       }))
 
+    it.effect("scripts reply faults by name, between codes, and refuses unknown names", () =>
+      Effect.sync(() => {
+        const decider = Faults.makeDecider(Faults.parse("script=noerrcode;-1;foreign;cut;truncate;huge"))
+        assert.deepStrictEqual(
+          Array.from({ length: 7 }, () => decider.next()),
+          [
+            { _tag: "reply", fault: "noerrcode" },
+            { _tag: "code", code: -1 },
+            { _tag: "reply", fault: "foreign" },
+            { _tag: "reply", fault: "cut" },
+            { _tag: "reply", fault: "truncate" },
+            { _tag: "reply", fault: "huge" },
+            { _tag: "pass" }
+          ]
+        )
+        assert.throws(() => Faults.parse("script=hug"), /hug is not an integer code or a reply fault \(noerrcode/)
+      }))
+
     it.effect("repeats the same faults for the same seed, at roughly the configured share", () =>
       Effect.sync(() => {
         const a = decisions(7)

@@ -4,13 +4,15 @@
  * - The `{code, msg, data, error}` envelope is decoded whatever the HTTP status (Feishu sends 99991663 as HTTP 400
  *   and 99991400 as 429 or 400); a code becomes a reason from the {@link FeishuErrcode} catalogue of its endpoint.
  * - A response without an envelope (a gateway page, an empty body) is classified by its status: 5xx `Transient`
- *   (http), 429 `RateLimited`, anything else `Unknown`. A dropped connection and a timeout are `Transient`.
+ *   (http), 429 `RateLimited`, 2xx `Transient` (reply: it proves nothing, outcome unknown), anything else `Unknown`.
+ *   Code 0 with `data` the call's schema refuses, and a reply larger than the client's cap, prove nothing either. A
+ *   dropped connection (before or after the headers) and a timeout are `Transient`.
  * - Every error gets core's resend-safety field from one rule (`VendorError.leavesOutcomeUnknown`).
  * - Tokens and secrets never reach an error: they travel in headers and bodies, which are not kept.
  *
  * @internal
  */
-import { VendorError } from "@dirsync/core"
+import { type ReplyBody, VendorError } from "@dirsync/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClientError from "effect/http/HttpClientError"
@@ -91,6 +93,8 @@ const withoutEnvelope = (endpoint: string, status: number, headers: Headers, tex
     ? new VendorError.Transient({ kind: "http" })
     : status === 429
     ? VendorError.reasonFor("rate-limited", { retryAfterMillis })
+    : status >= 200 && status < 300
+    ? new VendorError.Transient({ kind: "reply" })
     : new VendorError.Unknown()
   return new FeishuError({
     endpoint,
@@ -101,6 +105,24 @@ const withoutEnvelope = (endpoint: string, status: number, headers: Headers, tex
     ...resendSafety(reason)
   })
 }
+
+/**
+ * A reply that came back but proves nothing about what Feishu did (outcome unknown): resent only when the call is
+ * idempotent.
+ */
+export const unproven = (endpoint: string, code: number, what: string): FeishuError => {
+  const reason = new VendorError.Transient({ kind: "reply" })
+  return new FeishuError({
+    endpoint,
+    code,
+    vendorMessage: `${what} (the reply proves nothing)`,
+    reason,
+    ...resendSafety(reason)
+  })
+}
+
+/** A reply larger than the client's cap: not read to the end. */
+export const tooLarge = (endpoint: string, e: ReplyBody.TooLarge): FeishuError => unproven(endpoint, 0, e.message)
 
 /**
  * The same failure, known to hide no work of the call it stopped: that call was never sent (its token could not be
@@ -165,12 +187,7 @@ export const data = <A>(
 ): Effect.Effect<A, FeishuError> =>
   Schema.decodeUnknownEffect(schema)(envelope.data ?? {}).pipe(
     Effect.mapError((e) =>
-      new FeishuError({
-        endpoint,
-        code: envelope.code,
-        vendorMessage: `unexpected response data: ${e.message.split("\n").join(" ")}`,
-        reason: new VendorError.Unknown()
-      })
+      unproven(endpoint, envelope.code, `unexpected response data: ${e.message.split("\n").join(" ")}`)
     )
   ) as Effect.Effect<A, FeishuError>
 
@@ -180,12 +197,5 @@ export const token = (
   envelope: Envelope
 ): Effect.Effect<{ readonly token: string; readonly expire: number }, FeishuError> =>
   envelope.tenant_access_token === undefined || envelope.expire === undefined
-    ? Effect.fail(
-      new FeishuError({
-        endpoint,
-        code: envelope.code,
-        vendorMessage: "the response has no tenant_access_token or expire",
-        reason: new VendorError.Unknown()
-      })
-    )
+    ? Effect.fail(unproven(endpoint, envelope.code, "the response has no tenant_access_token or expire"))
     : Effect.succeed({ token: envelope.tenant_access_token, expire: envelope.expire })

@@ -77,6 +77,9 @@ export interface MockCall {
   readonly bodyText: string
 }
 
+/** How a write call that was applied is answered instead of with its reply. */
+export type AfterApply = "drop" | "http5xx" | "busy" | "cut" | "truncate" | "huge"
+
 /** The directory: seeding, inspection, fault control and the request handler. */
 export interface Directory {
   readonly corpId: string
@@ -111,13 +114,16 @@ export interface Directory {
   // --- faults ---
   /** Replaces the fault spec (resets the scripted codes and the random sequence). */
   readonly setFaults: (faults: Faults.Faults | string) => void
-  /** Answers the next write calls with these errcodes, in order (the spec's `script`). */
-  readonly script: (...codes: ReadonlyArray<number>) => void
+  /**
+   * Answers the next write calls with these errcodes or reply faults, in order (the spec's `script`): `noerrcode` and
+   * `foreign` apply nothing; `cut`, `truncate` and `huge` apply the call, then spoil its reply.
+   */
+  readonly script: (...codes: ReadonlyArray<number | Faults.ReplyFault>) => void
   /**
    * The next write calls are applied and then answered with this failure instead of their reply: the ambiguous case
    * where the vendor did the work but the client never learnt it.
    */
-  readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx" | "busy">) => void
+  readonly failAfterApply: (...failures: ReadonlyArray<AfterApply>) => void
   /** Makes every issued token invalid from now on, as WeCom may do early (next call answers 42001). */
   readonly expireTokens: () => void
 }
@@ -140,10 +146,10 @@ interface IssuedToken {
   readonly expiresAt: number
 }
 
-type Reply = { readonly _tag: "json"; readonly body: Record<string, unknown> } | {
-  readonly _tag: "http"
-  readonly status: number
-}
+type Reply =
+  | { readonly _tag: "json"; readonly body: Record<string, unknown> }
+  | { readonly _tag: "http"; readonly status: number }
+  | { readonly _tag: "spoiled"; readonly body: Record<string, unknown>; readonly fault: "cut" | "truncate" | "huge" }
 
 const json = (body: Record<string, unknown>): Reply => ({ _tag: "json", body })
 const error = (errcode: number, errmsg: string): Reply => json({ errcode, errmsg })
@@ -172,15 +178,23 @@ const batchReply = (failures: ReadonlyArray<Record<string, unknown>>): Reply => 
   return json({ errcode: first.errcode, errmsg: first.errmsg, result_list: failures })
 }
 
-const respond = (reply: Reply): MockResponse =>
-  reply._tag === "http"
-    ? { status: reply.status, headers: { "content-type": "text/plain" }, bodyText: "service unavailable" }
-    : {
-      status: 200,
-      headers: { "content-type": "application/json; charset=utf-8" },
-      // The real server answers raw UTF-8 too.
-      bodyText: JSON.stringify(reply.body)
-    }
+const respond = (reply: Reply): MockResponse => {
+  if (reply._tag === "http") {
+    return { status: reply.status, headers: { "content-type": "text/plain" }, bodyText: "service unavailable" }
+  }
+  // The real server answers raw UTF-8 too.
+  const ok = { status: 200, headers: { "content-type": "application/json; charset=utf-8" } }
+  const bodyText = JSON.stringify(reply.body)
+  if (reply._tag === "json") return { ...ok, bodyText }
+  switch (reply.fault) {
+    case "cut":
+      return { ...ok, bodyText, cutAfter: 0 }
+    case "truncate":
+      return { ...ok, bodyText, cutAfter: Math.floor(bodyText.length / 2) }
+    case "huge":
+      return { ...ok, bodyText, padBytes: Faults.HUGE_BYTES }
+  }
+}
 
 /** Creates an empty directory for one corp app. */
 export const make = (options: Options = {}): Directory => {
@@ -190,7 +204,8 @@ export const make = (options: Options = {}): Directory => {
   const callLogLimit = options.callLogLimit ?? Infinity
   let faults = toFaults(options.faults)
   let decider = Faults.makeDecider(faults)
-  const afterApply: Array<"drop" | "http5xx" | "busy"> = []
+  const afterApply: Array<AfterApply> = []
+  let foreignSerial = 0
 
   const classes = new Set<number>()
   const students = new Map<string, Student>()
@@ -483,6 +498,16 @@ export const make = (options: Options = {}): Directory => {
         return error(-1, "system busy")
       case "http5xx":
         return { _tag: "http", status: 503 }
+      case "reply":
+        // Replies that prove nothing and apply nothing; the other reply faults spoil the reply of applied work.
+        if (decision.fault === "noerrcode") return json({ errmsg: "ok" })
+        if (decision.fault === "foreign") {
+          const idField = path === PATHS.batchUpdateStudent ? "student_userid" : "parent_userid"
+          foreignSerial++
+          const item = { [idField]: `not-sent-${foreignSerial}`, errcode: 1, errmsg: "invalid userid" }
+          return json({ errcode: 1, errmsg: "invalid userid", result_list: [item] })
+        }
+        break
       case "drop":
       case "pass":
         break
@@ -493,10 +518,13 @@ export const make = (options: Options = {}): Directory => {
     const reply = path === PATHS.batchUpdateStudent ? updateStudents(body) : updateParents(body)
     // A random drop happens after the work is done: the dangerous case, a lost reply.
     if (decision._tag === "drop") return "drop"
-    const after = afterApply.shift()
+    const after = decision._tag === "reply" ? decision.fault : afterApply.shift()
     if (after === "drop") return "drop"
     if (after === "http5xx") return { _tag: "http", status: 503 }
     if (after === "busy") return error(-1, "system busy")
+    if ((after === "cut" || after === "truncate" || after === "huge") && reply._tag === "json") {
+      return { _tag: "spoiled", body: reply.body, fault: after }
+    }
     return reply
   }
 
@@ -513,7 +541,7 @@ export const make = (options: Options = {}): Directory => {
           method: request.method.toUpperCase(),
           path: url.pathname,
           status: reply === "drop" ? 0 : reply._tag === "http" ? reply.status : 200,
-          code: reply !== "drop" && reply._tag === "json" && typeof reply.body.errcode === "number"
+          code: reply !== "drop" && reply._tag !== "http" && typeof reply.body.errcode === "number"
             ? reply.body.errcode
             : undefined,
           atMillis: now,

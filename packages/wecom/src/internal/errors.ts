@@ -1,17 +1,19 @@
 /**
  * Transport, HTTP and envelope failures → {@link WeComError}: the mapping the client applies to every exchange.
  *
- * - A dropped connection and a timeout are `Transient` (network / timeout), HTTP 5xx `Transient` (http), another
- *   non-2xx status or a body that is not a JSON object `Unknown`.
- * - The envelope: a missing `errcode` means 0; `errmsg` is kept for reports; any other errcode becomes a reason from
- *   the {@link WeComErrcode} catalogue, unless the caller accepts a non-empty `result_list` as data (per-item
- *   failures of the batch endpoints).
+ * - A dropped connection, a reply cut off while it is read and a timeout are `Transient` (network / timeout), HTTP 5xx
+ *   `Transient` (http), another non-2xx status `Unknown`.
+ * - A 2xx reply that proves nothing is `Transient` (reply), outcome unknown: larger than the cap, not a JSON object,
+ *   no numeric `errcode`, or errcode 0 with a body the call's schema refuses. The request may have been applied.
+ * - The envelope: `errcode` is required (WeCom always sends it; a reply without one is not WeCom's verdict); `errmsg`
+ *   is kept for reports; any errcode but 0 becomes a reason from the {@link WeComErrcode} catalogue, unless the
+ *   caller accepts a non-empty `result_list` as data (per-item failures of the batch endpoints).
  * - Every error gets core's resend-safety field from one rule (`VendorError.leavesOutcomeUnknown`), and every vendor
  *   message passes through the caller's `scrub` (the secret and the tokens never reach an error).
  *
  * @internal
  */
-import { VendorError } from "@dirsync/core"
+import { type ReplyBody, VendorError } from "@dirsync/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as HttpClientError from "effect/http/HttpClientError"
@@ -102,13 +104,31 @@ export const response = (
     return Effect.fail(fail(ctx, path, status, `HTTP ${status}`, new VendorError.Unknown()))
   }
   const json = parseJson(text)
-  if (json === undefined) {
-    return Effect.fail(fail(ctx, path, status, "the reply is not a JSON object", new VendorError.Unknown()))
-  }
+  if (json === undefined) return Effect.fail(unproven(ctx, path, status, "the reply is not a JSON object"))
   return Effect.succeed(json)
 }
 
-/** Envelope decoding: errcode absent = 0; errcode ≠ 0 → WeComError unless it is accepted partial-failure data. */
+/**
+ * A reply that came back but proves nothing about what WeCom did: the request may have been applied. Resent only when
+ * the call is idempotent; a rename is verified first.
+ */
+export const unproven = (ctx: Context, path: string, code: number, what: string): WeComError =>
+  fail(
+    ctx,
+    path,
+    code,
+    `${what} (the reply proves nothing)`,
+    new VendorError.Transient({ kind: "reply" })
+  )
+
+/** A reply larger than the client's cap: not read to the end. */
+export const tooLarge = (ctx: Context, path: string, e: ReplyBody.TooLarge): WeComError =>
+  unproven(ctx, path, 0, e.message)
+
+/**
+ * Envelope decoding: no numeric errcode → outcome unknown; errcode ≠ 0 → WeComError unless it is accepted
+ * partial-failure data; a body the schema refuses → outcome unknown.
+ */
 export const envelope = <A>(
   ctx: Context,
   path: string,
@@ -116,7 +136,10 @@ export const envelope = <A>(
   schema: Schema.Decoder<A>,
   partialFailures: boolean
 ): Effect.Effect<A, WeComError> => {
-  const errcode = typeof json.errcode === "number" ? json.errcode : 0
+  const errcode = json.errcode
+  if (typeof errcode !== "number" || !Number.isInteger(errcode)) {
+    return Effect.fail(unproven(ctx, path, 0, "the reply has no numeric errcode"))
+  }
   const errmsg = typeof json.errmsg === "string" ? json.errmsg : ""
   const partial = partialFailures && Array.isArray(json.result_list) && json.result_list.length > 0
   if (errcode !== 0 && !partial) {
@@ -125,15 +148,7 @@ export const envelope = <A>(
     )
   }
   return Schema.decodeUnknownEffect(schema)(json).pipe(
-    Effect.mapError((e) =>
-      fail(
-        ctx,
-        path,
-        errcode,
-        `unexpected reply shape: ${e.message.split("\n")[0] ?? ""}`,
-        new VendorError.Unknown()
-      )
-    )
+    Effect.mapError((e) => unproven(ctx, path, errcode, `unexpected reply shape: ${e.message.split("\n")[0] ?? ""}`))
   ) as Effect.Effect<A, WeComError>
 }
 

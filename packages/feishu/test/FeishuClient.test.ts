@@ -262,14 +262,14 @@ describe("FeishuClient", () => {
 
     it.effect("a token fetch that lost its connection sent no batch_add: it is retried, and batch_add goes once", () => {
       const mock = FeishuTesting.make()
-      let tokenDrops = 4 // more than the token fetch's own retries
+      let tokenDrops = 3 // every retry of the call's one retry loop but the last
       const dropsFirstToken = intercepted(
         mock,
         (request) => pathOf(request) === TOKEN && tokenDrops-- > 0 ? "drop" : undefined
       )
       return Effect.gen(function*() {
         yield* settle(submit)
-        assert.strictEqual(tokenDrops, -1) // four dropped fetches and the one after them
+        assert.strictEqual(tokenDrops, -1) // three dropped fetches and the one after them
         assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [0])
         assert.strictEqual(mock.tasks().length, 1)
       }).pipe(Effect.provide(clientLayer(dropsFirstToken)))

@@ -6,7 +6,8 @@
  * - A response without an envelope (a gateway page, an empty body) is classified by its status: 5xx `Transient`
  *   (http), 429 `RateLimited`, anything else `Unknown`. A dropped connection and a timeout are `Transient`.
  * - Every error gets core's resend-safety field from one rule (`VendorError.leavesOutcomeUnknown`).
- * - Tokens and secrets never reach an error: they travel in headers and bodies, which are not kept.
+ * - Tokens and secrets never reach an error: they travel in headers and bodies, which are not kept, and every text
+ *   Feishu sends back passes through the client's scrubber ({@link scrubbed}), since a reply may echo them.
  *
  * @internal
  */
@@ -189,3 +190,28 @@ export const token = (
       })
     )
     : Effect.succeed({ token: envelope.tenant_access_token, expire: envelope.expire })
+
+/** The same error with every text Feishu sent back passed through `scrub` (a reply may echo the secret or a token). */
+export const scrubbed = (e: FeishuError, scrub: (text: string) => string): FeishuError => {
+  const optional = (text: string | undefined) => (text === undefined ? {} : { description: scrub(text) })
+  return new FeishuError({
+    endpoint: e.endpoint,
+    code: e.code,
+    vendorMessage: scrub(e.vendorMessage),
+    reason: e.reason,
+    ...(e.requestId === undefined ? {} : { requestId: scrub(e.requestId) }),
+    ...(e.outcomeUnknown === undefined ? {} : { outcomeUnknown: e.outcomeUnknown }),
+    ...(e.httpStatus === undefined ? {} : { httpStatus: e.httpStatus }),
+    ...(e.fieldViolations === undefined ? {} : {
+      fieldViolations: e.fieldViolations.map((v) => ({ field: scrub(v.field), ...optional(v.description) }))
+    }),
+    ...(e.permissionViolations === undefined ? {} : {
+      permissionViolations: e.permissionViolations.map((v) => ({
+        type: scrub(v.type),
+        ...(v.subject === undefined ? {} : { subject: scrub(v.subject) }),
+        ...optional(v.description)
+      }))
+    }),
+    ...(e.helps === undefined ? {} : { helps: e.helps.map((h) => ({ url: scrub(h.url), ...optional(h.description) })) })
+  })
+}

@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import * as Faults from "../packages/core/src/testing/Faults.ts"
+import type { Attack } from "./attacks/types.ts"
 import { type Case, makeCases } from "./badInput.ts"
 import {
   addArtifact,
@@ -43,7 +44,6 @@ import {
   secrets,
   startSandbox
 } from "./lib.ts"
-import type { Attack } from "./attacks/types.ts"
 import { checkState, makeRoster } from "./students.ts"
 
 // =============================================================================
@@ -693,7 +693,7 @@ const d3 = () =>
 /** Every `drills/attacks/*.ts` but `types.ts`, in file-name order: one file per area. */
 const loadAttacks = async (): Promise<ReadonlyArray<Attack>> => {
   const dir = join(import.meta.dirname, "attacks")
-  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "types.ts").sort()
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "types.ts").toSorted()
   const all: Array<Attack> = []
   for (const f of files) {
     const mod = (await import(join(dir, f))) as { attacks?: ReadonlyArray<Attack> }
@@ -735,7 +735,9 @@ const d5 = () =>
         for (const f of failures) r.failures.push(`#${attack.issueClass} ${attack.name}: ${f}`)
         if (failures.length === 0) held++
         lines[i] = `#${String(attack.issueClass).padStart(2)} ${failures.length === 0 ? "held" : "BROKE"} ` +
-          `${seconds(performance.now() - started).padStart(6)}  ${attack.name}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`
+          `${seconds(performance.now() - started).padStart(6)}  ${attack.name}${
+            notes.length > 0 ? ` (${notes.join("; ")})` : ""
+          }`
       }
     }
     await Promise.all(Array.from({ length: Math.min(4, Math.max(1, cpus().length)) }, worker))

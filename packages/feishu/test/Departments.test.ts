@@ -60,6 +60,26 @@ const check = (rows: ReadonlyArray<Record<string, unknown>>) => {
   return checks.finish()
 }
 
+/** Rows as pass 1 hands them to verify. */
+const rowsOf = (list: ReadonlyArray<{ id: string; name: string; parent_id: string }>) =>
+  list.map((item, i) => ({
+    row: i + 1,
+    id: item.id,
+    item: { ...item, create_group_chat: false, warnings: [] } satisfies FeishuSchema.Department
+  }))
+const pending = (
+  rows: ReadonlyArray<{ readonly row: number; readonly id: string }>,
+  notes: ReadonlyArray<Record<string, unknown>> = []
+): RunJournal.PendingChunk => ({ chunk: 0, rows: rows.map((r) => ({ row: r.row, id: r.id })), notes })
+
+/** Runs the service's verify and returns its verdicts by row. */
+const verify = (p: RunJournal.PendingChunk, rows: ReturnType<typeof rowsOf>) =>
+  Effect.gen(function*() {
+    const departments = yield* Departments.Departments
+    const verdicts = yield* settle(departments.endpoint.verify!(p, rows))
+    return new Map(verdicts.map((v) => [v.row, v]))
+  })
+
 describe("Departments", () => {
   describe("Row", () => {
     it("accepts the documented fields and defaults create_group_chat to false", () => {
@@ -425,23 +445,6 @@ describe("Departments", () => {
     })
   })
   describe("verify", () => {
-    const rowsOf = (list: ReadonlyArray<{ id: string; name: string; parent_id: string }>) =>
-      list.map((item, i) => ({
-        row: i + 1,
-        id: item.id,
-        item: { ...item, create_group_chat: false, warnings: [] } satisfies FeishuSchema.Department
-      }))
-    const pending = (
-      rows: ReadonlyArray<{ readonly row: number; readonly id: string }>,
-      notes: ReadonlyArray<Record<string, unknown>> = []
-    ): RunJournal.PendingChunk => ({ chunk: 0, rows: rows.map((r) => ({ row: r.row, id: r.id })), notes })
-    const verify = (p: RunJournal.PendingChunk, rows: ReturnType<typeof rowsOf>) =>
-      Effect.gen(function*() {
-        const departments = yield* Departments.Departments
-        const verdicts = yield* settle(departments.endpoint.verify!(p, rows))
-        return new Map(verdicts.map((v) => [v.row, v]))
-      })
-
     it.effect("without a task id, reads each department: same id, name and parent applied; absent resend; else conflict", () => {
       const mock = FeishuTesting.make({
         departments: [

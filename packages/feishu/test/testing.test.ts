@@ -117,11 +117,13 @@ describe("testing", () => {
         assert.deepStrictEqual(infoOf(yield* mock.handle(taskGet(token, reversed))), ["b1", "a1"])
 
         mock.setFaults("short-results=1")
-        const short = taskOf(yield* mock.handle(batchAdd(token, [{ id: "c1", name: "C", parent_id: "0" }, {
-          id: "d1",
-          name: "D",
-          parent_id: "0"
-        }])))
+        const short = taskOf(
+          yield* mock.handle(batchAdd(token, [{ id: "c1", name: "C", parent_id: "0" }, {
+            id: "d1",
+            name: "D",
+            parent_id: "0"
+          }]))
+        )
         mock.setFaults("dup-task-id=1")
         const duplicate = taskOf(yield* mock.handle(batchAdd(token, [{ id: "e1", name: "E", parent_id: "0" }])))
         assert.strictEqual(duplicate, short, "the second batch gets the first batch's task id")

@@ -547,7 +547,10 @@ export const make = (options: Options = {}): Directory => {
     const quoted = `app_secret=${appSecret} (${encodeURIComponent(appSecret)}) token=${token} (${
       encodeURIComponent(token)
     })`
-    return { ...response, bodyText: JSON.stringify({ ...envelope, msg: `${String(envelope["msg"] ?? "")}: ${quoted}` }) }
+    return {
+      ...response,
+      bodyText: JSON.stringify({ ...envelope, msg: `${String(envelope["msg"] ?? "")}: ${quoted}` })
+    }
   }
 
   const handle = (request: MockRequest): Effect.Effect<MockResponse | "drop"> =>

@@ -35,6 +35,8 @@ import { departmentPath, PATHS } from "./internal/endpoints.ts"
 
 /** Contact v3's "department not exist": a read that proves the department was not created. */
 const departmentNotFound = 40015
+/** Contact v2's "custom department id is not unique": a department with the id exists. */
+const duplicateCustomId = 40152
 
 // =============================================================================
 // Service
@@ -419,6 +421,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   let learnedMax = chunkSize
   // Task ids seen in this run: one given for two batches means at least one reply is not about its batch.
   const taskIds = new Set<string>()
+  // Rows verify found absent in Feishu and so sends again. An earlier run's batch may still have been queued at
+  // Feishu when they were read; if it ran since, the resend fails 40152 and a second read settles the row.
+  const resentAfterRead = new Set<number>()
 
   const provide = <A, E>(self: Effect.Effect<A, E, FeishuClient>) => Effect.provideService(self, FeishuClient, client)
 
@@ -463,7 +468,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         }
         taskIds.add(taskId)
         return context.note({ taskId, rows: rows.map((v) => v.row) } satisfies TaskNote).pipe(
-          Effect.andThen(provide(pollRows(rows, taskId)))
+          Effect.andThen(provide(pollRows(rows, taskId))),
+          Effect.flatMap((results) => settleLateCreations(rows, results))
         )
       }),
       Effect.catchTag("FeishuError", (e) => {
@@ -527,7 +533,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       data: DepartmentInfo
     }).pipe(
       Effect.map(({ department: d }): ReadonlyArray<Endpoint.Verified> => {
-        if (d.status?.is_deleted === true) return [{ row: v.row, status: "resend" }]
+        if (d.status?.is_deleted === true) {
+          resentAfterRead.add(v.row)
+          return [{ row: v.row, status: "resend" }]
+        }
         const parent = d.parent_department_id ?? "0"
         if (d.name === v.item.name && Limit.idKey(parent) === Limit.idKey(v.item.parent_id)) {
           const result: Record<string, string> = { department_id: d.department_id ?? id }
@@ -558,11 +567,46 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       Effect.catch((e): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
         // An app that may not read this department can still be fine for the rest of the run: no verdict here.
         if (BatchPipeline.isFatal(e) && e.reason._tag !== "PermissionDenied") return Effect.fail(e)
-        if (e.code === departmentNotFound) return Effect.succeed([{ row: v.row, status: "resend" }])
+        if (e.code === departmentNotFound) {
+          resentAfterRead.add(v.row)
+          return Effect.succeed([{ row: v.row, status: "resend" }])
+        }
         // No answer now (a dropped read, no permission to read): no verdict; the row stays unverified, not resent.
         return Effect.succeed([])
       })
     )
+  }
+
+  /**
+   * A resent row refused as "custom department id is not unique" (40152) is read once more: when Feishu holds the
+   * department with the row's id, name and parent, the earlier run's batch created it after all, and the row is
+   * applied (created once, by that batch).
+   */
+  const settleLateCreations = (
+    rows: ReadonlyArray<Endpoint.Valid<Department>>,
+    results: ReadonlyArray<Endpoint.ItemResult>
+  ): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError> => {
+    const byRow = new Map(rows.map((v) => [v.row, v]))
+    return Effect.forEach(results, (r) => {
+      const v = byRow.get(r.row)
+      if (r.status !== "failed" || r.code !== duplicateCustomId || v === undefined || !resentAfterRead.has(r.row)) {
+        return Effect.succeed(r)
+      }
+      return reconcile(v).pipe(
+        Effect.map((verdicts) => {
+          const verdict = verdicts[0]
+          return verdict !== undefined && verdict.status === "applied"
+            ? {
+              ...verdict,
+              message: withWarnings(
+                v.item,
+                "created by an earlier run's batch_add, which Feishu ran after this run found it absent"
+              )
+            }
+            : r
+        })
+      )
+    })
   }
 
   const reconcileAll = (rows: ReadonlyArray<Endpoint.Valid<Department>>) =>

@@ -505,6 +505,29 @@ describe("Departments", () => {
       }).pipe(Effect.provide(departmentsLayer(mock, { poll: { deadline: "1 minute" } })))
     })
 
+    it.effect("a row read absent and resent, whose earlier batch Feishu ran meanwhile, is applied, not failed 40152", () => {
+      const mock = FeishuTesting.make()
+      let lateTask = true
+      // The killed run's task runs at Feishu between this run's read and its resend.
+      const late = intercepted(mock, (request) => {
+        if (pathOf(request) === BATCH && lateTask) {
+          lateTask = false
+          mock.addDepartments([{ id: "a", name: "A", parent_id: "0" }])
+        }
+        return undefined
+      })
+      return Effect.gen(function*() {
+        const { journal } = yield* RunJournal.makeMemory({ previousText: journalText([[1, "a"]]) })
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }]).pipe(
+          Effect.provideService(RunJournal.RunJournal, journal)
+        )
+        const o = outcomes.get(1)!
+        assert.strictEqual(o.status, "applied", o.message)
+        assert.include(o.message ?? "", "earlier run")
+        assert.strictEqual(mock.departments().length, 1)
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(late)))))
+    })
+
     it.effect("a killed run's in-flight batch (no task id) resumes: created rows applied, the rest sent once", () => {
       const mock = FeishuTesting.make()
       const rows = [

@@ -344,6 +344,23 @@ describe("Departments", () => {
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
+    it.effect("a task Feishu says it does not know (40031) after accepting it is OutcomeUnknown, not a refusal", () => {
+      const mock = FeishuTesting.make()
+      const forgets = intercepted(
+        mock,
+        (request) =>
+          pathOf(request) === FeishuTesting.PATHS.taskGet
+            ? jsonResponse(200, { code: 40031, msg: "task_id is not exist" })
+            : undefined
+      )
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        assert.strictEqual(outcomes.get(1)!.status, "failed")
+        assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(forgets)))))
+    })
+
     it.effect("a task_info shorter than the request: the rows it names are settled, the others OutcomeUnknown", () => {
       const mock = FeishuTesting.make({ faults: "short-results=1" })
       return Effect.gen(function*() {

@@ -13,8 +13,14 @@
  * - Chunks: {@link Options.chunkSize} departments per task (Feishu documents no maximum; default 50). On 40042
  *   ("batch request object count error") the batch is halved and resubmitted, and later batches stay that small.
  * - `batch_add` is not idempotent. The task id is journaled (`ctx.note`) before polling, so a resumed run polls it
- *   instead of resending. After a failure whose outcome is unknown (dropped connection, timeout, polling past the
- *   deadline) the rows are reported `failed` with reason `OutcomeUnknown`, never resent.
+ *   instead of resending. After a failure whose outcome is unknown (dropped connection, timeout, a 5xx after Feishu
+ *   accepted the batch, polling past the deadline, a task Feishu no longer knows, results that do not match the rows)
+ *   the rows are reported `failed` with reason `OutcomeUnknown`, never resent.
+ * - Task results are matched to rows by name, parent and custom id, never by position; a task id Feishu gives two
+ *   batches of one run proves nothing about the second.
+ * - `verify` (resume) re-polls journaled tasks and reads every other row back from Feishu (by custom id, or by name
+ *   among its parent's children): found with the row's name and parent → applied; absent → resent; different →
+ *   `Conflict`.
  *
  * @since 0.1.0
  */
@@ -30,13 +36,13 @@ import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import type { FeishuError } from "./FeishuError.ts"
 import type * as FeishuSchema from "./FeishuSchema.ts"
-import { type Department, DepartmentInfo, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
-import { departmentPath, PATHS } from "./internal/endpoints.ts"
+import { type Department, DepartmentChildren, DepartmentInfo, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
+import { childrenPath, departmentPath, PATHS } from "./internal/endpoints.ts"
 
 /** Contact v3's "department not exist": a read that proves the department was not created. */
 const departmentNotFound = 40015
-/** Contact v2's "custom department id is not unique": a department with the id exists. */
-const duplicateCustomId = 40152
+/** Contact v2's "custom department id is not unique" and "name must be unique under the same parent". */
+const alreadyExists: ReadonlySet<number> = new Set([40152, 40153])
 
 // =============================================================================
 // Service
@@ -403,6 +409,18 @@ const fromPoll = (
   }
 }
 
+/** What a reconciling read found: the department, none, or no answer (`undefined`: no verdict). */
+type Found =
+  | { readonly _tag: "Found"; readonly department: FeishuSchema.DepartmentInfo["department"] }
+  | { readonly _tag: "Absent" }
+
+/** A read's failure: fatal ones end the run; 40015 means absent; anything else gives no answer now. */
+const readFailure = (e: FeishuError): Effect.Effect<Found | undefined, FeishuError> => {
+  // An app that may not read this department can still be fine for the rest of the run: no verdict here.
+  if (BatchPipeline.isFatal(e) && e.reason._tag !== "PermissionDenied") return Effect.fail(e)
+  return Effect.succeed(e.code === departmentNotFound ? { _tag: "Absent" } : undefined)
+}
+
 // =============================================================================
 // make
 // =============================================================================
@@ -517,29 +535,70 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       return Effect.forEach(pieces, (piece) => sendAll(piece, context)).pipe(Effect.map((r) => r.flat()))
     })
 
-  /**
-   * What Feishu holds for one row, read by its custom id: the department with the row's id, name and parent is the
-   * row applied; none (or a deleted one) means the row was not created and is safe to send; another name or parent is
-   * a conflict the user must resolve. A row without an id cannot be read (Feishu chose its id): no verdict.
-   */
-  const reconcile = (v: Endpoint.Valid<Department>): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
-    const id = v.item.id
-    if (id === undefined) return Effect.succeed([])
-    return client.request({
+  /** The department with a custom id. */
+  const readById = (id: string): Effect.Effect<Found | undefined, FeishuError> =>
+    client.request({
       method: "GET",
       path: departmentPath(id),
       endpoint: PATHS.departmentGet,
       urlParams: { department_id_type: "department_id" },
       data: DepartmentInfo
     }).pipe(
-      Effect.map(({ department: d }): ReadonlyArray<Endpoint.Verified> => {
-        if (d.status?.is_deleted === true) {
+      Effect.map(({ department }): Found =>
+        department.status?.is_deleted === true ? { _tag: "Absent" } : { _tag: "Found", department }
+      ),
+      Effect.catch(readFailure)
+    )
+
+  /**
+   * The department named `name` under `parent`, for a row without an id (Feishu chose it): names are unique under
+   * one parent, so the parent's children (every page) say whether it exists.
+   */
+  const readByName = (parent: string, name: string): Effect.Effect<Found | undefined, FeishuError> =>
+    Effect.gen(function*(): Effect.fn.Return<Found | undefined, FeishuError> {
+      let pageToken: string | undefined
+      for (let page = 0; page < 10_000; page++) {
+        const data = yield* client.request({
+          method: "GET",
+          path: childrenPath(parent),
+          endpoint: PATHS.departmentChildren,
+          urlParams: {
+            department_id_type: "department_id",
+            page_size: "50",
+            ...(pageToken === undefined ? {} : { page_token: pageToken })
+          },
+          data: DepartmentChildren
+        })
+        const match = (data.items ?? []).find((d) => d.name === name && d.status?.is_deleted !== true)
+        if (match !== undefined) {
+          return { _tag: "Found", department: { ...match, parent_department_id: match.parent_department_id ?? parent } }
+        }
+        if (data.has_more !== true || data.page_token === undefined) return { _tag: "Absent" }
+        pageToken = data.page_token
+      }
+      return undefined
+    }).pipe(Effect.catch(readFailure))
+
+  /**
+   * What Feishu holds for one row: read by its custom id, or found by name under its parent when it has none. The
+   * department with the row's id, name and parent is the row applied; none (or a deleted one) means the row was not
+   * created and is safe to send; another name or parent is a conflict the user must resolve.
+   */
+  const reconcile = (v: Endpoint.Valid<Department>): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+    const id = v.item.id
+    return (id === undefined ? readByName(v.item.parent_id, v.item.name) : readById(id)).pipe(
+      Effect.map((found): ReadonlyArray<Endpoint.Verified> => {
+        if (found === undefined) return []
+        if (found._tag === "Absent") {
           resentAfterRead.add(v.row)
           return [{ row: v.row, status: "resend" }]
         }
+        const d = found.department
         const parent = d.parent_department_id ?? "0"
         if (d.name === v.item.name && Limit.idKey(parent) === Limit.idKey(v.item.parent_id)) {
-          const result: Record<string, string> = { department_id: d.department_id ?? id }
+          const result: Record<string, string> = {}
+          const departmentId = d.department_id ?? id
+          if (departmentId !== undefined) result["department_id"] = departmentId
           if (d.chat_id !== undefined) result["chat_id"] = d.chat_id
           return [{
             row: v.row,
@@ -558,29 +617,19 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           reason: Outcome.LocalReason.Conflict,
           message: withWarnings(
             v.item,
-            `Feishu already has department ${JSON.stringify(id)} with ${
+            `Feishu already has department ${JSON.stringify(id ?? d.department_id)} with ${
               differences.join(" and ")
             }, not this row's: fix the row or the department in Feishu, then re-run it`
           )
         }]
-      }),
-      Effect.catch((e): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
-        // An app that may not read this department can still be fine for the rest of the run: no verdict here.
-        if (BatchPipeline.isFatal(e) && e.reason._tag !== "PermissionDenied") return Effect.fail(e)
-        if (e.code === departmentNotFound) {
-          resentAfterRead.add(v.row)
-          return Effect.succeed([{ row: v.row, status: "resend" }])
-        }
-        // No answer now (a dropped read, no permission to read): no verdict; the row stays unverified, not resent.
-        return Effect.succeed([])
       })
     )
   }
 
   /**
-   * A resent row refused as "custom department id is not unique" (40152) is read once more: when Feishu holds the
-   * department with the row's id, name and parent, the earlier run's batch created it after all, and the row is
-   * applied (created once, by that batch).
+   * A resent row refused because the department exists (40152 for its custom id, 40153 for its name under its
+   * parent) is read once more: when Feishu holds the department with the row's id, name and parent, the earlier
+   * run's batch created it after all, and the row is applied (created once, by that batch).
    */
   const settleLateCreations = (
     rows: ReadonlyArray<Endpoint.Valid<Department>>,
@@ -589,7 +638,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     const byRow = new Map(rows.map((v) => [v.row, v]))
     return Effect.forEach(results, (r) => {
       const v = byRow.get(r.row)
-      if (r.status !== "failed" || r.code !== duplicateCustomId || v === undefined || !resentAfterRead.has(r.row)) {
+      if (
+        r.status !== "failed" || r.code === undefined || !alreadyExists.has(r.code) || v === undefined ||
+        !resentAfterRead.has(r.row)
+      ) {
         return Effect.succeed(r)
       }
       return reconcile(v).pipe(
@@ -609,6 +661,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     })
   }
 
+  /** Reconciles rows four at a time. */
   const reconcileAll = (rows: ReadonlyArray<Endpoint.Valid<Department>>) =>
     Effect.forEach(rows, reconcile, { concurrency: 4 }).pipe(Effect.map((lists) => lists.flat()))
 

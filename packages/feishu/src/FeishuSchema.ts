@@ -122,6 +122,30 @@ export const DepartmentInfo = Schema.Struct({
  */
 export type DepartmentInfo = typeof DepartmentInfo.Type
 
+/**
+ * Contact v3's `data` for one page of a department's children (`department_id_type=department_id`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const DepartmentChildren = Schema.Struct({
+  has_more: Schema.optional(Schema.Boolean),
+  page_token: Schema.optional(Schema.String),
+  items: Schema.optional(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    department_id: Schema.optional(Schema.String),
+    parent_department_id: Schema.optional(Schema.String),
+    chat_id: Schema.optional(Schema.String),
+    status: Schema.optional(Schema.Struct({ is_deleted: Schema.optional(Schema.Boolean) }))
+  })))
+})
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type DepartmentChildren = typeof DepartmentChildren.Type
+
 // =============================================================================
 // Rows
 // =============================================================================

@@ -1,4 +1,4 @@
-import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
+import { type BatchPipeline, type Endpoint, Issues, Outcome, RunJournal } from "@dirsync/core"
 import { Departments, FeishuBatchTask, FeishuSchema } from "@dirsync/feishu"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
@@ -73,7 +73,7 @@ const pending = (
 ): RunJournal.PendingChunk => ({ chunk: 0, rows: rows.map((r) => ({ row: r.row, id: r.id })), notes })
 
 /** Runs the service's verify and returns its verdicts by row. */
-const verify = (p: RunJournal.PendingChunk, rows: ReturnType<typeof rowsOf>) =>
+const verify = (p: RunJournal.PendingChunk, rows: ReadonlyArray<Endpoint.Valid<FeishuSchema.Department>>) =>
   Effect.gen(function*() {
     const departments = yield* Departments.Departments
     const verdicts = yield* settle(departments.endpoint.verify!(p, rows))
@@ -487,6 +487,21 @@ describe("Departments", () => {
         assert.isTrue(d.status === "failed" && d.reason === "Conflict")
         assert.include(d.status === "failed" ? d.message ?? "" : "", "parent")
         assert.strictEqual(mock.calls(BATCH).length, 0)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a row without an id is found by name under its parent, through every page of children", () => {
+      const others = Array.from({ length: 60 }, (_, i) => ({ id: `o${i}`, name: `O${i}`, parent_id: "0" }))
+      const mock = FeishuTesting.make({ departments: [...others, { id: "od-made", name: "Late", parent_id: "0" }] })
+      return Effect.gen(function*() {
+        const rows = [
+          { row: 1, id: "", item: { name: "Late", parent_id: "0", create_group_chat: false, warnings: [] } },
+          { row: 2, id: "", item: { name: "Never", parent_id: "0", create_group_chat: false, warnings: [] } }
+        ]
+        const v = yield* verify(pending(rows), rows)
+        const found = v.get(1)!
+        assert.isTrue(found.status === "applied" && found.result?.["department_id"] === "od-made")
+        assert.strictEqual(v.get(2)!.status, "resend")
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 

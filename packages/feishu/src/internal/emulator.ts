@@ -10,7 +10,7 @@ import { Limit } from "@dirsync/core"
 import { Faults, type MockTransport } from "@dirsync/core/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { departmentIdOf, PATHS } from "./endpoints.ts"
+import { departmentPathOf, PATHS } from "./endpoints.ts"
 
 // =============================================================================
 // Models
@@ -470,6 +470,25 @@ export const make = (options: Options = {}): Directory => {
     })
   }
 
+  /** A department's direct children, in creation order, paged (contact v3; page_size at most 50, default 10). */
+  const departmentChildren = (request: MockRequest, id: string): MockResponse => {
+    const params = new URL(request.url, "http://mock").searchParams
+    if (params.get("department_id_type") !== "department_id") return fail(40001)
+    if (!exists(id)) return fail(40015)
+    const size = Number(params.get("page_size") ?? "10")
+    const offset = Number(params.get("page_token") ?? "0")
+    if (!Number.isInteger(size) || size < 1 || size > 50 || !Number.isInteger(offset) || offset < 0) return fail(40001)
+    const key = Limit.idKey(id)
+    const all = [...departments.values()].filter((d) => Limit.idKey(d.parent_id) === key)
+    const page = all.slice(offset, offset + size)
+    const more = offset + size < all.length
+    return ok({
+      has_more: more,
+      ...(more ? { page_token: String(offset + size) } : {}),
+      items: page.map((d) => ({ name: d.name, parent_department_id: d.parent_id, department_id: d.id }))
+    })
+  }
+
   /** A department by its custom id (contact v3 `department_id_type=department_id`); 40015 when there is none. */
   const departmentGet = (request: MockRequest, id: string): MockResponse => {
     const type = new URL(request.url, "http://mock").searchParams.get("department_id_type")
@@ -497,8 +516,8 @@ export const make = (options: Options = {}): Directory => {
     const method = request.method.toUpperCase()
     if (method === "POST" && path === PATHS.token) return tokenEndpoint(request, now)
     const isWrite = method === "POST" && path === PATHS.batchAddDepartments
-    const departmentId = method === "GET" ? departmentIdOf(path) : undefined
-    const isRead = method === "GET" && (path === PATHS.taskGet || departmentId !== undefined)
+    const v3 = method === "GET" ? departmentPathOf(path) : undefined
+    const isRead = method === "GET" && (path === PATHS.taskGet || v3 !== undefined)
     if (!isWrite && !isRead) {
       return { status: 404, headers: { "content-type": "text/plain" }, bodyText: "404 page not found" }
     }
@@ -521,7 +540,8 @@ export const make = (options: Options = {}): Directory => {
       case "pass":
         break
     }
-    if (departmentId !== undefined) return departmentGet(request, departmentId)
+    if (v3?.kind === "read") return departmentGet(request, v3.id)
+    if (v3?.kind === "children") return departmentChildren(request, v3.id)
     if (!isWrite) return taskGet(request, now)
     const reply = batchAdd(request, now)
     let after = reply.status === 200 ? afterApply.shift() : undefined

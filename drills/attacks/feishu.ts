@@ -214,7 +214,7 @@ export const attacks: ReadonlyArray<Attack> = [
   },
   {
     issueClass: 2,
-    name: "Feishu batch_add accepted, then answered HTTP 503",
+    name: "Feishu batch_add accepted, then answered HTTP 503; Feishu runs it; then --resume",
     test: "packages/feishu/test/Departments.test.ts",
     run: async (ctx) => {
       const rows: ReadonlyArray<Dept> = [
@@ -224,11 +224,11 @@ export const attacks: ReadonlyArray<Attack> = [
       ]
       writeCsv(ctx.dir, rows)
       await withSandbox(ctx, "feishu-2a", "accept-5xx=1", async (sandbox) => {
-        const run = await runCli(ctx.dir, "run1", add("report.json"), sandbox.env)
-        checkOutput(ctx, "run", run.stdout + run.stderr)
-        if (run.code !== 3) ctx.fail(`exited ${run.code}, expected 3`)
-        const report = readReport(join(ctx.dir, "report.json"))
-        if (report === undefined) return ctx.fail("no report")
+        const run = await runCli(ctx.dir, "run1", add("report-1.json", ["--journal", "journal.jsonl"]), sandbox.env)
+        checkOutput(ctx, "run 1", run.stdout + run.stderr)
+        if (run.code !== 3) ctx.fail(`run 1 exited ${run.code}, expected 3`)
+        const report = readReport(join(ctx.dir, "report-1.json"))
+        if (report === undefined) return ctx.fail("run 1 wrote no report")
         const byRow = rowsExactlyOnce(report, rows.length, ctx.fail)
         for (const row of [1, 2]) {
           const item = byRow.get(row)
@@ -237,8 +237,27 @@ export const attacks: ReadonlyArray<Attack> = [
           }
         }
         if (byRow.get(3)?.status !== "skipped") ctx.fail(`row 3 (child of an unknown row): ${byRow.get(3)?.status}`)
+        const atEnd = await sandbox.state()
+        if (atEnd.feishu.tasks !== 1) ctx.fail(`${atEnd.feishu.tasks} tasks: the accepted batch_add was resent`)
+
+        // Feishu ran the batch whose reply was lost; --resume must find it, not resend it (40152) or skip it.
+        await executeTasks(sandbox, atEnd)
+        const resumed = await runCli(
+          ctx.dir,
+          "run2",
+          add("report-2.json", ["--journal", "journal.jsonl", "--resume"]),
+          sandbox.env
+        )
+        checkOutput(ctx, "run 2", resumed.stdout + resumed.stderr)
+        if (resumed.code !== 0) ctx.fail(`the --resume run exited ${resumed.code}, expected 0`)
+        const final = readReport(join(ctx.dir, "report-2.json"))
+        if (final === undefined) return ctx.fail("the --resume run wrote no report")
+        rowsExactlyOnce(final, rows.length, ctx.fail)
+        const notApplied = final.items.filter((i) => i.status !== "applied")
+        if (notApplied.length > 0) ctx.fail(`not applied after --resume: ${JSON.stringify(notApplied[0])}`)
         const state = await sandbox.state()
-        if (state.feishu.tasks !== 1) ctx.fail(`${state.feishu.tasks} tasks: the accepted batch_add was resent`)
+        checkApplied(ctx, final, state)
+        checkState(ctx, state, rows)
       })
     }
   },

@@ -282,8 +282,8 @@ export const attacks: ReadonlyArray<Attack> = [
           rowsExactlyOnce(report, rows.length, ctx.fail)
           for (const item of report.items) {
             if (item.reason === "OutcomeUnknown") ctx.fail(`row ${item.row}: OutcomeUnknown although nothing was sent`)
-            if (item.status === "failed" && !/nothing was sent/.test(item.message ?? "")) {
-              ctx.fail(`row ${item.row}: the message does not say nothing was sent: ${item.message}`)
+            if (item.status === "failed" && !/batch_add was not sent/.test(item.message ?? "")) {
+              ctx.fail(`row ${item.row}: the message does not say batch_add was not sent: ${item.message}`)
             }
           }
         }
@@ -299,6 +299,9 @@ export const attacks: ReadonlyArray<Attack> = [
         if (refused.code !== 1) ctx.fail(`secret refused: exit ${refused.code}, expected 1`)
         if (/may or may not/.test(refused.stdout + refused.stderr)) {
           ctx.fail("secret refused: claims batch_add may have run")
+        }
+        if (!/batch_add was not sent/.test(refused.stderr)) {
+          ctx.fail("secret refused: not said that batch_add was not sent")
         }
         const state = await sandbox.state()
         if (state.feishu.tasks !== 0) ctx.fail(`${state.feishu.tasks} task(s) created without a token`)

@@ -496,17 +496,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
           learnedMax = Math.min(learnedMax, half)
           return sendAll(rows, context)
         }
-        if (BatchPipeline.isFatal(e)) return Effect.fail(e)
-        if (e.endpoint === PATHS.token) {
-          // The token was never obtained, so batch_add was never called: the outcome is known.
-          return Effect.succeed(allFailed(rows, {
-            code: e.code,
-            reason: e.reason._tag,
-            message: `could not get a Feishu tenant token (${
-              VendorError.describe(e)
-            }); batch_add was not called: nothing was sent for these departments`
-          }))
-        }
+        // No token, so batch_add was never called (the error says so): the whole chunk failed before anything was
+        // sent, which the pipeline reports, and counts towards its circuit breaker like any vendor outage.
+        if (BatchPipeline.isFatal(e) || e.endpoint === PATHS.token) return Effect.fail(e)
         if (e.outcomeUnknown === true) {
           return Effect.succeed(allFailed(rows, {
             code: e.code,

@@ -237,8 +237,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Authorised calls
   // ---------------------------------------------------------------------------
 
-  // A failed token fetch hides no work of the call it was for: that call was never sent.
-  const tokenForCall = token.get.pipe(Effect.mapError((e) => (e.outcomeUnknown === true ? Errors.sentNothing(e) : e)))
+  // A failed token fetch hides no work of the call it was for: that call was never sent, and its error says so.
+  const tokenFor = (endpoint: string) => token.get.pipe(Effect.mapError((e) => Errors.sentNothing(e, endpoint)))
 
   /**
    * One attempt: get the token, send, decode the envelope. A token code invalidates that token and replays exactly
@@ -251,7 +251,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         : HttpClientRequest.post(request.path).pipe(HttpClientRequest.bodyJsonUnsafe(request.body ?? {}))
       return base.pipe(HttpClientRequest.setUrlParams(request.urlParams ?? {}), HttpClientRequest.bearerToken(tok))
     }
-    const once = (tok: Redacted.Redacted<string>) => exchange(request.endpoint ?? request.path, build(tok))
+    const endpoint = request.endpoint ?? request.path
+    const once = (tok: Redacted.Redacted<string>) => exchange(endpoint, build(tok))
+    const tokenForCall = tokenFor(endpoint)
     const call = tokenForCall.pipe(
       Effect.flatMap((tok) =>
         once(tok).pipe(

@@ -288,6 +288,7 @@ describe("FeishuClient", () => {
         assert.notStrictEqual(e.outcomeUnknown, true, "nothing was sent: the outcome is known")
         assert.strictEqual(e.endpoint, TOKEN)
         assert.notInclude(e.message, "may or may not")
+        assert.include(e.message, `no tenant token, so ${BATCH} was not sent`)
         // One retry loop (the first try and 3 retries), not a token retry loop inside a call retry loop.
         assert.strictEqual(fetches, 4)
       }).pipe(Effect.provide(clientLayer(tokenDown)))

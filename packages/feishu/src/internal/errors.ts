@@ -104,14 +104,17 @@ const withoutEnvelope = (endpoint: string, status: number, headers: Headers, tex
 }
 
 /**
- * The same failure, known to hide no work of the call it stopped: that call was never sent (its token could not be
- * fetched), so it is safe to send again whatever the token endpoint's failure was.
+ * The same failure, known to hide no work of the call it stopped: that call (`forEndpoint`) was never sent (its token
+ * could not be fetched), so it is safe to send again whatever the token endpoint's failure was, and the message says
+ * so.
  */
-export const sentNothing = (e: FeishuError): FeishuError =>
+export const sentNothing = (e: FeishuError, forEndpoint: string): FeishuError =>
   new FeishuError({
     endpoint: e.endpoint,
     code: e.code,
-    vendorMessage: e.vendorMessage,
+    vendorMessage: `${
+      e.vendorMessage.length > 0 ? `${e.vendorMessage}; ` : ""
+    }no tenant token, so ${forEndpoint} was not sent`,
     reason: e.reason,
     ...(e.requestId === undefined ? {} : { requestId: e.requestId }),
     ...(e.httpStatus === undefined ? {} : { httpStatus: e.httpStatus })

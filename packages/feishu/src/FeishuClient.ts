@@ -13,7 +13,10 @@
  *   endpoint. HTTP 5xx, dropped connections and timeouts are `Transient` and may hide work Feishu did
  *   (`outcomeUnknown`).
  * - 99991663/99991664/99991665 invalidate the token and replay the call exactly once; a second token failure is final.
- *   Credential codes fail fast and are remembered: the secret is never sent again.
+ *   Credential codes fail fast and are remembered: the secret is never sent again. A call whose token could not be
+ *   fetched was not sent, and its error says so; the call's one retry loop fetches the token again.
+ * - Every text Feishu sends back is scrubbed of the app secret and every token issued (core `Scrub`), since a reply
+ *   may echo them.
  * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
  *   idempotent (`department/batch_add`); 99991400 waits the `x-ogw-ratelimit-reset` seconds Feishu asks for; a
  *   per-API rate limit keyed `feishu:<appId>:<path>`.

@@ -82,6 +82,7 @@ export interface State {
     readonly appSecret: string
     readonly departments: ReadonlyArray<Department>
     readonly tasks: number
+    readonly taskIds: ReadonlyArray<string>
     readonly unfinishedTasks: number
     readonly submitted: Readonly<Record<string, number>>
     readonly created: Readonly<Record<string, number>>

@@ -249,6 +249,8 @@ const state = (wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory, w
       appSecret: feishu.appSecret,
       departments: feishu.departments(),
       tasks: feishu.tasks().length,
+      // Task ids, so an attack can play Feishu executing a task whose submitter died before polling it.
+      taskIds: feishu.tasks().map((t) => t.taskId),
       unfinishedTasks,
       submitted,
       created,

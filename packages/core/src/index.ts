@@ -27,6 +27,8 @@ export * as RetryPolicy from "./RetryPolicy.ts"
 export * as RowIndex from "./RowIndex.ts"
 /** The run journal: an append-only JSON-lines record of submitted chunks and row outcomes, so a killed run can resume. */
 export * as RunJournal from "./RunJournal.ts"
+/** Scrubbing secrets out of text a vendor sent back: both clients pass every vendor message through one {@link Scrubber} holding the app secret and every token the client was issued, so a vendor that echoes a credential (in its `msg`, a gateway page, a transport error quoting the request) cannot put it in an error, a report, a journal or on the terminal. */
+export * as Scrub from "./Scrub.ts"
 /** Text measures that vendor limits are written in: UTF-8 bytes (WeCom "字节") and characters counted as Unicode code points (WeCom/Feishu "字符"). */
 export * as Text from "./Text.ts"
 /** The vendor error model shared by `@dirsync/wecom` and `@dirsync/feishu`: each vendor has one error class (`WeComError`, `FeishuError`) built from {@link fields}, whose `reason` says what kind of failure it is and whether a retry can help. */

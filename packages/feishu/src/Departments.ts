@@ -13,8 +13,14 @@
  * - Chunks: {@link Options.chunkSize} departments per task (Feishu documents no maximum; default 50). On 40042
  *   ("batch request object count error") the batch is halved and resubmitted, and later batches stay that small.
  * - `batch_add` is not idempotent. The task id is journaled (`ctx.note`) before polling, so a resumed run polls it
- *   instead of resending. After a failure whose outcome is unknown (dropped connection, timeout, polling past the
- *   deadline) the rows are reported `failed` with reason `OutcomeUnknown`, never resent.
+ *   instead of resending. After a failure whose outcome is unknown (dropped connection, timeout, a 5xx after Feishu
+ *   accepted the batch, polling past the deadline, a task Feishu no longer knows, results that do not match the rows)
+ *   the rows are reported `failed` with reason `OutcomeUnknown`, never resent.
+ * - Task results are matched to rows by name, parent and custom id, never by position; a task id Feishu gives two
+ *   batches of one run proves nothing about the second.
+ * - `verify` (resume) re-polls journaled tasks and reads every other row back from Feishu (by custom id, or by name
+ *   among its parent's children): found with the row's name and parent → applied; absent → resent; different →
+ *   `Conflict`.
  *
  * @since 0.1.0
  */
@@ -30,8 +36,14 @@ import * as FeishuBatchTask from "./FeishuBatchTask.ts"
 import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import type { FeishuError } from "./FeishuError.ts"
-import { type Department, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
-import { PATHS } from "./internal/endpoints.ts"
+import type * as FeishuSchema from "./FeishuSchema.ts"
+import { type Department, DepartmentChildren, DepartmentInfo, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
+import { childrenPath, departmentPath, PATHS } from "./internal/endpoints.ts"
+
+/** Contact v3's "department not exist": a read that proves the department was not created. */
+const departmentNotFound = 40015
+/** Contact v2's "custom department id is not unique" and "name must be unique under the same parent". */
+const alreadyExists: ReadonlySet<number> = new Set([40152, 40153])
 
 // =============================================================================
 // Service
@@ -268,19 +280,7 @@ const withWarnings = (d: Department, message: string | undefined): string | unde
   return parts.length === 0 ? undefined : parts.join("; ")
 }
 
-const itemResult = (
-  v: Endpoint.Valid<Department>,
-  taskId: string,
-  item: TaskItem | undefined
-): Endpoint.ItemResult => {
-  if (item === undefined) {
-    return {
-      row: v.row,
-      status: "failed",
-      reason: Outcome.LocalReason.NoResult,
-      message: withWarnings(v.item, `task ${taskId} finished without a result for this department`)
-    }
-  }
+const itemResult = (v: Endpoint.Valid<Department>, taskId: string, item: TaskItem): Endpoint.ItemResult => {
   if (item.code === 0) {
     const result: Record<string, string | number> = { task_id: taskId }
     if (item.department_id !== undefined) result["department_id"] = item.department_id
@@ -309,7 +309,72 @@ const allFailed = (
 ): ReadonlyArray<Endpoint.ItemResult> =>
   rows.map((v) => ({ ...failure, row: v.row, status: "failed", message: withWarnings(v.item, failure.message) }))
 
-/** Maps a finished/failed/running poll to per-row results; `undefined` rows get no verdict. */
+/** What an outcome-unknown row's message ends with: the way forward. */
+const notResent = "outcome unknown, not resent: resuming with the run's journal checks Feishu first; " +
+  "without one, check Feishu before re-running these rows"
+
+const unknown = (rows: ReadonlyArray<Endpoint.Valid<Department>>, why: string, taskId?: string) =>
+  allFailed(rows, {
+    reason: Outcome.LocalReason.OutcomeUnknown,
+    message: `${why}; ${notResent}`,
+    ...(taskId === undefined ? {} : { result: { task_id: taskId } })
+  })
+
+/**
+ * Each `task_info` entry matched to the row it is about, by name and parent (unique per parent within a run) and, when
+ * both carry one, the custom id; never by position, which Feishu's reply does not guarantee to us. `stray` is set when
+ * an entry matches no row, or a row already matched: the reply is then about something else and proves nothing.
+ */
+const matchResults = (
+  rows: ReadonlyArray<Endpoint.Valid<Department>>,
+  info: ReadonlyArray<TaskItem>
+): { readonly matched: ReadonlyMap<number, TaskItem>; readonly stray: boolean } => {
+  const matched = new Map<number, TaskItem>()
+  for (const item of info) {
+    if (item.name === undefined || item.parent_id === undefined) return { matched, stray: true }
+    const parentKey = Limit.idKey(item.parent_id)
+    const candidates = rows.filter((v) =>
+      v.item.name === item.name && Limit.idKey(v.item.parent_id) === parentKey &&
+      (v.item.id === undefined || item.department_id === undefined ||
+        Limit.idKey(v.item.id) === Limit.idKey(item.department_id))
+    )
+    if (candidates.length !== 1 || matched.has(candidates[0]!.row)) return { matched, stray: true }
+    matched.set(candidates[0]!.row, item)
+  }
+  return { matched, stray: false }
+}
+
+/**
+ * A finished task's results per row. Rows without a result of their own are `unmatched`: their outcome is unknown
+ * (the department may exist), and a resumed run reads them.
+ */
+const fromFinished = (
+  rows: ReadonlyArray<Endpoint.Valid<Department>>,
+  taskId: string,
+  task: FeishuSchema.Task
+): {
+  readonly results: ReadonlyArray<Endpoint.ItemResult>
+  readonly unmatched: ReadonlyArray<Endpoint.Valid<Department>>
+} => {
+  const info = task.task_info ?? []
+  const { matched, stray } = matchResults(rows, info)
+  if (stray) {
+    return {
+      results: [],
+      unmatched: rows
+    }
+  }
+  const results: Array<Endpoint.ItemResult> = []
+  const unmatched: Array<Endpoint.Valid<Department>> = []
+  for (const v of rows) {
+    const item = matched.get(v.row)
+    if (item === undefined) unmatched.push(v)
+    else results.push(itemResult(v, taskId, item))
+  }
+  return { results, unmatched }
+}
+
+/** Maps a finished/failed/running poll to per-row results. */
 const fromPoll = (
   rows: ReadonlyArray<Endpoint.Valid<Department>>,
   taskId: string,
@@ -318,16 +383,13 @@ const fromPoll = (
 ): ReadonlyArray<Endpoint.ItemResult> => {
   switch (polled._tag) {
     case "Finished": {
-      const info = polled.task.task_info
-      if (info === undefined || info.length !== rows.length) {
-        return allFailed(rows, {
-          reason: Outcome.LocalReason.OutcomeUnknown,
-          message: `task ${taskId} finished with ${info?.length ?? 0} results for ${rows.length} departments; ` +
-            "outcome unknown: check Feishu before re-running these rows",
-          result: { task_id: taskId }
-        })
-      }
-      return rows.map((v, i) => itemResult(v, taskId, info[i]))
+      const info = polled.task.task_info ?? []
+      const { results, unmatched } = fromFinished(rows, taskId, polled.task)
+      if (unmatched.length === 0) return results
+      const why = results.length === 0 && info.length > 0
+        ? `task ${taskId}'s results do not match the departments sent`
+        : `task ${taskId} finished with ${info.length} results for ${rows.length} departments and none for this one`
+      return [...results, ...unknown(unmatched, why, taskId)]
     }
     case "Failed":
       return allFailed(rows, {
@@ -338,14 +400,26 @@ const fromPoll = (
         result: { task_id: taskId }
       })
     case "Running":
-      return allFailed(rows, {
-        reason: Outcome.LocalReason.OutcomeUnknown,
-        message: `task ${taskId} was still running after ${
+      return unknown(
+        rows,
+        `task ${taskId} was still running after ${
           Duration.format(Duration.fromInputUnsafe(deadline))
-        } of polling (progress ${polled.task.progress ?? 0}%); outcome unknown: check Feishu before re-running`,
-        result: { task_id: taskId }
-      })
+        } of polling (progress ${polled.task.progress ?? 0}%)`,
+        taskId
+      )
   }
+}
+
+/** What a reconciling read found: the department, none, or no answer (`undefined`: no verdict). */
+type Found =
+  | { readonly _tag: "Found"; readonly department: FeishuSchema.DepartmentInfo["department"] }
+  | { readonly _tag: "Absent" }
+
+/** A read's failure: fatal ones end the run; 40015 means absent; anything else gives no answer now. */
+const readFailure = (e: FeishuError): Effect.Effect<Found | undefined, FeishuError> => {
+  // An app that may not read this department can still be fine for the rest of the run: no verdict here.
+  if (BatchPipeline.isFatal(e) && e.reason._tag !== "PermissionDenied") return Effect.fail(e)
+  return Effect.succeed(e.code === departmentNotFound ? { _tag: "Absent" } : undefined)
 }
 
 // =============================================================================
@@ -364,6 +438,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const pollOptions: FeishuBatchTask.PollOptions = { ...FeishuBatchTask.defaultPollOptions, ...options.poll }
   // Learned from 40042: once Feishu refused a batch size, later batches are split to at most this many rows.
   let learnedMax = chunkSize
+  // Task ids seen in this run: one given for two batches means at least one reply is not about its batch.
+  const taskIds = new Set<string>()
+  // Rows verify found absent in Feishu and so sends again. An earlier run's batch may still have been queued at
+  // Feishu when they were read; if it ran since, the resend fails 40152 and a second read settles the row.
+  const resentAfterRead = new Set<number>()
 
   const provide = <A, E>(self: Effect.Effect<A, E, FeishuClient>) => Effect.provideService(self, FeishuClient, client)
 
@@ -375,18 +454,17 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (FeishuBatchTask.taskGoneCodes.has(e.code)) {
           return Effect.succeed(allFailed(rows, {
             code: e.code,
-            reason: e.reason._tag,
+            reason: Outcome.LocalReason.OutcomeUnknown,
             message: `Feishu does not know task ${taskId} (${
               FeishuErrcode.explain(PATHS.taskGet, e.code)
-            }); outcome unknown: check Feishu before re-running`,
+            }); ${notResent}`,
             result: { task_id: taskId }
           }))
         }
         return Effect.succeed(allFailed(rows, {
           code: e.code,
           reason: Outcome.LocalReason.OutcomeUnknown,
-          message: `task ${taskId} was submitted but polling it failed: ${VendorError.describe(e)}; ` +
-            "outcome unknown: check Feishu before re-running",
+          message: `task ${taskId} was submitted but polling it failed: ${VendorError.describe(e)}; ${notResent}`,
           result: { task_id: taskId }
         }))
       })
@@ -399,24 +477,34 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   ): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError | RunJournal.JournalError> =>
     FeishuBatchTask.submitDepartments(rows.map((v) => toSpec(v.item))).pipe(
       provide,
-      Effect.flatMap((taskId) =>
-        context.note({ taskId, rows: rows.map((v) => v.row) } satisfies TaskNote).pipe(
-          Effect.andThen(provide(pollRows(rows, taskId)))
+      Effect.flatMap((taskId) => {
+        if (taskIds.has(taskId)) {
+          // Not journaled: polling it would report another batch's results; a resumed run reads these rows instead.
+          return Effect.succeed(unknown(
+            rows,
+            `Feishu answered this batch_add with task id ${taskId}, which it had already given another batch of this run`
+          ))
+        }
+        taskIds.add(taskId)
+        return context.note({ taskId, rows: rows.map((v) => v.row) } satisfies TaskNote).pipe(
+          Effect.andThen(provide(pollRows(rows, taskId))),
+          Effect.flatMap((results) => settleLateCreations(rows, results))
         )
-      ),
+      }),
       Effect.catchTag("FeishuError", (e) => {
         if (e.code === 40042 && rows.length > 1) {
           const half = Math.ceil(rows.length / 2)
           learnedMax = Math.min(learnedMax, half)
           return sendAll(rows, context)
         }
-        if (BatchPipeline.isFatal(e)) return Effect.fail(e)
+        // No token, so batch_add was never called (the error says so): the whole chunk failed before anything was
+        // sent, which the pipeline reports, and counts towards its circuit breaker like any vendor outage.
+        if (BatchPipeline.isFatal(e) || e.endpoint === PATHS.token) return Effect.fail(e)
         if (e.outcomeUnknown === true) {
           return Effect.succeed(allFailed(rows, {
             code: e.code,
             reason: Outcome.LocalReason.OutcomeUnknown,
-            message: `${VendorError.describe(e)}; batch_add may or may not have created these departments ` +
-              "and is not resent automatically: check Feishu before re-running these rows"
+            message: `${VendorError.describe(e)}; batch_add may have created these departments; ${notResent}`
           }))
         }
         return Effect.succeed(allFailed(rows, {
@@ -440,28 +528,176 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       return Effect.forEach(pieces, (piece) => sendAll(piece, context)).pipe(Effect.map((r) => r.flat()))
     })
 
+  /** The department with a custom id. */
+  const readById = (id: string): Effect.Effect<Found | undefined, FeishuError> =>
+    client.request({
+      method: "GET",
+      path: departmentPath(id),
+      endpoint: PATHS.departmentGet,
+      urlParams: { department_id_type: "department_id" },
+      data: DepartmentInfo
+    }).pipe(
+      Effect.map(({ department }): Found =>
+        department.status?.is_deleted === true ? { _tag: "Absent" } : { _tag: "Found", department }
+      ),
+      Effect.catch(readFailure)
+    )
+
+  /**
+   * The department named `name` under `parent`, for a row without an id (Feishu chose it): names are unique under
+   * one parent, so the parent's children (every page) say whether it exists.
+   */
+  const readByName = (parent: string, name: string): Effect.Effect<Found | undefined, FeishuError> =>
+    Effect.gen(function*(): Effect.fn.Return<Found | undefined, FeishuError> {
+      let pageToken: string | undefined
+      for (let page = 0; page < 10_000; page++) {
+        const data = yield* client.request({
+          method: "GET",
+          path: childrenPath(parent),
+          endpoint: PATHS.departmentChildren,
+          urlParams: {
+            department_id_type: "department_id",
+            page_size: "50",
+            ...(pageToken === undefined ? {} : { page_token: pageToken })
+          },
+          data: DepartmentChildren
+        })
+        const match = (data.items ?? []).find((d) => d.name === name && d.status?.is_deleted !== true)
+        if (match !== undefined) {
+          return { _tag: "Found", department: { ...match, parent_department_id: match.parent_department_id ?? parent } }
+        }
+        if (data.has_more !== true || data.page_token === undefined) return { _tag: "Absent" }
+        pageToken = data.page_token
+      }
+      return undefined
+    }).pipe(Effect.catch(readFailure))
+
+  /**
+   * What Feishu holds for one row: read by its custom id, or found by name under its parent when it has none. The
+   * department with the row's id, name and parent is the row applied; none (or a deleted one) means the row was not
+   * created and is safe to send; another name or parent is a conflict the user must resolve.
+   */
+  const reconcile = (v: Endpoint.Valid<Department>): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+    const id = v.item.id
+    return (id === undefined ? readByName(v.item.parent_id, v.item.name) : readById(id)).pipe(
+      Effect.map((found): ReadonlyArray<Endpoint.Verified> => {
+        if (found === undefined) return []
+        if (found._tag === "Absent") {
+          resentAfterRead.add(v.row)
+          return [{ row: v.row, status: "resend" }]
+        }
+        const d = found.department
+        const parent = d.parent_department_id ?? "0"
+        if (d.name === v.item.name && Limit.idKey(parent) === Limit.idKey(v.item.parent_id)) {
+          const result: Record<string, string> = {}
+          const departmentId = d.department_id ?? id
+          if (departmentId !== undefined) result["department_id"] = departmentId
+          if (d.chat_id !== undefined) result["chat_id"] = d.chat_id
+          return [{
+            row: v.row,
+            status: "applied",
+            result,
+            message: withWarnings(v.item, "found in Feishu: an earlier run created it, though its reply was lost")
+          }]
+        }
+        const differences = [
+          ...(d.name === v.item.name ? [] : [`name ${JSON.stringify(d.name)}`]),
+          ...(Limit.idKey(parent) === Limit.idKey(v.item.parent_id) ? [] : [`parent ${JSON.stringify(parent)}`])
+        ]
+        return [{
+          row: v.row,
+          status: "failed",
+          reason: Outcome.LocalReason.Conflict,
+          message: withWarnings(
+            v.item,
+            `Feishu already has department ${JSON.stringify(id ?? d.department_id)} with ${
+              differences.join(" and ")
+            }, not this row's: fix the row or the department in Feishu, then re-run it`
+          )
+        }]
+      })
+    )
+  }
+
+  /**
+   * A resent row refused because the department exists (40152 for its custom id, 40153 for its name under its
+   * parent) is read once more: when Feishu holds the department with the row's id, name and parent, the earlier
+   * run's batch created it after all, and the row is applied (created once, by that batch).
+   */
+  const settleLateCreations = (
+    rows: ReadonlyArray<Endpoint.Valid<Department>>,
+    results: ReadonlyArray<Endpoint.ItemResult>
+  ): Effect.Effect<ReadonlyArray<Endpoint.ItemResult>, FeishuError> => {
+    const byRow = new Map(rows.map((v) => [v.row, v]))
+    return Effect.forEach(results, (r) => {
+      const v = byRow.get(r.row)
+      if (
+        r.status !== "failed" || r.code === undefined || !alreadyExists.has(r.code) || v === undefined ||
+        !resentAfterRead.has(r.row)
+      ) {
+        return Effect.succeed(r)
+      }
+      return reconcile(v).pipe(
+        Effect.map((verdicts) => {
+          const verdict = verdicts[0]
+          return verdict !== undefined && verdict.status === "applied"
+            ? {
+              ...verdict,
+              message: withWarnings(
+                v.item,
+                "created by an earlier run's batch_add, which Feishu ran after this run found it absent"
+              )
+            }
+            : r
+        })
+      )
+    })
+  }
+
+  /** Reconciles rows four at a time. */
+  const reconcileAll = (rows: ReadonlyArray<Endpoint.Valid<Department>>) =>
+    Effect.forEach(rows, reconcile, { concurrency: 4 }).pipe(Effect.map((lists) => lists.flat()))
+
+  /**
+   * Verifies rows an earlier run sent without recording their outcome. A journaled task is polled and its results
+   * matched to rows by content; rows it settles get its verdict. A task still running (or one that cannot be polled
+   * now) gives its rows no verdict: reading them while it may still create them could resend a department it is
+   * about to create. Every other row (no task id journaled, a task Feishu no longer knows or reports failed, a result
+   * that matches nothing) is reconciled against Feishu's state by reading it by its custom id.
+   */
   const verify = (
     pending: RunJournal.PendingChunk,
     rows: ReadonlyArray<Endpoint.Valid<Department>>
   ): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
     const byRow = new Map(rows.map((v) => [v.row, v]))
     const notes = pending.notes.flatMap((n) => (isTaskNote(n) ? [n] : []))
+    const underTask = new Set<number>()
     return Effect.forEach(notes, (note) => {
       const noteRows = note.rows.flatMap((row) => {
         const v = byRow.get(row)
-        return v === undefined ? [] : [v]
+        return v === undefined || underTask.has(row) ? [] : [v]
       })
-      // The task's results are in request order: only usable when every row of the note is still in the input.
-      if (noteRows.length !== note.rows.length) return Effect.succeed([])
+      for (const v of noteRows) underTask.add(v.row)
+      if (noteRows.length === 0) return Effect.succeed([])
+      taskIds.add(note.taskId)
       return provide(FeishuBatchTask.poll(note.taskId, pollOptions)).pipe(
-        Effect.map((polled): ReadonlyArray<Endpoint.Verified> =>
-          // A task still running has no verdict yet: its rows stay unverified rather than being resent.
-          polled._tag === "Running" ? [] : fromPoll(noteRows, note.taskId, polled, pollOptions.deadline)
-        ),
-        // A task Feishu no longer knows, or that cannot be polled now, gives no verdict: never resend blindly.
-        Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed([])))
+        Effect.flatMap((polled): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+          if (polled._tag === "Running") return Effect.succeed([])
+          if (polled._tag === "Failed") return reconcileAll(noteRows)
+          const { results, unmatched } = fromFinished(noteRows, note.taskId, polled.task)
+          return reconcileAll(unmatched).pipe(Effect.map((read) => [...results, ...read]))
+        }),
+        Effect.catch((e): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+          if (BatchPipeline.isFatal(e)) return Effect.fail(e)
+          if (FeishuBatchTask.taskGoneCodes.has(e.code)) return reconcileAll(noteRows)
+          return Effect.succeed([])
+        })
       )
-    }).pipe(Effect.map((lists) => lists.flat()))
+    }).pipe(
+      Effect.flatMap((lists) =>
+        reconcileAll(rows.filter((v) => !underTask.has(v.row))).pipe(Effect.map((read) => [...lists.flat(), ...read]))
+      )
+    )
   }
 
   const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {

@@ -14,14 +14,17 @@
  *   work Feishu did (`outcomeUnknown`); so is a 2xx reply that proves nothing: no envelope, code 0 with `data` the
  *   call's schema refuses, or a body larger than {@link Options.maxResponseBytes}.
  * - 99991663/99991664/99991665 invalidate the token and replay the call exactly once; a second token failure is final.
- *   Credential codes fail fast and are remembered: the secret is never sent again.
+ *   Credential codes fail fast and are remembered: the secret is never sent again. A call whose token could not be
+ *   fetched was not sent, and its error says so; the call's one retry loop fetches the token again.
+ * - Every text Feishu sends back is scrubbed of the app secret and every token issued (core `Scrub`), since a reply
+ *   may echo them.
  * - Retry (`@dirsync/core` `RetryPolicy`) of retryable failures, only after refusals for a call that is not
  *   idempotent (`department/batch_add`); 99991400 waits the `x-ogw-ratelimit-reset` seconds Feishu asks for; a
  *   per-API rate limit keyed `feishu:<appId>:<path>`.
  *
  * @since 0.1.0
  */
-import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, Scrub, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -51,6 +54,11 @@ export interface RequestOptions<A> {
   readonly method: "GET" | "POST"
   /** The path, e.g. `/open-apis/contact/v2/task/get`. It names the endpoint in errors and rate-limit keys. */
   readonly path: string
+  /**
+   * The endpoint's name in errors and rate-limit keys when `path` holds an id (`…/departments/:department_id`);
+   * default `path`.
+   */
+  readonly endpoint?: string | undefined
   readonly urlParams?: Readonly<Record<string, string>> | undefined
   /** JSON body for POST. */
   readonly body?: unknown
@@ -184,10 +192,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     HttpClient.mapRequest(flow(HttpClientRequest.prependUrl(baseUrl), HttpClientRequest.acceptJson))
   )
   const http = options.transformClient === undefined ? base : options.transformClient(base)
+  // The secret and every token issued: a Feishu reply may echo them, and no error may carry them.
+  const scrubber = Scrub.make([Redacted.value(options.appSecret)])
 
   /**
-   * One rate-limited HTTP exchange: the envelope (decoded whatever the HTTP status), or a FeishuError. Never retried
-   * here. One limiter group per app and path.
+   * One rate-limited HTTP exchange: the envelope (decoded whatever the HTTP status), or a FeishuError with Feishu's
+   * texts scrubbed. Never retried here. One limiter group per app and endpoint.
    */
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
     http.execute(request).pipe(
@@ -203,6 +213,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         orElse: () => Effect.fail(Errors.timeout(path, requestTimeout))
       }),
       Effect.flatMap(({ headers, status, text }) => Errors.response(path, status, headers, text)),
+      Effect.mapError((e) => Errors.scrubbed(e, scrubber.scrub)),
       RateLimit.withLimit(RateLimit.key("feishu", options.appId, path), limitFor(path)),
       Effect.provideContext(limiter)
     )
@@ -222,8 +233,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     )
   ).pipe(
     Effect.flatMap((envelope) => Errors.token(PATHS.token, envelope)),
-    Effect.map(({ expire, token }) => ({ token: Redacted.make(token), expiresInSeconds: expire })),
-    (self) => retryWith(self)
+    Effect.map(({ expire, token }) => {
+      scrubber.add(token)
+      return { token: Redacted.make(token), expiresInSeconds: expire }
+    })
+    // Not retried here: a failed fetch fails the call it was for, which hid no work, so the call's own retry loop
+    // fetches again. Retrying here too would multiply the two loops' attempts.
   )
   const token = yield* AccessToken.make(fetchToken, {
     earlyRefresh: options.tokenEarlyRefresh ?? "3 minutes",
@@ -235,8 +250,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   // Authorised calls
   // ---------------------------------------------------------------------------
 
-  // A failed token fetch hides no work of the call it was for: that call was never sent.
-  const tokenForCall = token.get.pipe(Effect.mapError((e) => (e.outcomeUnknown === true ? Errors.sentNothing(e) : e)))
+  // A failed token fetch hides no work of the call it was for: that call was never sent, and its error says so.
+  const tokenFor = (endpoint: string) => token.get.pipe(Effect.mapError((e) => Errors.sentNothing(e, endpoint)))
 
   /**
    * One attempt: get the token, send, decode the envelope. A token code invalidates that token and replays exactly
@@ -249,7 +264,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         : HttpClientRequest.post(request.path).pipe(HttpClientRequest.bodyJsonUnsafe(request.body ?? {}))
       return base.pipe(HttpClientRequest.setUrlParams(request.urlParams ?? {}), HttpClientRequest.bearerToken(tok))
     }
-    const once = (tok: Redacted.Redacted<string>) => exchange(request.path, build(tok))
+    const endpoint = request.endpoint ?? request.path
+    const once = (tok: Redacted.Redacted<string>) => exchange(endpoint, build(tok))
+    const tokenForCall = tokenFor(endpoint)
     const call = tokenForCall.pipe(
       Effect.flatMap((tok) =>
         once(tok).pipe(
@@ -267,9 +284,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
 
   const request: Service["request"] = (options) =>
     attempt(options).pipe(
-      Effect.flatMap((envelope) => Errors.data(options.path, options.data, envelope)),
+      Effect.flatMap((envelope) =>
+        Errors.data(options.endpoint ?? options.path, options.data, envelope).pipe(
+          Effect.mapError((e) => Errors.scrubbed(e, scrubber.scrub))
+        )
+      ),
       // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
-      Effect.withSpan("FeishuClient.request", { attributes: { path: options.path } }, { captureStackTrace: false })
+      Effect.withSpan("FeishuClient.request", { attributes: { path: options.endpoint ?? options.path } }, {
+        captureStackTrace: false
+      })
     )
 
   return FeishuClient.of({ appId: options.appId, baseUrl, request, accessToken: token.get, retry })

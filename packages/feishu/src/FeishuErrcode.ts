@@ -12,6 +12,7 @@ import { VendorError } from "@dirsync/core"
 
 const SERVER_CODES = "doc: https://open.larksuite.com/document/ukTMukTMukTM/ugjM14COyUjL4ITN"
 const V3_CREATE = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/create"
+const V3_GET = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/get"
 const FREQUENCY = "doc: https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control"
 const TAT =
   "doc: https://open.larkoffice.com/document/ukTMukTMukTM/ukDNz4SO0MjL5QzM/auth-v3/auth/tenant_access_token_internal"
@@ -334,6 +335,14 @@ export const contactV2: ReadonlyArray<VendorError.CatalogueEntry> = [
  * @category catalogue
  */
 export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
+  { code: 40001, name: "param_error", meaning: "v3: parameter error", retry: "invalid", source: V3_GET },
+  {
+    code: 40015,
+    name: "department_not_exist",
+    meaning: "the department does not exist",
+    retry: "item",
+    source: V3_GET
+  },
   {
     code: 40003,
     name: "internal_error",

@@ -12,7 +12,8 @@
  * - `outcomeUnknown` (core's resend-safety field, `VendorError.leavesOutcomeUnknown`) marks failures where the request
  *   may have reached Feishu (dropped connection, timeout, a 5xx): a non-idempotent call such as
  *   `department/batch_add` must not be resent blindly.
- * - Tokens and secrets never appear in any field: they travel in headers and bodies, which are not kept.
+ * - Tokens and secrets never appear in any field: they travel in headers and bodies, which are not kept, and the
+ *   client scrubs every text Feishu sends back (core `Scrub`), since a reply may echo them.
  *
  * @since 0.1.0
  */
@@ -86,7 +87,6 @@ export class FeishuError extends Schema.TaggedError<FeishuError>()("FeishuError"
       )
     }
     if (this.helps !== undefined && this.helps.length > 0) parts.push(`see ${this.helps.map((h) => h.url).join(" ")}`)
-    if (this.outcomeUnknown === true) parts.push("the request may or may not have been applied")
     return parts.join("; ")
   }
 

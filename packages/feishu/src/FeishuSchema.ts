@@ -98,6 +98,54 @@ export type Task = typeof Task.Type
  */
 export const Submitted = Schema.Struct({ task_id: Schema.String })
 
+/**
+ * Contact v3's `data` for one department read by its custom id (`department_id_type=department_id`): the fields a
+ * lost `batch_add` is reconciled by.
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const DepartmentInfo = Schema.Struct({
+  department: Schema.Struct({
+    name: Schema.String,
+    parent_department_id: Schema.optional(Schema.String),
+    department_id: Schema.optional(Schema.String),
+    open_department_id: Schema.optional(Schema.String),
+    chat_id: Schema.optional(Schema.String),
+    status: Schema.optional(Schema.Struct({ is_deleted: Schema.optional(Schema.Boolean) }))
+  })
+})
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type DepartmentInfo = typeof DepartmentInfo.Type
+
+/**
+ * Contact v3's `data` for one page of a department's children (`department_id_type=department_id`).
+ *
+ * @since 0.2.0
+ * @category schemas
+ */
+export const DepartmentChildren = Schema.Struct({
+  has_more: Schema.optional(Schema.Boolean),
+  page_token: Schema.optional(Schema.String),
+  items: Schema.optional(Schema.Array(Schema.Struct({
+    name: Schema.String,
+    department_id: Schema.optional(Schema.String),
+    parent_department_id: Schema.optional(Schema.String),
+    chat_id: Schema.optional(Schema.String),
+    status: Schema.optional(Schema.Struct({ is_deleted: Schema.optional(Schema.Boolean) }))
+  })))
+})
+
+/**
+ * @since 0.2.0
+ * @category schemas
+ */
+export type DepartmentChildren = typeof DepartmentChildren.Type
+
 // =============================================================================
 // Rows
 // =============================================================================

@@ -1,7 +1,8 @@
 /**
  * The test entry point, `@dirsync/feishu/testing` (not in the main barrel): the Feishu emulator, an in-memory contact
  * directory answering `tenant_access_token/internal`, contact v2 `department/batch_add` (asynchronous tasks) and
- * `task/get` with Feishu's rules and codes, with fault injection from `@dirsync/core/testing` `Faults`. Same API as
+ * `task/get`, and contact v3's read of one department and of its children (by custom id), with Feishu's rules and
+ * codes, with fault injection from `@dirsync/core/testing` `Faults`. Same API as
  * `@dirsync/wecom/testing`: {@link make}, `handle`, `calls(path?)`, `issuedTokens`, `expireTokens`, `setFaults`,
  * `script`, `failAfterApply`, {@link layerHttpClient}, {@link layerClient}.
  *
@@ -24,7 +25,10 @@
  * - Faults: `busy` answers 43024, `5xx` HTTP 503 without an envelope, `drop` no response (for `batch_add` the task
  *   is created first: the worst case for a non-idempotent call), `latency` via `Effect.sleep` (so `TestClock`
  *   controls it), `token-ttl` kills tokens early, `rate` limits calls per minute per endpoint, `script` answers the
- *   next `batch_add` calls with the given codes. Random faults also hit `task/get`.
+ *   next `batch_add` calls with the given codes. Random faults also hit `task/get` and the v3 reads. Replies that
+ *   prove less than they seem: `accept-5xx` (the task is created, then HTTP 503), `reorder-results` and
+ *   `short-results` (a task's `task_info` reversed or one short), `dup-task-id` (a batch answered with the previous
+ *   task id and never run), `echo-secret` (an error message quoting the app secret and the caller's token).
  *
  * @since 0.1.0
  */

@@ -1,13 +1,14 @@
-import { type BatchPipeline, Issues, Outcome, RunJournal } from "@dirsync/core"
+import { type BatchPipeline, type Endpoint, Issues, Outcome, RunJournal } from "@dirsync/core"
 import { Departments, FeishuBatchTask, FeishuSchema } from "@dirsync/feishu"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import seedRequest from "./fixtures/batch-add-departments.request.json" with { type: "json" }
-import { departmentsLayer, settle } from "./helpers.ts"
+import { clientLayer, departmentsLayer, intercepted, jsonResponse, pathOf, settle } from "./helpers.ts"
 
 // =============================================================================
 // Mock Helpers
@@ -34,6 +35,19 @@ const ids = (body: ReadonlyArray<FeishuTesting.ReceivedDepartment>) => body.map(
 /** The `departments` of every `batch_add` request that created a task, in arrival order. */
 const batchAddBodies = (mock: FeishuTesting.Directory) => mock.tasks().map((task) => task.items)
 
+/** A previous run's journal: chunk 0 started (with an optional note), then optionally chunk 1 started. */
+const journalText = (
+  chunk0: ReadonlyArray<readonly [number, string]>,
+  note?: Record<string, unknown>,
+  chunk1?: ReadonlyArray<readonly [number, string]>
+) =>
+  [
+    { type: "run", version: 1, command: "test" },
+    { type: "started", chunk: 0, rows: chunk0 },
+    ...(note === undefined ? [] : [{ type: "note", chunk: 0, data: note }]),
+    ...(chunk1 === undefined ? [] : [{ type: "started", chunk: 1, rows: chunk1 }])
+  ].map((l) => JSON.stringify(l)).join("\n") + "\n"
+
 const decode = (value: unknown) => Schema.decodeUnknownResult(FeishuSchema.Row())(value, { errors: "all" })
 
 /** Runs the cross-row checks over rows that decode. */
@@ -45,6 +59,26 @@ const check = (rows: ReadonlyArray<Record<string, unknown>>) => {
   })
   return checks.finish()
 }
+
+/** Rows as pass 1 hands them to verify. */
+const rowsOf = (list: ReadonlyArray<{ id: string; name: string; parent_id: string }>) =>
+  list.map((item, i) => ({
+    row: i + 1,
+    id: item.id,
+    item: { ...item, create_group_chat: false, warnings: [] } satisfies FeishuSchema.Department
+  }))
+const pending = (
+  rows: ReadonlyArray<{ readonly row: number; readonly id: string }>,
+  notes: ReadonlyArray<Record<string, unknown>> = []
+): RunJournal.PendingChunk => ({ chunk: 0, rows: rows.map((r) => ({ row: r.row, id: r.id })), notes })
+
+/** Runs the service's verify and returns its verdicts by row. */
+const verify = (p: RunJournal.PendingChunk, rows: ReadonlyArray<Endpoint.Valid<FeishuSchema.Department>>) =>
+  Effect.gen(function*() {
+    const departments = yield* Departments.Departments
+    const verdicts = yield* settle(departments.endpoint.verify!(p, rows))
+    return new Map(verdicts.map((v) => [v.row, v]))
+  })
 
 describe("Departments", () => {
   describe("Row", () => {
@@ -275,18 +309,14 @@ describe("Departments", () => {
       return Effect.gen(function*() {
         // A run killed after submitting rows 1–2 (task id journaled) and starting row 3 without a note.
         const taskId = yield* settle(FeishuBatchTask.submitDepartments(rows.slice(0, 2)))
-        const previousText = [
-          { type: "run", version: 1, command: "test" },
-          { type: "started", chunk: 0, rows: [[1, "a"], [2, "b"]] },
-          { type: "note", chunk: 0, data: { taskId, rows: [1, 2] } },
-          { type: "started", chunk: 1, rows: [[3, "c"]] }
-        ].map((l) => JSON.stringify(l)).join("\n") + "\n"
-        const { journal, text } = yield* RunJournal.makeMemory({ previousText })
+        const { journal, text } = yield* RunJournal.makeMemory({
+          previousText: journalText([[1, "a"], [2, "b"]], { taskId, rows: [1, 2] }, [[3, "c"]])
+        })
         const outcomes = yield* run(rows).pipe(Effect.provideService(RunJournal.RunJournal, journal))
-        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:skipped"])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied"])
         assert.strictEqual(outcomes.get(1)!.result?.["task_id"], taskId)
-        assert.strictEqual(outcomes.get(3)!.reason, "Unverified")
-        assert.strictEqual(mock.calls(BATCH).length, 1) // only the killed run's submission
+        // Row 3's submission never reached Feishu: reading it shows it absent, so it is sent now, once.
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["a", "b"], ["c"]])
         assert.include(text(), "\"finished\"")
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
@@ -304,6 +334,121 @@ describe("Departments", () => {
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
+    it.effect("matches reordered task results to their rows by id, name and parent, not by position", () => {
+      const mock = FeishuTesting.make({ faults: "reorder-results=1" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "0" }])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied"])
+        assert.strictEqual(outcomes.get(1)!.result?.["department_id"], "a")
+        assert.strictEqual(outcomes.get(2)!.result?.["department_id"], "b")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a task Feishu says it does not know (40031) after accepting it is OutcomeUnknown, not a refusal", () => {
+      const mock = FeishuTesting.make()
+      const forgets = intercepted(
+        mock,
+        (request) =>
+          pathOf(request) === FeishuTesting.PATHS.taskGet
+            ? jsonResponse(200, { code: 40031, msg: "task_id is not exist" })
+            : undefined
+      )
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        assert.strictEqual(outcomes.get(1)!.status, "failed")
+        assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(forgets)))))
+    })
+
+    it.effect("a task_info shorter than the request: the rows it names are settled, the others OutcomeUnknown", () => {
+      const mock = FeishuTesting.make({ faults: "short-results=1" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "0" }])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:failed"])
+        assert.strictEqual(outcomes.get(2)!.reason, "OutcomeUnknown")
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a task result naming another department than the row makes that row OutcomeUnknown", () => {
+      const mock = FeishuTesting.make()
+      const lying = intercepted(mock, (request) => {
+        if (pathOf(request) !== FeishuTesting.PATHS.taskGet) return undefined
+        const taskId = new URL(request.url, "http://x").searchParams.get("task_id")!
+        return jsonResponse(200, {
+          code: 0,
+          data: {
+            task_id: taskId,
+            status: 9,
+            task_info: [{ code: 0, action: 1, name: "A", department_id: "zzz", parent_id: "0" }]
+          }
+        })
+      })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        assert.strictEqual(outcomes.get(1)!.status, "failed")
+        assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(lying)))))
+    })
+
+    it.effect("the same task id for two batches: the second batch's rows are OutcomeUnknown, never applied", () => {
+      const mock = FeishuTesting.make({ faults: "dup-task-id=1" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "0" }], {
+          concurrency: 1
+        })
+        const created = [...outcomes.values()].filter((o) => mock.department(o.id) !== undefined)
+        assert.strictEqual(created.length, 1, "one batch ran, the other was answered with its task id")
+        for (const o of outcomes.values()) {
+          if (mock.department(o.id) === undefined) {
+            assert.strictEqual(o.status, "failed", `row ${o.row}`)
+            assert.strictEqual(o.reason, "OutcomeUnknown", `row ${o.row}`)
+          } else {
+            assert.strictEqual(o.status, "applied", `row ${o.row}`)
+          }
+        }
+      }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 1 })))
+    })
+
+    it.effect("a batch_add accepted and then answered 5xx is OutcomeUnknown and never resent", () => {
+      const mock = FeishuTesting.make({ faults: "accept-5xx=1" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+        assert.strictEqual(mock.calls(BATCH).length, 1)
+        assert.strictEqual(mock.tasks().length, 1)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a token endpoint that is down: nothing sent, and the outcome says so", () => {
+      const mock = FeishuTesting.make()
+      const tokenDown = intercepted(
+        mock,
+        (request) => (pathOf(request) === FeishuTesting.PATHS.token ? "drop" : undefined)
+      )
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        const o = outcomes.get(1)!
+        assert.strictEqual(o.status, "failed")
+        assert.notStrictEqual(o.reason, "OutcomeUnknown")
+        assert.notInclude(o.message ?? "", "may or may not")
+        assert.include(o.message ?? "", FeishuTesting.PATHS.token)
+        assert.include(o.message ?? "", `no tenant token, so ${BATCH} was not sent`)
+        assert.strictEqual(mock.calls(BATCH).length, 0)
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(tokenDown)))))
+    })
+
+    it.effect("scrubs an echoed secret and token from a refused batch's outcome", () => {
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t-echo", faults: "echo-secret=1,script=40013" })
+      return Effect.gen(function*() {
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }])
+        const text = JSON.stringify([...outcomes.values()])
+        assert.strictEqual(outcomes.get(1)!.code, 40013)
+        for (const secret of ["s3cr3t-echo", ...mock.issuedTokens()]) assert.notInclude(text, secret)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
     it.effect("never puts the secret or a token in an outcome", () => {
       const mock = FeishuTesting.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
       return Effect.gen(function*() {
@@ -314,6 +459,123 @@ describe("Departments", () => {
         for (const token of mock.issuedTokens()) assert.notInclude(text, token)
         assert.isTrue([...outcomes.values()].some((o) => o.status === "failed"), "the faults did hit")
       }).pipe(Effect.provide(departmentsLayer(mock, { chunkSize: 2 })))
+    })
+  })
+  describe("verify", () => {
+    it.effect("without a task id, reads each department: same id, name and parent applied; absent resend; else conflict", () => {
+      const mock = FeishuTesting.make({
+        departments: [
+          { id: "a", name: "A", parent_id: "0" },
+          { id: "c", name: "Other", parent_id: "0" },
+          { id: "d", name: "D", parent_id: "a" }
+        ]
+      })
+      return Effect.gen(function*() {
+        const rows = rowsOf([
+          { id: "a", name: "A", parent_id: "0" },
+          { id: "b", name: "B", parent_id: "0" },
+          { id: "c", name: "C", parent_id: "0" },
+          { id: "d", name: "D", parent_id: "0" }
+        ])
+        const v = yield* verify(pending(rows), rows)
+        assert.strictEqual(v.get(1)!.status, "applied")
+        assert.strictEqual(v.get(2)!.status, "resend")
+        const c = v.get(3)!
+        assert.isTrue(c.status === "failed" && c.reason === "Conflict")
+        assert.include(c.status === "failed" ? c.message ?? "" : "", "\"Other\"")
+        const d = v.get(4)!
+        assert.isTrue(d.status === "failed" && d.reason === "Conflict")
+        assert.include(d.status === "failed" ? d.message ?? "" : "", "parent")
+        assert.strictEqual(mock.calls(BATCH).length, 0)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a row without an id is found by name under its parent, through every page of children", () => {
+      const others = Array.from({ length: 60 }, (_, i) => ({ id: `o${i}`, name: `O${i}`, parent_id: "0" }))
+      const mock = FeishuTesting.make({ departments: [...others, { id: "od-made", name: "Late", parent_id: "0" }] })
+      return Effect.gen(function*() {
+        const rows = [
+          { row: 1, id: "", item: { name: "Late", parent_id: "0", create_group_chat: false, warnings: [] } },
+          { row: 2, id: "", item: { name: "Never", parent_id: "0", create_group_chat: false, warnings: [] } }
+        ]
+        const v = yield* verify(pending(rows), rows)
+        const found = v.get(1)!
+        assert.isTrue(found.status === "applied" && found.result?.["department_id"] === "od-made")
+        assert.strictEqual(v.get(2)!.status, "resend")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a journaled task Feishu no longer knows is reconciled by reading its departments", () => {
+      const mock = FeishuTesting.make({ departments: [{ id: "a", name: "A", parent_id: "0" }] })
+      return Effect.gen(function*() {
+        const rows = rowsOf([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "0" }])
+        const v = yield* verify(pending(rows, [{ taskId: "f".repeat(32), rows: [1, 2] }]), rows)
+        assert.deepStrictEqual([v.get(1)!.status, v.get(2)!.status], ["applied", "resend"])
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a journaled task whose results are reordered is matched by content", () => {
+      const mock = FeishuTesting.make({ faults: "reorder-results=1" })
+      return Effect.gen(function*() {
+        const list = [{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "0" }]
+        const taskId = yield* settle(FeishuBatchTask.submitDepartments(list))
+        const rows = rowsOf(list)
+        const v = yield* verify(pending(rows, [{ taskId, rows: [1, 2] }]), rows)
+        const a = v.get(1)!
+        assert.isTrue(a.status === "applied" && a.result?.["department_id"] === "a")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("a journaled task still running gives no verdict: never read and resent under it", () => {
+      const mock = FeishuTesting.make({ pollsBeforeDone: 10_000 })
+      return Effect.gen(function*() {
+        const list = [{ id: "a", name: "A", parent_id: "0" }]
+        const taskId = yield* settle(FeishuBatchTask.submitDepartments(list))
+        const rows = rowsOf(list)
+        const v = yield* verify(pending(rows, [{ taskId, rows: [1] }]), rows)
+        assert.strictEqual(v.size, 0)
+      }).pipe(Effect.provide(departmentsLayer(mock, { poll: { deadline: "1 minute" } })))
+    })
+
+    it.effect("a row read absent and resent, whose earlier batch Feishu ran meanwhile, is applied, not failed 40152", () => {
+      const mock = FeishuTesting.make()
+      let lateTask = true
+      // The killed run's task runs at Feishu between this run's read and its resend.
+      const late = intercepted(mock, (request) => {
+        if (pathOf(request) === BATCH && lateTask) {
+          lateTask = false
+          mock.addDepartments([{ id: "a", name: "A", parent_id: "0" }])
+        }
+        return undefined
+      })
+      return Effect.gen(function*() {
+        const { journal } = yield* RunJournal.makeMemory({ previousText: journalText([[1, "a"]]) })
+        const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }]).pipe(
+          Effect.provideService(RunJournal.RunJournal, journal)
+        )
+        const o = outcomes.get(1)!
+        assert.strictEqual(o.status, "applied", o.message)
+        assert.include(o.message ?? "", "earlier run")
+        assert.strictEqual(mock.departments().length, 1)
+      }).pipe(Effect.provide(Departments.layer().pipe(Layer.provideMerge(clientLayer(late)))))
+    })
+
+    it.effect("a killed run's in-flight batch (no task id) resumes: created rows applied, the rest sent once", () => {
+      const mock = FeishuTesting.make()
+      const rows = [
+        { id: "a", name: "A", parent_id: "0" },
+        { id: "b", name: "B", parent_id: "0" },
+        { id: "c", name: "C", parent_id: "a" }
+      ]
+      return Effect.gen(function*() {
+        // The killed run's batch_add of rows 1–2 reached Feishu; the task id never reached the journal.
+        const taskId = yield* settle(FeishuBatchTask.submitDepartments(rows.slice(0, 2)))
+        yield* settle(FeishuBatchTask.poll(taskId))
+        const { journal } = yield* RunJournal.makeMemory({ previousText: journalText([[1, "a"], [2, "b"]]) })
+        const outcomes = yield* run(rows).pipe(Effect.provideService(RunJournal.RunJournal, journal))
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:applied", "3:applied"])
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["a", "b"], ["c"]], "nothing applied twice")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
     })
   })
 })

@@ -281,23 +281,41 @@ describe("FeishuClient", () => {
         assert.isTrue(e.outcomeUnknown)
         assert.strictEqual(mock.calls(BATCH).length, 1)
         assert.strictEqual(mock.tasks().length, 1) // Feishu did create the task: resending would duplicate it
-        assert.include(e.message, "may or may not have been applied")
       }).pipe(Effect.provide(clientLayer(mock)))
     })
 
     it.effect("a token fetch that lost its connection sent no batch_add: it is retried, and batch_add goes once", () => {
       const mock = FeishuTesting.make()
-      let tokenDrops = 4 // more than the token fetch's own retries
+      let tokenDrops = 3 // every retry of the call's one retry loop but the last
       const dropsFirstToken = intercepted(
         mock,
         (request) => pathOf(request) === TOKEN && tokenDrops-- > 0 ? "drop" : undefined
       )
       return Effect.gen(function*() {
         yield* settle(submit)
-        assert.strictEqual(tokenDrops, -1) // four dropped fetches and the one after them
+        assert.strictEqual(tokenDrops, -1) // three dropped fetches and the one after them
         assert.deepStrictEqual(mock.calls(BATCH).map((c) => c.code), [0])
         assert.strictEqual(mock.tasks().length, 1)
       }).pipe(Effect.provide(clientLayer(dropsFirstToken)))
+    })
+
+    it.effect("a token endpoint that stays down: batch_add is never sent, the error says so, 4 token fetches", () => {
+      const mock = FeishuTesting.make()
+      let fetches = 0
+      const tokenDown = intercepted(
+        mock,
+        (request) => (pathOf(request) === TOKEN && ++fetches > 0 ? jsonResponse(503, { oops: true }) : undefined)
+      )
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(mock.calls(BATCH).length, 0)
+        assert.notStrictEqual(e.outcomeUnknown, true, "nothing was sent: the outcome is known")
+        assert.strictEqual(e.endpoint, TOKEN)
+        assert.notInclude(e.message, "may or may not")
+        assert.include(e.message, `no tenant token, so ${BATCH} was not sent`)
+        // One retry loop (the first try and 3 retries), not a token retry loop inside a call retry loop.
+        assert.strictEqual(fetches, 4)
+      }).pipe(Effect.provide(clientLayer(tokenDown)))
     })
 
     it.effect("never resends batch_add after its task was created and the reply lost", () => {
@@ -347,6 +365,33 @@ describe("FeishuClient", () => {
           for (const token of mock.issuedTokens()) assert.notInclude(text, token)
         }
       }).pipe(Effect.provide(clientLayer(mock)))
+    })
+
+    it.effect("scrubs the secret and the token from a vendor message that echoes them, in every encoding", () => {
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t+value/x", faults: "echo-secret=1,script=40013" })
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(e.code, 40013)
+        const text = visible(e)
+        for (const secret of ["s3cr3t+value/x", ...mock.issuedTokens()]) {
+          assert.notInclude(text, secret)
+          assert.notInclude(text, encodeURIComponent(secret))
+        }
+        assert.include(e.vendorMessage, "<redacted>")
+      }).pipe(Effect.provide(clientLayer(mock)))
+    })
+
+    it.effect("scrubs the secret from a token endpoint error that echoes it", () => {
+      const mock = FeishuTesting.make({ appSecret: "s3cr3t-echoed" })
+      const echoes = intercepted(mock, (request) =>
+        pathOf(request) === TOKEN
+          ? jsonResponse(400, { code: 10014, msg: `app secret invalid: ${JSON.parse(request.bodyText).app_secret}` })
+          : undefined)
+      return Effect.gen(function*() {
+        const e = failureOf(yield* settle(Effect.exit(submit)))
+        assert.strictEqual(e.reason._tag, "Credential")
+        assert.notInclude(visible(e), "s3cr3t-echoed")
+      }).pipe(Effect.provide(clientLayer(echoes)))
     })
 
     it.effect("never puts a token in a transport error", () => {

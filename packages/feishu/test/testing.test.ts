@@ -87,19 +87,81 @@ describe("testing", () => {
         const mock = FeishuTesting.make()
         const token = json(yield* mock.handle(tokenRequest(mock)))!
         const add = batchAdd((token as { tenant_access_token?: string }).tenant_access_token!)
-        mock.failAfterApply("drop", "http5xx", "busy")
+        mock.failAfterApply("drop", "http5xx")
         assert.strictEqual(yield* mock.handle(add), "drop")
         const unavailable = yield* mock.handle(add)
         assert.strictEqual(unavailable !== "drop" && unavailable.status, 503)
-        assert.strictEqual(json(yield* mock.handle(add))!.code, 43024)
-        assert.strictEqual(mock.tasks().length, 3, "every failed answer hides a created task")
+        assert.strictEqual(mock.tasks().length, 2, "every failed answer hides a created task")
         assert.strictEqual(json(yield* mock.handle(add))!.code, 0)
         assert.deepStrictEqual(mock.calls(FeishuTesting.PATHS.batchAddDepartments).map((c) => [c.status, c.code]), [
           [0, undefined],
           [503, undefined],
-          [200, 43024],
           [200, 0]
         ])
+      }))
+
+    it.effect("reply faults: accept-5xx, reorder-results, short-results, dup-task-id, echo-secret", () =>
+      Effect.gen(function*() {
+        const mock = FeishuTesting.make({ pollsBeforeDone: 0 })
+        const token = (json(yield* mock.handle(tokenRequest(mock))) as { tenant_access_token?: string })
+          .tenant_access_token!
+        const two = batchAdd(token, [{ id: "a1", name: "A", parent_id: "0" }, { id: "b1", name: "B", parent_id: "0" }])
+        const taskOf = (r: FeishuTesting.MockResponse | "drop") => (json(r)!.data as { task_id: string }).task_id
+        const infoOf = (r: FeishuTesting.MockResponse | "drop") =>
+          ((json(r)!.data as { task_info?: ReadonlyArray<{ department_id?: string }> }).task_info ?? []).map((i) =>
+            i.department_id
+          )
+
+        mock.setFaults("reorder-results=1")
+        const reversed = taskOf(yield* mock.handle(two))
+        assert.deepStrictEqual(infoOf(yield* mock.handle(taskGet(token, reversed))), ["b1", "a1"])
+
+        mock.setFaults("short-results=1")
+        const short = taskOf(
+          yield* mock.handle(batchAdd(token, [{ id: "c1", name: "C", parent_id: "0" }, {
+            id: "d1",
+            name: "D",
+            parent_id: "0"
+          }]))
+        )
+        mock.setFaults("dup-task-id=1")
+        const duplicate = taskOf(yield* mock.handle(batchAdd(token, [{ id: "e1", name: "E", parent_id: "0" }])))
+        assert.strictEqual(duplicate, short, "the second batch gets the first batch's task id")
+        assert.deepStrictEqual(infoOf(yield* mock.handle(taskGet(token, short))), ["c1"])
+        assert.strictEqual(mock.department("d1")?.name, "D", "created although task_info leaves it out")
+        assert.isUndefined(mock.department("e1"), "the batch answered with a duplicate id never ran")
+
+        mock.setFaults("accept-5xx=1")
+        const lost = yield* mock.handle(batchAdd(token, [{ id: "f1", name: "F", parent_id: "0" }]))
+        assert.strictEqual(lost !== "drop" && lost.status, 503)
+        assert.strictEqual(mock.tasks().length, 3, "accepted before the 5xx")
+
+        mock.setFaults("echo-secret=1")
+        const echoed = yield* mock.handle(taskGet(token, "nope"))
+        assert.include(echoed !== "drop" ? echoed.bodyText : "", mock.appSecret)
+        assert.include(echoed !== "drop" ? echoed.bodyText : "", token)
+      }))
+
+    it.effect("reads one department by its custom id (contact v3); 40015 when there is none", () =>
+      Effect.gen(function*() {
+        const mock = FeishuTesting.make({ departments: [{ id: "Eng", name: "Engineering", parent_id: "0" }] })
+        const token = (json(yield* mock.handle(tokenRequest(mock))) as { tenant_access_token?: string })
+          .tenant_access_token!
+        const read = (id: string) => ({
+          method: "GET",
+          url: `/open-apis/contact/v3/departments/${encodeURIComponent(id)}?department_id_type=department_id`,
+          headers: { authorization: `Bearer ${token}` },
+          bodyText: ""
+        })
+        const found = json(yield* mock.handle(read("eng")))!
+        assert.strictEqual(found.code, 0)
+        assert.deepInclude((found.data as { department: object }).department, {
+          department_id: "Eng",
+          name: "Engineering",
+          parent_department_id: "0"
+        })
+        const missing = yield* mock.handle(read("sales"))
+        assert.deepStrictEqual(missing !== "drop" && [missing.status, json(missing)!.code], [400, 40015])
       }))
 
     it.effect("setFaults replaces the spec; callLogLimit keeps only the latest calls", () =>
@@ -125,9 +187,16 @@ const tokenRequest = (mock: FeishuTesting.Directory) => ({
   bodyText: JSON.stringify({ app_id: mock.appId, app_secret: mock.appSecret })
 })
 
-const batchAdd = (token: string) => ({
+const batchAdd = (token: string, departments: ReadonlyArray<object> = [{ name: "D", parent_id: "0" }]) => ({
   method: "POST",
   url: FeishuTesting.PATHS.batchAddDepartments,
   headers: { authorization: `Bearer ${token}` },
-  bodyText: JSON.stringify({ departments: [{ name: "D", parent_id: "0" }] })
+  bodyText: JSON.stringify({ departments })
+})
+
+const taskGet = (token: string, taskId: string) => ({
+  method: "GET",
+  url: `${FeishuTesting.PATHS.taskGet}?task_id=${taskId}`,
+  headers: { authorization: `Bearer ${token}` },
+  bodyText: ""
 })

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { VendorError } from "@dirsync/core"
+import { Scrub, VendorError } from "@dirsync/core"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 
@@ -62,11 +62,6 @@ export const hasReason = (u: unknown, tag: VendorError.ReasonTag): u is WeComErr
  * @since 0.1.0
  * @category redaction
  */
-export const redact = (text: string, secrets: ReadonlyArray<string> = []): string => {
-  let out = text.replace(/(access_token|corpsecret)=[^&\s"']*/gi, "$1=<redacted>")
-  for (const secret of secrets) {
-    // Short values would redact innocent substrings; real tokens and secrets are long.
-    if (secret.length >= 8) out = out.split(secret).join("<redacted>")
-  }
-  return out
-}
+export const redact = (text: string, secrets: ReadonlyArray<string> = []): string =>
+  // Core's scrubber, shared with Feishu: each secret raw, URL- and JSON-encoded; values too short to be secrets kept.
+  Scrub.text(text.replace(/(access_token|corpsecret)=[^&\s"']*/gi, "$1=<redacted>"), secrets)

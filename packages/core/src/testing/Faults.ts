@@ -22,6 +22,15 @@
  * - `truncate`: applied, then the body is cut off halfway.
  * - `huge`: applied, then the (valid) reply is padded to {@link HUGE_BYTES} bytes, streamed, never held in memory.
  *
+ * Replies that prove less than they seem (counts: how many of the next calls or tasks are affected; the Feishu
+ * emulator implements them):
+ *
+ * - `accept-5xx`: a write is accepted (its task created) and then answered with HTTP 503: the lost reply.
+ * - `reorder-results`: a finished task lists its per-item results in reverse request order.
+ * - `short-results`: a finished task lists one result fewer than it received items.
+ * - `dup-task-id`: a write is answered with the task id of the previous write and never executed.
+ * - `echo-secret`: an error reply's message echoes the app secret and the caller's token (raw and URL-encoded).
+ *
  * @since 0.1.0
  */
 
@@ -38,6 +47,11 @@ export interface Faults {
   readonly ratePerMinute: number | undefined
   readonly seed: number
   readonly script: ReadonlyArray<number | ReplyFault>
+  readonly acceptThen5xx: number
+  readonly reorderResults: number
+  readonly shortResults: number
+  readonly duplicateTaskId: number
+  readonly echoSecret: number
 }
 
 /**
@@ -80,7 +94,12 @@ export const none: Faults = {
   tokenTtlSeconds: undefined,
   ratePerMinute: undefined,
   seed: 1,
-  script: []
+  script: [],
+  acceptThen5xx: 0,
+  reorderResults: 0,
+  shortResults: 0,
+  duplicateTaskId: 0,
+  echoSecret: 0
 }
 
 /**
@@ -142,6 +161,21 @@ export const parse = (spec: string): Faults => {
       case "seed":
         faults = { ...faults, seed: count(name, value) }
         break
+      case "accept-5xx":
+        faults = { ...faults, acceptThen5xx: count(name, value) }
+        break
+      case "reorder-results":
+        faults = { ...faults, reorderResults: count(name, value) }
+        break
+      case "short-results":
+        faults = { ...faults, shortResults: count(name, value) }
+        break
+      case "dup-task-id":
+        faults = { ...faults, duplicateTaskId: count(name, value) }
+        break
+      case "echo-secret":
+        faults = { ...faults, echoSecret: count(name, value) }
+        break
       case "script":
         faults = {
           ...faults,
@@ -161,7 +195,8 @@ export const parse = (spec: string): Faults => {
         throw new FaultSpecError(
           `--faults: unknown fault ${
             JSON.stringify(name)
-          }; known: busy, 5xx, drop, latency, token-ttl, rate, seed, script`
+          }; known: busy, 5xx, drop, latency, token-ttl, rate, seed, script, accept-5xx, reorder-results, short-results, ` +
+            "dup-task-id, echo-secret"
         )
     }
   }

@@ -15,6 +15,7 @@ describe("Faults", () => {
         assert.deepStrictEqual(
           Faults.parse("busy=0.05, 5xx=0.01,drop=0.02,latency=10,token-ttl=20,rate=60,seed=7,script=-1;-1;45009"),
           {
+            ...Faults.none,
             busy: 0.05,
             http5xx: 0.01,
             drop: 0.02,
@@ -26,6 +27,15 @@ describe("Faults", () => {
           }
         )
         assert.deepStrictEqual(Faults.parse(""), Faults.none)
+      }))
+
+    it.effect("reads the counted reply faults", () =>
+      Effect.sync(() => {
+        const f = Faults.parse("accept-5xx=1,reorder-results=2,short-results=3,dup-task-id=4,echo-secret=5")
+        assert.deepStrictEqual(
+          [f.acceptThen5xx, f.reorderResults, f.shortResults, f.duplicateTaskId, f.echoSecret],
+          [1, 2, 3, 4, 5]
+        )
       }))
 
     it.effect("names the bad pair in its error", () =>

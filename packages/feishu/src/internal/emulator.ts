@@ -1,7 +1,7 @@
 /**
  * The Feishu emulator behind `@dirsync/feishu/testing`: an in-memory contact directory and a transport-agnostic
  * request handler implementing `tenant_access_token/internal`, contact v2 `department/batch_add` (asynchronous tasks)
- * and `task/get` with Feishu's rules and codes, plus the shared fault spec from `@dirsync/core/testing` `Faults`.
+ * and `task/get`, and contact v3's read of one department, with Feishu's rules and codes, plus the shared fault spec from `@dirsync/core/testing` `Faults`.
  * Same API names as the WeCom emulator for the same things.
  *
  * @internal
@@ -10,7 +10,7 @@ import { Limit } from "@dirsync/core"
 import { Faults, type MockTransport } from "@dirsync/core/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { PATHS } from "./endpoints.ts"
+import { departmentPathOf, PATHS } from "./endpoints.ts"
 
 // =============================================================================
 // Models
@@ -75,6 +75,8 @@ export interface MockTask {
   status: number
   finishTime: number | undefined
   results: ReadonlyArray<MockTaskItem> | undefined
+  /** How `task_info` is reported once finished: as executed, in reverse order, or missing its last item. */
+  readonly reply: "as-is" | "reversed" | "short"
 }
 
 /** One call the emulator answered: never a header (so never the token). */
@@ -140,9 +142,10 @@ export interface Directory {
   readonly script: (...codes: ReadonlyArray<number>) => void
   /**
    * The next `batch_add` calls create their task and are then answered with this failure instead of the task id:
-   * the ambiguous case where Feishu did the work but the client never learnt it.
+   * the ambiguous case where Feishu did the work but the client never learnt it. (A coded refusal such as 43024 is
+   * an answer that nothing was done, so it is not offered here.)
    */
-  readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx" | "busy">) => void
+  readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx">) => void
   /** Makes every issued token invalid from now on (the next call with one answers 99991663). */
   readonly expireTokens: () => void
   /** The next `n` tasks created end with status 10. */
@@ -165,6 +168,8 @@ const httpStatusFor = (code: number): number => {
   if (code === 99991400) return 429
   // Token, credential and request-shape errors arrive as HTTP 400 (99991663 is observed as 400 on Feishu).
   if (code >= 99991000 || code === 10014 || code === 40042 || code === 40013) return 400
+  // Contact v3's documented statuses for its read: 40001 param error and 40015 department not exist.
+  if (code === 40001 || code === 40015) return 400
   return 200
 }
 
@@ -190,7 +195,9 @@ const resetHeaders = (now: number, limit: number | undefined): Record<string, st
 
 const messages: Record<number, string> = {
   10014: "app secret invalid",
+  40001: "param error",
   40013: "param error",
+  40015: "department not exist",
   40014: "department name is empty",
   40031: "task_id is not exist",
   40032: "task_id invalid",
@@ -224,7 +231,10 @@ export const make = (options: Options = {}): Directory => {
   let writes = Faults.makeDecider(faults)
   // Reads get the same random faults but no script: scripted codes are meant for the next writes.
   let reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
-  const afterApply: Array<"drop" | "http5xx" | "busy"> = []
+  const afterApply: Array<"drop" | "http5xx"> = []
+  // What is left of the counted reply faults (`accept-5xx`, `reorder-results`, …) of the current spec.
+  let left = counted(faults)
+  let lastTaskId: string | undefined
   const callLogLimit = options.callLogLimit ?? Infinity
   const expireSeconds = options.tokenLifetimeSeconds ?? 7200
   let pollsBeforeDone = options.pollsBeforeDone ?? 1
@@ -327,7 +337,16 @@ export const make = (options: Options = {}): Directory => {
     if (list.length === 0) return fail(40042)
     if (options.maxBatchSize !== undefined && list.length > options.maxBatchSize) return fail(40042)
     const items = list as ReadonlyArray<ReceivedDepartment>
+    if (left.duplicateTaskId > 0 && lastTaskId !== undefined) {
+      // Feishu answering a second batch with the first batch's task id: the second batch is never executed.
+      left.duplicateTaskId--
+      return ok({ task_id: lastTaskId })
+    }
     const taskId = hex32("", ++counter)
+    lastTaskId = taskId
+    const reply = left.reorderResults > 0 ? "reversed" : left.shortResults > 0 ? "short" : "as-is"
+    if (reply === "reversed") left.reorderResults--
+    if (reply === "short") left.shortResults--
     const fails = failNext > 0
     if (fails) failNext--
     tasks.set(taskId, {
@@ -339,7 +358,8 @@ export const make = (options: Options = {}): Directory => {
       fail: fails,
       status: 1,
       finishTime: undefined,
-      results: undefined
+      results: undefined,
+      reply
     })
     return ok({ task_id: taskId })
   }
@@ -446,7 +466,45 @@ export const make = (options: Options = {}): Directory => {
       fail_num: task.status === 10 ? task.items.length : failed,
       create_time: task.createTime,
       ...(task.finishTime === undefined ? {} : { finish_time: task.finishTime }),
-      ...(task.status === 9 ? { task_info: results } : {})
+      ...(task.status === 9 ? { task_info: reported(task, results) } : {})
+    })
+  }
+
+  /** A department's direct children, in creation order, paged (contact v3; page_size at most 50, default 10). */
+  const departmentChildren = (request: MockRequest, id: string): MockResponse => {
+    const params = new URL(request.url, "http://mock").searchParams
+    if (params.get("department_id_type") !== "department_id") return fail(40001)
+    if (!exists(id)) return fail(40015)
+    const size = Number(params.get("page_size") ?? "10")
+    const offset = Number(params.get("page_token") ?? "0")
+    if (!Number.isInteger(size) || size < 1 || size > 50 || !Number.isInteger(offset) || offset < 0) return fail(40001)
+    const key = Limit.idKey(id)
+    const all = [...departments.values()].filter((d) => Limit.idKey(d.parent_id) === key)
+    const page = all.slice(offset, offset + size)
+    const more = offset + size < all.length
+    return ok({
+      has_more: more,
+      ...(more ? { page_token: String(offset + size) } : {}),
+      items: page.map((d) => ({ name: d.name, parent_department_id: d.parent_id, department_id: d.id }))
+    })
+  }
+
+  /** A department by its custom id (contact v3 `department_id_type=department_id`); 40015 when there is none. */
+  const departmentGet = (request: MockRequest, id: string): MockResponse => {
+    const type = new URL(request.url, "http://mock").searchParams.get("department_id_type")
+    if (type !== "department_id") return fail(40001)
+    const d = departments.get(Limit.idKey(id))
+    if (d === undefined) return fail(40015)
+    return ok({
+      department: {
+        name: d.name,
+        parent_department_id: d.parent_id,
+        department_id: d.id,
+        open_department_id: `od-${Limit.idKey(d.id)}`,
+        ...(d.leader_user_id === undefined ? {} : { leader_user_id: d.leader_user_id }),
+        ...(d.chat_id === undefined ? {} : { chat_id: d.chat_id }),
+        status: { is_deleted: false }
+      }
     })
   }
 
@@ -458,7 +516,8 @@ export const make = (options: Options = {}): Directory => {
     const method = request.method.toUpperCase()
     if (method === "POST" && path === PATHS.token) return tokenEndpoint(request, now)
     const isWrite = method === "POST" && path === PATHS.batchAddDepartments
-    const isRead = method === "GET" && path === PATHS.taskGet
+    const v3 = method === "GET" ? departmentPathOf(path) : undefined
+    const isRead = method === "GET" && (path === PATHS.taskGet || v3 !== undefined)
     if (!isWrite && !isRead) {
       return { status: 404, headers: { "content-type": "text/plain" }, bodyText: "404 page not found" }
     }
@@ -481,13 +540,37 @@ export const make = (options: Options = {}): Directory => {
       case "pass":
         break
     }
+    if (v3?.kind === "read") return departmentGet(request, v3.id)
+    if (v3?.kind === "children") return departmentChildren(request, v3.id)
     if (!isWrite) return taskGet(request, now)
     const reply = batchAdd(request, now)
-    const after = reply.status === 200 ? afterApply.shift() : undefined
+    let after = reply.status === 200 ? afterApply.shift() : undefined
+    if (after === undefined && reply.status === 200 && left.acceptThen5xx > 0) {
+      left.acceptThen5xx--
+      after = "http5xx"
+    }
     if (after === "drop") return "drop"
     if (after === "http5xx") return unavailable
-    if (after === "busy") return fail(43024)
     return reply
+  }
+
+  /** `echo-secret`: an error reply whose message quotes the app secret and the caller's token. */
+  const echo = (request: MockRequest, response: MockResponse | "drop"): MockResponse | "drop" => {
+    if (response === "drop" || left.echoSecret <= 0) return response
+    const body = parseJson(response.bodyText)
+    if (typeof body !== "object" || body === null) return response
+    const envelope = body as Record<string, unknown>
+    if (typeof envelope["code"] !== "number" || envelope["code"] === 0) return response
+    left.echoSecret--
+    const auth = header(request.headers, "authorization") ?? ""
+    const token = auth.startsWith("Bearer ") ? auth.slice("Bearer ".length).trim() : ""
+    const quoted = `app_secret=${appSecret} (${encodeURIComponent(appSecret)}) token=${token} (${
+      encodeURIComponent(token)
+    })`
+    return {
+      ...response,
+      bodyText: JSON.stringify({ ...envelope, msg: `${String(envelope["msg"] ?? "")}: ${quoted}` })
+    }
   }
 
   const handle = (request: MockRequest): Effect.Effect<MockResponse | "drop"> =>
@@ -495,7 +578,7 @@ export const make = (options: Options = {}): Directory => {
       if (faults.latencyMillis > 0) yield* Effect.sleep(faults.latencyMillis)
       const now = yield* Clock.currentTimeMillis
       const path = new URL(request.url, "http://mock").pathname
-      const response = route(request, path, now)
+      const response = echo(request, route(request, path, now))
       if (callLogLimit > 0) {
         // Drop the older half at once rather than shift per call: amortised O(1).
         if (log.length >= 2 * callLogLimit) log.splice(0, log.length - callLogLimit)
@@ -527,6 +610,7 @@ export const make = (options: Options = {}): Directory => {
     issuedTokens: () => [...issued],
     setFaults: (f) => {
       faults = toFaults(f)
+      left = counted(faults)
       writes = Faults.makeDecider(faults)
       reads = Faults.makeDecider({ ...faults, seed: faults.seed + 1, script: [] })
     },
@@ -543,6 +627,19 @@ export const make = (options: Options = {}): Directory => {
     script: (...codes) => writes.push(...codes)
   }
 }
+
+/** The counted reply faults of a spec, as counters that run down. */
+const counted = (f: Faults.Faults) => ({
+  acceptThen5xx: f.acceptThen5xx,
+  reorderResults: f.reorderResults,
+  shortResults: f.shortResults,
+  duplicateTaskId: f.duplicateTaskId,
+  echoSecret: f.echoSecret
+})
+
+/** `task_info` as the task's `reply` fault reports it. */
+const reported = (task: MockTask, results: ReadonlyArray<MockTaskItem>): ReadonlyArray<MockTaskItem> =>
+  task.reply === "reversed" ? results.toReversed() : task.reply === "short" ? results.slice(0, -1) : results
 
 const header = (headers: Readonly<Record<string, string | undefined>>, name: string): string | undefined => {
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value

@@ -8,7 +8,8 @@
  *   Code 0 with `data` the call's schema refuses, and a reply larger than the client's cap, prove nothing either. A
  *   dropped connection (before or after the headers) and a timeout are `Transient`.
  * - Every error gets core's resend-safety field from one rule (`VendorError.leavesOutcomeUnknown`).
- * - Tokens and secrets never reach an error: they travel in headers and bodies, which are not kept.
+ * - Tokens and secrets never reach an error: they travel in headers and bodies, which are not kept, and every text
+ *   Feishu sends back passes through the client's scrubber ({@link scrubbed}), since a reply may echo them.
  *
  * @internal
  */
@@ -125,14 +126,17 @@ export const unproven = (endpoint: string, code: number, what: string): FeishuEr
 export const tooLarge = (endpoint: string, e: ReplyBody.TooLarge): FeishuError => unproven(endpoint, 0, e.message)
 
 /**
- * The same failure, known to hide no work of the call it stopped: that call was never sent (its token could not be
- * fetched), so it is safe to send again whatever the token endpoint's failure was.
+ * The same failure, known to hide no work of the call it stopped: that call (`forEndpoint`) was never sent (its token
+ * could not be fetched), so it is safe to send again whatever the token endpoint's failure was, and the message says
+ * so.
  */
-export const sentNothing = (e: FeishuError): FeishuError =>
+export const sentNothing = (e: FeishuError, forEndpoint: string): FeishuError =>
   new FeishuError({
     endpoint: e.endpoint,
     code: e.code,
-    vendorMessage: e.vendorMessage,
+    vendorMessage: `${
+      e.vendorMessage.length > 0 ? `${e.vendorMessage}; ` : ""
+    }no tenant token, so ${forEndpoint} was not sent`,
     reason: e.reason,
     ...(e.requestId === undefined ? {} : { requestId: e.requestId }),
     ...(e.httpStatus === undefined ? {} : { httpStatus: e.httpStatus })
@@ -199,3 +203,28 @@ export const token = (
   envelope.tenant_access_token === undefined || envelope.expire === undefined
     ? Effect.fail(unproven(endpoint, envelope.code, "the response has no tenant_access_token or expire"))
     : Effect.succeed({ token: envelope.tenant_access_token, expire: envelope.expire })
+
+/** The same error with every text Feishu sent back passed through `scrub` (a reply may echo the secret or a token). */
+export const scrubbed = (e: FeishuError, scrub: (text: string) => string): FeishuError => {
+  const optional = (text: string | undefined) => (text === undefined ? {} : { description: scrub(text) })
+  return new FeishuError({
+    endpoint: e.endpoint,
+    code: e.code,
+    vendorMessage: scrub(e.vendorMessage),
+    reason: e.reason,
+    ...(e.requestId === undefined ? {} : { requestId: scrub(e.requestId) }),
+    ...(e.outcomeUnknown === undefined ? {} : { outcomeUnknown: e.outcomeUnknown }),
+    ...(e.httpStatus === undefined ? {} : { httpStatus: e.httpStatus }),
+    ...(e.fieldViolations === undefined ? {} : {
+      fieldViolations: e.fieldViolations.map((v) => ({ field: scrub(v.field), ...optional(v.description) }))
+    }),
+    ...(e.permissionViolations === undefined ? {} : {
+      permissionViolations: e.permissionViolations.map((v) => ({
+        type: scrub(v.type),
+        ...(v.subject === undefined ? {} : { subject: scrub(v.subject) }),
+        ...optional(v.description)
+      }))
+    }),
+    ...(e.helps === undefined ? {} : { helps: e.helps.map((h) => ({ url: scrub(h.url), ...optional(h.description) })) })
+  })
+}

@@ -48,3 +48,44 @@ export const codePointLength = (s: string): number => {
   }
   return n
 }
+
+/**
+ * Position, in Unicode code points, of the first lone surrogate in `s`, or -1 when `s` is well-formed Unicode. A
+ * lone surrogate cannot be encoded as UTF-8: JSON input can hold one (an escape such as `"\ud800"`), and a vendor
+ * refuses the whole request that carries it, not just the row.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const firstLoneSurrogate = (s: string): number => {
+  if (s.isWellFormed()) return -1
+  let n = 0
+  for (let i = 0; i < s.length; i++, n++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++
+        continue
+      }
+    }
+    return n
+  }
+  return -1
+}
+
+/**
+ * Whether `s` is empty or holds only white space (`String.prototype.trim`'s: ASCII spaces and line breaks, tabs,
+ * no-break and full-width spaces, the byte order mark). Such a value looks empty to a person but not to a vendor.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const isBlank = (s: string): boolean => {
+  if (s.length === 0) return true
+  // Most values start with a visible ASCII character; only the others need trim().
+  const c = s.charCodeAt(0)
+  if (c > 0x20 && c < 0x7f) return false
+  return s.trim().length === 0
+}

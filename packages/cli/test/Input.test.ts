@@ -326,7 +326,7 @@ describe("Input", () => {
         ])
         assert.deepStrictEqual(result.map((r) => r.problems), [undefined, undefined, undefined, [{
           field: "create_group_chat",
-          message: "\"maybe\" is not a yes/no value (write true, false, 1 or 0)"
+          message: "must be true or false (or 1 or 0), got \"maybe\""
         }], undefined])
       }).pipe(Effect.provide(NodeServices.layer)))
 

@@ -89,3 +89,23 @@ export const isBlank = (s: string): boolean => {
   if (c > 0x20 && c < 0x7f) return false
   return s.trim().length === 0
 }
+
+/**
+ * A yes/no cell as both the CLI and a vendor row schema read it: `true`, `false`, `1` or `0`, in any case, spaces
+ * around ignored; `undefined` for anything else (see {@link notYesNo} for the message).
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const yesNo = (raw: string): boolean | undefined => {
+  const normalized = raw.trim().toLowerCase()
+  return normalized === "true" || normalized === "1" ? true : normalized === "false" || normalized === "0" ? false : undefined
+}
+
+/**
+ * Why `raw` is not a yes/no value, worded to follow a field name.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const notYesNo = (raw: string): string => `must be true or false (or 1 or 0), got ${JSON.stringify(raw)}`

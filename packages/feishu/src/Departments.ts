@@ -29,7 +29,7 @@ import * as FeishuBatchTask from "./FeishuBatchTask.ts"
 import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import type { FeishuError } from "./FeishuError.ts"
-import { type Department, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
+import { type Department, ROOT_ID, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
 import { PATHS } from "./internal/endpoints.ts"
 
 // =============================================================================
@@ -118,7 +118,9 @@ export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {})
   crossRow,
   dependency: {
     key: (d) => d.id,
-    parent: (d) => d.parent_id
+    // The root is Feishu's, never a row of the input (a row claiming its id is rejected and must not hold back
+    // every top-level department).
+    parent: (d) => (d.parent_id === ROOT_ID ? undefined : d.parent_id)
   }
 })
 

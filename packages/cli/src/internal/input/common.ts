@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Endpoint, Issues } from "@dirsync/core"
+import { type Endpoint, type Issues, Text } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -214,7 +214,10 @@ export const classIds = (
   }
 }
 
-/** A yes/no cell (`true`, `false`, `1`, `0`, any case, trimmed) → a boolean; anything else is the field's problem. */
+/**
+ * A yes/no cell → a boolean, read as core's `Text.yesNo` reads it (so a library user's Feishu row and a CSV cell
+ * agree); anything else is the field's problem.
+ */
 export const yesNo = (
   field: string,
   raw: string
@@ -222,8 +225,6 @@ export const yesNo = (
   readonly value?: undefined
   readonly problem: Issues.FieldProblem
 } => {
-  const normalized = raw.trim().toLowerCase()
-  if (normalized === "true" || normalized === "1") return { value: true }
-  if (normalized === "false" || normalized === "0") return { value: false }
-  return { problem: { field, message: `${JSON.stringify(raw)} is not a yes/no value (write true, false, 1 or 0)` } }
+  const value = Text.yesNo(raw)
+  return value === undefined ? { problem: { field, message: Text.notYesNo(raw) } } : { value }
 }

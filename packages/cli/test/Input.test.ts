@@ -1,6 +1,7 @@
 import * as Input from "@dirsync/cli/Input"
 import { BatchPipeline, type Endpoint } from "@dirsync/core"
 import { Departments } from "@dirsync/feishu"
+import { SchoolContacts } from "@dirsync/wecom"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -121,6 +122,17 @@ const sendWhileRewritten = <Item>(
     ))
     return { outcomes, sent }
   })
+
+/** What a user reads for each row of `file` when the real vendor spec validates it: `row:status field: message`. */
+const verdicts = <Item>(spec: Endpoint.Spec<Item>, file: string, layout: Input.Layout) =>
+  Effect.scoped(
+    Input.read(file, layout).pipe(
+      Effect.flatMap((input) => Stream.runCollect(BatchPipeline.dryRun(spec, input))),
+      Effect.map((outcomes) =>
+        outcomes.map((o) => o.status === "rejected" ? `${o.row}:rejected ${o.message}` : `${o.row}:${o.status}`)
+      )
+    )
+  )
 
 describe("Input", () => {
   describe("read (.csv)", () => {
@@ -636,6 +648,160 @@ describe("Input", () => {
         assert.strictEqual(e.line, 1)
         assert.include(text(e), "this line is longer than 20 bytes")
       }).pipe(Effect.provide(NodeServices.layer)))
+  })
+
+  describe("blank-looking cells", () => {
+    it.effect("csv students: cells are trimmed, a cell of spaces is absent, a class list of separators is rejected", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "students.csv")
+          yield* fs.writeFileString(
+            file,
+            [
+              "student_userid,name,mobile,department",
+              " s1 , 张三 , 13800000000 ,  1 ; 2 ",
+              "s2, ,,;",
+              "s3,\u3000,\t, ",
+              " ,李四,,1",
+              "s5,王五,,  ;  ; ",
+              " , ,\u3000, "
+            ].join("\n") + "\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "students"), Stream.runCollect))
+          assert.deepStrictEqual(read.map((r) => r.value), [
+            { student_userid: "s1", name: "张三", mobile: "13800000000", department: [1, 2] },
+            { student_userid: "s2", department: [] },
+            { student_userid: "s3" },
+            { name: "李四", department: [1] },
+            { student_userid: "s5", name: "王五", department: [] }
+          ])
+          assert.deepStrictEqual(read.map((r) => r.row), [1, 2, 3, 4, 5], "a row of spaces only is a blank row")
+          assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, file, "students"), [
+            "1:skipped",
+            "2:rejected department: \";\" holds no class id: it would take the student out of every class; " +
+            "leave the cell empty to keep the student's classes",
+            "3:skipped",
+            "4:rejected student_userid: Missing key",
+            "5:rejected department: \";  ;\" holds no class id: it would take the student out of every class; " +
+            "leave the cell empty to keep the student's classes"
+          ])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("csv parents: a blank parent id, relation or child id is absent, so the row is rejected naming it", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "parents.csv")
+          yield* fs.writeFileString(
+            file,
+            [
+              "parent_userid,new_parent_userid,mobile,student_userid,relation",
+              " p1 , , ,s1, 爸爸 ",
+              "p2,,,s2,  ",
+              " ,,,s3,妈妈",
+              "p4,,,\u3000,妈妈",
+              "P1,,,s4,妈妈"
+            ].join("\n") + "\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "parents"), Stream.runCollect))
+          assert.deepStrictEqual(read.find((r) => r.row === 1)?.value, {
+            parent_userid: "p1",
+            children: [{ student_userid: "s1", relation: "爸爸" }, { student_userid: "s4", relation: "妈妈" }]
+          })
+          const verdict = yield* verdicts(SchoolContacts.parentsSpec, file, "parents")
+          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), ["1:skipped", "2:rejected", "3:rejected", "4:rejected"])
+          assert.include(verdict[1]!, "children[0].relation: Missing key")
+          assert.include(verdict[2]!, "parent_userid: Missing key")
+          assert.include(verdict[3]!, "children[0].student_userid: Missing key")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("csv departments: trimmed cells; a blank id is no id, a blank name is rejected", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "departments.csv")
+          yield* fs.writeFileString(
+            file,
+            "id,name,parent_id,leader_user_id,create_group_chat\n d1 , 一年级 , 0 , , TRUE \n ,  ,0,,\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "departments"), Stream.runCollect))
+          assert.deepStrictEqual(read.map((r) => r.value), [
+            { id: "d1", name: "一年级", parent_id: "0", create_group_chat: true },
+            { parent_id: "0" }
+          ])
+          const verdict = yield* verdicts(Departments.spec(), file, "departments")
+          assert.deepStrictEqual(verdict, ["1:skipped", "2:rejected name: Missing key"])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("json and ndjson: a blank name or id, an empty class list and a blank relation are rejected rows", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const items = [
+            { student_userid: "j1", name: " " },
+            { student_userid: "j2", department: [] },
+            { student_userid: " ", name: "张三" },
+            { student_userid: "j4", name: "李四", department: [1] }
+          ]
+          const json = join(dir, "students.json")
+          const ndjson = join(dir, "students.ndjson")
+          yield* fs.writeFileString(json, JSON.stringify({ students: items }))
+          yield* fs.writeFileString(ndjson, items.map((i) => JSON.stringify(i)).join("\n") + "\n")
+          for (const file of [json, ndjson]) {
+            const verdict = yield* verdicts(SchoolContacts.studentsSpec, file, "students")
+            assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), [
+              "1:rejected",
+              "2:rejected",
+              "3:rejected",
+              "4:skipped"
+            ], file)
+            assert.include(verdict[0]!, "name holds only spaces")
+            assert.include(verdict[1]!, "department is empty")
+            assert.include(verdict[2]!, "student_userid holds only spaces")
+          }
+          const parents = join(dir, "parents.json")
+          yield* fs.writeFileString(
+            parents,
+            JSON.stringify([{ parent_userid: "p1", children: [{ student_userid: "s1", relation: "\u3000" }] }])
+          )
+          assert.include(
+            (yield* verdicts(SchoolContacts.parentsSpec, parents, "parents"))[0]!,
+            "children[0].relation holds only spaces"
+          )
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+  })
+
+  describe("text that is not well-formed Unicode", () => {
+    it.effect("json and ndjson: a lone surrogate (an escape such as \\ud800) rejects its row naming the field, not the batch", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          // Written as JSON escapes: the file is valid UTF-8, the decoded string is not well-formed.
+          const lines = [
+            `{"student_userid":"u1","name":"张三"}`,
+            `{"student_userid":"u2","name":"\\ud800"}`,
+            `{"parent_userid":"x"}`
+          ]
+          const ndjson = join(dir, "students.ndjson")
+          yield* fs.writeFileString(ndjson, lines.slice(0, 2).join("\n") + "\n")
+          const json = join(dir, "students.json")
+          yield* fs.writeFileString(json, `[${lines.slice(0, 2).join(",")}]`)
+          for (const file of [ndjson, json]) {
+            assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, file, "students"), [
+              "1:skipped",
+              "2:rejected name is not well-formed Unicode text: character 1 is a lone surrogate (U+D800)"
+            ], file)
+          }
+          const departments = join(dir, "departments.ndjson")
+          yield* fs.writeFileString(
+            departments,
+            `{"id":"d1","name":"A\\udc00","parent_id":"0"}\n{"id":"d2","name":"B","parent_id":"0","leader_user_id":"\\ud83d"}\n`
+          )
+          const verdict = yield* verdicts(Departments.spec(), departments, "departments")
+          assert.include(verdict[0]!, "name is not well-formed Unicode text: character 2 is a lone surrogate (U+DC00)")
+          assert.include(verdict[1]!, "leader_user_id is not well-formed Unicode text")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
   })
 
   describe("read (other files)", () => {

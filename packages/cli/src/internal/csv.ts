@@ -80,7 +80,8 @@ interface CsvState {
   firstInvalid: number | undefined
 }
 
-const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0)
+// A cell of spaces is as empty as an empty one (`internal/input/common.ts` drops both), so a row of them is blank.
+const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0 || cell.trim().length === 0)
 
 /**
  * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed

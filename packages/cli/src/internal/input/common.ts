@@ -148,17 +148,27 @@ export const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Read
 // =============================================================================
 
 /**
- * A CSV row's cells by column, empty cells absent: an empty cell states nothing (it neither clears a field nor
- * conflicts with another row). Runs for every row of every run: a fresh object per row, which a row mapper may turn
- * into the row value rather than copy it.
+ * A CSV row's cells by column, trimmed, blank cells absent: a cell of spaces (ASCII, full-width, tabs) looks empty
+ * and states nothing, like an empty one (it neither clears a field nor sets it to blanks, nor conflicts with another
+ * row). Runs for every row of every run: a fresh object per row, which a row mapper may turn into the row value
+ * rather than copy it.
  */
 export const presentCells = (values: ReadonlyArray<string>, columns: ReadonlyArray<string>): Record<string, string> => {
   const cells: Record<string, string> = {}
   for (let c = 0; c < values.length; c++) {
-    const value = values[c]!
+    const value = trimmed(values[c]!)
     if (value.length > 0) cells[columns[c]!] = value
   }
   return cells
+}
+
+/** `s` without surrounding white space; most cells have none, and are checked without calling trim(). */
+const trimmed = (s: string): string => {
+  const n = s.length
+  if (n === 0) return s
+  const first = s.charCodeAt(0)
+  const last = s.charCodeAt(n - 1)
+  return first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f ? s : s.trim()
 }
 
 /** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */
@@ -181,16 +191,20 @@ const plainClassIds = (raw: string): Array<number> | undefined => {
   return ids
 }
 
+const classIdHint = `write class ids as numbers separated by ";", e.g. 1;2`
+
 /**
  * A class id cell (`1;2`, parts trimmed, empty parts ignored) → numbers. A part that is not a whole number stays a
- * string in the list and is reported as the field's problem.
+ * string in the list and is reported as the field's problem; so is a cell that holds no class id at all (`;`):
+ * WeCom replaces a student's classes with the list sent, and an empty list would take the student out of every
+ * class.
  */
 export const classIds = (
   field: string,
   raw: string
 ): { readonly ids: Array<number | string>; readonly problem: Issues.FieldProblem | undefined } => {
   const plain = plainClassIds(raw)
-  if (plain !== undefined) return { ids: plain, problem: undefined }
+  if (plain !== undefined && plain.length > 0) return { ids: plain, problem: undefined }
   const ids: Array<number | string> = []
   const bad: Array<string> = []
   for (const part of raw.split(";")) {
@@ -202,14 +216,23 @@ export const classIds = (
       bad.push(trimmed)
     }
   }
+  if (ids.length === 0) {
+    return {
+      ids,
+      problem: {
+        field,
+        message: `${
+          JSON.stringify(raw)
+        } holds no class id: it would take the student out of every class; leave the cell empty to keep the student's classes`
+      }
+    }
+  }
   if (bad.length === 0) return { ids, problem: undefined }
   return {
     ids,
     problem: {
       field,
-      message: `${
-        bad.map((b) => JSON.stringify(b)).join(", ")
-      } is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
+      message: `${bad.map((b) => JSON.stringify(b)).join(", ")} is not a whole-number class id (${classIdHint})`
     }
   }
 }

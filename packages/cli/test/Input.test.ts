@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import { readdirSync, statSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
+import * as CsvRows from "../src/internal/input/csvRows.ts"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
 
@@ -352,6 +353,50 @@ describe("Input", () => {
           assert.include(e.message, "row 1 (line 2): this row is longer than 1 MB")
         })
       ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("rejects a row whose cell is far beyond any documented limit, naming the row and column; reads on", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const students = join(dir, "students.csv")
+          const huge = "张".repeat(20_000)
+          yield* fs.writeFileString(
+            students,
+            `student_userid,name,department\ns1,张三,1\ns2,${huge},1\n${"x".repeat(50_000)},李四,1\ns4,王五,2\n`
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(students, "students"), Stream.runCollect))
+          assert.deepStrictEqual(read[1]!.value, { student_userid: "s2", department: [1] }, "the huge cell is dropped")
+          assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, students, "students"), [
+            "1:skipped",
+            "2:rejected name is 60 KB long, far beyond any documented limit (dirsync reads cells of at most 4 KB)",
+            "3:rejected student_userid is 50 KB long, far beyond any documented limit (dirsync reads cells of at most 4 KB)",
+            "4:skipped"
+          ])
+          const parents = join(dir, "parents.csv")
+          yield* fs.writeFileString(
+            parents,
+            `parent_userid,mobile,student_userid,relation\np1,138,s1,爸爸\np1,138,s2,${huge}\np2,139,s3,妈妈\n`
+          )
+          const verdict = yield* verdicts(SchoolContacts.parentsSpec, parents, "parents")
+          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), ["1:rejected", "3:skipped"])
+          assert.include(verdict[0]!, "relation is 60 KB long, far beyond any documented limit")
+          assert.include(verdict[0]!, "(row 2)")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a CSV reader that dies is an InputError naming the file, not a defect", () =>
+      Effect.sync(() => {
+        const oom = Object.assign(new Error("Worker terminated due to reaching memory limit"), {
+          code: "ERR_WORKER_OUT_OF_MEMORY"
+        })
+        const e = CsvRows.readerDied("roster.csv", oom)
+        assert.instanceOf(e, Input.InputError)
+        assert.strictEqual(e.file, "roster.csv")
+        assert.match(e.message, /^roster\.csv: the CSV reader ran out of memory; nothing was sent/)
+        assert.strictEqual(
+          CsvRows.readerDied("roster.csv", new Error("boom\n    at x")).message,
+          "roster.csv: the CSV reader stopped unexpectedly (boom); nothing was sent"
+        )
+      }))
 
     it.effect("streams a 200,000-row file, row numbers intact", () =>
       withTempDir((dir, fs) =>

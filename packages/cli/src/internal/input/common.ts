@@ -14,6 +14,7 @@ import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { cannotRead, type Layout, type Where } from "../csv.ts"
+import { formatBytes } from "../text.ts"
 
 // =============================================================================
 // Models
@@ -22,6 +23,7 @@ import { cannotRead, type Layout, type Where } from "../csv.ts"
 /** The size guards; documented where they are public, `Input.Limits`. */
 export interface Limits {
   readonly maxRecordBytes: number
+  readonly maxCellBytes: number
   readonly maxJsonBytes: number
   readonly maxJsonDepth: number
 }
@@ -190,6 +192,22 @@ const plainClassIds = (raw: string): Array<number> | undefined => {
   if (digits > 0) ids.push(value)
   return ids
 }
+
+/**
+ * The problems of a CSV row's cells that were too long to read (`RawRow`'s fourth element): one per cell, naming its
+ * column; the cell itself was dropped by the reader, so the row cannot be sent.
+ */
+export const oversizedProblems = (
+  oversized: ReadonlyArray<readonly [column: number, bytes: number]>,
+  columns: ReadonlyArray<string>,
+  maxCellBytes: number
+): Array<Issues.FieldProblem> =>
+  oversized.map(([column, bytes]) => ({
+    field: columns[column]!,
+    message: `is ${formatBytes(bytes)} long, far beyond any documented limit (dirsync reads cells of at most ${
+      formatBytes(maxCellBytes)
+    })`
+  }))
 
 const classIdHint = `write class ids as numbers separated by ";", e.g. 1;2`
 

@@ -97,6 +97,19 @@ describe("Limit", () => {
       }))
   })
 
+  describe("control characters", () => {
+    it.effect("refuses the control characters JSON writes as \\u escapes (WeCom refuses the batch: 40033)", () =>
+      Effect.sync(() => {
+        assert.strictEqual(
+          messageOf(Row, row({ name: "张\u0001三" })),
+          "name contains a control character (U+0001) at character 2; vendors refuse the whole batch for it"
+        )
+        assert.include(messageOf(Row, row({ relation: "爸\u001b[2J" }))!, "relation contains a control character (U+001B)")
+        // Tabs and line breaks travel as \t and \n, which no vendor refuses.
+        assert.isUndefined(messageOf(Row, row({ name: "张\t三" })))
+      }))
+  })
+
   describe("isNotBlank", () => {
     it.effect("refuses a required text that holds only spaces, whatever the kind of space", () =>
       Effect.sync(() => {

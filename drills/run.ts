@@ -23,6 +23,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { cpus, tmpdir, totalmem } from "node:os"
 import { join } from "node:path"
 import * as Faults from "../packages/core/src/testing/Faults.ts"
+import type { Attack } from "./attacks/types.ts"
 import { type Case, makeCases } from "./badInput.ts"
 import {
   addArtifact,
@@ -43,7 +44,6 @@ import {
   secrets,
   startSandbox
 } from "./lib.ts"
-import type { Attack } from "./attacks/types.ts"
 import { checkState, makeRoster } from "./students.ts"
 
 // =============================================================================
@@ -735,7 +735,9 @@ const d5 = () =>
         for (const f of failures) r.failures.push(`#${attack.issueClass} ${attack.name}: ${f}`)
         if (failures.length === 0) held++
         lines[i] = `#${String(attack.issueClass).padStart(2)} ${failures.length === 0 ? "held" : "BROKE"} ` +
-          `${seconds(performance.now() - started).padStart(6)}  ${attack.name}${notes.length > 0 ? ` (${notes.join("; ")})` : ""}`
+          `${seconds(performance.now() - started).padStart(6)}  ${attack.name}${
+            notes.length > 0 ? ` (${notes.join("; ")})` : ""
+          }`
       }
     }
     await Promise.all(Array.from({ length: Math.min(4, Math.max(1, cpus().length)) }, worker))

@@ -7,8 +7,8 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
-  crashSigns,
   type CliRun,
+  crashSigns,
   readReport,
   type ReportItem,
   rowsExactlyOnce,
@@ -78,7 +78,9 @@ const expectStatuses = (
 
 const noViolations = (ctx: AttackContext, state: State) => {
   if (state.violationCount > 0) {
-    ctx.fail(`the sandbox received ${state.violationCount} invalid field(s): ${state.violations.slice(0, 3).join("; ")}`)
+    ctx.fail(
+      `the sandbox received ${state.violationCount} invalid field(s): ${state.violations.slice(0, 3).join("; ")}`
+    )
   }
 }
 
@@ -92,7 +94,9 @@ const shown = (state: State, id: string) => {
 
 const expectStudent = (ctx: AttackContext, state: State, id: string, expected: string, why: string) => {
   const actual = shown(state, id)
-  if (actual !== expected) ctx.fail(`student ${id} is ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} (${why})`)
+  if (actual !== expected) {
+    ctx.fail(`student ${id} is ${JSON.stringify(actual)}, expected ${JSON.stringify(expected)} (${why})`)
+  }
 }
 
 const seedStudents = (ids: ReadonlyArray<string>) => ({
@@ -149,7 +153,11 @@ const blankCells: Attack = {
       )
       const json = await runAndReport(ctx, sandbox, "json", ["wecom", "students", "update", "students.json"], 3, 3)
       if (json !== undefined) {
-        expectStatuses(ctx, "json", json.items, { 1: ["rejected", "name"], 2: ["rejected", "department"], 3: "applied" })
+        expectStatuses(ctx, "json", json.items, {
+          1: ["rejected", "name"],
+          2: ["rejected", "department"],
+          3: "applied"
+        })
       }
       const state = await sandbox.state()
       expectStudent(ctx, state, "s1", "old-s1 [1,2]", "\";\" is no class list")
@@ -162,7 +170,9 @@ const blankCells: Attack = {
       expectStudent(ctx, state, "j2", "old-j2 [1,2]", "an empty class list is refused")
       expectStudent(ctx, state, "j3", "赵六 [1,2]", "a good row beside them applies")
       const emptied = state.wecom.students.filter((s) => s.department.length === 0 || s.name.trim().length === 0)
-      if (emptied.length > 0) ctx.fail(`students left with no class or a blank name: ${emptied.map((s) => s.student_userid)}`)
+      if (emptied.length > 0) {
+        ctx.fail(`students left with no class or a blank name: ${emptied.map((s) => s.student_userid)}`)
+      }
       noViolations(ctx, state)
     })
   }
@@ -187,7 +197,9 @@ const rootId: Attack = {
       const parents = Object.fromEntries(state.feishu.departments.map((d) => [d.id, d.parent_id]))
       if ("0" in parents) ctx.fail("a department with id \"0\" was created")
       for (const [id, parent] of [["a", "0"], ["b", "a"], ["c", "0"]] as const) {
-        if (parents[id] !== parent) ctx.fail(`department ${id} has parent ${parents[id] ?? "(none: not created)"}, expected ${parent}`)
+        if (parents[id] !== parent) {
+          ctx.fail(`department ${id} has parent ${parents[id] ?? "(none: not created)"}, expected ${parent}`)
+        }
       }
       noViolations(ctx, state)
     })
@@ -210,7 +222,14 @@ const loneSurrogate: Attack = {
           : JSON.stringify({ student_userid: id, name: `新-${id}` })
       )
       writeFileSync(join(ctx.dir, "students.ndjson"), lines.join("\n") + "\n")
-      const run = await runAndReport(ctx, sandbox, "surrogate", ["wecom", "students", "update", "students.ndjson"], 150, 3)
+      const run = await runAndReport(
+        ctx,
+        sandbox,
+        "surrogate",
+        ["wecom", "students", "update", "students.ndjson"],
+        150,
+        3
+      )
       if (run !== undefined) {
         const expected: Record<number, "applied" | readonly ["rejected", string]> = {}
         for (let row = 1; row <= 150; row++) expected[row] = "applied"
@@ -232,6 +251,9 @@ const loneSurrogate: Attack = {
   }
 }
 
+/** The rows of the huge-cell file that are ordinary: one in 50. */
+const good = (i: number) => i % 50 === 1
+
 /**
  * Class 21: huge but legal cells must reject their rows, not kill the reader or the process. 1,024 rows of 60 KB cells
  * filled one batch of the reader and killed it; the file is the size the review used, in quick mode too, since a
@@ -243,7 +265,6 @@ const hugeCells: Attack = {
   test: "packages/cli/test/internal/csv.test.ts",
   run: async (ctx) => {
     const rows = 1100
-    const good = (i: number) => i % 50 === 1
     const ids = Array.from({ length: rows }, (_, i) => `h${i + 1}`)
     await withSandbox(ctx, seedStudents(ids), async (sandbox) => {
       const huge = "张".repeat(20_000) // 60 KB of UTF-8
@@ -260,7 +281,9 @@ const hugeCells: Attack = {
       const state = await sandbox.state()
       const wrong = ids.filter((id, i) => shown(state, id) !== (good(i) ? `新-${id} [1]` : `old-${id} [1,2]`))
       if (wrong.length > 0) {
-        ctx.fail(`${wrong.length} student(s) not as expected, e.g. ${wrong[0]}: ${shown(state, wrong[0]!).slice(0, 80)}`)
+        ctx.fail(
+          `${wrong.length} student(s) not as expected, e.g. ${wrong[0]}: ${shown(state, wrong[0]!).slice(0, 80)}`
+        )
       }
       noViolations(ctx, state)
     })

@@ -754,7 +754,12 @@ describe("Input", () => {
             children: [{ student_userid: "s1", relation: "爸爸" }, { student_userid: "s4", relation: "妈妈" }]
           })
           const verdict = yield* verdicts(SchoolContacts.parentsSpec, file, "parents")
-          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), ["1:skipped", "2:rejected", "3:rejected", "4:rejected"])
+          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), [
+            "1:skipped",
+            "2:rejected",
+            "3:rejected",
+            "4:rejected"
+          ])
           assert.include(verdict[1]!, "children[0].relation: Missing key")
           assert.include(verdict[2]!, "parent_userid: Missing key")
           assert.include(verdict[3]!, "children[0].student_userid: Missing key")

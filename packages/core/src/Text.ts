@@ -99,7 +99,11 @@ export const isBlank = (s: string): boolean => {
  */
 export const yesNo = (raw: string): boolean | undefined => {
   const normalized = raw.trim().toLowerCase()
-  return normalized === "true" || normalized === "1" ? true : normalized === "false" || normalized === "0" ? false : undefined
+  return normalized === "true" || normalized === "1"
+    ? true
+    : normalized === "false" || normalized === "0"
+    ? false
+    : undefined
 }
 
 /**

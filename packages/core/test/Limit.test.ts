@@ -104,7 +104,10 @@ describe("Limit", () => {
           messageOf(Row, row({ name: "张\u0001三" })),
           "name contains a control character (U+0001) at character 2; vendors refuse the whole batch for it"
         )
-        assert.include(messageOf(Row, row({ relation: "爸\u001b[2J" }))!, "relation contains a control character (U+001B)")
+        assert.include(
+          messageOf(Row, row({ relation: "爸\u001b[2J" }))!,
+          "relation contains a control character (U+001B)"
+        )
         // Tabs and line breaks travel as \t and \n, which no vendor refuses.
         assert.isUndefined(messageOf(Row, row({ name: "张\t三" })))
       }))

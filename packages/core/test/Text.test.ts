@@ -39,7 +39,9 @@ describe("Text", () => {
 
   describe("isBlank", () => {
     it("is true for empty text and text of spaces only (ASCII, full-width, tabs, no-break), false otherwise", () => {
-      for (const s of ["", " ", "\t\r\n", "\u3000", "\u00a0 ", "\ufeff"]) assert.isTrue(Text.isBlank(s), JSON.stringify(s))
+      for (const s of ["", " ", "\t\r\n", "\u3000", "\u00a0 ", "\ufeff"]) {
+        assert.isTrue(Text.isBlank(s), JSON.stringify(s))
+      }
       for (const s of ["a", " a ", "张", "\u200b", ";"]) assert.isFalse(Text.isBlank(s), JSON.stringify(s))
     })
   })

@@ -67,7 +67,9 @@ describe("FeishuSchema", () => {
     })
 
     it("coerces yes/no cells as the CLI does: true, false, 1, 0 in any case, trimmed; anything else is refused", () => {
-      for (const [cell, value] of [["TRUE", true], ["1", true], [" false ", false], ["0", false], ["", false]] as const) {
+      for (
+        const [cell, value] of [["TRUE", true], ["1", true], [" false ", false], ["0", false], ["", false]] as const
+      ) {
         assert.strictEqual(valid({ create_group_chat: cell }).create_group_chat, value, cell)
       }
       assert.strictEqual(

@@ -269,7 +269,8 @@ const dropOversized = (row: number, line: number, cells: ReadonlyArray<string>, 
   return kept === undefined || oversized === undefined ? [row, line, cells] : [row, line, kept, oversized]
 }
 
-const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) => (
+const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) =>
+(
   record: CsvRecord
 ): RawRow | undefined | Problem => {
   const start = state.lastLine + 1

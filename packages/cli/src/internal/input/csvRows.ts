@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { Endpoint, Issues } from "@dirsync/core"
+import type { Endpoint } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -96,7 +96,9 @@ const fromWorker = <A>(file: string, job: Job, limits: Limits, toRows: BatchMapp
               settled = true
               Queue.failCauseUnsafe(
                 queue,
-                Cause.fail(inputError(file, {}, `the CSV reader stopped unexpectedly (exit code ${code}); nothing was sent`))
+                Cause.fail(
+                  inputError(file, {}, `the CSV reader stopped unexpectedly (exit code ${code}); nothing was sent`)
+                )
               )
             }
           })
@@ -144,37 +146,39 @@ const tooLong = (raw: RawRow, columns: ReadonlyArray<string>, limits: Limits) =>
   raw[3] === undefined ? undefined : oversizedProblems(raw[3], columns, limits.maxCellBytes)
 
 // Runs for every row of every run: a clean row allocates nothing beyond its cells, class ids and the row itself.
-const studentRows = (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) => {
-  const out: Array<Endpoint.SourceRow> = []
-  for (let i = 0; i < raw.length; i++) {
-    const r = raw[i]!
-    const [row, , values] = r
-    const value: Record<string, unknown> = presentCells(values, columns)
-    const department = value["department"] as string | undefined
-    let problems = tooLong(r, columns, limits)
-    if (department !== undefined) {
-      const classes = classIds("department", department)
-      value["department"] = classes.ids
-      if (classes.problem !== undefined) (problems ??= []).push(classes.problem)
+const studentRows =
+  (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) => {
+    const out: Array<Endpoint.SourceRow> = []
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i]!
+      const [row, , values] = r
+      const value: Record<string, unknown> = presentCells(values, columns)
+      const department = value["department"] as string | undefined
+      let problems = tooLong(r, columns, limits)
+      if (department !== undefined) {
+        const classes = classIds("department", department)
+        value["department"] = classes.ids
+        if (classes.problem !== undefined) (problems ??= []).push(classes.problem)
+      }
+      out.push(sourceRow(row, value, problems, sameAsFirstRun))
     }
-    out.push(sourceRow(row, value, problems, sameAsFirstRun))
+    return out
   }
-  return out
-}
 
-const departmentRows = (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) =>
-  raw.map((r) => {
-    const [row, , values] = r
-    const value: Record<string, unknown> = presentCells(values, columns)
-    const chat = value["create_group_chat"] as string | undefined
-    let problems = tooLong(r, columns, limits)
-    if (chat !== undefined) {
-      const flag = yesNo("create_group_chat", chat)
-      if (flag.problem === undefined) value["create_group_chat"] = flag.value
-      else (problems ??= []).push(flag.problem)
-    }
-    return sourceRow(row, value, problems, sameAsFirstRun)
-  })
+const departmentRows =
+  (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) =>
+    raw.map((r) => {
+      const [row, , values] = r
+      const value: Record<string, unknown> = presentCells(values, columns)
+      const chat = value["create_group_chat"] as string | undefined
+      let problems = tooLong(r, columns, limits)
+      if (chat !== undefined) {
+        const flag = yesNo("create_group_chat", chat)
+        if (flag.problem === undefined) value["create_group_chat"] = flag.value
+        else (problems ??= []).push(flag.problem)
+      }
+      return sourceRow(row, value, problems, sameAsFirstRun)
+    })
 
 /**
  * Student rows (class ids as numbers) or department rows (`create_group_chat` as a boolean). A cell that cannot be

@@ -108,14 +108,15 @@ const toCsvRows = (limits: Limits): CsvRows.BatchMapper<CsvRow> => (raw, columns
       : {
         row,
         cells: presentCells(values, columns),
-        problems: oversizedProblems(oversized, columns, limits.maxCellBytes).map((p) =>
-          rowOf(p, row)
-        )
+        problems: oversizedProblems(oversized, columns, limits.maxCellBytes).map((p) => rowOf(p, row))
       }
   )
 
 /** A line's problem, saying which line when a parent is built from several. */
-const rowOf = (p: Issues.FieldProblem, row: number): Issues.FieldProblem => ({ ...p, message: `${p.message} (row ${row})` })
+const rowOf = (p: Issues.FieldProblem, row: number): Issues.FieldProblem => ({
+  ...p,
+  message: `${p.message} (row ${row})`
+})
 
 /** Accumulates each parent until its last line (per `lastRow`) and emits it then. */
 const merge = (

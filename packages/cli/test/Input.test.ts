@@ -16,6 +16,7 @@ import { readdirSync, statSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
 import * as CsvRows from "../src/internal/input/csvRows.ts"
+import * as Spool from "../src/internal/input/spool.ts"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
 
@@ -1055,17 +1056,19 @@ describe("Input", () => {
           assert.isTrue(Exit.hasInterrupts(exit))
           assert.deepStrictEqual(left(), [])
 
-          // A run killed outright left its copy: the next run of this host removes it once that process is gone.
-          const host = hostname().replace(/[^A-Za-z0-9.]/g, "_").slice(0, 64)
-          const dead = `dirsync-input-4194305-${host}-AbC123` // above Linux's largest pid
-          const running = `dirsync-input-${process.pid}-${host}-AbC123`
-          const elsewhere = "dirsync-input-4194305-other.host-AbC123"
-          for (const name of [dead, running, elsewhere]) {
+          // A run killed outright left its copy: the next run that sees the same pids removes it once that process
+          // is gone; a copy of a process in another PID namespace, another boot or another host (another tag), or of
+          // a name it cannot place, is never touched, whatever its pid means here.
+          const dead = `dirsync-input-4194305-${Spool.ownerTag}-AbC123` // above Linux's largest pid
+          const running = `dirsync-input-${process.pid}-${Spool.ownerTag}-AbC123`
+          const otherNamespace = "dirsync-input-4194305-0123456789ab-AbC123"
+          const hostOnly = `dirsync-input-4194305-${hostname().replace(/[^A-Za-z0-9.]/g, "_")}-AbC123`
+          for (const name of [dead, running, otherNamespace, hostOnly]) {
             yield* fs.makeDirectory(join(tempDirectory, name))
             writeFileSync(join(tempDirectory, name, "spool"), "rows")
           }
           yield* Effect.scoped(Effect.flatMap(Input.read(file, "students", { tempDirectory }), Stream.runDrain))
-          assert.deepStrictEqual(left().toSorted(), [running, elsewhere].toSorted())
+          assert.deepStrictEqual(left().toSorted(), [running, otherNamespace, hostOnly].toSorted())
         })
       ).pipe(Effect.provide(NodeServices.layer)))
   })

@@ -693,7 +693,7 @@ const d3 = () =>
 /** Every `drills/attacks/*.ts` but `types.ts`, in file-name order: one file per area. */
 const loadAttacks = async (): Promise<ReadonlyArray<Attack>> => {
   const dir = join(import.meta.dirname, "attacks")
-  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "types.ts").sort()
+  const files = readdirSync(dir).filter((f) => f.endsWith(".ts") && f !== "types.ts").toSorted()
   const all: Array<Attack> = []
   for (const f of files) {
     const mod = (await import(join(dir, f))) as { attacks?: ReadonlyArray<Attack> }

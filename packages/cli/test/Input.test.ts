@@ -368,8 +368,8 @@ describe("Input", () => {
           assert.deepStrictEqual(read[1]!.value, { student_userid: "s2", department: [1] }, "the huge cell is dropped")
           assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, students, "students"), [
             "1:skipped",
-            "2:rejected name is 60 KB long, far beyond any documented limit (dirsync reads cells of at most 4 KB)",
-            "3:rejected student_userid is 50 KB long, far beyond any documented limit (dirsync reads cells of at most 4 KB)",
+            "2:rejected name is 60 KB long, far beyond any documented limit (dirsync reads cells of at most 16 KB)",
+            "3:rejected student_userid is 50 KB long, far beyond any documented limit (dirsync reads cells of at most 16 KB)",
             "4:skipped"
           ])
           const parents = join(dir, "parents.csv")

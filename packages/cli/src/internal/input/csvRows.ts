@@ -41,7 +41,7 @@ export const readerDied = (file: string, e: unknown): InputError => {
     return inputError(
       file,
       {},
-      "the CSV reader ran out of memory; nothing was sent. Check that the file is a roster saved as CSV (no huge cells or a quote left open)"
+      "the CSV reader ran out of memory, so nothing was sent; check that the file is a roster saved as CSV (no huge cells, no quote left open)"
     )
   }
   const message = e instanceof Error ? e.message.split("\n")[0] : String(e)

@@ -392,7 +392,10 @@ describe("Input", () => {
         const e = CsvRows.readerDied("roster.csv", oom)
         assert.instanceOf(e, Input.InputError)
         assert.strictEqual(e.file, "roster.csv")
-        assert.match(e.message, /^roster\.csv: the CSV reader ran out of memory, so nothing was sent; check that the file is a roster/)
+        assert.match(
+          e.message,
+          /^roster\.csv: the CSV reader ran out of memory, so nothing was sent; check that the file is a roster/
+        )
         assert.strictEqual(
           CsvRows.readerDied("roster.csv", new Error("boom\n    at x")).message,
           "roster.csv: the CSV reader stopped unexpectedly (boom); nothing was sent"

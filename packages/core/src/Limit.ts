@@ -66,6 +66,8 @@ const loneSurrogate = (s: string): string | true => {
 // WeCom refuses the whole request that holds such an escape (errcode 40033), so they are refused like a lone
 // surrogate. Checked with one regex per value; the message finds the position.
 // oxlint-disable-next-line no-control-regex -- matching control characters is the point
+const suspect = /[\u0000-\u0007\u000b\u000e-\u001f\ud800-\udfff]/
+// oxlint-disable-next-line no-control-regex -- matching control characters is the point
 const escapedControl = /[\u0000-\u0007\u000b\u000e-\u001f]/
 
 const controlCharacter = (s: string): string => {
@@ -106,6 +108,8 @@ const textFilter = (min: number, length: Check, unit: string, description: strin
     const measured = length(s)
     if (measured !== true) return measured
     if (min >= 1 && isBlank(s)) return `holds only spaces; at least ${plural(min, unit)}`
+    // One test rules out both problems for almost every value (a surrogate pair, e.g. an emoji, looks suspect too).
+    if (!suspect.test(s)) return true
     if (!s.isWellFormed()) return loneSurrogate(s)
     return !escapedControl.test(s) || controlCharacter(s)
   }, { description })
@@ -139,6 +143,9 @@ export const isIdCharset = Schema.makeFilter<string>((s) => {
   if (s.length === 0) return true // length checks report emptiness
   // Every valid id passes this one test; it runs for every row of every pass, so it must not allocate.
   if (validId.test(s)) return true
+  // An id of spaces or with a lone surrogate is refused by the alphabet too; these say why in plainer words.
+  if (isBlank(s)) return "holds only spaces"
+  if (!s.isWellFormed()) return loneSurrogate(s)
   if (!startsWell.test(s)) return `must start with a digit or a letter, got ${JSON.stringify(s.slice(0, 1))}`
   const bad = outsideAlphabet.exec(s)
   return bad === null || `contains ${JSON.stringify(bad[0])}; only digits, letters and _ - @ . are allowed`
@@ -153,11 +160,10 @@ export const isIdCharset = Schema.makeFilter<string>((s) => {
  */
 export const Id = (options: { readonly unit: "bytes" | "characters"; readonly max?: number }) => {
   const max = options.max ?? 64
+  // The alphabet is ASCII without spaces or control characters: isIdCharset refuses what textFilter would.
   return Schema.String.pipe(
     Schema.check(
-      options.unit === "bytes"
-        ? textFilter(1, bytesBetween(1, max), "UTF-8 byte", `1 to ${max} UTF-8 bytes`)
-        : textFilter(1, charactersBetween(1, max), "character", `1 to ${max} characters`),
+      options.unit === "bytes" ? isBytesBetween(1, max) : isCharactersBetween(1, max),
       isIdCharset
     )
   )

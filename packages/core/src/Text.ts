@@ -84,10 +84,21 @@ export const firstLoneSurrogate = (s: string): number => {
  */
 export const isBlank = (s: string): boolean => {
   if (s.length === 0) return true
-  // Most values start with a visible ASCII character; only the others need trim().
-  const c = s.charCodeAt(0)
-  if (c > 0x20 && c < 0x7f) return false
-  return s.trim().length === 0
+  // A value whose first character is not white space is not blank: most are ruled out without calling trim().
+  return isSpaceAt(s, 0) && s.trim().length === 0
+}
+
+/**
+ * Whether the UTF-16 unit at `i` may be white space as `String.prototype.trim` sees it (it may answer true for a
+ * control character, never false for a space): a cheap test before calling `trim()`.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const isSpaceAt = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i)
+  return c <= 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
 }
 
 /**

@@ -37,6 +37,17 @@ describe("Text", () => {
     })
   })
 
+  describe("isSpaceAt", () => {
+    it("never says no where trim() would remove the character", () => {
+      for (let c = 0; c <= 0xffff; c++) {
+        const s = String.fromCharCode(c)
+        if (s.trim().length === 0) assert.isTrue(Text.isSpaceAt(s, 0), c.toString(16))
+      }
+      assert.isFalse(Text.isSpaceAt("张", 0))
+      assert.isFalse(Text.isSpaceAt("a", 0))
+    })
+  })
+
   describe("isBlank", () => {
     it("is true for empty text and text of spaces only (ASCII, full-width, tabs, no-break), false otherwise", () => {
       for (const s of ["", " ", "\t\r\n", "\u3000", "\u00a0 ", "\ufeff"]) {

@@ -95,7 +95,13 @@ interface CsvState {
 }
 
 // A cell of spaces is as empty as an empty one (`internal/input/common.ts` drops both), so a row of them is blank.
-const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0 || cell.trim().length === 0)
+// Most rows start with an id: a first character that is visible ASCII ends the test without calling trim().
+const isBlank = (record: ReadonlyArray<string>) =>
+  record.every((cell) => {
+    if (cell.length === 0) return true
+    const c = cell.charCodeAt(0)
+    return !(c > 0x20 && c < 0x7f) && cell.trim().length === 0
+  })
 
 /**
  * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed

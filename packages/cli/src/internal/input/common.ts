@@ -165,13 +165,8 @@ export const presentCells = (values: ReadonlyArray<string>, columns: ReadonlyArr
 }
 
 /** `s` without surrounding white space; most cells have none, and are checked without calling trim(). */
-const trimmed = (s: string): string => {
-  const n = s.length
-  if (n === 0) return s
-  const first = s.charCodeAt(0)
-  const last = s.charCodeAt(n - 1)
-  return first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f ? s : s.trim()
-}
+const trimmed = (s: string): string =>
+  s.length === 0 || (!Text.isSpaceAt(s, 0) && !Text.isSpaceAt(s, s.length - 1)) ? s : s.trim()
 
 /** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */
 const plainClassIds = (raw: string): Array<number> | undefined => {

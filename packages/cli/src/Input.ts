@@ -66,7 +66,10 @@ export const supportedExtensions: ReadonlyArray<string> = [".csv", ".json", ".nd
 
 /**
  * Size guards. A CSV row or NDJSON line above `maxRecordBytes` fails the file (a quote that is never closed makes
- * the rest of the file one "row"; this keeps that from exhausting memory). JSON files are read whole: above
+ * the rest of the file one "row"; this keeps that from exhausting memory). A CSV cell above `maxCellBytes` (far
+ * beyond any field's documented limit, the longest of which is 64 bytes; a few KB still get the field's own
+ * message) is dropped as it is read and rejects its row, naming the column, so a file of huge cells costs no more
+ * memory than any other. JSON files are read whole: above
  * `maxJsonBytes` they are refused; arrays/objects nested deeper than `maxJsonDepth` are refused too (request bodies
  * nest 4 deep).
  *
@@ -79,7 +82,12 @@ export type Limits = Common.Limits
  * @since 0.1.0
  * @category constants
  */
-export const limits: Limits = { maxRecordBytes: 1_000_000, maxJsonBytes: 256_000_000, maxJsonDepth: 32 }
+export const limits: Limits = {
+  maxRecordBytes: 1_000_000,
+  maxCellBytes: 16_000,
+  maxJsonBytes: 256_000_000,
+  maxJsonDepth: 32
+}
 
 /**
  * {@link Limits} to override, and where the private copy of the file goes (the OS temporary directory by default).

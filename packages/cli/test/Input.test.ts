@@ -1,6 +1,7 @@
 import * as Input from "@dirsync/cli/Input"
 import { BatchPipeline, type Endpoint } from "@dirsync/core"
 import { Departments } from "@dirsync/feishu"
+import { SchoolContacts } from "@dirsync/wecom"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -14,6 +15,8 @@ import * as Stream from "effect/Stream"
 import { readdirSync, statSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { join } from "node:path"
+import * as CsvRows from "../src/internal/input/csvRows.ts"
+import * as Spool from "../src/internal/input/spool.ts"
 
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
 
@@ -121,6 +124,17 @@ const sendWhileRewritten = <Item>(
     ))
     return { outcomes, sent }
   })
+
+/** What a user reads for each row of `file` when the real vendor spec validates it: `row:status field: message`. */
+const verdicts = <Item>(spec: Endpoint.Spec<Item>, file: string, layout: Input.Layout) =>
+  Effect.scoped(
+    Input.read(file, layout).pipe(
+      Effect.flatMap((input) => Stream.runCollect(BatchPipeline.dryRun(spec, input))),
+      Effect.map((outcomes) =>
+        outcomes.map((o) => o.status === "rejected" ? `${o.row}:rejected ${o.message}` : `${o.row}:${o.status}`)
+      )
+    )
+  )
 
 describe("Input", () => {
   describe("read (.csv)", () => {
@@ -326,7 +340,7 @@ describe("Input", () => {
         ])
         assert.deepStrictEqual(result.map((r) => r.problems), [undefined, undefined, undefined, [{
           field: "create_group_chat",
-          message: "\"maybe\" is not a yes/no value (write true, false, 1 or 0)"
+          message: "must be true or false (or 1 or 0), got \"maybe\""
         }], undefined])
       }).pipe(Effect.provide(NodeServices.layer)))
 
@@ -340,6 +354,53 @@ describe("Input", () => {
           assert.include(e.message, "row 1 (line 2): this row is longer than 1 MB")
         })
       ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("rejects a row whose cell is far beyond any documented limit, naming the row and column; reads on", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const students = join(dir, "students.csv")
+          const huge = "张".repeat(20_000)
+          yield* fs.writeFileString(
+            students,
+            `student_userid,name,department\ns1,张三,1\ns2,${huge},1\n${"x".repeat(50_000)},李四,1\ns4,王五,2\n`
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(students, "students"), Stream.runCollect))
+          assert.deepStrictEqual(read[1]!.value, { student_userid: "s2", department: [1] }, "the huge cell is dropped")
+          assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, students, "students"), [
+            "1:skipped",
+            "2:rejected name is 60 KB long, far beyond any documented limit (dirsync reads cells of at most 16 KB)",
+            "3:rejected student_userid is 50 KB long, far beyond any documented limit (dirsync reads cells of at most 16 KB)",
+            "4:skipped"
+          ])
+          const parents = join(dir, "parents.csv")
+          yield* fs.writeFileString(
+            parents,
+            `parent_userid,mobile,student_userid,relation\np1,138,s1,爸爸\np1,138,s2,${huge}\np2,139,s3,妈妈\n`
+          )
+          const verdict = yield* verdicts(SchoolContacts.parentsSpec, parents, "parents")
+          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), ["1:rejected", "3:skipped"])
+          assert.include(verdict[0]!, "relation is 60 KB long, far beyond any documented limit")
+          assert.include(verdict[0]!, "(row 2)")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a CSV reader that dies is an InputError naming the file, not a defect", () =>
+      Effect.sync(() => {
+        const oom = Object.assign(new Error("Worker terminated due to reaching memory limit"), {
+          code: "ERR_WORKER_OUT_OF_MEMORY"
+        })
+        const e = CsvRows.readerDied("roster.csv", oom)
+        assert.instanceOf(e, Input.InputError)
+        assert.strictEqual(e.file, "roster.csv")
+        assert.match(
+          e.message,
+          /^roster\.csv: the CSV reader ran out of memory, so nothing was sent; check that the file is a roster/
+        )
+        assert.strictEqual(
+          CsvRows.readerDied("roster.csv", new Error("boom\n    at x")).message,
+          "roster.csv: the CSV reader stopped unexpectedly (boom); nothing was sent"
+        )
+      }))
 
     it.effect("streams a 200,000-row file, row numbers intact", () =>
       withTempDir((dir, fs) =>
@@ -638,6 +699,165 @@ describe("Input", () => {
       }).pipe(Effect.provide(NodeServices.layer)))
   })
 
+  describe("blank-looking cells", () => {
+    it.effect("csv students: cells are trimmed, a cell of spaces is absent, a class list of separators is rejected", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "students.csv")
+          yield* fs.writeFileString(
+            file,
+            [
+              "student_userid,name,mobile,department",
+              " s1 , 张三 , 13800000000 ,  1 ; 2 ",
+              "s2, ,,;",
+              "s3,\u3000,\t, ",
+              " ,李四,,1",
+              "s5,王五,,  ;  ; ",
+              " , ,\u3000, "
+            ].join("\n") + "\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "students"), Stream.runCollect))
+          assert.deepStrictEqual(read.map((r) => r.value), [
+            { student_userid: "s1", name: "张三", mobile: "13800000000", department: [1, 2] },
+            { student_userid: "s2", department: [] },
+            { student_userid: "s3" },
+            { name: "李四", department: [1] },
+            { student_userid: "s5", name: "王五", department: [] }
+          ])
+          assert.deepStrictEqual(read.map((r) => r.row), [1, 2, 3, 4, 5], "a row of spaces only is a blank row")
+          assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, file, "students"), [
+            "1:skipped",
+            "2:rejected department: \";\" holds no class id: it would take the student out of every class; " +
+            "leave the cell empty to keep the student's classes",
+            "3:skipped",
+            "4:rejected student_userid: Missing key",
+            "5:rejected department: \";  ;\" holds no class id: it would take the student out of every class; " +
+            "leave the cell empty to keep the student's classes"
+          ])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("csv parents: a blank parent id, relation or child id is absent, so the row is rejected naming it", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "parents.csv")
+          yield* fs.writeFileString(
+            file,
+            [
+              "parent_userid,new_parent_userid,mobile,student_userid,relation",
+              " p1 , , ,s1, 爸爸 ",
+              "p2,,,s2,  ",
+              " ,,,s3,妈妈",
+              "p4,,,\u3000,妈妈",
+              "P1,,,s4,妈妈"
+            ].join("\n") + "\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "parents"), Stream.runCollect))
+          assert.deepStrictEqual(read.find((r) => r.row === 1)?.value, {
+            parent_userid: "p1",
+            children: [{ student_userid: "s1", relation: "爸爸" }, { student_userid: "s4", relation: "妈妈" }]
+          })
+          const verdict = yield* verdicts(SchoolContacts.parentsSpec, file, "parents")
+          assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), [
+            "1:skipped",
+            "2:rejected",
+            "3:rejected",
+            "4:rejected"
+          ])
+          assert.include(verdict[1]!, "children[0].relation: Missing key")
+          assert.include(verdict[2]!, "parent_userid: Missing key")
+          assert.include(verdict[3]!, "children[0].student_userid: Missing key")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("csv departments: trimmed cells; a blank id is no id, a blank name is rejected", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const file = join(dir, "departments.csv")
+          yield* fs.writeFileString(
+            file,
+            "id,name,parent_id,leader_user_id,create_group_chat\n d1 , 一年级 , 0 , , TRUE \n ,  ,0,,\n"
+          )
+          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "departments"), Stream.runCollect))
+          assert.deepStrictEqual(read.map((r) => r.value), [
+            { id: "d1", name: "一年级", parent_id: "0", create_group_chat: true },
+            { parent_id: "0" }
+          ])
+          const verdict = yield* verdicts(Departments.spec(), file, "departments")
+          assert.deepStrictEqual(verdict, ["1:skipped", "2:rejected name: Missing key"])
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("json and ndjson: a blank name or id, an empty class list and a blank relation are rejected rows", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          const items = [
+            { student_userid: "j1", name: " " },
+            { student_userid: "j2", department: [] },
+            { student_userid: " ", name: "张三" },
+            { student_userid: "j4", name: "李四", department: [1] }
+          ]
+          const json = join(dir, "students.json")
+          const ndjson = join(dir, "students.ndjson")
+          yield* fs.writeFileString(json, JSON.stringify({ students: items }))
+          yield* fs.writeFileString(ndjson, items.map((i) => JSON.stringify(i)).join("\n") + "\n")
+          for (const file of [json, ndjson]) {
+            const verdict = yield* verdicts(SchoolContacts.studentsSpec, file, "students")
+            assert.deepStrictEqual(verdict.map((v) => v.split(" ")[0]), [
+              "1:rejected",
+              "2:rejected",
+              "3:rejected",
+              "4:skipped"
+            ], file)
+            assert.include(verdict[0]!, "name holds only spaces")
+            assert.include(verdict[1]!, "department is empty")
+            assert.include(verdict[2]!, "student_userid holds only spaces")
+          }
+          const parents = join(dir, "parents.json")
+          yield* fs.writeFileString(
+            parents,
+            JSON.stringify([{ parent_userid: "p1", children: [{ student_userid: "s1", relation: "\u3000" }] }])
+          )
+          assert.include(
+            (yield* verdicts(SchoolContacts.parentsSpec, parents, "parents"))[0]!,
+            "children[0].relation holds only spaces"
+          )
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+  })
+
+  describe("text that is not well-formed Unicode", () => {
+    it.effect("json and ndjson: a lone surrogate (an escape such as \\ud800) rejects its row naming the field, not the batch", () =>
+      withTempDir((dir, fs) =>
+        Effect.gen(function*() {
+          // Written as JSON escapes: the file is valid UTF-8, the decoded string is not well-formed.
+          const lines = [
+            `{"student_userid":"u1","name":"张三"}`,
+            `{"student_userid":"u2","name":"\\ud800"}`,
+            `{"parent_userid":"x"}`
+          ]
+          const ndjson = join(dir, "students.ndjson")
+          yield* fs.writeFileString(ndjson, lines.slice(0, 2).join("\n") + "\n")
+          const json = join(dir, "students.json")
+          yield* fs.writeFileString(json, `[${lines.slice(0, 2).join(",")}]`)
+          for (const file of [ndjson, json]) {
+            assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, file, "students"), [
+              "1:skipped",
+              "2:rejected name is not well-formed Unicode text: character 1 is a lone surrogate (U+D800)"
+            ], file)
+          }
+          const departments = join(dir, "departments.ndjson")
+          yield* fs.writeFileString(
+            departments,
+            `{"id":"d1","name":"A\\udc00","parent_id":"0"}\n{"id":"d2","name":"B","parent_id":"0","leader_user_id":"\\ud83d"}\n`
+          )
+          const verdict = yield* verdicts(Departments.spec(), departments, "departments")
+          assert.include(verdict[0]!, "name is not well-formed Unicode text: character 2 is a lone surrogate (U+DC00)")
+          assert.include(verdict[1]!, "leader_user_id is not well-formed Unicode text")
+        })
+      ).pipe(Effect.provide(NodeServices.layer)))
+  })
+
   describe("read (other files)", () => {
     it.effect("refuses other extensions, listing the supported ones", () =>
       Effect.gen(function*() {
@@ -839,17 +1059,19 @@ describe("Input", () => {
           assert.isTrue(Exit.hasInterrupts(exit))
           assert.deepStrictEqual(left(), [])
 
-          // A run killed outright left its copy: the next run of this host removes it once that process is gone.
-          const host = hostname().replace(/[^A-Za-z0-9.]/g, "_").slice(0, 64)
-          const dead = `dirsync-input-4194305-${host}-AbC123` // above Linux's largest pid
-          const running = `dirsync-input-${process.pid}-${host}-AbC123`
-          const elsewhere = "dirsync-input-4194305-other.host-AbC123"
-          for (const name of [dead, running, elsewhere]) {
+          // A run killed outright left its copy: the next run that sees the same pids removes it once that process
+          // is gone; a copy of a process in another PID namespace, another boot or another host (another tag), or of
+          // a name it cannot place, is never touched, whatever its pid means here.
+          const dead = `dirsync-input-4194305-${Spool.ownerTag}-AbC123` // above Linux's largest pid
+          const running = `dirsync-input-${process.pid}-${Spool.ownerTag}-AbC123`
+          const otherNamespace = "dirsync-input-4194305-0123456789ab-AbC123"
+          const hostOnly = `dirsync-input-4194305-${hostname().replace(/[^A-Za-z0-9.]/g, "_")}-AbC123`
+          for (const name of [dead, running, otherNamespace, hostOnly]) {
             yield* fs.makeDirectory(join(tempDirectory, name))
             writeFileSync(join(tempDirectory, name, "spool"), "rows")
           }
           yield* Effect.scoped(Effect.flatMap(Input.read(file, "students", { tempDirectory }), Stream.runDrain))
-          assert.deepStrictEqual(left().toSorted(), [running, elsewhere].toSorted())
+          assert.deepStrictEqual(left().toSorted(), [running, otherNamespace, hostOnly].toSorted())
         })
       ).pipe(Effect.provide(NodeServices.layer)))
   })

@@ -48,3 +48,79 @@ export const codePointLength = (s: string): number => {
   }
   return n
 }
+
+/**
+ * Position, in Unicode code points, of the first lone surrogate in `s`, or -1 when `s` is well-formed Unicode. A
+ * lone surrogate cannot be encoded as UTF-8: JSON input can hold one (an escape such as `"\ud800"`), and a vendor
+ * refuses the whole request that carries it, not just the row.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const firstLoneSurrogate = (s: string): number => {
+  if (s.isWellFormed()) return -1
+  let n = 0
+  for (let i = 0; i < s.length; i++, n++) {
+    const c = s.charCodeAt(i)
+    if (c < 0xd800 || c > 0xdfff) continue
+    if (c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1)
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        i++
+        continue
+      }
+    }
+    return n
+  }
+  return -1
+}
+
+/**
+ * Whether `s` is empty or holds only white space (`String.prototype.trim`'s: ASCII spaces and line breaks, tabs,
+ * no-break and full-width spaces, the byte order mark). Such a value looks empty to a person but not to a vendor.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const isBlank = (s: string): boolean => {
+  if (s.length === 0) return true
+  // A value whose first character is not white space is not blank: most are ruled out without calling trim().
+  return isSpaceAt(s, 0) && s.trim().length === 0
+}
+
+/**
+ * Whether the UTF-16 unit at `i` may be white space as `String.prototype.trim` sees it (it may answer true for a
+ * control character, never false for a space): a cheap test before calling `trim()`.
+ *
+ * @since 0.2.0
+ * @category measures
+ */
+export const isSpaceAt = (s: string, i: number): boolean => {
+  const c = s.charCodeAt(i)
+  return c <= 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 ||
+    c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+}
+
+/**
+ * A yes/no cell as both the CLI and a vendor row schema read it: `true`, `false`, `1` or `0`, in any case, spaces
+ * around ignored; `undefined` for anything else (see {@link notYesNo} for the message).
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const yesNo = (raw: string): boolean | undefined => {
+  const normalized = raw.trim().toLowerCase()
+  return normalized === "true" || normalized === "1"
+    ? true
+    : normalized === "false" || normalized === "0"
+    ? false
+    : undefined
+}
+
+/**
+ * Why `raw` is not a yes/no value, worded to follow a field name.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const notYesNo = (raw: string): string => `must be true or false (or 1 or 0), got ${JSON.stringify(raw)}`

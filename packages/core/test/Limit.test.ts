@@ -77,6 +77,58 @@ describe("Limit", () => {
       }))
   })
 
+  describe("isWellFormedText", () => {
+    it.effect("refuses a lone surrogate in every text piece, naming the field and the character", () =>
+      Effect.sync(() => {
+        // A JSON escape such as "\ud800" decodes to a lone surrogate: the vendor refuses the whole batch for it.
+        assert.strictEqual(
+          messageOf(Row, row({ name: "张\ud800" })),
+          "name is not well-formed Unicode text: character 2 is a lone surrogate (U+D800)"
+        )
+        assert.strictEqual(
+          messageOf(Row, row({ relation: "\udc00爸" })),
+          "relation is not well-formed Unicode text: character 1 is a lone surrogate (U+DC00)"
+        )
+        assert.include(messageOf(Row, row({ userid: "a\ud800" }))!, "userid ")
+        assert.include(messageOf(Limit.Text, "ok\udfff")!, "character 3 is a lone surrogate (U+DFFF)")
+        // A surrogate pair is one well-formed character.
+        assert.isUndefined(messageOf(Row, row({ name: "😀" })))
+        assert.isUndefined(messageOf(Limit.Text, "😀"))
+      }))
+  })
+
+  describe("control characters", () => {
+    it.effect("refuses the control characters JSON writes as \\u escapes (WeCom refuses the batch: 40033)", () =>
+      Effect.sync(() => {
+        assert.strictEqual(
+          messageOf(Row, row({ name: "张\u0001三" })),
+          "name contains a control character (U+0001) at character 2; vendors refuse the whole batch for it"
+        )
+        assert.include(
+          messageOf(Row, row({ relation: "爸\u001b[2J" }))!,
+          "relation contains a control character (U+001B)"
+        )
+        // Tabs and line breaks travel as \t and \n, which no vendor refuses.
+        assert.isUndefined(messageOf(Row, row({ name: "张\t三" })))
+      }))
+  })
+
+  describe("isNotBlank", () => {
+    it.effect("refuses a required text that holds only spaces, whatever the kind of space", () =>
+      Effect.sync(() => {
+        assert.strictEqual(messageOf(Row, row({ name: " " })), "name holds only spaces; at least 1 character")
+        assert.strictEqual(
+          messageOf(Row, row({ name: "\u3000\t" })),
+          "name holds only spaces; at least 1 character"
+        )
+        assert.strictEqual(messageOf(Row, row({ relation: "  " })), "relation holds only spaces; at least 1 UTF-8 byte")
+        // Text around spaces is text.
+        assert.isUndefined(messageOf(Row, row({ name: " 张 三 " })))
+        // A piece that may be empty may be blank too.
+        assert.isUndefined(messageOf(Limit.Characters(0, 8), " "))
+      }))
+  })
+
   describe("isMaxItems", () => {
     it.effect("accepts 20 items and refuses 21, naming the count", () =>
       Effect.sync(() => {

@@ -26,4 +26,34 @@ describe("Text", () => {
       assert.strictEqual(Text.codePointLength(""), 0)
     })
   })
+
+  describe("firstLoneSurrogate", () => {
+    it("finds the first lone surrogate by character, or -1 when the text is well-formed", () => {
+      assert.strictEqual(Text.firstLoneSurrogate("abc"), -1)
+      assert.strictEqual(Text.firstLoneSurrogate("😀张"), -1)
+      assert.strictEqual(Text.firstLoneSurrogate("\ud800"), 0)
+      assert.strictEqual(Text.firstLoneSurrogate("😀a\udc00"), 2)
+      assert.strictEqual(Text.firstLoneSurrogate("a\ud83d"), 1) // a high surrogate cut off at the end
+    })
+  })
+
+  describe("isSpaceAt", () => {
+    it("never says no where trim() would remove the character", () => {
+      for (let c = 0; c <= 0xffff; c++) {
+        const s = String.fromCharCode(c)
+        if (s.trim().length === 0) assert.isTrue(Text.isSpaceAt(s, 0), c.toString(16))
+      }
+      assert.isFalse(Text.isSpaceAt("张", 0))
+      assert.isFalse(Text.isSpaceAt("a", 0))
+    })
+  })
+
+  describe("isBlank", () => {
+    it("is true for empty text and text of spaces only (ASCII, full-width, tabs, no-break), false otherwise", () => {
+      for (const s of ["", " ", "\t\r\n", "\u3000", "\u00a0 ", "\ufeff"]) {
+        assert.isTrue(Text.isBlank(s), JSON.stringify(s))
+      }
+      for (const s of ["a", " a ", "张", "\u200b", ";"]) assert.isFalse(Text.isBlank(s), JSON.stringify(s))
+    })
+  })
 })

@@ -37,7 +37,15 @@ import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
 import type { FeishuError } from "./FeishuError.ts"
 import type * as FeishuSchema from "./FeishuSchema.ts"
-import { type Department, DepartmentChildren, DepartmentInfo, Row, type TaskItem, toSpec } from "./FeishuSchema.ts"
+import {
+  type Department,
+  DepartmentChildren,
+  DepartmentInfo,
+  ROOT_ID,
+  Row,
+  type TaskItem,
+  toSpec
+} from "./FeishuSchema.ts"
 import { childrenPath, departmentPath, PATHS } from "./internal/endpoints.ts"
 
 /** Contact v3's "department not exist": a read that proves the department was not created. */
@@ -131,7 +139,9 @@ export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {})
   crossRow,
   dependency: {
     key: (d) => d.id,
-    parent: (d) => d.parent_id
+    // The root is Feishu's, never a row of the input (a row claiming its id is rejected and must not hold back
+    // every top-level department).
+    parent: (d) => (d.parent_id === ROOT_ID ? undefined : d.parent_id)
   }
 })
 

@@ -4,16 +4,17 @@
  *
  * **Details**
  *
- * - {@link Row}: `id` optional, 1–64 characters of digits, letters and `_ - @ .`, starting with a digit or letter;
- *   `name` required; `parent_id` required (`"0"` = top level); `leader_user_id` wins over `leader_open_id` (Feishu
- *   ignores the latter when both are sent, so we drop it and say so in the outcome); `create_group_chat` defaults to
- *   false. An empty string reads as "not given" and `"true"`/`"1"` as true, so cells that reach the schema as text
- *   are understood.
+ * - {@link Row}: `id` optional, 1–64 characters of digits, letters and `_ - @ .`, starting with a digit or letter,
+ *   never `"0"` (the root's id); `name` required; `parent_id` required (`"0"` = top level); `leader_user_id` wins
+ *   over `leader_open_id` (Feishu ignores the latter when both are sent, so we drop it and say so in the outcome);
+ *   `create_group_chat` defaults to false. Cells that reach the schema as text are understood as the CLI reads
+ *   them: every string is trimmed, an empty one reads as "not given", `true`/`false`/`1`/`0` (any case) as yes/no.
+ *   Every text field must be well-formed Unicode (no lone surrogate): Feishu refuses the whole batch for one.
  * - `task_info` codes arrive as numbers in the docs and as strings in one community client: both are accepted.
  *
  * @since 0.2.0
  */
-import { Limit } from "@dirsync/core"
+import { Limit, Text } from "@dirsync/core"
 import * as Schema from "effect/Schema"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 
@@ -151,6 +152,15 @@ export type DepartmentChildren = typeof DepartmentChildren.Type
 // =============================================================================
 
 /**
+ * The id of Feishu's root department: a `parent_id` of `"0"` makes a top-level department. It is never a
+ * department's own id in the input, and never refers to a row of the input.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const ROOT_ID = "0"
+
+/**
  * A validated department row, ready to send.
  *
  * @since 0.2.0
@@ -168,22 +178,30 @@ export interface Department {
 }
 
 const DepartmentId = Limit.Id({ unit: "characters" })
-// CSV cells are strings: an empty cell means "not given".
+
+// Feishu's root department is "0": a department of the input with that id would become the parent of every
+// top-level department. As a parent_id it is the root, never a row of the input.
+const isNotRoot = Schema.makeFilter<string>(
+  (s) => s !== ROOT_ID || `is "${ROOT_ID}", the id of the root department; give the department another id`,
+  { description: "not the root department's id" }
+)
+
+// Cells that reach the schema as text: every string is trimmed first, as the CLI trims its cells, so that the checks
+// and the request see what a person sees; an empty one (after trimming) reads as "not given" where a field is optional.
+const cell = <S extends Schema.Top & { readonly Encoded: string }>(to: S) =>
+  Schema.String.pipe(Schema.decodeTo(to, SchemaTransformation.trim()))
 const Blank = Schema.Literal("")
-const OptionalId = Schema.optional(Schema.Union([Blank, DepartmentId]))
-const OptionalText = Schema.optional(Schema.String)
+const OptionalId = Schema.optional(cell(Schema.Union([Blank, DepartmentId.pipe(Schema.check(isNotRoot))])))
+const OptionalText = Schema.optional(cell(Limit.Text))
 const BooleanCell = Schema.Union([
   Schema.Boolean,
-  Schema.String.pipe(
-    Schema.check(Schema.makeFilter((s: string) =>
-      ["", "true", "false", "1", "0"].includes(s.trim().toLowerCase()) ||
-      `must be true or false, got ${JSON.stringify(s)}`
-    ))
-  )
+  cell(Schema.String.pipe(
+    Schema.check(Schema.makeFilter((s: string) => s.length === 0 || Text.yesNo(s) !== undefined || Text.notYesNo(s)))
+  ))
 ])
 
 const truthy = (v: boolean | string | undefined): boolean =>
-  v === true || (typeof v === "string" && ["true", "1"].includes(v.trim().toLowerCase()))
+  v === true || (typeof v === "string" && Text.yesNo(v) === true)
 
 const given = (s: string | undefined): string | undefined => (s === undefined || s.length === 0 ? undefined : s)
 
@@ -207,10 +225,8 @@ const DepartmentType = Schema.Struct({
 export const Row = (options: { readonly maxNameLength?: number | undefined } = {}): Schema.Decoder<Department> => {
   const Raw = Schema.Struct({
     id: OptionalId,
-    name: Schema.String.pipe(
-      Schema.check(Limit.isCharactersBetween(1, options.maxNameLength ?? Number.MAX_SAFE_INTEGER))
-    ),
-    parent_id: DepartmentId,
+    name: cell(Limit.Characters(1, options.maxNameLength ?? Number.MAX_SAFE_INTEGER)),
+    parent_id: cell(DepartmentId),
     leader_user_id: OptionalText,
     leader_open_id: OptionalText,
     create_group_chat: Schema.optional(BooleanCell)

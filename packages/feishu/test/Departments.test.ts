@@ -449,6 +449,21 @@ describe("Departments", () => {
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 
+    it.effect("rejects a department whose own id is the root's \"0\"; the top-level departments still apply under the root", () => {
+      const mock = FeishuTesting.make()
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "0", name: "Pretend root", parent_id: "0" },
+          { id: "a", name: "A", parent_id: "0" },
+          { id: "b", name: "B", parent_id: "a" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), ["1:rejected", "2:applied", "3:applied"])
+        assert.include(outcomes.get(1)!.message ?? "", "root department")
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["a"], ["b"]])
+        assert.strictEqual(mock.department("a")?.parent_id, "0")
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
     it.effect("never puts the secret or a token in an outcome", () => {
       const mock = FeishuTesting.make({ appSecret: "s3cr3t", faults: "busy=0.3,drop=0.2,5xx=0.2,seed=3" })
       return Effect.gen(function*() {

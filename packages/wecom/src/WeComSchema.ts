@@ -6,9 +6,11 @@
  *
  * - `student_userid` / `parent_userid` and their `new_*` renames: 1–64 UTF-8 bytes, digits, letters and `_ - @ .`,
  *   starting with a digit or letter; compared case-insensitively.
- * - `name`: 1–32 characters (Unicode code points: "😀" is one character, as is "张").
- * - `department`: at most 20 class ids. `children`: at most 10, each `relation` 1–32 UTF-8 bytes (10 CJK characters
- *   fit, 11 do not).
+ * - `name`: 1–32 characters (Unicode code points: "😀" is one character, as is "张"), not only spaces.
+ * - Every text field is well-formed Unicode (no lone surrogate, which JSON input can hold as `"\ud800"`): WeCom
+ *   refuses the whole request for one.
+ * - `department`: 1 to 20 class ids (an empty list would take the student out of every class). `children`: at most
+ *   10, each `relation` 1–32 UTF-8 bytes (10 CJK characters fit, 11 do not).
  * - `mobile`: at most 32 characters of digits, `+` and `-` (WeCom errcode 60103).
  * - At most 100 rows per call: the pipeline chunks to {@link BATCH_MAX}.
  *
@@ -79,13 +81,23 @@ export const StudentName = Limit.Characters(1, 32)
 
 const ClassId = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(1)))
 
+// WeCom replaces a student's classes with the list sent: an empty list would take the student out of every class,
+// which no roster means (a blank or ";" cell is the usual cause). Leaving `department` out keeps the classes.
+const isNotEmptyList = Schema.makeFilter<ReadonlyArray<unknown>>(
+  (a) =>
+    a.length > 0 ||
+    "is empty: it would take the student out of every class; leave department out to keep the student's classes",
+  { description: "at least one class" }
+)
+
 /**
- * A student's classes: at most 20 class (department) ids.
+ * A student's classes: 1 to 20 class (department) ids. WeCom replaces the student's classes with this list, so an
+ * empty one (every class left) is refused; leave the field out to keep the classes.
  *
  * @since 0.1.0
  * @category schemas
  */
-export const ClassIds = Schema.Array(ClassId).pipe(Schema.check(Limit.isMaxItems(DEPARTMENTS_MAX)))
+export const ClassIds = Schema.Array(ClassId).pipe(Schema.check(isNotEmptyList, Limit.isMaxItems(DEPARTMENTS_MAX)))
 
 /**
  * A parent–child relation such as `爸爸`: 1–32 UTF-8 bytes.

@@ -73,6 +73,25 @@ describe("WeComSchema", () => {
       assert.isDefined(student({ department: [0] }))
     })
 
+    it("blank-looking values are refused, not sent: a name of spaces, an empty class list, a blank mobile or id", () => {
+      // WeCom replaces the class list: [] would take the student out of every class.
+      assert.include(student({ department: [] })!, "department is empty")
+      assert.strictEqual(student({ name: " " }), "name holds only spaces; at least 1 character")
+      assert.strictEqual(student({ name: "\u3000" }), "name holds only spaces; at least 1 character")
+      assert.isDefined(student({ mobile: " " }))
+      assert.include(student({ student_userid: " " })!, "student_userid holds only spaces")
+      assert.include(student({ new_student_userid: " " })!, "new_student_userid holds only spaces")
+    })
+
+    it("text that is not well-formed Unicode is refused, naming the field", () => {
+      assert.strictEqual(
+        student({ name: "张\ud800" }),
+        "name is not well-formed Unicode text: character 2 is a lone surrogate (U+D800)"
+      )
+      assert.include(student({ student_userid: "s\udc00" })!, "student_userid")
+      assert.include(student({ mobile: "138\ud800" })!, "mobile")
+    })
+
     it("mobile: a string of digits, + and - only", () => {
       assert.isUndefined(student({ mobile: "+86-13800000000" }))
       assert.include(student({ mobile: "138 0000" })!, "mobile must be at most 32 characters of digits, + and -")
@@ -101,6 +120,13 @@ describe("WeComSchema", () => {
     it("children: 10 pass, 11 do not", () => {
       assert.isUndefined(parent({ children: kids(10) }))
       assert.strictEqual(parent({ children: kids(11) }), "children has 11 items; at most 10")
+    })
+
+    it("a blank or ill-formed relation or child id is refused, naming the child", () => {
+      assert.strictEqual(parent(child(" ")), "children[0].relation holds only spaces; at least 1 UTF-8 byte")
+      assert.include(parent(child("爸\ud800"))!, "children[0].relation is not well-formed Unicode text")
+      assert.include(parent({ children: [{ student_userid: " ", relation: "妈妈" }] })!, "children[0].student_userid")
+      assert.include(parent({ parent_userid: "\t" })!, "parent_userid holds only spaces")
     })
 
     it("relation: 32 bytes pass, 33 do not (10 CJK characters are 30 bytes, 11 are 33)", () => {

@@ -61,7 +61,21 @@ export const quoteList = (names: ReadonlyArray<string>) => names.map((n) => `"${
  * One data row as the reader hands it over: row number, line, and every cell in header order. Between threads this
  * travels as JSON; without a column name per cell it is less than half the text of an object per row.
  */
-export type RawRow = readonly [row: number, line: number, cells: ReadonlyArray<string>]
+export type RawRow = readonly [
+  row: number,
+  line: number,
+  cells: ReadonlyArray<string>,
+  /** Cells above the cell limit, emptied in `cells`: their column index and UTF-8 length. Absent when none. */
+  oversized?: ReadonlyArray<readonly [column: number, bytes: number]>
+]
+
+/** How much of a file the reader holds at once. */
+export interface Sizes {
+  /** A longer record fails the file: usually a quote that is never closed. */
+  readonly maxRecordBytes: number
+  /** A longer cell is dropped and reported as its row's problem; no documented field comes near it. */
+  readonly maxCellBytes: number
+}
 
 interface CsvRecord {
   readonly record: ReadonlyArray<string>
@@ -80,7 +94,14 @@ interface CsvState {
   firstInvalid: number | undefined
 }
 
-const isBlank = (record: ReadonlyArray<string>) => record.every((cell) => cell.length === 0)
+// A cell of spaces is as empty as an empty one (`internal/input/common.ts` drops both), so a row of them is blank.
+// Most rows start with an id: a first character that is visible ASCII ends the test without calling trim().
+const isBlank = (record: ReadonlyArray<string>) =>
+  record.every((cell) => {
+    if (cell.length === 0) return true
+    const c = cell.charCodeAt(0)
+    return !(c > 0x20 && c < 0x7f) && cell.trim().length === 0
+  })
 
 /**
  * How much of `bytes` ends on a whole UTF-8 sequence: a multi-byte character split across two reads is completed
@@ -234,7 +255,30 @@ export const codeOf = (e: unknown): string => {
 
 const readError = (e: unknown): Problem => problem({}, cannotRead(codeOf(e)))
 
-const makeAccept = (layout: Layout, state: CsvState) => (record: CsvRecord): RawRow | undefined | Problem => {
+/**
+ * The row with every cell above `maxCellBytes` emptied and listed: a cell of tens of KB is no id, name or class list
+ * any vendor takes, and keeping it would carry it through every batch, the spool and each pass.
+ */
+const dropOversized = (row: number, line: number, cells: ReadonlyArray<string>, maxCellBytes: number): RawRow => {
+  let kept: Array<string> | undefined
+  let oversized: Array<readonly [number, number]> | undefined
+  for (let c = 0; c < cells.length; c++) {
+    const cell = cells[c]!
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most cells are ruled out without measuring them.
+    if (cell.length * 3 <= maxCellBytes) continue
+    const bytes = Buffer.byteLength(cell, "utf8")
+    if (bytes <= maxCellBytes) continue
+    kept ??= [...cells]
+    kept[c] = ""
+    ;(oversized ??= []).push([c, bytes])
+  }
+  return kept === undefined || oversized === undefined ? [row, line, cells] : [row, line, kept, oversized]
+}
+
+const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) =>
+(
+  record: CsvRecord
+): RawRow | undefined | Problem => {
   const start = state.lastLine + 1
   state.lastLine = record.info.lines
   const from = state.lastBytes
@@ -267,21 +311,38 @@ const makeAccept = (layout: Layout, state: CsvState) => (record: CsvRecord): Raw
     return problem({ row, line: start, field: column < 0 ? undefined : header[column] }, notUtf8)
   }
   state.emitted++
-  return [row, start, cells]
+  // Only a record longer than a cell may hold one longer than a cell.
+  return record.info.bytes - from <= maxCellBytes ? [row, start, cells] : dropOversized(row, start, cells, maxCellBytes)
 }
 
-/** Rows handed to `emit` at a time. */
+/** Rows handed to `emit` at a time, at most. */
 const BATCH_ROWS = 1024
+/**
+ * Bytes of rows handed to `emit` at a time, at most (plus the row that crosses it): large rows make small batches,
+ * so what waits between the threads is bounded by bytes, not only by rows.
+ */
+const BATCH_BYTES = 1024 * 1024
+
+/** Bytes of `row` as it travels: its cells (an emptied oversized cell no longer counts). */
+const rowBytes = (record: CsvRecord, from: number, row: RawRow): number => {
+  const bytes = record.info.bytes - from
+  const dropped = row[3]
+  if (dropped === undefined) return bytes
+  let n = bytes
+  for (const [, b] of dropped) n -= b
+  return n
+}
 
 /**
- * Reads a CSV file: header checked, blank rows skipped (still counted), empty cells dropped. Hands rows to `emit` in
- * batches and waits for it (back-pressure); ends with the problem that stopped the file, if any. Nothing is emitted
- * after a problem, but rows before it may have been.
+ * Reads a CSV file: header checked, blank rows skipped (still counted), cells above `maxCellBytes` emptied and
+ * listed with their row. Hands rows to `emit` in batches bounded by rows and bytes and waits for it (back-pressure);
+ * ends with the problem that stopped the file, if any. Nothing is emitted after a problem, but rows before it may
+ * have been.
  */
 export const readCsvFile = async (
   file: string,
   layout: Layout,
-  maxRecordBytes: number,
+  sizes: Sizes,
   /** Gets the rows and the header's columns; returns a promise when the consumer wants the reader to wait. */
   emit: (rows: Array<RawRow>, columns: ReadonlyArray<string>) => Promise<void> | undefined
 ): Promise<Problem | undefined> => {
@@ -293,8 +354,9 @@ export const readCsvFile = async (
     emitted: 0,
     firstInvalid: undefined
   }
+  const { maxCellBytes, maxRecordBytes } = sizes
   const checker = utf8Checker(state)
-  const accept = makeAccept(layout, state)
+  const accept = makeAccept(layout, state, maxCellBytes)
   const parser = csvParser({
     encoding: "utf8",
     info: true,
@@ -317,6 +379,7 @@ export const readCsvFile = async (
     }
   })()
   let batch: Array<RawRow> = []
+  let batchBytes = 0
   // Records are taken from "data" events, not an async iterator: a promise per record cost more than parsing it.
   return await new Promise<Problem | undefined>((resolve) => {
     let finished = false
@@ -336,13 +399,16 @@ export const readCsvFile = async (
     }
     parser.on("data", (record: CsvRecord) => {
       if (finished) return
+      const from = state.lastBytes
       const r = accept(record)
       if (r === undefined) return
       if (isProblem(r)) return finish(r)
       batch.push(r)
-      if (batch.length >= BATCH_ROWS) {
+      batchBytes += rowBytes(record, from, r)
+      if (batch.length >= BATCH_ROWS || batchBytes >= BATCH_BYTES) {
         const full = batch
         batch = []
+        batchBytes = 0
         send(full)
       }
     })

@@ -17,14 +17,23 @@ import { once } from "node:events"
 import { createReadStream, createWriteStream } from "node:fs"
 import { finished } from "node:stream/promises"
 import { parentPort, workerData } from "node:worker_threads"
-import { cannotCopy, cannotReadCopy, codeOf, type Layout, type Problem, type RawRow, readCsvFile } from "./csv.ts"
+import {
+  cannotCopy,
+  cannotReadCopy,
+  codeOf,
+  type Layout,
+  type Problem,
+  type RawRow,
+  readCsvFile,
+  type Sizes
+} from "./csv.ts"
 
 export type Job =
   | {
     readonly kind: "read"
     readonly file: string
     readonly layout: Layout
-    readonly maxRecordBytes: number
+    readonly sizes: Sizes
     /** Where to write the spool (created 0600, truncated if an earlier read left one). */
     readonly spool: string
   }
@@ -64,7 +73,7 @@ const read = async (job: Extract<Job, { kind: "read" }>): Promise<Problem | unde
   let failed: Problem | undefined
   spool.on("error", (e) => (failed ??= copyProblem(e)))
   let first = true
-  const problem = await readCsvFile(job.file, job.layout, job.maxRecordBytes, (rows: Array<RawRow>, columns) => {
+  const problem = await readCsvFile(job.file, job.layout, job.sizes, (rows: Array<RawRow>, columns) => {
     if (failed !== undefined) return Promise.reject(failed) // stops the reader; `failed` is what is reported
     const text = JSON.stringify(rows)
     if (first) {

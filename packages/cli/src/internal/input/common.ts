@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type { Endpoint, Issues } from "@dirsync/core"
+import { type Endpoint, type Issues, Text } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
@@ -14,6 +14,7 @@ import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { cannotRead, type Layout, type Where } from "../csv.ts"
+import { formatBytes } from "../text.ts"
 
 // =============================================================================
 // Models
@@ -22,6 +23,7 @@ import { cannotRead, type Layout, type Where } from "../csv.ts"
 /** The size guards; documented where they are public, `Input.Limits`. */
 export interface Limits {
   readonly maxRecordBytes: number
+  readonly maxCellBytes: number
   readonly maxJsonBytes: number
   readonly maxJsonDepth: number
 }
@@ -159,18 +161,23 @@ export const mapChunks = <A, B>(f: (chunk: Arr.NonEmptyReadonlyArray<A>) => Read
 // =============================================================================
 
 /**
- * A CSV row's cells by column, empty cells absent: an empty cell states nothing (it neither clears a field nor
- * conflicts with another row). Runs for every row of every run: a fresh object per row, which a row mapper may turn
- * into the row value rather than copy it.
+ * A CSV row's cells by column, trimmed, blank cells absent: a cell of spaces (ASCII, full-width, tabs) looks empty
+ * and states nothing, like an empty one (it neither clears a field nor sets it to blanks, nor conflicts with another
+ * row). Runs for every row of every run: a fresh object per row, which a row mapper may turn into the row value
+ * rather than copy it.
  */
 export const presentCells = (values: ReadonlyArray<string>, columns: ReadonlyArray<string>): Record<string, string> => {
   const cells: Record<string, string> = {}
   for (let c = 0; c < values.length; c++) {
-    const value = values[c]!
+    const value = trimmed(values[c]!)
     if (value.length > 0) cells[columns[c]!] = value
   }
   return cells
 }
+
+/** `s` without surrounding white space; most cells have none, and are checked without calling trim(). */
+const trimmed = (s: string): string =>
+  s.length === 0 || (!Text.isSpaceAt(s, 0) && !Text.isSpaceAt(s, s.length - 1)) ? s : s.trim()
 
 /** `2;1002` → [2, 1002] without splitting or a regex (every row of a student file has one); else undefined. */
 const plainClassIds = (raw: string): Array<number> | undefined => {
@@ -193,15 +200,35 @@ const plainClassIds = (raw: string): Array<number> | undefined => {
 }
 
 /**
+ * The problems of a CSV row's cells that were too long to read (`RawRow`'s fourth element): one per cell, naming its
+ * column; the cell itself was dropped by the reader, so the row cannot be sent.
+ */
+export const oversizedProblems = (
+  oversized: ReadonlyArray<readonly [column: number, bytes: number]>,
+  columns: ReadonlyArray<string>,
+  maxCellBytes: number
+): Array<Issues.FieldProblem> =>
+  oversized.map(([column, bytes]) => ({
+    field: columns[column]!,
+    message: `is ${formatBytes(bytes)} long, far beyond any documented limit (dirsync reads cells of at most ${
+      formatBytes(maxCellBytes)
+    })`
+  }))
+
+const classIdHint = `write class ids as numbers separated by ";", e.g. 1;2`
+
+/**
  * A class id cell (`1;2`, parts trimmed, empty parts ignored) → numbers. A part that is not a whole number stays a
- * string in the list and is reported as the field's problem.
+ * string in the list and is reported as the field's problem; so is a cell that holds no class id at all (`;`):
+ * WeCom replaces a student's classes with the list sent, and an empty list would take the student out of every
+ * class.
  */
 export const classIds = (
   field: string,
   raw: string
 ): { readonly ids: Array<number | string>; readonly problem: Issues.FieldProblem | undefined } => {
   const plain = plainClassIds(raw)
-  if (plain !== undefined) return { ids: plain, problem: undefined }
+  if (plain !== undefined && plain.length > 0) return { ids: plain, problem: undefined }
   const ids: Array<number | string> = []
   const bad: Array<string> = []
   for (const part of raw.split(";")) {
@@ -213,19 +240,31 @@ export const classIds = (
       bad.push(trimmed)
     }
   }
+  if (ids.length === 0) {
+    return {
+      ids,
+      problem: {
+        field,
+        message: `${
+          JSON.stringify(raw)
+        } holds no class id: it would take the student out of every class; leave the cell empty to keep the student's classes`
+      }
+    }
+  }
   if (bad.length === 0) return { ids, problem: undefined }
   return {
     ids,
     problem: {
       field,
-      message: `${
-        bad.map((b) => JSON.stringify(b)).join(", ")
-      } is not a whole-number class id (write class ids as numbers separated by ";", e.g. 1;2)`
+      message: `${bad.map((b) => JSON.stringify(b)).join(", ")} is not a whole-number class id (${classIdHint})`
     }
   }
 }
 
-/** A yes/no cell (`true`, `false`, `1`, `0`, any case, trimmed) → a boolean; anything else is the field's problem. */
+/**
+ * A yes/no cell → a boolean, read as core's `Text.yesNo` reads it (so a library user's Feishu row and a CSV cell
+ * agree); anything else is the field's problem.
+ */
 export const yesNo = (
   field: string,
   raw: string
@@ -233,8 +272,6 @@ export const yesNo = (
   readonly value?: undefined
   readonly problem: Issues.FieldProblem
 } => {
-  const normalized = raw.trim().toLowerCase()
-  if (normalized === "true" || normalized === "1") return { value: true }
-  if (normalized === "false" || normalized === "0") return { value: false }
-  return { problem: { field, message: `${JSON.stringify(raw)} is not a yes/no value (write true, false, 1 or 0)` } }
+  const value = Text.yesNo(raw)
+  return value === undefined ? { problem: { field, message: Text.notYesNo(raw) } } : { value }
 }

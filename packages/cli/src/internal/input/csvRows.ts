@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type { Endpoint, Issues } from "@dirsync/core"
+import type { Endpoint } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -19,6 +19,7 @@ import {
   type InputError,
   inputError,
   type Limits,
+  oversizedProblems,
   presentCells,
   sourceRow,
   yesNo
@@ -32,6 +33,20 @@ const workerUrl = (() => {
   if (own.endsWith(".mjs")) return new URL("./csvWorker.mjs", own)
   return new URL(`../csvWorker${own.endsWith(".ts") ? ".ts" : ".js"}`, own)
 })()
+
+/** Why the worker thread that parses `file` failed, in words a user can act on. */
+export const readerDied = (file: string, e: unknown): InputError => {
+  const code = (e as { readonly code?: unknown } | null)?.code
+  if (code === "ERR_WORKER_OUT_OF_MEMORY") {
+    return inputError(
+      file,
+      {},
+      "the CSV reader ran out of memory, so nothing was sent; check that the file is a roster saved as CSV (no huge cells, no quote left open)"
+    )
+  }
+  const message = e instanceof Error ? e.message.split("\n")[0] : String(e)
+  return inputError(file, {}, `the CSV reader stopped unexpectedly (${message}); nothing was sent`)
+}
 
 /** Turns one batch from the worker into rows; every batch is non-empty and so must its rows be. */
 export type BatchMapper<A> = (rows: ReadonlyArray<RawRow>, columns: ReadonlyArray<string>) => ReadonlyArray<A>
@@ -51,8 +66,9 @@ const fromWorker = <A>(file: string, job: Job, limits: Limits, toRows: BatchMapp
         Effect.sync(() => {
           const w = new Worker(workerUrl, {
             workerData: job,
-            // The reader holds a batch or two and one record of at most maxRecordBytes. That record exists as the
-            // parser's bytes, a UTF-16 string and its JSON copy: 16 MB of heap per MB of record leaves room to spare.
+            // The reader holds a batch or two (bounded by rows and by bytes) and one record of at most
+            // maxRecordBytes. That record exists as the parser's bytes, a UTF-16 string and its JSON copy: 16 MB of
+            // heap per MB of record leaves room to spare.
             resourceLimits: {
               maxYoungGenerationSizeMb: 8,
               maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)
@@ -70,13 +86,20 @@ const fromWorker = <A>(file: string, job: Job, limits: Limits, toRows: BatchMapp
               Queue.endUnsafe(queue)
             }
           })
+          // A reader that dies is the file's problem as far as the user can act on it: one line naming the file.
           w.on("error", (e) => {
             settled = true
-            Queue.failCauseUnsafe(queue, Cause.die(e))
+            Queue.failCauseUnsafe(queue, Cause.fail(readerDied(file, e)))
           })
           w.on("exit", (code) => {
             if (!settled) {
-              Queue.failCauseUnsafe(queue, Cause.die(new Error(`the CSV reader stopped (exit code ${code})`)))
+              settled = true
+              Queue.failCauseUnsafe(
+                queue,
+                Cause.fail(
+                  inputError(file, {}, `the CSV reader stopped unexpectedly (exit code ${code}); nothing was sent`)
+                )
+              )
             }
           })
           worker = w
@@ -106,10 +129,10 @@ export const rows = <A>(
   toRows: (sameAsFirstRun: boolean) => BatchMapper<A>
 ): Stream.Stream<A, InputError> => {
   const { file, layout, limits } = ctx
-  const maxRecordBytes = limits.maxRecordBytes
+  const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes }
   return readOnce(
     spool,
-    (path) => fromWorker(file, { kind: "read", file, layout, maxRecordBytes, spool: path }, limits, toRows(false)),
+    (path) => fromWorker(file, { kind: "read", file, layout, sizes, spool: path }, limits, toRows(false)),
     (path) => fromWorker(file, { kind: "replay", spool: path }, limits, toRows(true))
   )
 }
@@ -118,43 +141,52 @@ export const rows = <A>(
 // Students and departments
 // =============================================================================
 
-// Runs for every row of every run: a clean row allocates nothing beyond its cells, class ids and the row itself.
-const studentRows = (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) => {
-  const out: Array<Endpoint.SourceRow> = []
-  for (let i = 0; i < raw.length; i++) {
-    const [row, , values] = raw[i]!
-    const value: Record<string, unknown> = presentCells(values, columns)
-    const department = value["department"] as string | undefined
-    let problems: Array<Issues.FieldProblem> | undefined
-    if (department !== undefined) {
-      const classes = classIds("department", department)
-      value["department"] = classes.ids
-      if (classes.problem !== undefined) problems = [classes.problem]
-    }
-    out.push(sourceRow(row, value, problems, sameAsFirstRun))
-  }
-  return out
-}
+/** The problems of a row's oversized cells (see `oversizedProblems`), if it has any. */
+const tooLong = (raw: RawRow, columns: ReadonlyArray<string>, limits: Limits) =>
+  raw[3] === undefined ? undefined : oversizedProblems(raw[3], columns, limits.maxCellBytes)
 
-const departmentRows = (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) =>
-  raw.map(([row, , values]) => {
-    const value: Record<string, unknown> = presentCells(values, columns)
-    const chat = value["create_group_chat"] as string | undefined
-    let problems: Array<Issues.FieldProblem> | undefined
-    if (chat !== undefined) {
-      const flag = yesNo("create_group_chat", chat)
-      if (flag.problem === undefined) value["create_group_chat"] = flag.value
-      else problems = [flag.problem]
+// Runs for every row of every run: a clean row allocates nothing beyond its cells, class ids and the row itself.
+const studentRows =
+  (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) => {
+    const out: Array<Endpoint.SourceRow> = []
+    for (let i = 0; i < raw.length; i++) {
+      const r = raw[i]!
+      const [row, , values] = r
+      const value: Record<string, unknown> = presentCells(values, columns)
+      const department = value["department"] as string | undefined
+      let problems = tooLong(r, columns, limits)
+      if (department !== undefined) {
+        const classes = classIds("department", department)
+        value["department"] = classes.ids
+        if (classes.problem !== undefined) (problems ??= []).push(classes.problem)
+      }
+      out.push(sourceRow(row, value, problems, sameAsFirstRun))
     }
-    return sourceRow(row, value, problems, sameAsFirstRun)
-  })
+    return out
+  }
+
+const departmentRows =
+  (limits: Limits) => (sameAsFirstRun: boolean): BatchMapper<Endpoint.SourceRow> => (raw, columns) =>
+    raw.map((r) => {
+      const [row, , values] = r
+      const value: Record<string, unknown> = presentCells(values, columns)
+      const chat = value["create_group_chat"] as string | undefined
+      let problems = tooLong(r, columns, limits)
+      if (chat !== undefined) {
+        const flag = yesNo("create_group_chat", chat)
+        if (flag.problem === undefined) value["create_group_chat"] = flag.value
+        else (problems ??= []).push(flag.problem)
+      }
+      return sourceRow(row, value, problems, sameAsFirstRun)
+    })
 
 /**
  * Student rows (class ids as numbers) or department rows (`create_group_chat` as a boolean). A cell that cannot be
- * coerced stays as written and is the row's problem, so the pipeline rejects the row naming the field.
+ * coerced stays as written and is the row's problem, so the pipeline rejects the row naming the field; so is a cell
+ * the reader dropped for its size.
  */
 export const read = (
   ctx: Context & { readonly layout: "students" | "departments" },
   spool: Spool
 ): Stream.Stream<Endpoint.SourceRow, InputError> =>
-  rows(ctx, spool, ctx.layout === "students" ? studentRows : departmentRows)
+  rows(ctx, spool, (ctx.layout === "students" ? studentRows : departmentRows)(ctx.limits))

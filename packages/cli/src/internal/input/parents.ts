@@ -15,13 +15,15 @@ import type { Endpoint, Issues } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { type Context, type InputError, mapChunks, presentCells } from "./common.ts"
+import { type Context, type InputError, type Limits, mapChunks, oversizedProblems, presentCells } from "./common.ts"
 import * as CsvRows from "./csvRows.ts"
 import type { Spool } from "./spool.ts"
 
 interface CsvRow {
   readonly row: number
   readonly cells: Record<string, string>
+  /** Cells the reader dropped for their size: the parent cannot be sent. */
+  readonly problems?: ReadonlyArray<Issues.FieldProblem> | undefined
 }
 
 const parentFields = ["new_parent_userid", "mobile"] as const
@@ -47,6 +49,7 @@ const newParent = (parentUserid: string): ParentAcc => ({
 
 const addLine = (acc: ParentAcc, r: CsvRow) => {
   acc.rows.push(r.row)
+  if (r.problems !== undefined) acc.problems.push(...r.problems)
   for (const field of parentFields) {
     const value = r.cells[field]
     if (value === undefined) continue // an empty cell states nothing; only two different values conflict
@@ -98,8 +101,22 @@ const parentRow = (acc: ParentAcc, sameAsFirstRun: boolean): Endpoint.SourceRow 
 
 const parentKey = (id: string) => id.toLowerCase()
 
-const toCsvRows: CsvRows.BatchMapper<CsvRow> = (raw, columns) =>
-  raw.map(([row, , values]) => ({ row, cells: presentCells(values, columns) }))
+const toCsvRows = (limits: Limits): CsvRows.BatchMapper<CsvRow> => (raw, columns) =>
+  raw.map(([row, , values, oversized]) =>
+    oversized === undefined
+      ? { row, cells: presentCells(values, columns) }
+      : {
+        row,
+        cells: presentCells(values, columns),
+        problems: oversizedProblems(oversized, columns, limits.maxCellBytes).map((p) => rowOf(p, row))
+      }
+  )
+
+/** A line's problem, saying which line when a parent is built from several. */
+const rowOf = (p: Issues.FieldProblem, row: number): Issues.FieldProblem => ({
+  ...p,
+  message: `${p.message} (row ${row})`
+})
 
 /** Accumulates each parent until its last line (per `lastRow`) and emits it then. */
 const merge = (
@@ -141,7 +158,8 @@ const merge = (
  * the user's file (building the index), every later one the spool.
  */
 export const read = (ctx: Context, spool: Spool): Stream.Stream<Endpoint.SourceRow, InputError> => {
-  const rows = CsvRows.rows(ctx, spool, () => toCsvRows)
+  const mapper = toCsvRows(ctx.limits)
+  const rows = CsvRows.rows(ctx, spool, () => mapper)
   let lastRow: ReadonlyMap<string, number> | undefined
   let emitted = false
   return Stream.suspend(() => {

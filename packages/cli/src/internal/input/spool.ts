@@ -11,7 +11,8 @@
  * - A first run that stopped early (the consumer took a few rows, or it failed) did not complete the spool: the next
  *   run reads the user's file again, from the start.
  * - A process killed outright (`kill -9`, the OOM killer) closes no scope: its spool directory, named after its pid
- *   and host, is removed by the next spool this host makes in the same temporary directory once that pid is gone.
+ *   and its {@link ownerTag} (host, boot, PID namespace), is removed by the next spool made in the same temporary
+ *   directory by a process that sees the same pids, once that pid is gone.
  *
  * @internal
  */
@@ -19,6 +20,8 @@ import * as Effect from "effect/Effect"
 import type * as FileSystem from "effect/FileSystem"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { createHash } from "node:crypto"
+import { readFileSync, readlinkSync } from "node:fs"
 import { hostname, tmpdir } from "node:os"
 import { join } from "node:path"
 import { cannotCopy } from "../csv.ts"
@@ -33,10 +36,33 @@ export interface Spool {
   readonly path: Effect.Effect<string, InputError>
 }
 
-// The host is part of the name so that a process in another container sharing the directory is never taken for a
-// dead one of this host.
-const host = hostname().replace(/[^A-Za-z0-9.]/g, "_").slice(0, 64)
-const SPOOL_DIR = /^dirsync-input-(\d+)-(.+)-[A-Za-z0-9]{6}$/
+/** The text of a /proc file or link, or "" where there is none (not Linux, or hidden). */
+const proc = (read: () => string): string => {
+  try {
+    return read().trim()
+  } catch {
+    return ""
+  }
+}
+
+/**
+ * Who may judge a spool's pid: processes that see the same pids. A pid means something only within one PID
+ * namespace of one running kernel, so the name carries a tag of the host name, the kernel's boot id and the PID
+ * namespace: a spool of a process in another container (even one with the same host name) or another boot is never
+ * taken for a dead process of this one.
+ */
+export const ownerTag: string = createHash("sha256")
+  .update(
+    [
+      hostname(),
+      proc(() => readFileSync("/proc/sys/kernel/random/boot_id", "utf8")),
+      proc(() => readlinkSync("/proc/self/ns/pid"))
+    ].join("\0")
+  )
+  .digest("hex")
+  .slice(0, 12)
+
+const SPOOL_DIR = /^dirsync-input-(\d+)-([0-9a-f]{12})-[A-Za-z0-9]{6}$/
 
 /** Whether a process with this pid exists (EPERM: it does, under another user). */
 const isRunning = (pid: number): boolean => {
@@ -54,7 +80,7 @@ const sweep = (fs: FileSystem.FileSystem, parent: string) =>
     Effect.flatMap((names) =>
       Effect.forEach(names, (name) => {
         const [, pid, owner] = SPOOL_DIR.exec(name) ?? []
-        if (pid === undefined || owner !== host || isRunning(Number(pid))) return Effect.void
+        if (pid === undefined || owner !== ownerTag || isRunning(Number(pid))) return Effect.void
         return Effect.ignore(fs.remove(join(parent, name), { recursive: true, force: true }))
       }, { discard: true })
     ),
@@ -79,7 +105,7 @@ export const make = (options: {
     path: Effect.suspend(() => {
       if (path !== undefined) return Effect.succeed(path)
       return Effect.uninterruptible(
-        fs.makeTempDirectory({ directory, prefix: `dirsync-input-${process.pid}-${host}-` }).pipe(
+        fs.makeTempDirectory({ directory, prefix: `dirsync-input-${process.pid}-${ownerTag}-` }).pipe(
           Effect.tap((dir) =>
             Scope.addFinalizer(scope, Effect.ignore(fs.remove(dir, { recursive: true, force: true })))
           ),

@@ -368,8 +368,9 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
 
     yield* drain.pipe(
       Effect.catch((e: unknown) => {
-        // A journal that was open and then failed to write: the run stops, exit 1.
-        const exit = journal !== undefined && e instanceof RunJournal.JournalError
+        // A journal that failed once rows were sent (a full disk): the run stops, exit 1. Before anything was sent
+        // (a resume the journal refuses, a first write that failed) it is a refusal like any other, exit 2.
+        const exit = journal !== undefined && e instanceof RunJournal.JournalError && anySent
           ? journalWriteFailure(e)
           : toExit(e)
         if (!(exit instanceof CliExit.CliExit)) return Effect.die(e)

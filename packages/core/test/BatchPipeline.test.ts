@@ -1281,6 +1281,38 @@ describe("BatchPipeline", () => {
         assert.isTrue(emitted.slice(30).every((o) => o.status === "skipped" && o.reason === "Aborted"))
       }))
 
+    it.effect("a run shorter than the breaker whose every chunk failed the same run-wide way ends aborted too", () =>
+      Effect.gen(function*() {
+        const down = always(vendorError(-1, "transient", { endpoint: "/gettoken" }))
+        const emitted: Array<Outcome.RowOutcome> = []
+        const error = yield* flipped(
+          BatchPipeline.run(down.endpoint, source(students(20)), { circuitBreaker: 5 }).pipe(
+            Stream.tap((o) => Effect.sync(() => void emitted.push(o)))
+          )
+        )
+        assert.instanceOf(error, PipelineError.PipelineError)
+        assert.strictEqual((error as PipelineError.PipelineError).kind, "CircuitBreaker")
+        assert.include(error.message, "every chunk (2)")
+        assert.strictEqual(emitted.length, 20, "every row still has its outcome")
+        // One chunk the vendor answered: the vendor is there, the run finishes as it is.
+        let call = 0
+        const once = fakeVendor({
+          chunkSize: 10,
+          failChunkWith: () => (call++ === 0 ? undefined : vendorError(-1, "transient", { endpoint: "/gettoken" }))
+        })
+        const outcomes = yield* collect(BatchPipeline.run(once.endpoint, source(students(30)), { circuitBreaker: 5 }))
+        assert.strictEqual(outcomes.length, 30)
+        // Off: never.
+        const off = yield* collect(BatchPipeline.run(down.endpoint, source(students(20)), { circuitBreaker: 0 }))
+        assert.strictEqual(off.length, 20)
+        // A failure that may hide work (a reply lost after the vendor took the chunk) is that chunk's, not the run's.
+        const lost = new TestError({ ...vendorError(-1, "transient"), outcomeUnknown: true })
+        const maybe = yield* collect(
+          BatchPipeline.run(always(lost).endpoint, source(students(20)), { circuitBreaker: 5 })
+        )
+        assert.deepStrictEqual([...new Set(maybe.map((o) => o.reason))], ["OutcomeUnknown"])
+      }))
+
     it.effect("counts token, rate-limit and vendor-down failures; a success or a refusal of the chunk resets it", () =>
       Effect.gen(function*() {
         let call = 0

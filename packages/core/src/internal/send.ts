@@ -18,7 +18,7 @@ import { idKey } from "../Limit.ts"
 import { LocalReason, type Reason, type RowOutcome, type Status } from "../Outcome.ts"
 import { PipelineError } from "../PipelineError.ts"
 import type { JournalError, Service as Journal } from "../RunJournal.ts"
-import { describe, isVendorFailure, type VendorFailure } from "../VendorError.ts"
+import { describe, isOutcomeUnknown, isVendorFailure, type VendorFailure } from "../VendorError.ts"
 import { decoder, type Planned } from "./plan.ts"
 import { failedChunk, isFatal, outcomesOf } from "./results.ts"
 import type { Resumed } from "./resume.ts"
@@ -191,6 +191,12 @@ export const send = <Item, E, R, EIn, RIn>(
   const abortWith = (error: unknown, why: string) =>
     stopWith({ error, reason: LocalReason.Aborted, message: `not sent: the run was aborted: ${why}` })
   const breaker = { kind: undefined as string | undefined, count: 0 }
+  // Chunks the breaker has seen, and what the last run-wide failure was: a run too short to trip the breaker whose
+  // every chunk failed the same run-wide way, each provably applying nothing (a token endpoint down, a rate limit),
+  // sent nothing at all and ends aborted too. A failure that may hide work (a lost reply) is the chunk's, not the run's.
+  let counted = 0
+  let lastWhat: () => string = () => ""
+  let mayHaveApplied = false
 
   // Keys of rows that did not apply (rejected, failed, skipped): rows whose parent is one of them are skipped.
   const notApplied = new Set<string>(plan.rejectedKeys)
@@ -293,6 +299,8 @@ export const send = <Item, E, R, EIn, RIn>(
 
   /** Counts a chunk's failure of a run-wide `kind` (`undefined`: the vendor answered it), tripping the breaker. */
   const count = (kind: string | undefined, what: () => string) => {
+    counted++
+    if (kind !== undefined) lastWhat = what
     if (kind === undefined || kind !== breaker.kind) {
       breaker.kind = kind
       breaker.count = kind === undefined ? 0 : 1
@@ -315,6 +323,7 @@ export const send = <Item, E, R, EIn, RIn>(
     const first = results[0]
     let stuck = first !== undefined && first.reason === LocalReason.OutcomeUnknown
     for (let i = 1; stuck && i < results.length; i++) stuck = results[i]!.reason === LocalReason.OutcomeUnknown
+    if (stuck) mayHaveApplied = true
     count(stuck ? `OutcomeUnknown ${endpoint.name}` : undefined, () => first?.message ?? "outcome unknown")
   }
 
@@ -372,6 +381,7 @@ export const send = <Item, E, R, EIn, RIn>(
       } else {
         const e = answer.failure
         results = failedChunk(toSend, e)
+        if (isOutcomeUnknown(e)) mayHaveApplied = true
         count(runWideKind(e), () => describe(e))
       }
       if (journal) {
@@ -415,7 +425,21 @@ export const send = <Item, E, R, EIn, RIn>(
   // Every row has its outcome; a run that stopped sending ends with why.
   return Stream.concat(
     stream,
-    Stream.suspend(() => (stop === undefined ? Stream.empty : Stream.fail(stop.error as E | JournalError)))
+    Stream.suspend((): Stream.Stream<never, E | JournalError | PipelineError> => {
+      if (stop !== undefined) return Stream.fail(stop.error as E | JournalError)
+      if (
+        circuitBreaker > 0 && counted > 0 && !mayHaveApplied && breaker.kind !== undefined && breaker.count === counted
+      ) {
+        return Stream.fail(
+          new PipelineError({
+            kind: "CircuitBreaker",
+            message: `aborted: every chunk (${counted}) failed the same way (${lastWhat()}); the vendor looks ` +
+              "unavailable, and nothing was applied"
+          })
+        )
+      }
+      return Stream.empty
+    })
   )
 }
 

@@ -195,7 +195,7 @@ export const send = <Item, E, R, EIn, RIn>(
   // every chunk failed the same run-wide way, each provably applying nothing (a token endpoint down, a rate limit),
   // sent nothing at all and ends aborted too. A failure that may hide work (a lost reply) is the chunk's, not the run's.
   let counted = 0
-  let lastWhat: () => string = () => ""
+  let lastWhat: (() => string) | undefined
   let mayHaveApplied = false
 
   // Keys of rows that did not apply (rejected, failed, skipped): rows whose parent is one of them are skipped.
@@ -433,7 +433,7 @@ export const send = <Item, E, R, EIn, RIn>(
         return Stream.fail(
           new PipelineError({
             kind: "CircuitBreaker",
-            message: `aborted: every chunk (${counted}) failed the same way (${lastWhat()}); the vendor looks ` +
+            message: `aborted: every chunk (${counted}) failed the same way (${lastWhat?.() ?? ""}); the vendor looks ` +
               "unavailable, and nothing was applied"
           })
         )

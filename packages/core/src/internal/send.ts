@@ -433,7 +433,8 @@ export const send = <Item, E, R, EIn, RIn>(
         return Stream.fail(
           new PipelineError({
             kind: "CircuitBreaker",
-            message: `aborted: every chunk (${counted}) failed the same way (${lastWhat?.() ?? ""}); the vendor looks ` +
+            message:
+              `aborted: every chunk (${counted}) failed the same way (${lastWhat?.() ?? ""}); the vendor looks ` +
               "unavailable, and nothing was applied"
           })
         )

@@ -171,6 +171,22 @@ export const startSandbox = (dir: string, name: string, seed: unknown, faults: s
   })
 }
 
+/** Starts a drills sandbox in `dir`, runs `body` against it, and stops the sandbox whatever happens. */
+export const inSandbox = async <A>(
+  dir: string,
+  name: string,
+  seed: unknown,
+  faults: string,
+  body: (sandbox: Sandbox) => Promise<A>
+): Promise<A> => {
+  const sandbox = await startSandbox(dir, name, seed, faults)
+  try {
+    return await body(sandbox)
+  } finally {
+    await sandbox.stop()
+  }
+}
+
 // =============================================================================
 // The CLI
 // =============================================================================

@@ -14,16 +14,7 @@ import {
   writeFileSync
 } from "node:fs"
 import { join } from "node:path"
-import {
-  addArtifact,
-  bin,
-  crashSigns,
-  readReport,
-  rowsExactlyOnce,
-  runCli,
-  type Sandbox,
-  startSandbox
-} from "../lib.ts"
+import { addArtifact, bin, crashSigns, inSandbox, readReport, rowsExactlyOnce, runCli, type Sandbox } from "../lib.ts"
 import type { Attack, AttackContext } from "./types.ts"
 
 const STUDENT_WRITE = "/cgi-bin/school/user/batch_update_student"
@@ -38,20 +29,13 @@ const roster = (n: number) => ({
   csv: [HEADER, ...Array.from({ length: n }, (_, i) => `cli-${i},new-${i},1`)].join("\n") + "\n"
 })
 
-const withSandbox = async (
+const withSandbox = (
   ctx: AttackContext,
   name: string,
   seed: unknown,
   faults: string,
   body: (sandbox: Sandbox) => Promise<void>
-) => {
-  const sandbox = await startSandbox(ctx.dir, name, seed, faults)
-  try {
-    await body(sandbox)
-  } finally {
-    await sandbox.stop()
-  }
-}
+) => inSandbox(ctx.dir, name, seed, faults, body)
 
 /** The usual output checks: exit code, no stack trace, one `dirsync:` line on stderr for a refusal. */
 const expectExit = (

@@ -7,13 +7,13 @@ import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
   crashSigns,
+  inSandbox,
   readReport,
   type Report,
   rowsExactlyOnce,
   runCli,
   type Sandbox,
   secrets,
-  startSandbox,
   type State
 } from "../lib.ts"
 import type { Attack, AttackContext } from "./types.ts"
@@ -41,14 +41,8 @@ const add = (report: string, extra: ReadonlyArray<string> = []) => [
   ...extra
 ]
 
-const withSandbox = async (ctx: AttackContext, name: string, faults: string, body: (s: Sandbox) => Promise<void>) => {
-  const sandbox = await startSandbox(ctx.dir, name, { departments: [] }, faults)
-  try {
-    await body(sandbox)
-  } finally {
-    await sandbox.stop()
-  }
-}
+const withSandbox = (ctx: AttackContext, name: string, faults: string, body: (s: Sandbox) => Promise<void>) =>
+  inSandbox(ctx.dir, name, { departments: [] }, faults, body)
 
 /** Output a user sees: no stack trace, no secret or token in any form. */
 const checkOutput = (ctx: AttackContext, label: string, text: string) => {

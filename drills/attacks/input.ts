@@ -9,12 +9,12 @@ import { join } from "node:path"
 import {
   type CliRun,
   crashSigns,
+  inSandbox,
   readReport,
   type ReportItem,
   rowsExactlyOnce,
   runCli,
   type Sandbox,
-  startSandbox,
   type State
 } from "../lib.ts"
 import type { Attack, AttackContext } from "./types.ts"
@@ -23,14 +23,8 @@ import type { Attack, AttackContext } from "./types.ts"
 // Helpers
 // =============================================================================
 
-const withSandbox = async (ctx: AttackContext, seed: unknown, body: (sandbox: Sandbox) => Promise<void>) => {
-  const sandbox = await startSandbox(ctx.dir, "sandbox", seed, "")
-  try {
-    await body(sandbox)
-  } finally {
-    await sandbox.stop()
-  }
-}
+const withSandbox = (ctx: AttackContext, seed: unknown, body: (sandbox: Sandbox) => Promise<void>) =>
+  inSandbox(ctx.dir, "sandbox", seed, "", body)
 
 /** Runs `args` + `--report report.json` and checks the exit code, the output and that every row is there once. */
 const runAndReport = async (

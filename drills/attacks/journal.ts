@@ -11,12 +11,12 @@ import {
   addArtifact,
   type CliRun,
   crashSigns,
+  inSandbox,
   readReport,
   type ReportItem,
   rowsExactlyOnce,
   runCli,
   type Sandbox,
-  startSandbox,
   type State
 } from "../lib.ts"
 import type { Attack, AttackContext } from "./types.ts"
@@ -54,20 +54,13 @@ const args = (extra: ReadonlyArray<string>) => ["wecom", "students", "update", "
 const batchCalls = (state: State) =>
   Object.entries(state.calls).filter(([path]) => path.includes("batch_update_student")).reduce((n, [, c]) => n + c, 0)
 
-const withSandbox = async (
+const withSandbox = (
   ctx: AttackContext,
   name: string,
   seed: unknown,
   faults: string,
   body: (s: Sandbox) => Promise<void>
-) => {
-  const sandbox = await startSandbox(ctx.dir, name, seed, faults)
-  try {
-    await body(sandbox)
-  } finally {
-    await sandbox.stop()
-  }
-}
+) => inSandbox(ctx.dir, name, seed, faults, body)
 
 /** Exit code as expected, no stack trace in any output. */
 const judge = (ctx: AttackContext, label: string, run: CliRun, code: number) => {

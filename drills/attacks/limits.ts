@@ -6,21 +6,15 @@
  */
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { crashSigns, readReport, type ReportItem, runCli, type Sandbox, startSandbox, type State } from "../lib.ts"
+import { crashSigns, inSandbox, readReport, type ReportItem, runCli, type Sandbox, type State } from "../lib.ts"
 import { makeRoster, type Roster } from "../students.ts"
 import type { Attack, AttackContext } from "./types.ts"
 
 /** No renames: `i % 7` is never 7, so every row is a plain update whose effect shows in the student's name. */
 const roster = (n: number) => makeRoster(n, { renameEvery: 7, extras: 0 })
 
-const withSandbox = async (ctx: AttackContext, seed: unknown, faults: string, body: (s: Sandbox) => Promise<void>) => {
-  const sandbox = await startSandbox(ctx.dir, "sandbox", seed, faults)
-  try {
-    await body(sandbox)
-  } finally {
-    await sandbox.stop()
-  }
-}
+const withSandbox = (ctx: AttackContext, seed: unknown, faults: string, body: (s: Sandbox) => Promise<void>) =>
+  inSandbox(ctx.dir, "sandbox", seed, faults, body)
 
 /** The report's items by row, failing unless every row 1..n is there exactly once and the summary adds up. */
 const reportRows = (ctx: AttackContext, n: number): Map<number, ReportItem> | undefined => {

@@ -42,6 +42,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Files from "./internal/files.ts"
 import * as Redaction from "./internal/redaction.ts"
+import { makeRowBits } from "./internal/rowBits.ts"
 
 // =============================================================================
 // Models
@@ -339,7 +340,7 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   )
   const itemsPath = `${temp}/items`
   const assembledPath = `${temp}/report.json`
-  let seen = new Uint8Array(1024)
+  const seen = makeRowBits()
   let buffer: Array<string> = []
   let buffered = 0
   let count = 0
@@ -353,34 +354,18 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
     return fs.writeFileString(itemsPath, text, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
   })
 
-  const markSeen = (row: number): boolean => {
-    if (row >= seen.length * 8) {
-      let size = seen.length
-      while (row >= size * 8) size *= 2
-      const grown = new Uint8Array(size)
-      grown.set(seen)
-      seen = grown
-    }
-    const byte = row >> 3
-    const bit = 1 << (row & 7)
-    if ((seen[byte]! & bit) !== 0) return false
-    seen[byte] = seen[byte]! | bit
-    return true
-  }
-
   const twice = (row: number) =>
     // The items before this one stay buffered: `close` still writes them.
     Effect.fail(new ReportError({ path, message: `row ${row} was reported twice; every row must appear once` }))
-  const fresh = (row: number) => Number.isSafeInteger(row) && row >= 0 && markSeen(row)
 
   const writeAll = (outcomes: ReadonlyArray<Outcome.RowOutcome>): Effect.Effect<void, ReportError> =>
     Effect.suspend(() => {
       if (closed) return Effect.fail(new ReportError({ path, message: "the report is already closed" }))
       for (const outcome of outcomes) {
         if (outcome.rows === undefined || outcome.rows.length === 0) {
-          if (!fresh(outcome.row)) return twice(outcome.row)
+          if (!seen.add(outcome.row)) return twice(outcome.row)
         } else {
-          for (const row of outcome.rows) if (!fresh(row)) return twice(row)
+          for (const row of outcome.rows) if (!seen.add(row)) return twice(row)
         }
         const line = itemLine(outcome, count === 0)
         count++

@@ -17,6 +17,7 @@ import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
 import * as Files from "./internal/files.ts"
+import { makeRowBits } from "./internal/rowBits.ts"
 import * as Signal from "./internal/signal.ts"
 import * as Terminal from "./internal/terminal.ts"
 import * as Progress from "./Progress.ts"
@@ -156,25 +157,6 @@ const journalWriteFailure = (e: RunJournal.JournalError): CliExit.CliExit =>
       "the rows sent before are in the report. Free the space, then continue with --resume"
   )
 
-/** A set of row numbers as bits: one per input row, cheap for a million rows. */
-const makeRowSet = () => {
-  let bits = new Uint8Array(1024)
-  return {
-    add: (row: number) => {
-      if (row < 0 || !Number.isSafeInteger(row)) return
-      if (row >= bits.length * 8) {
-        let size = bits.length
-        while (row >= size * 8) size *= 2
-        const grown = new Uint8Array(size)
-        grown.set(bits)
-        bits = grown
-      }
-      bits[row >> 3] = bits[row >> 3]! | (1 << (row & 7))
-    },
-    has: (row: number) => row >= 0 && row < bits.length * 8 && (bits[row >> 3]! & (1 << (row & 7))) !== 0
-  }
-}
-
 const shellQuote = (arg: string) => /^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`
 
 /** The command that continues this run: the same arguments, with `--resume`. */
@@ -251,8 +233,8 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const firstProblems: Array<Outcome.RowOutcome> = []
     const unknown = wayForward(flags)
     const tally = spec.counters.tally
-    const reported = makeRowSet()
-    const sent = makeRowSet()
+    const reported = makeRowBits()
+    const sent = makeRowBits()
     let anySent = false
     const endpoint = spec.endpoint
     const counted = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => {

@@ -313,6 +313,44 @@ const dirname = (path: string) => {
 
 const basename = (path: string) => path.slice(Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\")) + 1)
 
+/** Where the writer keeps its temporary directory for `path`: beside the file the path finally names. */
+const tempParent = (fs: FileSystem.FileSystem, path: string) =>
+  Effect.map(fs.realPath(path).pipe(Effect.orElseSucceed(() => path)), dirname)
+
+/** `makeTempDirectory` adds six characters to the prefix. */
+const tempName = (path: string) => {
+  const prefix = `.${basename(path)}.`
+  return (name: string) =>
+    name.length === prefix.length + 6 && name.startsWith(prefix) && /^[A-Za-z0-9]+$/.test(name.slice(prefix.length))
+}
+
+/**
+ * Removes the temporary directories earlier writers for `path` left behind: a run killed with SIGKILL gets no chance
+ * to. Only for a caller that holds the report's lock (the CLI takes it first): then no live writer owns one. Only
+ * directories holding nothing but the writer's own files are removed; anything else is left alone.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const removeLeftovers = (path: string): Effect.Effect<number, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    if (path === "-") return 0
+    const fs = yield* FileSystem.FileSystem
+    const parent = yield* tempParent(fs, path)
+    const ours = tempName(path)
+    const names = yield* fs.readDirectory(parent).pipe(Effect.orElseSucceed((): Array<string> => []))
+    let removed = 0
+    for (const name of names) {
+      if (!ours(name)) continue
+      const dir = `${parent}/${name}`
+      const entries = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => ["not a directory"]))
+      if (!entries.every((e) => e === "items" || e === "report.json")) continue
+      const gone = yield* fs.remove(dir, { recursive: true }).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+      if (gone) removed++
+    }
+    return removed
+  })
+
 /**
  * A streaming report writer. The temporary directory is created at once (so an unwritable report directory fails
  * before the run starts).
@@ -332,7 +370,7 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   const temp = yield* fs.makeTempDirectory(
     path === "-" ? { prefix: "dirsync-report-" } : {
       // Beside the file the path finally names (through a symbolic link), so that `close` is a rename there.
-      directory: dirname(yield* fs.realPath(path).pipe(Effect.orElseSucceed(() => path))),
+      directory: yield* tempParent(fs, path),
       prefix: `.${basename(path)}.`
     }
   ).pipe(

@@ -208,6 +208,8 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       yield* FileLock.acquire(flags.report, { what: "report" }).pipe(
         Effect.mapError((e) => CliExit.usage(`report ${Terminal.safe(e.path)}: ${e.message}`))
       )
+      // Holding the lock, no live run writes this report: a temporary directory beside it is a killed run's.
+      yield* Report.removeLeftovers(flags.report)
     }
     const writer = flags.report === undefined ? undefined : yield* Effect.acquireRelease(
       Report.makeWriter({

@@ -152,6 +152,28 @@ describe("Report", () => {
         })
       ).pipe(Effect.provide(realFileSystem())))
 
+    it.effect("removeLeftovers: a killed writer's temporary directory goes; anything else beside the report stays", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const path = join(dir, "report.json")
+          // A writer that was never closed nor discarded: what SIGKILL leaves.
+          const killed = yield* Report.makeWriter({ ...meta, path, flushChars: 10 })
+          yield* killed.writeAll(outcomes)
+          NFS.mkdirSync(join(dir, ".report.json.AbC123")) // killed before its first flush: empty
+          NFS.mkdirSync(join(dir, ".report.json.keep-me"))
+          NFS.writeFileSync(join(dir, ".report.json.bak"), "mine")
+          NFS.mkdirSync(join(dir, ".report.json.Zz9Zz9"))
+          NFS.writeFileSync(join(dir, ".report.json.Zz9Zz9", "notes.txt"), "not the writer's")
+          assert.strictEqual(yield* Report.removeLeftovers(path), 2)
+          assert.deepStrictEqual(NFS.readdirSync(dir).toSorted(), [
+            ".report.json.Zz9Zz9",
+            ".report.json.bak",
+            ".report.json.keep-me"
+          ])
+          assert.strictEqual(yield* Report.removeLeftovers("-"), 0)
+        })
+      ).pipe(Effect.provide(NodeFileSystem.layer)))
+
     it.effect("writeAll writes a batch exactly as row-by-row writes do, and refuses a repeated row in it", () =>
       withDir((dir) =>
         Effect.gen(function*() {

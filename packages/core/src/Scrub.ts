@@ -28,7 +28,7 @@ export const redacted = "<redacted>"
  * @since 0.2.0
  * @category constants
  */
-export const minLength = 8
+export const minLength = 6
 
 /**
  * Every form of `secret` a reply may carry: as written, URL-encoded, form-encoded and JSON-escaped, longest first.

@@ -10,6 +10,9 @@
  * - B2 latency-bound: 30 ms per call; dirsync next to a naive sequential script (`bench/naive.ts`), same input.
  * - B3 rate-limit utilisation: sandbox and client at N calls/min; then the sandbox at N/2 (45009 back-off).
  * - B4 dry-run validation throughput, and cold start of `dirsync --version`/`--help` against `node -e 0`.
+ * - B5 end to end by size: dirsync with default flags next to the naive script (`bench/naive.ts`), whole processes,
+ *   alternating, median of 5, at 1k, 10k and 100k rows, 0 ms and 30 ms latency; then the library in a warm process
+ *   (`bench/warm.ts`: 100 runs of 1,000 rows through `SchoolContacts` on the in-memory emulator).
  *
  * Peak RSS and CPU time of the CLI come from `/usr/bin/time -f "%M %U %S"` (when installed; otherwise from polling
  * `/proc/<pid>/status` VmHWM), the sandbox's from `/proc/<pid>`. Wall clock is measured here around the child.
@@ -19,7 +22,8 @@
  * measures a run again (at most 3 times) when that exceeds 0.1 core on average.
  *
  * Knobs (environment): BENCH_B1_CONCURRENCY (8), BENCH_B2_ROWS (50000), BENCH_B3_RATE (600), BENCH_COLD_RUNS (15),
- * BENCH_KEEP=1 keeps the temporary directory with the generated files, reports and profiles.
+ * BENCH_B5_RUNS (5), BENCH_B5_SIZES ("1000,10000,100000"), BENCH_KEEP=1 keeps the temporary directory with the
+ * generated files, reports and profiles.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
@@ -33,20 +37,23 @@ const root = resolve(import.meta.dirname, "..")
 const bin = join(root, "packages/cli/dist/dirsync.mjs")
 const srcBin = join(root, "packages/cli/src/bin.ts")
 const naive = join(root, "bench/naive.ts")
+const warm = join(root, "bench/warm.ts")
 const node = process.execPath
 const TIME = "/usr/bin/time"
 const hasTime = existsSync(TIME)
 const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100
 
 const argv = process.argv.slice(2).filter((a) => a !== "--")
-const selected = argv.filter((a) => /^b[1-4]$/i.test(a)).map((a) => a.toUpperCase())
+const selected = argv.filter((a) => /^b[1-5]$/i.test(a)).map((a) => a.toUpperCase())
 const profile = argv.includes("--profile")
 const memory = argv.includes("--memory")
 const wanted = (b: string) => selected.length === 0 || selected.includes(b)
-const unknown = argv.filter((a) => !/^b[1-4]$/i.test(a) && a !== "--profile" && a !== "--memory")
+const unknown = argv.filter((a) => !/^b[1-5]$/i.test(a) && a !== "--profile" && a !== "--memory")
 if (unknown.length > 0) {
   process.stderr.write(
-    `bench: unknown argument(s) ${unknown.join(" ")}\nusage: pnpm bench [-- B1|B2|B3|B4 ...] [--profile] [--memory]\n`
+    `bench: unknown argument(s) ${
+      unknown.join(" ")
+    }\nusage: pnpm bench [-- B1|B2|B3|B4|B5 ...] [--profile] [--memory]\n`
   )
   process.exit(2)
 }
@@ -956,6 +963,259 @@ const b4 = async () => {
 }
 
 // =============================================================================
+// B5 end to end by size
+// =============================================================================
+
+/** The runs of one B5 cell (a latency and a size). */
+interface B5Cell {
+  readonly latency: number
+  readonly rows: number
+  readonly naive: Array<ChildResult>
+  readonly dirsync: Array<ChildResult>
+  /** CPU-seconds other processes used during the cell's measured runs, when /proc/stat is readable. */
+  otherCpuS: number | undefined
+}
+
+const b5Sizes = (): ReadonlyArray<number> => {
+  const text = process.env.BENCH_B5_SIZES ?? "1000,10000,100000"
+  const sizes = text.split(",").map((s) => Number(s.trim()))
+  if (sizes.some((n) => !Number.isSafeInteger(n) || n <= 0)) {
+    throw new Error(`bench: BENCH_B5_SIZES must be row counts separated by commas, not ${JSON.stringify(text)}`)
+  }
+  return sizes
+}
+
+/** The naive script's own count: it read every row and no reply failed any. */
+const expectNaiveApplied = (what: string, r: ChildResult, rows: number) => {
+  let out: { rows?: number; failedRows?: number } = {}
+  try {
+    out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as typeof out
+  } catch {
+    // not its JSON line: a failure, reported below with its output
+  }
+  if (r.code !== 0 || out.rows !== rows || out.failedRows !== 0) throw cliFailure(what, r)
+}
+
+const wallS = (r: ChildResult) => r.wallMs / 1000
+const medianOf = (xs: ReadonlyArray<number>) => quantile(xs, 0.5)
+const ratioOf = (c: B5Cell) => medianOf(c.naive.map(wallS)) / medianOf(c.dirsync.map(wallS))
+const signedMs = (n: number) => `${n < 0 ? "−" : "+"}${fixed(Math.abs(n))} ms`
+
+const b5 = async () => {
+  const runs = Math.round(envNumber("BENCH_B5_RUNS", 5))
+  const sizes = b5Sizes()
+  const latencies = [0, 30]
+  section(
+    `B5 end to end by size: dirsync (default flags) vs the naive script, ${sizes.map(label).join(", ")} rows, ` +
+      `${latencies.map((l) => `${l} ms`).join(" and ")} latency, median of ${runs}`
+  )
+  say("both as whole processes, alternating (the first to run swaps every round); one sandbox per latency")
+  say(
+    "dirsync: `dirsync wecom students update FILE --json` (no --rate, no --concurrency); naive: `node bench/naive.ts FILE`"
+  )
+  const seedFile = seed(Math.max(100_000, ...sizes))
+  const warmUpRows = Math.min(10_000, Math.max(...sizes))
+  const cells: Array<B5Cell> = []
+  for (const latency of latencies) {
+    const sandbox = await startSandbox({ seed: seedFile, ...(latency > 0 ? { faults: `latency=${latency}` } : {}) })
+    const run = async (kind: "naive" | "dirsync", rows: number, what: string) => {
+      const before = sandbox.stats().cpuS
+      const { otherCpuS, value: r } = await otherLoad(
+        () =>
+          kind === "naive"
+            ? runNode([naive, csv(rows)], { env: sandbox.env })
+            : runNode([bin, "wecom", "students", "update", csv(rows), "--json"], { env: sandbox.env }),
+        (r) => (r.cpuS ?? 0) + (sandbox.stats().cpuS - before)
+      )
+      if (kind === "naive") expectNaiveApplied(what, r, rows)
+      else expectAllApplied(what, r, rows)
+      return { r, otherCpuS }
+    }
+    try {
+      // Warm-up, not measured: a fresh sandbox answers its first calls with cold (unoptimised) code.
+      await run("naive", warmUpRows, `B5 warm-up naive ${latency} ms`)
+      await run("dirsync", warmUpRows, `B5 warm-up dirsync ${latency} ms`)
+      for (const rows of sizes) {
+        const cell: B5Cell = { latency, rows, naive: [], dirsync: [], otherCpuS: 0 }
+        for (let round = 0; round < runs; round++) {
+          const what = `B5 ${latency} ms ${label(rows)} round ${round + 1}/${runs}`
+          await waitQuiet(what)
+          const order = round % 2 === 0 ? (["naive", "dirsync"] as const) : (["dirsync", "naive"] as const)
+          for (const kind of order) {
+            const { otherCpuS, r } = await run(kind, rows, `${what} ${kind}`)
+            cell[kind].push(r)
+            cell.otherCpuS = otherCpuS === undefined || cell.otherCpuS === undefined
+              ? undefined
+              : cell.otherCpuS + otherCpuS
+          }
+          process.stderr.write(
+            `(${what}: naive ${fixed(wallS(cell.naive.at(-1)!), 2)} s, dirsync ${
+              fixed(wallS(cell.dirsync.at(-1)!), 2)
+            } s)\n`
+          )
+        }
+        cells.push(cell)
+        say(
+          `  ${latency} ms, ${label(rows)} rows: naive ${fixed(medianOf(cell.naive.map(wallS)), 2)} s, dirsync ${
+            fixed(medianOf(cell.dirsync.map(wallS)), 2)
+          } s (medians of ${runs}): ratio ${fixed(ratioOf(cell), 2)}`
+        )
+      }
+    } finally {
+      await sandbox.stop()
+    }
+  }
+  const spread = (rs: ReadonlyArray<ChildResult>) =>
+    `${fixed(Math.min(...rs.map(wallS)), 2)}–${fixed(Math.max(...rs.map(wallS)), 2)} s`
+  const cpu = (rs: ReadonlyArray<ChildResult>) =>
+    rs.some((r) => r.cpuS === undefined) ? "?" : `${fixed(medianOf(rs.map((r) => r.cpuS!)), 2)} s`
+  const peak = (rs: ReadonlyArray<ChildResult>) =>
+    rs.some((r) => r.peakKb === undefined) ? "?" : mb(Math.max(...rs.map((r) => r.peakKb!)))
+  say()
+  say(table(
+    [
+      "latency",
+      "rows",
+      "naive wall",
+      "naive min–max",
+      "dirsync wall",
+      "dirsync min–max",
+      "ratio",
+      "dirsync CPU",
+      "dirsync peak RSS",
+      "naive CPU",
+      "naive peak RSS",
+      "other load"
+    ],
+    cells.map((c) => [
+      `${c.latency} ms`,
+      int(c.rows),
+      `${fixed(medianOf(c.naive.map(wallS)), 2)} s`,
+      spread(c.naive),
+      `${fixed(medianOf(c.dirsync.map(wallS)), 2)} s`,
+      spread(c.dirsync),
+      fixed(ratioOf(c), 2),
+      cpu(c.dirsync),
+      peak(c.dirsync),
+      cpu(c.naive),
+      peak(c.naive),
+      c.otherCpuS === undefined ? "?" : `${fixed(c.otherCpuS)} s`
+    ])
+  ))
+  say(
+    `wall and CPU (user + system): median of ${runs} run${
+      runs === 1 ? "" : "s"
+    }; peak RSS: the largest of them; ratio = naive wall ÷ ` +
+      `dirsync wall (> 1: dirsync is faster); other load: CPU-s used by other processes during the cell's runs, all of them.`
+  )
+  say(
+    "every run applied every row (dirsync: exit 0 and applied = total = rows in its JSON summary; naive: its rows " +
+      "and failedRows); one unmeasured warm-up pair per sandbox."
+  )
+
+  // The library in a warm process: the figure a long-lived service embedding dirsync would see per batch.
+  const warmRuns = 100
+  const warmRows = 1000
+  const variants = [
+    { name: "client limiter out of the way (600,000 calls/min)", args: ["--rate", "600000"] },
+    { name: "client defaults (its default rate limit)", args: [] }
+  ]
+  const warmResults: Array<{ name: string; runMs: ReadonlyArray<number>; r: ChildResult }> = []
+  for (const v of variants) {
+    const { value: r } = await measureClean(
+      `B5 warm library, ${v.name}`,
+      () => runNode([warm, "--runs", String(warmRuns), "--rows", String(warmRows), ...v.args]),
+      (r) => r.cpuS ?? 0,
+      (r) => r.wallMs
+    )
+    let out: { runMs?: Array<number> } = {}
+    try {
+      out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as typeof out
+    } catch {
+      // not its JSON line: a failure, reported below with its output
+    }
+    if (r.code !== 0 || out.runMs?.length !== warmRuns) throw cliFailure(`B5 warm library, ${v.name}`, r)
+    warmResults.push({ name: v.name, runMs: out.runMs, r })
+  }
+  const warmStats = (runMs: ReadonlyArray<number>) => {
+    const rest = runMs.slice(1)
+    return { first: runMs[0]!, median: medianOf(rest), p90: quantile(rest, 0.9), min: Math.min(...rest) }
+  }
+  say()
+  say(table(
+    [
+      `warm library: ${warmRuns} runs × ${int(warmRows)} rows`,
+      "run 1 (cold)",
+      "median",
+      "p90",
+      "median − run 1",
+      "min",
+      "process CPU",
+      "peak RSS"
+    ],
+    warmResults.map(({ name, r, runMs }) => {
+      const s = warmStats(runMs)
+      return [
+        name,
+        `${fixed(s.first)} ms`,
+        `${fixed(s.median)} ms`,
+        `${fixed(s.p90)} ms`,
+        signedMs(s.median - s.first),
+        `${fixed(s.min)} ms`,
+        r.cpuS === undefined ? "?" : `${fixed(r.cpuS, 2)} s`,
+        mb(r.peakKb)
+      ]
+    })
+  ))
+  say(
+    `\`node bench/warm.ts\`: SchoolContacts.batchUpdateStudents over the in-memory emulator of @dirsync/wecom/testing, ` +
+      `one layer for all runs, pipeline and client concurrency 2 (the CLI's default); median and p90 over runs ` +
+      `2–${warmRuns}; the second row keeps the client's default rate limit, which paces each path's calls ` +
+      `(${Math.ceil(warmRows / 100)} batch calls per run).`
+  )
+
+  // Targets
+  const cellAt = (latency: number, rows: number) => cells.find((c) => c.latency === latency && c.rows === rows)
+  const ratioTarget = (latency: number, rows: number, min: number) => {
+    const c = cellAt(latency, rows)
+    return c === undefined
+      ? `${label(rows)} not measured`
+      : `${label(rows)} ${verdict(ratioOf(c) >= min)} (${fixed(ratioOf(c), 2)})`
+  }
+  say(
+    `targets: 0 ms latency, ratio ≥ 1.0: ${[1000, 10_000, 100_000].map((n) => ratioTarget(0, n, 1)).join(", ")}; ` +
+      `30 ms latency, ratio ≥ 1.8: ${[10_000, 100_000].map((n) => ratioTarget(30, n, 1.8)).join(", ")}`
+  )
+  const oneK = cellAt(0, 1000)
+  const oneKWall = oneK === undefined ? undefined : medianOf(oneK.dirsync.map(wallS))
+  const oneKCpu = oneK === undefined || oneK.dirsync.some((r) => r.cpuS === undefined)
+    ? undefined
+    : medianOf(oneK.dirsync.map((r) => r.cpuS!))
+  const limiterOff = warmStats(warmResults[0]!.runMs)
+  say(
+    `targets: a 1,000-row run at 0 ms (median) ≤ 0.5 s wall: ${
+      oneKWall === undefined ? "not measured" : `${verdict(oneKWall <= 0.5)} (${fixed(oneKWall, 2)} s)`
+    }, ≤ 0.4 CPU-s: ${
+      oneKCpu === undefined ? "not measured" : `${verdict(oneKCpu <= 0.4)} (${fixed(oneKCpu, 2)} s)`
+    }; ` +
+      `warm library ≤ 20 ms per 1,000-row run (median, limiter out of the way): ${verdict(limiterOff.median <= 20)} (${
+        fixed(limiterOff.median)
+      } ms)`
+  )
+  const ratios = (latency: number) =>
+    cells.filter((c) => c.latency === latency).map((c) => `${fixed(ratioOf(c), 2)} at ${label(c.rows)}`).join(", ")
+  say(
+    `B5: naive ÷ dirsync wall ${ratios(0)} (0 ms latency); ${ratios(30)} (30 ms); ` +
+      `${
+        oneKWall === undefined ?
+          "" :
+          `1k rows at 0 ms: ${fixed(oneKWall, 2)} s wall, ${oneKCpu === undefined ? "?" : fixed(oneKCpu, 2)} CPU-s; `
+      }warm library ${fixed(limiterOff.median)} ms per 1,000-row run (p90 ${fixed(limiterOff.p90)} ms, ` +
+      `run 1 ${fixed(limiterOff.first)} ms)`
+  )
+}
+
+// =============================================================================
 // Main
 // =============================================================================
 
@@ -976,6 +1236,7 @@ const main = async () => {
     if (wanted("B2")) await b2()
     if (wanted("B3")) await b3()
     if (wanted("B4")) await b4()
+    if (wanted("B5")) await b5()
   } finally {
     if (process.env.BENCH_KEEP !== "1") rmSync(work, { recursive: true, force: true })
     process.stderr.write(`(bench total ${fixed((performance.now() - started) / 1000)} s)\n`)

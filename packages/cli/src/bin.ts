@@ -1,18 +1,38 @@
 #!/usr/bin/env node
 /**
- * The `dirsync` executable. Roster commands first re-execute node with heap flags (`internal/heapFlags.ts`), before
- * anything else is loaded. Deep, dynamic imports keep cold start low: the `@effect/platform-node` barrel alone costs
- * ~0.4 s of module loading.
+ * The `dirsync` executable. Roster commands with a large input first re-execute node with heap flags
+ * (`internal/heapFlags.ts`), before anything else is loaded. Deep, dynamic imports keep cold start low: the
+ * `@effect/platform-node` barrel alone costs ~0.4 s of module loading; in the bundle each becomes a chunk of its own
+ * (`bundle.ts`), so this file is all node compiles before the re-exec.
  */
-import { relaunchArgv } from "./internal/heapFlags.ts"
+import { enableCompileCache } from "node:module"
+import { homedir } from "node:os"
+import { join } from "node:path"
+import { inputBytes, relaunchArgv } from "./internal/heapFlags.ts"
 
-const relaunch = relaunchArgv(process)
+const relaunch = relaunchArgv({
+  argv: process.argv,
+  execArgv: process.execArgv,
+  execPath: process.execPath,
+  env: process.env,
+  platform: process.platform,
+  inputBytes: inputBytes(process.argv.slice(2))
+})
 if (relaunch !== undefined && process.execve !== undefined) {
   try {
     process.execve(process.execPath, [...relaunch], process.env)
   } catch {
     // execve is missing or failed (an older or unusual platform): run here on node's default heap sizing, which only costs memory.
   }
+}
+
+// V8's compiled code for the modules below, kept between runs: compiling the CLI's modules was the largest part of a
+// cold start (docs/PERFORMANCE.md, "Issue 16"). Per user, not node's default under the shared temporary directory,
+// where another user could plant code; NODE_COMPILE_CACHE overrides it and NODE_DISABLE_COMPILE_CACHE=1 turns it
+// off. Where the directory cannot be made (a read-only home), node runs on without it.
+if (process.env["NODE_COMPILE_CACHE"] === undefined) {
+  const cacheHome = process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache")
+  enableCompileCache?.(join(cacheHome, "dirsync", "node-compile-cache"))
 }
 
 // The signal that stopped the run decides the exit code (`internal/signal.ts`). The runtime interrupts the run on

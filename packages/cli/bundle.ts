@@ -1,0 +1,61 @@
+/**
+ * Bundles the published executable: `dist/dirsync.mjs` and the CSV reader's worker `dist/csvWorker.mjs`, with the
+ * modules they load on demand split into chunks beside them (`dist/*-HASH.mjs`).
+ *
+ * Why split: `bin.ts` decides whether to re-execute node with heap flags before anything else loads, and `--version`
+ * needs none of the CLI. As one 2.7 MB file, node compiled all of it before the first line ran, on both sides of the
+ * re-exec (docs/PERFORMANCE.md, "Issue 16"). Split, the entry is a few KB and each command loads what it uses; the
+ * HTTP client's undici (half the bundle) loads only when something is sent.
+ *
+ * `@effect/platform-node/Undici` re-exports the CommonJS package `undici` with `export *`, which esbuild can only
+ * resolve at run time; in a chunk loaded by `import()` those names would be missing. The plugin below gives that
+ * module its names at build time, read from the installed `undici`.
+ *
+ * Usage: `node bundle.ts` (the `bundle` script), from packages/cli.
+ */
+import { build, type Plugin } from "esbuild"
+import { readdirSync, rmSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+
+const undiciNames: Plugin = {
+  name: "undici-names",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/Undici\.js$/ }, (args) =>
+      /@effect[/+]platform-node/.test(args.importer)
+        ? { path: args.importer, namespace: "undici-names", pluginData: dirname(args.importer) }
+        : undefined)
+    b.onLoad({ filter: /.*/, namespace: "undici-names" }, (args) => {
+      const from = args.pluginData as string
+      const undici = createRequire(`${from}/`)("undici") as Record<string, unknown>
+      const names = Object.keys(undici).filter((n) => n !== "default" && /^[A-Za-z_$][\w$]*$/.test(n))
+      return {
+        contents: `import U from "undici"\nexport default U\nexport const { ${names.join(", ")} } = U\n`,
+        resolveDir: from,
+        loader: "js"
+      }
+    })
+  }
+}
+
+// Chunks of an earlier build: their names carry a content hash, so a new build would otherwise leave them beside
+// the new ones (and in the published package).
+const chunk = /^\w+-[A-Z0-9]{8}\.mjs$/
+for (const name of readdirSync("dist", { withFileTypes: true })) {
+  if (name.isFile() && chunk.test(name.name)) rmSync(join("dist", name.name))
+}
+
+await build({
+  entryPoints: { dirsync: "src/bin.ts", csvWorker: "src/internal/csvWorker.ts" },
+  bundle: true,
+  splitting: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  outdir: "dist",
+  outExtension: { ".js": ".mjs" },
+  logLevel: "warning",
+  plugins: [undiciNames],
+  // Some bundled CommonJS (undici) calls `require` for node built-ins.
+  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+})

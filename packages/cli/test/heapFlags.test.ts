@@ -1,7 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
-import { readFileSync } from "node:fs"
+import { mkdirSync, readFileSync } from "node:fs"
 import { availableParallelism } from "node:os"
-import { defaultFlags, defaultHeapFlags, type Launch, relaunchArgv } from "../src/internal/heapFlags.ts"
+import {
+  defaultFlags,
+  defaultHeapFlags,
+  inputBytes,
+  type Launch,
+  relaunchArgv,
+  smallInputBytes
+} from "../src/internal/heapFlags.ts"
 import { assertExit, csv, dirsync, tempDir } from "./e2eHelpers.ts"
 
 const launch = (args: ReadonlyArray<string>, overrides: Partial<Launch> = {}): Launch => ({
@@ -46,6 +53,34 @@ describe("heapFlags", () => {
     }
   })
 
+  it("runs small inputs in this process on node's defaults, large or unknown ones with the flags", () => {
+    assert.isUndefined(relaunchArgv(launch(sync, { inputBytes: 40_000 })))
+    assert.isUndefined(relaunchArgv(launch(sync, { inputBytes: smallInputBytes - 1 })))
+    assert.isDefined(relaunchArgv(launch(sync, { inputBytes: smallInputBytes })))
+    assert.isDefined(relaunchArgv(launch(sync, { inputBytes: undefined })), "no file found: maybe a large one")
+    // Flags the user asked for by name are applied whatever the size.
+    assert.isDefined(
+      relaunchArgv(launch(sync, { inputBytes: 10, env: { DIRSYNC_NODE_FLAGS: "--max-semi-space-size=4" } }))
+    )
+  })
+
+  it("measures the input files named on the command line, whatever their position or flag", () => {
+    const dir = tempDir()
+    try {
+      const a = dir.write("a.csv", "x".repeat(1000))
+      const b = dir.write("b.JSONL", "y".repeat(234))
+      dir.write("notes.txt", "z".repeat(5000))
+      assert.strictEqual(inputBytes(["wecom", "students", "update", a, "--dry-run"]), 1000)
+      assert.strictEqual(inputBytes(["feishu", "departments", "add", `--parents=${b}`, a]), 1234)
+      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("notes.txt")]))
+      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("missing.csv")]))
+      mkdirSync(dir.path("folder.csv"))
+      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("folder.csv")]), "a folder is no input")
+    } finally {
+      dir.remove()
+    }
+  })
+
   it("respects heap sizing the user chose, which also stops a second re-exec", () => {
     assert.isUndefined(relaunchArgv(launch(sync, { execArgv: ["--max-semi-space-size=32"] })))
     assert.isUndefined(relaunchArgv(launch(sync, { env: { NODE_OPTIONS: "--heap_growing_percent=50" } })))
@@ -66,6 +101,15 @@ describe("heapFlags", () => {
     const dir = tempDir()
     try {
       const input = dir.write("students.csv", csv("student_userid,name", ["s1,Alice", "s2,Bob"]))
+      // Large enough for the flags: a header and rows of padding past smallInputBytes.
+      const rows = Math.ceil(smallInputBytes / 40) + 1
+      const large = dir.write(
+        "large.csv",
+        csv(
+          "student_userid,name",
+          Array.from({ length: rows }, (_, i) => `${`s${String(i).padStart(19, "0")}`},${"n".repeat(20)}`)
+        )
+      )
       // A preload that records, for each start of the main thread, its pid and node flags.
       const log = dir.path("starts.log")
       const probe = dir.write(
@@ -81,14 +125,16 @@ describe("heapFlags", () => {
         return readFileSync(log, "utf8").trim().split("\n").map((l) => JSON.parse(l) as [number, Array<string>])
       }
 
-      const relaunched = await starts(["wecom", "students", "update", input, "--dry-run"])
+      const relaunched = await starts(["wecom", "students", "update", large, "--dry-run"])
       assert.strictEqual(relaunched.length, 2)
       assert.strictEqual(relaunched[0]![0], relaunched[1]![0], "same pid after the re-exec")
       assert.deepStrictEqual(relaunched[0]![1], [])
       assert.deepStrictEqual(relaunched[1]![1], [...defaultFlags(availableParallelism())])
 
       assert.strictEqual((await starts(["--version"])).length, 1)
-      const optedOut = await starts(["wecom", "students", "update", input, "--dry-run"], { DIRSYNC_NODE_FLAGS: "" })
+      const small = await starts(["wecom", "students", "update", input, "--dry-run"])
+      assert.deepStrictEqual(small.map(([, flags]) => flags), [[]], "a small input starts node once")
+      const optedOut = await starts(["wecom", "students", "update", large, "--dry-run"], { DIRSYNC_NODE_FLAGS: "" })
       assert.deepStrictEqual(optedOut.map(([, flags]) => flags), [[]])
     } finally {
       dir.remove()

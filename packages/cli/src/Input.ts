@@ -97,6 +97,11 @@ export const limits: Limits = {
  */
 export interface Options extends Partial<Limits> {
   readonly tempDirectory?: string | undefined
+  /**
+   * CSV files (and their private copies) of at least this many bytes are parsed in a worker thread, on the second
+   * core; smaller ones in the calling thread, where starting a thread would cost more than it saves. Default 2 MiB.
+   */
+  readonly csvWorkerFromBytes?: number | undefined
 }
 
 /**
@@ -150,8 +155,8 @@ export const read = (
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const spool = Spool.make({ fs, scope: yield* Scope.Scope, file, directory: options.tempDirectory })
-    const { tempDirectory: _, ...overrides } = options
-    const ctx = { file, layout, limits: { ...limits, ...overrides } }
+    const { csvWorkerFromBytes, tempDirectory: _, ...overrides } = options
+    const ctx = { file, layout, limits: { ...limits, ...overrides }, csvWorkerFromBytes }
     switch (extensionOf(file)) {
       case ".csv":
         return ctx.layout === "parents"

@@ -3,7 +3,7 @@ import { BatchPipeline, type Endpoint } from "@dirsync/core"
 import { Departments } from "@dirsync/feishu"
 import { SchoolContacts } from "@dirsync/wecom"
 import * as NodeServices from "@effect/platform-node/NodeServices"
-import { assert, describe, it } from "@effect/vitest"
+import { assert, beforeAll, describe, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -18,11 +18,20 @@ import { join } from "node:path"
 import * as CsvRows from "../src/internal/input/csvRows.ts"
 import * as Spool from "../src/internal/input/spool.ts"
 
+/**
+ * Where CSV files are parsed while a block of tests runs: every file in this thread, or every file in a worker
+ * thread. The CLI chooses by size (`csvWorkerFromBytes`); both readers must give the same rows and the same errors.
+ */
+let csvWorkerFromBytes = Number.POSITIVE_INFINITY
+
+const readInput = (file: string, layout: Input.Layout, options: Input.Options = {}) =>
+  Input.read(file, layout, { csvWorkerFromBytes, ...options })
+
 const fixture = (name: string) => join(import.meta.dirname, "fixtures", "input", name)
 
 /** Opens `file` and runs its Stream once, in a scope of its own. */
 const collect = (file: string, layout: Input.Layout, options?: Input.Options) =>
-  Effect.scoped(Effect.flatMap(Input.read(file, layout, options), Stream.runCollect))
+  Effect.scoped(Effect.flatMap(readInput(file, layout, options), Stream.runCollect))
 
 const rows = (name: string, layout: Input.Layout = "students") => collect(fixture(name), layout)
 
@@ -88,7 +97,7 @@ const endpoint = <Item>(schema: Schema.Decoder<Item>, key: string): Endpoint.End
 
 const rejections = <Item>(schema: Schema.Decoder<Item>, key: string, name: string, layout: Input.Layout) =>
   Effect.scoped(
-    Input.read(fixture(name), layout).pipe(
+    readInput(fixture(name), layout).pipe(
       Effect.flatMap((input) => BatchPipeline.plan(endpoint(schema, key), input)),
       Effect.map((plan) =>
         [...plan.rejected].toSorted(([a], [b]) => a - b).map(([row, r]) => ({
@@ -109,7 +118,7 @@ const sendWhileRewritten = <Item>(
 ) =>
   Effect.gen(function*() {
     const sent: Array<Item> = []
-    const input = yield* Input.read(file, layout)
+    const input = yield* readInput(file, layout)
     const outcomes = yield* Stream.runCollect(BatchPipeline.run(
       {
         ...spec,
@@ -128,7 +137,7 @@ const sendWhileRewritten = <Item>(
 /** What a user reads for each row of `file` when the real vendor spec validates it: `row:status field: message`. */
 const verdicts = <Item>(spec: Endpoint.Spec<Item>, file: string, layout: Input.Layout) =>
   Effect.scoped(
-    Input.read(file, layout).pipe(
+    readInput(file, layout).pipe(
       Effect.flatMap((input) => Stream.runCollect(BatchPipeline.dryRun(spec, input))),
       Effect.map((outcomes) =>
         outcomes.map((o) => o.status === "rejected" ? `${o.row}:rejected ${o.message}` : `${o.row}:${o.status}`)
@@ -136,7 +145,16 @@ const verdicts = <Item>(spec: Endpoint.Spec<Item>, file: string, layout: Input.L
     )
   )
 
-describe("Input", () => {
+const readers = [
+  { name: "CSV read in this thread", workerFromBytes: Number.POSITIVE_INFINITY },
+  { name: "CSV read in a worker thread", workerFromBytes: 0 }
+]
+
+describe.each(readers)("Input ($name)", ({ workerFromBytes }) => {
+  beforeAll(() => {
+    csvWorkerFromBytes = workerFromBytes
+  })
+
   describe("read (.csv)", () => {
     it.effect("reads students: numbered data rows, empty cells absent, class ids as numbers", () =>
       Effect.gen(function*() {
@@ -349,7 +367,7 @@ describe("Input", () => {
         Effect.gen(function*() {
           const file = join(dir, "huge.csv")
           yield* fs.writeFileString(file, "student_userid,name\nzhangsan," + "x".repeat(10_000_000) + "\n")
-          const e = yield* Effect.flatMap(Input.read(file, "students"), Stream.runCount).pipe(Effect.flip)
+          const e = yield* Effect.flatMap(readInput(file, "students"), Stream.runCount).pipe(Effect.flip)
           assert.strictEqual(e.row, 1)
           assert.include(e.message, "row 1 (line 2): this row is longer than 1 MB")
         })
@@ -364,7 +382,7 @@ describe("Input", () => {
             students,
             `student_userid,name,department\ns1,张三,1\ns2,${huge},1\n${"x".repeat(50_000)},李四,1\ns4,王五,2\n`
           )
-          const read = yield* Effect.scoped(Effect.flatMap(Input.read(students, "students"), Stream.runCollect))
+          const read = yield* Effect.scoped(Effect.flatMap(readInput(students, "students"), Stream.runCollect))
           assert.deepStrictEqual(read[1]!.value, { student_userid: "s2", department: [1] }, "the huge cell is dropped")
           assert.deepStrictEqual(yield* verdicts(SchoolContacts.studentsSpec, students, "students"), [
             "1:skipped",
@@ -411,7 +429,7 @@ describe("Input", () => {
           for (let i = 1; i <= n; i++) lines.push(`s${i},学生${i},${i % 50};${i % 7}`)
           yield* fs.writeFileString(file, lines.join("\n") + "\n")
           const seen = yield* Stream.runFold(
-            yield* Input.read(file, "students"),
+            yield* readInput(file, "students"),
             () => ({ count: 0, ordered: true, last: undefined as Endpoint.SourceRow | undefined }),
             (acc, r) => {
               acc.count++
@@ -439,7 +457,7 @@ describe("Input", () => {
             lines.push(`s${i},${"张".repeat(1 + (i % 13))},1380000${i % 10000},${i % 50};x${i % 7}`)
           }
           yield* fs.writeFileString(file, lines.join("\n") + "\n")
-          const input = yield* Input.read(file, "students")
+          const input = yield* readInput(file, "students")
           const texts = (flag: boolean | undefined) =>
             Stream.runFold(input, () => [] as Array<string>, (acc, r) => {
               assert.strictEqual(r.sameAsFirstRun, flag)
@@ -476,7 +494,7 @@ describe("Input", () => {
             file,
             ["student_userid", ...Array.from({ length: 100_000 }, (_, i) => `s${i + 1}`)].join("\n")
           )
-          const stream = yield* Input.read(file, "students")
+          const stream = yield* readInput(file, "students")
           for (let round = 0; round < 3; round++) {
             const first = yield* Stream.runCollect(Stream.take(stream, 3))
             assert.deepStrictEqual(first.map((r) => r.row), [1, 2, 3])
@@ -546,7 +564,7 @@ describe("Input", () => {
     it.effect("gives identical rows each time the stream is run, later runs marked as such", () =>
       Effect.gen(function*() {
         for (const [name, layout] of [["parents.csv", "parents"], ["students.ndjson", "students"]] as const) {
-          const stream = yield* Input.read(fixture(name), layout)
+          const stream = yield* readInput(fixture(name), layout)
           const first = yield* Stream.runCollect(stream)
           const second = yield* Stream.runCollect(stream)
           assert.isAbove(first.length, 3)
@@ -716,7 +734,7 @@ describe("Input", () => {
               " , ,\u3000, "
             ].join("\n") + "\n"
           )
-          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "students"), Stream.runCollect))
+          const read = yield* Effect.scoped(Effect.flatMap(readInput(file, "students"), Stream.runCollect))
           assert.deepStrictEqual(read.map((r) => r.value), [
             { student_userid: "s1", name: "张三", mobile: "13800000000", department: [1, 2] },
             { student_userid: "s2", department: [] },
@@ -752,7 +770,7 @@ describe("Input", () => {
               "P1,,,s4,妈妈"
             ].join("\n") + "\n"
           )
-          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "parents"), Stream.runCollect))
+          const read = yield* Effect.scoped(Effect.flatMap(readInput(file, "parents"), Stream.runCollect))
           assert.deepStrictEqual(read.find((r) => r.row === 1)?.value, {
             parent_userid: "p1",
             children: [{ student_userid: "s1", relation: "爸爸" }, { student_userid: "s4", relation: "妈妈" }]
@@ -778,7 +796,7 @@ describe("Input", () => {
             file,
             "id,name,parent_id,leader_user_id,create_group_chat\n d1 , 一年级 , 0 , , TRUE \n ,  ,0,,\n"
           )
-          const read = yield* Effect.scoped(Effect.flatMap(Input.read(file, "departments"), Stream.runCollect))
+          const read = yield* Effect.scoped(Effect.flatMap(readInput(file, "departments"), Stream.runCollect))
           assert.deepStrictEqual(read.map((r) => r.value), [
             { id: "d1", name: "一年级", parent_id: "0", create_group_chat: true },
             { parent_id: "0" }
@@ -969,7 +987,7 @@ describe("Input", () => {
                 ? "[{\"student_userid\":\"a\"},{\"student_userid\":\"b\"}]"
                 : "{\"student_userid\":\"a\"}\n{\"student_userid\":\"b\"}\n"
             )
-            const input = yield* Input.read(file, "students")
+            const input = yield* readInput(file, "students")
             const first = yield* Stream.runCollect(input)
             yield* fs.remove(file)
             const again = yield* Stream.runCollect(input)
@@ -991,7 +1009,7 @@ describe("Input", () => {
             writeFileSync(file, text)
             let sent = 0
             let saved = false
-            const input = yield* Input.read(file, "students")
+            const input = yield* readInput(file, "students")
             // Someone saves the file while the validation pass is reading it.
             const touched = input.pipe(Stream.tap(() =>
               Effect.sync(() => {
@@ -1028,7 +1046,7 @@ describe("Input", () => {
 
           // Success: the copy exists during the run, private, and is gone after.
           yield* Effect.scoped(Effect.gen(function*() {
-            const input = yield* Input.read(file, "students", { tempDirectory })
+            const input = yield* readInput(file, "students", { tempDirectory })
             assert.strictEqual(yield* Stream.runCount(input), 20_000)
             const [spoolDir] = left()
             assert.strictEqual(statSync(join(tempDirectory, spoolDir!)).mode & 0o777, 0o700)
@@ -1040,14 +1058,14 @@ describe("Input", () => {
           const bad = join(dir, "bad.csv")
           writeFileSync(bad, "student_userid,name\na,\"never closed\n")
           const failed = yield* Effect.scoped(
-            Effect.flatMap(Input.read(bad, "students", { tempDirectory }), Stream.runDrain)
+            Effect.flatMap(readInput(bad, "students", { tempDirectory }), Stream.runDrain)
           ).pipe(Effect.flip)
           assert.include(failed.message, "never closed")
           assert.deepStrictEqual(left(), [])
 
           // Interruption in the middle of a run.
           const exit = yield* Effect.scoped(Effect.gen(function*() {
-            const input = yield* Input.read(file, "students", { tempDirectory })
+            const input = yield* readInput(file, "students", { tempDirectory })
             const started = yield* Deferred.make<void>()
             const fiber = yield* Stream.runDrain(input.pipe(Stream.tap(() => Deferred.succeed(started, undefined))))
               .pipe(Effect.forkChild)
@@ -1070,7 +1088,7 @@ describe("Input", () => {
             yield* fs.makeDirectory(join(tempDirectory, name))
             writeFileSync(join(tempDirectory, name, "spool"), "rows")
           }
-          yield* Effect.scoped(Effect.flatMap(Input.read(file, "students", { tempDirectory }), Stream.runDrain))
+          yield* Effect.scoped(Effect.flatMap(readInput(file, "students", { tempDirectory }), Stream.runDrain))
           assert.deepStrictEqual(left().toSorted(), [running, otherNamespace, hostOnly].toSorted())
         })
       ).pipe(Effect.provide(NodeServices.layer)))

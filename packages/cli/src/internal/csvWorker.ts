@@ -1,126 +1,17 @@
 /**
- * Worker-thread entry of the CSV reader, so that parsing uses the second core while the parent thread validates and
- * sends. Rows travel as one JSON string per batch of {@link RawRow}s, with the header's columns (`JSON.parse` on the
- * receiving side is cheaper than structured cloning many small objects, and arrays without a column name per cell
- * are less than half the text). Two jobs:
+ * Worker-thread entry of the CSV reader (`csvJob.ts`): runs the job it was started with and posts its batches to the
+ * parent, which answers each with a credit (any message).
  *
- * - `read`: parses the user's file (`csv.ts`), posts each batch and appends the same text to the run's private copy
- *   (the spool: the columns on its first line, then one batch per line), so that the parent's later runs of the
- *   input read exactly what this read gave, without parsing CSV again. The spool is whole and closed before `done`.
- * - `replay`: posts the batches of a spool an earlier `read` wrote, as they are.
- *
- * Messages to the parent: `{ rows, columns }`, then `{ done: true }` or `{ problem }`. The parent answers each batch
- * with a credit (any message); at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds back the
- * reader and memory stays bounded.
+ * @internal
  */
-import { once } from "node:events"
-import { createReadStream, createWriteStream } from "node:fs"
-import { finished } from "node:stream/promises"
 import { parentPort, workerData } from "node:worker_threads"
-import {
-  cannotCopy,
-  cannotReadCopy,
-  codeOf,
-  type Layout,
-  type Problem,
-  type RawRow,
-  readCsvFile,
-  type Sizes
-} from "./csv.ts"
-
-export type Job =
-  | {
-    readonly kind: "read"
-    readonly file: string
-    readonly layout: Layout
-    readonly sizes: Sizes
-    /** Where to write the spool (created 0600, truncated if an earlier read left one). */
-    readonly spool: string
-  }
-  | { readonly kind: "replay"; readonly spool: string }
-
-/** What the worker posts to its parent. */
-export type WorkerMessage =
-  | { readonly rows: string; readonly columns: ReadonlyArray<string> }
-  | { readonly problem: Problem }
-  | { readonly done: true }
-
-// Two: one was no faster (1M rows, three alternating pairs), and every batch more is 1,024 rows' worth of text
-// waiting on the parent's heap (docs/PERFORMANCE.md, "Fifth round").
-const IN_FLIGHT = 2
+import { credited, type Job, runJob, type WorkerMessage } from "./csvJob.ts"
 
 const port = parentPort!
-let unanswered = 0
-let resume: (() => void) | undefined
-port.on("message", () => {
-  unanswered--
-  const go = resume
-  resume = undefined
-  go?.()
-})
+const { credit, post } = credited((message) => port.postMessage(message))
+port.on("message", credit)
 
-/** Posts a batch; returns a promise when the parent holds {@link IN_FLIGHT} unanswered batches. */
-const post = (rows: string, columns: ReadonlyArray<string>): Promise<void> | undefined => {
-  port.postMessage({ rows, columns } satisfies WorkerMessage)
-  if (++unanswered < IN_FLIGHT) return undefined
-  return new Promise<void>((r) => (resume = r))
-}
-
-const copyProblem = (e: unknown): Problem => ({ where: {}, text: cannotCopy(codeOf(e)) })
-
-const read = async (job: Extract<Job, { kind: "read" }>): Promise<Problem | undefined> => {
-  const spool = createWriteStream(job.spool, { mode: 0o600 })
-  let failed: Problem | undefined
-  spool.on("error", (e) => (failed ??= copyProblem(e)))
-  let first = true
-  const problem = await readCsvFile(job.file, job.layout, job.sizes, (rows: Array<RawRow>, columns) => {
-    if (failed !== undefined) return Promise.reject(failed) // stops the reader; `failed` is what is reported
-    const text = JSON.stringify(rows)
-    if (first) {
-      first = false
-      spool.write(`${JSON.stringify(columns)}\n`)
-    }
-    const full = !spool.write(`${text}\n`)
-    const credit = post(text, columns)
-    if (!full) return credit
-    // The disk is behind: wait for it too, so that unwritten batches do not pile up here.
-    const drained = once(spool, "drain").then(() => undefined)
-    return credit === undefined ? drained : Promise.all([credit, drained]).then(() => undefined)
-  })
-  if (failed !== undefined || problem !== undefined) {
-    spool.destroy()
-    return failed ?? problem
-  }
-  spool.end()
-  return await finished(spool).then(() => failed, copyProblem)
-}
-
-const replay = async (job: Extract<Job, { kind: "replay" }>): Promise<Problem | undefined> => {
-  let columns: ReadonlyArray<string> | undefined
-  let carry: Array<Buffer> = []
-  try {
-    for await (const chunk of createReadStream(job.spool, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
-      let start = 0
-      for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, start)) {
-        const line = carry.length === 0
-          ? chunk.toString("utf8", start, nl)
-          : Buffer.concat([...carry, chunk.subarray(start, nl)]).toString("utf8")
-        carry = []
-        start = nl + 1
-        if (columns === undefined) columns = JSON.parse(line) as ReadonlyArray<string>
-        else await post(line, columns)
-      }
-      if (start < chunk.length) carry.push(Buffer.from(chunk.subarray(start)))
-    }
-  } catch (e) {
-    return { where: {}, text: cannotReadCopy(codeOf(e)) }
-  }
-  // The spool ends with a newline: anything after the last one means it was cut short.
-  return carry.length === 0 && columns !== undefined ? undefined : { where: {}, text: cannotReadCopy("cut short") }
-}
-
-const job = workerData as Job
-const problem = job.kind === "read" ? await read(job) : await replay(job)
+const problem = await runJob(workerData as Job, post)
 port.postMessage((problem === undefined ? { done: true } : { problem }) satisfies WorkerMessage)
 // The port kept the thread alive while it waited for credits; now it may end once the last message is out.
 port.unref()

@@ -45,6 +45,8 @@ export interface Context {
   readonly file: string
   readonly layout: Layout
   readonly limits: Limits
+  /** CSV files of at least this many bytes are parsed in a worker thread (`csvRows.ts`). */
+  readonly csvWorkerFromBytes?: number | undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * CSV files: the parsing worker (`internal/csvWorker.ts`) on the first run, the spool on later runs, and the rows of
- * the students and departments layouts. The parents layout merges these rows (`parents.ts`).
+ * CSV files: the reader (`internal/csvJob.ts`, in a worker thread for large files) on the first run, the spool on
+ * later runs, and the rows of the students and departments layouts. The parents layout merges these rows
+ * (`parents.ts`).
  *
  * @internal
  */
@@ -10,9 +11,10 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
+import { statSync } from "node:fs"
 import { Worker } from "node:worker_threads"
 import type { RawRow } from "../csv.ts"
-import type { Job, WorkerMessage } from "../csvWorker.ts"
+import { credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import {
   classIds,
   type Context,
@@ -34,7 +36,7 @@ const workerUrl = (() => {
   return new URL(`../csvWorker${own.endsWith(".ts") ? ".ts" : ".js"}`, own)
 })()
 
-/** Why the worker thread that parses `file` failed, in words a user can act on. */
+/** Why the reader that parses `file` failed, in words a user can act on. */
 export const readerDied = (file: string, e: unknown): InputError => {
   const code = (e as { readonly code?: unknown } | null)?.code
   if (code === "ERR_WORKER_OUT_OF_MEMORY") {
@@ -51,67 +53,144 @@ export const readerDied = (file: string, e: unknown): InputError => {
 /** Turns one batch from the worker into rows; every batch is non-empty and so must its rows be. */
 export type BatchMapper<A> = (rows: ReadonlyArray<RawRow>, columns: ReadonlyArray<string>) => ReadonlyArray<A>
 
+/** A running reader: `credit` answers one batch taken; `stop` ends it and resolves once it has let go of its files. */
+interface Reader {
+  readonly credit: () => void
+  readonly stop: () => Promise<void>
+}
+
+type Batch = Extract<WorkerMessage, { rows: string }>
+
+/** Callbacks a reader reports to: a batch, the end, or the failure that stopped it. */
+interface Sink {
+  readonly batch: (message: Batch) => void
+  readonly end: () => void
+  readonly fail: (error: InputError) => void
+}
+
 /**
- * One worker's batches as rows. Parsing runs in a worker thread, one per run of the Stream, so that it uses the
- * second core while this thread validates and sends; batches are answered with credits, so the reader never runs
- * far ahead.
+ * The reader in a worker thread, so that parsing uses the second core while this thread validates and sends. A
+ * reader that dies is the file's problem as far as the user can act on it: one line naming the file.
  */
-const fromWorker = <A>(file: string, job: Job, limits: Limits, toRows: BatchMapper<A>): Stream.Stream<A, InputError> =>
+const inWorker = (file: string, job: Job, limits: Limits, sink: Sink): Reader => {
+  const w = new Worker(workerUrl, {
+    workerData: job,
+    // The reader holds a batch or two (bounded by rows and by bytes) and one record of at most maxRecordBytes. That
+    // record exists as the parser's bytes, a UTF-16 string and its JSON copy: 16 MB of heap per MB of record leaves
+    // room to spare.
+    resourceLimits: {
+      maxYoungGenerationSizeMb: 8,
+      maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)
+    }
+  })
+  let settled = false
+  w.on("message", (message: WorkerMessage) => {
+    if ("rows" in message) {
+      sink.batch(message)
+    } else if ("problem" in message) {
+      settled = true
+      sink.fail(inputError(file, message.problem.where, message.problem.text))
+    } else {
+      settled = true
+      sink.end()
+    }
+  })
+  w.on("error", (e) => {
+    settled = true
+    sink.fail(readerDied(file, e))
+  })
+  w.on("exit", (code) => {
+    if (!settled) {
+      settled = true
+      sink.fail(inputError(file, {}, `the CSV reader stopped unexpectedly (exit code ${code}); nothing was sent`))
+    }
+  })
+  return { credit: () => w.postMessage(0, []), stop: () => w.terminate().then(() => undefined) }
+}
+
+const stopped = new Error("stopped")
+
+/**
+ * The reader in this thread: the same job and the same batches, without a thread to start. Stopping makes its next
+ * hand-over fail, which ends the parser and closes the spool.
+ */
+const inThread = (file: string, job: Job, sink: Sink): Reader => {
+  let stop = false
+  const { credit, post } = credited((message) => {
+    if ("rows" in message) sink.batch(message)
+  })
+  const done = runJob(job, (rows, columns) => (stop ? Promise.reject(stopped) : post(rows, columns))).then(
+    (problem) => {
+      if (stop) return
+      if (problem === undefined) sink.end()
+      else sink.fail(inputError(file, problem.where, problem.text))
+    },
+    (e: unknown) => {
+      if (!stop) sink.fail(readerDied(file, e))
+    }
+  )
+  return {
+    credit,
+    stop: () => {
+      stop = true
+      credit() // a reader waiting for a credit wakes up to find itself stopped
+      return done
+    }
+  }
+}
+
+/**
+ * By default, files at least this large are read in a worker thread; smaller ones in this thread. Starting a worker and loading
+ * the reader into it took 60–110 ms, more than parsing a school's roster takes (docs/PERFORMANCE.md, "Issue 16"),
+ * and the second core only pays for itself once parsing takes longer than that.
+ */
+export const workerFromBytes = 2 * 1024 * 1024
+
+/** The size of the file a job reads, or `undefined` when it cannot be seen (the job then reports why). */
+const jobBytes = (job: Job): number | undefined => {
+  try {
+    return statSync(job.kind === "read" ? job.file : job.spool).size
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * One reader's batches as rows, a reader per run of the Stream; batches are answered with credits, so the reader
+ * never runs far ahead.
+ */
+const fromReader = <A>(
+  file: string,
+  job: Job,
+  limits: Limits,
+  workerFrom: number,
+  toRows: BatchMapper<A>
+): Stream.Stream<A, InputError> =>
   Stream.suspend(() => {
-    let worker: Worker | undefined
-    // Batches wait in the queue as the worker's text and become rows only when pulled: rows parsed on arrival
-    // waited long enough to outlive two young-generation GCs, and every copy V8 promotes costs a full GC later.
-    const batches = Stream.callback<Extract<WorkerMessage, { rows: string }>, InputError>((queue) =>
+    let reader: Reader | undefined
+    // Batches wait in the queue as text and become rows only when pulled: rows parsed on arrival waited long enough
+    // to outlive two young-generation GCs, and every copy V8 promotes costs a full GC later.
+    const batches = Stream.callback<Batch, InputError>((queue) =>
       Effect.acquireRelease(
         Effect.sync(() => {
-          const w = new Worker(workerUrl, {
-            workerData: job,
-            // The reader holds a batch or two (bounded by rows and by bytes) and one record of at most
-            // maxRecordBytes. That record exists as the parser's bytes, a UTF-16 string and its JSON copy: 16 MB of
-            // heap per MB of record leaves room to spare.
-            resourceLimits: {
-              maxYoungGenerationSizeMb: 8,
-              maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)
-            }
-          })
-          let settled = false
-          w.on("message", (message: WorkerMessage) => {
-            if ("rows" in message) {
-              Queue.offerUnsafe(queue, message)
-            } else if ("problem" in message) {
-              settled = true
-              Queue.failCauseUnsafe(queue, Cause.fail(inputError(file, message.problem.where, message.problem.text)))
-            } else {
-              settled = true
-              Queue.endUnsafe(queue)
-            }
-          })
-          // A reader that dies is the file's problem as far as the user can act on it: one line naming the file.
-          w.on("error", (e) => {
-            settled = true
-            Queue.failCauseUnsafe(queue, Cause.fail(readerDied(file, e)))
-          })
-          w.on("exit", (code) => {
-            if (!settled) {
-              settled = true
-              Queue.failCauseUnsafe(
-                queue,
-                Cause.fail(
-                  inputError(file, {}, `the CSV reader stopped unexpectedly (exit code ${code}); nothing was sent`)
-                )
-              )
-            }
-          })
-          worker = w
-          return w
+          const sink: Sink = {
+            batch: (message) => Queue.offerUnsafe(queue, message),
+            end: () => Queue.endUnsafe(queue),
+            fail: (error) => Queue.failCauseUnsafe(queue, Cause.fail(error))
+          }
+          const bytes = jobBytes(job)
+          reader = bytes !== undefined && bytes < workerFrom
+            ? inThread(file, job, sink)
+            : inWorker(file, job, limits, sink)
+          return reader
         }),
-        (w) => Effect.promise(() => w.terminate())
+        (r) => Effect.promise(r.stop)
       )
     )
     return batches.pipe(
       Stream.map((message) => {
-        worker?.postMessage(0, []) // a credit: the reader may send one more batch
-        // The worker never sends an empty batch.
+        reader?.credit() // the reader may send one more batch
+        // The reader never sends an empty batch.
         return toRows(JSON.parse(message.rows) as Array<RawRow>, message.columns) as Arr.NonEmptyReadonlyArray<A>
       }),
       Stream.flattenArray
@@ -130,10 +209,11 @@ export const rows = <A>(
 ): Stream.Stream<A, InputError> => {
   const { file, layout, limits } = ctx
   const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes }
+  const workerFrom = ctx.csvWorkerFromBytes ?? workerFromBytes
   return readOnce(
     spool,
-    (path) => fromWorker(file, { kind: "read", file, layout, sizes, spool: path }, limits, toRows(false)),
-    (path) => fromWorker(file, { kind: "replay", spool: path }, limits, toRows(true))
+    (path) => fromReader(file, { kind: "read", file, layout, sizes, spool: path }, limits, workerFrom, toRows(false)),
+    (path) => fromReader(file, { kind: "replay", spool: path }, limits, workerFrom, toRows(true))
   )
 }
 

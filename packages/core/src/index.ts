@@ -17,7 +17,7 @@ export * as Limit from "./Limit.ts"
 export * as Outcome from "./Outcome.ts"
 /** Why `BatchPipeline.run` stopped a run on its own account, not a vendor's: an input that broke the pipeline's contract, a run limit that was reached (the circuit breaker, the deadline), or outcomes that do not add up. */
 export * as PipelineError from "./PipelineError.ts"
-/** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has), with configurable calls per window, on effect's `RateLimiter` with an in-memory store. */
+/** Rate limits keyed per vendor account and endpoint ("limiter groups", as octokit's throttling plugin has): an exact sliding-window limiter with one or more windows per limit, kept in memory. */
 export * as RateLimit from "./RateLimit.ts"
 /** Reading a vendor's reply body with a size cap, the one read both vendor clients use: a reply larger than the cap (a misbehaving gateway, a runaway result list) fails as {@link TooLarge} as soon as the cap is passed, instead of being buffered whole until the process runs out of memory. */
 export * as ReplyBody from "./ReplyBody.ts"

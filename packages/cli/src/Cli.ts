@@ -15,16 +15,16 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CliExit from "./CliExit.ts"
 import * as Terminal from "./internal/terminal.ts"
+import * as Version from "./internal/version.ts"
 import type { Flags } from "./Target.ts"
 
 /**
- * The released version; `test/Cli.test.ts` keeps it equal to package.json (a JSON import would pull package.json
- * outside `rootDir` into the published build).
+ * The released version; `test/Cli.test.ts` keeps it equal to package.json.
  *
  * @since 0.1.0
  * @category constants
  */
-export const version = "0.1.0"
+export const version: string = Version.version
 
 // Loaded on first use, so `dirsync --version` and `--help` do not pay for the vendor clients and parsers, and one
 // vendor's command does not load the other vendor.

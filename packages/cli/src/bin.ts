@@ -9,6 +9,7 @@ import { enableCompileCache } from "node:module"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { inputBytes, relaunchArgv } from "./internal/heapFlags.ts"
+import { version } from "./internal/version.ts"
 
 const relaunch = relaunchArgv({
   argv: process.argv,
@@ -35,26 +36,36 @@ if (process.env["NODE_COMPILE_CACHE"] === undefined) {
   enableCompileCache?.(join(cacheHome, "dirsync", "node-compile-cache"))
 }
 
-// The signal that stopped the run decides the exit code (`internal/signal.ts`). The runtime interrupts the run on
-// either signal and would report every interruption as 130.
-const Signal = await import("./internal/signal.ts")
-process.once("SIGINT", () => Signal.record("SIGINT"))
-process.once("SIGTERM", () => Signal.record("SIGTERM"))
+const main = async () => {
+  // The signal that stopped the run decides the exit code (`internal/signal.ts`). The runtime interrupts the run on
+  // either signal and would report every interruption as 130.
+  const Signal = await import("./internal/signal.ts")
+  process.once("SIGINT", () => Signal.record("SIGINT"))
+  process.once("SIGTERM", () => Signal.record("SIGTERM"))
 
-const [NodeRuntime, NodeServices, Effect, Runtime, Cause, { run }] = await Promise.all([
-  import("@effect/platform-node/NodeRuntime"),
-  import("@effect/platform-node/NodeServices"),
-  import("effect/Effect"),
-  import("effect/Runtime"),
-  import("effect/Cause"),
-  import("./Cli.ts")
-])
-run(process.argv).pipe(
-  Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain({
-    teardown: (exit, onExit) =>
-      exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
-        ? onExit(Signal.exitCode())
-        : Runtime.defaultTeardown(exit, onExit)
-  })
-)
+  const [NodeRuntime, NodeServices, Effect, Runtime, Cause, { run }] = await Promise.all([
+    import("@effect/platform-node/NodeRuntime"),
+    import("@effect/platform-node/NodeServices"),
+    import("effect/Effect"),
+    import("effect/Runtime"),
+    import("effect/Cause"),
+    import("./Cli.ts")
+  ])
+  run(process.argv).pipe(
+    Effect.provide(NodeServices.layer),
+    NodeRuntime.runMain({
+      teardown: (exit, onExit) =>
+        exit._tag === "Failure" && Cause.hasInterruptsOnly(exit.cause)
+          ? onExit(Signal.exitCode())
+          : Runtime.defaultTeardown(exit, onExit)
+    })
+  )
+}
+
+// `dirsync --version` alone is answered here, as effect/cli would answer it, without loading the CLI.
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === "--version" || args[0] === "-v")) {
+  process.stdout.write(`dirsync v${version}\n`)
+} else {
+  await main()
+}

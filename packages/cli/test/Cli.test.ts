@@ -50,6 +50,14 @@ describe("Cli", () => {
     assert.include(dirsync("--version"), pkg.version)
   })
 
+  it("answers --version and -v before loading the CLI exactly as effect/cli answers it", () => {
+    const fast = dirsync("--version")
+    assert.strictEqual(fast, `dirsync v${Cli.version}\n`)
+    assert.strictEqual(dirsync("-v"), fast)
+    // With anything else on the line, effect/cli answers: the same text.
+    assert.strictEqual(dirsync("--log-level", "none", "--version"), fast)
+  })
+
   it("describes itself in --help", () => {
     assert.include(dirsync("--help"), "WeCom school contacts and Feishu contacts")
   })

@@ -57,5 +57,8 @@ await build({
   logLevel: "warning",
   plugins: [undiciNames],
   // Some bundled CommonJS (undici) calls `require` for node built-ins.
-  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
+  banner: {
+    js:
+      "import { createRequire as __bundleRequire } from 'node:module'; const require = __bundleRequire(import.meta.url);"
+  }
 })

@@ -22,12 +22,18 @@ import * as Exit from "effect/Exit"
 import * as FileSystem from "effect/FileSystem"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type * as Http from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { createRequire } from "node:module"
 import type { AddressInfo } from "node:net"
 import { join } from "node:path"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
 import * as Files from "./internal/files.ts"
+
+// Required, not imported: importing node:http as an ES module evaluates its lazy WebSocket exports, which loads node's
+// own undici, about 30 ms of every command that merely can seed a sandbox (docs/PERFORMANCE.md, "Issue 16").
+const http = createRequire(import.meta.url)("node:http") as typeof Http
 
 // =============================================================================
 // Seeding
@@ -304,7 +310,7 @@ export const serve = (routes: ReadonlyArray<Route>, options: { readonly port?: n
       if (response.padBytes !== undefined) return padded(res, response, response.padBytes)
       res.writeHead(response.status, response.headers).end(response.bodyText)
     }
-    const server = createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       answer(req, res).catch(() => res.destroy())
     })
     server.keepAliveTimeout = 30_000

@@ -11,12 +11,12 @@
  * resolve at run time; in a chunk loaded by `import()` those names would be missing. The plugin below gives that
  * module its names at build time, read from the installed `undici`.
  *
- * Usage: `node bundle.ts` (the `bundle` script), from packages/cli.
+ * Usage: `node bundle.ts [--outdir DIR]` (the `bundle` script), from packages/cli; DIR defaults to `dist`.
  */
 import { build, type Plugin } from "esbuild"
-import { readdirSync, rmSync } from "node:fs"
+import { mkdirSync, readdirSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
-import { dirname, join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 
 const undiciNames: Plugin = {
   name: "undici-names",
@@ -40,19 +40,23 @@ const undiciNames: Plugin = {
 
 // Chunks of an earlier build: their names carry a content hash, so a new build would otherwise leave them beside
 // the new ones (and in the published package).
+const at = process.argv.indexOf("--outdir")
+const outdir = at === -1 ? join(import.meta.dirname, "dist") : resolve(process.argv[at + 1]!)
+mkdirSync(outdir, { recursive: true })
 const chunk = /^\w+-[A-Z0-9]{8}\.mjs$/
-for (const name of readdirSync("dist", { withFileTypes: true })) {
-  if (name.isFile() && chunk.test(name.name)) rmSync(join("dist", name.name))
+for (const name of readdirSync(outdir, { withFileTypes: true })) {
+  if (name.isFile() && chunk.test(name.name)) rmSync(join(outdir, name.name))
 }
 
 await build({
+  absWorkingDir: import.meta.dirname,
   entryPoints: { dirsync: "src/bin.ts", csvWorker: "src/internal/csvWorker.ts" },
   bundle: true,
   splitting: true,
   platform: "node",
   format: "esm",
   target: "node22",
-  outdir: "dist",
+  outdir,
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
   plugins: [undiciNames],

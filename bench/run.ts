@@ -26,9 +26,9 @@
  * generated files, reports and profiles.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { cpus, tmpdir, totalmem } from "node:os"
-import { join, resolve } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { format as formatProfile, summarise } from "./cpuprofile.ts"
 import { writeSeed, writeStudentsCsv } from "./data.ts"
 import { maxInWindow, type Proxy, startProxy } from "./proxy.ts"
@@ -269,13 +269,15 @@ interface Sandbox {
 
 /** Starts `dirsync sandbox` and waits for the `export …` lines. */
 const startSandbox = (options: {
+  /** The CLI to start it with (default: the bundle). */
+  readonly bin?: string
   readonly seed?: string
   readonly faults?: string
   readonly rate?: number
   readonly nodeFlags?: ReadonlyArray<string>
 }): Promise<Sandbox> =>
   new Promise((resolveStart, reject) => {
-    const args = [...(options.nodeFlags ?? []), bin, "sandbox", "--port", "0"]
+    const args = [...(options.nodeFlags ?? []), options.bin ?? bin, "sandbox", "--port", "0"]
     if (options.seed !== undefined) args.push("--seed", options.seed)
     if (options.faults !== undefined) args.push("--faults", options.faults)
     if (options.rate !== undefined) args.push("--rate", String(options.rate))
@@ -1001,6 +1003,20 @@ const medianOf = (xs: ReadonlyArray<number>) => quantile(xs, 0.5)
 const ratioOf = (c: B5Cell) => medianOf(c.naive.map(wallS)) / medianOf(c.dirsync.map(wallS))
 const signedMs = (n: number) => `${n < 0 ? "−" : "+"}${fixed(Math.abs(n))} ms`
 
+/**
+ * A private copy of the bundle (entry, worker and chunks, all of dist/*.mjs) as it was just built. B5 runs the CLI
+ * 60-odd times over several minutes, and a rebuild of dist/ meanwhile (others work on the CLI) deletes the chunks a
+ * running CLI still loads on demand, or swaps the CLI under test between two runs of one median.
+ */
+const snapshotBundle = (): string => {
+  const dir = join(work, "cli-dist")
+  mkdirSync(dir, { recursive: true })
+  for (const name of readdirSync(dirname(bin))) {
+    if (name.endsWith(".mjs")) copyFileSync(join(dirname(bin), name), join(dir, name))
+  }
+  return join(dir, "dirsync.mjs")
+}
+
 const b5 = async () => {
   const runs = Math.round(envNumber("BENCH_B5_RUNS", 5))
   const sizes = b5Sizes()
@@ -1013,18 +1029,24 @@ const b5 = async () => {
   say(
     "dirsync: `dirsync wecom students update FILE --json` (no --rate, no --concurrency); naive: `node bench/naive.ts FILE`"
   )
+  const cli = snapshotBundle()
+  say(`CLI and sandbox run from a copy of the bundle taken now (${dirname(cli)}), safe from rebuilds of dist/`)
   const seedFile = seed(Math.max(100_000, ...sizes))
   const warmUpRows = Math.min(10_000, Math.max(...sizes))
   const cells: Array<B5Cell> = []
   for (const latency of latencies) {
-    const sandbox = await startSandbox({ seed: seedFile, ...(latency > 0 ? { faults: `latency=${latency}` } : {}) })
+    const sandbox = await startSandbox({
+      bin: cli,
+      seed: seedFile,
+      ...(latency > 0 ? { faults: `latency=${latency}` } : {})
+    })
     const run = async (kind: "naive" | "dirsync", rows: number, what: string) => {
       const before = sandbox.stats().cpuS
       const { otherCpuS, value: r } = await otherLoad(
         () =>
           kind === "naive"
             ? runNode([naive, csv(rows)], { env: sandbox.env })
-            : runNode([bin, "wecom", "students", "update", csv(rows), "--json"], { env: sandbox.env }),
+            : runNode([cli, "wecom", "students", "update", csv(rows), "--json"], { env: sandbox.env }),
         (r) => (r.cpuS ?? 0) + (sandbox.stats().cpuS - before)
       )
       if (kind === "naive") expectNaiveApplied(what, r, rows)
@@ -1170,8 +1192,8 @@ const b5 = async () => {
   say(
     `\`node bench/warm.ts\`: SchoolContacts.batchUpdateStudents over the in-memory emulator of @dirsync/wecom/testing, ` +
       `one layer for all runs, pipeline and client concurrency 2 (the CLI's default); median and p90 over runs ` +
-      `2–${warmRuns}; the second row keeps the client's default rate limit, which paces each path's calls ` +
-      `(${Math.ceil(warmRows / 100)} batch calls per run).`
+      `2–${warmRuns}; the second row keeps the client's default rate limit ` +
+      `(WeComClient.defaultRateLimit; ${Math.ceil(warmRows / 100)} batch calls per run).`
   )
 
   // Targets

@@ -31,7 +31,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import { statSync } from "node:fs"
 import * as CliExit from "./CliExit.ts"
+import { smallInputBytes } from "./internal/heapFlags.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
 import type * as Runner from "./Runner.ts"
@@ -191,6 +193,25 @@ const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<
   ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
 })
 
+/**
+ * The HTTP client for a run over `file`: node's own `http` (keep-alive) for inputs under 2 MiB, undici's dispatcher
+ * for larger ones. Undici is 1.4 MB of JavaScript to load, about 80 ms of a 1,000-row run; node's `http` is part of
+ * node, but on a 1M-row run it cost ~10% more main-thread CPU per call (docs/PERFORMANCE.md, "Issue 16"). The same
+ * size decides the heap flags (`internal/heapFlags.ts`) and the CSV worker thread.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const httpClientFor = (file: string): Layer.Layer<HttpClient.HttpClient> => {
+  let bytes = Number.POSITIVE_INFINITY
+  try {
+    bytes = statSync(file).size
+  } catch {
+    // not readable: the input reader names the problem; the client choice does not matter then
+  }
+  return bytes < smallInputBytes ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }) : NodeHttpClient.layerUndici
+}
+
 // =============================================================================
 // WeCom
 // =============================================================================
@@ -203,6 +224,8 @@ const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<
  */
 export const wecom = Effect.fnUntraced(function*<R>(options: {
   readonly flags: Flags
+  /** The input file: its size chooses the HTTP client ({@link httpClientFor}). */
+  readonly file: string
   readonly counters: Progress.Counters
   readonly concurrency: number
   readonly seed: (directory: WeComTesting.Directory) => Effect.Effect<void, CliExit.CliExit, R>
@@ -241,7 +264,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   return {
     kind: "real",
     label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
-    layer: targetLayer(service.pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))),
+    layer: targetLayer(service.pipe(Layer.provide([httpClientFor(options.file), RateLimit.layerMemory]))),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<SchoolContacts.SchoolContacts>
 })
@@ -258,6 +281,8 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
  */
 export const feishu = Effect.fnUntraced(function*(options: {
   readonly flags: Flags
+  /** The input file: its size chooses the HTTP client ({@link httpClientFor}). */
+  readonly file: string
   readonly counters: Progress.Counters
   readonly departments: Departments.Options
 }) {
@@ -294,7 +319,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   return {
     kind: "real",
     label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
-    layer: targetLayer(service.pipe(Layer.provide(NodeHttpClient.layerUndici))),
+    layer: targetLayer(service.pipe(Layer.provide(httpClientFor(options.file)))),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<Departments.Departments>
 })

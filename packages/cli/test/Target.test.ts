@@ -1,10 +1,14 @@
 import { Progress, Sandbox, Target } from "@dirsync/cli"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComTesting from "@dirsync/wecom/testing"
-import { assert, describe, it } from "@effect/vitest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { dirname, join } from "node:path"
 
 const flags = (overrides: Partial<Target.Flags> = {}): Target.Flags => ({
   dryRun: false,
@@ -23,10 +27,11 @@ const flags = (overrides: Partial<Target.Flags> = {}): Target.Flags => ({
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown(env))
 
-const wecom = (f: Target.Flags) =>
-  Target.wecom({ flags: f, counters: Progress.makeCounters(), concurrency: 2, seed: () => Effect.void })
+const wecom = (f: Target.Flags, file = "students.csv") =>
+  Target.wecom({ flags: f, file, counters: Progress.makeCounters(), concurrency: 2, seed: () => Effect.void })
 
-const feishu = (f: Target.Flags) => Target.feishu({ flags: f, counters: Progress.makeCounters(), departments: {} })
+const feishu = (f: Target.Flags) =>
+  Target.feishu({ flags: f, file: "departments.csv", counters: Progress.makeCounters(), departments: {} })
 
 const credentials = {
   WECOM_CORP_ID: "ww-test",
@@ -125,25 +130,47 @@ describe("Target", () => {
   })
 
   describe("real, against a loopback vendor", () => {
-    it.effect("scrubs every token its requests carried, not only the secret", () =>
-      Effect.gen(function*() {
-        const directory = WeComTesting.make()
-        const served = yield* Sandbox.serve([{ prefix: "/cgi-bin/", handler: directory.handle }])
-        const env = { WECOM_CORP_ID: directory.corpId, WECOM_SECRET: directory.secret, WECOM_BASE_URL: served.url }
-        const w = yield* wecom(flags()).pipe(withEnv(env))
-        assert.strictEqual(w.kind, "real")
-        yield* Effect.gen(function*() {
-          const school = yield* SchoolContacts.SchoolContacts
-          yield* school.students.execute(
-            [{ row: 1, id: "tk-1", item: { student_userid: "tk-1", name: "T" } as never }],
-            { chunk: 0, note: () => Effect.void }
-          ).pipe(Effect.ignore)
-        }).pipe(Effect.provide(w.layer!), withEnv(env))
-        const issued = directory.issuedTokens()
-        assert.isAbove(issued.length, 0)
-        for (const token of issued) assert.include(w.secrets(), token)
-        assert.include(w.secrets(), directory.secret)
-      }).pipe(Effect.scoped))
+    // A small input talks through node's http, a large or unreadable one through undici: both must work alike.
+    const small = join(mkdtempSync(join(tmpdir(), "dirsync-target-")), "small.csv")
+    writeFileSync(small, "student_userid,name\ntk-1,T\n")
+    afterAll(() => rmSync(dirname(small), { recursive: true, force: true }))
+    const inputs = [{ http: "node's http", file: small }, { http: "undici", file: "missing.csv" }]
+
+    it("chooses node's http for inputs under 2 MiB and undici from there", () => {
+      assert.notStrictEqual(Target.httpClientFor(small), NodeHttpClient.layerUndici)
+      assert.strictEqual(Target.httpClientFor("missing.csv"), NodeHttpClient.layerUndici)
+      const large = join(dirname(small), "large.csv")
+      writeFileSync(large, Buffer.alloc(2 * 1024 * 1024, 0x41))
+      assert.strictEqual(Target.httpClientFor(large), NodeHttpClient.layerUndici)
+    })
+
+    it.effect.each(inputs)(
+      "scrubs every token its requests carried, not only the secret ($http)",
+      ({ file }) =>
+        Effect.gen(function*() {
+          const directory = WeComTesting.make()
+          const served = yield* Sandbox.serve([{ prefix: "/cgi-bin/", handler: directory.handle }])
+          const env = { WECOM_CORP_ID: directory.corpId, WECOM_SECRET: directory.secret, WECOM_BASE_URL: served.url }
+          const w = yield* wecom(flags(), file).pipe(withEnv(env))
+          assert.strictEqual(w.kind, "real")
+          yield* Effect.gen(function*() {
+            const school = yield* SchoolContacts.SchoolContacts
+            yield* school.students.execute(
+              [{ row: 1, id: "tk-1", item: { student_userid: "tk-1", name: "T" } as never }],
+              { chunk: 0, note: () => Effect.void }
+            ).pipe(Effect.ignore)
+          }).pipe(Effect.provide(w.layer!), withEnv(env))
+          assert.lengthOf(
+            directory.calls("/cgi-bin/school/user/batch_update_student"),
+            1,
+            "the request reached the vendor"
+          )
+          const issued = directory.issuedTokens()
+          assert.isAbove(issued.length, 0)
+          for (const token of issued) assert.include(w.secrets(), token)
+          assert.include(w.secrets(), directory.secret)
+        }).pipe(Effect.scoped)
+    )
   })
 
   describe("sandbox", () => {

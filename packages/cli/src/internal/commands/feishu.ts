@@ -22,7 +22,7 @@ export const departments = (
       ...(batchSize === undefined ? {} : { chunkSize: batchSize }),
       ...(pollDeadline === undefined ? {} : { poll: { deadline: pollDeadline } })
     }
-    const target = yield* Target.feishu({ flags, counters, departments: options })
+    const target = yield* Target.feishu({ flags, file, counters, departments: options })
     const spec = {
       command: "feishu departments add",
       file,

@@ -19,6 +19,7 @@ const run = (command: string, file: string, layout: "students" | "parents", flag
     const concurrency = flags.concurrency ?? 2
     const target = yield* Target.wecom({
       flags,
+      file,
       counters,
       concurrency,
       seed: (directory) => Sandbox.wecomFromInput(directory, input, layout)

@@ -15,6 +15,7 @@ import { statSync } from "node:fs"
 import { Worker } from "node:worker_threads"
 import type { RawRow } from "../csv.ts"
 import { credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
+import { smallInputBytes } from "../heapFlags.ts"
 import {
   classIds,
   type Context,
@@ -140,11 +141,12 @@ const inThread = (file: string, job: Job, sink: Sink): Reader => {
 }
 
 /**
- * By default, files at least this large are read in a worker thread; smaller ones in this thread. Starting a worker and loading
- * the reader into it took 60–110 ms, more than parsing a school's roster takes (docs/PERFORMANCE.md, "Issue 16"),
- * and the second core only pays for itself once parsing takes longer than that.
+ * By default, files at least this large are read in a worker thread; smaller ones in this thread. Starting a worker
+ * and loading the reader into it took 60–110 ms, more than parsing a school's roster takes (docs/PERFORMANCE.md,
+ * "Issue 16"), and the second core only pays for itself once parsing takes longer than that. The same line as the
+ * heap flags' and the HTTP client's.
  */
-export const workerFromBytes = 2 * 1024 * 1024
+export const workerFromBytes = smallInputBytes
 
 /** The size of the file a job reads, or `undefined` when it cannot be seen (the job then reports why). */
 const jobBytes = (job: Job): number | undefined => {

@@ -242,6 +242,38 @@ const flipped = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
 // Tests
 // =============================================================================
 
+/** A vendor whose warm-up is recorded, and an input whose first row waits until the warm-up has started. */
+const warming = (
+  warmUp: (log: Array<string>) => Effect.Effect<void, unknown>,
+  values: ReadonlyArray<unknown> = students(3)
+) => {
+  const log: Array<string> = []
+  const vendor = fakeVendor({ chunkSize: 2 })
+  const started = Deferred.makeUnsafe<void>()
+  const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
+    ...vendor.endpoint,
+    warmUp: Effect.suspend(() => {
+      log.push("warm-up started")
+      Deferred.doneUnsafe(started, Exit.void)
+      return warmUp(log)
+    }),
+    execute: (chunk, context) =>
+      Effect.suspend(() => {
+        log.push(`chunk ${chunk.map((v) => v.row).join(",")}`)
+        return vendor.endpoint.execute(chunk, context)
+      })
+  }
+  // Pass 1 cannot read a row before the warm-up has started: a warm-up that waited for pass 1 would never end.
+  let reads = 0
+  const input = Stream.unwrap(Effect.sync(() => {
+    reads++
+    return reads === 1
+      ? Stream.concat(Stream.fromEffectDrain(Deferred.await(started)), source(values))
+      : source(values)
+  }))
+  return { endpoint, input, log }
+}
+
 describe("BatchPipeline", () => {
   describe("run", () => {
     it.effect("applies valid rows and reports one outcome per input row, in input order", () =>
@@ -875,38 +907,6 @@ describe("BatchPipeline", () => {
   })
 
   describe("warm-up", () => {
-    /** A vendor whose warm-up is recorded, and an input whose first row waits until the warm-up has started. */
-    const warming = (
-      warmUp: (log: Array<string>) => Effect.Effect<void, unknown>,
-      values: ReadonlyArray<unknown> = students(3)
-    ) => {
-      const log: Array<string> = []
-      const vendor = fakeVendor({ chunkSize: 2 })
-      const started = Deferred.makeUnsafe<void>()
-      const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
-        ...vendor.endpoint,
-        warmUp: Effect.suspend(() => {
-          log.push("warm-up started")
-          Deferred.doneUnsafe(started, Exit.void)
-          return warmUp(log)
-        }),
-        execute: (chunk, context) =>
-          Effect.suspend(() => {
-            log.push(`chunk ${chunk.map((v) => v.row).join(",")}`)
-            return vendor.endpoint.execute(chunk, context)
-          })
-      }
-      // Pass 1 cannot read a row before the warm-up has started: a warm-up that waited for pass 1 would never end.
-      let reads = 0
-      const input = Stream.unwrap(Effect.sync(() => {
-        reads++
-        return reads === 1
-          ? Stream.concat(Stream.fromEffectDrain(Deferred.await(started)), source(values))
-          : source(values)
-      }))
-      return { endpoint, input, log }
-    }
-
     it.effect("runs while pass 1 reads the input, and ends before the first chunk is sent", () =>
       Effect.gen(function*() {
         const w = warming((log) =>

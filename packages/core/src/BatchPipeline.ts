@@ -35,7 +35,6 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { Endpoint, Rejection, SourceRow, Spec, Valid } from "./Endpoint.ts"
@@ -241,18 +240,12 @@ export const run = <Item, E, R, EIn, RIn>(
       text: Duration.format(Duration.fromInputUnsafe(options.deadline))
     }
     const journal = Option.getOrUndefined(yield* Effect.serviceOption(RunJournal))
-    // The endpoint's warm-up (a token fetch) overlaps pass 1; whatever becomes of it, the first chunk finds out.
-    const warm = endpoint.warmUp === undefined ? undefined : yield* Effect.forkChild(Effect.ignore(endpoint.warmUp))
-    const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal), options.maxRows).pipe(
-      Effect.onError(() => (warm === undefined ? Effect.void : Fiber.interrupt(warm)))
-    )
+    const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal), options.maxRows)
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)
     if (blocked !== undefined) {
-      if (warm !== undefined) yield* Fiber.interrupt(warm)
       return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked, Resume.appliedOnly(journal))
     }
-    if (warm !== undefined) yield* Fiber.await(warm)
     const resumed = yield* resumeStep(endpoint, plan, journal, options)
     return sendStep(endpoint, input, plan, resumed, journal, options, deadline)
   })).pipe(Stream.withSpan("BatchPipeline.run", noTrace))

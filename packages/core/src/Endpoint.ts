@@ -182,14 +182,6 @@ export interface Executor<Item, E, R> {
     pending: PendingChunk,
     rows: ReadonlyArray<Valid<Item>>
   ) => Effect.Effect<ReadonlyArray<Verified>, E, R>
-  /**
-   * What the first chunk would otherwise wait for and may be done while pass 1 reads the input, such as fetching an
-   * access token: on a school-sized run one round trip is a tenth of the time. `BatchPipeline.run` starts it with
-   * pass 1 when the run may send, waits for it before pass 2, and stops it when nothing will be sent (strict mode with
-   * invalid rows). It must send nothing a vendor keeps: a read, never a write. Its failure is ignored (the first chunk
-   * meets the same failure and reports it), so it should not retry.
-   */
-  readonly warmUp?: Effect.Effect<void, unknown, R> | undefined
 }
 
 /**

@@ -713,9 +713,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
     ...spec(options),
     execute: sendAll,
-    verify,
-    // The tenant access token the first batch needs, fetched while pass 1 reads the input.
-    warmUp: client.accessToken
+    verify
   }
 
   return Departments.of({

@@ -486,8 +486,7 @@ const makeEndpoint = <Item>(
     }).pipe(Effect.map((verdicts): ReadonlyArray<Endpoint.Verified> => verdicts.flat()))
   }
 
-  // The token the first chunk needs, fetched while pass 1 reads the input (gettoken is a read).
-  return { ...specOf(kind), execute, verify, warmUp: client.accessToken }
+  return { ...specOf(kind), execute, verify }
 }
 
 const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({

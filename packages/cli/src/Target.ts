@@ -196,7 +196,7 @@ const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<
 /**
  * The HTTP client for a run over `file`: node's own `http` (keep-alive) for inputs under 2 MiB, undici's dispatcher
  * for larger ones. Undici is 1.4 MB of JavaScript to load, about 80 ms of a 1,000-row run; node's `http` is part of
- * node, but on a 1M-row run it cost ~10% more main-thread CPU per call (docs/PERFORMANCE.md, "Issue 16"). The same
+ * node, but on a 1M-row run it cost ~10% more main-thread CPU (docs/PERFORMANCE.md, "Fifth round"). The same
  * size decides the heap flags (`internal/heapFlags.ts`) and the CSV worker thread.
  *
  * @since 0.3.0

@@ -201,7 +201,7 @@ const fromReader = <A>(
 
 /**
  * The data rows of a CSV file, read once per run (see `spool.ts`): header checked, blank rows skipped (still
- * counted). The first run parses the file in the worker, which also writes the spool; later runs replay the spool's
+ * counted). The first run parses the file (in a worker thread if it is large), which also writes the spool; later runs replay the spool's
  * batches. `toRows` learns which: `sameAsFirstRun` is true on the later runs.
  */
 export const rows = <A>(

@@ -240,6 +240,10 @@ export const run = <Item, E, R, EIn, RIn>(
       text: Duration.format(Duration.fromInputUnsafe(options.deadline))
     }
     const journal = Option.getOrUndefined(yield* Effect.serviceOption(RunJournal))
+    // The endpoint's warm-up (a token fetch) starts beside pass 1 and is never waited for: the first chunk joins what
+    // it started (the client shares one fetch), or meets its failure. Waiting for it here would add scheduler turns
+    // before pass 1, and a caller's `TestClock.adjust` right after forking the run then found no sleep to advance.
+    if (endpoint.warmUp !== undefined) yield* Effect.forkChild(Effect.ignore(endpoint.warmUp))
     const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal), options.maxRows)
     options.onPlan?.(plan)
     const blocked = strictBlock(plan, options)

@@ -182,6 +182,15 @@ export interface Executor<Item, E, R> {
     pending: PendingChunk,
     rows: ReadonlyArray<Valid<Item>>
   ) => Effect.Effect<ReadonlyArray<Verified>, E, R>
+  /**
+   * What the first chunk would otherwise wait for and may start while pass 1 reads the input, such as fetching an
+   * access token: on a school-sized run one round trip is a tenth of the time. `BatchPipeline.run` starts it beside
+   * pass 1 (never in a dry run) and does not wait for it; it is interrupted when the run's set-up ends, so what it
+   * starts must be shared with the calls that need it (the clients' token fetch is). It must send nothing a vendor
+   * keeps: a read, never a write; it may run although strict mode then sends nothing. Its failure is ignored (the
+   * first chunk meets the same failure and reports it), so it should not retry.
+   */
+  readonly warmUp?: Effect.Effect<void, unknown, R> | undefined
 }
 
 /**

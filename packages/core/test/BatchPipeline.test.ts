@@ -2,7 +2,9 @@ import { BatchPipeline, type Endpoint, Limit, PipelineError, RunJournal, VendorE
 import type { Outcome } from "@dirsync/core"
 import { assert, describe, it } from "@effect/vitest"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -239,6 +241,38 @@ const flipped = <E, R>(stream: Stream.Stream<Outcome.RowOutcome, E, R>) =>
 // =============================================================================
 // Tests
 // =============================================================================
+
+/** A vendor whose warm-up is recorded, and an input whose first row waits until the warm-up has started. */
+const warming = (
+  warmUp: (log: Array<string>) => Effect.Effect<void, unknown>,
+  values: ReadonlyArray<unknown> = students(3)
+) => {
+  const log: Array<string> = []
+  const vendor = fakeVendor({ chunkSize: 2 })
+  const started = Deferred.makeUnsafe<void>()
+  const endpoint: Endpoint.Endpoint<Student, TestError, never> = {
+    ...vendor.endpoint,
+    warmUp: Effect.suspend(() => {
+      log.push("warm-up started")
+      Deferred.doneUnsafe(started, Exit.void)
+      return warmUp(log)
+    }),
+    execute: (chunk, context) =>
+      Effect.suspend(() => {
+        log.push(`chunk ${chunk.map((v) => v.row).join(",")}`)
+        return vendor.endpoint.execute(chunk, context)
+      })
+  }
+  // Pass 1 cannot read a row before the warm-up has started: a warm-up that waited for pass 1 would never end.
+  let reads = 0
+  const input = Stream.unwrap(Effect.sync(() => {
+    reads++
+    return reads === 1
+      ? Stream.concat(Stream.fromEffectDrain(Deferred.await(started)), source(values))
+      : source(values)
+  }))
+  return { endpoint, input, log }
+}
 
 describe("BatchPipeline", () => {
   describe("run", () => {
@@ -870,6 +904,35 @@ describe("BatchPipeline", () => {
           ])
         }))
     })
+  })
+
+  describe("warm-up", () => {
+    it.effect("runs beside pass 1, and the chunks do not wait for it", () =>
+      Effect.gen(function*() {
+        const w = warming((log) =>
+          Effect.sleep("50 millis").pipe(Effect.andThen(Effect.sync(() => void log.push("token"))))
+        )
+        const outcomes = yield* collect(BatchPipeline.run(w.endpoint, w.input))
+        assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied", "3:applied"])
+        // Pass 1 could not read a row before the warm-up started; the chunks went before its 50 ms were up, and the run
+        // ended without waiting for them.
+        assert.deepStrictEqual(w.log, ["warm-up started", "chunk 1,2", "chunk 3"])
+      }))
+
+    it.effect("a warm-up that fails is ignored: the chunks are sent and meet the failure themselves", () =>
+      Effect.gen(function*() {
+        const w = warming(() => Effect.fail(vendorError(40014, "token")))
+        const outcomes = yield* collect(BatchPipeline.run(w.endpoint, w.input))
+        assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied", "3:applied"])
+      }))
+
+    it.effect("is never started by a dry run", () =>
+      Effect.gen(function*() {
+        const dry = warming(() => Effect.void)
+        yield* collect(BatchPipeline.dryRun(dry.endpoint, source(students(3))))
+        yield* collect(BatchPipeline.run(dry.endpoint, source(students(3)), { dryRun: true }))
+        assert.deepStrictEqual(dry.log, [])
+      }))
   })
 
   describe("row order", () => {

@@ -713,7 +713,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
     ...spec(options),
     execute: sendAll,
-    verify
+    verify,
+    // The tenant access token the first batch needs, fetched while pass 1 reads the input.
+    warmUp: client.accessToken
   }
 
   return Departments.of({

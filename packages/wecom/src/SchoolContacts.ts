@@ -486,7 +486,8 @@ const makeEndpoint = <Item>(
     }).pipe(Effect.map((verdicts): ReadonlyArray<Endpoint.Verified> => verdicts.flat()))
   }
 
-  return { ...specOf(kind), execute, verify }
+  // The token the first chunk needs, fetched while pass 1 reads the input (gettoken is a read).
+  return { ...specOf(kind), execute, verify, warmUp: client.accessToken }
 }
 
 const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({

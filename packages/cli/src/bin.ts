@@ -5,11 +5,22 @@
  * `@effect/platform-node` barrel alone costs ~0.4 s of module loading; in the bundle each becomes a chunk of its own
  * (`bundle.ts`), so this file is all node compiles before the re-exec.
  */
+import { mkdirSync } from "node:fs"
 import { enableCompileCache } from "node:module"
 import { homedir } from "node:os"
 import { join } from "node:path"
 import { inputBytes, relaunchArgv } from "./internal/heapFlags.ts"
 import { version } from "./internal/version.ts"
+
+/** Whether `path` is now a directory: made here (one level, 0700) or there already. */
+const madeOrExists = (path: string): boolean => {
+  try {
+    mkdirSync(path, { mode: 0o700 })
+    return true
+  } catch (e) {
+    return (e as { readonly code?: unknown }).code === "EEXIST"
+  }
+}
 
 const relaunch = relaunchArgv({
   argv: process.argv,
@@ -33,7 +44,10 @@ if (relaunch !== undefined && process.execve !== undefined) {
 // off. Where the directory cannot be made (a read-only home), node runs on without it.
 if (process.env["NODE_COMPILE_CACHE"] === undefined) {
   const cacheHome = process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache")
-  enableCompileCache?.(join(cacheHome, "dirsync", "node-compile-cache"))
+  const dir = join(cacheHome, "dirsync")
+  // Made one level at a time: node's recursive mkdir spins forever where mkdir answers ENOENT under a parent that
+  // exists (a home under /proc hung `dirsync --help`), so the cache is used only below a directory we could make.
+  if (madeOrExists(cacheHome) && madeOrExists(dir)) enableCompileCache?.(join(dir, "node-compile-cache"))
 }
 
 const main = async () => {

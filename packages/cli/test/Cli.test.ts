@@ -58,6 +58,19 @@ describe("Cli", () => {
     assert.strictEqual(dirsync("--log-level", "none", "--version"), fast)
   })
 
+  it("starts where its compile cache cannot be made: a home directory under /proc once made it spin forever", () => {
+    const env: Record<string, string> = {}
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && k !== "NODE_COMPILE_CACHE" && k !== "XDG_CACHE_HOME") env[k] = v
+    }
+    const out = execFileSync(process.execPath, [bin, "--help"], {
+      encoding: "utf8",
+      env: { ...env, HOME: "/proc" },
+      timeout: 20_000
+    })
+    assert.include(out, "WeCom school contacts and Feishu contacts")
+  })
+
   it("describes itself in --help", () => {
     assert.include(dirsync("--help"), "WeCom school contacts and Feishu contacts")
   })

@@ -182,7 +182,23 @@ const collectTokens = (tokens: Set<string>) => (request: HttpClientRequest.HttpC
     if (auth !== undefined && /^Bearer ./i.test(auth)) tokens.add(auth.slice(7))
   })
 
-const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<string>) => ({
+/**
+ * The client's call budget for `--rate N`: N calls a minute, with the vendor's other documented windows kept (WeCom's
+ * hourly cap, Feishu's 50 a second). The limiter lets up to N calls go at once, so `--rate` alone would let a Feishu
+ * run send a minute's budget within one second.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const rateLimitOf = (rate: number | undefined, vendorDefault: RateLimit.Limit): RateLimit.Limit | undefined =>
+  rate === undefined ? undefined : { ...vendorDefault, calls: rate, window: "1 minute" }
+
+const clientOptionsOf = (
+  flags: Flags,
+  counters: Progress.Counters,
+  tokens: Set<string>,
+  vendorDefault: RateLimit.Limit
+) => ({
   retry: { onRetry: Progress.countRetry(counters) },
   transformClient: (client: HttpClient.HttpClient) =>
     client.pipe(
@@ -190,7 +206,7 @@ const clientOptionsOf = (flags: Flags, counters: Progress.Counters, tokens: Set<
         Effect.andThen(collectTokens(tokens)(request), Effect.sync(() => void counters.calls++))
       )
     ),
-  ...(flags.rate === undefined ? {} : { rateLimit: { calls: flags.rate, window: "1 minute" } as const })
+  rateLimit: rateLimitOf(flags.rate, vendorDefault)
 })
 
 /**
@@ -233,7 +249,10 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
   const tokens = new Set<string>()
-  const clientOptions = { ...clientOptionsOf(flags, options.counters, tokens), concurrency: options.concurrency }
+  const clientOptions = {
+    ...clientOptionsOf(flags, options.counters, tokens, WeComClient.defaultRateLimit),
+    concurrency: options.concurrency
+  }
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox
@@ -289,7 +308,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
   const tokens = new Set<string>()
-  const clientOptions = clientOptionsOf(flags, options.counters, tokens)
+  const clientOptions = clientOptionsOf(flags, options.counters, tokens, FeishuClient.defaultRateLimit)
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox

@@ -1,11 +1,17 @@
 import { Progress, Sandbox, Target } from "@dirsync/cli"
+import { RateLimit } from "@dirsync/core"
+import * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComTesting from "@dirsync/wecom/testing"
+import * as WeComClient from "@dirsync/wecom/WeComClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Clock from "effect/Clock"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/testing/TestClock"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -41,6 +47,32 @@ const credentials = {
 }
 
 describe("Target", () => {
+  describe("--rate", () => {
+    it.effect("sets the per-minute budget and keeps the vendor's other windows: never 51 Feishu calls in a second", () =>
+      Effect.gen(function*() {
+        assert.isUndefined(Target.rateLimitOf(undefined, FeishuClient.defaultRateLimit))
+        assert.deepStrictEqual(Target.rateLimitOf(6000, WeComClient.defaultRateLimit), {
+          calls: 6000,
+          window: "1 minute",
+          also: [{ calls: 150_000, window: "1 hour" }]
+        })
+        const limit = Target.rateLimitOf(6000, FeishuClient.defaultRateLimit)!
+        const starts: Array<number> = []
+        const fiber = yield* Effect.forkChild(Effect.forEach(
+          Array.from({ length: 120 }),
+          () => Clock.currentTimeMillis.pipe(Effect.map((t) => void starts.push(t)), RateLimit.withLimit("k", limit)),
+          { concurrency: "unbounded", discard: true }
+        ))
+        yield* TestClock.adjust("1 minute")
+        yield* Fiber.join(fiber)
+        starts.sort((a, b) => a - b)
+        assert.lengthOf(starts, 120)
+        for (let i = 0; i + 50 < starts.length; i++) {
+          assert.isAtLeast(starts[i + 50]! - starts[i]!, 1000, `calls ${i} and ${i + 50}`)
+        }
+      }).pipe(Effect.provide(RateLimit.layerMemory)))
+  })
+
   describe("dry run", () => {
     it.effect("builds no client and names the default base URL, with no credentials at all", () =>
       Effect.gen(function*() {

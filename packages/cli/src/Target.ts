@@ -31,9 +31,8 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { statSync } from "node:fs"
 import * as CliExit from "./CliExit.ts"
-import { smallInputBytes } from "./internal/heapFlags.ts"
+import { fileBytes, isSmall } from "./internal/inputSize.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
 import type * as Runner from "./Runner.ts"
@@ -213,20 +212,13 @@ const clientOptionsOf = (
  * The HTTP client for a run over `file`: node's own `http` (keep-alive) for inputs under 2 MiB, undici's dispatcher
  * for larger ones. Undici is 1.4 MB of JavaScript to load, about 80 ms of a 1,000-row run; node's `http` is part of
  * node, but on a 1M-row run it cost ~10% more main-thread CPU (docs/PERFORMANCE.md, "Fifth round"). The same
- * size decides the heap flags (`internal/heapFlags.ts`) and the CSV worker thread.
+ * size decides the heap flags and the CSV worker thread (`internal/inputSize.ts`).
  *
  * @since 0.3.0
  * @category constructors
  */
-export const httpClientFor = (file: string): Layer.Layer<HttpClient.HttpClient> => {
-  let bytes = Number.POSITIVE_INFINITY
-  try {
-    bytes = statSync(file).size
-  } catch {
-    // not readable: the input reader names the problem; the client choice does not matter then
-  }
-  return bytes < smallInputBytes ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }) : NodeHttpClient.layerUndici
-}
+export const httpClientFor = (file: string): Layer.Layer<HttpClient.HttpClient> =>
+  isSmall(fileBytes(file)) ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }) : NodeHttpClient.layerUndici
 
 // =============================================================================
 // WeCom

@@ -9,7 +9,8 @@ import { mkdirSync } from "node:fs"
 import { enableCompileCache } from "node:module"
 import { homedir } from "node:os"
 import { join } from "node:path"
-import { inputBytes, relaunchArgv } from "./internal/heapFlags.ts"
+import { relaunchArgv } from "./internal/heapFlags.ts"
+import { inputBytes } from "./internal/inputSize.ts"
 import { version } from "./internal/version.ts"
 
 /** Whether `path` is now a directory: made here (one level, 0700) or there already. */

@@ -9,8 +9,8 @@ import { execFileSync } from "node:child_process"
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { smallInputBytes } from "../src/internal/heapFlags.ts"
 import { workerFromBytes } from "../src/internal/input/csvRows.ts"
+import { smallInputBytes } from "../src/internal/inputSize.ts"
 
 const out = mkdtempSync(join(tmpdir(), "dirsync-bundle-test-"))
 

@@ -1,14 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, readFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { availableParallelism } from "node:os"
-import {
-  defaultFlags,
-  defaultHeapFlags,
-  inputBytes,
-  type Launch,
-  relaunchArgv,
-  smallInputBytes
-} from "../src/internal/heapFlags.ts"
+import { defaultFlags, defaultHeapFlags, type Launch, relaunchArgv } from "../src/internal/heapFlags.ts"
+import { smallInputBytes } from "../src/internal/inputSize.ts"
 import { assertExit, csv, dirsync, tempDir } from "./e2eHelpers.ts"
 
 const launch = (args: ReadonlyArray<string>, overrides: Partial<Launch> = {}): Launch => ({
@@ -62,23 +56,6 @@ describe("heapFlags", () => {
     assert.isDefined(
       relaunchArgv(launch(sync, { inputBytes: 10, env: { DIRSYNC_NODE_FLAGS: "--max-semi-space-size=4" } }))
     )
-  })
-
-  it("measures the input files named on the command line, whatever their position or flag", () => {
-    const dir = tempDir()
-    try {
-      const a = dir.write("a.csv", "x".repeat(1000))
-      const b = dir.write("b.JSONL", "y".repeat(234))
-      dir.write("notes.txt", "z".repeat(5000))
-      assert.strictEqual(inputBytes(["wecom", "students", "update", a, "--dry-run"]), 1000)
-      assert.strictEqual(inputBytes(["feishu", "departments", "add", `--parents=${b}`, a]), 1234)
-      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("notes.txt")]))
-      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("missing.csv")]))
-      mkdirSync(dir.path("folder.csv"))
-      assert.isUndefined(inputBytes(["wecom", "students", "update", dir.path("folder.csv")]), "a folder is no input")
-    } finally {
-      dir.remove()
-    }
   })
 
   it("respects heap sizing the user chose, which also stops a second re-exec", () => {

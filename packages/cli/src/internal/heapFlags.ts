@@ -19,8 +19,8 @@
  *
  * Plain Node, no Effect: it runs before the CLI is loaded.
  */
-import { statSync } from "node:fs"
 import { availableParallelism } from "node:os"
+import { isSmall } from "./inputSize.ts"
 
 /** The heap flags dirsync adds for `wecom …` and `feishu …` commands unless `DIRSYNC_NODE_FLAGS` says otherwise. */
 export const defaultHeapFlags: ReadonlyArray<string> = ["--max-semi-space-size=8", "--heap-growing-percent=20"]
@@ -46,40 +46,10 @@ export interface Launch {
   /** Cores available to this process; `os.availableParallelism()` when not given. */
   readonly cores?: number | undefined
   /**
-   * Bytes of the input files named on the command line ({@link inputBytes}); `undefined` when none could be found
-   * (then the flags are applied, as for a large input).
+   * Bytes of the input files named on the command line (`inputSize.inputBytes`); `undefined` when none could be
+   * found (then the flags are applied, as for a large input).
    */
   readonly inputBytes?: number | undefined
-}
-
-/**
- * Inputs smaller than this run on node's default heap sizing, in this process. The flags keep memory flat on long
- * runs, but a re-exec starts node twice and the small heap steps make start-up itself collect more often: together
- * about 0.1–0.2 s, more than a school-sized run spends sending (docs/PERFORMANCE.md, "Issue 16"). Below this size
- * node's defaults stay well under the memory the flags are there to guarantee.
- */
-export const smallInputBytes = 2 * 1024 * 1024
-
-const inputExtension = /\.(csv|json|ndjson|jsonl|xlsx)$/i
-
-/**
- * The total size of the arguments that look like input files (an input extension, an existing regular file), or
- * `undefined` when there is none. A `--report` or `--journal` path with such an extension counts too, which can only
- * make the input look larger, never smaller.
- */
-export const inputBytes = (args: ReadonlyArray<string>): number | undefined => {
-  let total: number | undefined
-  for (const arg of args) {
-    if (!inputExtension.test(arg)) continue
-    const value = arg.startsWith("--") && arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : arg
-    try {
-      const stat = statSync(value)
-      if (stat.isFile()) total = (total ?? 0) + stat.size
-    } catch {
-      // not a file (yet): a report to be written, a typo the CLI will name
-    }
-  }
-  return total
 }
 
 // The commands that read a whole roster; the rest (help, version, sandbox, demo) start as they are, so their cold
@@ -92,7 +62,7 @@ const flagName = (flag: string) => flag.split("=", 1)[0]!.replaceAll("_", "-")
 
 /**
  * The argv to re-execute node with, or `undefined` to run in this process as it is: for commands that do not
- * stream, for inputs under {@link smallInputBytes} (unless `DIRSYNC_NODE_FLAGS` asks for flags), when the user
+ * stream, for small inputs (`inputSize.ts`, unless `DIRSYNC_NODE_FLAGS` asks for flags), when the user
  * already chose any of these flags (on the command line or in `NODE_OPTIONS`, which also stops a second re-exec),
  * when `DIRSYNC_NODE_FLAGS` is empty, and on Windows, which has no `execve`.
  */
@@ -101,9 +71,9 @@ export const relaunchArgv = (launch: Launch): ReadonlyArray<string> | undefined 
   if (!streamingCommands.has(args[0] ?? "") || args.some((a) => informational.has(a))) return undefined
   if (launch.platform === "win32") return undefined
   const override = launch.env[flagsVariable]
-  if (override === undefined && launch.inputBytes !== undefined && launch.inputBytes < smallInputBytes) {
-    return undefined
-  }
+  // A small input runs on node's defaults in one start: the re-exec and the small heap steps cost a school-sized run
+  // 0.1–0.2 s, and node's defaults stay far under the memory the flags guarantee at that size.
+  if (override === undefined && isSmall(launch.inputBytes)) return undefined
   const flags = override === undefined
     ? defaultFlags(launch.cores ?? availableParallelism())
     : override.split(/\s+/).filter((f) => f.length > 0)

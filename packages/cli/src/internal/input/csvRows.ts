@@ -11,11 +11,10 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { statSync } from "node:fs"
 import { Worker } from "node:worker_threads"
 import type { RawRow } from "../csv.ts"
 import { credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
-import { smallInputBytes } from "../heapFlags.ts"
+import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
 import {
   classIds,
   type Context,
@@ -148,15 +147,6 @@ const inThread = (file: string, job: Job, sink: Sink): Reader => {
  */
 export const workerFromBytes = smallInputBytes
 
-/** The size of the file a job reads, or `undefined` when it cannot be seen (the job then reports why). */
-const jobBytes = (job: Job): number | undefined => {
-  try {
-    return statSync(job.kind === "read" ? job.file : job.spool).size
-  } catch {
-    return undefined
-  }
-}
-
 /**
  * One reader's batches as rows, a reader per run of the Stream; batches are answered with credits, so the reader
  * never runs far ahead.
@@ -165,7 +155,7 @@ const fromReader = <A>(
   file: string,
   job: Job,
   limits: Limits,
-  workerFrom: number,
+  inThisThread: () => boolean,
   toRows: BatchMapper<A>
 ): Stream.Stream<A, InputError> =>
   Stream.suspend(() => {
@@ -180,10 +170,7 @@ const fromReader = <A>(
             end: () => Queue.endUnsafe(queue),
             fail: (error) => Queue.failCauseUnsafe(queue, Cause.fail(error))
           }
-          const bytes = jobBytes(job)
-          reader = bytes !== undefined && bytes < workerFrom
-            ? inThread(file, job, sink)
-            : inWorker(file, job, limits, sink)
+          reader = inThisThread() ? inThread(file, job, sink) : inWorker(file, job, limits, sink)
           return reader
         }),
         (r) => Effect.promise(r.stop)
@@ -211,11 +198,13 @@ export const rows = <A>(
 ): Stream.Stream<A, InputError> => {
   const { file, layout, limits } = ctx
   const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes }
-  const workerFrom = ctx.csvWorkerFromBytes ?? workerFromBytes
+  // Decided once, from the user's file, when its first read starts: the spool's replays follow the same choice.
+  let small: boolean | undefined
+  const inThisThread = () => (small ??= isSmall(fileBytes(file), ctx.csvWorkerFromBytes ?? workerFromBytes))
   return readOnce(
     spool,
-    (path) => fromReader(file, { kind: "read", file, layout, sizes, spool: path }, limits, workerFrom, toRows(false)),
-    (path) => fromReader(file, { kind: "replay", spool: path }, limits, workerFrom, toRows(true))
+    (path) => fromReader(file, { kind: "read", file, layout, sizes, spool: path }, limits, inThisThread, toRows(false)),
+    (path) => fromReader(file, { kind: "replay", spool: path }, limits, inThisThread, toRows(true))
   )
 }
 

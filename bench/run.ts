@@ -342,6 +342,17 @@ const expectAllApplied = (what: string, r: ChildResult, rows: number) => {
   return summary
 }
 
+/** The naive script's own count: it read every row and no reply failed any. */
+const expectNaiveApplied = (what: string, r: ChildResult, rows: number) => {
+  let out: { rows?: number; failedRows?: number } = {}
+  try {
+    out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as typeof out
+  } catch {
+    // not its JSON line: a failure, reported below with its output
+  }
+  if (r.code !== 0 || out.rows !== rows || out.failedRows !== 0) throw cliFailure(what, r)
+}
+
 const writes = (p: Proxy) => p.records.filter((c) => c.path.endsWith("/batch_update_student"))
 
 // =============================================================================
@@ -613,8 +624,7 @@ const b2 = async () => {
         (x) => x.r.wallMs
       )
       if (i === 0) {
-        const out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as { rows?: number; failedRows?: number }
-        if (r.code !== 0 || out.rows !== rows || out.failedRows !== 0) throw cliFailure("B2 naive", r)
+        expectNaiveApplied("B2 naive", r, rows)
       } else {
         expectAllApplied(`B2 ${run.name}`, r, rows)
       }
@@ -985,17 +995,6 @@ const b5Sizes = (): ReadonlyArray<number> => {
     throw new Error(`bench: BENCH_B5_SIZES must be row counts separated by commas, not ${JSON.stringify(text)}`)
   }
   return sizes
-}
-
-/** The naive script's own count: it read every row and no reply failed any. */
-const expectNaiveApplied = (what: string, r: ChildResult, rows: number) => {
-  let out: { rows?: number; failedRows?: number } = {}
-  try {
-    out = JSON.parse(r.stdout.trim().split("\n").at(-1) ?? "{}") as typeof out
-  } catch {
-    // not its JSON line: a failure, reported below with its output
-  }
-  if (r.code !== 0 || out.rows !== rows || out.failedRows !== 0) throw cliFailure(what, r)
 }
 
 const wallS = (r: ChildResult) => r.wallMs / 1000

@@ -23,7 +23,11 @@ const undiciNames: Plugin = {
   setup(b) {
     b.onResolve({ filter: /^\.\/Undici\.js$/ }, (args) =>
       /@effect[/+]platform-node/.test(args.importer)
-        ? { path: args.importer, namespace: "undici-names", pluginData: dirname(args.importer) }
+        ? {
+          path: join(dirname(args.importer), "Undici.js"),
+          namespace: "undici-names",
+          pluginData: dirname(args.importer)
+        }
         : undefined)
     b.onLoad({ filter: /.*/, namespace: "undici-names" }, (args) => {
       const from = args.pluginData as string
@@ -38,11 +42,11 @@ const undiciNames: Plugin = {
   }
 }
 
-// Chunks of an earlier build: their names carry a content hash, so a new build would otherwise leave them beside
-// the new ones (and in the published package).
 const at = process.argv.indexOf("--outdir")
 const outdir = at === -1 ? join(import.meta.dirname, "dist") : resolve(process.argv[at + 1]!)
 mkdirSync(outdir, { recursive: true })
+// Chunks of an earlier build: their names carry a content hash, so a new build would otherwise leave them beside
+// the new ones (and in the published package).
 const chunk = /^\w+-[A-Z0-9]{8}\.mjs$/
 for (const name of readdirSync(outdir, { withFileTypes: true })) {
   if (name.isFile() && chunk.test(name.name)) rmSync(join(outdir, name.name))

@@ -53,13 +53,14 @@ const IN_FLIGHT = 2
 /** Hands a batch to the consumer; returns a promise when the reader must wait for a credit. */
 export type Post = (rows: string, columns: ReadonlyArray<string>) => Promise<void> | undefined
 
+/** One batch of rows as text, with the header's columns. */
+export type Batch = Extract<WorkerMessage, { rows: string }>
+
 /**
  * Credit-based back-pressure over `send`: `post` resolves at once until {@link IN_FLIGHT} batches are unanswered,
  * then when `credit` is called (once per batch the consumer took).
  */
-export const credited = (
-  send: (message: WorkerMessage) => void
-): { readonly post: Post; readonly credit: () => void } => {
+export const credited = (send: (batch: Batch) => void): { readonly post: Post; readonly credit: () => void } => {
   let unanswered = 0
   let resume: (() => void) | undefined
   return {

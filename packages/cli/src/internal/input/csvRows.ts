@@ -13,7 +13,7 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { Worker } from "node:worker_threads"
 import type { RawRow } from "../csv.ts"
-import { credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
+import { type Batch, credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
 import {
   classIds,
@@ -58,8 +58,6 @@ interface Reader {
   readonly credit: () => void
   readonly stop: () => Promise<void>
 }
-
-type Batch = Extract<WorkerMessage, { rows: string }>
 
 /** Callbacks a reader reports to: a batch, the end, or the failure that stopped it. */
 interface Sink {
@@ -116,9 +114,7 @@ const stopped = new Error("stopped")
  */
 const inThread = (file: string, job: Job, sink: Sink): Reader => {
   let stop = false
-  const { credit, post } = credited((message) => {
-    if ("rows" in message) sink.batch(message)
-  })
+  const { credit, post } = credited(sink.batch)
   const done = runJob(job, (rows, columns) => (stop ? Promise.reject(stopped) : post(rows, columns))).then(
     (problem) => {
       if (stop) return

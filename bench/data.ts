@@ -36,14 +36,20 @@ const writeBlocks = (path: string, head: string, count: number, row: (i: number)
   }
 }
 
+/** Student i as the CLI's CSV reader hands it to the pipeline: strings, class ids as numbers. */
+export const student = (i: number) => ({
+  student_userid: studentId(i),
+  name: name(i),
+  mobile: `138${String(i).padStart(8, "0")}`,
+  department: [1 + (i % 60), 1001 + (i % 12)]
+})
+
 /** `count` valid student rows: the CSV a school would export, UTF-8, with class ids joined by `;`. */
 export const writeStudentsCsv = (path: string, count: number): void =>
-  writeBlocks(
-    path,
-    "student_userid,name,mobile,department\n",
-    count,
-    (i) => `${studentId(i)},${name(i)},138${String(i).padStart(8, "0")},${1 + (i % 60)};${1001 + (i % 12)}\n`
-  )
+  writeBlocks(path, "student_userid,name,mobile,department\n", count, (i) => {
+    const s = student(i)
+    return `${s.student_userid},${s.name},${s.mobile},${s.department.join(";")}\n`
+  })
 
 /** The sandbox seed: every class and the first `count` students (with other names, so the updates change them). */
 export const writeSeed = (path: string, count: number): void =>

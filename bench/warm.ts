@@ -18,7 +18,7 @@ import * as Stream from "effect/Stream"
 import { parseArgs } from "node:util"
 import { SchoolContacts } from "../packages/wecom/src/index.ts"
 import * as Testing from "../packages/wecom/src/testing.ts"
-import { classIds, studentId } from "./data.ts"
+import { classIds, student, studentId } from "./data.ts"
 
 const { values: args } = parseArgs({
   options: { runs: { type: "string" }, rows: { type: "string" }, rate: { type: "string" } }
@@ -27,27 +27,13 @@ const runs = Number(args.runs ?? 100)
 const rows = Number(args.rows ?? 1000)
 const rate = args.rate === undefined ? undefined : Number(args.rate)
 
-const surnames = ["张", "王", "李", "赵", "陈", "刘", "杨", "黄", "周", "吴"]
-const given = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳"]
-
 // The school of the generated CSVs (bench/data.ts): every class, and every student of the rows, under other names.
 const directory = Testing.make({ callLogLimit: 1000 })
 directory.addClasses(...classIds)
 for (let i = 1; i <= rows; i++) directory.addStudent({ student_userid: studentId(i), name: `old${i}` })
 
-// The values the CLI's CSV reader gives the pipeline for bench/data.ts rows: strings, class ids as numbers.
-const input = Array.from({ length: rows }, (_, k) => {
-  const i = k + 1
-  return {
-    row: i,
-    value: {
-      student_userid: studentId(i),
-      name: `${surnames[i % 10]}${given[(i >> 2) % 10]}${given[(i >> 5) % 10]}`,
-      mobile: `138${String(i).padStart(8, "0")}`,
-      department: [1 + (i % 60), 1001 + (i % 12)]
-    }
-  }
-})
+// The rows of bench/data.ts's CSVs, as the CLI's reader gives them to the pipeline.
+const input = Array.from({ length: rows }, (_, k) => ({ row: k + 1, value: student(k + 1) }))
 
 const layer = SchoolContacts.layer.pipe(
   Layer.provide(

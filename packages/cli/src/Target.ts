@@ -208,17 +208,26 @@ const clientOptionsOf = (
   rateLimit: rateLimitOf(flags.rate, vendorDefault)
 })
 
+/** The variable that overrides {@link httpClientFor}'s choice: `undici` or `node`. */
+const httpClientVariable = "DIRSYNC_HTTP_CLIENT"
+
 /**
  * The HTTP client for a run over `file`: node's own `http` (keep-alive) for inputs under 2 MiB, undici's dispatcher
  * for larger ones. Undici is 1.4 MB of JavaScript to load, about 80 ms of a 1,000-row run; node's `http` is part of
  * node, but on a 1M-row run it cost ~10% more main-thread CPU (docs/PERFORMANCE.md, "Fifth round"). The same
- * size decides the heap flags and the CSV worker thread (`internal/inputSize.ts`).
+ * size decides the heap flags and the CSV worker thread (`internal/inputSize.ts`). `DIRSYNC_HTTP_CLIENT=undici|node`
+ * chooses one whatever the size (the drills use it to attack both); another value is a usage error.
  *
  * @since 0.3.0
  * @category constructors
  */
-export const httpClientFor = (file: string): Layer.Layer<HttpClient.HttpClient> =>
-  isSmall(fileBytes(file)) ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }) : NodeHttpClient.layerUndici
+export const httpClientFor = Effect.fnUntraced(function*(file: string) {
+  const chosen = yield* Config.option(Config.String(httpClientVariable)).pipe(Effect.mapError(refusal))
+  const name = Option.getOrUndefined(chosen)?.trim() || (isSmall(fileBytes(file)) ? "node" : "undici")
+  if (name === "node") return NodeHttpClient.layerNodeHttpOptions({ keepAlive: true })
+  if (name === "undici") return NodeHttpClient.layerUndici
+  return yield* CliExit.usage(`${httpClientVariable} must be "undici" or "node", not ${JSON.stringify(name)}`)
+})
 
 // =============================================================================
 // WeCom
@@ -275,7 +284,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   return {
     kind: "real",
     label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
-    layer: targetLayer(service.pipe(Layer.provide([httpClientFor(options.file), RateLimit.layerMemory]))),
+    layer: targetLayer(service.pipe(Layer.provide([yield* httpClientFor(options.file), RateLimit.layerMemory]))),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<SchoolContacts.SchoolContacts>
 })
@@ -330,7 +339,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   return {
     kind: "real",
     label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
-    layer: targetLayer(service.pipe(Layer.provide(httpClientFor(options.file)))),
+    layer: targetLayer(service.pipe(Layer.provide(yield* httpClientFor(options.file)))),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<Departments.Departments>
 })

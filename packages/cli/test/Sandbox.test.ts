@@ -14,8 +14,14 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
-/** The real WeCom client over undici, as the CLI builds it, against a sandbox serving `reply` to batch calls. */
-const replyingOverSocket = (reply: WeComTesting.MockResponse) =>
+/** The CLI's two HTTP clients (`Target.httpClientFor`): node's http for small inputs, undici for large ones. */
+const httpClients = [
+  { http: "node's http", layer: NodeHttpClient.layerNodeHttpOptions({ keepAlive: true }) },
+  { http: "undici", layer: NodeHttpClient.layerUndici }
+]
+
+/** The real WeCom client over `http`, as the CLI builds it, against a sandbox serving `reply` to batch calls. */
+const replyingOverSocket = (reply: WeComTesting.MockResponse, http: (typeof httpClients)[number]["layer"]) =>
   Effect.gen(function*() {
     const served = yield* Sandbox.serve([{
       prefix: "/cgi-bin/",
@@ -35,7 +41,7 @@ const replyingOverSocket = (reply: WeComTesting.MockResponse) =>
       secret: Redacted.make("secret-over-socket"),
       baseUrl: served.url,
       maxResponseBytes: 1024 * 1024
-    }).pipe(Layer.provide([NodeHttpClient.layerUndici, RateLimit.layerMemory]))
+    }).pipe(Layer.provide([http, RateLimit.layerMemory]))
     return yield* WeComClient.WeComClient.use((c) =>
       c.post(WeComTesting.PATHS.batchUpdateStudent, { students: [] }, WeComSchema.BatchReply, {
         idempotent: false,
@@ -50,18 +56,23 @@ describe("Sandbox", () => {
     const body = JSON.stringify({ errcode: 0, errmsg: "ok" })
     const ok = { status: 200, headers: { "content-type": "application/json" }, bodyText: body }
 
-    it.live("cuts a reply after its headers or halfway over a real socket: the client's outcome is unknown", () =>
-      Effect.gen(function*() {
-        for (const cutAfter of [0, Math.floor(body.length / 2)]) {
-          const e = yield* replyingOverSocket({ ...ok, cutAfter })
-          assert.strictEqual(e.reason._tag, "Transient", `cutAfter ${cutAfter}`)
-          assert.isTrue(e.outcomeUnknown, `cutAfter ${cutAfter}`)
-        }
-      }))
+    it.live.each(httpClients)(
+      "cuts a reply after its headers or halfway over a real socket: the client's outcome is unknown ($http)",
+      ({ layer }) =>
+        Effect.gen(function*() {
+          for (const cutAfter of [0, Math.floor(body.length / 2)]) {
+            const e = yield* replyingOverSocket({ ...ok, cutAfter }, layer)
+            assert.strictEqual(e.reason._tag, "Transient", `cutAfter ${cutAfter}`)
+            assert.isTrue(e.outcomeUnknown, `cutAfter ${cutAfter}`)
+          }
+        })
+    )
 
-    it.live("streams a huge reply as the client reads it; the client stops at its cap", () =>
+    it.live.each(httpClients)("streams a huge reply as the client reads it; the client stops at its cap ($http)", ({
+      layer
+    }) =>
       Effect.gen(function*() {
-        const e = yield* replyingOverSocket({ ...ok, padBytes: 512 * 1024 * 1024 })
+        const e = yield* replyingOverSocket({ ...ok, padBytes: 512 * 1024 * 1024 }, layer)
         assert.strictEqual(e.reason._tag === "Transient" && e.reason.kind, "reply")
         assert.include(e.vendorMessage, "larger than 1 MiB")
         assert.isTrue(e.outcomeUnknown)

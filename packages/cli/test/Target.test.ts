@@ -168,13 +168,20 @@ describe("Target", () => {
     afterAll(() => rmSync(dirname(small), { recursive: true, force: true }))
     const inputs = [{ http: "node's http", file: small }, { http: "undici", file: "missing.csv" }]
 
-    it("chooses node's http for inputs under 2 MiB and undici from there", () => {
-      assert.notStrictEqual(Target.httpClientFor(small), NodeHttpClient.layerUndici)
-      assert.strictEqual(Target.httpClientFor("missing.csv"), NodeHttpClient.layerUndici)
-      const large = join(dirname(small), "large.csv")
-      writeFileSync(large, Buffer.alloc(2 * 1024 * 1024, 0x41))
-      assert.strictEqual(Target.httpClientFor(large), NodeHttpClient.layerUndici)
-    })
+    it.effect("chooses node's http for inputs under 2 MiB and undici from there, or as DIRSYNC_HTTP_CLIENT says", () =>
+      Effect.gen(function*() {
+        const large = join(dirname(small), "large.csv")
+        writeFileSync(large, Buffer.alloc(2 * 1024 * 1024, 0x41))
+        const choose = (file: string, env: Record<string, string> = {}) => Target.httpClientFor(file).pipe(withEnv(env))
+        assert.notStrictEqual(yield* choose(small), NodeHttpClient.layerUndici)
+        assert.strictEqual(yield* choose("missing.csv"), NodeHttpClient.layerUndici)
+        assert.strictEqual(yield* choose(large), NodeHttpClient.layerUndici)
+        assert.strictEqual(yield* choose(small, { DIRSYNC_HTTP_CLIENT: "undici" }), NodeHttpClient.layerUndici)
+        assert.notStrictEqual(yield* choose(large, { DIRSYNC_HTTP_CLIENT: "node" }), NodeHttpClient.layerUndici)
+        const typo = yield* Effect.flip(choose(small, { DIRSYNC_HTTP_CLIENT: "fetch" }))
+        assert.strictEqual(typo.code, 2)
+        assert.strictEqual(typo.message, `DIRSYNC_HTTP_CLIENT must be "undici" or "node", not "fetch"`)
+      }))
 
     it.effect.each(inputs)(
       "scrubs every token its requests carried, not only the secret ($http)",

@@ -52,6 +52,13 @@ const assertNoWindowOverfull = (at: ReadonlyArray<number>, limit: RateLimit.Limi
 /** The limiter's own count of the keys and start times it holds. */
 const size = Effect.flatMap(Effect.service(RateLimit.RateLimit), (limiter) => limiter.size)
 
+/** One limited call on key "k" that records the Clock time it ran at. */
+const recorded = (limit: RateLimit.Limit) => {
+  const times: Array<number> = []
+  const call = Clock.currentTimeMillis.pipe(Effect.map((t) => void times.push(t)), RateLimit.withLimit("k", limit))
+  return { call, times }
+}
+
 describe("RateLimit", () => {
   describe("withLimit", () => {
     it.effect("sends a burst of up to `calls` at once; the next waits until the first leaves the window", () =>
@@ -64,11 +71,7 @@ describe("RateLimit", () => {
     it.effect("a waiting call starts as soon as the oldest start leaves the window, not a whole window later", () =>
       Effect.gen(function*() {
         const limit: RateLimit.Limit = { calls: 3, window: "1 second" }
-        const times: Array<number> = []
-        const call = Clock.currentTimeMillis.pipe(
-          Effect.map((t) => void times.push(t)),
-          RateLimit.withLimit("k", limit)
-        )
+        const { call, times } = recorded(limit)
         // Starts at 0, 300 and 600; the 4th, asked for at 700, may go once 0 is out of the window (1010), and the
         // 5th, asked for then, once 300 is (1310).
         yield* call
@@ -151,11 +154,7 @@ describe("RateLimit", () => {
     it.effect("lets a call through at once after a quiet period", () =>
       Effect.gen(function*() {
         const limit: RateLimit.Limit = { calls: 1, window: "1 second" }
-        const times: Array<number> = []
-        const call = Clock.currentTimeMillis.pipe(
-          Effect.map((t) => void times.push(t)),
-          RateLimit.withLimit("k", limit)
-        )
+        const { call, times } = recorded(limit)
         yield* call
         yield* TestClock.adjust("5 seconds")
         yield* call

@@ -33,6 +33,9 @@ const flags = (overrides: Partial<Target.Flags> = {}): Target.Flags => ({
 const withEnv = (env: Record<string, string>) =>
   Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromUnknown(env))
 
+/** The HTTP client a real run over `file` would use, with these environment variables. */
+const choose = (file: string, env: Record<string, string> = {}) => Target.httpClientFor(file).pipe(withEnv(env))
+
 const wecom = (f: Target.Flags, file = "students.csv") =>
   Target.wecom({ flags: f, file, counters: Progress.makeCounters(), concurrency: 2, seed: () => Effect.void })
 
@@ -172,7 +175,6 @@ describe("Target", () => {
       Effect.gen(function*() {
         const large = join(dirname(small), "large.csv")
         writeFileSync(large, Buffer.alloc(2 * 1024 * 1024, 0x41))
-        const choose = (file: string, env: Record<string, string> = {}) => Target.httpClientFor(file).pipe(withEnv(env))
         assert.notStrictEqual(yield* choose(small), NodeHttpClient.layerUndici)
         assert.strictEqual(yield* choose("missing.csv"), NodeHttpClient.layerUndici)
         assert.strictEqual(yield* choose(large), NodeHttpClient.layerUndici)

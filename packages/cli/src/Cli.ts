@@ -31,6 +31,7 @@ export const version: string = Version.version
 const wecomCommands = Effect.promise(() => import("./internal/commands/wecom.ts"))
 const feishuCommands = Effect.promise(() => import("./internal/commands/feishu.ts"))
 const sandboxCommand = Effect.promise(() => import("./internal/commands/sandbox.ts"))
+const checkCommands = Effect.promise(() => import("./internal/commands/check.ts"))
 const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
 
 const positive = (name: string) =>
@@ -117,6 +118,34 @@ const writeFlags = {
     Flag.optional,
     Flag.map(Option.getOrUndefined)
   ),
+  // Reading the input (issue 17): spreadsheets, other column names, standard input.
+  format: Flag.Literals("format", ["csv", "json", "ndjson", "xlsx"]).pipe(
+    Flag.withDescription("The input's format when the file name does not say it (required when FILE is -, stdin)"),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  ),
+  sheet: optionalPath("sheet", "With an .xlsx input: the sheet to read (default: the first)"),
+  map: Flag.String("map").pipe(
+    Flag.withDescription("Column names to fields, e.g. 'name=姓名,student_userid=学号' (beside the built-in aliases)"),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  ),
+  ignoreExtraColumns: Flag.Boolean("ignore-extra-columns").pipe(
+    Flag.withDescription("Skip columns that are not fields, with a warning naming them (default: on for .xlsx)"),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  ),
+  // Outputs to act on and the question before a real run (issue 17).
+  failures: optionalPath(
+    "failures",
+    "Write the rejected and failed rows to this file, in the input's format and columns plus error_field, " +
+      "error_code and error_message, ready to fix and feed back in"
+  ),
+  yes: Flag.Boolean("yes").pipe(
+    Flag.withAlias("y"),
+    Flag.withDescription("Do not ask before sending (a run without a terminal never asks)"),
+    Flag.withDefault(false)
+  ),
   faults: Flag.String("faults").pipe(
     Flag.withDescription("With --sandbox: inject faults, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10"),
     Flag.withHidden,
@@ -126,8 +155,14 @@ const writeFlags = {
 }
 
 const file = Argument.String("file").pipe(
-  Argument.withDescription("Input file: .csv, .json, .ndjson or .jsonl")
+  Argument.withDescription("Input file: .csv, .xlsx, .json, .ndjson or .jsonl; - reads standard input (with --format)")
 )
+
+/** The flags of `dirsync wecom check` and `dirsync feishu check`: read-only calls, nothing written. */
+const checkFlags_ = {
+  sandbox: writeFlags.sandbox,
+  json: writeFlags.json
+}
 
 const checkFlags = (flags: Flags) =>
   Effect.gen(function*() {
@@ -180,6 +215,11 @@ const wecom = Command.make("wecom").pipe(
     Command.make("parents").pipe(
       Command.withDescription("Parents of the school contacts"),
       Command.withSubcommands([parentsUpdate])
+    ),
+    Command.make("check", checkFlags_, (args) => Effect.flatMap(checkCommands, (c) => c.wecom(args))).pipe(
+      Command.withDescription(
+        "Check the credentials and the app's access to school contacts with read-only calls; nothing is written"
+      )
     )
   ])
 )
@@ -217,6 +257,11 @@ const feishu = Command.make("feishu").pipe(
     Command.make("departments").pipe(
       Command.withDescription("Departments of the contacts"),
       Command.withSubcommands([departmentsAdd])
+    ),
+    Command.make("check", checkFlags_, (args) => Effect.flatMap(checkCommands, (c) => c.feishu(args))).pipe(
+      Command.withDescription(
+        "Check the credentials and the app's contact scope and permissions with read-only calls; nothing is written"
+      )
     )
   ])
 )

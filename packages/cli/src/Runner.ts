@@ -45,6 +45,18 @@ export interface WriteFlags {
   readonly deadline?: Duration.Duration | undefined
   /** Consecutive run-wide chunk failures that abort the run (`--circuit-breaker`); the pipeline's default if unset. */
   readonly circuitBreaker?: number | undefined
+  /** The input's format when the file name does not say it; required for `-` (standard input). */
+  readonly format?: "csv" | "json" | "ndjson" | "xlsx" | undefined
+  /** With an .xlsx input: the sheet to read (default: the first). */
+  readonly sheet?: string | undefined
+  /** `--map`: column names to fields, `field=Column,field=Column`. */
+  readonly map?: string | undefined
+  /** `--ignore-extra-columns`; `undefined` leaves the format's default (on for .xlsx, off otherwise). */
+  readonly ignoreExtraColumns?: boolean | undefined
+  /** `--failures`: the rejected and failed rows, in the input's format and columns plus the error columns. */
+  readonly failures?: string | undefined
+  /** `--yes`: do not ask before a real run on a terminal. */
+  readonly yes?: boolean | undefined
 }
 
 /**

@@ -3,9 +3,10 @@
  * serves them.
  *
  * - Seeding. `dirsync sandbox --seed FILE` loads a JSON directory (`classes`, `students`, `parents`, `departments`),
- *   decoded with a Schema so a mistake is named; `--sandbox` runs pre-create every student, parent and class the
- *   input mentions, so a user sees how their file behaves against a school that has them (an empty directory would
- *   only answer "not found").
+ *   decoded with a Schema so a mistake is named, and `--demo-seed` starts with {@link demoSeed}, the school the
+ *   examples are written for; `--sandbox` runs pre-create every student, parent and class the input mentions, so a
+ *   user sees how their file behaves against a school that has them (an empty directory would only answer "not
+ *   found").
  * - Serving. The WeCom and Feishu in-memory directories (the same request handlers the mock layers use) on
  *   127.0.0.1, so the real CLI and the real clients talk real HTTP to them. node:http is used directly rather than
  *   effect's HttpServer because the "dropped connection", "cut" and "truncate" faults need the raw socket (destroyed
@@ -139,6 +140,16 @@ export const load = Effect.fnUntraced(function*(
   const seed = yield* decodeSeed(text).pipe(
     Effect.mapError((e) => CliExit.usage(`--seed ${source}: ${Issues.format(e.issue)}`))
   )
+  apply(seed, wecom, feishu)
+})
+
+/**
+ * Puts a decoded seed into both directories: its classes, students (with their classes), parents and departments.
+ *
+ * @since 0.3.0
+ * @category seeding
+ */
+export const apply = (seed: SeedFile, wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory): void => {
   wecom.addClasses(...(seed.classes ?? []))
   for (const s of seed.students ?? []) {
     wecom.addClasses(...(s.department ?? []))
@@ -152,7 +163,34 @@ export const load = Effect.fnUntraced(function*(
     wecom.addParent(p.mobile === undefined ? { parent_userid: p.parent_userid } : { ...p, mobile: p.mobile })
   }
   feishu.addDepartments(seed.departments ?? [])
-})
+}
+
+/**
+ * What `dirsync sandbox --demo-seed` starts with: the school that the README's examples and the files in
+ * `examples/` are written against, so they run against a fresh sandbox as written. Every student and parent the
+ * example files name, with the old ids of their renames, and classes 1–4. No departments: the Feishu examples
+ * create theirs.
+ *
+ * @since 0.3.0
+ * @category seeding
+ */
+export const demoSeed: SeedFile = {
+  classes: [1, 2, 3, 4],
+  students: [
+    { student_userid: "zhangsan", name: "张三", department: [1, 2] },
+    { student_userid: "lisi", name: "李四", department: [3] },
+    { student_userid: "wangwu", name: "王五", department: [3] },
+    { student_userid: "zhaoliu", name: "赵六", department: [1] },
+    { student_userid: "sunqi", name: "孙七", department: [2, 3] }
+  ],
+  parents: [
+    { parent_userid: "zhangsan_baba", mobile: "13900000001" },
+    { parent_userid: "zhangsan_mama", mobile: "13900000002" },
+    { parent_userid: "lisi_mama", mobile: "13900000003" },
+    { parent_userid: "wangwu_yeye", mobile: "13900000004" },
+    { parent_userid: "zhaoliu_baba", mobile: "13900000006" }
+  ]
+}
 
 /**
  * Loads a `--seed` JSON file into both directories. A missing file or a wrong shape is a usage error naming the

@@ -16,7 +16,6 @@ const fsWordsOrCode = (e: Error): string => {
   return code === "EADDRINUSE" ? "the port is already in use" : code === undefined ? e.message : fsWords(code)
 }
 
-/** `dirsync sandbox [--port N] [--faults SPEC] [--rate N] [--seed FILE]` */
 /** `--port`: a whole number from 0 (any free port) to 65535. */
 export const parsePort = (text: string): Effect.Effect<number, CliExit.CliExit> => {
   const port = /^\d{1,5}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN
@@ -27,11 +26,14 @@ export const parsePort = (text: string): Effect.Effect<number, CliExit.CliExit> 
     )
 }
 
+/** `dirsync sandbox [--port N] [--faults SPEC] [--rate N] [--seed FILE] [--demo-seed]` */
 export const sandbox = (args: {
   readonly port: string
   readonly faults: string
   readonly rate: number | undefined
   readonly seed: string | undefined
+  /** Start with `Sandbox.demoSeed`; a `--seed` file is loaded on top of it. */
+  readonly demoSeed?: boolean | undefined
 }) =>
   Effect.gen(function*() {
     const port = yield* parsePort(args.port)
@@ -43,6 +45,7 @@ export const sandbox = (args: {
     // A sandbox may serve millions of rows: keep only the latest calls' bodies.
     const wecom = WeComTesting.make({ faults, callLogLimit: 1000 })
     const feishu = FeishuTesting.make({ faults })
+    if (args.demoSeed === true) Sandbox.apply(Sandbox.demoSeed, wecom, feishu)
     if (args.seed !== undefined) yield* Sandbox.fromFile(args.seed, wecom, feishu)
     const served = yield* Sandbox.serve([
       { prefix: "/cgi-bin/", handler: wecom.handle },
@@ -54,6 +57,13 @@ export const sandbox = (args: {
     process.stdout.write(
       [
         `dirsync sandbox: WeCom and Feishu emulators on ${served.url}${spec ? ` (faults: ${spec})` : ""}`,
+        ...(args.demoSeed === true
+          ? [
+            `Seeded with the demo school (classes ${Sandbox.demoSeed.classes?.join(", ")}; students ${
+              Sandbox.demoSeed.students?.map((s) => s.student_userid).join(", ")
+            }; parents ${Sandbox.demoSeed.parents?.map((p) => p.parent_userid).join(", ")}).`
+          ]
+          : []),
         `Point dirsync at it (this is a local emulator; these credentials are not secret):`,
         `export WECOM_CORP_ID=${wecom.corpId}`,
         `export WECOM_SECRET=${wecom.secret}`,

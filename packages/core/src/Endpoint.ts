@@ -17,14 +17,19 @@ import type { JournalError, PendingChunk } from "./RunJournal.ts"
 // =============================================================================
 
 /**
- * One input row, as read from a file: its 1-based row number and its raw value (an object of fields).
+ * One input row, as read from a file: its 1-based row number and its raw value (an object of fields). `Row` is the
+ * value's type: the row Schema's encoded side (`Schema.Codec.Encoded<typeof schema>`) for rows a program writes,
+ * `unknown` for rows read from a file or JSON.
+ *
+ * Whatever the type says, a value is checked at run time: a key its row Schema does not declare (at any depth) makes
+ * the row `rejected` (`InvalidField`) naming the key, never silently dropped.
  *
  * @since 0.1.0
  * @category models
  */
-export interface SourceRow {
+export interface SourceRow<Row = unknown> {
   readonly row: number
-  readonly value: unknown
+  readonly value: Row
   /**
    * Every input row this value was built from, in input order, when it is more than `row` alone (a parent merged
    * from several CSV lines). The row's outcome reports them all, so every input line appears in the report.
@@ -43,6 +48,37 @@ export interface SourceRow {
    */
   readonly sameAsFirstRun?: boolean | undefined
 }
+
+/**
+ * `T` checked against `Shape` for keys `Shape` does not declare, at any depth (arrays included): each such key is
+ * typed `never`, so assigning a `T` that has one fails to compile at that key. TypeScript checks excess properties
+ * only of an object literal written where its type is known; a literal inside `Stream.fromIterable([…])`, or a row
+ * built by a `map`, is not one.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Exact<Shape, T> = T extends ReadonlyArray<infer E>
+  ? ReadonlyArray<Exact<NonNullable<Shape> extends ReadonlyArray<infer S> ? S : never, E>>
+  : T extends object ? {
+      readonly [K in keyof T]: K extends keyof NonNullable<Shape> ? Exact<NonNullable<Shape>[K], T[K]> : never
+    }
+  : T
+
+/**
+ * What an input row `A` must be for an endpoint whose rows are `Row`: a {@link SourceRow} whose value is a `Row` with
+ * no other key ({@link Exact}). A misspelt field (`nmae`) is then a compile error: `Type 'string' is not assignable to
+ * type 'never'` at `nmae`. With `Row` `unknown` (an endpoint that does not say), any value goes.
+ *
+ * Use it as `<A extends SourceRow<Row>>(input: Stream<A & ExactRow<Row, A>>)`: `A` is inferred from the stream as
+ * written (a union when rows differ in their fields), then each of its members is checked.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ExactRow<Row, A> = unknown extends Row ? SourceRow
+  : A extends { readonly value: infer V } ? SourceRow<Row & Exact<Row, V>>
+  : SourceRow<Row>
 
 /**
  * A row that decoded.
@@ -124,16 +160,20 @@ export interface ChunkContext {
 
 /**
  * The pure half of an endpoint: everything needed to validate and plan rows, with no services. Vendor packages
- * export their specs as values, so `--dry-run` needs no client.
+ * export their specs as values, so `--dry-run` needs no client. `Row` is the type of the rows it takes (its Schema's
+ * encoded side), `unknown` when it does not say.
  *
  * @since 0.2.0
  * @category models
  */
-export interface Spec<Item> {
+export interface Spec<Item, Row = unknown> {
   /** Name used in journals and messages, e.g. `wecom.batch_update_student`. */
   readonly name: string
-  /** Decodes one raw row. Its failures become `rejected` outcomes naming the field. */
-  readonly schema: Schema.Decoder<Item>
+  /**
+   * Decodes one raw row, whose type is the Schema's encoded side (`Row`). Its failures become `rejected` outcomes
+   * naming the field; so does a key it does not declare (`InvalidField`, suggesting the closest declared key).
+   */
+  readonly schema: Schema.Decoder<Item> & { readonly Encoded: Row }
   /** The row's id for reports, read best-effort from the raw value so rejected rows carry it too. */
   readonly idOf: (value: unknown) => string
   /** The endpoint's documented maximum items per call. */
@@ -194,9 +234,9 @@ export interface Executor<Item, E, R> {
 }
 
 /**
- * A spec with its executor: what `BatchPipeline.run` sends through.
+ * A spec with its executor: what `BatchPipeline.run` sends through. `Row` is the type of the rows it takes.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Endpoint<Item, E, R> extends Spec<Item>, Executor<Item, E, R> {}
+export interface Endpoint<Item, E, R, Row = unknown> extends Spec<Item, Row>, Executor<Item, E, R> {}

@@ -41,6 +41,7 @@ import {
   type Department,
   DepartmentChildren,
   DepartmentInfo,
+  type DepartmentRow,
   ROOT_ID,
   Row,
   type TaskItem,
@@ -65,16 +66,23 @@ export interface Service {
   /**
    * Adds departments: validates, orders parents first, submits batch tasks, polls them, and emits one outcome per
    * input row. With a `RunJournal` in context, a killed run resumes by polling journaled task ids.
+   *
+   * Rows are typed: each value is a {@link FeishuSchema.DepartmentRow}, and a field it does not declare (`nmae` for
+   * `name`) fails to compile, however the stream was built (`Endpoint.ExactRow`). Rows whose type is `unknown`
+   * (parsed JSON, a file) do not compile until typed: cast them (`as Stream.Stream<Endpoint.SourceRow<DepartmentRow>>`)
+   * and they are checked at run time instead, as every row is: a value with a key the row Schema does not declare
+   * is reported `rejected` (`InvalidField`, naming the key and the closest field) and never sent; the other rows of
+   * its chunk go on.
    */
-  readonly batchAdd: <EIn, RIn>(
-    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
+  readonly batchAdd: <A extends Endpoint.SourceRow<DepartmentRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<DepartmentRow, A>, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, FeishuError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /**
    * The endpoint (spec and executor), for callers that run `BatchPipeline.run` themselves; a dry run needs only
    * {@link spec}.
    */
-  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never>
+  readonly endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never, DepartmentRow>
 }
 
 /**
@@ -131,7 +139,9 @@ const idOf = (value: unknown): string =>
  * @since 0.2.0
  * @category endpoints
  */
-export const spec = (options: Pick<Options, "chunkSize" | "maxNameLength"> = {}): Endpoint.Spec<Department> => ({
+export const spec = (
+  options: Pick<Options, "chunkSize" | "maxNameLength"> = {}
+): Endpoint.Spec<Department, DepartmentRow> => ({
   name: "feishu.department.batch_add",
   schema: Row({ maxNameLength: options.maxNameLength }),
   idOf,
@@ -710,7 +720,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     )
   }
 
-  const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never> = {
+  const endpoint: Endpoint.Endpoint<Department, FeishuError | RunJournal.JournalError, never, DepartmentRow> = {
     ...spec(options),
     execute: sendAll,
     verify,

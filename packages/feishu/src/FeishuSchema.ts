@@ -215,6 +215,26 @@ const DepartmentType = Schema.Struct({
   warnings: Schema.Array(Schema.String)
 })
 
+const RawRow = (maxNameLength: number) =>
+  Schema.Struct({
+    id: OptionalId,
+    name: cell(Limit.Characters(1, maxNameLength)),
+    parent_id: cell(DepartmentId),
+    leader_user_id: OptionalText,
+    leader_open_id: OptionalText,
+    create_group_chat: Schema.optional(BooleanCell)
+  })
+
+/**
+ * A row as `Departments.batchAdd` takes it: {@link Row}'s encoded side. Text as a spreadsheet cell holds it (trimmed;
+ * empty reads as not given), `create_group_chat` a boolean or a yes/no cell. A field it does not declare (`nmae`) is a
+ * compile error there, and a rejected row at run time.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type DepartmentRow = Schema.Codec.Encoded<ReturnType<typeof RawRow>>
+
 /**
  * The row schema. `maxNameLength` limits `name` in characters; Feishu's v2 page documents no limit, so by default
  * only emptiness is checked and Feishu has the last word.
@@ -222,15 +242,10 @@ const DepartmentType = Schema.Struct({
  * @since 0.2.0
  * @category schemas
  */
-export const Row = (options: { readonly maxNameLength?: number | undefined } = {}): Schema.Decoder<Department> => {
-  const Raw = Schema.Struct({
-    id: OptionalId,
-    name: cell(Limit.Characters(1, options.maxNameLength ?? Number.MAX_SAFE_INTEGER)),
-    parent_id: cell(DepartmentId),
-    leader_user_id: OptionalText,
-    leader_open_id: OptionalText,
-    create_group_chat: Schema.optional(BooleanCell)
-  })
+export const Row = (
+  options: { readonly maxNameLength?: number | undefined } = {}
+): Schema.Codec<Department, DepartmentRow> => {
+  const Raw = RawRow(options.maxNameLength ?? Number.MAX_SAFE_INTEGER)
   return Raw.pipe(
     Schema.decodeTo(
       DepartmentType,

@@ -16,7 +16,11 @@ import { clientLayer, departmentsLayer, intercepted, jsonResponse, pathOf, settl
 
 const BATCH = FeishuTesting.PATHS.batchAddDepartments
 
-const input = (rows: ReadonlyArray<unknown>) => Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value })))
+// Rows as a program that parsed them (JSON) holds them: typed by a cast, so that invalid ones reach the run-time checks.
+const input = (rows: ReadonlyArray<unknown>) =>
+  Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value }))) as Stream.Stream<
+    Endpoint.SourceRow<FeishuSchema.DepartmentRow>
+  >
 
 /** Runs batchAdd to the end and returns the outcomes by row number. */
 const run = (rows: ReadonlyArray<unknown>, options?: BatchPipeline.Options) =>
@@ -79,6 +83,22 @@ const verify = (p: RunJournal.PendingChunk, rows: ReadonlyArray<Endpoint.Valid<F
     const verdicts = yield* settle(departments.endpoint.verify!(p, rows))
     return new Map(verdicts.map((v) => [v.row, v]))
   })
+
+// Never called: `pnpm typecheck` checks which lines compile (each `@ts-expect-error` fails it when its line does).
+export const rowTypes = (departments: Departments.Service) => {
+  // The README's form: rows with different fields, numbered by a map.
+  const rows = [
+    { id: "eng-backend", name: "Backend", parent_id: "eng" },
+    { id: "eng", name: "Engineering", parent_id: "0", leader_user_id: "zhangsan", create_group_chat: true }
+  ]
+  departments.batchAdd(Stream.fromIterable(rows.map((value, i) => ({ row: i + 1, value }))))
+  departments.batchAdd(Stream.make({ row: 1, value: { name: "Sales", parent_id: "0", create_group_chat: "1" } }))
+  // @ts-expect-error nmae is not a field of a department row
+  departments.batchAdd(Stream.make({ row: 1, value: { id: "ops", nmae: "Operations", parent_id: "0" } }))
+  const typo = [{ id: "ops", name: "Ops", parent_id: "0", leader_userid: "u1" }].map((value, i) => ({ row: i, value }))
+  // @ts-expect-error leader_userid, in rows built by a map
+  departments.batchAdd(Stream.fromIterable(typo))
+}
 
 describe("Departments", () => {
   describe("Row", () => {
@@ -175,6 +195,30 @@ describe("Departments", () => {
         // The leader_open_id was not sent at all.
         assert.isUndefined(batchAddBodies(mock)[1]![0]!.leader_open_id)
         assert.strictEqual(batchAddBodies(mock)[1]![0]!.create_group_chat, true)
+      }).pipe(Effect.provide(departmentsLayer(mock)))
+    })
+
+    it.effect("rejects a row with a field the schema does not know (nmae), suggesting name; never sends it", () => {
+      const mock = FeishuTesting.make()
+      return Effect.gen(function*() {
+        const outcomes = yield* run([
+          { id: "eng", name: "Engineering", parent_id: "0" },
+          { id: "ops", nmae: "Operations", name: "Ops", parent_id: "0" },
+          { id: "hr", name: "People", parent_id: "0", create_group_chat: "true" }
+        ])
+        assert.deepStrictEqual(statuses(outcomes), ["1:applied", "2:rejected", "3:applied"])
+        const rejected = outcomes.get(2)!
+        assert.strictEqual(rejected.reason, "InvalidField")
+        assert.strictEqual(rejected.id, "ops")
+        assert.strictEqual(
+          rejected.message,
+          "nmae is not a field of the row (did you mean name?); expected one of id, name, parent_id, leader_user_id, " +
+            "leader_open_id, create_group_chat"
+        )
+        // The other rows went on in one task; the rejected one reached Feishu in no request.
+        assert.deepStrictEqual(batchAddBodies(mock).map(ids), [["eng", "hr"]])
+        assert.isUndefined(mock.department("ops"))
+        assert.strictEqual(mock.department("hr")?.name, "People")
       }).pipe(Effect.provide(departmentsLayer(mock)))
     })
 

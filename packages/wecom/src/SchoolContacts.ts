@@ -31,7 +31,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import { PATHS } from "./internal/endpoints.ts"
 import { WeComClient } from "./WeComClient.ts"
@@ -66,17 +65,39 @@ export interface SchoolUser {
  */
 export interface Service {
   /** The `batch_update_student` endpoint, for callers that run the pipeline themselves (the CLI). */
-  readonly students: Endpoint.Endpoint<WeComSchema.StudentUpdate, WeComError | RunJournal.JournalError, never>
+  readonly students: Endpoint.Endpoint<
+    WeComSchema.StudentUpdate,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.StudentRow
+  >
   /** The `batch_update_parent` endpoint. */
-  readonly parents: Endpoint.Endpoint<WeComSchema.ParentUpdate, WeComError | RunJournal.JournalError, never>
-  /** Runs `batch_update_student` over the rows; one outcome per input row, in input order. */
-  readonly batchUpdateStudents: <EIn, RIn>(
-    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
+  readonly parents: Endpoint.Endpoint<
+    WeComSchema.ParentUpdate,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.ParentRow
+  >
+  /**
+   * Runs `batch_update_student` over the rows; one outcome per input row, in input order.
+   *
+   * Rows are typed: each value is a {@link WeComSchema.StudentRow}, and a field it does not declare (`nmae` for
+   * `name`) fails to compile, however the stream was built (`Endpoint.ExactRow`). Rows whose type is `unknown`
+   * (parsed JSON, a file) do not compile until typed: cast them (`as Stream.Stream<Endpoint.SourceRow<StudentRow>>`)
+   * and they are checked at run time instead, as every row is: a value with a key the row Schema does not declare
+   * is reported `rejected` (`InvalidField`, naming the key and the closest field) and never sent; the other rows of
+   * its chunk go on.
+   */
+  readonly batchUpdateStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentRow, A>, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
-  /** Runs `batch_update_parent` over the rows. */
-  readonly batchUpdateParents: <EIn, RIn>(
-    input: Stream.Stream<Endpoint.SourceRow, EIn, RIn>,
+  /**
+   * Runs `batch_update_parent` over the rows. Typed and checked as {@link Service.batchUpdateStudents}'s are, each
+   * value a {@link WeComSchema.ParentRow} (the fields of each of its `children` too).
+   */
+  readonly batchUpdateParents: <A extends Endpoint.SourceRow<WeComSchema.ParentRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentRow, A>, EIn, RIn>,
     options?: BatchPipeline.Options
   ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
@@ -94,14 +115,14 @@ export class SchoolContacts extends Context.Service<SchoolContacts, Service>()("
 // =============================================================================
 
 /** What differs between the student and the parent endpoint. */
-interface Kind<Item> {
+interface Kind<Item, Row> {
   readonly name: string
   readonly path: string
   readonly listKey: "students" | "parents"
   readonly idField: "student_userid" | "parent_userid"
   readonly newIdField: "new_student_userid" | "new_parent_userid"
   readonly userType: SchoolUser["userType"]
-  readonly schema: Schema.Decoder<Item>
+  readonly schema: Endpoint.Spec<Item, Row>["schema"]
   readonly id: (item: Item) => string
   readonly newId: (item: Item) => string | undefined
   /**
@@ -127,7 +148,7 @@ const sameSet = (wanted: ReadonlyArray<string> | undefined, found: ReadonlyArray
   return a.size === b.size && [...a].every((x) => b.has(x))
 }
 
-const studentKind: Kind<WeComSchema.StudentUpdate> = {
+const studentKind: Kind<WeComSchema.StudentUpdate, WeComSchema.StudentRow> = {
   name: "wecom.batch_update_student",
   path: PATHS.batchUpdateStudent,
   listKey: "students",
@@ -146,7 +167,7 @@ const studentKind: Kind<WeComSchema.StudentUpdate> = {
   hasFields: (item) => item.name !== undefined || item.mobile !== undefined || item.department !== undefined
 }
 
-const parentKind: Kind<WeComSchema.ParentUpdate> = {
+const parentKind: Kind<WeComSchema.ParentUpdate, WeComSchema.ParentRow> = {
   name: "wecom.batch_update_parent",
   path: PATHS.batchUpdateParent,
   listKey: "parents",
@@ -177,7 +198,7 @@ const rowList = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : 
  * @category checks
  */
 export const crossRowChecks = <Item>(
-  kind: Pick<Kind<Item>, "idField" | "newIdField" | "id" | "newId">
+  kind: Pick<Kind<Item, unknown>, "idField" | "newIdField" | "id" | "newId">
 ) =>
 (): Endpoint.CrossRowChecks<Item> => {
   // Compact, off-heap key sets: a Map of strings per row would grow the JS heap with the file (docs/PERFORMANCE.md).
@@ -271,7 +292,7 @@ export const itemFailure = (row: number, failure: WeComSchema.ItemFailure): Endp
  * @category decoding
  */
 export const resultsOf = <Item>(
-  kind: Pick<Kind<Item>, "idField" | "id" | "newId">,
+  kind: Pick<Kind<Item, unknown>, "idField" | "id" | "newId">,
   sent: ReadonlyArray<Endpoint.Valid<Item>>,
   reply: WeComSchema.BatchReply
 ): ReadonlyArray<Endpoint.ItemResult> | undefined => {
@@ -324,11 +345,11 @@ const existedBefore = (notes: ReadonlyArray<Readonly<Record<string, unknown>>>):
   return known
 }
 
-const makeEndpoint = <Item>(
+const makeEndpoint = <Item, Row>(
   client: WeComClientModule.Service,
-  kind: Kind<Item>,
+  kind: Kind<Item, Row>,
   getUser: Service["getUser"]
-): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never> => {
+): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never, Row> => {
   /**
    * Checks one rename row after a send whose outcome is unknown. `existed`: whether its old id existed before that
    * send, when known. Applied only with proof of identity (the old id existed and is gone, or the target's fields
@@ -490,7 +511,7 @@ const makeEndpoint = <Item>(
   return { ...specOf(kind), execute, verify, warmUp: client.accessToken }
 }
 
-const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({
+const specOf = <Item, Row>(kind: Kind<Item, Row>): Endpoint.Spec<Item, Row> => ({
   name: kind.name,
   schema: kind.schema,
   idOf: (value) => {
@@ -508,7 +529,7 @@ const specOf = <Item>(kind: Kind<Item>): Endpoint.Spec<Item> => ({
  * @since 0.2.0
  * @category endpoints
  */
-export const studentsSpec: Endpoint.Spec<WeComSchema.StudentUpdate> = specOf(studentKind)
+export const studentsSpec: Endpoint.Spec<WeComSchema.StudentUpdate, WeComSchema.StudentRow> = specOf(studentKind)
 
 /**
  * `batch_update_parent` as a pure spec.
@@ -516,7 +537,7 @@ export const studentsSpec: Endpoint.Spec<WeComSchema.StudentUpdate> = specOf(stu
  * @since 0.2.0
  * @category endpoints
  */
-export const parentsSpec: Endpoint.Spec<WeComSchema.ParentUpdate> = specOf(parentKind)
+export const parentsSpec: Endpoint.Spec<WeComSchema.ParentUpdate, WeComSchema.ParentRow> = specOf(parentKind)
 
 // =============================================================================
 // make

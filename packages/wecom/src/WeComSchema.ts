@@ -128,6 +128,15 @@ export const StudentUpdate = Schema.Struct({
 export type StudentUpdate = typeof StudentUpdate.Type
 
 /**
+ * A row as `SchoolContacts.batchUpdateStudents` takes it: {@link StudentUpdate}'s encoded side. A field it does not
+ * declare (`nmae`) is a compile error there, and a rejected row at run time.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentRow = typeof StudentUpdate.Encoded
+
+/**
  * A parent's link to one child.
  *
  * @since 0.1.0
@@ -153,6 +162,14 @@ export const ParentUpdate = Schema.Struct({
  * @category models
  */
 export type ParentUpdate = typeof ParentUpdate.Type
+
+/**
+ * A row as `SchoolContacts.batchUpdateParents` takes it: {@link ParentUpdate}'s encoded side (its `children` too).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentRow = typeof ParentUpdate.Encoded
 
 /**
  * One failed item of a batch reply. Item codes are open integers (WeCom's own examples use 1 and 1111).

@@ -1,6 +1,6 @@
-import { type Outcome, PipelineError, RateLimit, RunJournal } from "@dirsync/core"
+import { type Endpoint, type Outcome, PipelineError, RateLimit, RunJournal } from "@dirsync/core"
 import { MockTransport } from "@dirsync/core/testing"
-import { SchoolContacts, WeComClient } from "@dirsync/wecom"
+import { SchoolContacts, WeComClient, type WeComSchema } from "@dirsync/wecom"
 import * as Testing from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -38,16 +38,22 @@ const school = (options: Testing.Options = {}) => {
 const layerOn = (dir: Testing.Directory, options: Partial<WeComClient.Options> = {}) =>
   SchoolContacts.layer.pipe(Layer.provide(Testing.layerClient(dir, { retry: { jitter: false }, ...options })))
 
+// Rows as a program that parsed them (JSON) holds them: typed by a cast, so that invalid ones reach the run-time checks.
+const studentRows = (values: ReadonlyArray<unknown>) =>
+  rows(values) as Stream.Stream<Endpoint.SourceRow<WeComSchema.StudentRow>>
+const parentRows = (values: ReadonlyArray<unknown>) =>
+  rows(values) as Stream.Stream<Endpoint.SourceRow<WeComSchema.ParentRow>>
+
 const students = (
   values: ReadonlyArray<unknown>,
   options?: Parameters<SchoolContacts.Service["batchUpdateStudents"]>[1]
 ) =>
-  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateStudents(rows(values), options))).pipe(
+  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateStudents(studentRows(values), options))).pipe(
     Effect.flatMap(outcomes)
   )
 
 const parents = (values: ReadonlyArray<unknown>) =>
-  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateParents(rows(values)))).pipe(
+  SchoolContacts.SchoolContacts.use((s) => Effect.succeed(s.batchUpdateParents(parentRows(values)))).pipe(
     Effect.flatMap(outcomes)
   )
 
@@ -102,7 +108,7 @@ const resumeWith = (input: ReadonlyArray<unknown>, previousText: string) =>
     const { journal } = yield* RunJournal.makeMemory({ previousText })
     return byRow(
       yield* SchoolContacts.SchoolContacts.use((s) =>
-        outcomes(s.batchUpdateStudents(rows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal)))
+        outcomes(s.batchUpdateStudents(studentRows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal)))
       )
     )
   })
@@ -192,6 +198,54 @@ describe("SchoolContacts", () => {
         assert.deepStrictEqual(sentBodies(dir, STUDENT).map((b) => b.students!.length), [1])
       }).pipe(Effect.provide(layerOn(dir)))
     })
+
+    it.effect("rejects a row with a field the schema does not know (nmae), suggesting name; never sends it", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "wangwu", name: "王", department: [1] })
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* students([
+            { student_userid: "zhangsan", name: "张三丰" },
+            { student_userid: "lisi", nmae: "李四光" },
+            { student_userid: "wangwu", mobile: "10000000000", name: "王五", department: [2] }
+          ])
+        )
+        assert.strictEqual(out.get(2)?.status, "rejected")
+        assert.strictEqual(out.get(2)?.reason, "InvalidField")
+        assert.strictEqual(out.get(2)?.id, "lisi")
+        assert.strictEqual(
+          out.get(2)?.message,
+          "nmae is not a field of the row (did you mean name?); expected one of student_userid, new_student_userid, " +
+            "mobile, name, department"
+        )
+        // The other rows of the chunk went on, in one call that holds neither the row nor its field.
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(3)?.status, "applied")
+        assert.strictEqual(dir.student("zhangsan")?.name, "张三丰")
+        assert.strictEqual(dir.student("lisi")?.name, "李四")
+        assert.deepStrictEqual(dir.student("wangwu")?.department, [2])
+        const bodies = sentBodies(dir, STUDENT)
+        assert.deepStrictEqual(
+          bodies.flatMap((b) => b.students!.map((s) => (s as { student_userid: string }).student_userid)),
+          ["zhangsan", "wangwu"]
+        )
+        assert.notInclude(JSON.stringify(bodies), "nmae")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("names every unknown field of a row, beside the schema's own problems", () =>
+      Effect.gen(function*() {
+        const [out] = yield* students([{
+          student_userid: "zhangsan",
+          name: "张".repeat(33),
+          Mobile: "1",
+          classes: [1]
+        }])
+        assert.strictEqual(out?.status, "rejected")
+        assert.include(out?.message, "Mobile is not a field of the row (did you mean mobile?)")
+        assert.include(out?.message, "classes is not a field of the row; expected one of")
+        assert.include(out?.message, "name has 33 characters; at most 32")
+      }).pipe(Effect.provide(layerOn(school()))))
 
     it.effect("rejects every copy of an id that differs only in case, naming the other rows", () => {
       const dir = school()
@@ -547,7 +601,9 @@ describe("SchoolContacts", () => {
         const { journal, text } = yield* RunJournal.makeMemory({ previousText })
         const out = byRow(
           yield* SchoolContacts.SchoolContacts.use((s) =>
-            outcomes(s.batchUpdateStudents(rows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal)))
+            outcomes(
+              s.batchUpdateStudents(studentRows(input)).pipe(Stream.provideService(RunJournal.RunJournal, journal))
+            )
           )
         )
         assert.strictEqual(out.get(1)?.status, "applied")
@@ -644,6 +700,32 @@ describe("SchoolContacts", () => {
         assert.include(out.get(2)?.message, "invalid parent_userid: lisi_parent_userid")
       }).pipe(Effect.provide(layerReplying(fixture("batch_update_parent.partial-failure.json")))))
 
+    it.effect("rejects a parent whose child has a field the schema does not know (relaton), naming its path", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* parents([
+            { parent_userid: "zhangsan_baba", children: [{ student_userid: "zhangsan", relaton: "爸爸" }] },
+            { parent_userid: "lisi_mama", mobile: "10000000001" }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "rejected")
+        assert.strictEqual(out.get(1)?.reason, "InvalidField")
+        assert.include(
+          out.get(1)?.message,
+          "children[0].relaton is not a field of children[0] (did you mean relation?); expected one of " +
+            "student_userid, relation"
+        )
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(dir.parent("lisi_mama")?.mobile, "10000000001")
+        const bodies = sentBodies(dir, Testing.PATHS.batchUpdateParent)
+        assert.deepStrictEqual(
+          bodies.flatMap((b) => b.parents!.map((p) => (p as { parent_userid: string }).parent_userid)),
+          ["lisi_mama"]
+        )
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
     it.effect("fails a parent whose child is not a student, and rejects duplicate parents", () => {
       const dir = school()
       return Effect.gen(function*() {
@@ -717,7 +799,7 @@ describe("SchoolContacts run limits", () => {
       const emitted: Array<Outcome.RowOutcome> = []
       const error = yield* drive(
         SchoolContacts.SchoolContacts.use((s) =>
-          s.batchUpdateStudents(rows(numbered(2000))).pipe(
+          s.batchUpdateStudents(studentRows(numbered(2000))).pipe(
             Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))),
             Effect.flip
           )

@@ -15,6 +15,7 @@ import * as Issues from "../Issues.ts"
 import { idKey } from "../Limit.ts"
 import { LocalReason, rowCount } from "../Outcome.ts"
 import { PipelineError } from "../PipelineError.ts"
+import { unknownKeys } from "./rowKeys.ts"
 import { makeRowSet, type RowSet, sameData } from "./rowSet.ts"
 
 /**
@@ -36,13 +37,20 @@ export interface Planned extends Plan {
  */
 export const decoder = <Item>(schema: Schema.Decoder<Item>) => {
   const decode = Schema.decodeUnknownResult(schema)
+  // A key the Schema does not declare would be dropped by decoding, and the row sent without it: reject the row.
+  const extra = unknownKeys(schema)
   const decodeValue = (value: unknown): Result.Result<Item, Rejection> => {
     // Valid rows are the common case: decode them stopping at the first issue, and pay for collecting every issue
     // only for a row that is invalid anyway.
     const first = decode(value)
-    if (Result.isSuccess(first)) return first as Result.Result<Item, never>
+    if (Result.isSuccess(first) && (extra === undefined || !extra.any(value))) {
+      return first as Result.Result<Item, never>
+    }
     const all = decode(value, { errors: "all" })
-    return Result.fail(rejection(Issues.problems(Result.isFailure(all) ? all.failure.issue : first.failure.issue)))
+    const problems = Result.isFailure(all) ? Issues.problems(all.failure.issue) : Result.isFailure(first)
+      ? Issues.problems(first.failure.issue)
+      : []
+    return Result.fail(rejection(extra === undefined ? problems : [...extra.problems(value), ...problems]))
   }
   return (source: SourceRow): Result.Result<Item, Rejection> =>
     source.problems !== undefined && source.problems.length > 0

@@ -7,9 +7,12 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as CliOutput from "effect/cli/CliOutput"
 import * as Command from "effect/cli/Command"
+import * as Completions from "effect/cli/Completions"
 import * as Flag from "effect/cli/Flag"
+import * as TerminalCapabilities from "effect/cli/TerminalCapabilities"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Console from "effect/Console"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -147,8 +150,10 @@ const writeFlags = {
     Flag.withDefault(false)
   ),
   faults: Flag.String("faults").pipe(
-    Flag.withDescription("With --sandbox: inject faults, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10"),
-    Flag.withHidden,
+    Flag.withDescription(
+      "Only with --sandbox: inject faults into the emulator, e.g. busy=0.05,5xx=0.01,drop=0.01,latency=10 " +
+        "(the grammar of dirsync sandbox --faults)"
+    ),
     Flag.optional,
     Flag.map(Option.getOrUndefined)
   )
@@ -159,25 +164,134 @@ const file = Argument.String("file").pipe(
 )
 
 /** The flags of `dirsync wecom check` and `dirsync feishu check`: read-only calls, nothing written. */
-const checkFlags_ = {
+const checkCommandFlags = {
   sandbox: writeFlags.sandbox,
   json: writeFlags.json
 }
 
-const checkFlags = (flags: Flags) =>
-  Effect.gen(function*() {
-    if (flags.resume && flags.journal === undefined) return yield* CliExit.usage("--resume needs --journal <path>")
-    if (flags.resendUnverified && !flags.resume) return yield* CliExit.usage("--resend-unverified needs --resume")
-    if (flags.faults !== undefined && !flags.sandbox) return yield* CliExit.usage("--faults works only with --sandbox")
+/** Flags that do not go together: one line, and where the help is (as the parser's own usage errors say it). */
+const checkFlags = (flags: Flags, command: string) => {
+  const usage = (message: string) => CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
+  return Effect.gen(function*() {
+    if (flags.resume && flags.journal === undefined) return yield* usage("--resume needs --journal <path>")
+    if (flags.resendUnverified && !flags.resume) return yield* usage("--resend-unverified needs --resume")
+    if (flags.faults !== undefined && !flags.sandbox) return yield* usage("--faults works only with --sandbox")
     return flags
   })
+}
+
+// =============================================================================
+// Help
+// =============================================================================
+
+/**
+ * A section of a command's `--help` beyond what effect/cli renders (flags, arguments, examples): the input columns,
+ * the exit codes.
+ *
+ * @since 0.3.0
+ * @category help
+ */
+export interface HelpSection {
+  readonly title: string
+  /** Rows of two cells (a name and what it means), or one cell for a sentence. */
+  readonly rows: ReadonlyArray<readonly [string, string] | readonly [string]>
+}
+
+/**
+ * The extra help sections of a command, carried as an annotation into effect/cli's help document.
+ *
+ * @since 0.3.0
+ * @category help
+ */
+export const HelpSections = Context.Reference<ReadonlyArray<HelpSection>>("@dirsync/cli/Cli/HelpSections", {
+  defaultValue: () => []
+})
+
+const aliases = (examples: string): readonly [string] => [
+  `Chinese headers (${examples}) and English variants are accepted as aliases; --map 'field=Column,…' names any ` +
+  "other header, and --ignore-extra-columns skips columns that are no field. .json and .ndjson items use the field " +
+  "names."
+]
+
+const writeExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "every row applied (with --dry-run: every row valid)"],
+    ["3", "finished, with rows rejected, failed or skipped: see --report or --failures"],
+    ["2", "usage or configuration error (flag, file, credentials): nothing was sent"],
+    [
+      "1",
+      "aborted: credentials or permissions refused, --deadline passed, circuit breaker, or the run could not finish"
+    ],
+    ["130, 143", "interrupted (Ctrl-C) or terminated (SIGTERM); with --journal, the --resume command is printed"]
+  ]
+}
+
+const checkExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "every check passed"],
+    ["1", "a check failed: the line says which permission or setting is missing"],
+    ["2", "missing or refused configuration (credentials, base URL): nothing was sent"]
+  ]
+}
+
+const studentColumns: HelpSection = {
+  title: "INPUT COLUMNS",
+  rows: [
+    ["student_userid", "the student to update (required)"],
+    ["new_student_userid", "a new userid for the student (WeCom allows one rename)"],
+    ["name", "1 to 32 characters"],
+    ["mobile", "digits, + and -"],
+    ["department", "class ids joined by ; (e.g. 1;2), at most 20"],
+    ["Columns: student_userid,new_student_userid,name,mobile,department; an empty cell leaves the field as it is."],
+    aliases("学号, 姓名, 手机, 班级, as in WeCom's import template")
+  ]
+}
+
+const parentColumns: HelpSection = {
+  title: "INPUT COLUMNS",
+  rows: [
+    ["parent_userid", "the parent to update (required)"],
+    ["new_parent_userid", "a new userid for the parent (WeCom allows one rename)"],
+    ["mobile", "the parent's mobile"],
+    ["student_userid", "one child of the parent"],
+    ["relation", "how the parent is related to that child, e.g. 爸爸"],
+    [
+      "Long format, one row per parent and child: parent_userid,new_parent_userid,mobile,student_userid,relation. " +
+      "Rows sharing parent_userid merge into one parent (at most 10 children)."
+    ],
+    aliases("家长账号, 家长手机, 学号, 关系, as in WeCom's import template")
+  ]
+}
+
+const departmentColumns: HelpSection = {
+  title: "INPUT COLUMNS",
+  rows: [
+    ["id", "the department's custom id (without one, Feishu chooses it)"],
+    ["name", "its name (required)"],
+    ["parent_id", "the parent department's id, 0 for the root (required)"],
+    ["leader_user_id", "the leader's user id"],
+    ["leader_open_id", "the leader's open id"],
+    ["create_group_chat", "true/false/1/0: create the department's group chat"],
+    ["Columns: id,name,parent_id,leader_user_id,leader_open_id,create_group_chat; parents are created first."],
+    aliases("部门ID, 部门名称, 上级部门ID, 负责人")
+  ]
+}
+
+const renderSection = (section: HelpSection, bold: (s: string) => string): string => {
+  const width = Math.max(0, ...section.rows.map((r) => (r.length === 2 ? r[0].length : 0))) + 4
+  const lines = section.rows.map((r) => (r.length === 2 ? `  ${r[0].padEnd(width)}${r[1]}` : `  ${r[0]}`))
+  return `\n${bold(section.title)}\n${lines.join("\n")}`
+}
 
 /** A write command's handler: checks the flags, then loads the command's module and runs it. */
 const write = <M, A, E, R>(
+  command: string,
   args: Flags,
   load: Effect.Effect<M>,
   run: (m: M, flags: Flags) => Effect.Effect<A, E, R>
-) => Effect.flatMap(Effect.zip(checkFlags(args), load), ([flags, m]) => run(m, flags))
+) => Effect.flatMap(Effect.zip(checkFlags(args, command), load), ([flags, m]) => run(m, flags))
 
 // =============================================================================
 // wecom
@@ -186,23 +300,43 @@ const write = <M, A, E, R>(
 const studentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => write(args, wecomCommands, (c, flags) => c.students(args.file, flags))
+  (args) => write("wecom students update", args, wecomCommands, (c, flags) => c.students(args.file, flags))
 ).pipe(
   Command.withDescription("Update students with batch_update_student (100 per call)"),
-  Command.withExamples([{
-    command: "dirsync wecom students update students.csv --report report.json",
-    description: "Update the students in students.csv and write a report"
-  }])
+  Command.annotate(HelpSections, [studentColumns, writeExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync wecom students update students.xlsx --dry-run",
+      description: "Check every row of an Excel export (Chinese template headers are fine) without sending anything"
+    },
+    {
+      command:
+        "dirsync wecom students update students.csv --journal students.journal --report report.json --failures failed.csv",
+      description:
+        "Update, keep a journal to resume from, and write the rows that did not apply to fix and feed back in"
+    }
+  ])
 )
 
 const parentsUpdate = Command.make(
   "update",
   { file, ...writeFlags },
-  (args) => write(args, wecomCommands, (c, flags) => c.parents(args.file, flags))
+  (args) => write("wecom parents update", args, wecomCommands, (c, flags) => c.parents(args.file, flags))
 ).pipe(
   Command.withDescription(
     "Update parents with batch_update_parent (100 per call); CSV rows sharing parent_userid merge into one parent"
-  )
+  ),
+  Command.annotate(HelpSections, [parentColumns, writeExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync wecom parents update parents.csv --sandbox",
+      description: "Try the file against an in-process emulator first: every row's fate, nothing sent to WeCom"
+    },
+    {
+      command: "export-parents | dirsync wecom parents update - --format ndjson --json --yes",
+      description: "Read NDJSON from standard input in a script; one JSON summary on stdout"
+    }
+  ])
 )
 
 const wecom = Command.make("wecom").pipe(
@@ -216,10 +350,18 @@ const wecom = Command.make("wecom").pipe(
       Command.withDescription("Parents of the school contacts"),
       Command.withSubcommands([parentsUpdate])
     ),
-    Command.make("check", checkFlags_, (args) => Effect.flatMap(checkCommands, (c) => c.wecom(args))).pipe(
+    Command.make("check", checkCommandFlags, (args) => Effect.flatMap(checkCommands, (c) => c.wecom(args))).pipe(
       Command.withDescription(
         "Check the credentials and the app's access to school contacts with read-only calls; nothing is written"
-      )
+      ),
+      Command.annotate(HelpSections, [checkExitCodes]),
+      Command.withExamples([
+        {
+          command: "dirsync wecom check",
+          description: "Check WECOM_CORP_ID and WECOM_SECRET, then the app's access to 家校通讯录"
+        },
+        { command: "dirsync wecom check --json", description: "The same, as one JSON object for a script" }
+      ])
     )
   ])
 )
@@ -243,12 +385,28 @@ const departmentsAdd = Command.make(
     )
   },
   (args) =>
-    write(args, feishuCommands, (c, flags) => c.departments(args.file, flags, args.batchSize, args.pollDeadline))
+    write(
+      "feishu departments add",
+      args,
+      feishuCommands,
+      (c, flags) => c.departments(args.file, flags, args.batchSize, args.pollDeadline)
+    )
 )
   .pipe(
     Command.withDescription(
       "Create departments with department/batch_add and poll each task; parents are created before their children"
-    )
+    ),
+    Command.annotate(HelpSections, [departmentColumns, writeExitCodes]),
+    Command.withExamples([
+      {
+        command: "dirsync feishu departments add departments.csv --dry-run",
+        description: "Check every row and the order parents come in, without sending anything"
+      },
+      {
+        command: "dirsync feishu departments add departments.xlsx --sheet 部门 --journal departments.journal --yes",
+        description: "Create the departments of one sheet, with a journal to --resume from if the run is cut short"
+      }
+    ])
   )
 
 const feishu = Command.make("feishu").pipe(
@@ -258,10 +416,18 @@ const feishu = Command.make("feishu").pipe(
       Command.withDescription("Departments of the contacts"),
       Command.withSubcommands([departmentsAdd])
     ),
-    Command.make("check", checkFlags_, (args) => Effect.flatMap(checkCommands, (c) => c.feishu(args))).pipe(
+    Command.make("check", checkCommandFlags, (args) => Effect.flatMap(checkCommands, (c) => c.feishu(args))).pipe(
       Command.withDescription(
         "Check the credentials and the app's contact scope and permissions with read-only calls; nothing is written"
-      )
+      ),
+      Command.annotate(HelpSections, [checkExitCodes]),
+      Command.withExamples([
+        {
+          command: "dirsync feishu check",
+          description: "Check FEISHU_APP_ID and FEISHU_APP_SECRET, the contact scope and the scopes batch_add needs"
+        },
+        { command: "dirsync feishu check --json", description: "The same, as one JSON object for a script" }
+      ])
     )
   ])
 )
@@ -283,7 +449,13 @@ const sandbox = Command.make("sandbox", {
     Flag.withDefault("")
   ),
   rate: positive("rate").pipe(Flag.withDescription("Calls per minute per endpoint the sandbox allows")),
-  seed: optionalPath("seed", "JSON file with the directory's initial students, parents, classes and departments")
+  seed: optionalPath("seed", "JSON file with the directory's initial students, parents, classes and departments"),
+  demoSeed: Flag.Boolean("demo-seed").pipe(
+    Flag.withDescription(
+      "Start with the students, parents and classes the README and examples/ use (--seed adds to them)"
+    ),
+    Flag.withDefault(false)
+  )
 }, (args) => Effect.flatMap(sandboxCommand, (c) => c.sandbox(args))).pipe(
   Command.withDescription(
     "Run a local HTTP emulator of WeCom and Feishu on 127.0.0.1 and print the environment that points dirsync at it"
@@ -292,6 +464,29 @@ const sandbox = Command.make("sandbox", {
 
 const demo = Command.make("demo", {}, () => Effect.flatMap(demoCommand, (c) => c.demo)).pipe(
   Command.withDescription("Run the three write commands on the files in examples/ against an in-process sandbox")
+)
+
+// The same script as the global `--completions` flag prints (effect/cli's generator over the whole tree).
+const completions = Command.make(
+  "completions",
+  {
+    shell: Argument.Literals("shell", ["bash", "zsh", "fish", "powershell"]).pipe(
+      Argument.withDescription("The shell: bash, zsh, fish or powershell")
+    )
+  },
+  ({ shell }): Effect.Effect<void> =>
+    Effect.suspend(() => Console.log(Completions.generate(root.name, shell, Completions.fromCommand(root))))
+).pipe(
+  Command.withDescription(
+    "Print a shell completion script, e.g. source <(dirsync completions bash) in ~/.bashrc"
+  ),
+  Command.withExamples([
+    { command: "source <(dirsync completions bash)", description: "Complete dirsync commands and flags in bash" },
+    {
+      command: "dirsync completions fish > ~/.config/fish/completions/dirsync.fish",
+      description: "Install the fish completions"
+    }
+  ])
 )
 
 /**
@@ -304,7 +499,7 @@ export const root = Command.make("dirsync").pipe(
   Command.withDescription(
     "Push school rosters and org charts into WeCom school contacts and Feishu contacts, safely, at the speed the vendors allow."
   ),
-  Command.withSubcommands([wecom, feishu, sandbox, demo])
+  Command.withSubcommands([wecom, feishu, sandbox, demo, completions])
 )
 
 /**
@@ -323,20 +518,44 @@ export const environment = (env: Readonly<Record<string, string | undefined>>): 
   return ConfigProvider.fromEnv({ env: trimmed })
 }
 
-/** The global console with `log` going to stderr as well. */
-const toStderr: Console.Console = Object.assign(Object.create(console) as Console.Console, {
-  log: (...args: ReadonlyArray<unknown>) => console.error(...args)
-})
+/**
+ * The lines a usage error prints on stderr: each error, then where the whole story is, e.g. `see \`dirsync wecom
+ * students update --help\``. Not the 40-line help: the one line that matters would scroll away under it.
+ *
+ * @since 0.3.0
+ * @category help
+ */
+export const usageLines = (
+  commandPath: ReadonlyArray<string>,
+  errors: ReadonlyArray<{ readonly message: string }>
+): ReadonlyArray<string> => [
+  ...errors.map((e) => `dirsync: ${Terminal.line(e.message)}`),
+  `see \`${commandPath.length === 0 ? "dirsync" : commandPath.map(Terminal.safe).join(" ")} --help\``
+]
 
 /**
- * Help and `--version` go to stdout as asked; the help shown beside a usage error goes to stderr with the error, so
- * stdout carries only what a command prints (with `--json`, exactly one object).
+ * Help and `--version` go to stdout as asked; help gets the command's {@link HelpSections} after effect/cli's own.
+ * A usage error is {@link usageLines} on stderr, so stdout carries only what a command prints (with `--json`, exactly
+ * one object).
  */
 const presenter: CliOutput.Presenter = {
-  present: (event) =>
-    event._tag === "InvalidInvocation"
-      ? CliOutput.defaultPresenter.present(event).pipe(Effect.provideService(Console.Console, toStderr))
-      : CliOutput.defaultPresenter.present(event)
+  present: (event) => {
+    switch (event._tag) {
+      case "InvalidInvocation":
+        return Console.error(usageLines(event.commandPath, event.errors).join("\n"))
+      case "Help":
+        return Effect.gen(function*() {
+          const { canColor } = yield* TerminalCapabilities.TerminalCapabilities
+          const sections = Context.get(event.helpDoc.annotations, HelpSections)
+          const bold = (s: string) => (canColor ? `\x1b[1m${s}\x1b[0m` : s)
+          const extra = sections.map((section) => renderSection(section, bold)).join("\n")
+          const help = CliOutput.defaultFormatter({ colors: canColor }).formatHelpDoc(event.helpDoc)
+          yield* Console.log(extra.length === 0 ? help : `${help}\n${extra}`)
+        })
+      case "Version":
+        return CliOutput.defaultPresenter.present(event)
+    }
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { parsePort } from "../src/internal/commands/sandbox.ts"
 import * as Files from "../src/internal/files.ts"
 import * as Terminal from "../src/internal/terminal.ts"
+import { assertExit, dirsync as runDirsync } from "./e2eHelpers.ts"
 
 const bin = join(import.meta.dirname, "..", "src", "bin.ts")
 const dirsync = (...args: Array<string>) => execFileSync(process.execPath, [bin, ...args], { encoding: "utf8" })
@@ -73,6 +74,76 @@ describe("Cli", () => {
 
   it("describes itself in --help", () => {
     assert.include(dirsync("--help"), "WeCom school contacts and Feishu contacts")
+  })
+
+  describe("--help of the write commands", () => {
+    const commands: ReadonlyArray<readonly [ReadonlyArray<string>, string, string]> = [
+      [["wecom", "students", "update"], "student_userid,new_student_userid,name,mobile,department", "学号"],
+      [["wecom", "parents", "update"], "parent_userid,new_parent_userid,mobile,student_userid,relation", "家长账号"],
+      [["feishu", "departments", "add"], "id,name,parent_id,leader_user_id,leader_open_id,create_group_chat", "部门ID"]
+    ]
+    for (const [path, columns, alias] of commands) {
+      it(`dirsync ${path.join(" ")} --help lists its columns, two examples, the exit codes and --faults`, () => {
+        const help = dirsync(...path, "--help")
+        assert.include(help, "INPUT COLUMNS")
+        assert.include(help, columns)
+        assert.include(help, alias, "the Chinese aliases")
+        assert.include(help, "--map")
+        const examples = help.slice(help.indexOf("EXAMPLES"), help.indexOf("INPUT COLUMNS"))
+        const shown = [...examples.matchAll(new RegExp(`^  .*dirsync ${path.join(" ")} `, "gm"))]
+        assert.strictEqual(shown.length, 2, examples)
+        const exitCodes = help.slice(help.indexOf("EXIT CODES"))
+        for (const code of ["0", "1", "2", "3", "130, 143"]) assert.match(exitCodes, new RegExp(`^  ${code} `, "m"))
+        assert.match(help, /--faults string +Only with --sandbox/)
+      })
+    }
+
+    it("dirsync wecom check --help and dirsync feishu check --help give their exit codes", () => {
+      for (const vendor of ["wecom", "feishu"]) {
+        const help = dirsync(vendor, "check", "--help")
+        assert.include(help, "EXIT CODES")
+        assert.match(help, /^  1 +a check failed/m)
+        assert.include(help, `dirsync ${vendor} check --json`)
+      }
+    })
+  })
+
+  describe("usage errors", () => {
+    const cases: ReadonlyArray<readonly [string, ReadonlyArray<string>, string]> = [
+      ["an unknown flag", ["wecom", "students", "update", "roster.csv", "--bogus"], "Unrecognized flag: --bogus"],
+      ["a missing argument", ["feishu", "departments", "add"], "Missing required argument: file"],
+      ["a bad value", ["wecom", "parents", "update", "p.csv", "--rate", "abc"], "Invalid value for flag --rate"]
+    ]
+    for (const [what, args, error] of cases) {
+      it(`${what}: one line and where the help is, not the help itself; --json gets its one object`, async () => {
+        const command = `dirsync ${args.filter((a) => !a.includes(".") && !a.startsWith("-") && a !== "abc").join(" ")}`
+        const result = await runDirsync(args)
+        assertExit(result, 2)
+        assert.strictEqual(result.stdout, "")
+        const lines = result.stderr.trimEnd().split("\n")
+        assert.strictEqual(lines.length, 2, result.stderr)
+        assert.include(lines[0], `dirsync: ${error}`)
+        assert.strictEqual(lines[1], `see \`${command} --help\``)
+        assert.notInclude(result.stderr, "FLAGS")
+        const json = await runDirsync([...args, "--json"])
+        assertExit(json, 2)
+        const object = JSON.parse(json.stdout) as { error: string; exitCode: number }
+        assert.include(object.error, error)
+        assert.strictEqual(object.exitCode, 2)
+      })
+    }
+  })
+
+  describe("completions", () => {
+    it("dirsync completions bash prints the script --completions bash prints, covering the commands", () => {
+      const script = dirsync("completions", "bash")
+      assert.include(script, "wecom")
+      assert.include(script, "students")
+      assert.include(script, "departments")
+      assert.strictEqual(script, dirsync("--completions", "bash"))
+      assert.include(dirsync("completions", "zsh"), "#compdef dirsync")
+      assert.include(dirsync("completions", "fish"), "complete -c dirsync")
+    })
   })
 
   describe("checkRunPaths (before anything is sent)", () => {

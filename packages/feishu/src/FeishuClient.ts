@@ -34,7 +34,7 @@ import * as HttpClient from "effect/http/HttpClient"
 import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import type { FeishuError } from "./FeishuError.ts"
 import { PATHS } from "./internal/endpoints.ts"
 import * as Errors from "./internal/errors.ts"
@@ -341,3 +341,67 @@ export const layerConfig = (
       return yield* make({ ...options, appId, appSecret, baseUrl })
     })
   ).pipe(Layer.provide(RateLimit.layerMemory))
+
+// =============================================================================
+// Read-only calls
+// =============================================================================
+
+const ScopePage = Schema.Struct({
+  department_ids: Schema.optional(Schema.Array(Schema.String)),
+  user_ids: Schema.optional(Schema.Array(Schema.String)),
+  group_ids: Schema.optional(Schema.Array(Schema.String)),
+  has_more: Schema.optional(Schema.Boolean),
+  page_token: Schema.optional(Schema.String)
+})
+
+/**
+ * What the app's contact scope (通讯录权限范围) holds. With "all members", Feishu lists the root's first-level
+ * departments and the users directly under the root; otherwise exactly the departments and users an admin ticked
+ * (not their sub-departments).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ContactScope {
+  readonly departmentIds: ReadonlyArray<string>
+  readonly userIds: ReadonlyArray<string>
+  readonly groupIds: ReadonlyArray<string>
+  /** False when the listing stopped at `maxPages` with more to come. */
+  readonly complete: boolean
+}
+
+/**
+ * The app's contact scope (`GET contact/v3/scopes`, custom department ids, pages of 100, at most `maxPages` of them,
+ * default 10). It writes nothing; Feishu answers 99991672 naming the permission scopes it needs when the app has none
+ * of them, so it also proves the app may read the contacts.
+ *
+ * @since 0.3.0
+ * @category read-only calls
+ */
+export const contactScope = Effect.fn("FeishuClient.contactScope")(function*(options?: {
+  readonly maxPages?: number | undefined
+}) {
+  const client = yield* FeishuClient
+  const departmentIds: Array<string> = []
+  const userIds: Array<string> = []
+  const groupIds: Array<string> = []
+  let pageToken: string | undefined
+  for (let page = 0; page < (options?.maxPages ?? 10); page++) {
+    const data = yield* client.request({
+      method: "GET",
+      path: PATHS.scopes,
+      urlParams: {
+        department_id_type: "department_id",
+        page_size: "100",
+        ...(pageToken === undefined ? {} : { page_token: pageToken })
+      },
+      data: ScopePage
+    })
+    departmentIds.push(...(data.department_ids ?? []))
+    userIds.push(...(data.user_ids ?? []))
+    groupIds.push(...(data.group_ids ?? []))
+    pageToken = data.has_more === true ? data.page_token : undefined
+    if (pageToken === undefined) return { departmentIds, userIds, groupIds, complete: true } satisfies ContactScope
+  }
+  return { departmentIds, userIds, groupIds, complete: false } satisfies ContactScope
+})

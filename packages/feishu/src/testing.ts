@@ -29,6 +29,10 @@
  *   prove less than they seem: `accept-5xx` (the task is created, then HTTP 503), `reorder-results` and
  *   `short-results` (a task's `task_info` reversed or one short), `dup-task-id` (a batch answered with the previous
  *   task id and never run), `echo-secret` (an error message quoting the app secret and the caller's token).
+ * - Permissions: contact v3 `scopes` lists the app's contact scope (`setContactScope`; "all members" by default).
+ *   The app holds every permission scope the emulated endpoints accept unless `scopes` (or `setScopes`) says
+ *   otherwise; an endpoint the app holds none of the scopes for is answered 99991672 (HTTP 400) with
+ *   `permission_violations` naming them, as Feishu does.
  *
  * @since 0.1.0
  */

@@ -362,3 +362,45 @@ export const layerConfig = (
       return yield* make({ ...options, corpId, secret, baseUrl })
     })
   ).pipe(Layer.provide(RateLimit.layerMemory))
+
+// =============================================================================
+// Read-only calls
+// =============================================================================
+
+/**
+ * One department of the school's tree as `school/department/list` returns it: `type` 1 class, 2 grade, 3 stage,
+ * 4 campus, 5 the school itself (id 1).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const SchoolDepartment = Schema.Struct({
+  id: Schema.Number,
+  name: Schema.optional(Schema.String),
+  parentid: Schema.optional(Schema.Number),
+  type: Schema.optional(Schema.Number)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type SchoolDepartment = typeof SchoolDepartment.Type
+
+const DepartmentList = Schema.Struct({ departments: Schema.Array(SchoolDepartment) })
+
+/**
+ * The school's whole department tree (`GET school/department/list`). It writes nothing, and WeCom answers it only to
+ * an app with access to the school contacts (家校通讯录), so it proves that access before a run: 48002, 60011, 65022
+ * or 60020 say which setting is missing.
+ *
+ * @since 0.3.0
+ * @category read-only calls
+ */
+export const schoolDepartments: Effect.Effect<ReadonlyArray<SchoolDepartment>, WeComError, WeComClient> = Effect.gen(
+  function*() {
+    const client = yield* WeComClient
+    const reply = yield* client.get(PATHS.departmentList, {}, DepartmentList)
+    return reply.departments
+  }
+)

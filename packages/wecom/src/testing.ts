@@ -1,10 +1,10 @@
 /**
  * The test entry point, `@dirsync/wecom/testing` (not in the main barrel): the WeCom emulator, an in-memory school
  * directory (classes, students, parents) answering `gettoken`, `school/user/batch_update_student`,
- * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, with fault injection from
- * `@dirsync/core/testing` `Faults`. Same API as `@dirsync/feishu/testing`: {@link make}, `handle`, `calls(path?)`,
- * `issuedTokens`, `expireTokens`, `setFaults`, `script`, `failAfterApply`, {@link layerHttpClient},
- * {@link layerClient}.
+ * `school/user/batch_update_parent`, `school/user/get` and `school/department/list` with WeCom's rules and codes,
+ * with fault injection from `@dirsync/core/testing` `Faults`. Same API as `@dirsync/feishu/testing`: {@link make},
+ * `handle`, `calls(path?)`, `issuedTokens`, `expireTokens`, `setFaults`, `script`, `failAfterApply`,
+ * {@link layerHttpClient}, {@link layerClient}; `denySchoolCalls(errcode)` takes an access setting away.
  *
  * **When to use**
  *

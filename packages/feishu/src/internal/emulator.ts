@@ -1,7 +1,8 @@
 /**
  * The Feishu emulator behind `@dirsync/feishu/testing`: an in-memory contact directory and a transport-agnostic
  * request handler implementing `tenant_access_token/internal`, contact v2 `department/batch_add` (asynchronous tasks)
- * and `task/get`, and contact v3's read of one department, with Feishu's rules and codes, plus the shared fault spec from `@dirsync/core/testing` `Faults`.
+ * and `task/get`, and contact v3's read of one department, its children and the app's contact scope, with Feishu's
+ * rules, codes and permission scopes, plus the shared fault spec from `@dirsync/core/testing` `Faults`.
  * Same API names as the WeCom emulator for the same things.
  *
  * @internal
@@ -10,7 +11,7 @@ import { Limit } from "@dirsync/core"
 import { Faults, type MockTransport } from "@dirsync/core/testing"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import { departmentPathOf, PATHS } from "./endpoints.ts"
+import { departmentPathOf, PATHS, SCOPES } from "./endpoints.ts"
 
 // =============================================================================
 // Models
@@ -108,6 +109,11 @@ export interface Options {
   /** Departments that exist before the first call. */
   readonly departments?: ReadonlyArray<MockDepartment> | undefined
   /**
+   * The permission scopes the app was granted. Default: every scope the emulated endpoints accept. A call whose
+   * endpoint accepts none of them is answered 99991672 naming the scopes it needs, as Feishu does.
+   */
+  readonly scopes?: ReadonlyArray<string> | undefined
+  /**
    * How many of the most recent calls `calls` keeps. Default: all, which suits tests; a long-running sandbox sets a
    * limit, since every call keeps its body.
    */
@@ -148,6 +154,13 @@ export interface Directory {
   readonly failAfterApply: (...failures: ReadonlyArray<"drop" | "http5xx">) => void
   /** Makes every issued token invalid from now on (the next call with one answers 99991663). */
   readonly expireTokens: () => void
+  /** Replaces the app's granted permission scopes (see {@link Options.scopes}). */
+  readonly setScopes: (scopes: ReadonlyArray<string>) => void
+  /**
+   * The app's contact scope (通讯录权限范围): `"all"` (the default: the root's first-level departments and the tenant's
+   * admin user, as Feishu lists "all members"), or exactly these department ids and no user.
+   */
+  readonly setContactScope: (scope: "all" | ReadonlyArray<string>) => void
   /** The next `n` tasks created end with status 10. */
   readonly failNextTasks: (n: number) => void
   /** Sets the polls before done for tasks created from now on. */
@@ -239,6 +252,8 @@ export const make = (options: Options = {}): Directory => {
   const expireSeconds = options.tokenLifetimeSeconds ?? 7200
   let pollsBeforeDone = options.pollsBeforeDone ?? 1
   let failNext = 0
+  let granted: ReadonlySet<string> = new Set(options.scopes ?? Object.values(SCOPES).flat())
+  let contactScope: "all" | ReadonlyArray<string> = "all"
 
   const departments = new Map<string, MockDepartment>()
   const tokens = new Map<string, { readonly issuedAt: number; readonly deadAt: number; revoked: boolean }>()
@@ -263,6 +278,31 @@ export const make = (options: Options = {}): Directory => {
       "x-tt-logid": logId,
       ...extra
     })
+  }
+
+  /** 99991672 as Feishu sends it: the accepted scopes in `msg`, `permission_violations` and a link to apply. */
+  const scopeMissing = (scopes: ReadonlyArray<string>): MockResponse => {
+    const logId = hex32("", ++logCounter)
+    const url = `https://open.feishu.cn/app/${appId}/auth?q=${scopes.join(",")}&op_from=openapi&token_type=tenant`
+    return json(400, {
+      code: 99991672,
+      msg: `Access denied. One of the following scopes is required: [${scopes.join(", ")}].`,
+      error: {
+        log_id: logId,
+        permission_violations: scopes.map((subject) => ({ type: "action_scope_required", subject })),
+        helps: [{ url, description: "Click the link to apply for one of the scopes" }]
+      }
+    }, { "x-tt-logid": logId })
+  }
+
+  /** The scopes a path needs when the app has none of them; `undefined` when it may call it. */
+  const scopesLacking = (path: string): ReadonlyArray<string> | undefined => {
+    const needs = path === PATHS.scopes
+      ? SCOPES.contactScope
+      : path === PATHS.batchAddDepartments || path === PATHS.taskGet
+      ? SCOPES.contactV2Write
+      : undefined
+    return needs === undefined || needs.some((s) => granted.has(s)) ? undefined : needs
   }
 
   // ---------------------------------------------------------------------------
@@ -508,6 +548,27 @@ export const make = (options: Options = {}): Directory => {
     })
   }
 
+  /** The app's contact scope, one page (contact v3 `scopes`; page_size at most 100, default 50). */
+  const scopeList = (request: MockRequest): MockResponse => {
+    const params = new URL(request.url, "http://mock").searchParams
+    const size = Number(params.get("page_size") ?? "50")
+    const offset = Number(params.get("page_token") ?? "0")
+    if (!Number.isInteger(size) || size < 1 || size > 100 || !Number.isInteger(offset) || offset < 0) return fail(40001)
+    const ids = contactScope === "all"
+      ? [...departments.values()].filter((d) => d.parent_id === ROOT).map((d) => d.id)
+      : contactScope
+    const page = ids.slice(offset, offset + size)
+    const more = offset + size < ids.length
+    return ok({
+      department_ids: page,
+      // "All members" lists the users directly under the root: at least the tenant's admin.
+      user_ids: contactScope === "all" && offset === 0 ? ["ou_emulator_admin"] : [],
+      group_ids: [],
+      has_more: more,
+      ...(more ? { page_token: String(offset + size) } : {})
+    })
+  }
+
   // ---------------------------------------------------------------------------
   // handle
   // ---------------------------------------------------------------------------
@@ -517,12 +578,14 @@ export const make = (options: Options = {}): Directory => {
     if (method === "POST" && path === PATHS.token) return tokenEndpoint(request, now)
     const isWrite = method === "POST" && path === PATHS.batchAddDepartments
     const v3 = method === "GET" ? departmentPathOf(path) : undefined
-    const isRead = method === "GET" && (path === PATHS.taskGet || v3 !== undefined)
+    const isRead = method === "GET" && (path === PATHS.taskGet || path === PATHS.scopes || v3 !== undefined)
     if (!isWrite && !isRead) {
       return { status: 404, headers: { "content-type": "text/plain" }, bodyText: "404 page not found" }
     }
     const denied = authFailure(request, now)
     if (denied !== undefined) return denied
+    const lacking = scopesLacking(path)
+    if (lacking !== undefined) return scopeMissing(lacking)
     if (overRate(path, now)) return fail(99991400, resetHeaders(now, faults.ratePerMinute))
     const decision = (isWrite ? writes : reads).next()
     switch (decision._tag) {
@@ -540,6 +603,7 @@ export const make = (options: Options = {}): Directory => {
       case "pass":
         break
     }
+    if (path === PATHS.scopes) return scopeList(request)
     if (v3?.kind === "read") return departmentGet(request, v3.id)
     if (v3?.kind === "children") return departmentChildren(request, v3.id)
     if (!isWrite) return taskGet(request, now)
@@ -623,6 +687,12 @@ export const make = (options: Options = {}): Directory => {
     },
     setPollsBeforeDone: (n) => {
       pollsBeforeDone = n
+    },
+    setScopes: (scopes) => {
+      granted = new Set(scopes)
+    },
+    setContactScope: (scope) => {
+      contactScope = scope
     },
     script: (...codes) => writes.push(...codes)
   }

@@ -19,7 +19,22 @@ export const PATHS = {
    * `GET ?department_id_type=department_id&page_size=&page_token=`: a department's direct children (contact v3), to
    * find a department Feishu chose the id of by its name under its parent. {@link childrenPath} is the URL path.
    */
-  departmentChildren: "/open-apis/contact/v3/departments/:department_id/children"
+  departmentChildren: "/open-apis/contact/v3/departments/:department_id/children",
+  /**
+   * `GET ?page_size=&page_token=`: the departments, users and groups in the app's contact scope (contact v3);
+   * read-only, needs one of {@link SCOPES}`.contactScope`.
+   */
+  scopes: "/open-apis/contact/v3/scopes"
+} as const
+
+/**
+ * The permission scopes an endpoint accepts, any one of them (Feishu's "开启其中任意一项权限即可调用"): contact v3
+ * `scopes` (open.larkoffice.com contact-v3/scope/list) and contact v2 `batch_add` and `task/get` (vendor-feishu.md
+ * §1: 更新通讯录 or 以应用身份访问通讯录（历史版本）).
+ */
+export const SCOPES = {
+  contactScope: ["contact:contact.base:readonly", "contact:contact:access_as_app", "contact:contact:readonly_as_app"],
+  contactV2Write: ["contact:contact", "contact:contact:access_as_app"]
 } as const
 
 /** The URL path listing a department's children. */

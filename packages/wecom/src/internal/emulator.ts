@@ -1,7 +1,7 @@
 /**
  * The WeCom emulator behind `@dirsync/wecom/testing`: an in-memory school directory (classes, students, parents) and
  * a transport-agnostic request handler implementing `gettoken`, `school/user/batch_update_student`,
- * `school/user/batch_update_parent` and `school/user/get` with WeCom's rules and codes, plus the shared fault spec
+ * `school/user/batch_update_parent`, `school/user/get` and `school/department/list` with WeCom's rules and codes, plus the shared fault spec
  * from `@dirsync/core/testing` `Faults`. Same API names as the Feishu emulator for the same things.
  *
  * @internal
@@ -126,6 +126,12 @@ export interface Directory {
   readonly failAfterApply: (...failures: ReadonlyArray<AfterApply>) => void
   /** Makes every issued token invalid from now on, as WeCom may do early (next call answers 42001). */
   readonly expireTokens: () => void
+  /**
+   * Answers every school call (not `gettoken`) with this errcode from now on, as WeCom answers an app that lacks an
+   * access setting: 48002 (not among 家校沟通's apps), 60011 (outside its visible range), 60020 (IP not trusted),
+   * 65022 (no 家校通讯录 permission). `undefined` gives the access back.
+   */
+  readonly denySchoolCalls: (errcode: number | undefined) => void
 }
 
 // =============================================================================
@@ -206,6 +212,7 @@ export const make = (options: Options = {}): Directory => {
   let decider = Faults.makeDecider(faults)
   const afterApply: Array<AfterApply> = []
   let foreignSerial = 0
+  let denied: number | undefined
 
   const classes = new Set<number>()
   const students = new Map<string, Student>()
@@ -469,6 +476,18 @@ export const make = (options: Options = {}): Directory => {
     return error(60111, `userid not found: ${userid}`)
   }
 
+  // --- school/department/list ------------------------------------------------------------------------------------
+  // The school (id 1, type 5) and its classes (type 1) directly under it: the emulator keeps no grades.
+  const departmentList = (): Reply =>
+    json({
+      errcode: 0,
+      errmsg: "ok",
+      departments: [
+        { id: 1, name: "学校", parentid: 0, type: 5 },
+        ...[...classes].map((id) => ({ id, name: `班级 ${id}`, parentid: 1, type: 1 }))
+      ]
+    })
+
   // --- handle ----------------------------------------------------------------------------------------------------
 
   const dispatch = (request: MockRequest, url: URL, now: number): Reply | "drop" => {
@@ -480,14 +499,19 @@ export const make = (options: Options = {}): Directory => {
       if (url.searchParams.get("corpsecret") !== secret) return error(40001, "invalid secret")
       return issueToken(now)
     }
-    const known = path === PATHS.getUser || WRITES.has(path)
+    const known = path === PATHS.getUser || path === PATHS.departmentList || WRITES.has(path)
     if (!known) return { _tag: "http", status: 404 }
     const tokenProblem = checkToken(url.searchParams.get("access_token"), now)
     if (tokenProblem) return tokenProblem
+    if (denied !== undefined) return error(denied, `scripted permission refusal ${denied}`)
     if (overRate(path, now)) return error(45009, "api freq out of limit")
     if (path === PATHS.getUser) {
       if (method !== "GET") return error(40058, "invalid parameter: use GET")
       return getUser(url.searchParams.get("userid"))
+    }
+    if (path === PATHS.departmentList) {
+      if (method !== "GET") return error(40058, "invalid parameter: use GET")
+      return departmentList()
     }
     if (method !== "POST") return error(40058, "invalid parameter: use POST")
     const decision = decider.next()
@@ -577,6 +601,9 @@ export const make = (options: Options = {}): Directory => {
     failAfterApply: (...failures) => void afterApply.push(...failures),
     expireTokens: () => {
       for (const [token, t] of tokens) tokens.set(token, { ...t, expiresAt: t.issuedAt })
+    },
+    denySchoolCalls: (errcode) => {
+      denied = errcode
     }
   }
 }

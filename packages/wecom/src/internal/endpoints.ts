@@ -9,5 +9,7 @@ export const PATHS = {
   batchUpdateStudent: "/cgi-bin/school/user/batch_update_student",
   batchUpdateParent: "/cgi-bin/school/user/batch_update_parent",
   /** `GET ?userid=`: one student or parent, or 60111. */
-  getUser: "/cgi-bin/school/user/get"
+  getUser: "/cgi-bin/school/user/get",
+  /** `GET [?id=]`: the school's department tree (read-only; needs the app's 家校通讯录 permission). */
+  departmentList: "/cgi-bin/school/department/list"
 } as const

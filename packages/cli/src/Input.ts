@@ -1,6 +1,6 @@
 /**
- * Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a streaming `Stream` of {@link Endpoint.SourceRow}s for the
- * batch pipeline, which runs it more than once and gets the same rows each time.
+ * Input files: `.csv`, `.xlsx`, `.json`, `.ndjson`/`.jsonl` (or standard input, `-`) → a streaming `Stream` of
+ * {@link Endpoint.SourceRow}s for the batch pipeline, which runs it more than once and gets the same rows each time.
  *
  * **Details**
  *
@@ -9,7 +9,10 @@
  *   copy. So what a run sends is exactly what it validated, whatever happens to the file meanwhile. A file that
  *   changes while it is first read fails the run with an {@link InputError}; nothing has been sent by then.
  * - CSV and NDJSON are streamed; memory does not grow with the number of rows (except the parents index, below).
- *   JSON is read whole, refused above {@link limits} `maxJsonBytes`.
+ *   JSON is read whole, refused above {@link limits} `maxJsonBytes`; so is an .xlsx workbook (`maxXlsxBytes`), whose
+ *   sheet then becomes the header and rows of text cells a CSV file gives, read by the same code.
+ * - CSV and .xlsx headers name fields through aliases ({@link columnAliases}) and `Options.map`; the failures file's
+ *   error columns ({@link errorColumns}) are skipped by every reader.
  * - File-level problems (missing file, bad header, invalid UTF-8, broken quoting, a row with the wrong number of
  *   cells, an oversized row, no rows at all) fail the Stream with an {@link InputError} whose `message` names the
  *   file, the row/line and the column: `students.csv: row 3: column "name": is not valid UTF-8 text; …`.
@@ -28,13 +31,17 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { createWriteStream } from "node:fs"
+import { pipeline } from "node:stream/promises"
 import * as Csv from "./internal/csv.ts"
+import * as Columns from "./internal/input/columns.ts"
 import * as Common from "./internal/input/common.ts"
 import * as CsvRows from "./internal/input/csvRows.ts"
 import * as Json from "./internal/input/json.ts"
 import * as Ndjson from "./internal/input/ndjson.ts"
 import * as Parents from "./internal/input/parents.ts"
 import * as Spool from "./internal/input/spool.ts"
+import * as Terminal from "./internal/terminal.ts"
 
 // =============================================================================
 // Models
@@ -62,16 +69,24 @@ export const layouts: typeof Csv.layouts = Csv.layouts
  * @since 0.1.0
  * @category models
  */
-export const supportedExtensions: ReadonlyArray<string> = [".csv", ".json", ".ndjson", ".jsonl"]
+export const supportedExtensions: ReadonlyArray<string> = [".csv", ".xlsx", ".json", ".ndjson", ".jsonl"]
+
+/**
+ * An input format: what `--format` names, and what a file name's extension says.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Format = Common.Format
 
 /**
  * Size guards. A CSV row or NDJSON line above `maxRecordBytes` fails the file (a quote that is never closed makes
- * the rest of the file one "row"; this keeps that from exhausting memory). A CSV cell above `maxCellBytes` (far
- * beyond any field's documented limit, the longest of which is 64 bytes; a few KB still get the field's own
+ * the rest of the file one "row"; this keeps that from exhausting memory). A CSV or .xlsx cell above `maxCellBytes`
+ * (far beyond any field's documented limit, the longest of which is 64 bytes; a few KB still get the field's own
  * message) is dropped as it is read and rejects its row, naming the column, so a file of huge cells costs no more
- * memory than any other. JSON files are read whole: above
- * `maxJsonBytes` they are refused; arrays/objects nested deeper than `maxJsonDepth` are refused too (request bodies
- * nest 4 deep).
+ * memory than any other. JSON files are read whole: above `maxJsonBytes` they are refused; arrays/objects nested
+ * deeper than `maxJsonDepth` are refused too (request bodies nest 4 deep). An .xlsx workbook is unzipped whole:
+ * above `maxXlsxBytes` it is refused (Excel's own limit, 1,048,576 rows, makes a roster of about 30 MB).
  *
  * @since 0.1.0
  * @category models
@@ -86,11 +101,13 @@ export const limits: Limits = {
   maxRecordBytes: 1_000_000,
   maxCellBytes: 16_000,
   maxJsonBytes: 256_000_000,
-  maxJsonDepth: 32
+  maxJsonDepth: 32,
+  maxXlsxBytes: 64 * 1024 * 1024
 }
 
 /**
- * {@link Limits} to override, and where the private copy of the file goes (the OS temporary directory by default).
+ * {@link Limits} to override, where the private copy of the file goes (the OS temporary directory by default), and
+ * how the file is read.
  *
  * @since 0.2.0
  * @category models
@@ -102,6 +119,94 @@ export interface Options extends Partial<Limits> {
    * core; smaller ones in the calling thread, where starting a thread would cost more than it saves. Default 2 MiB.
    */
   readonly csvWorkerFromBytes?: number | undefined
+  /** The format, whatever the file name says; required to read standard input (`-`). @since 0.3.0 */
+  readonly format?: Format | undefined
+  /** With an .xlsx file: the sheet to read (the first by default). @since 0.3.0 */
+  readonly sheet?: string | undefined
+  /**
+   * Column names to fields beyond the built-in aliases ({@link columnAliases}), as `--map` takes them:
+   * `name=姓名,student_userid=学号`. Check it first with {@link parseMap}: here a bad one fails the Stream.
+   * @since 0.3.0
+   */
+  readonly map?: string | undefined
+  /** Skip the CSV/.xlsx columns that are no field instead of refusing the file (default: on for .xlsx only). @since 0.3.0 */
+  readonly ignoreExtraColumns?: boolean | undefined
+  /** Told, once, the line that names the columns skipped. @since 0.3.0 */
+  readonly onWarning?: ((line: string) => void) | undefined
+}
+
+/**
+ * The built-in column names of each layout's fields (besides the field names themselves): the headers of WeCom's
+ * 家校通讯录 import template and common English ones. Compared without case, spaces, `_` or `-`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const columnAliases: typeof Columns.aliases = Columns.aliases
+
+/**
+ * The columns a failures file adds; every reader skips them (CSV and .xlsx columns, JSON fields), so a failures
+ * file, once fixed, is read back as it is.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const errorColumns: ReadonlyArray<string> = Columns.errorColumns
+
+/**
+ * Checks a `--map` text for a layout: `undefined` when it reads, else the one-line reason (naming the part, and for
+ * an unknown field the closest one).
+ *
+ * @since 0.3.0
+ * @category reading
+ */
+export const parseMap = (layout: Layout, text: string): string | undefined => {
+  const parsed = Columns.parseMap(layout, text)
+  return "error" in parsed ? parsed.error : undefined
+}
+
+/**
+ * The reading options of the CLI's flags (`--format`, `--sheet`, `--map`, `--ignore-extra-columns`), with the
+ * skipped-columns warning printed on standard error as one `dirsync: warning:` line.
+ *
+ * @since 0.3.0
+ * @category reading
+ */
+export const flagOptions = (flags: {
+  readonly format?: Format | undefined
+  readonly sheet?: string | undefined
+  readonly map?: string | undefined
+  readonly ignoreExtraColumns?: boolean | undefined
+}): Options => ({
+  format: flags.format,
+  sheet: flags.sheet,
+  map: flags.map,
+  ignoreExtraColumns: flags.ignoreExtraColumns,
+  onWarning: (text) => {
+    process.stderr.write(`dirsync: warning: ${Terminal.line(text)}\n`)
+  }
+})
+
+/**
+ * What a file name says its format is, if anything.
+ *
+ * @since 0.3.0
+ * @category reading
+ */
+export const formatOf = (file: string): Format | undefined => {
+  switch (extensionOf(file)) {
+    case ".csv":
+      return "csv"
+    case ".xlsx":
+      return "xlsx"
+    case ".json":
+      return "json"
+    case ".ndjson":
+    case ".jsonl":
+      return "ndjson"
+    default:
+      return undefined
+  }
 }
 
 /**
@@ -130,10 +235,63 @@ const extensionOf = (file: string): string => {
 }
 
 /**
- * Opens an input file for one run: a Stream of its rows, chosen by extension (`.csv`, `.json`, `.ndjson`, `.jsonl`).
- * The Stream is lazy: nothing is read until it runs, and the file's problems fail the Stream, not this Effect. Its
- * first complete run reads the file, later runs the private copy that run kept, which is removed when the scope
- * closes. Needs a `FileSystem` (`NodeServices.layer` in the CLI).
+ * The rows of an input as it has them, for a failures file: the header and cells of a CSV file or .xlsx sheet
+ * (cells as the file has them, untrimmed; a cell dropped for its size is empty), or the items of a JSON/NDJSON file.
+ * Read from the run's private copy, after the run read the input.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Original =
+  | {
+    readonly format: "csv" | "xlsx"
+    readonly batches: Stream.Stream<
+      {
+        readonly header: ReadonlyArray<string>
+        readonly rows: ReadonlyArray<{ row: number; cells: ReadonlyArray<string> }>
+      },
+      InputError
+    >
+  }
+  | {
+    readonly format: "json" | "ndjson"
+    readonly layout: Layout
+    readonly rows: Stream.Stream<{ readonly row: number; readonly value: unknown }, InputError>
+  }
+
+const originals = new WeakMap<object, () => Original | undefined>()
+
+/**
+ * The {@link Original} rows of a Stream {@link read} returned (undefined for any other Stream).
+ *
+ * @since 0.3.0
+ * @category reading
+ */
+export const originalOf = (input: Stream.Stream<Endpoint.SourceRow, InputError>): Original | undefined =>
+  originals.get(input)?.()
+
+const STDIN = "standard input"
+
+/** An error about the copy of standard input, said about standard input. */
+const aboutStdin = (copy: string) => (e: InputError): InputError =>
+  e.file !== copy ? e : new Common.InputError({
+    file: STDIN,
+    row: e.row,
+    line: e.line,
+    field: e.field,
+    message: `${STDIN}${e.message.slice(copy.length)}`
+  })
+
+/**
+ * Opens an input file for one run: a Stream of its rows, read as `options.format` says, else as its extension says
+ * (`.csv`, `.xlsx`, `.json`, `.ndjson`, `.jsonl`); `-` is standard input, read once into the run's private copy
+ * (`format` required). The Stream is lazy: nothing is read until it runs, and the file's problems fail the Stream,
+ * not this Effect. Its first complete run reads the file, later runs the private copy that run kept, which is
+ * removed when the scope closes. Needs a `FileSystem` (`NodeServices.layer` in the CLI).
+ *
+ * CSV and .xlsx headers are read through the column aliases ({@link columnAliases}) and `options.map`; an .xlsx
+ * sheet becomes the same header and rows of text cells as a CSV file (a number cell as the text Excel shows), so
+ * every rule of a CSV row holds for it.
  *
  * **Example** (the CLI, for `dirsync wecom students update students.csv`)
  *
@@ -154,28 +312,99 @@ export const read = (
 ): Effect.Effect<Stream.Stream<Endpoint.SourceRow, InputError>, never, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
-    const spool = Spool.make({ fs, scope: yield* Scope.Scope, file, directory: options.tempDirectory })
-    const { csvWorkerFromBytes, tempDirectory: _, ...overrides } = options
-    const ctx = { file, layout, limits: { ...limits, ...overrides }, csvWorkerFromBytes }
-    switch (extensionOf(file)) {
-      case ".csv":
-        return ctx.layout === "parents"
-          ? Parents.read(ctx, spool)
-          : CsvRows.read({ ...ctx, layout: ctx.layout }, spool)
-      case ".json":
-        return Json.read(ctx, spool)
-      case ".ndjson":
-      case ".jsonl":
-        return Ndjson.read(ctx, spool)
-      default:
-        return Stream.fail(
-          Common.inputError(
+    const scope = yield* Scope.Scope
+    const {
+      csvWorkerFromBytes,
+      format: given,
+      ignoreExtraColumns,
+      map,
+      onWarning,
+      sheet,
+      tempDirectory,
+      ...overrides
+    } = options
+    const stdin = file === "-"
+    const name = stdin ? STDIN : file
+    const format = given ?? (stdin ? undefined : formatOf(file))
+    if (format === undefined) {
+      return Stream.fail(
+        stdin
+          ? Common.inputError(
+            STDIN,
+            {},
+            "its format cannot be told from a file name: add --format csv, xlsx, json or ndjson"
+          )
+          : Common.inputError(
             file,
             {},
             `unsupported file type; dirsync reads ${
               supportedExtensions.join(", ")
-            } files (the file name must end in one)`
+            } files (the file name must end in one, or say which with --format)`
           )
-        )
+      )
     }
+    const parsedMap = map === undefined ? { map: {} } : Columns.parseMap(layout, map)
+    if ("error" in parsedMap) return Stream.fail(Common.inputError(name, {}, parsedMap.error))
+    // Standard input is copied once into a private file of its own; everything after reads that file like any other.
+    const stdinCopy = stdin ? Spool.make({ fs, scope, file: STDIN, directory: tempDirectory }) : undefined
+    const open = (path: string): Stream.Stream<Endpoint.SourceRow, InputError> => {
+      const spool = Spool.make({ fs, scope, file: path, directory: tempDirectory })
+      const ctx: Common.Context = {
+        file: path,
+        layout,
+        limits: { ...limits, ...overrides },
+        csvWorkerFromBytes,
+        format,
+        sheet,
+        mapping: { map: parsedMap.map, ignoreExtra: ignoreExtraColumns ?? format === "xlsx" },
+        onWarning: onWarning === undefined
+          ? undefined
+          : (line) => onWarning(stdin ? `${STDIN}${line.slice(path.length)}` : line)
+      }
+      switch (format) {
+        case "csv":
+        case "xlsx": {
+          const batches = CsvRows.batches(ctx, spool)
+          const rows = ctx.layout === "parents"
+            ? Parents.read(ctx, batches)
+            : CsvRows.read({ ...ctx, layout: ctx.layout }, batches)
+          return remember(rows, {
+            format,
+            batches: batches.pipe(Stream.map((b) => ({
+              header: b.header.header,
+              rows: b.rows.map(([row, , cells]) => ({ row, cells }))
+            })))
+          })
+        }
+        case "json":
+        case "ndjson": {
+          const rows = format === "json" ? Json.read(ctx, spool) : Ndjson.read(ctx, spool)
+          return remember(rows, { format, layout, rows })
+        }
+      }
+    }
+    if (stdinCopy === undefined) return open(file)
+    const source = yield* Effect.cached(
+      Effect.flatMap(stdinCopy.path, (path) =>
+        Effect.as(
+          Effect.tryPromise({
+            try: () => pipeline(process.stdin, createWriteStream(path, { mode: 0o600 })),
+            catch: (e) => Common.inputError(STDIN, {}, `cannot be read (${e instanceof Error ? e.message : String(e)})`)
+          }),
+          path
+        ))
+    )
+    // One Stream for the whole run, opened on the copy its first run makes.
+    let opened: Stream.Stream<Endpoint.SourceRow, InputError> | undefined
+    const rows: Stream.Stream<Endpoint.SourceRow, InputError> = Stream.unwrap(
+      Effect.map(source, (path) => (opened ??= open(path)).pipe(Stream.mapError(aboutStdin(path))))
+    )
+    originals.set(rows, () => opened === undefined ? undefined : originalOf(opened))
+    return rows
   })
+
+/** Registers where a Stream's original rows are; returns the Stream. */
+const remember = <S extends Stream.Stream<Endpoint.SourceRow, InputError>>(rows: S, original: Original): S => {
+  originals.set(rows, () => original)
+  return rows
+}

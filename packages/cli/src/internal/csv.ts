@@ -6,6 +6,7 @@
 import { parse as csvParser } from "csv-parse"
 import { once } from "node:events"
 import { createReadStream } from "node:fs"
+import { defaultMapping, type Mapping, resolve } from "./input/columns.ts"
 import { firstInvalidUtf8, formatBytes, fsWords, isUtf8 } from "./text.ts"
 
 /** Which command's input a file holds; decides the CSV columns and the JSON body key. */
@@ -44,9 +45,9 @@ export interface Problem {
   readonly text: string
 }
 
-const problem = (where: Where, text: string): Problem => ({ where, text })
+export const problem = (where: Where, text: string): Problem => ({ where, text })
 
-const isProblem = (value: unknown): value is Problem =>
+export const isProblem = (value: unknown): value is Problem =>
   typeof value === "object" && value !== null && "where" in value && "text" in value
 
 export const notUtf8 =
@@ -75,6 +76,8 @@ export interface Sizes {
   readonly maxRecordBytes: number
   /** A longer cell is dropped and reported as its row's problem; no documented field comes near it. */
   readonly maxCellBytes: number
+  /** How the header's names become fields. */
+  readonly mapping?: Mapping | undefined
 }
 
 interface CsvRecord {
@@ -83,8 +86,17 @@ interface CsvRecord {
   readonly info: { readonly lines: number; readonly bytes: number }
 }
 
+/** The header as read and resolved: each column's field ("" for a column that is skipped). */
+export interface Header {
+  readonly columns: ReadonlyArray<string>
+  /** The header's cells as the file has them, for the failures file. */
+  readonly header: ReadonlyArray<string>
+  /** Columns up to the last named one: a row may stop there (the rest are a spreadsheet's empty columns). */
+  readonly named: number
+}
+
 interface CsvState {
-  header: ReadonlyArray<string> | undefined
+  header: Header | undefined
   row: number
   lastLine: number
   /** Bytes consumed up to the end of the previous record. */
@@ -96,7 +108,7 @@ interface CsvState {
 
 // A cell of spaces is as empty as an empty one (`internal/input/common.ts` drops both), so a row of them is blank.
 // Most rows start with an id: a first character that is visible ASCII ends the test without calling trim().
-const isBlank = (record: ReadonlyArray<string>) =>
+export const isBlank = (record: ReadonlyArray<string>) =>
   record.every((cell) => {
     if (cell.length === 0) return true
     const c = cell.charCodeAt(0)
@@ -148,50 +160,19 @@ const utf8Checker = (state: CsvState) => {
   }
 }
 
-const checkHeader = (
+export const checkHeader = (
   layout: Layout,
   record: ReadonlyArray<string>,
   line: number,
-  utf8: boolean
-): ReadonlyArray<string> | Problem => {
-  const { columns, required } = layouts[layout]
-  const expected = `expected columns: ${columns.join(",")}`
+  utf8: boolean,
+  mapping: Mapping
+): Header | Problem => {
   if (!utf8) return problem({ line }, `the header ${notUtf8}`)
-  const names: Array<string> = []
-  for (let i = 0; i < record.length; i++) {
-    const name = record[i]!.trim().toLowerCase()
-    if (name.length === 0) return problem({ line }, `column ${i + 1} of the header has no name; ${expected}`)
-    names.push(name)
-  }
-  if (names.length === 1 && /[;\t]/.test(names[0]!)) {
-    return problem(
-      { line },
-      `the header is one column "${
-        names[0]
-      }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
-    )
-  }
-  const seen = new Set<string>()
-  const duplicates = new Set<string>()
-  for (const name of names) (seen.has(name) ? duplicates : seen).add(name)
-  if (duplicates.size > 0) {
-    return problem({ line }, `the header names column ${quoteList([...duplicates])} more than once`)
-  }
-  const unknown = names.filter((n) => !columns.includes(n))
-  if (unknown.length > 0) {
-    return problem(
-      { line },
-      `unknown column${unknown.length > 1 ? "s" : ""} ${quoteList(unknown)} in the header; ${expected}`
-    )
-  }
-  const missing = required.filter((n) => !seen.has(n))
-  if (missing.length > 0) {
-    return problem(
-      { line },
-      `missing required column${missing.length > 1 ? "s" : ""} ${quoteList(missing)} in the header; ${expected}`
-    )
-  }
-  return names
+  const resolved = resolve(layout, record, mapping)
+  if ("problem" in resolved) return problem({ line }, resolved.problem)
+  let named = record.length
+  while (named > 0 && record[named - 1]!.trim().length === 0) named--
+  return { columns: resolved.columns, header: record, named }
 }
 
 const csvFailure = (state: CsvState, maxRecordBytes: number, e: unknown): Problem => {
@@ -259,7 +240,12 @@ const readError = (e: unknown): Problem => problem({}, cannotRead(codeOf(e)))
  * The row with every cell above `maxCellBytes` emptied and listed: a cell of tens of KB is no id, name or class list
  * any vendor takes, and keeping it would carry it through every batch, the spool and each pass.
  */
-const dropOversized = (row: number, line: number, cells: ReadonlyArray<string>, maxCellBytes: number): RawRow => {
+export const dropOversized = (
+  row: number,
+  line: number,
+  cells: ReadonlyArray<string>,
+  maxCellBytes: number
+): RawRow => {
   let kept: Array<string> | undefined
   let oversized: Array<readonly [number, number]> | undefined
   for (let c = 0; c < cells.length; c++) {
@@ -275,7 +261,7 @@ const dropOversized = (row: number, line: number, cells: ReadonlyArray<string>, 
   return kept === undefined || oversized === undefined ? [row, line, cells] : [row, line, kept, oversized]
 }
 
-const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) =>
+const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number, mapping: Mapping) =>
 (
   record: CsvRecord
 ): RawRow | undefined | Problem => {
@@ -289,26 +275,26 @@ const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) =>
   const cells = record.record
   if (state.header === undefined) {
     if (isBlank(cells) && !invalid) return undefined
-    const header = checkHeader(layout, cells, start, !invalid)
+    const header = checkHeader(layout, cells, start, !invalid, mapping)
     if (isProblem(header)) return header
     state.header = header
     return undefined
   }
   const row = ++state.row
   if (isBlank(cells) && !invalid) return undefined
-  const header = state.header
-  if (cells.length !== header.length) {
+  const { header, named } = state.header
+  if (cells.length > header.length || cells.length < named) {
     return problem(
       { row, line: start },
-      `has ${cells.length} cell${
-        cells.length === 1 ? "" : "s"
-      } but the header has ${header.length} columns; a value containing a comma must be in double quotes`
+      `has ${cells.length} cell${cells.length === 1 ? "" : "s"} but the header has ${
+        named === header.length ? header.length : `${named} named`
+      } columns; a value containing a comma must be in double quotes`
     )
   }
   if (invalid) {
     // The parser decoded the invalid bytes as U+FFFD: the first cell holding one names the column.
     const column = cells.findIndex((cell) => cell.includes("\uFFFD"))
-    return problem({ row, line: start, field: column < 0 ? undefined : header[column] }, notUtf8)
+    return problem({ row, line: start, field: column < 0 ? undefined : header[column]!.trim() }, notUtf8)
   }
   state.emitted++
   // Only a record longer than a cell may hold one longer than a cell.
@@ -316,7 +302,7 @@ const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number) =>
 }
 
 /** Rows handed to `emit` at a time, at most. */
-const BATCH_ROWS = 1024
+export const BATCH_ROWS = 1024
 /**
  * Bytes of rows handed to `emit` at a time, at most (plus the row that crosses it): large rows make small batches,
  * so what waits between the threads is bounded by bytes, not only by rows.
@@ -343,8 +329,8 @@ export const readCsvFile = async (
   file: string,
   layout: Layout,
   sizes: Sizes,
-  /** Gets the rows and the header's columns; returns a promise when the consumer wants the reader to wait. */
-  emit: (rows: Array<RawRow>, columns: ReadonlyArray<string>) => Promise<void> | undefined
+  /** Gets the rows and the header; returns a promise when the consumer wants the reader to wait. */
+  emit: (rows: Array<RawRow>, header: Header) => Promise<void> | undefined
 ): Promise<Problem | undefined> => {
   const state: CsvState = {
     header: undefined,
@@ -356,7 +342,7 @@ export const readCsvFile = async (
   }
   const { maxCellBytes, maxRecordBytes } = sizes
   const checker = utf8Checker(state)
-  const accept = makeAccept(layout, state, maxCellBytes)
+  const accept = makeAccept(layout, state, maxCellBytes, sizes.mapping ?? defaultMapping)
   const parser = csvParser({
     encoding: "utf8",
     info: true,

@@ -6,11 +6,13 @@
  * and arrays without a column name per cell are less than half the text).
  *
  * - `read`: parses the user's file (`csv.ts`), posts each batch and appends the same text to the run's private copy
- *   (the spool: the columns on its first line, then one batch per line), so that later runs of the input read
- *   exactly what this read gave, without parsing CSV again. The spool is whole and closed before the job ends.
+ *   (the spool: the header, as read and resolved to fields, on its first line, then one batch per line), so that
+ *   later runs of the input read exactly what this read gave, without parsing CSV again. The spool is whole and
+ *   closed before the job ends.
+ * - `xlsx`: the same for a sheet of an .xlsx workbook (`xlsxJob.ts`), in the calling thread only.
  * - `replay`: posts the batches of a spool an earlier `read` wrote, as they are.
  *
- * Messages: `{ rows, columns }`, then `{ done: true }` or `{ problem }`. The consumer answers each batch with a credit;
+ * Messages: `{ rows, header }`, then `{ done: true }` or `{ problem }`. The consumer answers each batch with a credit;
  * at most {@link IN_FLIGHT} batches are unanswered, so a slow consumer holds back the reader and memory stays bounded.
  *
  * @internal
@@ -22,6 +24,7 @@ import {
   cannotCopy,
   cannotReadCopy,
   codeOf,
+  type Header,
   type Layout,
   type Problem,
   type RawRow,
@@ -39,10 +42,20 @@ export type Job =
     readonly spool: string
   }
   | { readonly kind: "replay"; readonly spool: string }
+  | {
+    /** A sheet of an .xlsx file, as header and rows of text cells (`xlsxJob.ts`); this thread only. */
+    readonly kind: "xlsx"
+    readonly file: string
+    readonly sheet: string | undefined
+    readonly layout: Layout
+    readonly sizes: Sizes
+    readonly maxFileBytes: number
+    readonly spool: string
+  }
 
 /** What the reader posts to its consumer. */
 export type WorkerMessage =
-  | { readonly rows: string; readonly columns: ReadonlyArray<string> }
+  | { readonly rows: string; readonly header: Header }
   | { readonly problem: Problem }
   | { readonly done: true }
 
@@ -51,7 +64,7 @@ export type WorkerMessage =
 const IN_FLIGHT = 2
 
 /** Hands a batch to the consumer; returns a promise when the reader must wait for a credit. */
-export type Post = (rows: string, columns: ReadonlyArray<string>) => Promise<void> | undefined
+export type Post = (rows: string, header: Header) => Promise<void> | undefined
 
 /** One batch of rows as text, with the header's columns. */
 export type Batch = Extract<WorkerMessage, { rows: string }>
@@ -64,8 +77,8 @@ export const credited = (send: (batch: Batch) => void): { readonly post: Post; r
   let unanswered = 0
   let resume: (() => void) | undefined
   return {
-    post: (rows, columns) => {
-      send({ rows, columns })
+    post: (rows, header) => {
+      send({ rows, header })
       if (++unanswered < IN_FLIGHT) return undefined
       return new Promise<void>((r) => (resume = r))
     },
@@ -80,20 +93,26 @@ export const credited = (send: (batch: Batch) => void): { readonly post: Post; r
 
 const copyProblem = (e: unknown): Problem => ({ where: {}, text: cannotCopy(codeOf(e)) })
 
-const read = async (job: Extract<Job, { kind: "read" }>, post: Post): Promise<Problem | undefined> => {
-  const spool = createWriteStream(job.spool, { mode: 0o600 })
+/** Rows from some reader → `post`, each batch also appended to the spool; resolves with the reader's problem. */
+export type Source = (emit: (rows: Array<RawRow>, header: Header) => Promise<void> | undefined) => Promise<
+  Problem | undefined
+>
+
+/** Runs `source`, posting its batches and writing the spool (the header on its first line, then a batch a line). */
+export const spooled = async (spoolPath: string, source: Source, post: Post): Promise<Problem | undefined> => {
+  const spool = createWriteStream(spoolPath, { mode: 0o600 })
   let failed: Problem | undefined
   spool.on("error", (e) => (failed ??= copyProblem(e)))
   let first = true
-  const problem = await readCsvFile(job.file, job.layout, job.sizes, (rows: Array<RawRow>, columns) => {
+  const problem = await source((rows: Array<RawRow>, header) => {
     if (failed !== undefined) return Promise.reject(failed) // stops the reader; `failed` is what is reported
     const text = JSON.stringify(rows)
     if (first) {
       first = false
-      spool.write(`${JSON.stringify(columns)}\n`)
+      spool.write(`${JSON.stringify(header)}\n`)
     }
     const full = !spool.write(`${text}\n`)
-    const credit = post(text, columns)
+    const credit = post(text, header)
     if (!full) return credit
     // The disk is behind: wait for it too, so that unwritten batches do not pile up here.
     const drained = once(spool, "drain").then(() => undefined)
@@ -108,7 +127,7 @@ const read = async (job: Extract<Job, { kind: "read" }>, post: Post): Promise<Pr
 }
 
 const replay = async (job: Extract<Job, { kind: "replay" }>, post: Post): Promise<Problem | undefined> => {
-  let columns: ReadonlyArray<string> | undefined
+  let columns: Header | undefined
   let carry: Array<Buffer> = []
   try {
     for await (const chunk of createReadStream(job.spool, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) {
@@ -119,7 +138,7 @@ const replay = async (job: Extract<Job, { kind: "replay" }>, post: Post): Promis
           : Buffer.concat([...carry, chunk.subarray(start, nl)]).toString("utf8")
         carry = []
         start = nl + 1
-        if (columns === undefined) columns = JSON.parse(line) as ReadonlyArray<string>
+        if (columns === undefined) columns = JSON.parse(line) as Header
         else await post(line, columns)
       }
       if (start < chunk.length) carry.push(Buffer.from(chunk.subarray(start)))
@@ -132,5 +151,20 @@ const replay = async (job: Extract<Job, { kind: "replay" }>, post: Post): Promis
 }
 
 /** Runs one job; resolves with the problem that stopped it, if any. */
-export const runJob = (job: Job, post: Post): Promise<Problem | undefined> =>
-  job.kind === "read" ? read(job, post) : replay(job, post)
+export const runJob = (job: Job, post: Post): Promise<Problem | undefined> => {
+  switch (job.kind) {
+    case "read":
+      return spooled(job.spool, (emit) => readCsvFile(job.file, job.layout, job.sizes, emit), post)
+    case "replay":
+      return replay(job, post)
+    case "xlsx":
+      // Loaded on demand: a CSV run, and the CSV worker, never load the spreadsheet reader.
+      return import("./xlsxJob.ts").then((x) =>
+        spooled(
+          job.spool,
+          (emit) => x.readXlsxFile(job.file, job.sheet, job.layout, job.sizes, job.maxFileBytes, emit),
+          post
+        )
+      )
+  }
+}

@@ -57,6 +57,8 @@ export interface RunPaths {
   readonly input: string
   readonly report?: string | undefined
   readonly journal?: string | undefined
+  /** `--failures`; the input `-` is standard input (no file). */
+  readonly failures?: string | undefined
 }
 
 const isDevice = (p: string) => p.startsWith("/dev/") || p.startsWith("/proc/")
@@ -133,7 +135,13 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
         }
         return true
       })
-    const input = yield* identify("input", paths.input, false)
+    // A journal resumes a run by reading its input again; standard input is gone once read.
+    if (paths.input === "-" && paths.journal !== undefined) {
+      return yield* CliExit.usage(
+        `--journal needs an input file it can read again to resume; standard input (-) cannot be: save it to a file first`
+      )
+    }
+    const input = paths.input === "-" ? undefined : yield* identify("input", paths.input, false)
     const report = paths.report === undefined || paths.report === "-"
       ? undefined
       : yield* identify("--report", paths.report, true)
@@ -146,6 +154,19 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
     if (same(journal, input)) {
       return yield* CliExit.usage(
         `--journal ${paths.journal} is the input file ${paths.input}; the journal would write into it. Choose another path`
+      )
+    }
+    const failures = paths.failures === undefined ? undefined : yield* identify("--failures", paths.failures, true)
+    if (same(failures, input)) {
+      return yield* CliExit.usage(
+        `--failures ${paths.failures} is the input file ${paths.input}; the failures file would replace it. Choose another path`
+      )
+    }
+    if (same(failures, report) || same(failures, journal)) {
+      return yield* CliExit.usage(
+        `--failures ${paths.failures} is also the ${
+          same(failures, report) ? "--report" : "--journal"
+        } file; give each its own path`
       )
     }
     if (same(journal, report)) {

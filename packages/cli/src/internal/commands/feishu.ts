@@ -5,6 +5,8 @@
 import * as Departments from "@dirsync/feishu/Departments"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as CliExit from "../../CliExit.ts"
+import * as Input from "../../Input.ts"
 import * as Progress from "../../Progress.ts"
 import * as Runner from "../../Runner.ts"
 import * as Target from "../../Target.ts"
@@ -17,6 +19,8 @@ export const departments = (
   pollDeadline?: Duration.Duration | undefined
 ) =>
   Effect.gen(function*() {
+    const badMap = flags.map === undefined ? undefined : Input.parseMap("departments", flags.map)
+    if (badMap !== undefined) return yield* CliExit.usage(badMap)
     const counters = Progress.makeCounters()
     const options: Departments.Options = {
       ...(batchSize === undefined ? {} : { chunkSize: batchSize }),

@@ -4,6 +4,7 @@
  */
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as Effect from "effect/Effect"
+import * as CliExit from "../../CliExit.ts"
 import * as Input from "../../Input.ts"
 import * as Progress from "../../Progress.ts"
 import * as Runner from "../../Runner.ts"
@@ -12,8 +13,10 @@ import * as Target from "../../Target.ts"
 
 const run = (command: string, file: string, layout: "students" | "parents", flags: Target.Flags) =>
   Effect.scoped(Effect.gen(function*() {
+    const badMap = flags.map === undefined ? undefined : Input.parseMap(layout, flags.map)
+    if (badMap !== undefined) return yield* CliExit.usage(badMap)
     // Opened once for the whole command: a sandbox seed is the first read, and the run sends what it read.
-    const input = yield* Input.read(file, layout)
+    const input = yield* Input.read(file, layout, Input.flagOptions(flags))
     const counters = Progress.makeCounters()
     // The pipeline must keep as many chunks in flight as the client allows, or the client's cap is never reached.
     const concurrency = flags.concurrency ?? 2

@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { cannotRead, type Layout, type Where } from "../csv.ts"
 import { formatBytes } from "../text.ts"
+import type { Mapping } from "./columns.ts"
 
 // =============================================================================
 // Models
@@ -26,6 +27,7 @@ export interface Limits {
   readonly maxCellBytes: number
   readonly maxJsonBytes: number
   readonly maxJsonDepth: number
+  readonly maxXlsxBytes: number
 }
 
 /** A user error in an input file; documented where it is public, `Input.InputError`. */
@@ -47,7 +49,18 @@ export interface Context {
   readonly limits: Limits
   /** CSV files of at least this many bytes are parsed in a worker thread (`csvRows.ts`). */
   readonly csvWorkerFromBytes?: number | undefined
+  /** How the file is read: from `--format`, else the file name. */
+  readonly format: Format
+  /** With an .xlsx file: the sheet (the first if unset). */
+  readonly sheet?: string | undefined
+  /** How CSV/.xlsx header names become fields. */
+  readonly mapping: Mapping
+  /** Told once per input, on its first read: columns skipped for being no field. */
+  readonly onWarning?: ((line: string) => void) | undefined
 }
+
+/** The input formats. */
+export type Format = "csv" | "xlsx" | "json" | "ndjson"
 
 /**
  * The pipeline's row. Optional keys only when set, so that a clean row of a first run is a plain `{ row, value }`;
@@ -172,7 +185,8 @@ export const presentCells = (values: ReadonlyArray<string>, columns: ReadonlyArr
   const cells: Record<string, string> = {}
   for (let c = 0; c < values.length; c++) {
     const value = trimmed(values[c]!)
-    if (value.length > 0) cells[columns[c]!] = value
+    // A column of no field ("") was skipped by the header (an extra column, an error column of a failures file).
+    if (value.length > 0 && columns[c] !== "") cells[columns[c]!] = value
   }
   return cells
 }
@@ -210,7 +224,7 @@ export const oversizedProblems = (
   columns: ReadonlyArray<string>,
   maxCellBytes: number
 ): Array<Issues.FieldProblem> =>
-  oversized.map(([column, bytes]) => ({
+  oversized.filter(([column]) => columns[column] !== "").map(([column, bytes]) => ({
     field: columns[column]!,
     message: `is ${formatBytes(bytes)} long, far beyond any documented limit (dirsync reads cells of at most ${
       formatBytes(maxCellBytes)

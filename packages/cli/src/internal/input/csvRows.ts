@@ -12,9 +12,10 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { Worker } from "node:worker_threads"
-import type { RawRow } from "../csv.ts"
+import type { Header, RawRow } from "../csv.ts"
 import { type Batch, credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
+import { isErrorColumn } from "./columns.ts"
 import {
   classIds,
   type Context,
@@ -52,6 +53,13 @@ export const readerDied = (file: string, e: unknown): InputError => {
 
 /** Turns one batch from the worker into rows; every batch is non-empty and so must its rows be. */
 export type BatchMapper<A> = (rows: ReadonlyArray<RawRow>, columns: ReadonlyArray<string>) => ReadonlyArray<A>
+
+/** One batch of a run, parsed when pulled: its rows, the header, and whether this run replays the spool. */
+export interface RawBatch {
+  readonly rows: ReadonlyArray<RawRow>
+  readonly header: Header
+  readonly sameAsFirstRun: boolean
+}
 
 /** A running reader: `credit` answers one batch taken; `stop` ends it and resolves once it has let go of its files. */
 interface Reader {
@@ -147,13 +155,13 @@ export const workerFromBytes = smallInputBytes
  * One reader's batches as rows, a reader per run of the Stream; batches are answered with credits, so the reader
  * never runs far ahead.
  */
-const fromReader = <A>(
+const fromReader = (
   file: string,
   job: Job,
   limits: Limits,
   inThisThread: () => boolean,
-  toRows: BatchMapper<A>
-): Stream.Stream<A, InputError> =>
+  sameAsFirstRun: boolean
+): Stream.Stream<RawBatch, InputError> =>
   Stream.suspend(() => {
     let reader: Reader | undefined
     // Batches wait in the queue as text and become rows only when pulled: rows parsed on arrival waited long enough
@@ -173,36 +181,71 @@ const fromReader = <A>(
       )
     )
     return batches.pipe(
-      Stream.map((message) => {
+      Stream.map((message): RawBatch => {
         reader?.credit() // the reader may send one more batch
-        // The reader never sends an empty batch.
-        return toRows(JSON.parse(message.rows) as Array<RawRow>, message.columns) as Arr.NonEmptyReadonlyArray<A>
-      }),
-      Stream.flattenArray
+        return { rows: JSON.parse(message.rows) as Array<RawRow>, header: message.header, sameAsFirstRun }
+      })
     )
   })
 
 /**
- * The data rows of a CSV file, read once per run (see `spool.ts`): header checked, blank rows skipped (still
- * counted). The first run parses the file (in a worker thread if it is large), which also writes the spool; later runs replay the spool's
- * batches. `toRows` learns which: `sameAsFirstRun` is true on the later runs.
+ * The batches of a CSV file or an .xlsx sheet, read once per run (see `spool.ts`): header checked, blank rows
+ * skipped (still counted). The first run parses the file (a large CSV file in a worker thread), which also writes
+ * the spool; later runs replay the spool's batches, marked `sameAsFirstRun`.
  */
-export const rows = <A>(
-  ctx: Context,
-  spool: Spool,
-  toRows: (sameAsFirstRun: boolean) => BatchMapper<A>
-): Stream.Stream<A, InputError> => {
+export const batches = (ctx: Context, spool: Spool): Stream.Stream<RawBatch, InputError> => {
   const { file, layout, limits } = ctx
-  const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes }
+  const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes, mapping: ctx.mapping }
+  const xlsx = ctx.format === "xlsx"
   // Decided once, from the user's file, when its first read starts: the spool's replays follow the same choice.
+  // A workbook is read in this thread (`xlsxJob.ts` says why), and so are its replays.
   let small: boolean | undefined
-  const inThisThread = () => (small ??= isSmall(fileBytes(file), ctx.csvWorkerFromBytes ?? workerFromBytes))
+  const inThisThread = () => (small ??= xlsx || isSmall(fileBytes(file), ctx.csvWorkerFromBytes ?? workerFromBytes))
+  let warned = false
   return readOnce(
     spool,
-    (path) => fromReader(file, { kind: "read", file, layout, sizes, spool: path }, limits, inThisThread, toRows(false)),
-    (path) => fromReader(file, { kind: "replay", spool: path }, limits, inThisThread, toRows(true))
+    (path) =>
+      fromReader(
+        file,
+        xlsx
+          ? { kind: "xlsx", file, sheet: ctx.sheet, layout, sizes, maxFileBytes: limits.maxXlsxBytes, spool: path }
+          : { kind: "read", file, layout, sizes, spool: path },
+        limits,
+        inThisThread,
+        false
+      ).pipe(Stream.tap((batch) =>
+        Effect.sync(() => {
+          if (warned) return
+          warned = true
+          const extra = extraColumns(batch.header)
+          if (extra.length > 0) ctx.onWarning?.(extraWarning(file, extra))
+        })
+      )),
+    (path) => fromReader(file, { kind: "replay", spool: path }, limits, inThisThread, true)
   )
 }
+
+/** The named columns a header skips for being no field (the failures file's error columns are no news). */
+const extraColumns = (header: Header): ReadonlyArray<string> =>
+  header.header.flatMap((name, c) =>
+    header.columns[c] === "" && name.trim().length > 0 && !isErrorColumn(name) ? [name.trim()] : []
+  )
+
+const extraWarning = (file: string, extra: ReadonlyArray<string>) =>
+  `${file}: skipped column${extra.length > 1 ? "s" : ""} ${
+    extra.map((n) => JSON.stringify(n)).join(", ")
+  } (no field of this command; --map 'field=Column' reads one as a field)`
+
+/** The rows of the batches, each batch turned into rows by `toRows(sameAsFirstRun)`. */
+export const rows = <A>(
+  batches: Stream.Stream<RawBatch, InputError>,
+  toRows: (sameAsFirstRun: boolean) => BatchMapper<A>
+): Stream.Stream<A, InputError> =>
+  batches.pipe(
+    // The reader never sends an empty batch.
+    Stream.map((b) => toRows(b.sameAsFirstRun)(b.rows, b.header.columns) as Arr.NonEmptyReadonlyArray<A>),
+    Stream.flattenArray
+  )
 
 // =============================================================================
 // Students and departments
@@ -254,6 +297,6 @@ const departmentRows =
  */
 export const read = (
   ctx: Context & { readonly layout: "students" | "departments" },
-  spool: Spool
+  source: Stream.Stream<RawBatch, InputError>
 ): Stream.Stream<Endpoint.SourceRow, InputError> =>
-  rows(ctx, spool, (ctx.layout === "students" ? studentRows : departmentRows)(ctx.limits))
+  rows(source, (ctx.layout === "students" ? studentRows : departmentRows)(ctx.limits))

@@ -11,6 +11,7 @@ import type * as FileSystem from "effect/FileSystem"
 import * as Stream from "effect/Stream"
 import { cannotCopy, cannotReadCopy, type Layout, layouts, notUtf8, quoteList, stripBom } from "../csv.ts"
 import { describeJson, firstInvalidUtf8, formatBytes, isUtf8, jsonDepthExceeds, lineAt, parseJson } from "../text.ts"
+import { errorColumns } from "./columns.ts"
 import { type Context, type InputError, inputError, platformError, sourceRow } from "./common.ts"
 import { readOnce, type Spool } from "./spool.ts"
 
@@ -68,7 +69,19 @@ export const itemRow = (
       sameAsFirstRun
     )
   }
-  return sourceRow(row, item, unknownFields(layout, item as Record<string, unknown>), sameAsFirstRun)
+  const value = withoutErrorFields(item as Record<string, unknown>)
+  return sourceRow(row, value, unknownFields(layout, value), sameAsFirstRun)
+}
+
+/**
+ * The item without a failures file's error fields (`internal/failures.ts`), so that a failures file, fixed, is fed
+ * back in as it is; most items have none and are returned as they are.
+ */
+const withoutErrorFields = (item: Record<string, unknown>): Record<string, unknown> => {
+  if (!errorColumns.some((k) => k in item)) return item
+  const rest = { ...item }
+  for (const k of errorColumns) delete rest[k]
+  return rest
 }
 
 /** The rows of a `.json` file's bytes, or the error that refuses the file. */

@@ -17,7 +17,6 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { type Context, type InputError, type Limits, mapChunks, oversizedProblems, presentCells } from "./common.ts"
 import * as CsvRows from "./csvRows.ts"
-import type { Spool } from "./spool.ts"
 
 interface CsvRow {
   readonly row: number
@@ -157,9 +156,12 @@ const merge = (
  * The merged parents of a long-format CSV file, read once per run like every input: the first run of the rows reads
  * the user's file (building the index), every later one the spool.
  */
-export const read = (ctx: Context, spool: Spool): Stream.Stream<Endpoint.SourceRow, InputError> => {
+export const read = (
+  ctx: Context,
+  source: Stream.Stream<CsvRows.RawBatch, InputError>
+): Stream.Stream<Endpoint.SourceRow, InputError> => {
   const mapper = toCsvRows(ctx.limits)
-  const rows = CsvRows.rows(ctx, spool, () => mapper)
+  const rows = CsvRows.rows(source, () => mapper)
   let lastRow: ReadonlyMap<string, number> | undefined
   let emitted = false
   return Stream.suspend(() => {

@@ -1,0 +1,267 @@
+/**
+ * Column names → fields, for CSV and .xlsx headers: the field names themselves, built-in aliases (the headers of
+ * WeCom's 家校通讯录 import template and common English variants), and the user's `--map`. Names are compared
+ * without case, white space, `_` or `-`, after NFKC (so full-width letters match too).
+ *
+ * Plain Node, no Effect: the CSV reader runs it in a worker thread.
+ *
+ * @internal
+ */
+import type { Layout } from "../csv.ts"
+
+/**
+ * The columns a failures file adds (`internal/failures.ts`). Every reader skips them, so a failures file, fixed, is
+ * fed back in as it is.
+ */
+export const errorColumns: ReadonlyArray<string> = ["error_field", "error_code", "error_message"]
+
+/** How a header's names become fields; plain data, so that it travels to the CSV reader's worker thread. */
+export interface Mapping {
+  /** Normalized column name → field, from `--map`; wins over the built-in aliases. */
+  readonly map: Readonly<Record<string, string>>
+  /** Columns that are no field are skipped (named in one warning) instead of refusing the file. */
+  readonly ignoreExtra: boolean
+}
+
+export const defaultMapping: Mapping = { map: {}, ignoreExtra: false }
+
+/** `Student ID`, `student_userid`, `ＳｔｕｄｅｎｔＩＤ` → `studentid`, `studentuserid`, `studentid`. */
+export const normalize = (name: string): string => name.normalize("NFKC").toLowerCase().replace(/[\s_-]+/g, "")
+
+const fields: { readonly [L in Layout]: ReadonlyArray<string> } = {
+  students: ["student_userid", "new_student_userid", "name", "mobile", "department"],
+  parents: ["parent_userid", "new_parent_userid", "mobile", "student_userid", "relation"],
+  departments: ["id", "name", "parent_id", "leader_user_id", "leader_open_id", "create_group_chat"]
+}
+
+const mobile = [
+  "手机",
+  "手机号",
+  "手机号码",
+  "电话",
+  "联系电话",
+  "联系方式",
+  "mobile",
+  "phone",
+  "mobile phone",
+  "phone number"
+]
+
+/**
+ * Built-in aliases per layout and field. The Chinese ones are the column titles of WeCom's school-contacts import
+ * template and what school exports call the same things.
+ */
+export const aliases: { readonly [L in Layout]: Readonly<Record<string, ReadonlyArray<string>>> } = {
+  students: {
+    student_userid: [
+      "学号",
+      "学生编号",
+      "学生账号",
+      "学生userid",
+      "学生id",
+      "student id",
+      "student",
+      "user id",
+      "userid"
+    ],
+    new_student_userid: ["新学号", "新学生编号", "新学生账号", "new student id", "new user id"],
+    name: ["姓名", "学生姓名", "名字", "name", "student name", "full name"],
+    mobile,
+    department: [
+      "班级",
+      "班级id",
+      "所在班级",
+      "班级编号",
+      "部门",
+      "class",
+      "classes",
+      "class id",
+      "class ids",
+      "department"
+    ]
+  },
+  parents: {
+    parent_userid: ["家长账号", "家长编号", "家长userid", "家长id", "parent id", "parent", "user id", "userid"],
+    new_parent_userid: ["新家长账号", "新家长编号", "new parent id", "new user id"],
+    mobile: [...mobile, "家长手机", "家长手机号"],
+    student_userid: ["学号", "学生编号", "学生账号", "学生userid", "学生id", "student id", "student"],
+    relation: ["关系", "与学生关系", "亲属关系", "家长关系", "relation", "relationship"]
+  },
+  departments: {
+    id: ["部门id", "部门编号", "department id", "dept id"],
+    name: ["部门名称", "名称", "部门", "name", "department name", "department"],
+    parent_id: ["上级部门id", "上级部门", "父部门id", "parent id", "parent department id", "parent"],
+    leader_user_id: ["负责人id", "负责人", "部门负责人", "leader user id", "leader"],
+    leader_open_id: ["负责人openid", "leader open id"],
+    create_group_chat: ["创建部门群", "是否创建部门群", "部门群", "create group chat", "group chat"]
+  }
+}
+
+/** Normalized name → field for one layout: field names and built-in aliases. */
+const builtIn: { readonly [L in Layout]: ReadonlyMap<string, string> } = (() => {
+  const out = {} as { [L in Layout]: Map<string, string> }
+  for (const layout of Object.keys(fields) as Array<Layout>) {
+    const m = new Map<string, string>()
+    for (const field of fields[layout]) m.set(normalize(field), field)
+    for (const [field, names] of Object.entries(aliases[layout])) {
+      for (const name of names) if (!m.has(normalize(name))) m.set(normalize(name), field)
+    }
+    out[layout] = m
+  }
+  return out
+})()
+
+const errorKeys: ReadonlySet<string> = new Set(errorColumns.map(normalize))
+
+/** Whether a column or JSON key is one of the failures file's error columns, which every reader skips. */
+export const isErrorColumn = (name: string): boolean => errorKeys.has(normalize(name))
+
+/** Edit distance counting a swap of two neighbours as one edit (`nmae` → `name`), for "did you mean". */
+const distance = (a: string, b: string): number => {
+  const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) => [i])
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1
+      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1)
+      d[i]![j] = best
+    }
+  }
+  return d[a.length]![b.length]!
+}
+
+/** The field whose name or alias is closest to `name`, if any is close enough to be a slip of the keyboard. */
+export const closestField = (layout: Layout, name: string): string | undefined => {
+  const n = normalize(name)
+  let best: { field: string; d: number } | undefined
+  for (const [alias, field] of builtIn[layout]) {
+    const d = distance(n, alias)
+    if (best === undefined || d < best.d) best = { field, d }
+  }
+  return best !== undefined && best.d <= Math.max(1, Math.floor(n.length / 3)) ? best.field : undefined
+}
+
+/** The fields of a layout, for messages. */
+export const fieldsOf = (layout: Layout): ReadonlyArray<string> => fields[layout]
+
+/**
+ * `--map 'name=姓名,student_userid=学号'` → normalized column → field, or the one-line reason it cannot be read
+ * (naming the part and, for an unknown field, the closest one).
+ */
+export const parseMap = (
+  layout: Layout,
+  text: string
+): { readonly map: Record<string, string> } | { readonly error: string } => {
+  const map: Record<string, string> = {}
+  const known = fields[layout]
+  for (const part of text.split(",")) {
+    if (part.trim().length === 0) continue
+    const eq = part.indexOf("=")
+    const field = eq < 0 ? "" : part.slice(0, eq).trim()
+    const column = eq < 0 ? "" : part.slice(eq + 1).trim()
+    if (eq < 0 || field.length === 0 || column.length === 0) {
+      return {
+        error: `--map: ${JSON.stringify(part.trim())} is not field=Column, e.g. --map 'name=姓名,student_userid=学号'`
+      }
+    }
+    if (!known.includes(field)) {
+      const near = closestField(layout, field)
+      return {
+        error: `--map: ${JSON.stringify(field)} is not a field of ${layout}${
+          near === undefined ? "" : `; did you mean "${near}"?`
+        } (fields: ${known.join(", ")})`
+      }
+    }
+    map[normalize(column)] = field
+  }
+  return { map }
+}
+
+/** A header resolved: the field of each column ("" for a skipped one) and the columns skipped for being no field. */
+export interface Resolved {
+  readonly columns: ReadonlyArray<string>
+  readonly extra: ReadonlyArray<string>
+}
+
+const quote = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
+
+/**
+ * A header's cells → the field of each column, or the one-line reason the header is refused. Empty cells at the end
+ * (spreadsheet exports add them) and the failures file's error columns are skipped; an unnamed column before a named
+ * one is refused, as are two columns of one field and (unless `ignoreExtra`) a column that is no field.
+ */
+export const resolve = (
+  layout: Layout,
+  header: ReadonlyArray<string>,
+  mapping: Mapping
+): Resolved | { readonly problem: string } => {
+  const expected = `expected columns: ${fields[layout].join(",")}`
+  let last = header.length
+  while (last > 0 && header[last - 1]!.trim().length === 0) last--
+  const columns: Array<string> = []
+  const extra: Array<string> = []
+  const unknown: Array<string> = []
+  const byField = new Map<string, Array<string>>()
+  for (let i = 0; i < header.length; i++) {
+    const name = header[i]!.trim()
+    if (i >= last || isErrorColumn(name)) {
+      columns.push("")
+      continue
+    }
+    if (name.length === 0) return { problem: `column ${i + 1} of the header has no name; ${expected}` }
+    const key = normalize(name)
+    const field = mapping.map[key] ?? builtIn[layout].get(key)
+    if (field === undefined) {
+      columns.push("")
+      ;(mapping.ignoreExtra ? extra : unknown).push(name)
+      continue
+    }
+    columns.push(field)
+    const same = byField.get(field)
+    if (same === undefined) byField.set(field, [name])
+    else same.push(name)
+  }
+  if (last === 1 && /[;\t]/.test(header[0]!)) {
+    return {
+      problem: `the header is one column "${
+        header[0]!.trim()
+      }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
+    }
+  }
+  for (const [field, names] of byField) {
+    if (names.length < 2) continue
+    const same = new Set(names.map((n) => n.toLowerCase()))
+    return {
+      problem: same.size === 1
+        ? `the header names column ${quote([names[0]!.toLowerCase()])} more than once`
+        : `columns ${quote(names)} are all the field "${field}"; keep one of them (or say which with --map '${field}=${
+          names[0]
+        }')`
+    }
+  }
+  if (unknown.length > 0) {
+    const described = unknown.map((name) => {
+      const near = closestField(layout, name)
+      return `"${name}"${near === undefined ? "" : ` (did you mean "${near}"?)`}`
+    })
+    return {
+      problem: `unknown column${unknown.length > 1 ? "s" : ""} ${
+        described.join(", ")
+      } in the header; ${expected}. Name the field a column holds with --map 'field=Column', or skip such columns with --ignore-extra-columns`
+    }
+  }
+  const missing = layoutRequired[layout].filter((f) => !byField.has(f))
+  if (missing.length > 0) {
+    return {
+      problem: `missing required column${missing.length > 1 ? "s" : ""} ${quote(missing)} in the header; ${expected}`
+    }
+  }
+  return { columns, extra }
+}
+
+const layoutRequired: { readonly [L in Layout]: ReadonlyArray<string> } = {
+  students: ["student_userid"],
+  parents: ["parent_userid"],
+  departments: ["name", "parent_id"]
+}

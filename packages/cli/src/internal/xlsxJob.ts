@@ -1,0 +1,162 @@
+/**
+ * The .xlsx reader: one sheet → the same header and rows of text cells the CSV reader gives (`csv.ts`), so every
+ * rule of a CSV row (blank cells absent, the cell cap, class ids, parents merged) holds for a spreadsheet too. Plain
+ * Node, no Effect, like the CSV reader; loaded only when an .xlsx file is read.
+ *
+ * It runs in the calling thread, never in the CSV worker: `read-excel-file` unzips the file and builds the whole
+ * sheet in memory before it hands back a row, so a worker would only move that one-shot parse to another core and
+ * then copy every row across; and the sheet is bounded (Excel stops at 1,048,576 rows, and the file size is capped
+ * before the unzip).
+ *
+ * @internal
+ */
+import { statSync } from "node:fs"
+import { readSheet } from "read-excel-file/node"
+import {
+  BATCH_ROWS,
+  cannotRead,
+  checkHeader,
+  codeOf,
+  dropOversized,
+  type Header,
+  isBlank,
+  isProblem,
+  type Layout,
+  type Problem,
+  problem,
+  type RawRow,
+  type Sizes
+} from "./csv.ts"
+import { defaultMapping } from "./input/columns.ts"
+import { formatBytes } from "./text.ts"
+
+/** What `read-excel-file` gives for a cell, numbers left as the text the sheet stores (`parseNumber`). */
+type Cell = string | number | boolean | Date | null | undefined | object
+
+/**
+ * A number as Excel stores it (`13800138000`, `1.3800138E10`, `0.30000000000000004`) → the text a person typed and
+ * Excel shows: whole numbers in full (a mobile number never becomes `1.38e10` or `13800138000.0`), others to
+ * Excel's 15 significant digits.
+ */
+export const numberText = (stored: string): string => {
+  if (/^-?\d+$/.test(stored)) return stored
+  const n = Number(stored)
+  if (!Number.isFinite(n)) return stored
+  if (Number.isInteger(n)) return BigInt(n).toString()
+  return String(Number(n.toPrecision(15)))
+}
+
+const pad = (n: number) => String(n).padStart(2, "0")
+
+/** A cell → its text; a date cell (none of our fields is one) as `2024-09-01`, with the time only if it has one. */
+export const cellText = (cell: Cell): string => {
+  if (cell === null || cell === undefined) return ""
+  if (typeof cell === "string") return cell
+  if (typeof cell === "boolean") return cell ? "TRUE" : "FALSE"
+  if (cell instanceof Date) {
+    const day = `${cell.getUTCFullYear()}-${pad(cell.getUTCMonth() + 1)}-${pad(cell.getUTCDate())}`
+    const time = cell.getUTCHours() + cell.getUTCMinutes() + cell.getUTCSeconds()
+    return time === 0
+      ? day
+      : `${day} ${pad(cell.getUTCHours())}:${pad(cell.getUTCMinutes())}:${pad(cell.getUTCSeconds())}`
+  }
+  return String(cell)
+}
+
+/** Why `read-excel-file` refused the file, in words a school IT admin can act on. */
+const refusal = (e: unknown, sheet: string | undefined): Problem => {
+  const error = e as { readonly name?: unknown; readonly code?: unknown; readonly sheets?: unknown }
+  if (error.name === "SheetNotFoundError") {
+    const sheets = Array.isArray(error.sheets) ? error.sheets.map((s) => `"${String(s)}"`).join(", ") : "none"
+    return problem({}, `the file has no sheet "${sheet}"; its sheets are ${sheets}`)
+  }
+  if (error.name === "InvalidInputError") {
+    return problem(
+      {},
+      error.code === "XLS_FILE_NOT_SUPPORTED"
+        ? "is an old Excel 97-2003 (.xls) workbook; save it as an Excel Workbook (.xlsx) or as CSV UTF-8"
+        : "is not an .xlsx workbook (it cannot be opened as one); save it from Excel or WPS as .xlsx, or as CSV UTF-8"
+    )
+  }
+  const code = codeOf(e)
+  if (/^E[A-Z]+$/.test(code)) return problem({}, cannotRead(code))
+  const message = e instanceof Error ? e.message.split("\n")[0] : String(e)
+  return problem({}, `the workbook cannot be read (${message})`)
+}
+
+/**
+ * Reads a sheet of an .xlsx file (the first unless `sheet` names one) and hands its rows to `emit` in batches, as
+ * `readCsvFile` does: the first non-blank row is the header, blank rows are skipped (still counted), a row's `line`
+ * is its row number in the sheet, cells above `maxCellBytes` are emptied and listed.
+ */
+export const readXlsxFile = async (
+  file: string,
+  sheet: string | undefined,
+  layout: Layout,
+  sizes: Sizes,
+  maxFileBytes: number,
+  emit: (rows: Array<RawRow>, header: Header) => Promise<void> | undefined
+): Promise<Problem | undefined> => {
+  let size: number
+  try {
+    size = statSync(file).size
+  } catch (e) {
+    return problem({}, cannotRead(codeOf(e)))
+  }
+  if (size > maxFileBytes) {
+    return problem(
+      {},
+      `the workbook is ${formatBytes(size)}; dirsync reads .xlsx files of at most ${
+        formatBytes(maxFileBytes)
+      } (it unzips them whole): save the sheet as CSV UTF-8 for larger inputs`
+    )
+  }
+  let data: Array<ReadonlyArray<Cell> | undefined>
+  try {
+    data = await readSheet(file, sheet ?? 1, { trim: false, parseNumber: (stored: string) => stored }) as Array<
+      ReadonlyArray<Cell>
+    >
+  } catch (e) {
+    return refusal(e, sheet)
+  }
+  let header: Header | undefined
+  let row = 0
+  let emitted = 0
+  let batch: Array<RawRow> = []
+  for (let i = 0; i < data.length; i++) {
+    const cells = data[i]!.map(cellText)
+    data[i] = undefined // the sheet's rows go as their batches are handed on, not all at the end
+    const line = i + 1
+    if (header === undefined) {
+      if (isBlank(cells)) continue
+      const checked = checkHeader(layout, cells, line, true, sizes.mapping ?? defaultMapping)
+      if (isProblem(checked)) return checked
+      header = checked
+      continue
+    }
+    row++
+    if (isBlank(cells)) continue
+    // Rows are as wide as the widest row of the sheet: cells past the header's are a spreadsheet's empty columns,
+    // unless something was typed there.
+    const width = header.header.length
+    const stray = cells.findIndex((cell, c) => c >= width && cell.trim().length > 0)
+    if (stray >= 0) {
+      return problem(
+        { row, line },
+        `has a value in column ${stray + 1}, which has no name in the header; name the column or delete the value`
+      )
+    }
+    const kept = cells.length > width ? cells.slice(0, width) : cells
+    while (kept.length < width) kept.push("")
+    batch.push(dropOversized(row, line, kept, sizes.maxCellBytes))
+    emitted++
+    if (batch.length >= BATCH_ROWS) {
+      const full = batch
+      batch = []
+      await emit(full, header)
+    }
+  }
+  if (header === undefined) return problem({}, "the sheet is empty: no rows to process")
+  if (batch.length > 0) await emit(batch, header)
+  return emitted > 0 ? undefined : problem({}, "the sheet has a header but no rows")
+}

@@ -31,6 +31,10 @@
  * - Nothing secret: every string value that would be written is passed through {@link redactJson} with the writer's
  *   secrets (credentials and issued tokens), so the document stays valid JSON; the target is stripped of URL
  *   credentials, query and fragment.
+ * - A path ending in `.html` gets one self-contained page instead (`internal/htmlReport.ts`): the summary and a chart
+ *   of outcomes by reason as HTML, and this same JSON, redacted the same way, in a `<script type="application/json">`
+ *   block (every `<` written `\u003c`) that the page's own script draws as a filterable, sortable table. It goes
+ *   through the same temporary file, lock and rename; `-` is always JSON.
  *
  * @since 0.2.0
  */
@@ -41,6 +45,7 @@ import type * as PlatformError from "effect/PlatformError"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Files from "./internal/files.ts"
+import * as HtmlReport from "./internal/htmlReport.ts"
 import * as Redaction from "./internal/redaction.ts"
 import { makeRowBits } from "./internal/rowBits.ts"
 
@@ -344,7 +349,7 @@ export const removeLeftovers = (path: string): Effect.Effect<number, never, File
       if (!ours(name)) continue
       const dir = `${parent}/${name}`
       const entries = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed(() => ["not a directory"]))
-      if (!entries.every((e) => e === "items" || e === "report.json")) continue
+      if (!entries.every((e) => e === "items" || e === "report.json" || e === "report.html")) continue
       const gone = yield* fs.remove(dir, { recursive: true }).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
       if (gone) removed++
     }
@@ -377,7 +382,10 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
     Effect.mapError(fail("create a temporary file next to the report"))
   )
   const itemsPath = `${temp}/items`
-  const assembledPath = `${temp}/report.json`
+  // A path ending in .html gets the page around the same JSON (`internal/htmlReport.ts`); `-` stays JSON.
+  const html = HtmlReport.isHtml(path)
+  const chart = html ? HtmlReport.makeChart() : undefined
+  const assembledPath = `${temp}/report.${html ? "html" : "json"}`
   const seen = makeRowBits()
   let buffer: Array<string> = []
   let buffered = 0
@@ -406,6 +414,7 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
           for (const row of outcome.rows) if (!seen.add(row)) return twice(row)
         }
         const line = itemLine(outcome, count === 0)
+        chart?.add(outcome)
         count++
         buffer.push(line)
         buffered += line.length
@@ -458,16 +467,32 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
       if (closed) return yield* new ReportError({ path, message: "the report is already closed" })
       closed = true
       yield* flush
-      yield* fs.writeFileString(assembledPath, redactJson(head(options, summary), secrets())).pipe(
+      const known = secrets()
+      // The page's own text is redacted and escaped by `before`; checked once more, as nothing else reads it.
+      const page = chart === undefined ? "" : HtmlReport.before({
+        command: options.command,
+        target: sanitizeTarget(options.target),
+        dryRun: options.dryRun,
+        summary,
+        bars: chart.bars()
+      }, known)
+      yield* assertNoSecrets(page, known, path)
+      // In the page, the JSON must not be able to end its script element: every `<` is written `\u003c`.
+      const inPage = (text: string) => html ? HtmlReport.scriptSafe(text) : text
+      yield* fs.writeFileString(assembledPath, page + inPage(redactJson(head(options, summary), known))).pipe(
         Effect.mapError(fail("write the report"))
       )
       if (count > 0) {
-        yield* fs.stream(itemsPath).pipe(
-          Stream.run(fs.sink(assembledPath, { flag: "a" })),
-          Effect.mapError(fail("write the report"))
-        )
+        const items = fs.stream(itemsPath)
+        yield* (html ? items.pipe(Stream.decodeText(), Stream.map(HtmlReport.scriptSafe), Stream.encodeText) : items)
+          .pipe(
+            Stream.run(fs.sink(assembledPath, { flag: "a" })),
+            Effect.mapError(fail("write the report"))
+          )
       }
-      yield* fs.writeFileString(assembledPath, tail, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
+      yield* fs.writeFileString(assembledPath, html ? tail + HtmlReport.after : tail, { flag: "a" }).pipe(
+        Effect.mapError(fail("write the report"))
+      )
       const landed = path === "-" ? yield* toStdout(assembledPath) : yield* place(assembledPath)
       yield* removeTemp
       return landed

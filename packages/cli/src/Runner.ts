@@ -10,12 +10,14 @@ import { BatchPipeline, type Endpoint, FileLock, Outcome, PipelineError, RunJour
 import * as Console from "effect/Console"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as FileSystem from "effect/FileSystem"
+import * as FileSystem from "effect/FileSystem"
 import { identity } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import * as CliExit from "./CliExit.ts"
 import * as Input from "./Input.ts"
+import * as Confirm from "./internal/confirm.ts"
+import * as Failures from "./internal/failures.ts"
 import * as Files from "./internal/files.ts"
 import { makeRowBits } from "./internal/rowBits.ts"
 import * as Signal from "./internal/signal.ts"
@@ -83,6 +85,8 @@ export interface RunSpec<Item, E, R> {
   readonly secrets: () => ReadonlyArray<string>
   /** The rows, when the command already opened `file` (the sandbox seeds from the run's own read); else opened here. */
   readonly input?: Stream.Stream<Endpoint.SourceRow, Input.InputError> | undefined
+  /** Where a real run asks before sending: the process's terminal unless given (tests). */
+  readonly confirm?: Confirm.Confirm | undefined
 }
 
 const FIRST_FAILURES = 10
@@ -110,6 +114,22 @@ const describeOutcome = (o: Outcome.RowOutcome): string => {
   return `  row ${o.row}${
     o.id ? ` (${Terminal.quote(Terminal.scrub(o.id))})` : ""
   }: ${o.status}${code}${reason}${message}`
+}
+
+/**
+ * The line after the first problems: where the rest are, or how to get them all.
+ *
+ * @since 0.3.0
+ * @category rendering
+ */
+export const moreProblems = (more: number, report: string | undefined): string => {
+  const n = more.toLocaleString("en-US")
+  return report !== undefined && report !== "-"
+    ? `  … and ${n} more (see the report: ${Terminal.line(report)})`
+    : report === "-"
+    ? `  … and ${n} more (see the report)`
+    : `  … and ${n} more: --report FILE.html (or .json) lists every row; --failures FILE writes the rejected and ` +
+      "failed rows, ready to fix and run again"
 }
 
 /**
@@ -200,10 +220,42 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     yield* Files.checkRunPaths({
       input: spec.file,
       report: flags.report,
-      journal: useJournal ? flags.journal : undefined
+      journal: useJournal ? flags.journal : undefined,
+      failures: flags.failures
     })
-    const input = spec.input ?? (yield* Input.read(spec.file, spec.layout))
-    const options: BatchPipeline.Options = {
+    const input = spec.input ?? (yield* Input.read(spec.file, spec.layout, Input.flagOptions(flags)))
+    // Look before you leap: a real run on a terminal shows what it is about to do and asks, once pass 1 is done.
+    const confirm = spec.confirm ?? Confirm.terminal
+    const asking = Confirm.shouldAsk(flags, confirm)
+    const renames = asking ? Confirm.makeRenames() : undefined
+    const fs = yield* FileSystem.FileSystem
+    const newJournal = asking && useJournal &&
+      !(yield* fs.exists(flags.journal!).pipe(Effect.orElseSucceed(() => true)))
+    let progressPaused = false
+    const ask = (plan: BatchPipeline.Plan) =>
+      Effect.gen(function*() {
+        const chunkSize = Math.min(spec.chunkSize ?? spec.endpoint.chunkSize, spec.endpoint.chunkSize)
+        const text = Confirm.describe({
+          command: spec.command,
+          target: Report.sanitizeTarget(spec.target),
+          plan,
+          chunkSize,
+          renames: renames?.count(plan) ?? 0,
+          concurrency: Math.max(1, flags.concurrency ?? 1),
+          limit: yield* Confirm.limitFor(spec.command, flags.rate),
+          resume: flags.resume
+        })
+        // The progress line would redraw over the question: it stays quiet until the answer.
+        progressPaused = true
+        const answer = yield* confirm.ask(`\r\x1b[2K${text}`).pipe(
+          Effect.ensuring(Effect.sync(() => void (progressPaused = false)))
+        )
+        if (Confirm.accepts(answer)) return
+        // A journal this run made holds nothing sent: left behind, it would make the next run need --resume.
+        if (newJournal) yield* fs.remove(flags.journal!).pipe(Effect.ignore)
+        return yield* CliExit.usage(Confirm.declined)
+      })
+    const options: BatchPipeline.Options<CliExit.CliExit> = {
       concurrency: flags.concurrency,
       strict: flags.strict,
       dryRun: flags.dryRun,
@@ -211,9 +263,12 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       resendUnverified: flags.resendUnverified,
       deadline: flags.deadline,
       circuitBreaker: flags.circuitBreaker,
-      onPlan: (plan) => {
-        spec.counters.total = plan.inputRows
-      }
+      onPlan: (plan) =>
+        Effect.andThen(
+          asking && Confirm.sendsAnything(plan, flags.strict) ? ask(plan) : Effect.void,
+          // Counted only once the run goes ahead: a declined run shows no final progress line.
+          Effect.sync(() => void (spec.counters.total = plan.inputRows))
+        )
     }
     // Another run writing the same report would interleave or truncate it: locked like the journal, before it opens.
     if (flags.report !== undefined && flags.report !== "-") {
@@ -245,8 +300,10 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       ).pipe(Effect.mapError(toExit))
       : undefined
     const firstProblems: Array<Outcome.RowOutcome> = []
+    let problems = 0
     const unknown = wayForward(flags)
     const tally = spec.counters.tally
+    const failures = flags.failures === undefined ? undefined : Failures.collector()
     const reported = makeRowBits()
     const sent = makeRowBits()
     let anySent = false
@@ -254,11 +311,13 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const counted = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => {
       for (const outcome of outcomes) {
         tally.add(outcome)
+        failures?.add(outcome)
         if (outcome.rows === undefined) reported.add(outcome.row)
         else for (const row of outcome.rows) reported.add(row)
         if (outcome.status !== "applied") unknown.count(outcome)
-        if (outcome.status !== "applied" && firstProblems.length < FIRST_FAILURES) {
-          if (!(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) firstProblems.push(outcome)
+        if (outcome.status !== "applied" && !(flags.dryRun && outcome.reason === Outcome.LocalReason.DryRun)) {
+          problems++
+          if (firstProblems.length < FIRST_FAILURES) firstProblems.push(outcome)
         }
       }
       return writer === undefined ? Effect.void : writer.writeAll(outcomes)
@@ -277,7 +336,10 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
               return endpoint.execute(chunk, context)
             })
         },
-        input,
+        renames === undefined ? input : Stream.mapArray(input, (rows) => {
+          renames.observe(rows)
+          return rows
+        }),
         options
       )
       : Stream.die(`${spec.command}: no client to send with`)
@@ -286,7 +348,9 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       Stream.runForEachArray(counted),
       Progress.during(spec.counters, {
         tty: Progress.isInteractive() && !flags.json,
-        write: (t) => process.stderr.write(Terminal.scrub(t))
+        write: (t) => {
+          if (!progressPaused) process.stderr.write(Terminal.scrub(t))
+        }
       }),
       journal === undefined ? identity : Effect.provideContext(journal)
     )
@@ -333,6 +397,8 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         if (firstProblems.length > 0) {
           yield* print(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
         }
+        const more = problems - firstProblems.length
+        if (more > 0) yield* print(moreProblems(more, report))
         for (const line of unknown.lines()) yield* print(Terminal.line(line))
         if (report !== undefined && report !== "-") {
           yield* print(
@@ -343,10 +409,25 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         }
       })
 
+    // The failures file, once every row is accounted for; one that cannot be written is said, the run's exit stands.
+    const writeFailures = failures === undefined || flags.failures === undefined
+      ? Effect.void
+      : Failures.write(flags.failures, Input.originalOf(input), failures.rows).pipe(
+        Effect.flatMap((n) =>
+          Console.error(`Failures: ${Terminal.line(flags.failures!)} (${n} row(s) to fix or run again)`)
+        ),
+        Effect.catch((why) =>
+          Console.error(
+            `dirsync: the failures file ${Terminal.line(flags.failures!)} could not be written (${Terminal.line(why)})`
+          )
+        )
+      )
+
     // A run that stopped: every row accounted for, the report written, and the way forward printed.
     const stopped = (error: CliExit.CliExit | undefined, interrupted: boolean) =>
       Effect.gen(function*() {
         yield* accountForTheRest
+        yield* writeFailures
         const summary = tally.summary()
         const report = writer === undefined
           ? undefined
@@ -378,8 +459,19 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           Effect.fail(new CliExit.CliExit({ code: stop.code, message: stop.message, json: flags.json }))
         )
       }),
+      // A defect (a bug) still ends as one line and exit 1; with `--json` the summary printed here is the one object,
+      // so the top-level handler must not print another.
       Effect.catchDefect((defect) =>
-        Effect.andThen(stopped(CliExit.aborted("unexpected error"), false), Effect.die(defect))
+        Effect.andThen(
+          stopped(CliExit.aborted("unexpected error"), false),
+          Effect.fail(
+            new CliExit.CliExit({
+              code: 1,
+              message: `unexpected error: ${defect instanceof Error ? defect.message : String(defect)}`,
+              json: flags.json
+            })
+          )
+        )
       ),
       Effect.onInterrupt(() => stopped(undefined, true))
     )
@@ -390,6 +482,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         Effect.as(Console.error(`dirsync: the report could not be written (${Terminal.line(e.message)})`), undefined)
       )
     )
+    yield* writeFailures
     yield* printSummary(summary, report)
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)
     if (!ok) return yield* CliExit.incomplete

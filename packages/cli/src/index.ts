@@ -3,7 +3,7 @@
 export * as Cli from "./Cli.ts"
 /** How the CLI ends: an exit code, with the message already printed. */
 export * as CliExit from "./CliExit.ts"
-/** Input files: `.csv`, `.json`, `.ndjson`/`.jsonl` → a streaming `Stream` of {@link Endpoint.SourceRow}s for the batch pipeline, which runs it more than once and gets the same rows each time. */
+/** Input files: `.csv`, `.xlsx`, `.json`, `.ndjson`/`.jsonl` (or standard input, `-`) → a streaming `Stream` of {@link Endpoint.SourceRow}s for the batch pipeline, which runs it more than once and gets the same rows each time. */
 export * as Input from "./Input.ts"
 /** Progress and summary output for the write commands. */
 export * as Progress from "./Progress.ts"

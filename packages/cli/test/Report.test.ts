@@ -11,6 +11,7 @@ import * as Stream from "effect/Stream"
 import * as NFS from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import * as HtmlReport from "../src/internal/htmlReport.ts"
 
 /**
  * The parts of a real (node:fs) file system the report writer uses; `failRename` simulates a run killed before the
@@ -36,6 +37,13 @@ const withDir = <A, E, R>(f: (dir: string) => Effect.Effect<A, E, R>) =>
     f,
     (dir) => Effect.sync(() => NFS.rmSync(dir, { recursive: true, force: true }))
   )
+
+/** The JSON data block of an HTML report. */
+const dataOf = (page: string): Report.Report => {
+  const open = "<script type=\"application/json\" id=\"report-data\">"
+  const start = page.indexOf(open) + open.length
+  return JSON.parse(page.slice(start, page.indexOf("</script>", start))) as Report.Report
+}
 
 const meta: Report.Meta = { command: "wecom students update", target: "sandbox", dryRun: false }
 
@@ -298,6 +306,100 @@ describe("Report", () => {
           assert.strictEqual(NFS.readFileSync(link, "utf8"), Report.render(meta, outcomes))
         })
       ).pipe(Effect.provide(NodeFileSystem.layer)))
+
+    describe("a .html path", () => {
+      const mixed: ReadonlyArray<Outcome.RowOutcome> = [
+        { row: 1, id: "a", status: "applied" },
+        { row: 2, id: "b", status: "rejected", reason: "InvalidField", message: "name has 33 characters; at most 32" },
+        { row: 3, id: "c", status: "failed", code: 60111, reason: "ItemRejected", message: "userid not found" },
+        { row: 4, id: "d", status: "failed", code: 60111, reason: "ItemRejected", message: "userid not found" }
+      ]
+
+      it.effect("is one self-contained page: the summary, a bar per reason, and the JSON report's data", () =>
+        withDir((dir) =>
+          Effect.gen(function*() {
+            const path = join(dir, "report.html")
+            const writer = yield* Report.makeWriter({ ...meta, path })
+            yield* writer.writeAll(mixed)
+            const summary = mixed.reduce(Outcome.add, Outcome.emptySummary)
+            assert.strictEqual(yield* writer.close(summary), path)
+            const page = NFS.readFileSync(path, "utf8")
+            assert.isTrue(page.startsWith("<!doctype html>"))
+            assert.deepStrictEqual(dataOf(page), JSON.parse(Report.render(meta, mixed)))
+            assert.include(page, "<h1 id=\"title\">wecom students update</h1>")
+            assert.include(page, "<div class=\"total failed\"><b>2</b>failed</div>")
+            // Bars, largest first: the two vendor refusals, then one row each.
+            const bars = [...page.matchAll(/<span class="label">([^<]*)<\/span>.*?<span class="n">(\d+)<\/span>/g)]
+              .map((m) => `${m[1]}=${m[2]}`)
+            assert.deepStrictEqual(bars, ["failed · ItemRejected=2", "applied=1", "rejected · InvalidField=1"])
+            // Nothing is fetched: no external resource of any kind, and a policy that forbids fetching at all.
+            for (const outside of ["http://", "https://", "src=", "href=", "url(", "@import", "<link", "<iframe"]) {
+              assert.notInclude(page, outside)
+            }
+            assert.include(page, "default-src 'none'")
+            assert.deepStrictEqual(NFS.readdirSync(dir), ["report.html"])
+          })
+        ).pipe(Effect.provide(NodeFileSystem.layer)))
+
+      it.effect("an id or message with markup stays data: it cannot end the data block or become an element", () =>
+        withDir((dir) =>
+          Effect.gen(function*() {
+            const path = join(dir, "report.html")
+            const hostile = "</script><img src=x onerror=\"window.pwned=1\"><!--"
+            const writer = yield* Report.makeWriter({ ...meta, command: "<b>cmd</b>", path })
+            yield* writer.writeAll([
+              { row: 1, id: hostile, status: "rejected", reason: "InvalidField", message: `${hostile} & more` }
+            ])
+            yield* writer.close({ ...Outcome.emptySummary, total: 1, rejected: 1 })
+            const page = NFS.readFileSync(path, "utf8")
+            // The only closing script tags are the page's own two, and no markup from the data is markup in the page.
+            assert.strictEqual(page.split("</script>").length - 1, 2)
+            assert.notInclude(page, "<img")
+            assert.notInclude(page, "<b>cmd")
+            assert.include(page, "&lt;b&gt;cmd&lt;/b&gt;")
+            const data = dataOf(page)
+            assert.strictEqual(data.items[0]?.id, hostile)
+            assert.strictEqual(data.items[0]?.message, `${hostile} & more`)
+            assert.strictEqual(data.command, "<b>cmd</b>")
+          })
+        ).pipe(Effect.provide(NodeFileSystem.layer)))
+
+      it.effect("redacts secrets known only by the end of the run, in the data and the page's own text", () =>
+        withDir((dir) =>
+          Effect.gen(function*() {
+            const path = join(dir, "report.html")
+            const issued: Array<string> = ["corp-secret-1"]
+            const writer = yield* Report.makeWriter({
+              ...meta,
+              target: "https://corp-secret-1.example.com",
+              command: "run corp-secret-1",
+              path,
+              secrets: () => issued
+            })
+            yield* writer.write({
+              row: 1,
+              id: "TOKEN-LATE",
+              status: "failed",
+              reason: "Transient",
+              message: "bad TOKEN-LATE"
+            })
+            issued.push("TOKEN-LATE")
+            yield* writer.close({ ...Outcome.emptySummary, total: 1, failed: 1 })
+            const page = NFS.readFileSync(path, "utf8")
+            yield* Report.assertNoSecrets(page, issued)
+            assert.strictEqual(dataOf(page).items[0]?.message, "bad <redacted>")
+            assert.strictEqual(dataOf(page).items[0]?.id, "<redacted>")
+            assert.include(page, "<title>dirsync: run &lt;redacted&gt;</title>")
+          })
+        ).pipe(Effect.provide(realFileSystem())))
+
+      it.effect("`-` stays JSON, whatever else is asked", () =>
+        Effect.sync(() => {
+          assert.isTrue(HtmlReport.isHtml("out/report.HTML"))
+          assert.isFalse(HtmlReport.isHtml("-"))
+          assert.isFalse(HtmlReport.isHtml("report.json"))
+        }))
+    })
 
     it.effect("redacts secrets known only by the end of the run, in items and header", () =>
       withDir((dir) =>

@@ -55,7 +55,7 @@ import { type JournalError, RunJournal, type Service as Journal } from "./RunJou
  * @since 0.1.0
  * @category models
  */
-export interface Options {
+export interface Options<EPlan = never> {
   /** Chunks in flight at once. Default 1. */
   readonly concurrency?: number | undefined
   /** Send nothing if any row is invalid. */
@@ -70,8 +70,12 @@ export interface Options {
    * once the vendor's state was checked: such a row may have been applied.
    */
   readonly resendUnverified?: boolean | undefined
-  /** Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). */
-  readonly onPlan?: ((plan: Plan) => void) | undefined
+  /**
+   * Called once after the validation pass, before anything is sent (progress bars use `plan.inputRows`). It may
+   * return an Effect, which the run waits for: one that fails stops the run with that error before any row is sent
+   * or reported (the CLI's question before a real run). Only the endpoint's warm-up (a token fetch) may have run.
+   */
+  readonly onPlan?: ((plan: Plan) => void | Effect.Effect<void, EPlan>) | undefined
   /**
    * The circuit breaker: abort the run after this many chunks in a row failed the same run-wide way (the vendor or
    * its token endpoint down, its rate limit, or every row of the chunk of unknown outcome, as a vendor task still
@@ -143,6 +147,13 @@ export const isFatal: (e: unknown) => boolean = Results.isFatal
 // Spans without a captured stack: capturing one costs too much on the hot path (docs/PERFORMANCE.md).
 const noTrace = { captureStackTrace: false } as const
 
+/** The caller's look at the plan, waited for when it is an Effect: its failure stops the run before pass 2. */
+const planned = <EPlan>(options: Pick<Options<EPlan>, "onPlan">, plan: Plan): Effect.Effect<void, EPlan> =>
+  Effect.suspend(() => {
+    const looked = options.onPlan?.(plan)
+    return Effect.isEffect(looked) ? looked : Effect.void
+  })
+
 /** Pass 1. */
 const planStep = <Item, EIn, RIn>(
   spec: Spec<Item>,
@@ -159,7 +170,7 @@ const resumeStep = <Item, E, R>(
   endpoint: Endpoint<Item, E, R>,
   plan: Pass1.Planned,
   journal: Journal | undefined,
-  options: Options
+  options: Options<unknown>
 ) =>
   journal === undefined
     ? Effect.succeed(Resume.fresh)
@@ -174,7 +185,7 @@ const sendStep = <Item, E, R, EIn, RIn>(
   plan: Pass1.Planned,
   resumed: Resume.Resumed,
   journal: Journal | undefined,
-  options: Options,
+  options: Options<unknown>,
   deadline: Send.SendOptions["deadline"]
 ) =>
   Send.send(endpoint, input, plan, resumed, journal, {
@@ -228,11 +239,11 @@ export const plan = <Item, EIn, RIn>(
  * @since 0.1.0
  * @category running
  */
-export const run = <Item, E, R, EIn, RIn>(
+export const run = <Item, E, R, EIn, RIn, EPlan = never>(
   endpoint: Endpoint<Item, E, R>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
-  options: Options = {}
-): Stream.Stream<RowOutcome, E | EIn | JournalError | PipelineError, R | RIn> => {
+  options: Options<EPlan> = {}
+): Stream.Stream<RowOutcome, E | EIn | JournalError | PipelineError | EPlan, R | RIn> => {
   if (options.dryRun === true) return dryRun(endpoint, input, options)
   return Stream.unwrap(Effect.gen(function*() {
     const deadline = options.deadline === undefined ? undefined : {
@@ -245,7 +256,7 @@ export const run = <Item, E, R, EIn, RIn>(
     // before pass 1, and a caller's `TestClock.adjust` right after forking the run then found no sleep to advance.
     if (endpoint.warmUp !== undefined) yield* Effect.forkChild(Effect.ignore(endpoint.warmUp))
     const plan = yield* planStep(endpoint, input, Resume.pendingRowNumbers(journal), options.maxRows)
-    options.onPlan?.(plan)
+    yield* planned(options, plan)
     const blocked = strictBlock(plan, options)
     if (blocked !== undefined) {
       return unsentStep(endpoint, input, plan, LocalReason.StrictMode, blocked, Resume.appliedOnly(journal))
@@ -263,14 +274,14 @@ export const run = <Item, E, R, EIn, RIn>(
  * @since 0.2.0
  * @category running
  */
-export const dryRun = <Item, EIn, RIn>(
+export const dryRun = <Item, EIn, RIn, EPlan = never>(
   spec: Spec<Item>,
   input: Stream.Stream<SourceRow, EIn, RIn>,
-  options: Omit<Options, "dryRun" | "concurrency"> = {}
-): Stream.Stream<RowOutcome, EIn | PipelineError, RIn> =>
+  options: Omit<Options<EPlan>, "dryRun" | "concurrency"> = {}
+): Stream.Stream<RowOutcome, EIn | PipelineError | EPlan, RIn> =>
   Stream.unwrap(Effect.gen(function*() {
     const plan = yield* planStep(spec, input, new Set(), options.maxRows)
-    options.onPlan?.(plan)
+    yield* planned(options, plan)
     const blocked = strictBlock(plan, options)
     return blocked !== undefined
       ? unsentStep(spec, input, plan, LocalReason.StrictMode, blocked)

@@ -324,11 +324,11 @@ describe("BatchPipeline", () => {
           const { endpoint, stats } = counting((checked) =>
             Schema.Struct({ userid: checked, age: Schema.optionalKey(Schema.NumberFromString) })
           )
-          // The first gets a string turned into a number, the second loses a key the Schema does not know.
-          const values = [{ userid: "a", age: "7" }, { userid: "b", note: "not a field" }, { userid: "c" }]
+          // Decoding turns both rows' strings into numbers: neither decodes to itself, so pass 2 decodes them again.
+          const values = [{ userid: "a", age: "7" }, { userid: "b", age: "8" }, { userid: "c" }]
           yield* collect(BatchPipeline.run(endpoint, reread(values, true)))
           assert.strictEqual(stats.checks, 5, "rows 1 and 2 checked in both passes, row 3 only in pass 1")
-          assert.deepStrictEqual(stats.sent, [{ userid: "a", age: 7 }, { userid: "b" }, { userid: "c" }])
+          assert.deepStrictEqual(stats.sent, [{ userid: "a", age: 7 }, { userid: "b", age: 8 }, { userid: "c" }])
         }))
     })
 
@@ -932,6 +932,47 @@ describe("BatchPipeline", () => {
         yield* collect(BatchPipeline.dryRun(dry.endpoint, source(students(3))))
         yield* collect(BatchPipeline.run(dry.endpoint, source(students(3)), { dryRun: true }))
         assert.deepStrictEqual(dry.log, [])
+      }))
+  })
+
+  describe("onPlan", () => {
+    it.effect("an Effect it returns is waited for: the run sends only after it, with the plan's counts", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ chunkSize: 2, latency: () => 10 })
+        const seen: Array<string> = []
+        const onPlan = (plan: BatchPipeline.Plan) =>
+          Effect.gen(function*() {
+            yield* Effect.sleep("1 second")
+            seen.push(`asked: ${plan.valid} valid, ${plan.rejected.size} rejected, ${vendor.spans.length} sent`)
+          })
+        const outcomes = yield* collect(
+          BatchPipeline.run(vendor.endpoint, source([...students(3), { userid: "x", name: "" }]), { onPlan })
+        )
+        assert.deepStrictEqual(seen, ["asked: 3 valid, 1 rejected, 0 sent"])
+        assert.deepStrictEqual(statusOf(outcomes), ["1:applied", "2:applied", "3:applied", "4:rejected"])
+        // The first chunk started only once the answer came, a second into the run.
+        assert.strictEqual(vendor.spans[0]?.start, 1000)
+      }))
+
+    it.effect("a failure it returns stops the run with that error: nothing sent, no outcome emitted", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor()
+        const emitted: Array<Outcome.RowOutcome> = []
+        const exit = yield* BatchPipeline.run(vendor.endpoint, source(students(250)), {
+          onPlan: () => Effect.fail("declined" as const)
+        }).pipe(Stream.runForEach((o) => Effect.sync(() => void emitted.push(o))), Effect.exit)
+        assert.deepStrictEqual(exit, Exit.fail("declined" as const))
+        assert.strictEqual(vendor.spans.length, 0)
+        assert.strictEqual(emitted.length, 0)
+      }))
+
+    it.effect("a dry run can be stopped the same way", () =>
+      Effect.gen(function*() {
+        const { endpoint } = fakeVendor()
+        const exit = yield* BatchPipeline.dryRun(endpoint, source(students(3)), {
+          onPlan: () => Effect.fail("declined" as const)
+        }).pipe(Stream.runCollect, Effect.exit)
+        assert.deepStrictEqual(exit, Exit.fail("declined" as const))
       }))
   })
 

@@ -102,7 +102,9 @@ export const limits: Limits = {
   maxCellBytes: 16_000,
   maxJsonBytes: 256_000_000,
   maxJsonDepth: 32,
-  maxXlsxBytes: 64 * 1024 * 1024
+  // A workbook is read whole, ~75 MB of memory per MB of .xlsx: 32 MB keeps the worst case near 2.4 GB, under
+  // node's default heap limit on most machines, and still holds Excel's largest sheet (~28 MB).
+  maxXlsxBytes: 32 * 1024 * 1024
 }
 
 /**

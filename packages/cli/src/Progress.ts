@@ -246,7 +246,9 @@ export const during = (counters: Counters, options: Options) => <A, E, R>(self: 
           waitingUntil = now + counters.rateLimitWaitMillis
         }
         const waitingMillis = final ? undefined : waitingUntil - now
-        const width = options.tty ? ((options.columns ?? (() => process.stderr.columns))() ?? 80) : undefined
+        // A pseudo-terminal can report 0 columns (`script`, some CI runners): that is no width, not a 0-wide screen.
+        const columns = options.tty ? (options.columns ?? (() => process.stderr.columns))() : undefined
+        const width = options.tty ? (columns !== undefined && columns > 0 ? columns : 80) : undefined
         const line = render(counters, now - start, { bar: options.tty, waitingMillis, width })
         // Back to the line's start, the new text, then clear what is left of the old (a longer line before).
         if (options.tty) options.write(`\r${line}\x1b[K${final ? "\n" : ""}`)

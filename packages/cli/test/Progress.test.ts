@@ -145,6 +145,23 @@ describe("Progress", () => {
         assert.isTrue(writes.at(-1)!.endsWith("\n"), "the last line ends the bar")
       }))
 
+    it.effect("a terminal that reports 0 columns (a bare pseudo-terminal) gets an 80-column line, not a 1-character one", () =>
+      Effect.gen(function*() {
+        const c = counters(1_000_000, 500_000)
+        const writes: Array<string> = []
+        const fiber = yield* Effect.forkChild(
+          Effect.sleep("1 second").pipe(
+            Progress.during(c, { tty: true, columns: () => 0, write: (t) => void writes.push(t) })
+          )
+        )
+        yield* TestClock.adjust("2 seconds")
+        yield* Fiber.join(fiber)
+        const text = redrawn(writes[0]!)
+        assert.include(text, "500,000/1,000,000")
+        assert.isAbove(text.length, 40)
+        assert.isAtMost(text.length, 79)
+      }))
+
     it.effect("counts every retry, and only a rate limit with a known wait as waiting", () =>
       Effect.sync(() => {
         const c = Progress.makeCounters()

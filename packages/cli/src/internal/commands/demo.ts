@@ -21,6 +21,8 @@ const base: Target.Flags = {
   resume: false,
   strict: false,
   json: false,
+  // The demo runs against its own in-process sandbox: nothing to confirm, and three questions would bury the output.
+  yes: true,
   faults: undefined
 }
 

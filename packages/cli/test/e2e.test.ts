@@ -926,12 +926,21 @@ describe.concurrent("dirsync e2e: usage and configuration errors (exit 2, no sta
   })
 
   it("an existing journal is never overwritten without --resume, nor resumed by another command", async () => {
-    const journal = dir.write("used.journal", JSON.stringify({ type: "run", version: 1, command: "x" }) + "\n")
-    const [a, b] = await Promise.all([
-      dirsync(["wecom", "students", "update", okStudents(), "--journal", journal], clean.env),
-      dirsync(["wecom", "students", "update", okStudents(), "--journal", journal, "--resume"], clean.env)
-    ])
-    assertUsage(a, "--resume")
-    assertUsage(b, "belongs to `x`")
+    const text = JSON.stringify({ type: "run", version: 1, command: "x" }) + "\n"
+    const journal = dir.write("used.journal", text)
+    const fresh = ["wecom", "students", "update", okStudents(), "--journal", journal]
+    const resume = ["wecom", "students", "update", okStudents(), "--journal", journal, "--resume"]
+    // Both at once: whichever takes the journal's lock second is told it is in use; neither may write to it.
+    const inUse = "is in use by another run"
+    const [a, b] = await Promise.all([dirsync(fresh, clean.env), dirsync(resume, clean.env)])
+    assertUsage(a)
+    assertUsage(b)
+    assert.isTrue(a.stderr.includes("--resume") || a.stderr.includes(inUse), a.stderr)
+    assert.isTrue(b.stderr.includes("belongs to `x`") || b.stderr.includes(inUse), b.stderr)
+    assert.strictEqual(readFileSync(journal, "utf8"), text)
+    // One at a time, each is told exactly why.
+    assertUsage(await dirsync(fresh, clean.env), "--resume")
+    assertUsage(await dirsync(resume, clean.env), "belongs to `x`")
+    assert.strictEqual(readFileSync(journal, "utf8"), text)
   })
 })

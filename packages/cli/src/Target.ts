@@ -72,21 +72,35 @@ export interface Target<S> {
   readonly secrets: () => ReadonlyArray<string>
 }
 
-interface Variables {
+/**
+ * A vendor's environment variables: the app id, its secret and the base URL.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Variables {
   readonly vendor: string
   readonly id: string
   readonly secret: string
   readonly baseUrl: string
 }
 
-const wecomVariables: Variables = {
+/**
+ * @since 0.3.0
+ * @category configuration
+ */
+export const wecomVariables: Variables = {
   vendor: "WeCom",
   id: "WECOM_CORP_ID",
   secret: "WECOM_SECRET",
   baseUrl: "WECOM_BASE_URL"
 }
 
-const feishuVariables: Variables = {
+/**
+ * @since 0.3.0
+ * @category configuration
+ */
+export const feishuVariables: Variables = {
   vendor: "Feishu",
   id: "FEISHU_APP_ID",
   secret: "FEISHU_APP_SECRET",
@@ -104,8 +118,13 @@ const describeConfigError = (e: Config.ConfigError): string =>
       .join("; ")
     : e.cause.message
 
-/** A client refusing its configuration (a plain-http base URL, say) is a usage error: nothing was sent. */
-const refusal = (e: Config.ConfigError): CliExit.CliExit =>
+/**
+ * A client refusing its configuration (a plain-http base URL, say) is a usage error: nothing was sent.
+ *
+ * @since 0.3.0
+ * @category configuration
+ */
+export const refusal = (e: Config.ConfigError): CliExit.CliExit =>
   CliExit.usage(e._tag === "ConfigError" ? describeConfigError(e) : e.message)
 
 /**
@@ -122,34 +141,51 @@ const targetLayer = <S, R>(
 ): Layer.Layer<S, CliExit.CliExit, R> =>
   Layer.merge(Layer.effectContext(Effect.mapError(Layer.build(layer), refusal)), withoutHttpSpans)
 
-/** The app id and secret must both be set; missing ones are a usage error naming them (exit 2). */
-const credentials = Effect.fnUntraced(function*(v: Variables) {
+/**
+ * The app id and secret must both be set; missing ones are a usage error naming them (exit 2), ending with `hint`
+ * (what to try instead).
+ *
+ * @since 0.3.0
+ * @category configuration
+ */
+export const credentials = Effect.fnUntraced(function*(
+  v: Variables,
+  hint = "try the command with --sandbox (an in-process emulator) or --dry-run (validation only)"
+) {
   const { id, secret } = yield* Config.all({
     id: Config.option(Config.String(v.id)),
     secret: Config.option(Config.Redacted(v.secret))
   }).pipe(Effect.mapError(refusal))
-  if (Option.isSome(id) && Option.isSome(secret)) return secret.value
+  if (Option.isSome(id) && Option.isSome(secret)) return { id: id.value, secret: secret.value }
   const names = [Option.isNone(id) ? v.id : "", Option.isNone(secret) ? v.secret : ""].filter((n) => n)
   return yield* CliExit.usage(
     `${names.join(" and ")} ${names.length === 1 ? "is" : "are"} not set: set the ${v.vendor} app's credentials in ` +
-      `the environment, or try the command with --sandbox (an in-process emulator) or --dry-run (validation only)`
+      `the environment, or ${hint}`
   )
 })
 
 /**
- * The base URL as the summary, `--json` and the report show it, after the client's own check (the one base-URL rule;
- * a refusal is a usage error naming the variable) and without any user or password it may carry.
+ * The base URL after the client's own check (the one base-URL rule; a refusal is a usage error naming the variable).
+ *
+ * @since 0.3.0
+ * @category configuration
  */
+export const baseUrlOf = (
+  variable: string,
+  fallback: string,
+  check: (raw: string) => Effect.Effect<string, Config.ConfigError>
+): Effect.Effect<string, CliExit.CliExit> =>
+  Config.String(variable).pipe(Config.withDefault(fallback)).pipe(
+    Effect.flatMap(check),
+    Effect.mapError(refusal)
+  )
+
+/** The base URL as the summary, `--json` and the report show it: without any user or password it may carry. */
 const labelOf = (
   variable: string,
   fallback: string,
   check: (raw: string) => Effect.Effect<string, Config.ConfigError>
-) =>
-  Config.String(variable).pipe(Config.withDefault(fallback)).pipe(
-    Effect.flatMap(check),
-    Effect.map(Report.sanitizeTarget),
-    Effect.mapError(refusal)
-  )
+) => Effect.map(baseUrlOf(variable, fallback, check), Report.sanitizeTarget)
 
 /** The emulator's credentials, as the client's `layerConfig` reads them. They are not secret (README). */
 const emulatorConfig = (values: Readonly<Record<string, string>>) =>
@@ -280,7 +316,7 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies Target<SchoolContacts.SchoolContacts>
   }
-  const secret = yield* credentials(wecomVariables)
+  const { secret } = yield* credentials(wecomVariables)
   return {
     kind: "real",
     label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
@@ -335,7 +371,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
       secrets: () => [directory.appSecret, ...directory.issuedTokens()]
     } satisfies Target<Departments.Departments>
   }
-  const secret = yield* credentials(feishuVariables)
+  const { secret } = yield* credentials(feishuVariables)
   return {
     kind: "real",
     label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),

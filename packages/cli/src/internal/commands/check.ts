@@ -11,7 +11,7 @@
  *
  * Exit 0 when every check passes, 1 when one fails, 2 when the configuration is missing or refused (nothing sent).
  */
-import { Issues, VendorError } from "@dirsync/core"
+import { VendorError } from "@dirsync/core"
 import * as FeishuBatchTask from "@dirsync/feishu/FeishuBatchTask"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import type { FeishuError } from "@dirsync/feishu/FeishuError"
@@ -25,11 +25,10 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as HttpClient from "effect/http/HttpClient"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import * as Schema from "effect/Schema"
 import * as CliExit from "../../CliExit.ts"
 import * as Report from "../../Report.ts"
+import * as Target from "../../Target.ts"
 import * as Terminal from "../terminal.ts"
 
 // =============================================================================
@@ -291,45 +290,6 @@ export const finish = (result: Result, flags: CheckFlags): Effect.Effect<void, C
 // Targets
 // =============================================================================
 
-interface Variables {
-  readonly vendor: string
-  readonly id: string
-  readonly secret: string
-  readonly baseUrl: string
-}
-
-/** One line naming the variable: `WECOM_BASE_URL: must use https, …`. */
-const configRefusal = (e: Config.ConfigError): CliExit.CliExit =>
-  CliExit.usage(
-    Schema.isSchemaError(e.cause)
-      ? Issues.problems(e.cause.issue).map((p) => (p.field.length === 0 ? p.message : `${p.field}: ${p.message}`))
-        .join("; ")
-      : e.cause.message
-  )
-
-/** Both credentials must be set: the missing ones are named (exit 2). */
-const credentials = Effect.fnUntraced(function*(v: Variables, command: string) {
-  const id = yield* Config.option(Config.String(v.id)).pipe(Effect.mapError(configRefusal))
-  const secret = yield* Config.option(Config.Redacted(v.secret)).pipe(Effect.mapError(configRefusal))
-  if (Option.isSome(id) && Option.isSome(secret)) return { id: id.value, secret: secret.value }
-  const names = [Option.isNone(id) ? v.id : "", Option.isNone(secret) ? v.secret : ""].filter((n) => n)
-  return yield* CliExit.usage(
-    `${names.join(" and ")} ${names.length === 1 ? "is" : "are"} not set: set the ${v.vendor} app's credentials in ` +
-      `the environment, or try \`dirsync ${command} --sandbox\``
-  )
-})
-
-/** The base URL after the client's own check (a refusal names the variable, exit 2), without user or password. */
-const baseUrlOf = (
-  variable: string,
-  fallback: string,
-  check: (raw: string) => Effect.Effect<string, Config.ConfigError>
-) =>
-  Config.String(variable).pipe(Config.withDefault(fallback)).pipe(
-    Effect.flatMap(check),
-    Effect.mapError(configRefusal)
-  )
-
 // One check must not hang on an unreachable host for the write commands' 30 seconds per attempt.
 const requestTimeout = "15 seconds"
 
@@ -350,7 +310,7 @@ const run = <S>(
 ) =>
   Effect.gen(function*() {
     Terminal.registerSecrets(target.secrets)
-    const list = yield* Effect.provide(checks, target.layer).pipe(Effect.mapError(configRefusal))
+    const list = yield* Effect.provide(checks, target.layer).pipe(Effect.mapError(Target.refusal))
     const result: Result = {
       command,
       target: target.label,
@@ -380,9 +340,9 @@ export const wecom = (flags: CheckFlags) =>
         secrets: () => [directory.secret, ...directory.issuedTokens()]
       })
     }
-    const v = { vendor: "WeCom", id: "WECOM_CORP_ID", secret: "WECOM_SECRET", baseUrl: "WECOM_BASE_URL" }
-    const { id, secret } = yield* credentials(v, command)
-    const baseUrl = yield* baseUrlOf(v.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl)
+    const v = Target.wecomVariables
+    const { id, secret } = yield* Target.credentials(v, `try \`dirsync ${command} --sandbox\``)
+    const baseUrl = yield* Target.baseUrlOf(v.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl)
     const layer = WeComClient.layer({ corpId: id, secret, baseUrl, requestTimeout }).pipe(Layer.provide(httpClient))
     return yield* run(command, flags, wecomChecks, {
       label: Report.sanitizeTarget(baseUrl),
@@ -411,9 +371,9 @@ export const feishu = (flags: CheckFlags) =>
         secrets: () => [directory.appSecret, ...directory.issuedTokens()]
       })
     }
-    const v = { vendor: "Feishu", id: "FEISHU_APP_ID", secret: "FEISHU_APP_SECRET", baseUrl: "FEISHU_BASE_URL" }
-    const { id, secret } = yield* credentials(v, command)
-    const baseUrl = yield* baseUrlOf(v.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl)
+    const v = Target.feishuVariables
+    const { id, secret } = yield* Target.credentials(v, `try \`dirsync ${command} --sandbox\``)
+    const baseUrl = yield* Target.baseUrlOf(v.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl)
     const layer = FeishuClient.layer({ appId: id, appSecret: secret, baseUrl, requestTimeout }).pipe(
       Layer.provide(httpClient)
     )

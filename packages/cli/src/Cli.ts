@@ -519,6 +519,32 @@ export const environment = (env: Readonly<Record<string, string | undefined>>): 
 }
 
 /**
+ * A parser message as one line: effect/cli puts its suggestion on lines of its own (`Did you mean this?`, then the
+ * flag), which a printed line would show as `\n` escapes; here it reads `…; did you mean --dry-run?`.
+ */
+const oneLine = (message: string): string => {
+  const [first = "", ...rest] = message.split("\n").map((l) => l.trim()).filter((l) => l.length > 0)
+  const at = rest.findIndex((l) => /^did you mean\b/i.test(l))
+  if (at === -1) return [first, ...rest].join(" ")
+  const head = [first, ...rest.slice(0, at)].join(" ")
+  const options = rest.slice(at + 1)
+  return options.length === 0 ? head : `${head}; did you mean ${options.join(" or ")}?`
+}
+
+/**
+ * The parser's errors as the lines to print: each on one line, and `--json` left out when it is refused only because
+ * the command named is not one that prints JSON (`dirsync wecom nosuch --json`): the other error is the one to fix.
+ *
+ * @since 0.3.0
+ * @category help
+ */
+export const usageMessages = (errors: ReadonlyArray<{ readonly message: string }>): ReadonlyArray<string> => {
+  const messages = errors.map((e) => oneLine(e.message))
+  const others = messages.filter((m) => !/^Unrecognized flag: --json\b/.test(m))
+  return others.length === 0 ? messages : others
+}
+
+/**
  * The lines a usage error prints on stderr: each error, then where the whole story is, e.g. `see \`dirsync wecom
  * students update --help\``. Not the 40-line help: the one line that matters would scroll away under it.
  *
@@ -529,7 +555,7 @@ export const usageLines = (
   commandPath: ReadonlyArray<string>,
   errors: ReadonlyArray<{ readonly message: string }>
 ): ReadonlyArray<string> => [
-  ...errors.map((e) => `dirsync: ${Terminal.line(e.message)}`),
+  ...usageMessages(errors).map((message) => `dirsync: ${Terminal.line(message)}`),
   `see \`${commandPath.length === 0 ? "dirsync" : commandPath.map(Terminal.safe).join(" ")} --help\``
 ]
 
@@ -589,7 +615,7 @@ export const run = (argv: ReadonlyArray<string>) => {
       if (CliError.isCliError(e)) {
         // The parser already printed its error (and the help) on stderr; `--json` gets the same sentences.
         const errors = e._tag === "ShowHelp" ? e.errors : [e]
-        const detail = errors.map((x) => x.message).join("; ") || "usage error; see --help"
+        const detail = usageMessages(errors).join("; ") || "usage error; see --help"
         const exit = new CliExit.CliExit({ code: 2, message: "" })
         return Effect.andThen(end(2, detail, false, true), Effect.fail(exit))
       }

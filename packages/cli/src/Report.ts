@@ -483,12 +483,23 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
         Effect.mapError(fail("write the report"))
       )
       if (count > 0) {
-        const items = fs.stream(itemsPath)
-        yield* (html ? items.pipe(Stream.decodeText(), Stream.map(HtmlReport.scriptSafe), Stream.encodeText) : items)
-          .pipe(
-            Stream.run(fs.sink(assembledPath, { flag: "a" })),
-            Effect.mapError(fail("write the report"))
-          )
+        // Redacted once more, an item (a line) at a time, with every secret known now: items flushed before a token
+        // was issued are checked against it too. In the page, no `<` is left to end its script element.
+        let firstLine = true
+        const items = fs.stream(itemsPath).pipe(
+          Stream.decodeText(),
+          Stream.splitLines,
+          Stream.map((line) => {
+            const text = `${firstLine ? "" : "\n"}${redactJson(line, known)}`
+            firstLine = false
+            return html ? HtmlReport.scriptSafe(text) : text
+          }),
+          Stream.encodeText
+        )
+        yield* items.pipe(
+          Stream.run(fs.sink(assembledPath, { flag: "a" })),
+          Effect.mapError(fail("write the report"))
+        )
       }
       yield* fs.writeFileString(assembledPath, html ? tail + HtmlReport.after : tail, { flag: "a" }).pipe(
         Effect.mapError(fail("write the report"))

@@ -122,9 +122,11 @@ const describeOutcome = (o: Outcome.RowOutcome): string => {
  * @since 0.3.0
  * @category rendering
  */
-export const moreProblems = (more: number, report: string | undefined): string => {
+export const moreProblems = (more: number, report: string | undefined, reportFailed = false): string => {
   const n = more.toLocaleString("en-US")
-  return report !== undefined && report !== "-"
+  return reportFailed
+    ? `  … and ${n} more (the report could not be written; --failures FILE writes the rejected and failed rows)`
+    : report !== undefined && report !== "-"
     ? `  … and ${n} more (see the report: ${Terminal.line(report)})`
     : report === "-"
     ? `  … and ${n} more (see the report)`
@@ -232,6 +234,13 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const newJournal = asking && useJournal &&
       !(yield* fs.exists(flags.journal!).pipe(Effect.orElseSucceed(() => true)))
     let progressPaused = false
+    // Set once the question is asked: a signal after it and before anything is sent or reported (Ctrl-C at the
+    // question, even with the Enter typed after it already read) ends the run as a declined run ends, with no report,
+    // no new journal and nothing to resume.
+    let asked = false
+    // The progress line's own escape (back to the line's start, clear it) only where the progress line is drawn: on a
+    // dumb terminal or under NO_COLOR it would show as garbage before the question.
+    const drawsProgress = Progress.isInteractive() && !flags.json
     const ask = (plan: BatchPipeline.Plan) =>
       Effect.gen(function*() {
         const chunkSize = Math.min(spec.chunkSize ?? spec.endpoint.chunkSize, spec.endpoint.chunkSize)
@@ -243,11 +252,13 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           renames: renames?.count(plan) ?? 0,
           concurrency: Math.max(1, flags.concurrency ?? 1),
           limit: yield* Confirm.limitFor(spec.command, flags.rate),
+          callSeconds: Confirm.callSecondsFor(spec.command),
           resume: flags.resume
         })
         // The progress line would redraw over the question: it stays quiet until the answer.
         progressPaused = true
-        const answer = yield* confirm.ask(`\r\x1b[2K${text}`).pipe(
+        asked = true
+        const answer = yield* confirm.ask(drawsProgress ? `\r\x1b[2K${text}` : text).pipe(
           Effect.ensuring(Effect.sync(() => void (progressPaused = false)))
         )
         if (Confirm.accepts(answer)) return
@@ -272,7 +283,10 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     }
     // Another run writing the same report would interleave or truncate it: locked like the journal, before it opens.
     if (flags.report !== undefined && flags.report !== "-") {
-      yield* FileLock.acquire(flags.report, { what: "report" }).pipe(
+      // On the file the path finally names: a run given a symbolic link to another run's report takes the same lock
+      // (the writer puts its temporary directory beside that file, where the other run would clear it away).
+      const lockOn = yield* fs.realPath(flags.report).pipe(Effect.orElseSucceed(() => flags.report!))
+      yield* FileLock.acquire(lockOn, { what: "report" }).pipe(
         Effect.mapError((e) => CliExit.usage(`report ${Terminal.safe(e.path)}: ${e.message}`))
       )
       // Holding the lock, no live run writes this report: a temporary directory beside it is a killed run's.
@@ -378,6 +392,17 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       Effect.ignore
     )
 
+    // Why the report could not be written anywhere, naming the path: printed at once, and in the `--json` object.
+    let reportError: string | undefined
+    // The rows are done; a report that can be written nowhere is said, not turned into an abort.
+    const closeReport = (summary: Outcome.Summary) =>
+      writer!.close(summary).pipe(
+        Effect.catch((e) => {
+          reportError = `the report ${e.path} could not be written: ${e.message}`
+          return Effect.as(Console.error(`dirsync: ${Terminal.line(reportError)}`), undefined)
+        })
+      )
+
     const printSummary = (summary: Outcome.Summary, report: string | undefined, error?: CliExit.CliExit) =>
       Effect.gen(function*() {
         if (flags.json) {
@@ -387,6 +412,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
             dryRun: flags.dryRun,
             summary,
             ...(report === undefined || report === "-" ? {} : { report: Terminal.scrub(report) }),
+            ...(reportError === undefined ? {} : { reportError: Terminal.scrub(reportError) }),
             ...(error === undefined ? {} : { error: Terminal.scrub(error.message), exitCode: error.code })
           }))
         }
@@ -398,7 +424,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           yield* print(`First problems:\n${firstProblems.map(describeOutcome).join("\n")}`)
         }
         const more = problems - firstProblems.length
-        if (more > 0) yield* print(moreProblems(more, report))
+        if (more > 0) yield* print(moreProblems(more, report, reportError !== undefined))
         for (const line of unknown.lines()) yield* print(Terminal.line(line))
         if (report !== undefined && report !== "-") {
           yield* print(
@@ -429,11 +455,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         yield* accountForTheRest
         yield* writeFailures
         const summary = tally.summary()
-        const report = writer === undefined
-          ? undefined
-          : yield* writer.close(summary).pipe(
-            Effect.catch((e) => Effect.as(Console.error(`dirsync: ${Terminal.line(e.message)}`), undefined))
-          )
+        const report = writer === undefined ? undefined : yield* closeReport(summary)
         const stop = error ?? new CliExit.CliExit({ code: Signal.exitCode(), message: "interrupted" })
         yield* printSummary(summary, report, stop)
         if (interrupted && useJournal) {
@@ -442,6 +464,17 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           )
         }
       })
+
+    // Interrupted while the question waited: nothing was sent and no row was reported. Like a declined run, it leaves
+    // no report (the writer's temporary directory goes with the scope) and no journal of its own making, so there is
+    // nothing to resume; the signal still decides the exit code (130 for Ctrl-C), and `--json` gets its one object.
+    const quitAtQuestion = Effect.gen(function*() {
+      if (newJournal) yield* fs.remove(flags.journal!).pipe(Effect.ignore)
+      const code = Signal.exitCode()
+      const message = "interrupted at the question; nothing was sent"
+      yield* Console.error(`\ndirsync: ${message}`)
+      if (flags.json) yield* Console.log(JSON.stringify({ error: message, exitCode: code }))
+    })
 
     yield* drain.pipe(
       Effect.catch((e: unknown) => {
@@ -473,15 +506,10 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
           )
         )
       ),
-      Effect.onInterrupt(() => stopped(undefined, true))
+      Effect.onInterrupt(() => asked && !anySent && tally.rows() === 0 ? quitAtQuestion : stopped(undefined, true))
     )
     const summary = tally.summary()
-    const report = writer === undefined ? undefined : yield* writer.close(summary).pipe(
-      // The rows are done; a report that can be written nowhere is said, not turned into an abort.
-      Effect.catch((e) =>
-        Effect.as(Console.error(`dirsync: the report could not be written (${Terminal.line(e.message)})`), undefined)
-      )
-    )
+    const report = writer === undefined ? undefined : yield* closeReport(summary)
     yield* writeFailures
     yield* printSummary(summary, report)
     const ok = flags.dryRun ? summary.rejected === 0 : Outcome.isComplete(summary)

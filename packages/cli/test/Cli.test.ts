@@ -132,6 +132,37 @@ describe("Cli", () => {
         assert.strictEqual(object.exitCode, 2)
       })
     }
+
+    it("a flag typo is one line with the flag it suggests, not `\\n` escapes; --json gets the same sentence", async () => {
+      const args = ["wecom", "students", "update", "roster.csv", "--dryrun"]
+      const result = await runDirsync(args)
+      assertExit(result, 2)
+      assert.deepStrictEqual(result.stderr.trimEnd().split("\n"), [
+        "dirsync: Unrecognized flag: --dryrun in command dirsync wecom students update; did you mean --dry-run?",
+        "see `dirsync wecom students update --help`"
+      ])
+      const json = await runDirsync([...args, "--json"])
+      assert.deepStrictEqual(JSON.parse(json.stdout), {
+        error: "Unrecognized flag: --dryrun in command dirsync wecom students update; did you mean --dry-run?",
+        exitCode: 2
+      })
+    })
+
+    it("an unknown subcommand with --json names only the subcommand, not --json as a second error", async () => {
+      const json = await runDirsync(["wecom", "studnets", "update", "roster.csv", "--json"])
+      assertExit(json, 2)
+      assert.deepStrictEqual(JSON.parse(json.stdout), {
+        error: "Unknown subcommand \"studnets\" for \"dirsync wecom\"; did you mean students?",
+        exitCode: 2
+      })
+      assert.notInclude(json.stderr, "--json")
+    })
+
+    it("--help after a full command line still prints the whole help, exit 0", () => {
+      const help = dirsync("wecom", "students", "update", "roster.csv", "--sandbox", "--help")
+      assert.include(help, "FLAGS")
+      assert.include(help, "--dry-run")
+    })
   })
 
   describe("completions", () => {

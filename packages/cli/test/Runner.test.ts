@@ -2,12 +2,22 @@ import { CliExit, type Report, type Target } from "@dirsync/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
 import * as PlatformError from "effect/PlatformError"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync
+} from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as WeCom from "../src/internal/commands/wecom.ts"
@@ -87,8 +97,80 @@ const everyRowOnce = (r: Report.Report) => {
   })
 }
 
+/** Whether the journal shows a chunk the vendor answered: the run is under way, holding its locks. */
+const chunkFinished = (journal: string) =>
+  existsSync(journal) && readFileSync(journal, "utf8").includes("\"type\":\"finished\"")
+
+/** What the runner printed with `Console` (the summary, the `--json` object, its error lines). */
+const capture = () => {
+  const printed: Array<string> = []
+  const sink = Object.assign(Object.create(console) as Console.Console, {
+    log: (...args: ReadonlyArray<unknown>) => void printed.push(args.join(" ")),
+    error: (...args: ReadonlyArray<unknown>) => void printed.push(args.join(" "))
+  })
+  return { printed, layer: Effect.provideService(Console.Console, sink) }
+}
+
 describe("Runner", () => {
   describe("run", () => {
+    it.live("a report whose directory vanished mid-run: said naming the path, and --json carries it as reportError", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const journal = join(dir, "journal.jsonl")
+          const out = join(dir, "out")
+          mkdirSync(out)
+          const reportPath = join(out, "report.html")
+          const c = capture()
+          const fiber = yield* WeCom.students(
+            join(dir, "roster.csv"),
+            flags({ journal, report: reportPath, json: true, faults: "latency=50" })
+          ).pipe(c.layer, Effect.provide(NodeServices.layer), Effect.exit, Effect.forkChild)
+          while (!chunkFinished(journal)) yield* Effect.sleep("10 millis")
+          rmSync(out, { recursive: true, force: true })
+          yield* Fiber.join(fiber)
+          const objects = c.printed.filter((l) => l.startsWith("{"))
+          assert.strictEqual(objects.length, 1, c.printed.join("\n"))
+          const json = JSON.parse(objects[0]!) as { report?: string; reportError?: string; summary: { total: number } }
+          assert.strictEqual(json.summary.total, ROWS)
+          assert.isUndefined(json.report)
+          assert.include(json.reportError, reportPath)
+          assert.include(json.reportError, "could not be written")
+          assert.isTrue(
+            c.printed.some((l) => l.startsWith("dirsync: ") && l.includes(reportPath)),
+            c.printed.join("\n")
+          )
+        })
+      ))
+
+    it.live("a report reached through a symbolic link is locked as the file it names: a second run on it is refused", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          mkdirSync(join(dir, "a"))
+          mkdirSync(join(dir, "b"))
+          const real = join(dir, "b", "report.html")
+          writeFileSync(real, "")
+          const link = join(dir, "a", "report.html")
+          symlinkSync(real, link)
+          const journal = join(dir, "journal.jsonl")
+          const first = yield* WeCom.students(
+            join(dir, "roster.csv"),
+            flags({ journal, report: link, faults: "latency=50" })
+          ).pipe(Effect.provide(NodeServices.layer), Effect.exit, Effect.forkChild)
+          while (!chunkFinished(journal)) yield* Effect.sleep("10 millis")
+          const second = yield* WeCom.students(join(dir, "roster.csv"), flags({ report: real })).pipe(
+            Effect.flip,
+            Effect.provide(NodeServices.layer)
+          )
+          assert.instanceOf(second, CliExit.CliExit)
+          assert.strictEqual((second as CliExit.CliExit).code, 2)
+          assert.include((second as CliExit.CliExit).message, "in use by another run")
+          const done = yield* Fiber.join(first)
+          assert.strictEqual(done._tag, "Success")
+          // The first run's report is whole: the second one never cleared its temporary directory away.
+          assert.include(readFileSync(real, "utf8"), "</html>")
+        })
+      ))
+
     it.live("a journal on a full disk: exit 1 naming the cause, and every row in the report, the sent ones as sent", () =>
       withDir((dir) =>
         Effect.gen(function*() {

@@ -163,6 +163,12 @@ describe("confirm", () => {
         // --rate 60: a minute's budget at once, then a minute per 60 calls.
         assert.strictEqual(Confirm.estimateSeconds(1000, 50, { calls: 60, window: "1 minute" }), 16 * 60)
         assert.strictEqual(Confirm.estimateSeconds(1, 1, wecom), 1)
+        // WeCom's calls are assumed at 0.5 s (answered in ~0.1-0.5 s), Feishu's tasks at 1 s.
+        assert.strictEqual(
+          Confirm.estimateSeconds(1000, 2, wecom, Confirm.callSecondsFor("wecom students update")),
+          250
+        )
+        assert.strictEqual(Confirm.callSecondsFor("feishu departments create"), 1)
       }))
   })
 
@@ -178,12 +184,50 @@ describe("confirm", () => {
         assert.include(text, "calls     3 (chunks of up to 100 rows)")
         // The rejected rename is not sent, so it is not counted.
         assert.include(text, "renames   3 row(s) change a userid")
-        assert.include(text, "time      about 2s (an estimate: 2 call(s) at a time")
+        // WeCom's batch calls are assumed to take 0.5 s each: 3 calls, 2 at a time.
+        assert.include(text, "time      about 1s (an estimate: 2 call(s) at a time, ~0.5s each")
         assert.include(text, "at most 10,000 calls a minute")
         assert.isTrue(text.endsWith("Continue? [y/N] "))
         // Answered yes: the run goes on, and ends as it would have (some rows rejected: exit 3).
         assert.strictEqual(r.sent.length, 250)
         assert.strictEqual(failure(r.exit).code, 3)
+      }))
+
+    it.effect("Ctrl-C at the question sends nothing and leaves no report, no journal and nothing to resume", () =>
+      Effect.gen(function*() {
+        // The signal interrupts the run while it waits for the answer.
+        const confirm: Confirm.Confirm = { interactive: () => true, ask: () => Effect.interrupt }
+        for (const json of [false, true]) {
+          const r = yield* runWith({ confirm, flags: { report: "report.html", journal: "run.jsonl", json } })
+          assert.strictEqual(r.exit._tag, "Failure")
+          assert.deepStrictEqual(r.sent, [])
+          assert.isFalse(existsSync(join(r.dir, "report.html")), "no report")
+          assert.isFalse(existsSync(join(r.dir, "run.jsonl")), "no journal")
+          // Not a summary of 252 rows "skipped", nor a --resume command for a run that sent nothing.
+          assert.notInclude(r.printed, "skipped")
+          assert.notInclude(r.printed, "--resume")
+          assert.include(r.printed, "interrupted at the question; nothing was sent")
+          if (json) {
+            const objects = r.printed.split("\n").filter((l) => l.startsWith("{"))
+            assert.strictEqual(objects.length, 1, r.printed)
+            assert.deepStrictEqual(JSON.parse(objects[0]!), {
+              error: "interrupted at the question; nothing was sent",
+              exitCode: 130
+            })
+          }
+        }
+      }))
+
+    it.effect("--resume says that rows already applied are not sent again, and counts calls as at most", () =>
+      Effect.gen(function*() {
+        const dir = mkdtempSync(join(tmpdir(), "confirm-resume-"))
+        const journal = join(dir, "run.jsonl")
+        yield* runWith({ confirm: fakeTerminal("y", false).confirm, flags: { journal } })
+        const t = fakeTerminal("n")
+        yield* runWith({ confirm: t.confirm, flags: { journal, resume: true } })
+        assert.include(t.asked[0]!, "resume    valid rows the journal shows applied are not sent again")
+        assert.include(t.asked[0]!, "calls     at most 3")
+        rmSync(dir, { recursive: true, force: true })
       }))
 
     it.effect("--rate is the budget the estimate uses", () =>

@@ -102,6 +102,31 @@ describe("dirsync on a terminal", () => {
     assert.strictEqual(JSON.parse(readFileSync(report, "utf8")).summary.applied, 2)
   })
 
+  it("Ctrl-C at the question: exit 130, nothing sent, no report, no journal, no --resume advice", async () => {
+    const file = roster("tty-int.csv")
+    const report = dir.path("tty-int.html")
+    const journal = dir.path("tty-int.jsonl")
+    const out = dir.path("tty-int.out")
+    const args = ["wecom", "students", "update", file, "--sandbox", "--report", report, "--journal", journal, "--json"]
+    const run = await underTerminal(args, "\u0003", { stdout: out })
+    assert.strictEqual(run.code, 130, run.screen)
+    assert.include(run.screen, "interrupted at the question; nothing was sent", JSON.stringify(run.screen))
+    assert.notInclude(run.screen, "--resume")
+    assert.isFalse(existsSync(report), "no report of rows that were never going to be sent")
+    assert.isFalse(existsSync(journal), "no journal: the next run needs no --resume")
+    assert.deepStrictEqual(JSON.parse(readFileSync(out, "utf8")), {
+      error: "interrupted at the question; nothing was sent",
+      exitCode: 130
+    })
+  })
+
+  it("under NO_COLOR the question comes without escape sequences (the progress line is plain there)", async () => {
+    const run = await underTerminal(["wecom", "students", "update", roster("tty-plain.csv"), "--sandbox"], "n")
+    assert.strictEqual(run.code, 2, run.screen)
+    assert.include(run.screen, "Continue? [y/N]")
+    assert.notInclude(run.screen, "\x1b", JSON.stringify(run.screen))
+  })
+
   it("--yes and --dry-run never ask", async () => {
     const file = roster("tty-yes.csv")
     for (const flag of ["--yes", "-y", "--dry-run"]) {

@@ -3,7 +3,11 @@
  * Chromium opens it from disk, filters, sorts and pages through it. Also: nothing in the page reaches the network,
  * and an id carrying markup is shown as text, never run.
  */
+import { Report } from "@dirsync/cli"
+import type { Outcome } from "@dirsync/core"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
 import { pathToFileURL } from "node:url"
 import type { Page } from "playwright-core"
@@ -167,5 +171,125 @@ describe("the HTML report in Chromium", () => {
     const html = page.slice(0, page.indexOf("<script type=\"application/json\"")) +
       page.slice(page.lastIndexOf("<script>"))
     for (const outside of ["http://", "https://", "src=", "href=", "url(", "@import"]) assert.notInclude(html, outside)
+  })
+})
+
+/** Writes a page with the report writer itself, as a run would: `learn` is called between the two halves of it. */
+const writePage = (
+  path: string,
+  outcomes: ReadonlyArray<Outcome.RowOutcome>,
+  options: { readonly secrets?: Array<string>; readonly learn?: () => void; readonly flushChars?: number } = {}
+) =>
+  Effect.runPromise(
+    Effect.gen(function*() {
+      const secrets = options.secrets ?? []
+      const writer = yield* Report.makeWriter({
+        path,
+        command: "wecom students update",
+        target: "sandbox",
+        dryRun: false,
+        secrets: () => secrets,
+        flushChars: options.flushChars
+      })
+      const half = Math.floor(outcomes.length / 2)
+      yield* writer.writeAll(outcomes.slice(0, half))
+      options.learn?.()
+      yield* writer.writeAll(outcomes.slice(half))
+      let summary = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
+      for (const o of outcomes) summary = { ...summary, total: summary.total + 1, [o.status]: summary[o.status] + 1 }
+      return yield* writer.close(summary)
+    }).pipe(Effect.provide(NodeServices.layer))
+  )
+
+const dataOf = (path: string) => {
+  const text = readFileSync(path, "utf8")
+  const start = text.indexOf(">", text.indexOf("<script type=\"application/json\"")) + 1
+  return JSON.parse(text.slice(start, text.indexOf("</script>", start))) as Report.Report
+}
+
+describe("the HTML report against hostile text", () => {
+  let other: Page
+
+  beforeAll(async () => {
+    other = await browser.context.newPage()
+  })
+
+  const open = async (path: string) => {
+    await other.goto(pathToFileURL(path).href)
+    await other.waitForSelector("body[data-ready]")
+  }
+  const cells = (n: number) => other.locator(`#rows tr td:nth-child(${n})`).allTextContents()
+
+  it("shows bidi overrides, zero-width and control characters as escapes, as the console does: no id looks like another", async () => {
+    const path = dir.path("bidi.html")
+    await writePage(path, [
+      { row: 1, id: "abc\u202Efed", status: "applied" },
+      { row: 2, id: "abcdef", status: "applied" },
+      { row: 3, id: "ab\u200Bc", status: "failed", message: "line\u2028two\u0007" }
+    ])
+    await open(path)
+    assert.deepStrictEqual(await cells(2), ["abc\\u202efed", "abcdef", "ab\\u200bc"])
+    assert.deepStrictEqual((await cells(6))[2], "line\\u2028two\\u0007")
+    // Searching finds what is shown.
+    await other.fill("#filter-text", "\\u202e")
+    await until(async () => (await other.locator("#rows tr").count()) === 1, "the one row with a bidi override")
+  })
+
+  it("keeps </script>, <!--, ]]>, line separators, lone surrogates and a 60 KB message as data, every row once", async () => {
+    const path = dir.path("hostile.html")
+    const long = "长".repeat(60_000)
+    const hostile = ["</script><script>window.pwned=1</script>", "<!--", "]]>", "a\u2028b\u2029c", "x\uD800y", long]
+    const outcomes: Array<Outcome.RowOutcome> = hostile.map((text, i) => ({
+      row: i + 1,
+      id: `id-${i}`,
+      status: "failed",
+      message: text
+    }))
+    await writePage(path, outcomes)
+    await open(path)
+    assert.strictEqual(await other.locator("#rows tr").count(), hostile.length)
+    assert.isUndefined(await other.evaluate("window.pwned"))
+    const messages = await cells(6)
+    assert.strictEqual(messages[0], hostile[0])
+    assert.strictEqual(messages[1], "<!--")
+    assert.strictEqual(messages[2], "]]>")
+    assert.strictEqual(messages[3], "a\\u2028b\\u2029c")
+    assert.strictEqual(messages[4], "x\\ud800y")
+    assert.strictEqual(messages[5], long)
+    assert.strictEqual(await other.locator("#totals .total.failed b").textContent(), String(hostile.length))
+  })
+
+  it("puts items written out of row order in row order, as the row header says", async () => {
+    const path = dir.path("order.html")
+    await writePage(path, [3, 1, 2, 10].map((row) => ({ row, id: `o-${row}`, status: "applied" as const })))
+    await open(path)
+    assert.deepStrictEqual(await cells(1), ["1", "2", "3", "10"])
+    assert.strictEqual(await other.getAttribute("th[data-key=row]", "aria-sort"), "ascending")
+  })
+
+  it("redacts a token learned mid-run in the page exactly as in the JSON report, and counts every row once", async () => {
+    const token = "issued-token-0123456789abcdef"
+    const outcomes: ReadonlyArray<Outcome.RowOutcome> = Array.from({ length: 40 }, (_, i) => ({
+      row: i + 1,
+      id: `t-${i}`,
+      status: i % 2 === 0 ? "applied" : "failed",
+      ...(i % 2 === 0 ? {} : { message: `the vendor echoed access_token=${token}` })
+    }))
+    const html = dir.path("token.html")
+    const json = dir.path("token.json")
+    for (const path of [html, json]) {
+      const secrets: Array<string> = []
+      // Flushed to disk a few items at a time: the first half before the token is known.
+      await writePage(path, outcomes, { secrets, learn: () => secrets.push(token), flushChars: 200 })
+      assert.notInclude(readFileSync(path, "utf8"), token)
+    }
+    const fromPage = dataOf(html)
+    const fromJson = JSON.parse(readFileSync(json, "utf8")) as Report.Report
+    assert.deepStrictEqual(fromPage, fromJson)
+    await open(html)
+    assert.strictEqual(await other.textContent("#shown"), "Rows 1–40 of 40")
+    assert.strictEqual(await other.locator("#totals .total.failed b").textContent(), String(fromJson.summary.failed))
+    await other.fill("#filter-text", token)
+    await until(async () => (await other.textContent("#shown")) === "No row matches.", "no row showing the token")
   })
 })

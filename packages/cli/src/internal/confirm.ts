@@ -110,15 +110,27 @@ export const callsOf = (plan: Pick<BatchPipeline.Plan, "valid" | "levels" | "rej
   return calls
 }
 
-/** What one call is assumed to take, for the estimate: a 100-row batch call, answered. */
+/**
+ * What one call is assumed to take, for the estimate: a batch call, answered. Not measured on this run (nothing has
+ * been sent when the question is asked): WeCom's batch calls are answered in about 0.1–0.5 s, so 0.5 s, the slow end;
+ * a Feishu `batch_add` is a task that is then polled until it finishes, so a whole second.
+ */
 export const assumedCallSeconds = 1
 
+/** {@link assumedCallSeconds} for the vendor a command talks to. */
+export const callSecondsFor = (command: string): number => command.startsWith("wecom") ? 0.5 : assumedCallSeconds
+
 /**
- * Seconds the calls take at least: at `concurrency` calls at a time of {@link assumedCallSeconds} each, and no faster
- * than the rate limit lets them start (the limiter lets a window's budget go at once, then waits for the next).
+ * Seconds the calls take at least: at `concurrency` calls at a time of `callSeconds` each, and no faster than the
+ * rate limit lets them start (the limiter lets a window's budget go at once, then waits for the next).
  */
-export const estimateSeconds = (calls: number, concurrency: number, limit: RateLimit.Limit): number => {
-  const byLatency = Math.ceil(calls / Math.max(1, concurrency)) * assumedCallSeconds
+export const estimateSeconds = (
+  calls: number,
+  concurrency: number,
+  limit: RateLimit.Limit,
+  callSeconds: number = assumedCallSeconds
+): number => {
+  const byLatency = Math.ceil(calls / Math.max(1, concurrency)) * callSeconds
   let byRate = 0
   for (const w of [limit, ...(limit.also ?? [])]) {
     const seconds = Duration.toSeconds(Duration.fromInputUnsafe(w.window))
@@ -149,6 +161,8 @@ export interface Preview {
   readonly limit: RateLimit.Limit
   /** `--resume`: rows an earlier run applied are not sent again. */
   readonly resume: boolean
+  /** What one call is assumed to take ({@link callSecondsFor}); {@link assumedCallSeconds} if not given. */
+  readonly callSeconds?: number | undefined
 }
 
 /**
@@ -162,18 +176,20 @@ export const sendsAnything = (plan: Pick<BatchPipeline.Plan, "valid" | "rejected
 export const describe = (p: Preview): string => {
   const rejected = p.plan.rejected.size
   const calls = callsOf(p.plan, p.chunkSize)
-  const seconds = estimateSeconds(calls, p.concurrency, p.limit)
+  const callSeconds = p.callSeconds ?? assumedCallSeconds
+  const seconds = estimateSeconds(calls, p.concurrency, p.limit, callSeconds)
   const perMinute = Duration.toSeconds(Duration.fromInputUnsafe(p.limit.window)) === 60
     ? `${n(p.limit.calls)} calls a minute`
     : `${n(p.limit.calls)} calls per ${Duration.format(Duration.fromInputUnsafe(p.limit.window))}`
   const lines = [
     `About to run ${Terminal.line(p.command)} → ${Terminal.line(p.target)}`,
     `  rows      ${n(p.plan.inputRows)} read: ${n(p.plan.valid)} valid, ${n(rejected)} rejected (not sent)`,
+    ...(p.resume
+      ? ["  resume    valid rows the journal shows applied are not sent again; the calls and time are the most"]
+      : []),
     `  calls     ${p.resume ? "at most " : ""}${n(calls)} (chunks of up to ${n(p.chunkSize)} rows)`,
     ...(p.renames === 0 ? [] : [`  renames   ${n(p.renames)} row(s) change a userid`]),
-    `  time      about ${
-      duration(seconds)
-    } (an estimate: ${p.concurrency} call(s) at a time, ~${assumedCallSeconds}s ` +
+    `  time      about ${duration(seconds)} (an estimate: ${p.concurrency} call(s) at a time, ~${callSeconds}s ` +
     `each, at most ${perMinute})`
   ]
   return `${lines.join("\n")}\nContinue? [y/N] `

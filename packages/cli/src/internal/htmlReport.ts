@@ -11,6 +11,7 @@
 import { Outcome } from "@dirsync/core"
 import { createHash } from "node:crypto"
 import * as Redaction from "./redaction.ts"
+import * as Terminal from "./terminal.ts"
 
 /** Whether a report path asks for the HTML page. */
 export const isHtml = (path: string): boolean => path !== "-" && /\.html?$/i.test(path)
@@ -105,14 +106,28 @@ const SCRIPT = `"use strict";
   var sortDir = 1;
   var haystack = null;
   var fmt = function (n) { return n.toLocaleString("en-US"); };
+  // As the console prints them (internal/terminal.ts): controls, bidi overrides, zero-width characters, separators,
+  // private-use, unassigned code points and lone surrogates shown as escapes, so no id can look like another one.
+  var UNSAFE = /[\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Co}\\p{Cn}\\p{Cs}]/gu;
+  var escapeOne = function (c) {
+    if (c === "\\n") return "\\\\n";
+    if (c === "\\r") return "\\\\r";
+    if (c === "\\t") return "\\\\t";
+    var code = c.codePointAt(0);
+    return code <= 0xffff ? "\\\\u" + ("000" + code.toString(16)).slice(-4) : "\\\\u{" + code.toString(16) + "}";
+  };
+  var safe = function (t) { return t.replace(UNSAFE, escapeOne); };
+  // The table is in row order as written unless an item says otherwise (then the first sort puts it in order).
+  var inOrder = true;
+  for (var o = 1; o < items.length; o++) if (items[o].row < items[o - 1].row) { inOrder = false; break; }
   var rowText = function (it) { return it.rows && it.rows.length > 1 ? it.rows.join(", ") : String(it.row); };
   var search = function (i) {
     if (haystack === null) {
       haystack = new Array(items.length);
       for (var k = 0; k < items.length; k++) {
         var it = items[k];
-        haystack[k] = (rowText(it) + "\\u0000" + it.id + "\\u0000" + it.status + "\\u0000" + (it.code === undefined ? "" : it.code) +
-          "\\u0000" + (it.reason || "") + "\\u0000" + (it.message || "")).toLowerCase();
+        haystack[k] = (rowText(it) + "\\u0000" + safe(it.id) + "\\u0000" + it.status + "\\u0000" + (it.code === undefined ? "" : it.code) +
+          "\\u0000" + (it.reason || "") + "\\u0000" + safe(it.message || "")).toLowerCase();
       }
     }
     return haystack[i];
@@ -135,7 +150,7 @@ const SCRIPT = `"use strict";
       if (q !== "" && search(i).indexOf(q) === -1) continue;
       out.push(i);
     }
-    if (!(sortKey === "row" && sortDir === 1)) out.sort(compare);
+    if (!(inOrder && sortKey === "row" && sortDir === 1)) out.sort(compare);
     view = out;
     page = 0;
     draw();
@@ -156,11 +171,11 @@ const SCRIPT = `"use strict";
       var it = items[view[i]];
       var tr = document.createElement("tr");
       cell(tr, rowText(it), "num");
-      cell(tr, it.id, "id");
+      cell(tr, safe(it.id), "id");
       cell(tr, it.status, "status " + it.status);
       cell(tr, it.code === undefined ? "" : String(it.code), "num");
       cell(tr, it.reason || "", "");
-      cell(tr, it.message || "", "msg");
+      cell(tr, safe(it.message || ""), "msg");
       frag.appendChild(tr);
     }
     body.replaceChildren(frag);
@@ -222,7 +237,7 @@ export interface Header {
  * {@link after}. Every text is redacted, then escaped.
  */
 export const before = (header: Header, secrets: ReadonlyArray<string>): string => {
-  const t = (text: string) => escapeHtml(Redaction.redact(text, secrets))
+  const t = (text: string) => escapeHtml(Terminal.safe(Redaction.redact(text, secrets)))
   const s = header.summary
   const top = Math.max(1, ...header.bars.map((b) => b.rows))
   const chart = header.bars.map((b) => {

@@ -2,7 +2,8 @@
  * The sandboxes behind `--sandbox` and `dirsync sandbox`: what they start with, and the loopback HTTP server that
  * serves them.
  *
- * - Seeding. `dirsync sandbox --seed FILE` loads a JSON directory (`classes`, `students`, `parents`, `departments`),
+ * - Seeding. `dirsync sandbox --seed FILE` loads a JSON directory (`classes`, `students`, `parents` with their
+ *   `children`, `wecomDepartments` for WeCom's school tree, `departments` for Feishu's),
  *   decoded with a Schema so a mistake is named, and `--demo-seed` starts with {@link demoSeed}, the school the
  *   examples are written for; `--sandbox` runs pre-create every student, parent and class the input mentions, so a
  *   user sees how their file behaves against a school that has them (an empty directory would only answer "not
@@ -105,7 +106,19 @@ export const SeedFile = Schema.Struct({
     name: Optional(Schema.String),
     department: Optional(ClassIds)
   }))),
-  parents: Optional(Schema.Array(Schema.Struct({ parent_userid: Schema.String, mobile: Optional(Schema.String) }))),
+  parents: Optional(Schema.Array(Schema.Struct({
+    parent_userid: Schema.String,
+    mobile: Optional(Schema.String),
+    // Issue 18's reads embed parents in their children's classes: a parent needs its children to be read back.
+    children: Optional(Schema.Array(Schema.Struct({ student_userid: Schema.String, relation: Schema.String })))
+  }))),
+  // WeCom's school tree (school 5, grade 2, class 1…) for `school/department/list`; `departments` are Feishu's.
+  wecomDepartments: Optional(Schema.Array(Schema.Struct({
+    id: Schema.Int,
+    parentid: Schema.Int,
+    name: Schema.String,
+    type: Schema.Int
+  }))),
   departments: Optional(Schema.Array(Schema.Struct({
     id: Schema.String,
     name: Schema.String,
@@ -150,6 +163,7 @@ export const load = Effect.fnUntraced(function*(
  * @category seeding
  */
 export const apply = (seed: SeedFile, wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory): void => {
+  for (const d of seed.wecomDepartments ?? []) wecom.addDepartment(d)
   wecom.addClasses(...(seed.classes ?? []))
   for (const s of seed.students ?? []) {
     wecom.addClasses(...(s.department ?? []))
@@ -160,7 +174,11 @@ export const apply = (seed: SeedFile, wecom: WeComTesting.Directory, feishu: Fei
     })
   }
   for (const p of seed.parents ?? []) {
-    wecom.addParent(p.mobile === undefined ? { parent_userid: p.parent_userid } : { ...p, mobile: p.mobile })
+    wecom.addParent({
+      parent_userid: p.parent_userid,
+      ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+      ...(p.children === undefined ? {} : { children: p.children })
+    })
   }
   feishu.addDepartments(seed.departments ?? [])
 }

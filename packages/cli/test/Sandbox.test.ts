@@ -101,6 +101,31 @@ describe("Sandbox", () => {
         assert.deepInclude(feishu.department("d1"), { name: "一年级", parent_id: "0" })
       }))
 
+    it.effect("seeds WeCom's school tree and parents with their children, as the class reads answer them", () =>
+      Effect.gen(function*() {
+        const wecom = WeComTesting.make()
+        yield* Sandbox.load(
+          JSON.stringify({
+            wecomDepartments: [
+              { id: 10, parentid: 1, name: "一年级", type: 2 },
+              { id: 11, parentid: 10, name: "一年级1班", type: 1 }
+            ],
+            students: [{ student_userid: "s1", name: "张三", department: [11] }],
+            parents: [{
+              parent_userid: "p1",
+              mobile: "13800000000",
+              children: [{ student_userid: "s1", relation: "妈妈" }]
+            }]
+          }),
+          "seed.json",
+          wecom,
+          FeishuTesting.make()
+        )
+        assert.deepInclude(wecom.departments(), { id: 11, parentid: 10, name: "一年级1班", type: 1 })
+        assert.deepStrictEqual(wecom.classes(), [11])
+        assert.deepStrictEqual(wecom.parent("p1")?.children, [{ student_userid: "s1", relation: "妈妈" }])
+      }))
+
     it.effect("a wrong shape is a usage error naming the file and the field", () =>
       Effect.gen(function*() {
         const e = yield* Sandbox.load(

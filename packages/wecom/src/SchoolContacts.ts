@@ -23,6 +23,23 @@
  *   check that fails holds back only its own row.
  * - Rows whose outcome stays unknown when retries run out are `failed` with reason `OutcomeUnknown`.
  *
+ * **Creates and deletes** (`batch_create_student`, `batch_delete_student`, `batch_create_parent`,
+ * `batch_delete_parent`; chunks of at most 100, the same row checks and `result_list` decoding) are not idempotent on
+ * WeCom's side: a second create of a userid fails "userid exists", a second delete fails "not found". Exactly once:
+ *
+ * - After an ambiguous failure (no reply, HTTP 5xx, a timeout, -1, a reply that proves nothing) and on resume
+ *   (`verify`), every row of the chunk is checked with `school/user/get` before anything is resent. A create whose
+ *   user now exists, of the right kind and with the row's data (student: name and classes as a set, mobile when WeCom
+ *   shows one; parent: children and relations as a set, mobile when shown), is applied; a delete whose user is gone
+ *   is applied. Any other row is resent, and WeCom's answer decides it.
+ * - A create answered "userid exists" ({@link settlingCodes}`.userExists`) is checked the same way: the user exists
+ *   with the row's data → applied (an earlier run, cut off before it journaled, created it); with other data, or as
+ *   the other kind of user → failed with WeCom's code and a message naming what differs.
+ * - A delete answered "not found" ({@link settlingCodes}`.userNotFound`) is applied: the goal state, no such user,
+ *   holds.
+ * - A student delete answered 65013 (the student still has parents) fails with a message saying to delete the
+ *   parents first: WeCom refuses to delete a student with parents.
+ *
  * @since 0.1.0
  */
 import { BatchPipeline, type Endpoint, Limit, Outcome, RowIndex, type RunJournal, VendorError } from "@dirsync/core"
@@ -102,6 +119,64 @@ export interface Service {
   ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
   readonly getUser: (userid: string) => Effect.Effect<Option.Option<SchoolUser>, WeComError>
+  /** The `batch_create_student` endpoint (since 0.3.0). */
+  readonly createStudents: Endpoint.Endpoint<
+    WeComSchema.StudentCreate,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.StudentCreateRow
+  >
+  /** The `batch_delete_student` endpoint (since 0.3.0). */
+  readonly deleteStudents: Endpoint.Endpoint<
+    WeComSchema.StudentDelete,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.StudentDeleteRow
+  >
+  /** The `batch_create_parent` endpoint (since 0.3.0). */
+  readonly createParents: Endpoint.Endpoint<
+    WeComSchema.ParentCreate,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.ParentCreateRow
+  >
+  /** The `batch_delete_parent` endpoint (since 0.3.0). */
+  readonly deleteParents: Endpoint.Endpoint<
+    WeComSchema.ParentDelete,
+    WeComError | RunJournal.JournalError,
+    never,
+    WeComSchema.ParentDeleteRow
+  >
+  /**
+   * Runs `batch_create_student` over the rows (since 0.3.0); one outcome per input row, in input order. Typed and
+   * checked as {@link Service.batchUpdateStudents}'s are, each value a {@link WeComSchema.StudentCreateRow}. Exactly
+   * once across lost replies and resumes (see the module's notes).
+   */
+  readonly batchCreateStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentCreateRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentCreateRow, A>, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  /**
+   * Runs `batch_delete_student` over the rows (since 0.3.0), each a {@link WeComSchema.StudentDeleteRow}. A student
+   * who still has parents fails (65013): delete the parents first. A student already gone is applied.
+   */
+  readonly batchDeleteStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentDeleteRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentDeleteRow, A>, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  /**
+   * Runs `batch_create_parent` over the rows (since 0.3.0), each a {@link WeComSchema.ParentCreateRow} (mobile
+   * required, 1–10 children). Create the children first: a child that is not a student fails the row.
+   */
+  readonly batchCreateParents: <A extends Endpoint.SourceRow<WeComSchema.ParentCreateRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentCreateRow, A>, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  /** Runs `batch_delete_parent` over the rows (since 0.3.0), each a {@link WeComSchema.ParentDeleteRow}. */
+  readonly batchDeleteParents: <A extends Endpoint.SourceRow<WeComSchema.ParentDeleteRow>, EIn, RIn>(
+    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentDeleteRow, A>, EIn, RIn>,
+    options?: BatchPipeline.Options
+  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
 }
 
 /**
@@ -540,6 +615,373 @@ export const studentsSpec: Endpoint.Spec<WeComSchema.StudentUpdate, WeComSchema.
 export const parentsSpec: Endpoint.Spec<WeComSchema.ParentUpdate, WeComSchema.ParentRow> = specOf(parentKind)
 
 // =============================================================================
+// Creates and deletes
+// =============================================================================
+
+/**
+ * The item codes that settle a create or a delete by themselves. WeCom documents neither for these endpoints, so the
+ * table is ours: change it here, not in the logic, when WeCom is seen answering otherwise.
+ *
+ * - `userExists`: a create of a userid WeCom already holds. Inferred: 60102 ("UserID already exists", the global
+ *   table), which the same directory answers to a rename onto a taken id.
+ * - `userNotFound`: a delete of a userid WeCom does not hold. 1111 is the batch delete examples' own code (docs
+ *   92040, 92080); 60111 ("UserID does not exist") and 46004 ("user does not exist") are inferred.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const settlingCodes: {
+  readonly userExists: ReadonlyArray<number>
+  readonly userNotFound: ReadonlyArray<number>
+} = {
+  userExists: [60102],
+  userNotFound: [1111, 60111, 46004]
+}
+
+/** What differs between the four create and delete endpoints. */
+interface WriteKind<Item, Row> {
+  readonly name: string
+  readonly path: string
+  readonly verb: "create" | "delete"
+  readonly idField: "student_userid" | "parent_userid"
+  readonly userType: SchoolUser["userType"]
+  readonly schema: Endpoint.Spec<Item, Row>["schema"]
+  readonly id: (item: Item) => string
+  /** The request body for these rows. */
+  readonly body: (items: ReadonlyArray<Item>) => Record<string, unknown>
+  /** Creates: what differs between the row and the user WeCom holds (empty: the user has the row's data). */
+  readonly differences: (item: Item, user: SchoolUser) => ReadonlyArray<string>
+  /** Words added to an item failure's message, by code: what the user should do about it. */
+  readonly hints: ReadonlyMap<number, string>
+}
+
+const noRename = () => undefined
+
+/** `field: "here" in the row, "there" in WeCom`, for a value the row sets and WeCom shows otherwise. */
+const differs = (field: string, wanted: string, found: string | undefined): ReadonlyArray<string> =>
+  found === wanted
+    ? []
+    : [`${field} ${JSON.stringify(wanted)} here, ${found === undefined ? "not shown" : JSON.stringify(found)} in WeCom`]
+
+const setKey = (values: ReadonlyArray<string>) => [...new Set(values)].toSorted().join(", ")
+
+// A mobile WeCom does not show (hidden from third-party apps, vendor-wecom.md §9) proves nothing either way: only a
+// mobile shown and different counts as a difference.
+const mobileDiffers = (wanted: string | undefined, found: string | undefined): ReadonlyArray<string> =>
+  wanted === undefined || found === undefined || wanted === found
+    ? []
+    : [`mobile ${JSON.stringify(wanted)} here, ${JSON.stringify(found)} in WeCom`]
+
+const studentCreateKind: WriteKind<WeComSchema.StudentCreate, WeComSchema.StudentCreateRow> = {
+  name: "wecom.batch_create_student",
+  path: PATHS.batchCreateStudent,
+  verb: "create",
+  idField: "student_userid",
+  userType: "student",
+  schema: WeComSchema.StudentCreate,
+  id: (item) => item.student_userid,
+  body: (items) => ({ students: items }),
+  differences: (item, user) => [
+    ...differs("name", item.name, user.name),
+    ...differs(
+      "classes",
+      setKey(item.department.map(String)),
+      user.department === undefined ? undefined : setKey(user.department.map(String))
+    ),
+    ...mobileDiffers(item.mobile, user.mobile)
+  ],
+  hints: new Map()
+}
+
+const childrenKey = (children: ReadonlyArray<{ readonly student_userid: string; readonly relation: string }>) =>
+  setKey(children.map((c) => `${Limit.idKey(c.student_userid)} ${c.relation}`))
+
+const parentCreateKind: WriteKind<WeComSchema.ParentCreate, WeComSchema.ParentCreateRow> = {
+  name: "wecom.batch_create_parent",
+  path: PATHS.batchCreateParent,
+  verb: "create",
+  idField: "parent_userid",
+  userType: "parent",
+  schema: WeComSchema.ParentCreate,
+  id: (item) => item.parent_userid,
+  body: (items) => ({ parents: items }),
+  differences: (item, user) => [
+    ...differs(
+      "children",
+      childrenKey(item.children),
+      user.children === undefined ? undefined : childrenKey(user.children)
+    ),
+    ...mobileDiffers(item.mobile, user.mobile)
+  ],
+  hints: new Map()
+}
+
+const studentDeleteKind: WriteKind<WeComSchema.StudentDelete, WeComSchema.StudentDeleteRow> = {
+  name: "wecom.batch_delete_student",
+  path: PATHS.batchDeleteStudent,
+  verb: "delete",
+  idField: "student_userid",
+  userType: "student",
+  schema: WeComSchema.StudentDelete,
+  id: (item) => item.student_userid,
+  body: (items) => ({ useridlist: items.map((i) => i.student_userid) }),
+  differences: () => [],
+  hints: new Map([[
+    65013,
+    "WeCom does not delete a student who still has parents: delete the parents first (batch_delete_parent), or " +
+    "take the student out of their children (batch_update_parent), then delete the student"
+  ]])
+}
+
+const parentDeleteKind: WriteKind<WeComSchema.ParentDelete, WeComSchema.ParentDeleteRow> = {
+  name: "wecom.batch_delete_parent",
+  path: PATHS.batchDeleteParent,
+  verb: "delete",
+  idField: "parent_userid",
+  userType: "parent",
+  schema: WeComSchema.ParentDelete,
+  id: (item) => item.parent_userid,
+  body: (items) => ({ useridlist: items.map((i) => i.parent_userid) }),
+  differences: () => [],
+  hints: new Map()
+}
+
+const makeWriteEndpoint = <Item, Row>(
+  client: WeComClientModule.Service,
+  kind: WriteKind<Item, Row>,
+  getUser: Service["getUser"]
+): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never, Row> => {
+  const keyed = { idField: kind.idField, id: kind.id, newId: noRename }
+  const quoted = (v: Endpoint.Valid<Item>) => JSON.stringify(kind.id(v.item))
+
+  /**
+   * What `school/user/get` shows about a row whose send may or may not have applied: applied when the goal state
+   * holds (created: the user exists, of this kind, with the row's data; deleted: no such user of this kind), else
+   * `resend`, and WeCom's answer to the resend decides.
+   */
+  const check = (v: Endpoint.Valid<Item>) =>
+    getUser(kind.id(v.item)).pipe(Effect.map((found): Endpoint.Verified => {
+      const user = Option.filter(found, (u) => u.userType === kind.userType)
+      if (kind.verb === "delete") {
+        return Option.isSome(user) ? { row: v.row, status: "resend" } : {
+          row: v.row,
+          status: "applied",
+          message: `the reply was lost or proved nothing, but school/user/get shows ${quoted(v)} is gone`
+        }
+      }
+      return Option.isSome(user) && kind.differences(v.item, user.value).length === 0
+        ? {
+          row: v.row,
+          status: "applied",
+          message: `the reply was lost or proved nothing, but school/user/get shows ${quoted(v)} exists with this ` +
+            "row's data"
+        }
+        : { row: v.row, status: "resend" }
+    }))
+
+  /** Holds the non-fatal failure of a check as "no verdict": the caller then resends or reports the row unknown. */
+  const checkOrResend = (v: Endpoint.Valid<Item>) =>
+    check(v).pipe(
+      Effect.catch((e) =>
+        BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed<Endpoint.Verified>({ row: v.row, status: "resend" })
+      )
+    )
+
+  /**
+   * An item result as the settling rules read it: "exists" on a create (checked: applied when the user has the
+   * row's data) and "not found" on a delete (applied) settle the row; a hint joins the message of a known failure.
+   */
+  const settle = (v: Endpoint.Valid<Item>, result: Endpoint.ItemResult) =>
+    Effect.gen(function*() {
+      if (result.status !== "failed" || result.code === undefined) return result
+      const code = result.code
+      if (kind.verb === "delete" && settlingCodes.userNotFound.includes(code)) {
+        return {
+          row: v.row,
+          status: "applied",
+          message: `WeCom answered ${code} (not found): ${quoted(v)} is already gone, as the row asks`
+        } satisfies Endpoint.ItemResult
+      }
+      if (kind.verb === "create" && settlingCodes.userExists.includes(code)) {
+        const found = yield* getUser(kind.id(v.item)).pipe(
+          Effect.map(Option.some),
+          Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeedNone))
+        )
+        if (Option.isNone(found)) {
+          return { ...result, message: `${result.message}; school/user/get could not check ${quoted(v)}: run again` }
+        }
+        const user = found.value
+        if (Option.isSome(user) && user.value.userType === kind.userType) {
+          const diff = kind.differences(v.item, user.value)
+          if (diff.length === 0) {
+            return {
+              row: v.row,
+              status: "applied",
+              message: `WeCom answered ${code} (userid exists), and school/user/get shows ${quoted(v)} with this ` +
+                "row's data: created earlier (a run cut off before it recorded the outcome)"
+            } satisfies Endpoint.ItemResult
+          }
+          return {
+            ...result,
+            message: `${result.message}; ${quoted(v)} already exists as a ${kind.userType} with other data (${
+              diff.join("; ")
+            }): update it instead of creating it, or choose another userid`
+          }
+        }
+        if (Option.isSome(user)) {
+          return {
+            ...result,
+            message: `${result.message}; ${quoted(v)} is already a ${user.value.userType}'s userid: choose another`
+          }
+        }
+        return result
+      }
+      const hint = kind.hints.get(code)
+      return hint === undefined ? result : { ...result, message: `${result.message}; ${hint}` }
+    })
+
+  const execute: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["execute"] = (chunk) =>
+    Effect.gen(function*() {
+      const rowOf = new Map(chunk.map((v) => [v.row, v]))
+      const settled = new Map<number, Endpoint.ItemResult>()
+      let remaining = chunk
+      let ambiguous = false
+      const verdicts = (rows: ReadonlyArray<Endpoint.Valid<Item>>, each: typeof check) =>
+        // The client's per-corp cap bounds how many checks run at once.
+        Effect.forEach(rows, each, { concurrency: "unbounded" }).pipe(Effect.map((all) => {
+          for (const verdict of all) if (verdict.status !== "resend") settled.set(verdict.row, verdict)
+          remaining = remaining.filter((v) => !settled.has(v.row))
+        }))
+      // One attempt, as for updates: after a failure that may hide work (`outcomeUnknown`), first settle every row
+      // the lost request may have applied, with `school/user/get`; then send what is left, once. This one retry loop,
+      // under the client's policy, counts every attempt of the chunk.
+      const attempt = Effect.gen(function*() {
+        if (ambiguous) {
+          yield* verdicts(remaining, check)
+          ambiguous = false
+        }
+        if (remaining.length === 0) return
+        const sent = remaining
+        ambiguous = true
+        const reply = yield* client.post(
+          kind.path,
+          kind.body(sent.map((v) => v.item)),
+          WeComSchema.BatchReply,
+          { idempotent: false, retry: false, partialFailures: true }
+        ).pipe(Effect.tapError((e) => Effect.sync(() => void (ambiguous = e.outcomeUnknown === true))))
+        const results = resultsOf(keyed, sent, reply)
+        if (results === undefined) {
+          // `ambiguous` stays set: the next attempt checks every row before resending.
+          return yield* new WeComError({
+            endpoint: kind.path,
+            code: reply.errcode ?? 0,
+            vendorMessage: "the reply's result_list names a row that was not sent, a row twice, or no userid",
+            reason: new VendorError.Transient({ kind: "reply" }),
+            outcomeUnknown: true
+          })
+        }
+        ambiguous = false
+        remaining = []
+        const final = yield* Effect.forEach(results, (r) => settle(rowOf.get(r.row)!, r), { concurrency: "unbounded" })
+        for (const r of final) settled.set(r.row, r)
+      })
+      return yield* client.retry(attempt).pipe(
+        Effect.map(() => chunk.map((v) => settled.get(v.row)!)),
+        // Retries ran out. Rows whose goal state a check confirmed are applied, not failed: a re-run would otherwise
+        // create them again (answered "exists") or delete them again (answered "not found"). A row whose last send
+        // may have been applied is `OutcomeUnknown`, which a resume verifies before resending.
+        Effect.catch((e) =>
+          Effect.gen(function*() {
+            if (BatchPipeline.isFatal(e)) return yield* e
+            // The last failure may be a check's (a school/user/get refused), not the send's: the chunk's earlier,
+            // ambiguous send still leaves its unsettled rows unknown.
+            const unknown = ambiguous || e.outcomeUnknown === true
+            if (ambiguous) yield* verdicts(remaining, checkOrResend)
+            if (settled.size === 0 && !unknown) return yield* e
+            return chunk.map((v): Endpoint.ItemResult =>
+              settled.get(v.row) ?? (unknown ? unknownOutcome(v.row, e) : {
+                row: v.row,
+                status: "failed",
+                code: e.code === 0 ? undefined : e.code,
+                reason: e.reason._tag,
+                message: VendorError.describe(e)
+              })
+            )
+          })
+        )
+      )
+    })
+
+  // On resume, row by row: a check that fails holds back only its own row (no verdict: `Unverified`).
+  const verify: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["verify"] = (_pending, rows) =>
+    Effect.forEach(rows, (v) =>
+      check(v).pipe(
+        Effect.map((verdict) => [verdict]),
+        Effect.catch((e) => (BatchPipeline.isFatal(e) ? Effect.fail(e) : Effect.succeed([])))
+      )).pipe(Effect.map((all): ReadonlyArray<Endpoint.Verified> => all.flat()))
+
+  return { ...writeSpecOf(kind), execute, verify, warmUp: client.accessToken }
+}
+
+const writeSpecOf = <Item, Row>(kind: WriteKind<Item, Row>): Endpoint.Spec<Item, Row> => ({
+  name: kind.name,
+  schema: kind.schema,
+  idOf: (value) => {
+    const id = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[kind.idField] : ""
+    return typeof id === "string" ? id : ""
+  },
+  chunkSize: WeComSchema.BATCH_MAX,
+  // Ids that differ only in case are one user: every copy is rejected. No row renames, so `newIdField` never shows.
+  crossRow: crossRowChecks({
+    idField: kind.idField,
+    newIdField: kind.idField === "student_userid" ? "new_student_userid" : "new_parent_userid",
+    id: kind.id,
+    newId: noRename
+  })
+})
+
+/**
+ * `batch_create_student` as a pure spec: validating and planning new students, `--dry-run` included, needs no
+ * client.
+ *
+ * @since 0.3.0
+ * @category endpoints
+ */
+export const createStudentsSpec: Endpoint.Spec<WeComSchema.StudentCreate, WeComSchema.StudentCreateRow> = writeSpecOf(
+  studentCreateKind
+)
+
+/**
+ * `batch_delete_student` as a pure spec.
+ *
+ * @since 0.3.0
+ * @category endpoints
+ */
+export const deleteStudentsSpec: Endpoint.Spec<WeComSchema.StudentDelete, WeComSchema.StudentDeleteRow> = writeSpecOf(
+  studentDeleteKind
+)
+
+/**
+ * `batch_create_parent` as a pure spec.
+ *
+ * @since 0.3.0
+ * @category endpoints
+ */
+export const createParentsSpec: Endpoint.Spec<WeComSchema.ParentCreate, WeComSchema.ParentCreateRow> = writeSpecOf(
+  parentCreateKind
+)
+
+/**
+ * `batch_delete_parent` as a pure spec.
+ *
+ * @since 0.3.0
+ * @category endpoints
+ */
+export const deleteParentsSpec: Endpoint.Spec<WeComSchema.ParentDelete, WeComSchema.ParentDeleteRow> = writeSpecOf(
+  parentDeleteKind
+)
+
+// =============================================================================
 // make
 // =============================================================================
 
@@ -577,13 +1019,25 @@ export const make: Effect.Effect<Service, never, WeComClient> = Effect.gen(funct
 
   const students = makeEndpoint(client, studentKind, getUser)
   const parents = makeEndpoint(client, parentKind, getUser)
+  const createStudents = makeWriteEndpoint(client, studentCreateKind, getUser)
+  const deleteStudents = makeWriteEndpoint(client, studentDeleteKind, getUser)
+  const createParents = makeWriteEndpoint(client, parentCreateKind, getUser)
+  const deleteParents = makeWriteEndpoint(client, parentDeleteKind, getUser)
 
   return SchoolContacts.of({
     students,
     parents,
     batchUpdateStudents: (input, options) => BatchPipeline.run(students, input, options),
     batchUpdateParents: (input, options) => BatchPipeline.run(parents, input, options),
-    getUser
+    getUser,
+    createStudents,
+    deleteStudents,
+    createParents,
+    deleteParents,
+    batchCreateStudents: (input, options) => BatchPipeline.run(createStudents, input, options),
+    batchDeleteStudents: (input, options) => BatchPipeline.run(deleteStudents, input, options),
+    batchCreateParents: (input, options) => BatchPipeline.run(createParents, input, options),
+    batchDeleteParents: (input, options) => BatchPipeline.run(deleteParents, input, options)
   })
 })
 

@@ -38,6 +38,7 @@ import { PATHS } from "./internal/endpoints.ts"
 import * as Errors from "./internal/errors.ts"
 import * as WeComErrcode from "./WeComErrcode.ts"
 import { redact, type WeComError } from "./WeComError.ts"
+import * as WeComSchema from "./WeComSchema.ts"
 
 // =============================================================================
 // Service
@@ -404,3 +405,47 @@ export const schoolDepartments: Effect.Effect<ReadonlyArray<SchoolDepartment>, W
     return reply.departments
   }
 )
+
+/**
+ * The students of one department with their parents embedded (`GET school/user/list?department_id=`, doc 92043).
+ * WeCom does not recurse: a grade's own list is not its classes' students, so read each class. A read goes through
+ * the whole pipeline (token, rate limit, errcode catalogue) and, being idempotent, is retried on every retryable
+ * reason. An unknown department fails with its errcode (60003); a reply without the documented fields fails as a
+ * reply that proves nothing (`Transient`, kind `reply`), never as a crash or an empty class.
+ *
+ * @since 0.3.0
+ * @category read-only calls
+ */
+export const departmentStudents = (
+  departmentId: number
+): Effect.Effect<ReadonlyArray<WeComSchema.ListedStudent>, WeComError, WeComClient> =>
+  Effect.gen(function*() {
+    const client = yield* WeComClient
+    const reply = yield* client.get(
+      PATHS.userList,
+      { department_id: String(departmentId) },
+      WeComSchema.StudentListReply
+    )
+    return reply.students ?? []
+  })
+
+/**
+ * The parents of one department with their children (`GET school/user/list_parent?department_id=`, doc 96741).
+ * Does not recurse either. WeCom hides parents' mobiles from third-party apps unless the admin grants them: `mobile`
+ * is then absent. Same pipeline and failures as {@link departmentStudents}.
+ *
+ * @since 0.3.0
+ * @category read-only calls
+ */
+export const departmentParents = (
+  departmentId: number
+): Effect.Effect<ReadonlyArray<WeComSchema.ListedParent>, WeComError, WeComClient> =>
+  Effect.gen(function*() {
+    const client = yield* WeComClient
+    const reply = yield* client.get(
+      PATHS.parentList,
+      { department_id: String(departmentId) },
+      WeComSchema.ParentListReply
+    )
+    return reply.parents ?? []
+  })

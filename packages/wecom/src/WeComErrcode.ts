@@ -62,6 +62,13 @@ export const catalogue: ReadonlyArray<VendorError.CatalogueEntry> = [
     transient: "concurrency",
     source: `${GLOBAL}; inferred: doc class T/R, retried with backoff like T`
   },
+  {
+    code: 45029,
+    name: "ReplyTooLarge",
+    meaning: "the reply would be larger than WeCom allows (e.g. a very large class read with school/user/list)",
+    retry: "invalid",
+    source: `${GLOBAL}; inferred: what a read of a huge department may answer; resending the same read cannot help`
+  },
   // --- Token (§1.2) ----------------------------------------------------------------------------------------------
   {
     code: 40014,
@@ -196,6 +203,28 @@ export const catalogue: ReadonlyArray<VendorError.CatalogueEntry> = [
     meaning: "the school is not migrated yet",
     retry: "permission",
     source: GLOBAL
+  },
+  // Reads (issue 18: school/user/list, list_parent): refusals of a department or user outside the app's reach.
+  {
+    code: 48006,
+    name: "ApiPermissionRevoked",
+    meaning: "the app's permission for this API was revoked",
+    retry: "permission",
+    source: `${GLOBAL}; inferred: may answer any school read once an admin withdraws 家校通讯录 access`
+  },
+  {
+    code: 50002,
+    name: "MemberOutOfScope",
+    meaning: "the member is outside the app's permission scope",
+    retry: "permission",
+    source: `${GLOBAL}; inferred: may answer a department read outside the app's range`
+  },
+  {
+    code: 60021,
+    name: "UserOutOfVisibleRange",
+    meaning: "the userid is outside the app's visible range",
+    retry: "permission",
+    source: `${GLOBAL}; inferred: may answer a read touching users the app cannot see`
   },
   // --- Whole-request validation ------------------------------------------------------------------------------------
   {
@@ -407,7 +436,58 @@ export const catalogue: ReadonlyArray<VendorError.CatalogueEntry> = [
     name: "StudentHasParents",
     meaning: "the student still has parents (delete the parents first)",
     retry: "item",
-    source: GLOBAL
+    source:
+      `${GLOBAL}; https://developer.work.weixin.qq.com/document/path/92040 (a student with parents is not deleted)`
+  },
+  // --- Create / delete (issue 18): codes the batch create and delete endpoints may answer per item ---------------
+  {
+    code: 60104,
+    name: "MobileExists",
+    meaning: "the mobile number already belongs to another member",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a create whose mobile another user holds may answer`
+  },
+  {
+    code: 60112,
+    name: "InvalidMemberName",
+    meaning: "invalid member name",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a student create with a refused name may answer`
+  },
+  {
+    code: 60127,
+    name: "MissingDepartment",
+    meaning: "the department parameter is missing",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a student create without classes may answer (checked locally first)`
+  },
+  {
+    code: 60129,
+    name: "MobileAndEmailEmpty",
+    meaning: "the member has neither a mobile nor an email",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a parent create without a mobile may answer (checked locally first)`
+  },
+  {
+    code: 65004,
+    name: "SchoolDepartmentNotFound",
+    meaning: "the school department (organisation node) does not exist",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a create naming an unknown class may answer besides 60003`
+  },
+  {
+    code: 46004,
+    name: "UserNotExist",
+    meaning: "the specified user does not exist",
+    retry: "item",
+    source: `${GLOBAL}; inferred: what a delete of an unknown userid may answer besides 1111`
+  },
+  {
+    code: 45026,
+    name: "DeleteProtection",
+    meaning: "deleting this many users trips WeCom's deletion protection",
+    retry: "invalid",
+    source: `${GLOBAL}; inferred: documented for contacts sync (replace_user), may also guard batch deletes`
   },
   {
     code: 65018,

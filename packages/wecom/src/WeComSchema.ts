@@ -171,6 +171,129 @@ export type ParentUpdate = typeof ParentUpdate.Type
  */
 export type ParentRow = typeof ParentUpdate.Encoded
 
+// --- creates and deletes (issue 18) ------------------------------------------------------------------------------
+
+const isSomeClass = Schema.makeFilter<ReadonlyArray<unknown>>(
+  (a) => a.length > 0 || "is empty: a new student needs at least one class",
+  { description: "at least one class" }
+)
+
+/**
+ * A new student's classes: 1 to 20 class (department) ids.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const NewClassIds = Schema.Array(ClassId).pipe(Schema.check(isSomeClass, Limit.isMaxItems(DEPARTMENTS_MAX)))
+
+/**
+ * One row of `batch_create_student` (doc 92328 / 92037, fields as `create_student`, 92035): userid, name and
+ * classes required, mobile optional; `to_invite` (default true) only matters for a verified school.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const StudentCreate = Schema.Struct({
+  student_userid: UserId,
+  name: StudentName,
+  department: NewClassIds,
+  mobile: Schema.optionalKey(Mobile),
+  to_invite: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentCreate = typeof StudentCreate.Type
+
+/**
+ * A row as `SchoolContacts.batchCreateStudents` takes it: {@link StudentCreate}'s encoded side.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentCreateRow = typeof StudentCreate.Encoded
+
+// Inferred: the doc lists `children` without saying it may be empty, and a parent exists in 家校通讯录 only through a
+// child; a row without one is refused here rather than sent.
+const isSomeChild = Schema.makeFilter<ReadonlyArray<unknown>>(
+  (a) => a.length > 0 || "is empty: a new parent needs at least one child",
+  { description: "at least one child" }
+)
+
+/**
+ * One row of `batch_create_parent` (doc 92078, fields as `create_parent`, 92077): userid, mobile (required for a
+ * parent) and 1 to 10 children, each `relation` 1–32 UTF-8 bytes.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ParentCreate = Schema.Struct({
+  parent_userid: UserId,
+  mobile: Mobile,
+  children: Schema.Array(ChildLink).pipe(Schema.check(isSomeChild, Limit.isMaxItems(CHILDREN_MAX))),
+  to_invite: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentCreate = typeof ParentCreate.Type
+
+/**
+ * A row as `SchoolContacts.batchCreateParents` takes it: {@link ParentCreate}'s encoded side (its `children` too).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentCreateRow = typeof ParentCreate.Encoded
+
+/**
+ * One row of `batch_delete_student` (doc 92040): the student's userid. The call's body is `useridlist`, at most 100.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const StudentDelete = Schema.Struct({ student_userid: UserId })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentDelete = typeof StudentDelete.Type
+
+/**
+ * A row as `SchoolContacts.batchDeleteStudents` takes it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentDeleteRow = typeof StudentDelete.Encoded
+
+/**
+ * One row of `batch_delete_parent` (doc 92080): the parent's userid.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ParentDelete = Schema.Struct({ parent_userid: UserId })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentDelete = typeof ParentDelete.Type
+
+/**
+ * A row as `SchoolContacts.batchDeleteParents` takes it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentDeleteRow = typeof ParentDelete.Encoded
+
 /**
  * One failed item of a batch reply. Item codes are open integers (WeCom's own examples use 1 and 1111).
  *
@@ -237,3 +360,114 @@ export const UserReply = Schema.Struct({
  * @category models
  */
 export type UserReply = typeof UserReply.Type
+
+// --- reads (issue 18) --------------------------------------------------------------------------------------------
+// Decoded leniently where WeCom may leave a field out (mobiles hidden from third-party apps, `is_subscribe`) and
+// strictly where the directory cannot be rebuilt without it (ids, names, classes, relations). Unknown extra fields
+// are ignored (and dropped). A reply that lacks a required field fails its call as a reply that proves nothing.
+
+/**
+ * A parent as `school/user/list` embeds it in a student (doc 92043): the link's `relation`, the parent's `mobile`
+ * (absent when WeCom hides it from the app) and whether they follow the school (`is_subscribe`).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ListedStudentParent = Schema.Struct({
+  parent_userid: Schema.String,
+  relation: Schema.String,
+  mobile: Schema.optionalKey(Schema.String),
+  is_subscribe: Schema.optionalKey(Schema.Number),
+  external_userid: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ListedStudentParent = typeof ListedStudentParent.Type
+
+/**
+ * A student as `school/user/list` returns it (doc 92043). `department` is every class of the student, not only the
+ * one read. `parents` is absent, rather than empty, only when WeCom leaves it out (not shown in the doc; the reader
+ * then asks `list_parent`).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ListedStudent = Schema.Struct({
+  student_userid: Schema.String,
+  name: Schema.String,
+  mobile: Schema.optionalKey(Schema.String),
+  department: Schema.Array(Schema.Number),
+  parents: Schema.optionalKey(Schema.Array(ListedStudentParent))
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ListedStudent = typeof ListedStudent.Type
+
+/**
+ * The reply of `GET school/user/list?department_id=`. `students` may be left out for an empty department
+ * (inferred: the doc shows only a full class).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const StudentListReply = Schema.Struct({ students: Schema.optionalKey(Schema.Array(ListedStudent)) })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type StudentListReply = typeof StudentListReply.Type
+
+/**
+ * A child as `school/user/list_parent` lists it in a parent (doc 96741), with the child's `name`.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ListedChild = Schema.Struct({
+  student_userid: Schema.String,
+  relation: Schema.String,
+  name: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * A parent as `school/user/list_parent` returns it (doc 96741). Whether `children` holds only the children in the
+ * department read or all of them is not documented; the reader merges either.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ListedParent = Schema.Struct({
+  parent_userid: Schema.String,
+  mobile: Schema.optionalKey(Schema.String),
+  is_subscribe: Schema.optionalKey(Schema.Number),
+  external_userid: Schema.optionalKey(Schema.String),
+  children: Schema.Array(ListedChild)
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ListedParent = typeof ListedParent.Type
+
+/**
+ * The reply of `GET school/user/list_parent?department_id=`. `parents` may be left out for a department without
+ * parents (inferred).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ParentListReply = Schema.Struct({ parents: Schema.optionalKey(Schema.Array(ListedParent)) })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ParentListReply = typeof ParentListReply.Type

@@ -21,12 +21,28 @@
  * missing/unknown/expired token → 41001/40014/42001; wrong corp id → 40013; wrong secret → 40001. A failing batch
  * answers the documented shape: top-level errcode of the first failed item plus `result_list`.
  *
+ * Creates and deletes (`batch_create_student`, `batch_create_parent`, `batch_delete_student`, `batch_delete_parent`),
+ * per item: userid taken (by a student or a parent) → 60102; bad userid characters → 40003; unknown class → 60003;
+ * invalid mobile → 60103; a child that is not a student → 60111 / 65010; more than 10 children → 65012; a student
+ * who still has parents → 65013; deleting an unknown userid → 1111 ("userid not found", the doc example). Inferred
+ * codes: missing name → 60112, no class → 60127, parent without mobile → 60129, parent without children → 40063.
+ * Whole request: more than 100 parents → 65011, more than 100 students → 40058, over-length fields → 40058.
+ *
  * Faults (write calls only): `script` codes first, then random `drop` (applied, then the connection is dropped:
  * a lost reply), `5xx` (HTTP 503, nothing applied) and `busy` (-1, nothing applied); `latency` on every call via
  * `Effect.sleep` (so `TestClock` controls it); `token-ttl` shortens token life; `rate` answers 45009 past N calls
  * per minute per endpoint. Scripted reply faults: `noerrcode` (HTTP 200 `{"errmsg":"ok"}`, nothing applied),
  * `foreign` (errcode 1 with a `result_list` naming an id that was not sent, nothing applied), and, after applying,
  * `cut` (connection cut after the headers), `truncate` (body cut halfway) and `huge` (the reply padded to 512 MiB).
+ *
+ * Reads (issue 18): `school/department/list` answers the tree (`addDepartment` seeds the school, grades and named
+ * classes; a class seeded only by id sits under the school). `school/user/list?department_id=` answers the students
+ * whose classes include the department, each with its parents embedded (`relation`, `mobile`, `is_subscribe`);
+ * `school/user/list_parent?department_id=` the parents with a child there, each with all their children. Neither
+ * recurses (a grade's own lists are empty); an unknown department answers 60003, a missing or malformed
+ * `department_id` 40058. Reads take the spec's random `busy`, `5xx` and `drop` faults from a sequence of their own
+ * (a run's write faults stay as they were), after any `scriptReads(target, ...faults)` aimed at one department or
+ * path; `omitEmbeddedParents(...ids)` leaves `parents` out of `user/list` replies.
  *
  * @since 0.1.0
  */
@@ -67,6 +83,23 @@ export type Parent = Emulator.Parent
  * @category models
  */
 export type Child = Emulator.Child
+
+/**
+ * A node of the school's department tree (`addDepartment`, `departments()`): `type` 1 class, 2 grade, 3 stage,
+ * 4 campus, 5 school.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Department = Emulator.Department
+
+/**
+ * A scripted fault of a read (`scriptReads`): an errcode, `"http5xx"` (HTTP 503) or `"drop"` (no reply).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type ReadFault = Emulator.ReadFault
 
 /**
  * How an applied write call is answered instead of with its reply (`failAfterApply`).

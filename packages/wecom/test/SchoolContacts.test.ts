@@ -815,3 +815,492 @@ describe("SchoolContacts run limits", () => {
       assert.strictEqual(notSent.length, 2000 - 5 * 100)
     }))
 })
+
+// =============================================================================
+// Creates and deletes (issue 18)
+// =============================================================================
+
+const CREATE_STUDENT = Testing.PATHS.batchCreateStudent
+const CREATE_PARENT = Testing.PATHS.batchCreateParent
+const DELETE_STUDENT = Testing.PATHS.batchDeleteStudent
+const DELETE_PARENT = Testing.PATHS.batchDeleteParent
+
+type WriteMethod = "batchCreateStudents" | "batchDeleteStudents" | "batchCreateParents" | "batchDeleteParents"
+
+/** Rows as a program that parsed them holds them: typed by a cast, checked at run time. */
+const typedRows = <Row>(values: ReadonlyArray<unknown>) => rows(values) as Stream.Stream<Endpoint.SourceRow<Row>>
+
+/** Runs one of the four endpoints over the rows; the outcomes. */
+const write = (method: WriteMethod, values: ReadonlyArray<unknown>, options?: BatchOptions) =>
+  SchoolContacts.SchoolContacts.use((s) => {
+    switch (method) {
+      case "batchCreateStudents":
+        return Effect.succeed(s.batchCreateStudents(typedRows<WeComSchema.StudentCreateRow>(values), options))
+      case "batchDeleteStudents":
+        return Effect.succeed(s.batchDeleteStudents(typedRows<WeComSchema.StudentDeleteRow>(values), options))
+      case "batchCreateParents":
+        return Effect.succeed(s.batchCreateParents(typedRows<WeComSchema.ParentCreateRow>(values), options))
+      case "batchDeleteParents":
+        return Effect.succeed(s.batchDeleteParents(typedRows<WeComSchema.ParentDeleteRow>(values), options))
+    }
+  }).pipe(Effect.flatMap(outcomes))
+
+type BatchOptions = Parameters<SchoolContacts.Service["batchCreateStudents"]>[1]
+
+const newStudents = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => ({ student_userid: `n${from + i}`, name: `新生${from + i}`, department: [1, 2] }))
+
+/** The ids a path was sent, in order, across every call (a create sends rows, a delete `useridlist`). */
+const sentIds = (dir: Testing.Directory, path: string, field: string) =>
+  sentBodies(dir, path).flatMap((b) =>
+    b.useridlist !== undefined
+      ? (b.useridlist as Array<string>)
+      : (b.students ?? b.parents ?? []).map((r) => (r as Record<string, string>)[field]!)
+  )
+
+/** Posts `body` through the real client and returns the error WeCom's reply became. */
+const post = (path: string, body: unknown) =>
+  drive(WeComClient.WeComClient.use((c) => c.post(path, body, Schema.Unknown)).pipe(Effect.flip))
+
+/** A journal left by a killed run of `command`: chunk 0 (these rows) submitted, no outcome recorded. */
+const resumeWrite = (
+  method: WriteMethod,
+  input: ReadonlyArray<unknown>,
+  sent: ReadonlyArray<readonly [number, string]>
+) =>
+  Effect.gen(function*() {
+    const { journal } = yield* RunJournal.makeMemory({ previousText: interrupted(sent) })
+    return byRow(yield* write(method, input).pipe(Effect.provideService(RunJournal.RunJournal, journal)))
+  })
+
+describe("SchoolContacts", () => {
+  describe("batchCreateStudents", () => {
+    it.effect("creates typed rows: every field reaches WeCom, to_invite included", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const s = yield* SchoolContacts.SchoolContacts
+        const out = yield* outcomes(s.batchCreateStudents(Stream.fromIterable([
+          { row: 1, value: { student_userid: "wangwu", name: "王五", department: [1, 2], mobile: "10000000002" } },
+          { row: 2, value: { student_userid: "zhaoliu", name: "赵六", department: [3], to_invite: false } }
+        ])))
+        assert.deepStrictEqual(out.map((o) => [o.row, o.id, o.status]), [[1, "wangwu", "applied"], [
+          2,
+          "zhaoliu",
+          "applied"
+        ]])
+        assert.deepStrictEqual(dir.student("wangwu"), {
+          student_userid: "wangwu",
+          name: "王五",
+          mobile: "10000000002",
+          department: [1, 2],
+          renamed: false
+        })
+        assert.deepStrictEqual(dir.student("zhaoliu")?.department, [3])
+        assert.deepStrictEqual(sentBodies(dir, CREATE_STUDENT)[0]!.students![1], {
+          student_userid: "zhaoliu",
+          name: "赵六",
+          department: [3],
+          to_invite: false
+        })
+        assert.strictEqual(dir.calls(GET).length, 0, "nothing ambiguous: no check")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("checks every documented limit before sending: name, classes, mobile, unknown fields, duplicates", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* write("batchCreateStudents", [
+            { student_userid: "a1", name: "张".repeat(33), department: [1] },
+            { student_userid: "a2", name: "甲" },
+            { student_userid: "a3", name: "乙", department: [] },
+            { student_userid: "a4", name: "丙", department: Array.from({ length: 21 }, (_, i) => i + 1) },
+            { student_userid: "a5", name: "丁", department: [1], mobile: "call me" },
+            { student_userid: "a6", name: "戊", department: [1], new_student_userid: "a66" },
+            { student_userid: "dup", name: "己", department: [1] },
+            { student_userid: "DUP", name: "庚", department: [1] },
+            { student_userid: "ok", name: "辛", department: [1] }
+          ])
+        )
+        for (const r of [1, 2, 3, 4, 5, 6]) assert.strictEqual(out.get(r)?.reason, "InvalidField", `row ${r}`)
+        assert.include(out.get(1)?.message, "name has 33 characters; at most 32")
+        assert.include(out.get(2)?.message, "department")
+        assert.include(out.get(3)?.message, "a new student needs at least one class")
+        assert.include(out.get(4)?.message, "at most 20")
+        assert.include(out.get(5)?.message, "mobile")
+        assert.include(out.get(6)?.message, "new_student_userid is not a field of the row")
+        assert.strictEqual(out.get(7)?.reason, "Conflict")
+        assert.include(out.get(8)?.message, "student_userid is also used by row 7")
+        assert.strictEqual(out.get(9)?.status, "applied")
+        assert.deepStrictEqual(sentIds(dir, CREATE_STUDENT, "student_userid"), ["ok"])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("one bad row in a chunk of 100 fails alone, with WeCom's code; the 99 others are created", () => {
+      const dir = school()
+      const input = newStudents(100).map((s, i) => (i === 41 ? { ...s, department: [99] } : s))
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateStudents", input)
+        const failed = out.filter((o) => o.status !== "applied")
+        assert.deepStrictEqual(failed.map((o) => [o.row, o.id, o.code, o.reason]), [[42, "n41", 60003, "ItemRejected"]])
+        assert.include(failed[0]?.message, "60003 DepartmentNotFound")
+        assert.strictEqual(dir.calls(CREATE_STUDENT).length, 1)
+        assert.strictEqual(dir.students().length, 2 + 99)
+        assert.isUndefined(dir.student("n41"))
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a 5xx after WeCom applied the chunk: verified with school/user/get, nothing sent twice or failed", () => {
+      const dir = school()
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateStudents", newStudents(100))
+        assert.isTrue(out.every((o) => o.status === "applied"), JSON.stringify(out.find((o) => o.status !== "applied")))
+        assert.include(out[0]?.message, "school/user/get shows \"n0\" exists with this row's data")
+        assert.strictEqual(dir.calls(CREATE_STUDENT).length, 1, "never resent")
+        assert.strictEqual(dir.calls(GET).length, 100, "one check per row")
+        assert.strictEqual(dir.students().length, 102)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a lost reply where one row had failed: only that row is resent, and fails again with its code", () => {
+      const dir = school()
+      dir.failAfterApply("drop")
+      const input = [...newStudents(3), { student_userid: "bad", name: "坏", department: [99] }]
+      return Effect.gen(function*() {
+        const out = byRow(yield* write("batchCreateStudents", input))
+        assert.deepStrictEqual([1, 2, 3].map((r) => out.get(r)?.status), ["applied", "applied", "applied"])
+        assert.strictEqual(out.get(4)?.status, "failed")
+        assert.strictEqual(out.get(4)?.code, 60003)
+        assert.deepStrictEqual(sentIds(dir, CREATE_STUDENT, "student_userid"), ["n0", "n1", "n2", "bad", "bad"])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("every reply lost (drop=1): the first send applied the rows, checks prove it, one send in all", () => {
+      const dir = school({ faults: "drop=1" })
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateStudents", newStudents(5))
+        assert.deepStrictEqual(out.map((o) => o.status), Array(5).fill("applied"))
+        assert.strictEqual(dir.calls(CREATE_STUDENT).length, 1)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("checks that keep failing after a lost reply: that row is OutcomeUnknown, never resent blindly", () => {
+      const dir = school()
+      dir.failAfterApply("drop")
+      return Effect.gen(function*() {
+        const out = byRow(yield* write("batchCreateStudents", newStudents(2)))
+        assert.strictEqual(out.get(1)?.status, "failed")
+        assert.strictEqual(out.get(1)?.reason, "OutcomeUnknown")
+        assert.include(out.get(1)?.message, "may or may not have applied")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.strictEqual(dir.calls(CREATE_STUDENT).length, 1, "never resent while unchecked")
+        assert.isDefined(dir.student("n0"), "WeCom did create it: reporting it failed for good would be wrong")
+      }).pipe(Effect.provide(layerWithBrokenGet(dir, ["n0"])))
+    })
+
+    it.effect("a -1 that applied nothing: the check finds no user and the rows are sent again, once", () => {
+      const dir = school()
+      dir.script(-1)
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateStudents", newStudents(2))
+        assert.deepStrictEqual(out.map((o) => [o.status, o.message]), [["applied", undefined], ["applied", undefined]])
+        assert.strictEqual(dir.calls(CREATE_STUDENT).length, 2)
+        assert.strictEqual(dir.calls(GET).length, 2)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("'userid exists' with the row's data is applied; with other data, or as a parent, it fails saying why", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* write("batchCreateStudents", [
+            // The seed's zhangsan, as the roster has him (classes in another order, id in another case).
+            { student_userid: "ZhangSan", name: "张三", department: [1] },
+            { student_userid: "lisi", name: "李四", department: [3, 4] },
+            { student_userid: "zhangsan_baba", name: "家长", department: [1] }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.include(out.get(1)?.message, "WeCom answered 60102 (userid exists)")
+        assert.include(out.get(1)?.message, "with this row's data")
+        assert.strictEqual(out.get(2)?.status, "failed")
+        assert.strictEqual(out.get(2)?.code, 60102)
+        assert.include(
+          out.get(2)?.message,
+          "\"lisi\" already exists as a student with other data (classes \"3, 4\" here, \"3\" in WeCom): update it " +
+            "instead of creating it"
+        )
+        assert.strictEqual(out.get(3)?.status, "failed")
+        assert.include(out.get(3)?.message, "\"zhangsan_baba\" is already a parent's userid")
+        assert.deepStrictEqual(dir.student("lisi")?.department, [3], "lisi untouched")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("resume: a row the killed run created is verified, not resent; the other is sent once", () => {
+      const dir = school()
+      const input = newStudents(2)
+      return Effect.gen(function*() {
+        // The killed run's request reached WeCom for n0 only.
+        yield* drive(
+          WeComClient.WeComClient.use((c) => c.post(CREATE_STUDENT, { students: [input[0]] }, Schema.Unknown))
+        )
+        const out = yield* resumeWrite("batchCreateStudents", input, [[1, "n0"], [2, "n1"]])
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.include(out.get(1)?.message, "exists with this row's data")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.deepStrictEqual(sentIds(dir, CREATE_STUDENT, "student_userid"), ["n0", "n1"])
+      }).pipe(Effect.provide(SchoolContacts.layer.pipe(Layer.provideMerge(Testing.layerClient(dir)))))
+    })
+
+    it.effect("resume: a failing check holds back only its own row, never resent blindly", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = yield* resumeWrite("batchCreateStudents", newStudents(2), [[1, "n0"], [2, "n1"]])
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(2)?.status, "skipped")
+        assert.strictEqual(out.get(2)?.reason, "Unverified")
+        assert.deepStrictEqual(sentIds(dir, CREATE_STUDENT, "student_userid"), ["n0"])
+      }).pipe(Effect.provide(layerWithBrokenGet(dir, ["n1"])))
+    })
+  })
+
+  describe("batchCreateParents", () => {
+    it.effect("creates parents linked to their children; mobile, children and relations checked before sending", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* write("batchCreateParents", [
+            {
+              parent_userid: "wang_mama",
+              mobile: "10000000009",
+              children: [{ student_userid: "ZHANGSAN", relation: "妈妈" }, { student_userid: "lisi", relation: "伯母" }]
+            },
+            { parent_userid: "p2", children: [{ student_userid: "lisi", relation: "爸爸" }] },
+            { parent_userid: "p3", mobile: "1", children: [] },
+            {
+              parent_userid: "p4",
+              mobile: "1",
+              children: Array.from({ length: 11 }, () => ({ student_userid: "lisi", relation: "爸爸" }))
+            },
+            { parent_userid: "p5", mobile: "1", children: [{ student_userid: "lisi", relation: "爸".repeat(11) }] }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.deepStrictEqual(dir.parent("wang_mama")?.children, [
+          { student_userid: "zhangsan", relation: "妈妈" },
+          { student_userid: "lisi", relation: "伯母" }
+        ])
+        assert.include(out.get(2)?.message, "mobile")
+        assert.include(out.get(3)?.message, "a new parent needs at least one child")
+        assert.include(out.get(4)?.message, "at most 10")
+        assert.include(out.get(5)?.message, "33 UTF-8 bytes; at most 32")
+        for (const r of [2, 3, 4, 5]) assert.strictEqual(out.get(r)?.status, "rejected", `row ${r}`)
+        assert.deepStrictEqual(sentIds(dir, CREATE_PARENT, "parent_userid"), ["wang_mama"])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("one row in a chunk of 100 whose child is not a student fails alone (60111)", () => {
+      const dir = school()
+      const input = Array.from({ length: 100 }, (_, i) => ({
+        parent_userid: `p${i}`,
+        mobile: `1380000${String(i).padStart(4, "0")}`,
+        children: [{ student_userid: i === 7 ? "ghost" : "zhangsan", relation: "亲属" }]
+      }))
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateParents", input)
+        const failed = out.filter((o) => o.status !== "applied")
+        assert.deepStrictEqual(failed.map((o) => [o.row, o.code]), [[8, 60111]])
+        assert.strictEqual(dir.parents().length, 2 + 99)
+        assert.strictEqual(dir.calls(CREATE_PARENT).length, 1)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a 5xx after WeCom applied the chunk: verified by children and mobile, never resent", () => {
+      const dir = school()
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const out = yield* write("batchCreateParents", [
+          { parent_userid: "p1", mobile: "10000000001", children: [{ student_userid: "zhangsan", relation: "妈妈" }] },
+          { parent_userid: "p2", mobile: "10000000002", children: [{ student_userid: "lisi", relation: "爸爸" }] }
+        ])
+        assert.deepStrictEqual(out.map((o) => o.status), ["applied", "applied"])
+        assert.strictEqual(dir.calls(CREATE_PARENT).length, 1)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("'userid exists' with the same children is applied; other children fail, naming both lists", () => {
+      const dir = school()
+      dir.addParent({
+        parent_userid: "wang_baba",
+        mobile: "10000000007",
+        children: [{ student_userid: "zhangsan", relation: "爸爸" }]
+      })
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* write("batchCreateParents", [
+            {
+              parent_userid: "wang_baba",
+              mobile: "10000000007",
+              children: [{ student_userid: "ZhangSan", relation: "爸爸" }]
+            },
+            {
+              parent_userid: "lisi_mama",
+              mobile: "10000000008",
+              children: [{ student_userid: "lisi", relation: "姑姑" }]
+            }
+          ])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.strictEqual(out.get(2)?.status, "failed")
+        assert.strictEqual(out.get(2)?.code, 60102)
+        assert.include(out.get(2)?.message, "children \"lisi 姑姑\" here, \"lisi 妈妈\" in WeCom")
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("batchDeleteStudents", () => {
+    it.effect("sends useridlist; a student already gone is applied (the goal state holds)", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "leaver", name: "走", department: [1] })
+      return Effect.gen(function*() {
+        const out = byRow(
+          yield* write("batchDeleteStudents", [{ student_userid: "Leaver" }, { student_userid: "ghost" }])
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.isUndefined(dir.student("leaver"))
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.include(out.get(2)?.message, "WeCom answered 1111 (not found): \"ghost\" is already gone")
+        assert.deepStrictEqual(sentBodies(dir, DELETE_STUDENT), [{ useridlist: ["Leaver", "ghost"] }])
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a student with parents fails alone with 65013 and says to delete the parents first", () => {
+      const dir = school()
+      for (let i = 0; i < 99; i++) dir.addStudent({ student_userid: `x${i}`, name: "走", department: [1] })
+      const input = [
+        { student_userid: "zhangsan" },
+        ...Array.from({ length: 99 }, (_, i) => ({ student_userid: `x${i}` }))
+      ]
+      return Effect.gen(function*() {
+        const out = yield* write("batchDeleteStudents", input)
+        const failed = out.filter((o) => o.status !== "applied")
+        assert.deepStrictEqual(failed.map((o) => [o.row, o.code, o.reason]), [[1, 65013, "ItemRejected"]])
+        assert.include(failed[0]?.message, "65013 StudentHasParents")
+        assert.include(failed[0]?.message, "delete the parents first")
+        assert.isDefined(dir.student("zhangsan"))
+        assert.strictEqual(dir.students().length, 2)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a 5xx after WeCom deleted the chunk: verified gone with school/user/get, never resent", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "a", name: "甲", department: [1] })
+      dir.addStudent({ student_userid: "b", name: "乙", department: [1] })
+      dir.failAfterApply("http5xx")
+      return Effect.gen(function*() {
+        const out = yield* write("batchDeleteStudents", [{ student_userid: "a" }, { student_userid: "b" }])
+        assert.deepStrictEqual(out.map((o) => o.status), ["applied", "applied"])
+        assert.include(out[0]?.message, "school/user/get shows \"a\" is gone")
+        assert.strictEqual(dir.calls(DELETE_STUDENT).length, 1)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("resume: a student still there is deleted; one already gone is verified, not resent", () => {
+      const dir = school()
+      dir.addStudent({ student_userid: "still", name: "在", department: [1] })
+      return Effect.gen(function*() {
+        const out = yield* resumeWrite(
+          "batchDeleteStudents",
+          [{ student_userid: "gone" }, { student_userid: "still" }],
+          [[1, "gone"], [2, "still"]]
+        )
+        assert.strictEqual(out.get(1)?.status, "applied")
+        assert.include(out.get(1)?.message, "is gone")
+        assert.strictEqual(out.get(2)?.status, "applied")
+        assert.deepStrictEqual(sentIds(dir, DELETE_STUDENT, "student_userid"), ["still"])
+        assert.isUndefined(dir.student("still"))
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("batchDeleteParents", () => {
+    it.effect("deletes parents, after which their child can be deleted; a parent already gone is applied", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const parentsOut = yield* write("batchDeleteParents", [{ parent_userid: "ZHANGSAN_BABA" }, {
+          parent_userid: "nobody"
+        }])
+        assert.deepStrictEqual(parentsOut.map((o) => o.status), ["applied", "applied"])
+        assert.include(parentsOut[1]?.message, "(not found)")
+        assert.isUndefined(dir.parent("zhangsan_baba"))
+        const studentsOut = yield* write("batchDeleteStudents", [{ student_userid: "zhangsan" }])
+        assert.strictEqual(studentsOut[0]?.status, "applied")
+        assert.isUndefined(dir.student("zhangsan"))
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+
+    it.effect("a lost reply after the delete applied: verified gone, one send; a busy refusal is just retried", () => {
+      const dir = school()
+      dir.failAfterApply("drop")
+      return Effect.gen(function*() {
+        const out = yield* write("batchDeleteParents", [{ parent_userid: "lisi_mama" }])
+        assert.strictEqual(out[0]?.status, "applied")
+        assert.strictEqual(dir.calls(DELETE_PARENT).length, 1)
+        dir.script(45033)
+        const again = yield* write("batchDeleteParents", [{ parent_userid: "zhangsan_baba" }])
+        assert.strictEqual(again[0]?.status, "applied")
+        assert.strictEqual(again[0]?.message, undefined, "applied by WeCom, not by a rule")
+        assert.strictEqual(dir.calls(DELETE_PARENT).length, 3)
+        assert.strictEqual(dir.parents().length, 0)
+      }).pipe(Effect.provide(layerOn(dir)))
+    })
+  })
+
+  describe("emulator limits for creates and deletes", () => {
+    it.effect("more than 100 items are refused as a whole: 65011 for parents, 40058 for students", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const ids = Array.from({ length: 101 }, (_, i) => `u${i}`)
+        const codes = [
+          (yield* post(CREATE_STUDENT, { students: newStudents(101) })).code,
+          (yield* post(DELETE_STUDENT, { useridlist: ids })).code,
+          (yield* post(DELETE_PARENT, { useridlist: ids })).code,
+          (yield* post(CREATE_PARENT, {
+            parents: ids.map((id) => ({
+              parent_userid: id,
+              mobile: "1",
+              children: [{ student_userid: "zhangsan", relation: "爸爸" }]
+            }))
+          })).code
+        ]
+        assert.deepStrictEqual(codes, [40058, 40058, 65011, 65011])
+        assert.strictEqual(dir.students().length, 2)
+        assert.strictEqual(dir.parents().length, 2)
+      }).pipe(Effect.provide(Testing.layerClient(dir)))
+    })
+
+    it.effect("per item: too many children 65012, no mobile 60129, a taken id 60102 (as a student or a parent)", () => {
+      const dir = school()
+      return Effect.gen(function*() {
+        const e = yield* post(CREATE_PARENT, {
+          parents: [
+            {
+              parent_userid: "many",
+              mobile: "1",
+              children: Array.from({ length: 11 }, () => ({ student_userid: "lisi", relation: "爸爸" }))
+            },
+            { parent_userid: "nomobile", children: [{ student_userid: "lisi", relation: "爸爸" }] },
+            { parent_userid: "ZhangSan", mobile: "1", children: [{ student_userid: "lisi", relation: "爸爸" }] },
+            { parent_userid: "fine", mobile: "1", children: [{ student_userid: "lisi", relation: "爸爸" }] }
+          ]
+        })
+        // Partial failure reaches the caller as an error here (no partialFailures): its code is the first item's.
+        assert.strictEqual(e.code, 65012)
+        assert.isDefined(dir.parent("fine"))
+        assert.isUndefined(dir.parent("many"))
+        assert.isUndefined(dir.parent("nomobile"))
+      }).pipe(Effect.provide(Testing.layerClient(dir)))
+    })
+  })
+})

@@ -12,6 +12,8 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/testing/TestClock"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { drive, settle } from "./helpers.ts"
 
 // =============================================================================
@@ -92,6 +94,21 @@ const cutReply = () =>
 /** A valid reply padded past 4 MiB, with its content-length. */
 const bigReply = () =>
   new Response(`{"errcode":0}`.padEnd(5 * 1024 * 1024, " "), { headers: { "content-type": "application/json" } })
+
+const fixture = (name: string): unknown => JSON.parse(readFileSync(join(import.meta.dirname, "fixtures", name), "utf8"))
+
+/** Answers reads with `body`; records each read's method and query (token redacted). */
+const reads = (body: () => unknown) => {
+  const seen: Array<string> = []
+  const http = fakeHttp((path, url) => {
+    if (path === GETTOKEN) return Response.json(TOKEN_REPLY)
+    const query = new URLSearchParams(url.search)
+    query.set("access_token", query.get("access_token") === TOKEN_REPLY.access_token ? "<token>" : "?")
+    seen.push(`${path}?${query}`)
+    return Response.json(body())
+  })
+  return { layer: clientOn(http), seen }
+}
 
 /** Everything a user could see of an error. */
 const visible = (e: unknown) => `${String(e)} ${JSON.stringify(e)} ${(e as Error).message}`
@@ -622,6 +639,100 @@ describe("WeComClient", () => {
         assert.notInclude(visible(e), "TOKEN-abcdefgh")
         assert.notInclude(visible(e), "s3cr3t-value-123")
       }).pipe(Effect.provide(clientOn(http)))
+    })
+  })
+
+  describe("departmentStudents / departmentParents", () => {
+    it.effect("decodes doc 92043's example: students with every class and their parents, extra fields dropped", () => {
+      const { layer, seen } = reads(() => ({ ...(fixture("school_user_list.json") as object), next_cursor: "x" }))
+      return Effect.gen(function*() {
+        const students = yield* WeComClient.departmentStudents(2)
+        assert.deepStrictEqual(seen, [`${Testing.PATHS.userList}?department_id=2&access_token=%3Ctoken%3E`])
+        assert.deepStrictEqual(students.map((s) => [s.student_userid, s.name, s.department]), [
+          ["zhangsan", "张三", [1, 2]],
+          ["lisi", "李四", [4, 5]]
+        ])
+        assert.deepStrictEqual(students[0]?.parents?.[1], {
+          parent_userid: "zhangsan_parent2",
+          relation: "妈妈",
+          mobile: "18000000002",
+          is_subscribe: 0
+        })
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("decodes doc 96741's example: parents with their children", () => {
+      const { layer, seen } = reads(() => fixture("school_user_list_parent.json"))
+      return Effect.gen(function*() {
+        const parents = yield* WeComClient.departmentParents(7)
+        assert.deepStrictEqual(seen, [`${Testing.PATHS.parentList}?department_id=7&access_token=%3Ctoken%3E`])
+        assert.deepStrictEqual(parents.map((p) => [p.parent_userid, p.mobile, p.children]), [
+          ["zhangsan_parent", "18900000000", [{ student_userid: "zhangsan", relation: "爸爸", name: "张三" }]],
+          ["lisi_parent", "18900000001", [{ student_userid: "lisi", relation: "妈妈", name: "李四" }]]
+        ])
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("reads a department without students or parents as empty, whether the list is [] or left out", () => {
+      let n = 0
+      const { layer } = reads(() => (n++ % 2 === 0 ? { errcode: 0, errmsg: "ok" } : { errcode: 0, students: [] }))
+      return Effect.gen(function*() {
+        assert.deepStrictEqual(yield* WeComClient.departmentStudents(3), [])
+        assert.deepStrictEqual(yield* WeComClient.departmentStudents(3), [])
+        assert.deepStrictEqual(yield* WeComClient.departmentParents(3), [])
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a reply missing a required field is a typed outcome-unknown failure, retried, never a crash", () => {
+      // A student without its name: the directory cannot be rebuilt from it.
+      const { layer, seen } = reads(() => ({
+        errcode: 0,
+        students: [{ student_userid: "zhangsan", department: [1], parents: [] }]
+      }))
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(WeComClient.departmentStudents(1)))
+        assert.isTrue(WeComError.isWeComError(e))
+        assert.strictEqual(e.reason._tag, "Transient")
+        assert.include(e.vendorMessage, "unexpected reply shape")
+        assert.strictEqual(seen.length, 4, "a read is idempotent: sent again up to the 3 retries")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("a parent link without its relation is refused the same way", () => {
+      const { layer } = reads(() => ({
+        errcode: 0,
+        students: [{ student_userid: "a", name: "A", department: [1], parents: [{ parent_userid: "p" }] }]
+      }))
+      return Effect.gen(function*() {
+        const e = yield* drive(Effect.flip(WeComClient.departmentStudents(1)))
+        assert.strictEqual(e.reason._tag, "Transient")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("against the emulator: retries busy, 5xx and drops; fails an unknown class with 60003 at once", () => {
+      const { dir, layer } = setup()
+      dir.scriptReads({ departmentId: 1 }, -1, "http5xx", "drop")
+      return Effect.gen(function*() {
+        const students = yield* drive(WeComClient.departmentStudents(1))
+        assert.deepStrictEqual(students.map((s) => s.student_userid), ["zhangsan"])
+        assert.deepStrictEqual(dir.calls(Testing.PATHS.userList).map((c) => c.status), [200, 503, 0, 200])
+        const e = yield* Effect.flip(WeComClient.departmentStudents(99))
+        assert.strictEqual(e.code, 60003)
+        assert.strictEqual(e.reason._tag, "ItemRejected")
+        assert.strictEqual(dir.calls(Testing.PATHS.userList).length, 5, "60003 is not retried")
+      }).pipe(Effect.provide(layer))
+    })
+
+    it.effect("classifies the refusals a read can meet: permissions and a too-large reply fail without a retry", () => {
+      const { dir, layer } = setup()
+      const codes = [48002, 60011, 65022, 48006, 50002, 60021, 45029] as const
+      dir.scriptReads({ path: Testing.PATHS.parentList }, ...codes)
+      return Effect.gen(function*() {
+        const tags: Array<string> = []
+        for (const _ of codes) tags.push((yield* Effect.flip(WeComClient.departmentParents(1))).reason._tag)
+        assert.deepStrictEqual(tags, [...Array(6).fill("PermissionDenied"), "InvalidRequest"])
+        assert.strictEqual(dir.calls(Testing.PATHS.parentList).length, codes.length)
+      }).pipe(Effect.provide(layer))
     })
   })
 })

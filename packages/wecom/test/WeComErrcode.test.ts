@@ -1,5 +1,5 @@
 import { VendorError } from "@dirsync/core"
-import { WeComErrcode } from "@dirsync/wecom"
+import { SchoolContacts, WeComErrcode } from "@dirsync/wecom"
 import { assert, describe, it } from "@effect/vitest"
 
 describe("WeComErrcode", () => {
@@ -81,6 +81,38 @@ describe("WeComErrcode", () => {
       ]
       for (const code of documented) assert.isDefined(WeComErrcode.lookup(code), String(code))
     })
+
+    it("holds the codes the batch create and delete endpoints answer, with inferred ones marked inferred", () => {
+      const createDelete: ReadonlyArray<readonly [number, string, boolean]> = [
+        [60102, "UserIdExists", false],
+        [1111, "UserIdNotFound", false],
+        [65013, "StudentHasParents", false],
+        [65011, "TooManyParents", false],
+        [65012, "TooManyStudents", false],
+        [60003, "DepartmentNotFound", false],
+        [60103, "InvalidMobile", false],
+        [65010, "NotAStudent", false],
+        [60104, "MobileExists", true],
+        [60112, "InvalidMemberName", true],
+        [60127, "MissingDepartment", true],
+        [60129, "MobileAndEmailEmpty", true],
+        [65004, "SchoolDepartmentNotFound", true],
+        [46004, "UserNotExist", true],
+        [45026, "DeleteProtection", true]
+      ]
+      for (const [code, name, inferred] of createDelete) {
+        const entry = WeComErrcode.lookup(code)
+        assert.strictEqual(entry?.name, name, String(code))
+        assert.strictEqual(entry?.source?.includes("inferred"), inferred, `source of ${code}: ${entry?.source}`)
+      }
+      assert.include(WeComErrcode.lookup(65013)?.source, "document/path/92040")
+    })
+
+    it("catalogues every code SchoolContacts settles a create or delete by, as an item failure", () => {
+      for (const code of [...SchoolContacts.settlingCodes.userExists, ...SchoolContacts.settlingCodes.userNotFound]) {
+        assert.strictEqual(WeComErrcode.lookup(code)?.retry, "item", String(code))
+      }
+    })
   })
 
   describe("classify", () => {
@@ -103,6 +135,11 @@ describe("WeComErrcode", () => {
       [301036, "ItemRejected"],
       [1, "ItemRejected"],
       [1111, "ItemRejected"],
+      [65013, "ItemRejected"],
+      [46004, "ItemRejected"],
+      [60104, "ItemRejected"],
+      [65011, "InvalidRequest"],
+      [45026, "InvalidRequest"],
       [45011, "Unknown"], // a WeChat MP code: deliberately not catalogued
       [999999, "Unknown"]
     ]

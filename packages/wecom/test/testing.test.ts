@@ -33,6 +33,41 @@ const token = (dir: Testing.Directory) =>
 const update = (dir: Testing.Directory, tok: string, students: ReadonlyArray<unknown>) =>
   call(dir, "POST", `/cgi-bin/school/user/batch_update_student?access_token=${tok}`, { students })
 
+/** A grade (10) with class 11, a class 2 seeded by id only, two students and a parent of both. */
+const tree = (options: Testing.Options = {}) => {
+  const dir = Testing.make(options)
+  dir.addDepartment({ id: 10, parentid: 1, name: "一年级", type: 2 })
+  dir.addDepartment({ id: 11, parentid: 10, name: "一年级1班", type: 1 })
+  dir.addClasses(2)
+  dir.addStudent({ student_userid: "zhangsan", name: "张三", department: [11, 2], mobile: "13800000001" })
+  dir.addStudent({ student_userid: "lisi", name: "李四", department: [2] })
+  dir.addParent({
+    parent_userid: "mama",
+    mobile: "13900000001",
+    children: [{ student_userid: "ZhangSan", relation: "妈妈" }, { student_userid: "lisi", relation: "妈妈" }]
+  })
+  return dir
+}
+
+const read = (dir: Testing.Directory, tok: string, path: string, query: string) =>
+  call(dir, "GET", `${path}?access_token=${tok}${query}`).pipe(
+    Effect.map((r) => (r === "drop" ? "drop" : r.json ?? r.status))
+  )
+
+/** 20 writes under `busy=0.5`, each after a read when `withReads`: the write codes and the reads' codes. */
+const writes = (withReads: boolean) =>
+  Effect.gen(function*() {
+    const dir = tree({ faults: "busy=0.5,seed=3" })
+    const tok = yield* token(dir)
+    const codes = []
+    for (let i = 0; i < 20; i++) {
+      if (withReads) yield* read(dir, tok, Testing.PATHS.userList, "&department_id=11")
+      const r = yield* update(dir, tok, [{ student_userid: "zhangsan", name: "张三" }])
+      codes.push(r !== "drop" && r.json.errcode)
+    }
+    return { codes, readCodes: dir.calls(Testing.PATHS.userList).map((c) => c.code) }
+  })
+
 // =============================================================================
 // Tests
 // =============================================================================
@@ -244,6 +279,111 @@ describe("testing", () => {
         assert.strictEqual(huge.padBytes, 512 * 1024 * 1024)
         assert.strictEqual(JSON.parse(huge.bodyText).errcode, 0)
         assert.strictEqual(dir.student("zhangsan")?.name, "五")
+      }))
+  })
+
+  describe("reads", () => {
+    it.effect("department/list answers the tree: the school, the grade, then the classes with their parents", () =>
+      Effect.gen(function*() {
+        const dir = tree()
+        const r = yield* read(dir, yield* token(dir), Testing.PATHS.departmentList, "")
+        assert.deepStrictEqual(r.departments, [
+          { id: 1, name: "学校", parentid: 0, type: 5 },
+          { id: 10, parentid: 1, name: "一年级", type: 2 },
+          { id: 11, parentid: 10, name: "一年级1班", type: 1 },
+          { id: 2, name: "班级 2", parentid: 1, type: 1 }
+        ])
+        assert.deepStrictEqual(dir.classes(), [11, 2])
+      }))
+
+    it.effect("user/list answers a class's students with their parents embedded; a grade's own list is empty", () =>
+      Effect.gen(function*() {
+        const dir = tree()
+        const tok = yield* token(dir)
+        const class11 = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=11")
+        assert.deepStrictEqual(class11, {
+          errcode: 0,
+          errmsg: "ok",
+          students: [{
+            student_userid: "zhangsan",
+            name: "张三",
+            mobile: "13800000001",
+            department: [11, 2],
+            parents: [{ parent_userid: "mama", relation: "妈妈", mobile: "13900000001", is_subscribe: 0 }]
+          }]
+        })
+        const class2 = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=2")
+        assert.deepStrictEqual(class2.students.map((s: { student_userid: string }) => s.student_userid), [
+          "zhangsan",
+          "lisi"
+        ])
+        const grade = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=10")
+        assert.deepStrictEqual(grade.students, [], "the API does not recurse")
+        dir.omitEmbeddedParents(11)
+        const omitted = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=11")
+        assert.notProperty(omitted.students[0], "parents")
+      }))
+
+    it.effect("list_parent answers the parents with a child in the department, each with every child", () =>
+      Effect.gen(function*() {
+        const dir = tree()
+        const tok = yield* token(dir)
+        const r = yield* read(dir, tok, Testing.PATHS.parentList, "&department_id=11")
+        assert.deepStrictEqual(r.parents, [{
+          parent_userid: "mama",
+          mobile: "13900000001",
+          is_subscribe: 0,
+          children: [
+            { student_userid: "zhangsan", relation: "妈妈", name: "张三" },
+            { student_userid: "lisi", relation: "妈妈", name: "李四" }
+          ]
+        }])
+        const grade = yield* read(dir, tok, Testing.PATHS.parentList, "&department_id=10")
+        assert.deepStrictEqual(grade.parents, [])
+      }))
+
+    it.effect("an unknown department answers 60003, a missing one 40058, a POST 40058; the token is checked first", () =>
+      Effect.gen(function*() {
+        const dir = tree()
+        const tok = yield* token(dir)
+        const codes = []
+        for (const path of [Testing.PATHS.userList, Testing.PATHS.parentList]) {
+          codes.push((yield* read(dir, tok, path, "&department_id=99")).errcode)
+          codes.push((yield* read(dir, tok, path, "")).errcode)
+          codes.push((yield* read(dir, tok, path, "&department_id=1x")).errcode)
+          codes.push((yield* read(dir, "forged", path, "&department_id=11")).errcode)
+          const post = yield* call(dir, "POST", `${path}?access_token=${tok}&department_id=11`, {})
+          codes.push(post !== "drop" && post.json.errcode)
+        }
+        assert.deepStrictEqual(codes, [60003, 40058, 40058, 40014, 40058, 60003, 40058, 40058, 40014, 40058])
+      }))
+
+    it.effect("scriptReads aims faults at one department and path; denySchoolCalls refuses reads too", () =>
+      Effect.gen(function*() {
+        const dir = tree()
+        const tok = yield* token(dir)
+        dir.scriptReads({ departmentId: 2, path: Testing.PATHS.userList }, -1, "http5xx", "drop", 60011)
+        const other = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=11")
+        const parents = yield* read(dir, tok, Testing.PATHS.parentList, "&department_id=2")
+        assert.deepStrictEqual([other.errcode, parents.errcode], [0, 0], "other departments and paths unaffected")
+        const answers = []
+        for (let i = 0; i < 5; i++) {
+          const r = yield* read(dir, tok, Testing.PATHS.userList, "&department_id=2")
+          answers.push(typeof r === "object" ? r.errcode : r)
+        }
+        assert.deepStrictEqual(answers, [-1, 503, "drop", 60011, 0])
+        dir.denySchoolCalls(65022)
+        assert.strictEqual((yield* read(dir, tok, Testing.PATHS.userList, "&department_id=2")).errcode, 65022)
+      }))
+
+    it.effect("random read faults come from their own sequence: a run's write faults stay where they were", () =>
+      Effect.gen(function*() {
+        const alone = yield* writes(false)
+        const mixed = yield* writes(true)
+        assert.deepStrictEqual(mixed.codes, alone.codes)
+        assert.include(mixed.codes, -1)
+        assert.include(mixed.readCodes, -1, "reads meet the spec's busy share too")
+        assert.include(mixed.readCodes, 0)
       }))
   })
 })

@@ -1,8 +1,9 @@
 /**
  * The WeCom emulator behind `@dirsync/wecom/testing`: an in-memory school directory (classes, students, parents) and
  * a transport-agnostic request handler implementing `gettoken`, `school/user/batch_update_student`,
- * `school/user/batch_update_parent`, `school/user/get` and `school/department/list` with WeCom's rules and codes, plus the shared fault spec
- * from `@dirsync/core/testing` `Faults`. Same API names as the Feishu emulator for the same things.
+ * `school/user/batch_update_parent`, the batch creates and deletes of students and parents, `school/user/get`,
+ * `school/department/list` and the class reads `school/user/list` and `school/user/list_parent` with WeCom's rules
+ * and codes, plus the shared fault spec from `@dirsync/core/testing` `Faults`. Same API names as the Feishu emulator for the same things.
  *
  * @internal
  */
@@ -77,6 +78,17 @@ export interface MockCall {
   readonly bodyText: string
 }
 
+/** A node of the school's department tree: `type` 1 class, 2 grade, 3 stage, 4 campus, 5 school. */
+export interface Department {
+  readonly id: number
+  readonly parentid: number
+  readonly name: string
+  readonly type: number
+}
+
+/** A scripted fault of a read: an errcode, HTTP 503, or a dropped connection. */
+export type ReadFault = number | "http5xx" | "drop"
+
 /** How a write call that was applied is answered instead of with its reply. */
 export type AfterApply = "drop" | "http5xx" | "busy" | "cut" | "truncate" | "huge"
 
@@ -87,7 +99,13 @@ export interface Directory {
   /** Answers one request. Transport-agnostic: the HttpClient layer and a loopback HTTP server both call it. */
   readonly handle: (request: MockRequest) => Effect.Effect<MockResponse | "drop">
   // --- seeding ---
+  /** Classes (type 1) directly under the school (id 1), named `班级 <id>` unless {@link addDepartment} named them. */
   readonly addClasses: (...ids: ReadonlyArray<number>) => void
+  /**
+   * A node of the school's tree (school 5, campus 4, stage 3, grade 2, class 1), e.g. a grade and its classes. A
+   * class added here holds students like one from `addClasses`; id 1 replaces the default school root.
+   */
+  readonly addDepartment: (department: Department) => void
   readonly addStudent: (
     student: {
       readonly student_userid: string
@@ -101,6 +119,8 @@ export interface Directory {
   ) => void
   // --- inspection ---
   readonly classes: () => ReadonlyArray<number>
+  /** The whole tree as `school/department/list` answers it: the school, the other nodes, then the classes. */
+  readonly departments: () => ReadonlyArray<Department>
   readonly students: () => ReadonlyArray<Student>
   readonly parents: () => ReadonlyArray<Parent>
   readonly student: (userid: string) => Student | undefined
@@ -132,13 +152,41 @@ export interface Directory {
    * 65022 (no 家校通讯录 permission). `undefined` gives the access back.
    */
   readonly denySchoolCalls: (errcode: number | undefined) => void
+  /**
+   * Answers the next reads (`school/user/list`, `list_parent`) of one department (any, when `departmentId` is
+   * undefined; only one of the two paths, when `path` is given) with these errcodes or faults, in order, before the
+   * spec's random faults. Reads apply nothing, so a fault only costs the caller a retry, or the read.
+   */
+  readonly scriptReads: (
+    target: { readonly departmentId?: number | undefined; readonly path?: string | undefined },
+    ...faults: ReadonlyArray<ReadFault>
+  ) => void
+  /**
+   * `school/user/list` of these departments answers its students without the `parents` field (not seen in WeCom's
+   * doc, but not excluded either), so a reader must ask `list_parent`. No ids: every department.
+   */
+  readonly omitEmbeddedParents: (...departmentIds: ReadonlyArray<number>) => void
 }
 
 // =============================================================================
 // Constants
 // =============================================================================
 
-const WRITES: ReadonlySet<string> = new Set([PATHS.batchUpdateStudent, PATHS.batchUpdateParent])
+const WRITES: ReadonlySet<string> = new Set([
+  PATHS.batchUpdateStudent,
+  PATHS.batchUpdateParent,
+  PATHS.batchCreateStudent,
+  PATHS.batchCreateParent,
+  PATHS.batchDeleteStudent,
+  PATHS.batchDeleteParent
+])
+/** The write paths whose result_list names students (the others name parents). */
+const STUDENT_WRITES: ReadonlySet<string> = new Set([
+  PATHS.batchUpdateStudent,
+  PATHS.batchCreateStudent,
+  PATHS.batchDeleteStudent
+])
+const READS: ReadonlySet<string> = new Set([PATHS.userList, PATHS.parentList])
 const USERID = /^[0-9A-Za-z][0-9A-Za-z_\-@.]*$/
 const MOBILE = /^[0-9+-]{1,32}$/
 const ESCAPE = /\\u[0-9a-fA-F]{4}/
@@ -202,6 +250,10 @@ const respond = (reply: Reply): MockResponse => {
   }
 }
 
+/** A read's `department_id`, or undefined when it is missing or not a plain number (WeCom then answers 40058). */
+const departmentParam = (raw: string | null): number | undefined =>
+  raw !== null && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : undefined
+
 /** Creates an empty directory for one corp app. */
 export const make = (options: Options = {}): Directory => {
   const corpId = options.corpId ?? "wwmockcorp0001"
@@ -215,6 +267,14 @@ export const make = (options: Options = {}): Directory => {
   let denied: number | undefined
 
   const classes = new Set<number>()
+  // Named nodes of the tree (issue 18's reads); a class only in `classes` gets a default name under the school.
+  const tree = new Map<number, Department>()
+  const readScript: Array<
+    { readonly departmentId?: number | undefined; readonly path?: string | undefined; readonly fault: ReadFault }
+  > = []
+  // Reads draw random faults from their own sequence, so adding reads to a run leaves its writes' faults as they were.
+  let readDecider = Faults.makeDecider({ ...faults, script: [] })
+  let omitParents: ReadonlySet<number> | "all" = new Set()
   const students = new Map<string, Student>()
   const parents = new Map<string, Parent>()
   const tokens = new Map<string, IssuedToken>()
@@ -230,6 +290,10 @@ export const make = (options: Options = {}): Directory => {
   // --- seeding ---------------------------------------------------------------------------------------------------
   const addClasses = (...ids: ReadonlyArray<number>) => {
     for (const id of ids) classes.add(id)
+  }
+  const addDepartment: Directory["addDepartment"] = (d) => {
+    tree.set(d.id, { id: d.id, parentid: d.parentid, name: d.name, type: d.type })
+    if (d.type === 1) classes.add(d.id)
   }
   const addStudent: Directory["addStudent"] = (s) => {
     students.set(key(s.student_userid), {
@@ -435,6 +499,173 @@ export const make = (options: Options = {}): Directory => {
     return undefined
   }
 
+  // --- creates and deletes (issue 18) ----------------------------------------------------------------------------
+  // Over-length fields and wrong types reject the whole request, as for updates; the rest is per item in
+  // result_list. Codes WeCom documents: 60102 (userid exists), 60003 (class), 60103 (mobile), 65010/60111 (child not a
+  // student), 65013 (student has parents), 1111 (delete: not found), 65011/65012 (too many parents / children).
+  // Inferred: 40058 for more than 100 students, 60112 for a missing name, 60127 for no class, 60129 for a parent
+  // without a mobile, 40063 for a parent without children.
+
+  const createStudents = (body: Record<string, unknown>): Reply => {
+    const list = body.students ?? []
+    if (!Array.isArray(list)) return over("students", "must be an array")
+    if (list.length > 100) return over("students", `has ${list.length} items; at most 100`)
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i] as Record<string, unknown>
+      if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
+      const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`)
+      if (bad) return bad
+      if (s.name !== undefined) {
+        const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
+        if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
+      }
+      if (s.department !== undefined) {
+        if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
+          return over(`students[${i}].department`, "must be a list of integers")
+        }
+        if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
+      }
+      if (s.mobile !== undefined && typeof s.mobile !== "string") {
+        return over(`students[${i}].mobile`, "must be a string")
+      }
+    }
+    const failures: Array<Record<string, unknown>> = []
+    for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
+      const id = raw.student_userid as string
+      const failure = createStudent(raw, id)
+      if (failure) failures.push({ student_userid: id, ...failure })
+    }
+    return batchReply(failures)
+  }
+
+  const createStudent = (raw: Record<string, unknown>, id: string): ItemFailure | undefined => {
+    const invalid = checkCharset(id)
+    if (invalid) return invalid
+    if (exists(id)) return { errcode: 60102, errmsg: `userid existed: ${id}` }
+    const name = raw.name as string | undefined
+    if (name === undefined) return { errcode: 60112, errmsg: "invalid name: missing" }
+    const department = (raw.department ?? []) as ReadonlyArray<number>
+    if (department.length === 0) return { errcode: 60127, errmsg: "department missing" }
+    const missing = department.find((d) => !classes.has(d))
+    if (missing !== undefined) return { errcode: 60003, errmsg: `department not found: ${missing}` }
+    const mobile = raw.mobile as string | undefined
+    if (mobile !== undefined && !MOBILE.test(mobile)) return { errcode: 60103, errmsg: "mobile invalid" }
+    students.set(key(id), { student_userid: id, name, mobile, department: [...department], renamed: false })
+    return undefined
+  }
+
+  const createParents = (body: Record<string, unknown>): Reply => {
+    const list = body.parents ?? []
+    if (!Array.isArray(list)) return over("parents", "must be an array")
+    if (list.length > 100) return error(65011, `too many parent userids: ${list.length}; at most 100`)
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i] as Record<string, unknown>
+      if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
+      const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`)
+      if (bad) return bad
+      if (p.mobile !== undefined && typeof p.mobile !== "string") {
+        return over(`parents[${i}].mobile`, "must be a string")
+      }
+      if (p.children !== undefined) {
+        if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
+        for (let j = 0; j < p.children.length; j++) {
+          const c = p.children[j] as Record<string, unknown>
+          const field = `parents[${i}].children[${j}]`
+          const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
+          if (badChild) return badChild
+          const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
+          if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
+        }
+      }
+    }
+    const failures: Array<Record<string, unknown>> = []
+    for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
+      const id = raw.parent_userid as string
+      const failure = createParent(raw, id)
+      if (failure) failures.push({ parent_userid: id, ...failure })
+    }
+    return batchReply(failures)
+  }
+
+  const createParent = (raw: Record<string, unknown>, id: string): ItemFailure | undefined => {
+    const invalid = checkCharset(id)
+    if (invalid) return invalid
+    if (exists(id)) return { errcode: 60102, errmsg: `userid existed: ${id}` }
+    const mobile = raw.mobile as string | undefined
+    if (mobile === undefined) return { errcode: 60129, errmsg: "mobile missing" }
+    if (!MOBILE.test(mobile)) return { errcode: 60103, errmsg: "mobile invalid" }
+    const children = (raw.children ?? []) as ReadonlyArray<Child>
+    if (children.length === 0) return { errcode: 40063, errmsg: "children missing" }
+    if (children.length > 10) return { errcode: 65012, errmsg: `too many student userids: ${children.length}` }
+    for (const c of children) {
+      if (!students.has(key(c.student_userid))) {
+        return parents.has(key(c.student_userid))
+          ? { errcode: 65010, errmsg: `userid is not a student: ${c.student_userid}` }
+          : { errcode: 60111, errmsg: `userid not found: ${c.student_userid}` }
+      }
+    }
+    parents.set(key(id), {
+      parent_userid: id,
+      mobile,
+      children: children.map((c) => ({
+        student_userid: students.get(key(c.student_userid))!.student_userid,
+        relation: c.relation
+      })),
+      renamed: false
+    })
+    return undefined
+  }
+
+  /** `batch_delete_student` / `batch_delete_parent`: `useridlist`, at most 100 ids of 1-64 bytes. */
+  const deleteUsers = (body: Record<string, unknown>, kind: "student" | "parent"): Reply => {
+    const list = body.useridlist ?? []
+    if (!Array.isArray(list)) return over("useridlist", "must be an array")
+    if (list.length > 100) {
+      return kind === "parent"
+        ? error(65011, `too many parent userids: ${list.length}; at most 100`)
+        : over("useridlist", `has ${list.length} items; at most 100`)
+    }
+    for (let i = 0; i < list.length; i++) {
+      const bad = checkUserIdLength(list[i], `useridlist[${i}]`)
+      if (bad) return bad
+    }
+    const idField = kind === "student" ? "student_userid" : "parent_userid"
+    const failures: Array<Record<string, unknown>> = []
+    for (const id of list as ReadonlyArray<string>) {
+      const failure = kind === "student" ? deleteStudent(id) : deleteParent(id)
+      if (failure) failures.push({ [idField]: id, ...failure })
+    }
+    return batchReply(failures)
+  }
+
+  const deleteStudent = (id: string): ItemFailure | undefined => {
+    const k = key(id)
+    if (!students.has(k)) return { errcode: 1111, errmsg: `userid not found: ${id}` }
+    for (const p of parents.values()) {
+      if (p.children.some((c) => key(c.student_userid) === k)) {
+        return { errcode: 65013, errmsg: `student has parents: ${id}` }
+      }
+    }
+    students.delete(k)
+    return undefined
+  }
+
+  const deleteParent = (id: string): ItemFailure | undefined => {
+    if (!parents.has(key(id))) return { errcode: 1111, errmsg: `userid not found: ${id}` }
+    parents.delete(key(id))
+    return undefined
+  }
+
+  /** The handler of each write path. */
+  const writers: ReadonlyMap<string, (body: Record<string, unknown>) => Reply> = new Map([
+    [PATHS.batchUpdateStudent, (body: Record<string, unknown>) => updateStudents(body)],
+    [PATHS.batchUpdateParent, (body: Record<string, unknown>) => updateParents(body)],
+    [PATHS.batchCreateStudent, createStudents],
+    [PATHS.batchCreateParent, createParents],
+    [PATHS.batchDeleteStudent, (body: Record<string, unknown>) => deleteUsers(body, "student")],
+    [PATHS.batchDeleteParent, (body: Record<string, unknown>) => deleteUsers(body, "parent")]
+  ])
+
   // --- school/user/get -------------------------------------------------------------------------------------------
   const getUser = (userid: string | null): Reply => {
     if (userid === null || userid.length === 0) return error(40058, "invalid parameter: userid missing")
@@ -477,16 +708,108 @@ export const make = (options: Options = {}): Directory => {
   }
 
   // --- school/department/list ------------------------------------------------------------------------------------
-  // The school (id 1, type 5) and its classes (type 1) directly under it: the emulator keeps no grades.
-  const departmentList = (): Reply =>
-    json({
+  // The school (id 1, type 5), the nodes seeded with addDepartment, then every class: a class seeded only by id
+  // (addClasses, a student's classes) sits directly under the school, as before the tree existed.
+  const departmentsNow = (): ReadonlyArray<Department> => {
+    const seededRoot = tree.get(1)
+    const root = seededRoot !== undefined && seededRoot.type !== 1
+      ? seededRoot
+      : { id: 1, name: "学校", parentid: 0, type: 5 }
+    const others = [...tree.values()].filter((d) => d.id !== 1 && d.type !== 1)
+    const classNodes = [...classes].map((id) => {
+      const d = tree.get(id)
+      return d !== undefined && d.type === 1 ? d : { id, name: `班级 ${id}`, parentid: 1, type: 1 }
+    })
+    return [root, ...others, ...classNodes]
+  }
+  const departmentList = (): Reply => json({ errcode: 0, errmsg: "ok", departments: departmentsNow() })
+
+  // --- school/user/list, school/user/list_parent (reads) ---------------------------------------------------------
+  const knownDepartment = (id: number) => id === 1 || tree.has(id) || classes.has(id)
+  // Only classes hold students; the API does not recurse, so a grade's own list is empty (doc 92043).
+  const studentsIn = (id: number) => [...students.values()].filter((s) => s.department.includes(id))
+
+  const checkDepartment = (raw: string | null): Reply | number => {
+    const id = departmentParam(raw)
+    if (id === undefined) return error(40058, "invalid parameter: department_id")
+    return knownDepartment(id) ? id : error(60003, `department not found: ${raw}`)
+  }
+
+  const userList = (raw: string | null): Reply => {
+    const id = checkDepartment(raw)
+    if (typeof id !== "number") return id
+    const inClass = studentsIn(id)
+    const keys = new Set(inClass.map((s) => key(s.student_userid)))
+    // One pass over the parents for the whole class, not one per student.
+    const links = new Map<string, Array<Record<string, unknown>>>()
+    for (const p of parents.values()) {
+      for (const c of p.children) {
+        const k = key(c.student_userid)
+        if (!keys.has(k)) continue
+        const link = {
+          parent_userid: p.parent_userid,
+          relation: c.relation,
+          ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+          is_subscribe: 0
+        }
+        const list = links.get(k)
+        if (list === undefined) links.set(k, [link])
+        else list.push(link)
+      }
+    }
+    const omit = omitParents === "all" || omitParents.has(id)
+    return json({
       errcode: 0,
       errmsg: "ok",
-      departments: [
-        { id: 1, name: "学校", parentid: 0, type: 5 },
-        ...[...classes].map((id) => ({ id, name: `班级 ${id}`, parentid: 1, type: 1 }))
-      ]
+      students: inClass.map((s) => ({
+        student_userid: s.student_userid,
+        name: s.name,
+        ...(s.mobile === undefined ? {} : { mobile: s.mobile }),
+        department: s.department,
+        ...(omit ? {} : { parents: links.get(key(s.student_userid)) ?? [] })
+      }))
     })
+  }
+
+  // Every child of each parent is listed, not only those in the department (the doc does not say which).
+  const parentList = (raw: string | null): Reply => {
+    const id = checkDepartment(raw)
+    if (typeof id !== "number") return id
+    const keys = new Set(studentsIn(id).map((s) => key(s.student_userid)))
+    return json({
+      errcode: 0,
+      errmsg: "ok",
+      parents: [...parents.values()].filter((p) => p.children.some((c) => keys.has(key(c.student_userid)))).map((
+        p
+      ) => ({
+        parent_userid: p.parent_userid,
+        ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+        is_subscribe: 0,
+        // WeCom links by its internal id: a child is listed under the student's own userid, whatever its case.
+        children: p.children.map((c) => {
+          const child = students.get(key(c.student_userid))
+          return {
+            student_userid: child?.student_userid ?? c.student_userid,
+            relation: c.relation,
+            name: child?.name ?? c.student_userid
+          }
+        })
+      }))
+    })
+  }
+
+  /** The scripted fault of this read, else a random one from the spec; undefined: answer it. */
+  const readFault = (path: string, raw: string | null): ReadFault | undefined => {
+    const id = departmentParam(raw)
+    const i = readScript.findIndex((e) =>
+      (e.departmentId === undefined || e.departmentId === id) && (e.path === undefined || e.path === path)
+    )
+    if (i >= 0) return readScript.splice(i, 1)[0]!.fault
+    const decision = readDecider.next()
+    return decision._tag === "drop" ? "drop" : decision._tag === "http5xx" ? "http5xx" : decision._tag === "busy"
+      ? -1
+      : undefined
+  }
 
   // --- handle ----------------------------------------------------------------------------------------------------
 
@@ -499,12 +822,21 @@ export const make = (options: Options = {}): Directory => {
       if (url.searchParams.get("corpsecret") !== secret) return error(40001, "invalid secret")
       return issueToken(now)
     }
-    const known = path === PATHS.getUser || path === PATHS.departmentList || WRITES.has(path)
+    const known = path === PATHS.getUser || path === PATHS.departmentList || READS.has(path) || WRITES.has(path)
     if (!known) return { _tag: "http", status: 404 }
     const tokenProblem = checkToken(url.searchParams.get("access_token"), now)
     if (tokenProblem) return tokenProblem
     if (denied !== undefined) return error(denied, `scripted permission refusal ${denied}`)
     if (overRate(path, now)) return error(45009, "api freq out of limit")
+    if (READS.has(path)) {
+      if (method !== "GET") return error(40058, "invalid parameter: use GET")
+      const raw = url.searchParams.get("department_id")
+      const fault = readFault(path, raw)
+      if (fault === "drop") return "drop"
+      if (fault === "http5xx") return { _tag: "http", status: 503 }
+      if (fault !== undefined) return error(fault, fault === -1 ? "system busy" : `scripted errcode ${fault}`)
+      return path === PATHS.userList ? userList(raw) : parentList(raw)
+    }
     if (path === PATHS.getUser) {
       if (method !== "GET") return error(40058, "invalid parameter: use GET")
       return getUser(url.searchParams.get("userid"))
@@ -526,7 +858,7 @@ export const make = (options: Options = {}): Directory => {
         // Replies that prove nothing and apply nothing; the other reply faults spoil the reply of applied work.
         if (decision.fault === "noerrcode") return json({ errmsg: "ok" })
         if (decision.fault === "foreign") {
-          const idField = path === PATHS.batchUpdateStudent ? "student_userid" : "parent_userid"
+          const idField = STUDENT_WRITES.has(path) ? "student_userid" : "parent_userid"
           foreignSerial++
           const item = { [idField]: `not-sent-${foreignSerial}`, errcode: 1, errmsg: "invalid userid" }
           return json({ errcode: 1, errmsg: "invalid userid", result_list: [item] })
@@ -539,7 +871,7 @@ export const make = (options: Options = {}): Directory => {
     if (ESCAPE.test(request.bodyText)) return error(40033, "invalid charactor: \\uxxxx escapes are not allowed")
     const body = parseBody(request.bodyText)
     if (body === undefined) return error(40058, "invalid parameter: body is not a JSON object")
-    const reply = path === PATHS.batchUpdateStudent ? updateStudents(body) : updateParents(body)
+    const reply = (writers.get(path) ?? updateParents)(body)
     // A random drop happens after the work is done: the dangerous case, a lost reply.
     if (decision._tag === "drop") return "drop"
     const after = decision._tag === "reply" ? decision.fault : afterApply.shift()
@@ -580,9 +912,11 @@ export const make = (options: Options = {}): Directory => {
     secret,
     handle,
     addClasses,
+    addDepartment,
     addStudent,
     addParent,
     classes: () => [...classes],
+    departments: departmentsNow,
     students: () => [...students.values()],
     parents: () => [...parents.values()],
     student: (id) => students.get(key(id)),
@@ -596,6 +930,7 @@ export const make = (options: Options = {}): Directory => {
     setFaults: (f) => {
       faults = toFaults(f)
       decider = Faults.makeDecider(faults)
+      readDecider = Faults.makeDecider({ ...faults, script: [] })
     },
     script: (...codes) => decider.push(...codes),
     failAfterApply: (...failures) => void afterApply.push(...failures),
@@ -604,6 +939,14 @@ export const make = (options: Options = {}): Directory => {
     },
     denySchoolCalls: (errcode) => {
       denied = errcode
+    },
+    scriptReads: (target, ...readFaults) => {
+      for (const fault of readFaults) readScript.push({ departmentId: target.departmentId, path: target.path, fault })
+    },
+    omitEmbeddedParents: (...departmentIds) => {
+      omitParents = departmentIds.length === 0
+        ? "all"
+        : new Set([...(omitParents === "all" ? [] : omitParents), ...departmentIds])
     }
   }
 }

@@ -86,7 +86,8 @@ export type Format = Common.Format
  * message) is dropped as it is read and rejects its row, naming the column, so a file of huge cells costs no more
  * memory than any other. JSON files are read whole: above `maxJsonBytes` they are refused; arrays/objects nested
  * deeper than `maxJsonDepth` are refused too (request bodies nest 4 deep). An .xlsx workbook is unzipped whole:
- * above `maxXlsxBytes` it is refused (Excel's own limit, 1,048,576 rows, makes a roster of about 30 MB).
+ * above `maxXlsxBytes` it is refused (Excel's own limit, 1,048,576 rows, makes a roster of about 30 MB), and so is
+ * one whose XML entries unzip to more than `maxXlsxUnzippedBytes` (a zip bomb), counted before anything is parsed.
  *
  * @since 0.1.0
  * @category models
@@ -104,7 +105,10 @@ export const limits: Limits = {
   maxJsonDepth: 32,
   // A workbook is read whole, ~75 MB of memory per MB of .xlsx: 32 MB keeps the worst case near 2.4 GB, under
   // node's default heap limit on most machines, and still holds Excel's largest sheet (~28 MB).
-  maxXlsxBytes: 32 * 1024 * 1024
+  maxXlsxBytes: 32 * 1024 * 1024,
+  // What the workbook may unzip to (a zip bomb is small and unzips to gigabytes): Excel's largest roster sheet unzips
+  // to about 200 MB, and a sheet's XML above 512 MB cannot be held as one string anyway.
+  maxXlsxUnzippedBytes: 400_000_000
 }
 
 /**

@@ -9,7 +9,7 @@
  *   (the spool: the header, as read and resolved to fields, on its first line, then one batch per line), so that
  *   later runs of the input read exactly what this read gave, without parsing CSV again. The spool is whole and
  *   closed before the job ends.
- * - `xlsx`: the same for a sheet of an .xlsx workbook (`xlsxJob.ts`), in the calling thread only.
+ * - `xlsx`: the same for a sheet of an .xlsx workbook (`xlsxJob.ts`) whose bytes the parent read and checked.
  * - `replay`: posts the batches of a spool an earlier `read` wrote, as they are.
  *
  * Messages: `{ rows, header }`, then `{ done: true }` or `{ problem }`. The consumer answers each batch with a credit;
@@ -43,13 +43,12 @@ export type Job =
   }
   | { readonly kind: "replay"; readonly spool: string }
   | {
-    /** A sheet of an .xlsx file, as header and rows of text cells (`xlsxJob.ts`); this thread only. */
+    /** A sheet of an .xlsx file, as header and rows of text cells (`xlsxJob.ts`), from the bytes the parent read. */
     readonly kind: "xlsx"
-    readonly file: string
+    readonly bytes: Uint8Array
     readonly sheet: string | undefined
     readonly layout: Layout
     readonly sizes: Sizes
-    readonly maxFileBytes: number
     readonly spool: string
   }
 
@@ -162,7 +161,7 @@ export const runJob = (job: Job, post: Post): Promise<Problem | undefined> => {
       return import("./xlsxJob.ts").then((x) =>
         spooled(
           job.spool,
-          (emit) => x.readXlsxFile(job.file, job.sheet, job.layout, job.sizes, job.maxFileBytes, emit),
+          (emit) => x.readXlsxFile(job.bytes, job.sheet, job.layout, job.sizes, emit),
           post
         )
       )

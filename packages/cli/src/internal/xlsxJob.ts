@@ -3,14 +3,14 @@
  * rule of a CSV row (blank cells absent, the cell cap, class ids, parents merged) holds for a spreadsheet too. Plain
  * Node, no Effect, like the CSV reader; loaded only when an .xlsx file is read.
  *
- * It runs in the calling thread, never in the CSV worker: `read-excel-file` unzips the file and builds the whole
- * sheet in memory before it hands back a row, so a worker would only move that one-shot parse to another core and
- * then copy every row across; and the sheet is bounded (Excel stops at 1,048,576 rows, and the file size is capped
- * before the unzip).
+ * It runs in the CSV reader's worker thread, always, under a heap limit sized from what the workbook unzips to
+ * (`input/csvRows.ts`): `read-excel-file` builds the whole sheet in memory before it hands back a row, and a tiny
+ * workbook can make that unbounded (one value in cell XFD1048576 pads a million rows to 16,384 cells each). Run out
+ * of that heap, the worker ends and the file is refused in one line; the process never runs out of memory. The bytes
+ * it parses are the ones the parent read once and checked against a zip bomb (`input/xlsxZip.ts`).
  *
  * @internal
  */
-import { statSync } from "node:fs"
 import { readSheet } from "read-excel-file/node"
 import {
   BATCH_ROWS,
@@ -28,21 +28,23 @@ import {
   type Sizes
 } from "./csv.ts"
 import { defaultMapping } from "./input/columns.ts"
-import { formatBytes } from "./text.ts"
 
 /** What `read-excel-file` gives for a cell, numbers left as the text the sheet stores (`parseNumber`). */
 type Cell = string | number | boolean | Date | null | undefined | object
 
 /**
- * A number as Excel stores it (`13800138000`, `1.3800138E10`, `0.30000000000000004`) → the text a person typed and
- * Excel shows: whole numbers in full (a mobile number never becomes `1.38e10` or `13800138000.0`), others to
- * Excel's 15 significant digits.
+ * A number as Excel stores it (`13800138000`, `1.3800138E10`, `13800138000.0`, `0.30000000000000004`) → the text a
+ * person typed and Excel shows: whole numbers in full (a mobile number never becomes `1.38e10` or `13800138000.0`),
+ * others to Excel's 15 significant digits. Digits as the file stores them stay exactly those digits, however many
+ * (a 20-digit id written by a script); a whole number in any other form beyond 2^53 (`1.2345678901234567E+19`) has
+ * lost its last digits, so it stays as stored, which no id, mobile or class id accepts: its row is rejected naming
+ * the field instead of sending digits nobody typed.
  */
 export const numberText = (stored: string): string => {
   if (/^-?\d+$/.test(stored)) return stored
   const n = Number(stored)
   if (!Number.isFinite(n)) return stored
-  if (Number.isInteger(n)) return BigInt(n).toString()
+  if (Number.isInteger(n)) return Number.isSafeInteger(n) ? BigInt(n).toString() : stored
   return String(Number(n.toPrecision(15)))
 }
 
@@ -74,7 +76,7 @@ const refusal = (e: unknown, sheet: string | undefined): Problem => {
     return problem(
       {},
       error.code === "XLS_FILE_NOT_SUPPORTED"
-        ? "is an old Excel 97-2003 (.xls) workbook; save it as an Excel Workbook (.xlsx) or as CSV UTF-8"
+        ? "is an old Excel 97-2003 (.xls) workbook, or a password-protected one; remove the password and save it as an Excel Workbook (.xlsx), or as CSV UTF-8"
         : "is not an .xlsx workbook (it cannot be opened as one); save it from Excel or WPS as .xlsx, or as CSV UTF-8"
     )
   }
@@ -90,30 +92,17 @@ const refusal = (e: unknown, sheet: string | undefined): Problem => {
  * is its row number in the sheet, cells above `maxCellBytes` are emptied and listed.
  */
 export const readXlsxFile = async (
-  file: string,
+  bytes: Uint8Array,
   sheet: string | undefined,
   layout: Layout,
   sizes: Sizes,
-  maxFileBytes: number,
   emit: (rows: Array<RawRow>, header: Header) => Promise<void> | undefined
 ): Promise<Problem | undefined> => {
-  let size: number
-  try {
-    size = statSync(file).size
-  } catch (e) {
-    return problem({}, cannotRead(codeOf(e)))
-  }
-  if (size > maxFileBytes) {
-    return problem(
-      {},
-      `the workbook is ${formatBytes(size)}; dirsync reads .xlsx files of at most ${
-        formatBytes(maxFileBytes)
-      } (it unzips them whole): save the sheet as CSV UTF-8 for larger inputs`
-    )
-  }
   let data: Array<ReadonlyArray<Cell> | undefined>
   try {
-    data = await readSheet(file, sheet ?? 1, { trim: false, parseNumber: (stored: string) => stored }) as Array<
+    // The bytes the parent read and checked (`input/xlsxZip.ts`); `read-excel-file` takes a Buffer, not its view.
+    const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+    data = await readSheet(buffer, sheet ?? 1, { trim: false, parseNumber: numberText }) as Array<
       ReadonlyArray<Cell>
     >
   } catch (e) {

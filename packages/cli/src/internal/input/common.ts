@@ -28,6 +28,7 @@ export interface Limits {
   readonly maxJsonBytes: number
   readonly maxJsonDepth: number
   readonly maxXlsxBytes: number
+  readonly maxXlsxUnzippedBytes: number
 }
 
 /** A user error in an input file; documented where it is public, `Input.InputError`. */

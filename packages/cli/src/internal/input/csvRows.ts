@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { Worker } from "node:worker_threads"
-import type { Header, RawRow } from "../csv.ts"
+import { type Header, isProblem, type RawRow } from "../csv.ts"
 import { type Batch, credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
 import { isErrorColumn } from "./columns.ts"
@@ -37,9 +37,16 @@ const workerUrl = (() => {
   return new URL(`../csvWorker${own.endsWith(".ts") ? ".ts" : ".js"}`, own)
 })()
 
-/** Why the reader that parses `file` failed, in words a user can act on. */
-export const readerDied = (file: string, e: unknown): InputError => {
+/** Why the reader that parses `file` failed, in words a user can act on; `xlsxHeapMb` for a workbook's reader. */
+export const readerDied = (file: string, e: unknown, xlsxHeapMb?: number): InputError => {
   const code = (e as { readonly code?: unknown } | null)?.code
+  if (code === "ERR_WORKER_OUT_OF_MEMORY" && xlsxHeapMb !== undefined) {
+    return inputError(
+      file,
+      {},
+      `the sheet needs more than the ${xlsxHeapMb} MB of memory a workbook of its size is given, so nothing was sent: its cells are spread far apart (one value in a far column or row makes every row that wide and that many rows) or it is not an ordinary roster; copy the roster's cells into a new workbook, or save the sheet as CSV UTF-8`
+    )
+  }
   if (code === "ERR_WORKER_OUT_OF_MEMORY") {
     return inputError(
       file,
@@ -78,16 +85,10 @@ interface Sink {
  * The reader in a worker thread, so that parsing uses the second core while this thread validates and sends. A
  * reader that dies is the file's problem as far as the user can act on it: one line naming the file.
  */
-const inWorker = (file: string, job: Job, limits: Limits, sink: Sink): Reader => {
+const inWorker = (file: string, job: Job, heapMb: number, sink: Sink): Reader => {
   const w = new Worker(workerUrl, {
     workerData: job,
-    // The reader holds a batch or two (bounded by rows and by bytes) and one record of at most maxRecordBytes. That
-    // record exists as the parser's bytes, a UTF-16 string and its JSON copy: 16 MB of heap per MB of record leaves
-    // room to spare.
-    resourceLimits: {
-      maxYoungGenerationSizeMb: 8,
-      maxOldGenerationSizeMb: 64 + Math.ceil(limits.maxRecordBytes / 65536)
-    }
+    resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: heapMb }
   })
   let settled = false
   w.on("message", (message: WorkerMessage) => {
@@ -103,7 +104,7 @@ const inWorker = (file: string, job: Job, limits: Limits, sink: Sink): Reader =>
   })
   w.on("error", (e) => {
     settled = true
-    sink.fail(readerDied(file, e))
+    sink.fail(readerDied(file, e, job.kind === "xlsx" ? heapMb : undefined))
   })
   w.on("exit", (code) => {
     if (!settled) {
@@ -158,7 +159,7 @@ export const workerFromBytes = smallInputBytes
 const fromReader = (
   file: string,
   job: Job,
-  limits: Limits,
+  heapMb: number,
   inThisThread: () => boolean,
   sameAsFirstRun: boolean
 ): Stream.Stream<RawBatch, InputError> =>
@@ -174,7 +175,7 @@ const fromReader = (
             end: () => Queue.endUnsafe(queue),
             fail: (error) => Queue.failCauseUnsafe(queue, Cause.fail(error))
           }
-          reader = inThisThread() ? inThread(file, job, sink) : inWorker(file, job, limits, sink)
+          reader = inThisThread() ? inThread(file, job, sink) : inWorker(file, job, heapMb, sink)
           return reader
         }),
         (r) => Effect.promise(r.stop)
@@ -189,31 +190,64 @@ const fromReader = (
   })
 
 /**
+ * The CSV reader's heap: it holds a batch or two (bounded by rows and by bytes) and one record of at most
+ * maxRecordBytes. That record exists as the parser's bytes, a UTF-16 string and its JSON copy: 16 MB of heap per MB
+ * of record leaves room to spare.
+ */
+const csvHeapMb = (limits: Limits) => 64 + Math.ceil(limits.maxRecordBytes / 65536)
+
+/**
+ * The .xlsx reader's heap, from what the workbook unzips to (`xlsxZip.ts`): `read-excel-file` holds the sheet's XML
+ * as a string and the whole sheet as rows. A roster sheet took less than 4 bytes of heap per byte unzipped (200,000
+ * rows: 38 MB unzipped, read within a 128 MB heap); a sheet that needs far more than that spreads a few cells over
+ * millions of empty ones.
+ */
+export const xlsxHeapMb = (unzippedBytes: number): number => 256 + Math.ceil((4 * unzippedBytes) / (1024 * 1024))
+
+/**
  * The batches of a CSV file or an .xlsx sheet, read once per run (see `spool.ts`): header checked, blank rows
- * skipped (still counted). The first run parses the file (a large CSV file in a worker thread), which also writes
- * the spool; later runs replay the spool's batches, marked `sameAsFirstRun`.
+ * skipped (still counted). The first run parses the file (a large CSV file, and every workbook, in a worker thread),
+ * which also writes the spool; later runs replay the spool's batches, marked `sameAsFirstRun`.
  */
 export const batches = (ctx: Context, spool: Spool): Stream.Stream<RawBatch, InputError> => {
   const { file, layout, limits } = ctx
   const sizes = { maxRecordBytes: limits.maxRecordBytes, maxCellBytes: limits.maxCellBytes, mapping: ctx.mapping }
   const xlsx = ctx.format === "xlsx"
   // Decided once, from the user's file, when its first read starts: the spool's replays follow the same choice.
-  // A workbook is read in this thread (`xlsxJob.ts` says why), and so are its replays.
+  // A workbook's replays are read in this thread: its spool is the rows, as small as a CSV file's.
   let small: boolean | undefined
   const inThisThread = () => (small ??= xlsx || isSmall(fileBytes(file), ctx.csvWorkerFromBytes ?? workerFromBytes))
   let warned = false
+  const first = (path: string): Stream.Stream<RawBatch, InputError> => {
+    if (!xlsx) {
+      return fromReader(
+        file,
+        { kind: "read", file, layout, sizes, spool: path },
+        csvHeapMb(limits),
+        inThisThread,
+        false
+      )
+    }
+    // The workbook is read once here and checked before a parser sees it; the worker parses these very bytes.
+    return Stream.unwrap(Effect.promise(async () => {
+      const { readWorkbook, unzippedBytes } = await import("./xlsxZip.ts")
+      const bytes = await readWorkbook(file, limits.maxXlsxBytes)
+      if (isProblem(bytes)) return Stream.fail(inputError(file, bytes.where, bytes.text))
+      const unzipped = await unzippedBytes(bytes, limits.maxXlsxUnzippedBytes)
+      if (typeof unzipped !== "number") return Stream.fail(inputError(file, unzipped.where, unzipped.text))
+      return fromReader(
+        file,
+        { kind: "xlsx", bytes, sheet: ctx.sheet, layout, sizes, spool: path },
+        xlsxHeapMb(unzipped),
+        () => false,
+        false
+      )
+    }))
+  }
   return readOnce(
     spool,
     (path) =>
-      fromReader(
-        file,
-        xlsx
-          ? { kind: "xlsx", file, sheet: ctx.sheet, layout, sizes, maxFileBytes: limits.maxXlsxBytes, spool: path }
-          : { kind: "read", file, layout, sizes, spool: path },
-        limits,
-        inThisThread,
-        false
-      ).pipe(Stream.tap((batch) =>
+      first(path).pipe(Stream.tap((batch) =>
         Effect.sync(() => {
           if (warned) return
           warned = true
@@ -221,7 +255,7 @@ export const batches = (ctx: Context, spool: Spool): Stream.Stream<RawBatch, Inp
           if (extra.length > 0) ctx.onWarning?.(extraWarning(file, extra))
         })
       )),
-    (path) => fromReader(file, { kind: "replay", spool: path }, limits, inThisThread, true)
+    (path) => fromReader(file, { kind: "replay", spool: path }, csvHeapMb(limits), inThisThread, true)
   )
 }
 

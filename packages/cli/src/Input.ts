@@ -349,7 +349,7 @@ export const read = (
           )
       )
     }
-    const parsedMap = map === undefined ? { map: {} } : Columns.parseMap(layout, map)
+    const parsedMap = map === undefined ? { map: {}, names: {} } : Columns.parseMap(layout, map)
     if ("error" in parsedMap) return Stream.fail(Common.inputError(name, {}, parsedMap.error))
     // Standard input is copied once into a private file of its own; everything after reads that file like any other.
     const stdinCopy = stdin ? Spool.make({ fs, scope, file: STDIN, directory: tempDirectory }) : undefined
@@ -362,7 +362,7 @@ export const read = (
         csvWorkerFromBytes,
         format,
         sheet,
-        mapping: { map: parsedMap.map, ignoreExtra: ignoreExtraColumns ?? format === "xlsx" },
+        mapping: { map: parsedMap.map, names: parsedMap.names, ignoreExtra: ignoreExtraColumns ?? format === "xlsx" },
         onWarning: onWarning === undefined
           ? undefined
           : (line) => onWarning(stdin ? `${STDIN}${line.slice(path.length)}` : line)
@@ -390,6 +390,16 @@ export const read = (
       }
     }
     if (stdinCopy === undefined) return open(file)
+    // Standard input left on the terminal waits, silently, for a roster to be typed: said at once instead.
+    if (process.stdin.isTTY === true) {
+      return Stream.fail(
+        Common.inputError(
+          STDIN,
+          {},
+          "is a terminal, not a file: pipe the roster in (export-roster | dirsync … - --format csv, or … - < roster.csv), or give the file's path instead of -"
+        )
+      )
+    }
     const source = yield* Effect.cached(
       Effect.flatMap(stdinCopy.path, (path) =>
         Effect.as(

@@ -292,6 +292,15 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       // Holding the lock, no live run writes this report: a temporary directory beside it is a killed run's.
       yield* Report.removeLeftovers(flags.report)
     }
+    // Two runs writing one failures file: the second is refused before it sends, as for the report.
+    if (flags.failures !== undefined) {
+      const lockOn = yield* fs.realPath(flags.failures).pipe(Effect.orElseSucceed(() => flags.failures!))
+      yield* FileLock.acquire(lockOn, { what: "failures file" }).pipe(
+        Effect.mapError((e) => CliExit.usage(`failures file ${Terminal.safe(e.path)}: ${e.message}`))
+      )
+      // Holding the lock, no live run writes this file: a temporary one beside it is a killed run's.
+      yield* Failures.removeLeftovers(flags.failures)
+    }
     const writer = flags.report === undefined ? undefined : yield* Effect.acquireRelease(
       Report.makeWriter({
         path: flags.report,

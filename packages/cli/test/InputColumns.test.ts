@@ -225,6 +225,91 @@ describe("Input", () => {
         })
       }).pipe(Effect.provide(NodeServices.layer)))
 
+    it.effect("the --map a two-alias refusal suggests settles it: the column it names is read, the other skipped", () =>
+      Effect.gen(function*() {
+        const file = yield* csvFile("学号,Student ID,name\ns1,old-id,甲\n")
+        assert.include(yield* failure(file, "students"), `or say which with --map 'student_userid=学号'`)
+        assert.deepStrictEqual(yield* read(file, "students", { map: "student_userid=学号" }), {
+          rows: [{ row: 1, value: { student_userid: "s1", name: "甲" } }],
+          warnings: [
+            `${file}: skipped column "Student ID" (no field of this command; --map 'field=Column' reads one as a field)`
+          ]
+        })
+      }).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a --map column the header does not have is refused, naming it and the header's columns", () =>
+      Effect.gen(function*() {
+        const file = yield* csvFile("学号,name\ns1,甲\n")
+        assert.strictEqual(
+          yield* failure(file, "students", { map: "mobile=Phone No" }),
+          `line 1: --map names column "Phone No" (for mobile), which the header does not have; its columns: "学号", "name"`
+        )
+      }).pipe(Effect.provide(NodeServices.layer)))
+
+    it("a --map column name with a comma is said to be impossible (no quoting); one with = is read", () => {
+      assert.strictEqual(
+        Input.parseMap("students", "name=Last, First"),
+        `--map: "First" is not field=Column, e.g. --map 'name=姓名,student_userid=学号'; --map splits at every comma and has no quoting, so a column whose name holds a comma cannot be named: rename the column in the file`
+      )
+      assert.isUndefined(Input.parseMap("students", "name=姓名=name"))
+    })
+
+    it.effect("header titles with a zero-width space, a byte order mark or full-width letters name their field", () =>
+      Effect.gen(function*() {
+        const file = yield* xlsx([{
+          sheet: "s",
+          data: [["\u200b学号", "\ufeffName", "ＭＯＢＩＬＥ", "班\u200d级"], ["s1", "甲", "13800138000", "1"]]
+        }])
+        assert.deepStrictEqual(yield* read(file, "students"), {
+          rows: [{ row: 1, value: { student_userid: "s1", name: "甲", mobile: "13800138000", department: [1] } }],
+          warnings: []
+        })
+      }).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("an error column in a file that is no failures file is skipped, and the warning says so", () =>
+      Effect.gen(function*() {
+        const file = yield* csvFile("学号,姓名,error_message\ns1,甲,note\n")
+        assert.deepStrictEqual((yield* read(file, "students")).warnings, [
+          `${file}: skipped column "error_message" (no field of this command; --map 'field=Column' reads one as a field; error_field, error_code, error_message are the columns a --failures file adds, always skipped)`
+        ])
+      }).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a 16,384-column header: the warning and the refusal each name ten columns, then how many more", () =>
+      Effect.gen(function*() {
+        const names = Array.from({ length: 16_383 }, (_, i) => `c${i}`)
+        const file = yield* csvFile(`学号,${names.join(",")}\ns1${",".repeat(16_383)}\n`)
+        const ten = names.slice(0, 10).map((n) => `"${n}"`).join(", ")
+        assert.deepStrictEqual((yield* read(file, "students", { ignoreExtraColumns: true })).warnings, [
+          `${file}: skipped columns ${ten} … and 16,373 more (no field of this command; --map 'field=Column' reads one as a field)`
+        ])
+        assert.include(
+          yield* failure(file, "students"),
+          `line 1: unknown columns ${ten} … and 16,373 more in the header`
+        )
+      }).pipe(Effect.provide(NodeServices.layer)))
+
+    it.effect("a failures file: the ' before a formula character is taken off; an unknown outcome's row is refused", () =>
+      Effect.gen(function*() {
+        const file = yield* csvFile(
+          "学号,姓名,手机,error_field,error_code,error_message\n" +
+            "s1,'=1+1,'+8613800138000,,ItemRejected 60111,x\n" +
+            "s2,''quoted,,,OutcomeUnknown -1,x\n" +
+            "s3,甲,,,,x\n"
+        )
+        const rows = yield* Effect.scoped(Effect.flatMap(Input.read(file, "students"), Stream.runCollect))
+        assert.deepStrictEqual(rows.map(({ row, value }) => ({ row, value })), [
+          { row: 1, value: { student_userid: "s1", name: "=1+1", mobile: "+8613800138000" } },
+          { row: 2, value: { student_userid: "s2", name: "'quoted" } },
+          { row: 3, value: { student_userid: "s3", name: "甲" } }
+        ])
+        assert.deepStrictEqual(rows.map((r) => r.problems?.map((p) => p.field)), [undefined, ["error_code"], undefined])
+        // A file that is no failures file keeps its cells exactly as written.
+        const plain = yield* csvFile("学号,姓名\ns1,'=1+1\n")
+        assert.deepStrictEqual((yield* read(plain, "students")).rows, [
+          { row: 1, value: { student_userid: "s1", name: "'=1+1" } }
+        ])
+      }).pipe(Effect.provide(NodeServices.layer)))
+
     it.effect("departments and parents have their own aliases", () =>
       Effect.gen(function*() {
         const departments = yield* csvFile("部门ID,部门名称,上级部门ID,是否创建部门群\nd1,一年级,0,1\n")

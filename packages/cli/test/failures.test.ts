@@ -2,13 +2,18 @@
  * End to end, as an admin uses it: an Excel sheet with the import template's Chinese headers goes through, standard
  * input is read, and `--failures` writes the rows to fix in the input's own format, which, fixed, go through.
  */
+import * as Input from "@dirsync/cli/Input"
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { dirname } from "node:path"
 import { readSheet } from "read-excel-file/node"
 import { afterAll } from "vitest"
 import writeXlsxFile from "write-excel-file/node"
-import { assertExit, assertNoStackTrace, bin, dirsync, finish, readReport, tempDir } from "./e2eHelpers.ts"
+import { assertExit, assertNoStackTrace, bin, dirsync, finish, readReport, start, tempDir } from "./e2eHelpers.ts"
 
 const dir = tempDir()
 afterAll(() => dir.remove())
@@ -24,6 +29,18 @@ const withStdin = (args: ReadonlyArray<string>, input: string) => {
 }
 
 const summaryOf = (report: string) => readReport(report).summary
+
+/** 1 … n. */
+const many = (n: number) => Array.from({ length: n }, (_, i) => i + 1)
+
+/** The row values dirsync reads from `file` (a failures file read back). */
+const valuesOf = (file: string) =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(Input.read(file, "students"), Stream.runCollect)).pipe(
+      Effect.map((rows) => rows.map((r) => r.value)),
+      Effect.provide(NodeServices.layer)
+    )
+  )
 
 describe("dirsync wecom students update (inputs admins have)", () => {
   it("an .xlsx with Chinese headers, a remark column and empty trailing header cells is applied, with one warning", async () => {
@@ -181,6 +198,210 @@ describe("dirsync wecom students update (inputs admins have)", () => {
     )
     assertExit(bad, 2)
     assert.include(bad.stderr, `standard input: line 1: unknown column "nmae" (did you mean "name"?)`)
+  })
+
+  it("cells Excel would run as formulas get a ' in CSV and .xlsx failures files, and go back in exactly", async () => {
+    const file = dir.write(
+      "formulas.csv",
+      "student_userid,name,mobile\nq1,\"=HYPERLINK(\"\"http://x\"\")\",+8613800138000\nq2,@SUM(1),-5\nq3,'quoted,13800138000\n"
+    )
+    const failures = dir.path("formulas-failures.csv")
+    assertExit(
+      await dirsync([
+        "wecom",
+        "students",
+        "update",
+        file,
+        "--sandbox",
+        "--faults",
+        "script=60111",
+        "--failures",
+        failures
+      ]),
+      3
+    )
+    const lines = readFileSync(failures, "utf8").replace(/^\uFEFF/, "").trimEnd().split("\r\n")
+    assert.deepStrictEqual(lines.slice(1).map((l) => l.split(",").slice(0, 3)), [
+      ["q1", `"'=HYPERLINK(""http://x"")"`, "'+8613800138000"],
+      ["q2", "'@SUM(1)", "'-5"],
+      ["q3", "''quoted", "13800138000"]
+    ])
+    const original = [
+      { student_userid: "q1", name: `=HYPERLINK("http://x")`, mobile: "+8613800138000" },
+      { student_userid: "q2", name: "@SUM(1)", mobile: "-5" },
+      { student_userid: "q3", name: "'quoted", mobile: "13800138000" }
+    ]
+    assert.deepStrictEqual(await valuesOf(failures), original)
+
+    const book = dir.path("formulas.xlsx")
+    await writeXlsxFile([
+      ["学号", "姓名", "手机"],
+      ...original.map((r) => [r.student_userid, r.name, r.mobile])
+    ]).toFile(book)
+    const bookFailures = dir.path("formulas-failures.xlsx")
+    assertExit(
+      await dirsync([
+        "wecom",
+        "students",
+        "update",
+        book,
+        "--sandbox",
+        "--faults",
+        "script=60111",
+        "--failures",
+        bookFailures
+      ]),
+      3
+    )
+    assert.deepStrictEqual((await readSheet(bookFailures)).slice(1).map((r) => r.slice(0, 3)), [
+      ["q1", `'=HYPERLINK("http://x")`, "'+8613800138000"],
+      ["q2", "'@SUM(1)", "'-5"],
+      ["q3", "''quoted", "13800138000"]
+    ])
+    assert.deepStrictEqual(await valuesOf(bookFailures), original)
+  })
+
+  it("rows whose outcome is unknown say to check first, and fed back blindly are refused, not sent again", async () => {
+    const file = dir.write("unknown.csv", "student_userid,new_student_userid,name\nu1,u1-new,甲\nu2,,乙\nu3,,\n")
+    const failures = dir.path("unknown-failures.csv")
+    const report = dir.path("unknown-report.json")
+    // "System busy" on every try: WeCom may or may not have applied the chunk.
+    const busy = "script=" + Array.from({ length: 10 }, () => "-1").join(";")
+    const first = await dirsync([
+      "wecom",
+      "students",
+      "update",
+      file,
+      "--sandbox",
+      "--faults",
+      busy,
+      "--failures",
+      failures,
+      "--report",
+      report
+    ])
+    assertExit(first, 3)
+    const summary = summaryOf(report)
+    const rows = readFileSync(failures, "utf8").replace(/^\uFEFF/, "").trimEnd().split("\r\n").slice(1)
+    assert.strictEqual(rows.length, summary.rejected + summary.failed + summary.skipped)
+    assert.strictEqual(rows.length, 3)
+    for (const row of rows) {
+      assert.include(row, ",OutcomeUnknown -1,")
+      assert.include(row, "OUTCOME UNKNOWN, it may already have been applied: check this row at the vendor")
+    }
+    const again = dir.path("unknown-again.json")
+    assertExit(await dirsync(["wecom", "students", "update", failures, "--sandbox", "--report", again]), 3)
+    const r = readReport(again)
+    assert.deepStrictEqual(r.summary, { total: 3, applied: 0, rejected: 3, failed: 0, skipped: 0 })
+    assert.include(r.items[0]!.message, "error_code says OutcomeUnknown")
+    // Checked at the vendor, the admin clears the marks: the rows go.
+    writeFileSync(failures, readFileSync(failures, "utf8").replaceAll(",OutcomeUnknown -1,", ",,"))
+    assertExit(await dirsync(["wecom", "students", "update", failures, "--sandbox"]), 0)
+  })
+
+  it("a run cut short: every row not applied is in the failures file once, for CSV, JSON and long-format parents", async () => {
+    // The second call is refused for good (48001): the run aborts; 100 rows applied, one rejected, the rest unsent.
+    const csv = dir.write(
+      "cut.csv",
+      `student_userid,name,mobile\n${many(250).map((i) => `c${i},甲${i},${i === 7 ? "bad" : ""}`).join("\n")}\n`
+    )
+    const json = dir.write(
+      "cut.json",
+      JSON.stringify({
+        students: many(250).map((i) => ({ student_userid: `j${i}`, ...(i === 7 ? { mobile: "x" } : {}) }))
+      })
+    )
+    // Parent p1 spans three lines, one of them the last of the file.
+    const parents = dir.write(
+      "cut-parents.csv",
+      `parent_userid,mobile,student_userid,relation\np1,13800000001,s0,爸爸\n${
+        many(150).map((i) => `p${i + 1},138${String(i).padStart(8, "0")},s${i},妈妈`).join("\n")
+      }\np1,13800000001,s1,爸爸\n`
+    )
+    for (
+      const [input, name, command] of [
+        [csv, "cut-f.csv", "students"],
+        [json, "cut-f.json", "students"],
+        [parents, "cut-parents-f.csv", "parents"]
+      ] as const
+    ) {
+      const failures = dir.path(name)
+      const report = dir.path(`${name}.report.json`)
+      const result = await dirsync([
+        "wecom",
+        command,
+        "update",
+        input,
+        "--sandbox",
+        "--faults",
+        "script=0;48001",
+        "--failures",
+        failures,
+        "--report",
+        report
+      ])
+      assertExit(result, 1)
+      const s = summaryOf(report)
+      const text = readFileSync(failures, "utf8")
+      const rows = name.endsWith(".json")
+        ? (JSON.parse(text) as { students: Array<unknown> }).students.length
+        : text.replace(/^\uFEFF/, "").trimEnd().split("\r\n").length - 1
+      assert.strictEqual(rows, s.rejected + s.failed + s.skipped, `${name}: ${JSON.stringify(s)}`)
+      assert.isAbove(s.applied, 0)
+    }
+  })
+
+  it("--failures - and --journal - are refused before anything is sent; a second run on one failures file too", async () => {
+    const file = dir.write("dash.csv", "student_userid\nd1\n")
+    const failures = await dirsync(["wecom", "students", "update", file, "--sandbox", "--failures", "-"])
+    assertExit(failures, 2)
+    assertNoStackTrace(failures)
+    assert.include(failures.stderr, "--failures - : the failures file is written whole once the run ends")
+    const journal = await dirsync(["wecom", "students", "update", file, "--sandbox", "--journal", "-"])
+    assertExit(journal, 2)
+    assert.include(journal.stderr, "--journal - : a journal is a file a later run reads again")
+    assert.isFalse(existsSync("-"))
+
+    const path = dir.path("shared-failures.csv")
+    const slow = start([
+      "wecom",
+      "students",
+      "update",
+      file,
+      "--sandbox",
+      "--faults",
+      "latency=3000",
+      "--failures",
+      path
+    ])
+    while (!existsSync(`${path}.lock`)) await new Promise((r) => setTimeout(r, 20))
+    const second = await dirsync(["wecom", "students", "update", file, "--sandbox", "--failures", path])
+    assertExit(second, 2)
+    assert.include(second.stderr, "the failures file is in use by another run")
+    assertExit(await finish(slow), 0)
+    assert.strictEqual(statSync(path).mode & 0o777, 0o600)
+  })
+
+  it("a temporary failures file a killed run left is removed; none is left beside the file", async () => {
+    const file = dir.write("left.csv", "student_userid\nl1\n")
+    const path = dir.path("left-failures.csv")
+    const leftover = dir.path(".left-failures.csv.dirsync-4242-0123456789abcdef.tmp")
+    writeFileSync(leftover, "student_userid\nsecret-row\n")
+    assertExit(await dirsync(["wecom", "students", "update", file, "--sandbox", "--failures", path]), 0)
+    assert.isFalse(existsSync(leftover))
+    assert.deepStrictEqual(readdirSync(dirname(path)).filter((n) => n.startsWith(".left-failures")), [])
+  })
+
+  it("standard input on a terminal is refused at once, not waited on", async () => {
+    const child = spawn(
+      "script",
+      ["-qfec", `${process.execPath} ${bin} wecom students update - --format csv --dry-run`, "/dev/null"],
+      { stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, NO_COLOR: "1" } }
+    )
+    // The pipe into script stays open: only the refusal ends the run.
+    const result = await finish(child, 20_000)
+    child.stdin.end()
+    assert.include(result.stdout + result.stderr, "standard input: is a terminal, not a file: pipe the roster in")
   })
 
   it("a --map naming no field is a usage error suggesting the closest one", async () => {

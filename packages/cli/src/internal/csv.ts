@@ -6,7 +6,7 @@
 import { parse as csvParser } from "csv-parse"
 import { once } from "node:events"
 import { createReadStream } from "node:fs"
-import { defaultMapping, type Mapping, resolve } from "./input/columns.ts"
+import { defaultMapping, type Mapping, resolve, unescapeCell } from "./input/columns.ts"
 import { firstInvalidUtf8, formatBytes, fsWords, isUtf8 } from "./text.ts"
 
 /** Which command's input a file holds; decides the CSV columns and the JSON body key. */
@@ -93,6 +93,8 @@ export interface Header {
   readonly header: ReadonlyArray<string>
   /** Columns up to the last named one: a row may stop there (the rest are a spreadsheet's empty columns). */
   readonly named: number
+  /** A failures file (all three error columns): its cells carry the `'` the failures file put before formulas. */
+  readonly failures?: boolean | undefined
 }
 
 interface CsvState {
@@ -172,7 +174,9 @@ export const checkHeader = (
   if ("problem" in resolved) return problem({ line }, resolved.problem)
   let named = record.length
   while (named > 0 && record[named - 1]!.trim().length === 0) named--
-  return { columns: resolved.columns, header: record, named }
+  return resolved.failures
+    ? { columns: resolved.columns, header: record, named, failures: true }
+    : { columns: resolved.columns, header: record, named }
 }
 
 const csvFailure = (state: CsvState, maxRecordBytes: number, e: unknown): Problem => {
@@ -272,8 +276,8 @@ const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number, mappi
   // Whether this record holds the first invalid byte (records before it are clean; the file fails here).
   const invalid = state.firstInvalid !== undefined && state.firstInvalid >= from &&
     state.firstInvalid < record.info.bytes
-  const cells = record.record
   if (state.header === undefined) {
+    const cells = record.record
     if (isBlank(cells) && !invalid) return undefined
     const header = checkHeader(layout, cells, start, !invalid, mapping)
     if (isProblem(header)) return header
@@ -281,8 +285,9 @@ const makeAccept = (layout: Layout, state: CsvState, maxCellBytes: number, mappi
     return undefined
   }
   const row = ++state.row
-  if (isBlank(cells) && !invalid) return undefined
+  if (isBlank(record.record) && !invalid) return undefined
   const { header, named } = state.header
+  const cells = state.header.failures === true ? record.record.map(unescapeCell) : record.record
   if (cells.length > header.length || cells.length < named) {
     return problem(
       { row, line: start },

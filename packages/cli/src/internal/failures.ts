@@ -9,15 +9,26 @@
  * applied, which its message says) and skipped ones (not sent because the run stopped, or because a row they depend
  * on did not apply).
  *
- * The file is written beside its final path and renamed into place, so a reader never sees half of it.
+ * Rows whose outcome is unknown (`OutcomeUnknown`: the vendor may have applied them; `Unverified`: an earlier run sent
+ * them and it could not be checked) are in the file, since they were not known to apply, but their `error_message`
+ * opens with what to do first, and the readers refuse such a row fed back while its `error_code` still says so
+ * (`input/columns.ts`, `heldBack`): a rename or a Feishu `batch_add` sent again blindly fails or applies twice.
+ *
+ * Cells that a spreadsheet would run as a formula (they start with `=`, `+`, `-`, `@`, a tab or a carriage return,
+ * OWASP's list) are written with a `'` before them, and so is a cell that starts with `'` itself; the readers take
+ * that one `'` off again in a file with the three error columns, so a mobile `+8613800138000` goes back in as it was.
+ *
+ * The file is written beside its final path under a name of its own (created exclusively, never through a link
+ * planted there) and renamed into place, so a reader never sees half of it.
  */
 import { Outcome } from "@dirsync/core"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
 import type * as Input from "../Input.ts"
 import { describeError } from "./files.ts"
-import { errorColumns, fieldsOf, isErrorColumn } from "./input/columns.ts"
+import { errorColumns, escapeCell, fieldsOf, isErrorColumn, unknownOutcomeCodes } from "./input/columns.ts"
 import { scrub } from "./terminal.ts"
 
 /** What a failures file says about one row. */
@@ -44,6 +55,11 @@ const knownFields: ReadonlySet<string> = new Set([
   "children"
 ])
 
+/** What an unknown outcome's row says first: sent again blindly, a rename fails or a Feishu department doubles. */
+export const checkFirst = "OUTCOME UNKNOWN, it may already have been applied: check this row at the vendor (or run " +
+  "the original file again with --resume and its --journal, which checks it first); to send it again anyway, clear " +
+  "its error_code cell, or dirsync refuses the row."
+
 /** Row → what went wrong, for the rows of the failures file. */
 export const collector = () => {
   const rows = new Map<number, Failure>()
@@ -52,10 +68,11 @@ export const collector = () => {
     add: (o: Outcome.RowOutcome): void => {
       if (!belongs(o)) return
       const reason = o.reason ?? o.status
+      const unknown = unknownOutcomeCodes.includes(reason)
       const failure: Failure = {
         field: fieldOf(o),
         code: o.code === undefined ? reason : `${reason} ${o.code}`,
-        message: scrub(o.message ?? o.status)
+        message: (unknown ? `${checkFirst} ` : "") + scrub(o.message ?? o.status)
       }
       for (const row of o.rows ?? [o.row]) rows.set(row, failure)
     }
@@ -65,7 +82,7 @@ export const collector = () => {
 /** A CSV cell: quoted when it must be (a comma, a quote, a line break, or spaces a reader would trim). */
 const csvCell = (cell: string): string => /[",\r\n]|^\s|\s$/.test(cell) ? `"${cell.replaceAll("\"", "\"\"")}"` : cell
 
-const csvLine = (cells: ReadonlyArray<string>) => `${cells.map(csvCell).join(",")}\r\n`
+const csvLine = (cells: ReadonlyArray<string>) => `${cells.map((c) => csvCell(escapeCell(c))).join(",")}\r\n`
 
 /** The header with the error columns at its end (an earlier failures file's are replaced, not repeated). */
 const withErrorColumns = (header: ReadonlyArray<string>) => {
@@ -111,7 +128,9 @@ const content = (
             try: () =>
               import("write-excel-file/node").then(({ default: writeXlsxFile }) =>
                 // Every cell as text, so a mobile number stays the digits it was, not a number Excel reformats.
-                writeXlsxFile(rows.map((r) => r.map((value) => ({ value, type: String }))), { sheet: "failures" })
+                writeXlsxFile(rows.map((r) => r.map((c) => ({ value: escapeCell(c), type: String }))), {
+                  sheet: "failures"
+                })
                   .toBuffer()
               ),
             catch: (e) => e instanceof Error ? e : new Error(String(e))
@@ -147,6 +166,34 @@ const content = (
   }
 }
 
+/** The name of a temporary failures file beside `path` (`.failed.csv.dirsync-<pid>-<random>.tmp`). */
+const tempPrefix = (path: string) => {
+  const slash = path.lastIndexOf("/")
+  return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.dirsync-`
+}
+
+const TEMP = /^\.(.+)\.dirsync-\d+-[0-9a-f]{16}\.tmp$/
+
+/**
+ * Removes the temporary files a killed run left beside `path` (they hold names and mobile numbers). Only while the
+ * failures file's lock is held: then no live run writes one there.
+ */
+export const removeLeftovers = (path: string): Effect.Effect<number, never, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const slash = path.lastIndexOf("/")
+    const dir = slash < 0 ? "." : slash === 0 ? "/" : path.slice(0, slash)
+    const base = path.slice(slash + 1)
+    const names = yield* fs.readDirectory(dir).pipe(Effect.orElseSucceed((): Array<string> => []))
+    let removed = 0
+    for (const name of names) {
+      if (TEMP.exec(name)?.[1] !== base) continue
+      const gone = yield* fs.remove(`${dir}/${name}`).pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+      if (gone) removed++
+    }
+    return removed
+  })
+
 /**
  * Writes the failures file at `path` (beside it first, then renamed into place) and returns how many rows it holds.
  * A run without such rows writes a file without rows, so an older failures file never passes for this run's.
@@ -160,9 +207,10 @@ export const write = (
     if (original === undefined) return yield* Effect.fail("the input's rows are not available")
     const fs = yield* FileSystem.FileSystem
     const bytes = yield* content(original, failures).pipe(Effect.mapError((e) => e.message))
-    const slash = path.lastIndexOf("/")
-    const temp = `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.${process.pid}.tmp`
-    yield* fs.writeFile(temp, bytes, { mode: 0o600 }).pipe(
+    // A name of its own (two runs in one process, or in two, never share one), created exclusively: a file or a
+    // symbolic link already there is never written through (it could point at any file), and the 0600 mode holds.
+    const temp = `${tempPrefix(path)}${process.pid}-${randomBytes(8).toString("hex")}.tmp`
+    yield* fs.writeFile(temp, bytes, { mode: 0o600, flag: "wx" }).pipe(
       Effect.andThen(fs.rename(temp, path)),
       Effect.onError(() => Effect.ignore(fs.remove(temp, { force: true }))),
       Effect.mapError(describeError)

@@ -135,6 +135,17 @@ export const checkRunPaths = (paths: RunPaths): Effect.Effect<void, CliExit.CliE
         }
         return true
       })
+    // `-` is standard output only for the report; a journal or failures file named `-` would be a file called "-".
+    if (paths.journal === "-") {
+      return yield* CliExit.usage(
+        `--journal - : a journal is a file a later run reads again (--resume), not standard output; give it a path`
+      )
+    }
+    if (paths.failures === "-") {
+      return yield* CliExit.usage(
+        `--failures - : the failures file is written whole once the run ends, not to standard output; give it a path (--report - prints the report)`
+      )
+    }
     // A journal resumes a run by reading its input again; standard input is gone once read.
     if (paths.input === "-" && paths.journal !== undefined) {
       return yield* CliExit.usage(

@@ -27,7 +27,7 @@ import {
   type RawRow,
   type Sizes
 } from "./csv.ts"
-import { defaultMapping } from "./input/columns.ts"
+import { defaultMapping, unescapeCell } from "./input/columns.ts"
 
 /** What `read-excel-file` gives for a cell, numbers left as the text the sheet stores (`parseNumber`). */
 type Cell = string | number | boolean | Date | null | undefined | object
@@ -137,6 +137,8 @@ export const readXlsxFile = async (
     }
     const kept = cells.length > width ? cells.slice(0, width) : cells
     while (kept.length < width) kept.push("")
+    // A failures file's cells carry the `'` it put before what a spreadsheet would run as a formula.
+    if (header.failures === true) { for (let c = 0; c < kept.length; c++) kept[c] = unescapeCell(kept[c]!) }
     batch.push(dropOversized(row, line, kept, sizes.maxCellBytes))
     emitted++
     if (batch.length >= BATCH_ROWS) {

@@ -15,18 +15,66 @@ import type { Layout } from "../csv.ts"
  */
 export const errorColumns: ReadonlyArray<string> = ["error_field", "error_code", "error_message"]
 
+/**
+ * The outcomes a failures file marks in `error_code` as unknown: the vendor may have applied the row (or an earlier
+ * run sent it and it could not be checked). A row fed back while its `error_code` still says so is refused
+ * ({@link heldBack}): sent again blindly, a rename fails or a Feishu `batch_add` makes a second department.
+ */
+export const unknownOutcomeCodes: ReadonlyArray<string> = ["OutcomeUnknown", "Unverified"]
+
+/**
+ * In a failures file (a header with all three {@link errorColumns}), the pseudo-field of the `error_code` column: the
+ * row mappers take it out of the row and refuse the row when it names an unknown outcome ({@link heldBack}).
+ */
+export const ERROR_CODE = "error_code"
+
+/**
+ * Takes the failures file's `error_code` out of a row's cells: the problem that refuses the row when it names an
+ * unknown outcome, else undefined.
+ */
+export const heldBack = (cells: Record<string, unknown>): { field: string; message: string } | undefined => {
+  const code = cells[ERROR_CODE]
+  if (code === undefined) return undefined
+  delete cells[ERROR_CODE]
+  const reason = typeof code === "string" ? code.trim().split(/\s/)[0]! : ""
+  return unknownOutcomeCodes.includes(reason)
+    ? {
+      field: ERROR_CODE,
+      message:
+        `says ${reason}: an earlier run sent this row and may have applied it; check it at the vendor, then clear the error_code cell to send it again`
+    }
+    : undefined
+}
+
+/**
+ * A failures file's cell as written: one that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`,
+ * `@`, a tab or a carriage return: OWASP's list) gets a `'` before it, and so does one that starts with `'`, so that
+ * {@link unescapeCell} gives back exactly the cell.
+ */
+export const escapeCell = (cell: string): string => /^[=+\-@\t\r']/.test(cell) ? `'${cell}` : cell
+
+/** A failures file's cell as read: the `'` {@link escapeCell} put before it taken off. */
+export const unescapeCell = (cell: string): string => cell.startsWith("'") ? cell.slice(1) : cell
+
 /** How a header's names become fields; plain data, so that it travels to the CSV reader's worker thread. */
 export interface Mapping {
   /** Normalized column name → field, from `--map`; wins over the built-in aliases. */
   readonly map: Readonly<Record<string, string>>
+  /** Normalized column name → the column name as `--map` gave it, for messages. */
+  readonly names?: Readonly<Record<string, string>> | undefined
   /** Columns that are no field are skipped (named in one warning) instead of refusing the file. */
   readonly ignoreExtra: boolean
 }
 
 export const defaultMapping: Mapping = { map: {}, ignoreExtra: false }
 
-/** `Student ID`, `student_userid`, `ＳｔｕｄｅｎｔＩＤ` → `studentid`, `studentuserid`, `studentid`. */
-export const normalize = (name: string): string => name.normalize("NFKC").toLowerCase().replace(/[\s_-]+/g, "")
+/**
+ * `Student ID`, `student_userid`, `ＳｔｕｄｅｎｔＩＤ` → `studentid`, `studentuserid`, `studentid`. Invisible
+ * characters a copy from a web page or a spreadsheet leaves in a title (zero-width space and joiners, word joiner,
+ * soft hyphen, a byte order mark) are no part of the name.
+ */
+export const normalize = (name: string): string =>
+  name.normalize("NFKC").toLowerCase().replace(/[\s_\-\u00ad\u200b-\u200d\u2060\ufeff]+/g, "")
 
 const fields: { readonly [L in Layout]: ReadonlyArray<string> } = {
   students: ["student_userid", "new_student_userid", "name", "mobile", "department"],
@@ -152,17 +200,30 @@ export const fieldsOf = (layout: Layout): ReadonlyArray<string> => fields[layout
 export const parseMap = (
   layout: Layout,
   text: string
-): { readonly map: Record<string, string> } | { readonly error: string } => {
+):
+  | { readonly map: Record<string, string>; readonly names: Record<string, string> }
+  | { readonly error: string } =>
+{
   const map: Record<string, string> = {}
+  const names: Record<string, string> = {}
   const known = fields[layout]
-  for (const part of text.split(",")) {
+  const parts = text.split(",")
+  for (let p = 0; p < parts.length; p++) {
+    const part = parts[p]!
     if (part.trim().length === 0) continue
+    // The field name never holds "=": everything after the first one is the column's name, "=" included.
     const eq = part.indexOf("=")
     const field = eq < 0 ? "" : part.slice(0, eq).trim()
     const column = eq < 0 ? "" : part.slice(eq + 1).trim()
     if (eq < 0 || field.length === 0 || column.length === 0) {
+      // `--map 'name=Last, First'`: there is no quoting, a comma always ends a pair.
+      const comma = eq < 0 && p > 0
+        ? `; --map splits at every comma and has no quoting, so a column whose name holds a comma cannot be named: rename the column in the file`
+        : ""
       return {
-        error: `--map: ${JSON.stringify(part.trim())} is not field=Column, e.g. --map 'name=姓名,student_userid=学号'`
+        error: `--map: ${
+          JSON.stringify(part.trim())
+        } is not field=Column, e.g. --map 'name=姓名,student_userid=学号'${comma}`
       }
     }
     if (!known.includes(field)) {
@@ -174,17 +235,31 @@ export const parseMap = (
       }
     }
     map[normalize(column)] = field
+    names[normalize(column)] = column
   }
-  return { map }
+  return { map, names }
 }
 
 /** A header resolved: the field of each column ("" for a skipped one) and the columns skipped for being no field. */
 export interface Resolved {
   readonly columns: ReadonlyArray<string>
   readonly extra: ReadonlyArray<string>
+  /**
+   * The header has all three error columns: a failures file, whose cells carry `escapeCell`'s `'` and whose
+   * `error_code` column is {@link ERROR_CODE}.
+   */
+  readonly failures: boolean
 }
 
 const quote = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(", ")
+
+/** At most `max` names quoted, then "… and N more": a header of 16,384 columns stays one readable line. */
+export const listed = (names: ReadonlyArray<string>, max = 10): string =>
+  names.length <= max
+    ? names.map((n) => JSON.stringify(n)).join(", ")
+    : `${names.slice(0, max).map((n) => JSON.stringify(n)).join(", ")} … and ${
+      (names.length - max).toLocaleString("en-US")
+    } more`
 
 /**
  * A header's cells → the field of each column, or the one-line reason the header is refused. Empty cells at the end
@@ -199,22 +274,35 @@ export const resolve = (
   const expected = `expected columns: ${fields[layout].join(",")}`
   let last = header.length
   while (last > 0 && header[last - 1]!.trim().length === 0) last--
+  const keys = header.map((name) => normalize(name.trim()))
+  const errorNames = new Set(keys.filter((k, i) => i < last && errorKeys.has(k)))
+  const failures = errorNames.size === errorKeys.size
+  // A field --map gives a column of this header: a column that is the field only by a built-in alias is not it.
+  const mapped = new Set(keys.flatMap((k, i) => i < last && mapping.map[k] !== undefined ? [mapping.map[k]!] : []))
   const columns: Array<string> = []
   const extra: Array<string> = []
   const unknown: Array<string> = []
   const byField = new Map<string, Array<string>>()
   for (let i = 0; i < header.length; i++) {
     const name = header[i]!.trim()
-    if (i >= last || isErrorColumn(name)) {
+    if (i >= last) {
       columns.push("")
       continue
     }
+    if (errorKeys.has(keys[i]!)) {
+      columns.push(failures && keys[i] === normalize(ERROR_CODE) ? ERROR_CODE : "")
+      // In a file that is no failures file, an error column skipped is news: the warning names it.
+      if (!failures) extra.push(name)
+      continue
+    }
     if (name.length === 0) return { problem: `column ${i + 1} of the header has no name; ${expected}` }
-    const key = normalize(name)
-    const field = mapping.map[key] ?? builtIn[layout].get(key)
+    const key = keys[i]!
+    const own = mapping.map[key]
+    const alias = builtIn[layout].get(key)
+    const field = own ?? (alias !== undefined && mapped.has(alias) ? undefined : alias)
     if (field === undefined) {
-      columns.push("")
-      ;(mapping.ignoreExtra ? extra : unknown).push(name)
+      columns.push("") // Displaced by --map, which says which column is the field: skipped whatever --ignore-extra-columns says.
+      ;(mapping.ignoreExtra || alias !== undefined ? extra : unknown).push(name)
       continue
     }
     columns.push(field)
@@ -227,6 +315,16 @@ export const resolve = (
       problem: `the header is one column "${
         header[0]!.trim()
       }": the file seems to use ";" or tabs between values; dirsync reads comma-separated files (${expected})`
+    }
+  }
+  const present = new Set(keys.slice(0, last))
+  const absent = Object.keys(mapping.map).filter((k) => !present.has(k))
+  if (absent.length > 0) {
+    const named = absent.map((k) => `"${mapping.names?.[k] ?? k}" (for ${mapping.map[k]})`).join(", ")
+    return {
+      problem: `--map names column${
+        absent.length > 1 ? "s" : ""
+      } ${named}, which the header does not have; its columns: ${listed(header.slice(0, last).map((n) => n.trim()))}`
     }
   }
   for (const [field, names] of byField) {
@@ -243,12 +341,15 @@ export const resolve = (
   if (unknown.length > 0) {
     const described = unknown.map((name) => {
       const near = closestField(layout, name)
-      return `"${name}"${near === undefined ? "" : ` (did you mean "${near}"?)`}`
+      return `${JSON.stringify(name)}${near === undefined ? "" : ` (did you mean "${near}"?)`}`
     })
+    const shown = described.length <= 10
+      ? described.join(", ")
+      : `${described.slice(0, 10).join(", ")} … and ${(described.length - 10).toLocaleString("en-US")} more`
     return {
-      problem: `unknown column${unknown.length > 1 ? "s" : ""} ${
-        described.join(", ")
-      } in the header; ${expected}. Name the field a column holds with --map 'field=Column', or skip such columns with --ignore-extra-columns`
+      problem: `unknown column${
+        unknown.length > 1 ? "s" : ""
+      } ${shown} in the header; ${expected}. Name the field a column holds with --map 'field=Column', or skip such columns with --ignore-extra-columns`
     }
   }
   const missing = layoutRequired[layout].filter((f) => !byField.has(f))
@@ -257,7 +358,7 @@ export const resolve = (
       problem: `missing required column${missing.length > 1 ? "s" : ""} ${quote(missing)} in the header; ${expected}`
     }
   }
-  return { columns, extra }
+  return { columns, extra, failures }
 }
 
 const layoutRequired: { readonly [L in Layout]: ReadonlyArray<string> } = {

@@ -15,7 +15,7 @@ import { Worker } from "node:worker_threads"
 import { type Header, isProblem, type RawRow } from "../csv.ts"
 import { type Batch, credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
-import { isErrorColumn } from "./columns.ts"
+import { errorColumns, heldBack, isErrorColumn, listed } from "./columns.ts"
 import {
   classIds,
   type Context,
@@ -259,16 +259,26 @@ export const batches = (ctx: Context, spool: Spool): Stream.Stream<RawBatch, Inp
   )
 }
 
-/** The named columns a header skips for being no field (the failures file's error columns are no news). */
+/**
+ * The named columns a header skips for being no field. A failures file's error columns are no news; in any other
+ * file they are named like the rest (a column of that name is skipped, whatever it holds).
+ */
 const extraColumns = (header: Header): ReadonlyArray<string> =>
   header.header.flatMap((name, c) =>
-    header.columns[c] === "" && name.trim().length > 0 && !isErrorColumn(name) ? [name.trim()] : []
+    header.columns[c] === "" && name.trim().length > 0 && !(header.failures === true && isErrorColumn(name))
+      ? [name.trim()]
+      : []
   )
 
+/** One line, however many columns: the first ten named, then "… and N more". */
 const extraWarning = (file: string, extra: ReadonlyArray<string>) =>
   `${file}: skipped column${extra.length > 1 ? "s" : ""} ${
-    extra.map((n) => JSON.stringify(n)).join(", ")
-  } (no field of this command; --map 'field=Column' reads one as a field)`
+    listed(extra)
+  } (no field of this command; --map 'field=Column' reads one as a field${
+    extra.some(isErrorColumn)
+      ? `; ${errorColumns.join(", ")} are the columns a --failures file adds, always skipped`
+      : ""
+  })`
 
 /** The rows of the batches, each batch turned into rows by `toRows(sameAsFirstRun)`. */
 export const rows = <A>(
@@ -299,6 +309,8 @@ const studentRows =
       const value: Record<string, unknown> = presentCells(values, columns)
       const department = value["department"] as string | undefined
       let problems = tooLong(r, columns, limits)
+      const held = heldBack(value)
+      if (held !== undefined) (problems ??= []).push(held)
       if (department !== undefined) {
         const classes = classIds("department", department)
         value["department"] = classes.ids
@@ -316,6 +328,8 @@ const departmentRows =
       const value: Record<string, unknown> = presentCells(values, columns)
       const chat = value["create_group_chat"] as string | undefined
       let problems = tooLong(r, columns, limits)
+      const held = heldBack(value)
+      if (held !== undefined) (problems ??= []).push(held)
       if (chat !== undefined) {
         const flag = yesNo("create_group_chat", chat)
         if (flag.problem === undefined) value["create_group_chat"] = flag.value

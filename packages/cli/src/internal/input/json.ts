@@ -11,7 +11,7 @@ import type * as FileSystem from "effect/FileSystem"
 import * as Stream from "effect/Stream"
 import { cannotCopy, cannotReadCopy, type Layout, layouts, notUtf8, quoteList, stripBom } from "../csv.ts"
 import { describeJson, firstInvalidUtf8, formatBytes, isUtf8, jsonDepthExceeds, lineAt, parseJson } from "../text.ts"
-import { errorColumns } from "./columns.ts"
+import { ERROR_CODE, errorColumns, heldBack } from "./columns.ts"
 import { type Context, type InputError, inputError, platformError, sourceRow } from "./common.ts"
 import { readOnce, type Spool } from "./spool.ts"
 
@@ -70,7 +70,11 @@ export const itemRow = (
     )
   }
   const value = withoutErrorFields(item as Record<string, unknown>)
-  return sourceRow(row, value, unknownFields(layout, value), sameAsFirstRun)
+  const problems = unknownFields(layout, value)
+  // A failures file's item whose outcome was unknown: not sent again blindly (see `columns.ts`, `heldBack`).
+  const code = (item as Record<string, unknown>)[ERROR_CODE]
+  const held = code === undefined ? undefined : heldBack({ [ERROR_CODE]: code })
+  return sourceRow(row, value, held === undefined ? problems : [...problems, held], sameAsFirstRun)
 }
 
 /**

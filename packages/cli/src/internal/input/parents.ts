@@ -15,6 +15,7 @@ import type { Endpoint, Issues } from "@dirsync/core"
 import type * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { heldBack } from "./columns.ts"
 import { type Context, type InputError, type Limits, mapChunks, oversizedProblems, presentCells } from "./common.ts"
 import * as CsvRows from "./csvRows.ts"
 
@@ -101,15 +102,16 @@ const parentRow = (acc: ParentAcc, sameAsFirstRun: boolean): Endpoint.SourceRow 
 const parentKey = (id: string) => id.toLowerCase()
 
 const toCsvRows = (limits: Limits): CsvRows.BatchMapper<CsvRow> => (raw, columns) =>
-  raw.map(([row, , values, oversized]) =>
-    oversized === undefined
-      ? { row, cells: presentCells(values, columns) }
-      : {
-        row,
-        cells: presentCells(values, columns),
-        problems: oversizedProblems(oversized, columns, limits.maxCellBytes).map((p) => rowOf(p, row))
-      }
-  )
+  raw.map(([row, , values, oversized]) => {
+    const cells = presentCells(values, columns)
+    const held = heldBack(cells)
+    if (oversized === undefined && held === undefined) return { row, cells }
+    const problems = [
+      ...(oversized === undefined ? [] : oversizedProblems(oversized, columns, limits.maxCellBytes)),
+      ...(held === undefined ? [] : [held])
+    ]
+    return { row, cells, problems: problems.map((p) => rowOf(p, row)) }
+  })
 
 /** A line's problem, saying which line when a parent is built from several. */
 const rowOf = (p: Issues.FieldProblem, row: number): Issues.FieldProblem => ({

@@ -436,9 +436,14 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
         if (more > 0) yield* print(moreProblems(more, report, reportError !== undefined))
         for (const line of unknown.lines()) yield* print(Terminal.line(line))
         if (report !== undefined && report !== "-") {
+          // The writer says where the report landed as a real path (a link's target): the user's own path when that
+          // is where it landed, so only a report moved beside its path says so.
+          const intended = flags.report === undefined
+            ? undefined
+            : yield* fs.realPath(flags.report).pipe(Effect.orElseSucceed(() => flags.report!))
           yield* print(
-            report === flags.report
-              ? `Report: ${Terminal.line(report)}`
+            report === flags.report || report === intended
+              ? `Report: ${Terminal.line(flags.report ?? report)}`
               : `Report: ${Terminal.line(report)} (${Terminal.line(flags.report ?? "")} could not take it)`
           )
         }

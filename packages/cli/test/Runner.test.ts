@@ -142,6 +142,30 @@ describe("Runner", () => {
         })
       ))
 
+    it.live("a second run onto a report that exists says the report is there, not that its path could not take it", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          // A relative path, as people type one: the writer lands on the real path, which must count as the same.
+          const previous = process.cwd()
+          process.chdir(dir)
+          try {
+            for (let run = 1; run <= 2; run++) {
+              const c = capture()
+              yield* WeCom.students("roster.csv", flags({ report: "report.json" })).pipe(
+                c.layer,
+                Effect.provide(NodeServices.layer),
+                Effect.exit
+              )
+              assert.include(c.printed.join("\n"), "Report: report.json", `run ${run}`)
+              assert.notInclude(c.printed.join("\n"), "could not take it", `run ${run}`)
+            }
+          } finally {
+            process.chdir(previous)
+          }
+          assert.strictEqual(report(join(dir, "report.json")).summary.total, ROWS)
+        })
+      ))
+
     it.live("a report reached through a symbolic link is locked as the file it names: a second run on it is refused", () =>
       withDir((dir) =>
         Effect.gen(function*() {

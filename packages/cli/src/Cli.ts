@@ -35,6 +35,7 @@ const wecomCommands = Effect.promise(() => import("./internal/commands/wecom.ts"
 const feishuCommands = Effect.promise(() => import("./internal/commands/feishu.ts"))
 const sandboxCommand = Effect.promise(() => import("./internal/commands/sandbox.ts"))
 const checkCommands = Effect.promise(() => import("./internal/commands/check.ts"))
+const planCommands = Effect.promise(() => import("./internal/commands/plan.ts"))
 const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
 
 const positive = (name: string) =>
@@ -339,6 +340,175 @@ const parentsUpdate = Command.make(
   ])
 )
 
+// =============================================================================
+// wecom plan / apply / sync (issue 18)
+// =============================================================================
+
+const planFlags = {
+  students: optionalPath("students", "The students file (any input format); at least one of --students and --parents"),
+  parents: optionalPath("parents", "The parents file, one row per parent and child"),
+  prune: Flag.Boolean("prune").pipe(
+    Flag.withDescription("Also delete the students (parents) WeCom has and the students (parents) file does not list"),
+    Flag.withDefault(false)
+  ),
+  maxDelete: Flag.String("max-delete").pipe(
+    Flag.withDescription(
+      "With --prune: the most deletes of a kind allowed, a count (120) or a share (25%); default: refuse more than " +
+        "50 and more than 20% of them (WeCom replace_user's rule)"
+    ),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  ),
+  sandbox: Flag.Boolean("sandbox").pipe(
+    Flag.withDescription("Run against an in-process emulator holding the classes the roster names and no users"),
+    Flag.withDefault(false)
+  ),
+  faults: writeFlags.faults,
+  rate: writeFlags.rate,
+  concurrency: writeFlags.concurrency,
+  ignoreExtraColumns: writeFlags.ignoreExtraColumns,
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("Print one JSON object on stdout (summary, plan file, exit code)"),
+    Flag.withDefault(false)
+  )
+}
+
+const applyFlags = {
+  journal: optionalPath(
+    "journal",
+    "Record progress so a killed apply can be resumed: one journal per step, J.createStudents, J.createParents, …"
+  ),
+  resume: writeFlags.resume,
+  resendUnverified: writeFlags.resendUnverified,
+  report: optionalPath("report", "Write a JSON report of every action (step, userid, roster rows, outcome)"),
+  yes: writeFlags.yes,
+  circuitBreaker: writeFlags.circuitBreaker
+}
+
+const planExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "no changes: WeCom already matches the roster"],
+    ["4", "changes pending: the plan changes something (like terraform plan -detailed-exitcode)"],
+    ["2", "usage or configuration error, or the plan deletes more than --max-delete allows (printed first)"],
+    ["1", "reading the school failed (the message names the class)"]
+  ]
+}
+
+const applyExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "every action applied (or the plan had none)"],
+    ["3", "finished, with actions failed or skipped: see --report; a step with failures stops the later steps"],
+    [
+      "2",
+      "nothing sent: a wrong or edited plan file, another corp, the school changed since the plan (--refresh), a " +
+      "journal to --resume, or the question declined"
+    ],
+    ["1", "aborted: credentials or permissions refused, or the apply could not finish"],
+    ["130, 143", "interrupted; with --journal, the --resume command is printed"]
+  ]
+}
+
+const syncExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "no changes, or every action applied"],
+    ["4", "changes pending and not applied: no terminal to confirm on and no --yes"],
+    ["3", "applied, with actions failed or skipped"],
+    ["2", "usage error, delete threshold, the school changed at the question, or the question declined"],
+    ["1", "reading the school failed, or the apply aborted"]
+  ]
+}
+
+const planStepsSection: HelpSection = {
+  title: "STEPS",
+  rows: [
+    ["createStudents", "batch_create_student: new pupils, before any parent names them"],
+    ["createParents", "batch_create_parent: new parents with their children"],
+    ["updateParents", "batch_update_parent: mobile, children (the complete list), renames"],
+    ["updateStudents", "batch_update_student: name, mobile, classes, renames"],
+    ["deleteParents", "batch_delete_parent (--prune)"],
+    ["deleteStudents", "batch_delete_student (--prune), after their parents"]
+  ]
+}
+
+const wecomPlan = Command.make("plan", {
+  ...planFlags,
+  out: optionalPath("out", "Write the plan to this file, for dirsync wecom apply")
+}, (args) => Effect.flatMap(planCommands, (c) => c.plan(args))).pipe(
+  Command.withDescription(
+    "Compare the roster with what WeCom holds and show the difference: counts, then each change field by field"
+  ),
+  Command.annotate(HelpSections, [planStepsSection, planExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync wecom plan --students students.csv --parents parents.csv --out plan.json",
+      description: "Show what would change and save the plan; exit 4 when something would"
+    },
+    {
+      command:
+        "dirsync wecom plan --students students.xlsx --parents parents.xlsx --prune --max-delete 10% --out plan.json",
+      description: "Also delete leavers, refusing the plan when it deletes more than 10% of a kind"
+    }
+  ])
+)
+
+const wecomApply = Command.make("apply", {
+  plan: Argument.String("plan").pipe(Argument.withDescription("The plan file dirsync wecom plan --out wrote")),
+  ...applyFlags,
+  refresh: Flag.Boolean("refresh").pipe(
+    Flag.withDescription(
+      "When the school changed since the plan, re-plan from the plan's roster files (if unchanged) instead of refusing"
+    ),
+    Flag.withDefault(false)
+  ),
+  sandbox: planFlags.sandbox,
+  faults: planFlags.faults,
+  rate: planFlags.rate,
+  concurrency: planFlags.concurrency,
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("Print one JSON object on stdout (summary per step, report, exit code)"),
+    Flag.withDefault(false)
+  )
+}, (args) => Effect.flatMap(planCommands, (c) => c.apply(args.plan, args))).pipe(
+  Command.withDescription(
+    "Apply exactly a saved plan, step by step, after checking the classes it touches have not changed since"
+  ),
+  Command.annotate(HelpSections, [planStepsSection, applyExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync wecom apply plan.json --journal term.journal --report applied.json",
+      description: "Apply the plan with a journal to resume from and a report of every action"
+    },
+    {
+      command: "dirsync wecom apply plan.json --journal term.journal --resume",
+      description: "Continue an apply that was cut short: nothing applied is sent again"
+    }
+  ])
+)
+
+const wecomSync = Command.make("sync", {
+  ...planFlags,
+  ...applyFlags,
+  out: optionalPath("out", "Also write the plan to this file (needed with --journal, to --resume with apply)")
+}, (args) => Effect.flatMap(planCommands, (c) => c.sync(args))).pipe(
+  Command.withDescription(
+    "Plan, show, confirm and apply in one go; without a terminal it applies only with --yes"
+  ),
+  Command.annotate(HelpSections, [planStepsSection, syncExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync wecom sync --students students.csv --parents parents.csv",
+      description: "Show the plan and ask before applying it"
+    },
+    {
+      command: "dirsync wecom sync --students s.csv --parents p.csv --prune --yes --out plan.json --journal j --json",
+      description: "In a script: plan, apply and print one JSON object"
+    }
+  ])
+)
+
 const wecom = Command.make("wecom").pipe(
   Command.withDescription("WeCom (企业微信) school contacts. Credentials: WECOM_CORP_ID, WECOM_SECRET, WECOM_BASE_URL"),
   Command.withSubcommands([
@@ -350,6 +520,9 @@ const wecom = Command.make("wecom").pipe(
       Command.withDescription("Parents of the school contacts"),
       Command.withSubcommands([parentsUpdate])
     ),
+    wecomPlan,
+    wecomApply,
+    wecomSync,
     Command.make("check", checkCommandFlags, (args) => Effect.flatMap(checkCommands, (c) => c.wecom(args))).pipe(
       Command.withDescription(
         "Check the credentials and the app's access to school contacts with read-only calls; nothing is written"

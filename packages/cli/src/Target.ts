@@ -229,7 +229,7 @@ export const rateLimitOf = (rate: number | undefined, vendorDefault: RateLimit.L
   rate === undefined ? undefined : { ...vendorDefault, calls: rate, window: "1 minute" }
 
 const clientOptionsOf = (
-  flags: Flags,
+  flags: Pick<Flags, "rate">,
   counters: Progress.Counters,
   tokens: Set<string>,
   vendorDefault: RateLimit.Limit
@@ -381,3 +381,88 @@ export const feishu = Effect.fnUntraced(function*(options: {
 })
 
 const none = <S>(label: string): Target<S> => ({ kind: "none", label, layer: undefined, secrets: () => [] })
+
+// =============================================================================
+// WeCom school sync (issue 18)
+// =============================================================================
+
+/**
+ * The target of `dirsync wecom plan`, `apply` and `sync`: one client serving both the reads
+ * (`SchoolDirectory.read`) and the batch endpoints (`SchoolContacts`), so they share its token, retries and rate
+ * limit; and the corp it reaches (`WECOM_CORP_ID`, or the sandbox's), which a plan file records and `apply` checks.
+ * There is no dry-run kind: a plan is the dry run.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface SchoolTarget {
+  readonly kind: "real" | "sandbox"
+  readonly label: string
+  readonly corpId: string
+  readonly layer: Layer.Layer<SchoolContacts.SchoolContacts | WeComClient.WeComClient, CliExit.CliExit>
+  readonly secrets: () => ReadonlyArray<string>
+}
+
+/**
+ * The WeCom school target for these flags. `seed` fills a `--sandbox` emulator before the first call; `file` (a
+ * roster file, when there is one) chooses the HTTP client ({@link httpClientFor}).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const wecomSchool = Effect.fnUntraced(function*<R>(options: {
+  readonly flags: Pick<Flags, "sandbox" | "faults" | "rate">
+  readonly file: string | undefined
+  readonly counters: Progress.Counters
+  readonly concurrency: number
+  readonly seed: (directory: WeComTesting.Directory) => Effect.Effect<void, CliExit.CliExit, R>
+}) {
+  const { flags } = options
+  const faults = yield* parseFaults(flags.faults)
+  const tokens = new Set<string>()
+  const clientOptions = {
+    ...clientOptionsOf(flags, options.counters, tokens, WeComClient.defaultRateLimit),
+    concurrency: options.concurrency
+  }
+  const client = WeComClient.layerConfig(clientOptions)
+  const both = Layer.merge(SchoolContacts.layer.pipe(Layer.provide(client)), client)
+  if (flags.sandbox) {
+    const directory = WeComTesting.make({ faults })
+    yield* options.seed(directory)
+    const layer = both.pipe(
+      Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
+      Layer.provide(emulatorConfig({
+        [wecomVariables.id]: directory.corpId,
+        [wecomVariables.secret]: directory.secret,
+        [wecomVariables.baseUrl]: "http://127.0.0.1"
+      }))
+    )
+    return {
+      kind: "sandbox",
+      label: "sandbox",
+      corpId: directory.corpId,
+      layer: targetLayer(layer),
+      secrets: () => [directory.secret, ...directory.issuedTokens()]
+    } satisfies SchoolTarget
+  }
+  const { id, secret } = yield* credentials(
+    wecomVariables,
+    "try the command with --sandbox (an in-process emulator)"
+  )
+  return {
+    kind: "real",
+    label: yield* labelOf(wecomVariables.baseUrl, WeComClient.defaultBaseUrl, WeComClient.checkBaseUrl),
+    corpId: id,
+    layer: targetLayer(
+      both.pipe(
+        Layer.provide([
+          options.file === undefined
+            ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true })
+            : yield* httpClientFor(options.file),
+          RateLimit.layerMemory
+        ])
+      )
+    ),
+    secrets: () => [Redacted.value(secret), ...tokens]
+  } satisfies SchoolTarget
+})

@@ -1,0 +1,585 @@
+/**
+ * `dirsync wecom plan`, `dirsync wecom apply` and `dirsync wecom sync` (issue 18): read what WeCom holds, compare it
+ * with the roster, show the difference, and apply exactly that.
+ *
+ * - `plan` reads the roster (`internal/schoolRoster.ts`) and the school (`SchoolDirectory.read`), computes the plan
+ *   (`SchoolPlan.compute`), prints counts and the first changes field by field (deletes first, red on a colour
+ *   terminal), writes the plan file (`--out`), and exits 0 (no changes) or 4 (changes pending); 2 when the delete
+ *   threshold refuses the plan (printed first), 1 when the read fails.
+ * - `apply` decodes a plan file (a wrong or edited file is exit 2), checks the corp, re-reads the classes the plan
+ *   touches and refuses a plan whose classes changed (exit 2) unless `--refresh` re-plans from the same, unchanged
+ *   roster files; asks on a terminal; then runs the steps (`internal/schoolApply.ts`).
+ * - `sync` is plan, show, confirm and apply in one process; without a terminal it applies only with `--yes`.
+ */
+import { Issues } from "@dirsync/core"
+import * as SchoolDirectory from "@dirsync/wecom/SchoolDirectory"
+import * as SchoolPlan from "@dirsync/wecom/SchoolPlan"
+import type * as SchoolState from "@dirsync/wecom/SchoolState"
+import * as Clock from "effect/Clock"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import { resolve } from "node:path"
+import * as CliExit from "../../CliExit.ts"
+import * as Progress from "../../Progress.ts"
+import * as Report from "../../Report.ts"
+import * as Runner from "../../Runner.ts"
+import * as Target from "../../Target.ts"
+import * as Confirm from "../confirm.ts"
+import * as Files from "../files.ts"
+import * as SchoolApply from "../schoolApply.ts"
+import * as SchoolRoster from "../schoolRoster.ts"
+import * as Terminal from "../terminal.ts"
+
+// =============================================================================
+// Flags
+// =============================================================================
+
+/** `dirsync wecom plan`'s flags (and the planning half of `sync`'s). */
+export interface PlanFlags {
+  readonly students: string | undefined
+  readonly parents: string | undefined
+  readonly out: string | undefined
+  readonly prune: boolean
+  readonly maxDelete: string | undefined
+  readonly sandbox: boolean
+  readonly faults: string | undefined
+  readonly rate: number | undefined
+  readonly concurrency: number | undefined
+  readonly ignoreExtraColumns: boolean | undefined
+  readonly json: boolean
+}
+
+/** `dirsync wecom apply`'s flags. */
+export interface ApplyFlags extends SchoolApply.Flags {
+  readonly sandbox: boolean
+  readonly faults: string | undefined
+  readonly rate: number | undefined
+  readonly yes: boolean
+  readonly refresh: boolean
+}
+
+/** `dirsync wecom sync`'s flags. */
+export interface SyncFlags extends PlanFlags {
+  readonly journal: string | undefined
+  readonly report: string | undefined
+  readonly yes: boolean
+  readonly circuitBreaker: number | undefined
+}
+
+const usage = (command: string, message: string) => CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
+
+const checkPlanFlags = (command: string, flags: PlanFlags) =>
+  Effect.gen(function*() {
+    if (flags.faults !== undefined && !flags.sandbox) return yield* usage(command, "--faults works only with --sandbox")
+    if (flags.maxDelete !== undefined && !flags.prune) {
+      return yield* usage(command, "--max-delete limits the deletes of --prune; add --prune, or leave it out")
+    }
+    if (flags.maxDelete === undefined) return undefined
+    const parsed = SchoolPlan.parseMaxDelete(flags.maxDelete)
+    if (Result.isFailure(parsed)) return yield* usage(command, `--max-delete ${parsed.failure}`)
+    return parsed.success
+  })
+
+/** An output path that is one of the inputs would overwrite the roster. */
+const checkOut = (out: string | undefined, inputs: ReadonlyArray<string | undefined>, flag: string) =>
+  Effect.gen(function*() {
+    if (out === undefined) return
+    for (const input of inputs) {
+      if (input !== undefined && input !== "-" && resolve(input) === resolve(out)) {
+        return yield* CliExit.usage(`${flag} ${Terminal.line(out)} is the roster file itself; give another path`)
+      }
+    }
+  })
+
+// =============================================================================
+// Showing a plan
+// =============================================================================
+
+const useColour = (): boolean =>
+  process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "" && process.env["TERM"] !== "dumb"
+
+const RED = "\x1b[31m"
+const RESET = "\x1b[0m"
+
+const n = (x: number) => x.toLocaleString("en-US").padStart(8)
+
+/**
+ * A plan as printed: counts per action, the first changes field by field (deletes first, red on a colour terminal),
+ * the rejected rows.
+ */
+export const renderPlan = (
+  plan: SchoolPlan.Plan,
+  target: { readonly label: string; readonly corpId: string },
+  options: { readonly colour: boolean; readonly limit?: number }
+): string => {
+  const s = SchoolPlan.summary(plan)
+  const head = `Plan for corp ${Terminal.line(target.corpId)} → ${Terminal.line(Report.sanitizeTarget(target.label))}`
+  const lines = [
+    head,
+    `  ${"".padEnd(10)}${["create", "update", "rename", "delete"].map((h) => h.padStart(8)).join("")}`,
+    `  ${"students".padEnd(10)}${n(s.createStudent)}${n(s.updateStudent)}${n(s.renameStudent)}${n(s.deleteStudent)}`,
+    `  ${"parents".padEnd(10)}${n(s.createParent)}${n(s.updateParent)}${n(s.renameParent)}${n(s.deleteParent)}`,
+    `  rejected rows (not in the plan): ${s.rejected.toLocaleString("en-US")}`
+  ]
+  if (SchoolPlan.isEmpty(plan)) {
+    lines.push("No changes: WeCom already matches the roster.")
+  } else {
+    lines.push("Changes (deletes first):")
+    for (const line of SchoolPlan.describe(plan, { limit: options.limit ?? 20 })) {
+      const text = `  ${Terminal.line(line.text)}`
+      lines.push(line.kind === "delete" && options.colour ? `${RED}${text}${RESET}` : text)
+    }
+  }
+  if (plan.rejected.length > 0) {
+    lines.push("Rejected rows:")
+    for (const r of plan.rejected.slice(0, 10)) lines.push(`  ${Terminal.line(SchoolPlan.describeRejected(r))}`)
+    if (plan.rejected.length > 10) {
+      lines.push(`  … and ${(plan.rejected.length - 10).toLocaleString("en-US")} more (every one is in the plan file)`)
+    }
+  }
+  return lines.join("\n")
+}
+
+const planJson = (
+  command: string,
+  plan: SchoolPlan.Plan,
+  target: { readonly label: string; readonly corpId: string },
+  extra: Readonly<Record<string, unknown>>
+) =>
+  JSON.stringify({
+    command,
+    target: Report.sanitizeTarget(target.label),
+    corpId: target.corpId,
+    summary: SchoolPlan.summary(plan),
+    changes: SchoolPlan.size(plan),
+    deleteLimits: plan.deleteLimits,
+    ...extra
+  })
+
+// =============================================================================
+// Reading and planning
+// =============================================================================
+
+/** A read that failed: exit 1, naming the class (`SchoolDirectory.ReadError`) or the call that failed. */
+const readFailure = (e: unknown): CliExit.CliExit =>
+  SchoolDirectory.isReadError(e)
+    ? CliExit.aborted(`aborted: ${e.message}`)
+    : (Runner.toExit(e) instanceof CliExit.CliExit
+      ? Runner.toExit(e) as CliExit.CliExit
+      : CliExit.aborted(`aborted: reading the school failed: ${String(e)}`))
+
+const readState = (options?: SchoolDirectory.Options) =>
+  SchoolDirectory.read(options).pipe(Effect.mapError(readFailure))
+
+const seedClasses = (classes: ReadonlyArray<number>) => (directory: { addClasses: (...ids: Array<number>) => void }) =>
+  Effect.sync(() => directory.addClasses(...classes))
+
+/** The plan file's text: the {@link SchoolPlan.PlanFile} Schema's encoding, indented. */
+const planFileText = (file: SchoolPlan.PlanFile): string =>
+  `${JSON.stringify(Schema.encodeSync(SchoolPlan.PlanFile)(file), null, 2)}\n`
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+/** The refusal of a plan over the delete limit, after the plan was shown: exit 2. */
+const refusalOf = (e: SchoolPlan.TooManyDeletes) => CliExit.usage(`refused: ${e.message}`)
+
+// =============================================================================
+// plan
+// =============================================================================
+
+/** `dirsync wecom plan --students FILE --parents FILE [--out PLAN] [--prune] [--max-delete N|P%]` */
+export const plan = (flags: PlanFlags) =>
+  Effect.scoped(Effect.gen(function*() {
+    const maxDelete = yield* checkPlanFlags("wecom plan", flags)
+    yield* checkOut(flags.out, [flags.students, flags.parents], "--out")
+    const roster = yield* SchoolRoster.read(flags, { ignoreExtraColumns: flags.ignoreExtraColumns })
+    const counters = Progress.makeCounters()
+    const target = yield* Target.wecomSchool({
+      flags,
+      file: flags.students ?? flags.parents,
+      counters,
+      concurrency: flags.concurrency ?? 2,
+      seed: seedClasses(roster.classes)
+    })
+    Terminal.registerSecrets(target.secrets)
+    const state = yield* readState().pipe(Effect.provide(target.layer))
+    const computed = SchoolPlan.compute(roster.roster, state, { prune: flags.prune, maxDelete })
+    return yield* finishPlan("wecom plan", computed, roster, target, flags)
+  }))
+
+/** Shows a computed plan, refuses it over the delete limit, writes `--out`; exits 0 (no changes) or 4. */
+const finishPlan = (
+  command: string,
+  computed: SchoolPlan.Plan,
+  roster: SchoolRoster.Read,
+  target: Target.SchoolTarget,
+  flags: PlanFlags,
+  options: { readonly exitWhenPending: boolean } = { exitWhenPending: true }
+) =>
+  Effect.gen(function*() {
+    if (!flags.json) yield* Console.log(renderPlan(computed, target, { colour: useColour() }))
+    const refused = yield* SchoolPlan.checkDeletes(computed).pipe(Effect.flip, Effect.option)
+    if (refused._tag === "Some") {
+      const exit = refusalOf(refused.value)
+      if (flags.json) {
+        yield* Console.log(planJson(command, computed, target, { error: Terminal.scrub(exit.message), exitCode: 2 }))
+      }
+      return yield* new CliExit.CliExit({ code: 2, message: exit.message, json: flags.json })
+    }
+    if (flags.out !== undefined) {
+      const file = SchoolPlan.toFile(computed, {
+        createdAt: yield* nowIso,
+        corpId: target.corpId,
+        sources: roster.sources
+      })
+      yield* SchoolApply.writeAtomic(flags.out, planFileText(file), "--out")
+    }
+    const empty = SchoolPlan.isEmpty(computed)
+    const exitCode = empty ? 0 : 4
+    if (!options.exitWhenPending) return computed
+    if (flags.json) {
+      yield* Console.log(planJson(command, computed, target, {
+        ...(flags.out === undefined ? {} : { out: Terminal.scrub(flags.out) }),
+        exitCode
+      }))
+    } else if (!empty) {
+      yield* Console.log(
+        flags.out === undefined
+          ? "Not saved: add --out plan.json to apply exactly this plan later (dirsync wecom apply plan.json)."
+          : `Plan: ${Terminal.line(flags.out)}. Apply exactly this with: dirsync wecom apply ${
+            Terminal.line(flags.out)
+          }`
+      )
+    }
+    if (!empty) return yield* new CliExit.CliExit({ code: 4, message: "", json: true })
+    return computed
+  })
+
+// =============================================================================
+// apply
+// =============================================================================
+
+/** The plan file, decoded and checked: a file that is not a plan, or whose parts disagree, is exit 2 naming it. */
+export const loadPlan = (path: string) =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const name = Terminal.line(path)
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((e) => CliExit.usage(`${name}: ${Files.describeError(e)}`))
+    )
+    const file = yield* Schema.decodeUnknownEffect(SchoolPlan.PlanFileJson)(text).pipe(
+      Effect.mapError((e) =>
+        CliExit.usage(
+          `${name} is not a dirsync plan file (${
+            Terminal.line(Issues.format(e.issue))
+          }); make one with dirsync wecom plan --out`
+        )
+      )
+    )
+    const plan = SchoolPlan.fromFile(file)
+    const edited = (what: string) =>
+      CliExit.usage(`${name} was edited after it was made (${what}); make a new plan with dirsync wecom plan --out`)
+    // Never trust the file's own summary: recount it from the actions, and refuse a file where the two disagree.
+    if (JSON.stringify(SchoolPlan.summary(plan)) !== JSON.stringify(file.summary)) {
+      return yield* edited("its summary does not match its actions")
+    }
+    const limits = plan.deleteLimits
+    const maxDelete = plan.maxDelete === undefined ? undefined : SchoolPlan.parseMaxDelete(plan.maxDelete)
+    if (maxDelete !== undefined && Result.isFailure(maxDelete)) return yield* edited("its maxDelete is not a limit")
+    const max = maxDelete === undefined ? undefined : (maxDelete as Result.Success<SchoolPlan.MaxDelete, never>).success
+    for (const kind of ["students", "parents"] as const) {
+      const deletes = kind === "students" ? plan.actions.deleteStudents.length : plan.actions.deleteParents.length
+      if (
+        limits[kind].deletes !== deletes ||
+        limits[kind].allowed !== SchoolPlan.allowedDeletes(limits[kind].current, max)
+      ) {
+        return yield* edited(`its delete limits do not match its ${kind} deletes`)
+      }
+    }
+    if (!plan.prune && (plan.actions.deleteStudents.length > 0 || plan.actions.deleteParents.length > 0)) {
+      return yield* edited("it deletes users but was not made with --prune")
+    }
+    yield* SchoolPlan.checkDeletes(plan).pipe(Effect.mapError(refusalOf))
+    return { file, plan }
+  })
+
+const describeDrift = (plan: SchoolPlan.Plan, drift: ReturnType<typeof SchoolPlan.drift>): string => {
+  const parts = [
+    ...(drift.departments ? ["the department tree"] : []),
+    ...drift.classes.slice(0, 5).map((id) => {
+      const name = plan.classNames[id]
+      return name === undefined ? `class ${id}` : `class ${JSON.stringify(name)} (${id})`
+    }),
+    ...(drift.classes.length > 5 ? [`${drift.classes.length - 5} more class(es)`] : [])
+  ]
+  return parts.join(", ")
+}
+
+/** Re-reads the classes the plan touches: what changed since the plan, or undefined. */
+const driftSince = (plan: SchoolPlan.Plan) =>
+  Effect.gen(function*() {
+    const fresh = yield* readState({ classes: SchoolPlan.touchedClasses(plan) })
+    const drift = SchoolPlan.drift(plan, fresh)
+    return drift.departments || drift.classes.length > 0 ? describeDrift(plan, drift) : undefined
+  })
+
+const refuse = (why: string) =>
+  CliExit.usage(`--refresh cannot re-plan: ${why}; make a new plan with dirsync wecom plan`)
+
+/** `--refresh`: the plan again, from the plan's own roster files, each unchanged since (SHA-256). */
+const refresh = (
+  path: string,
+  file: SchoolPlan.PlanFile,
+  target: Target.SchoolTarget,
+  flags: ApplyFlags
+) =>
+  Effect.gen(function*() {
+    const files: { students?: string; parents?: string } = {}
+    for (const kind of ["students", "parents"] as const) {
+      const source = file.sources[kind]
+      if (source === undefined) continue
+      if (source.sha256 === undefined) return yield* refuse(`the ${kind} were read from standard input`)
+      const now = yield* SchoolRoster.sha256File(source.file).pipe(
+        Effect.mapError(() => refuse(`the ${kind} file ${Terminal.line(source.file)} cannot be read`))
+      )
+      if (now !== source.sha256) {
+        return yield* refuse(`the ${kind} file ${Terminal.line(source.file)} changed since the plan was made`)
+      }
+      files[kind] = source.file
+    }
+    if (files.students === undefined && files.parents === undefined) {
+      return yield* refuse("the plan names no roster file")
+    }
+    const roster = yield* SchoolRoster.read(files, {})
+    const state: SchoolState.State = yield* readState()
+    const max = file.maxDelete === undefined ? undefined : SchoolPlan.parseMaxDelete(file.maxDelete)
+    const computed = SchoolPlan.compute(roster.roster, state, {
+      prune: file.prune,
+      ...(max !== undefined && Result.isSuccess(max) ? { maxDelete: max.success } : {})
+    })
+    if (!flags.json) {
+      yield* Console.log(`Re-planned from ${Object.values(files).map(Terminal.line).join(" and ")}:`)
+      yield* Console.log(renderPlan(computed, target, { colour: useColour() }))
+    }
+    yield* SchoolPlan.checkDeletes(computed).pipe(Effect.mapError(refusalOf))
+    const next = SchoolPlan.toFile(computed, { createdAt: yield* nowIso, corpId: file.corpId, sources: roster.sources })
+    yield* SchoolApply.writeAtomic(path, planFileText(next), "--refresh: the plan file")
+    if (!flags.json) yield* Console.error(`dirsync: ${Terminal.line(path)} now holds the new plan`)
+    return computed
+  })
+
+/** On a terminal, without `--yes`: the plan, then the question. A refusal is exit 2, nothing sent. */
+const confirmPlan = (
+  plan: SchoolPlan.Plan,
+  target: Target.SchoolTarget,
+  flags: { readonly yes: boolean },
+  shown: boolean
+) =>
+  Effect.gen(function*() {
+    if (!Confirm.shouldAsk({ dryRun: false, yes: flags.yes }, Confirm.terminal)) return
+    const text = [
+      ...(shown ? [] : [renderPlan(plan, target, { colour: false })]),
+      `Apply these ${SchoolPlan.size(plan)} change(s) to corp ${Terminal.line(target.corpId)} → ${
+        Terminal.line(Report.sanitizeTarget(target.label))
+      }? [y/N] `
+    ].join("\n")
+    const answer = yield* Confirm.terminal.ask(text)
+    if (!Confirm.accepts(answer)) {
+      return yield* CliExit.usage(
+        "not applied: the plan was not confirmed; nothing was sent (--yes applies without asking)"
+      )
+    }
+  })
+
+const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
+  Effect.gen(function*() {
+    if (flags.report === "-") {
+      return yield* CliExit.usage("--report - is not supported here; give the report a file path")
+    }
+    yield* Files.checkRunPaths({ input: input ?? "-", report: flags.report, journal: flags.journal })
+  })
+
+const stepJournalsExist = (plan: SchoolPlan.Plan, flags: SchoolApply.Flags, resumeWith: string) =>
+  Effect.gen(function*() {
+    const existing = yield* SchoolApply.existingJournals(plan, flags.journal)
+    if (existing.length > 0 && !flags.resume) {
+      return yield* CliExit.usage(
+        `journal ${
+          Terminal.line(existing[0]!)
+        }: a journal from an earlier apply exists; continue it with ${resumeWith}, ` +
+          "or choose another --journal path"
+      )
+    }
+    return existing.length > 0
+  })
+
+/** `dirsync wecom apply PLAN [--journal J [--resume]] [--report R] [--yes] [--refresh]` */
+export const apply = (path: string, flags: ApplyFlags) =>
+  Effect.scoped(Effect.gen(function*() {
+    if (flags.resume && flags.journal === undefined) {
+      return yield* usage("wecom apply", "--resume needs --journal <path>")
+    }
+    if (flags.resendUnverified === true && !flags.resume) {
+      return yield* usage("wecom apply", "--resend-unverified needs --resume")
+    }
+    if (flags.faults !== undefined && !flags.sandbox) {
+      return yield* usage("wecom apply", "--faults works only with --sandbox")
+    }
+    if (flags.refresh && flags.resume) {
+      return yield* usage("wecom apply", "--refresh makes a new plan, which a journal of the old one cannot continue")
+    }
+    const loaded = yield* loadPlan(path)
+    yield* checkApplyPaths(path, flags)
+    const counters = Progress.makeCounters()
+    const target = yield* Target.wecomSchool({
+      flags,
+      file: undefined,
+      counters,
+      concurrency: flags.concurrency ?? 2,
+      // A sandbox holds the classes the plan names and no users: the school a `plan --sandbox` was made against.
+      seed: seedClasses(Object.keys(loaded.plan.classNames).map(Number))
+    })
+    Terminal.registerSecrets(target.secrets)
+    if (target.corpId !== loaded.file.corpId) {
+      return yield* CliExit.usage(
+        `${Terminal.line(path)} was made for corp ${Terminal.line(loaded.file.corpId)}, but WECOM_CORP_ID is ${
+          Terminal.line(target.corpId)
+        }: apply it with that corp's credentials, or make a new plan for this one`
+      )
+    }
+    const resumeWith = `dirsync wecom apply ${Terminal.line(path)} --journal ${flags.journal ?? "J"} --resume`
+    const resuming = yield* stepJournalsExist(loaded.plan, flags, resumeWith)
+    return yield* Effect.gen(function*() {
+      let current = loaded.plan
+      if (resuming) {
+        // The first run checked the state before its first write, and changed it since: a resume checks each action
+        // at WeCom instead (the journal's verification), never resending one it cannot prove unapplied.
+        if (!flags.json) {
+          yield* Console.error("dirsync: resuming from the journal: actions already applied are not sent again")
+        }
+      } else {
+        const changed = yield* driftSince(current)
+        if (changed !== undefined) {
+          if (!flags.refresh) {
+            return yield* CliExit.usage(
+              `the school changed since ${Terminal.line(path)} was made (${Terminal.line(changed)}): nothing was ` +
+                "sent. Make a new plan with dirsync wecom plan, or add --refresh to re-plan from the same roster files"
+            )
+          }
+          current = yield* refresh(path, loaded.file, target, flags)
+        }
+      }
+      if (SchoolPlan.isEmpty(current)) {
+        if (flags.json) {
+          yield* Console.log(JSON.stringify({
+            command: "wecom apply",
+            target: Report.sanitizeTarget(target.label),
+            corpId: target.corpId,
+            plan: Terminal.scrub(path),
+            summary: { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 },
+            exitCode: 0
+          }))
+        } else yield* Console.log("Nothing to apply: the plan has no changes.")
+        return
+      }
+      if (!resuming) {
+        yield* confirmPlan(current, target, flags, current !== loaded.plan)
+      }
+      yield* SchoolApply.apply({
+        plan: current,
+        digest: SchoolApply.planDigest(current),
+        command: "wecom apply",
+        planFile: path,
+        target,
+        flags,
+        counters,
+        secrets: target.secrets,
+        resumeCommand: Runner.resumeCommand(process.argv)
+      })
+    }).pipe(Effect.provide(target.layer))
+  }))
+
+// =============================================================================
+// sync
+// =============================================================================
+
+/** `dirsync wecom sync --students FILE --parents FILE [--out PLAN] [--prune] [--yes] …` */
+export const sync = (flags: SyncFlags) =>
+  Effect.scoped(Effect.gen(function*() {
+    const maxDelete = yield* checkPlanFlags("wecom sync", flags)
+    if (flags.journal !== undefined && flags.out === undefined) {
+      return yield* usage(
+        "wecom sync",
+        "--journal needs --out PLAN: an interrupted sync is continued with dirsync wecom apply PLAN --journal J --resume"
+      )
+    }
+    yield* checkOut(flags.out, [flags.students, flags.parents], "--out")
+    yield* checkOut(flags.report, [flags.students, flags.parents], "--report")
+    const applyFlags: SchoolApply.Flags = {
+      journal: flags.journal,
+      resume: false,
+      report: flags.report,
+      json: flags.json,
+      concurrency: flags.concurrency,
+      circuitBreaker: flags.circuitBreaker
+    }
+    yield* checkApplyPaths(flags.students ?? flags.parents, applyFlags)
+    const roster = yield* SchoolRoster.read(flags, { ignoreExtraColumns: flags.ignoreExtraColumns })
+    const counters = Progress.makeCounters()
+    const target = yield* Target.wecomSchool({
+      flags,
+      file: flags.students ?? flags.parents,
+      counters,
+      concurrency: flags.concurrency ?? 2,
+      seed: seedClasses(roster.classes)
+    })
+    Terminal.registerSecrets(target.secrets)
+    return yield* Effect.gen(function*() {
+      const state = yield* readState()
+      const computed = SchoolPlan.compute(roster.roster, state, { prune: flags.prune, maxDelete })
+      const resumeWith = `dirsync wecom apply ${Terminal.line(flags.out ?? "PLAN")} --journal ${
+        flags.journal ?? "J"
+      } --resume`
+      yield* stepJournalsExist(computed, applyFlags, resumeWith)
+      yield* finishPlan("wecom sync", computed, roster, target, flags, { exitWhenPending: false })
+      if (SchoolPlan.isEmpty(computed)) {
+        if (flags.json) yield* Console.log(planJson("wecom sync", computed, target, { exitCode: 0 }))
+        return
+      }
+      if (!flags.yes && !Confirm.terminal.interactive()) {
+        const message = "planned only: without a terminal to confirm on, sync applies only with --yes"
+        if (flags.json) {
+          yield* Console.log(planJson("wecom sync", computed, target, {
+            ...(flags.out === undefined ? {} : { out: Terminal.scrub(flags.out) }),
+            error: message,
+            exitCode: 4
+          }))
+        }
+        return yield* new CliExit.CliExit({ code: 4, message, json: flags.json })
+      }
+      yield* confirmPlan(computed, target, flags, true)
+      // Minutes may pass at the question: the classes are read again, and a change since refuses the apply.
+      const changed = yield* driftSince(computed)
+      if (changed !== undefined) {
+        return yield* CliExit.usage(
+          `the school changed while the plan waited (${Terminal.line(changed)}): nothing was sent; run sync again`
+        )
+      }
+      yield* SchoolApply.apply({
+        plan: computed,
+        digest: SchoolApply.planDigest(computed),
+        command: "wecom sync",
+        planFile: flags.out,
+        target,
+        flags: applyFlags,
+        counters,
+        secrets: target.secrets,
+        resumeCommand: flags.out === undefined
+          ? "dirsync wecom sync … again (it re-plans from what WeCom holds)"
+          : resumeWith
+      })
+    }).pipe(Effect.provide(target.layer))
+  }))

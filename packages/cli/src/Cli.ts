@@ -344,6 +344,39 @@ const parentsUpdate = Command.make(
 // wecom plan / apply / sync (issue 18)
 // =============================================================================
 
+function rosterReadingFlags(kind: "students"): {
+  studentsFormat: Flag.Flag<"csv" | "json" | "ndjson" | "xlsx" | undefined>
+  studentsSheet: Flag.Flag<string | undefined>
+  studentsMap: Flag.Flag<string | undefined>
+}
+function rosterReadingFlags(kind: "parents"): {
+  parentsFormat: Flag.Flag<"csv" | "json" | "ndjson" | "xlsx" | undefined>
+  parentsSheet: Flag.Flag<string | undefined>
+  parentsMap: Flag.Flag<string | undefined>
+}
+function rosterReadingFlags(kind: "students" | "parents") {
+  const example = kind === "students" ? "'student_userid=学生编码,name=学生'" : "'parent_userid=家长编码,relation=称谓'"
+  return {
+    [`${kind}Format`]: Flag.Literals(`${kind}-format`, ["csv", "json", "ndjson", "xlsx"]).pipe(
+      Flag.withDescription(
+        `The ${kind} file's format when its name does not say it (required when --${kind} is -, standard input)`
+      ),
+      Flag.optional,
+      Flag.map(Option.getOrUndefined)
+    ),
+    [`${kind}Sheet`]: optionalPath(
+      `${kind}-sheet`,
+      `With an .xlsx ${kind} file: the sheet to read (default: the first); one workbook may hold both, each ` +
+        "kind on its own sheet"
+    ),
+    [`${kind}Map`]: Flag.String(`${kind}-map`).pipe(
+      Flag.withDescription(`The ${kind} file's column names to fields, e.g. ${example} (beside the built-in aliases)`),
+      Flag.optional,
+      Flag.map(Option.getOrUndefined)
+    )
+  }
+}
+
 const planFlags = {
   students: optionalPath("students", "The students file (any input format); at least one of --students and --parents"),
   parents: optionalPath("parents", "The parents file, one row per parent and child"),
@@ -366,7 +399,17 @@ const planFlags = {
   faults: writeFlags.faults,
   rate: writeFlags.rate,
   concurrency: writeFlags.concurrency,
-  ignoreExtraColumns: writeFlags.ignoreExtraColumns,
+  ignoreExtraColumns: Flag.Boolean("ignore-extra-columns").pipe(
+    Flag.withDescription(
+      "Skip columns of either roster file that are not fields, with a warning naming them (default: on for .xlsx)"
+    ),
+    Flag.optional,
+    Flag.map(Option.getOrUndefined)
+  ),
+  // How each roster file is read: per file, since one --map cannot name both layouts' columns and one --format
+  // would misread the other file when only one of them is standard input.
+  ...rosterReadingFlags("students"),
+  ...rosterReadingFlags("parents"),
   json: Flag.Boolean("json").pipe(
     Flag.withDescription("Print one JSON object on stdout (summary, plan file, exit code)"),
     Flag.withDefault(false)
@@ -380,9 +423,18 @@ const applyFlags = {
   ),
   resume: writeFlags.resume,
   resendUnverified: writeFlags.resendUnverified,
-  report: optionalPath("report", "Write a JSON report of every action (step, userid, roster rows, outcome)"),
+  report: optionalPath(
+    "report",
+    "Write a JSON report of every action (step, userid, roster rows, outcome); .json only, not .html"
+  ),
   yes: writeFlags.yes,
-  circuitBreaker: writeFlags.circuitBreaker
+  circuitBreaker: writeFlags.circuitBreaker,
+  deadline: duration("deadline").pipe(
+    Flag.withDescription(
+      "Stop sending once this much time has passed since the first write (e.g. 30m): chunks in flight finish, " +
+        "the actions not reached are reported skipped (DeadlineReached), exit 1; --resume with the journal continues"
+    )
+  )
 }
 
 const planExitCodes: HelpSection = {
@@ -405,7 +457,7 @@ const applyExitCodes: HelpSection = {
       "nothing sent: a wrong or edited plan file, another corp, the school changed since the plan (--refresh), a " +
       "journal to --resume, or the question declined"
     ],
-    ["1", "aborted: credentials or permissions refused, or the apply could not finish"],
+    ["1", "aborted: credentials or permissions refused, --deadline passed, or the apply could not finish"],
     ["130, 143", "interrupted; with --journal, the --resume command is printed"]
   ]
 }

@@ -13,19 +13,34 @@
  * journal: actions applied are not sent again; actions whose outcome is unknown are checked at WeCom
  * (`school/user/get`) before anything is resent.
  *
- * **Dependencies.** A step runs only when every earlier step applied every action: a parent create needs its
- * children created, a student delete needs its parents deleted. After a step with an action not applied, the later
- * steps' actions are reported `skipped` (`DependencyNotApplied`), saying which step stopped them.
+ * **Dependencies.** A step runs only when every earlier step applied every action. The rule is per step, not per
+ * user, on purpose: the plan was computed from one state of the school, and each step assumes the steps before it
+ * made their changes. `createParents` and `updateParents` name children that `createStudents` creates (a parent whose
+ * child does not exist is refused by WeCom, or linked to whoever holds that id by then); `updateParents` removes a
+ * leaving child from a parent's `children` before `deleteStudents` deletes the child; `deleteParents` deletes the
+ * parents `deleteStudents` needs gone first (WeCom's order: parents, then students). A failed action means WeCom is
+ * not in the state the plan expected, in ways a plan cannot see from here (a `userid exists` with other data is
+ * someone else's user), so the later steps are not sent: their actions are reported `skipped`
+ * (`DependencyNotApplied`), each saying which step stopped it, and the exit code is 3. Nothing is lost: with
+ * `--journal`, `--resume` after fixing the cause sends the failed actions again and then the later steps; without
+ * one, a new plan reads what WeCom now holds. A finer rule (e.g. only the deletes of the children of a parent whose
+ * update failed) would send deletes computed against a state that is known to be different.
+ *
+ * **Deadline.** `--deadline` bounds the whole apply, from its first write: each step gets what is left of it, no
+ * chunk starts after it, and the actions not reached (in that step and every later one) are reported `skipped`
+ * (`DeadlineReached`), exit 1; `--resume` with the journal continues.
  *
  * **Report.** Every action once: step, position, userid, roster rows, outcome; the summary per step and in total.
  *
  * @since 0.3.0
  */
-import { BatchPipeline, type Endpoint, FileLock, Outcome, RunJournal } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, FileLock, Outcome, PipelineError, RunJournal } from "@dirsync/core"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as SchoolPlan from "@dirsync/wecom/SchoolPlan"
+import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Layer from "effect/Layer"
@@ -55,6 +70,8 @@ export interface Flags {
   readonly json: boolean
   readonly concurrency?: number | undefined
   readonly circuitBreaker?: number | undefined
+  /** `--deadline`: the whole apply's, from its first write. */
+  readonly deadline?: Duration.Duration | undefined
 }
 
 /** One action's line of the report. */
@@ -351,26 +368,57 @@ export const apply = (options: Options): Effect.Effect<
             })
         }
         const input = Stream.fromIterable(work.values.map((value, i): Endpoint.SourceRow => ({ row: i + 1, value })))
-        const outcomes = BatchPipeline.run(endpoint, input, {
-          concurrency: flags.concurrency,
-          resendUnverified: flags.resendUnverified,
-          circuitBreaker: flags.circuitBreaker
+        return Effect.gen(function*() {
+          // The step gets what is left of the apply's deadline (the pipeline's own deadline runs from its start).
+          const left = deadlineAt === undefined ? undefined : Math.max(1, deadlineAt - (yield* Clock.currentTimeMillis))
+          const outcomes = BatchPipeline.run(endpoint, input, {
+            concurrency: flags.concurrency,
+            resendUnverified: flags.resendUnverified,
+            circuitBreaker: flags.circuitBreaker,
+            ...(left === undefined ? {} : { deadline: Duration.millis(left) })
+          })
+          const drain = Stream.runForEachArray(outcomes, (batch) =>
+            Effect.sync(() => {
+              for (const o of batch) {
+                // The pipeline names its own (per-step) deadline; the user gave the apply's.
+                record(
+                  step,
+                  o.reason === Outcome.LocalReason.DeadlineReached ? { ...o, message: deadlineNotSent } : o
+                )
+              }
+            }))
+          const journal = journals.get(step)
+          return yield* (journal === undefined ? drain : Effect.provideContext(drain, journal))
         })
-        const drain = Stream.runForEachArray(outcomes, (batch) =>
-          Effect.sync(() => {
-            for (const o of batch) record(step, o)
-          }))
-        const journal = journals.get(step)
-        return journal === undefined ? drain : Effect.provideContext(drain, journal)
       })
+
+    const deadlineText = flags.deadline === undefined ? "" : Duration.format(flags.deadline)
+    const deadlineNotSent = `not sent: the apply's deadline (${deadlineText}) passed first`
+    const deadlineExit = () =>
+      CliExit.aborted(
+        `stopped: the apply's deadline (${deadlineText}) passed; the actions not reached were not sent` +
+          (flags.journal === undefined
+            ? " (make a new plan to finish: it reads what WeCom now holds)"
+            : `; continue with: ${options.resumeCommand}`)
+      )
+    let deadlineAt: number | undefined
 
     let stopped: CliExit.CliExit | undefined
     const runAll = Effect.gen(function*() {
+      if (flags.deadline !== undefined) {
+        deadlineAt = (yield* Clock.currentTimeMillis) + Duration.toMillis(flags.deadline)
+      }
       for (const step of steps) {
+        if (deadlineAt !== undefined && (yield* Clock.currentTimeMillis) >= deadlineAt) {
+          stopped = deadlineExit()
+          accountForTheRest({ reason: Outcome.LocalReason.DeadlineReached, message: deadlineNotSent })
+          return
+        }
         const exit = yield* runStep(step).pipe(
           Effect.map(() => undefined),
           Effect.catch((e: unknown) => {
             const anySent = [...sent.values()].some((s) => s.size > 0)
+            if (PipelineError.isPipelineError(e) && e.kind === "Deadline") return Effect.succeed(deadlineExit())
             const exit = e instanceof RunJournal.JournalError && anySent
               ? CliExit.aborted(
                 `aborted: cannot write the journal ${e.path} (${Files.describeMessage(e.message)}); ` +
@@ -383,7 +431,12 @@ export const apply = (options: Options): Effect.Effect<
         )
         if (exit !== undefined) {
           stopped = exit
-          accountForTheRest({ reason: Outcome.LocalReason.Aborted, message: `not sent: ${exit.message}` })
+          const deadline = deadlineAt !== undefined && exit.message.startsWith("stopped: the apply's deadline")
+          accountForTheRest(
+            deadline
+              ? { reason: Outcome.LocalReason.DeadlineReached, message: deadlineNotSent }
+              : { reason: Outcome.LocalReason.Aborted, message: `not sent: ${exit.message}` }
+          )
           return
         }
         const list = items.get(step)!
@@ -392,7 +445,11 @@ export const apply = (options: Options): Effect.Effect<
           accountForTheRest({
             reason: Outcome.LocalReason.DependencyNotApplied,
             message: `not sent: ${notApplied} action(s) of step ${step} did not apply, and the later steps depend ` +
-              "on it (fix them, then run apply again with --resume, or make a new plan)"
+              "on it (" +
+              (flags.journal === undefined
+                ? "fix the cause, then make a new plan: it reads what WeCom now holds"
+                : "fix the cause, then run apply again with --resume, or make a new plan") +
+              ")"
           })
           return
         }

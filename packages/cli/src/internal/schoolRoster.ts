@@ -6,7 +6,15 @@
  * ids still protect their users from `--prune`.
  *
  * Each file's SHA-256 is taken before it is read (a file that changes afterwards then fails `apply --refresh`'s
- * check, the safe way round) and recorded in the plan file.
+ * check, the safe way round) and recorded in the plan file, with the options it was read with.
+ *
+ * **Reading options are per file** ({@link Reading}: `--students-format`, `--students-sheet`, `--students-map`, and
+ * the `--parents-…` ones; `--ignore-extra-columns` for both). One `--map` cannot serve both files: the layouts'
+ * fields differ (`name` is a student's, `relation` a parent's, `mobile` and `student_userid` mean different columns
+ * in each), and one `--format` would misread the other file when only one is standard input. Per file, the
+ * common cases read as typed: one workbook with a sheet per kind (`--students book.xlsx --students-sheet 学生
+ * --parents book.xlsx --parents-sheet 家长`), and one of the two on standard input (`--parents - --parents-format
+ * csv`).
  *
  * @since 0.3.0
  */
@@ -22,22 +30,41 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { createReadStream } from "node:fs"
+import { resolve } from "node:path"
 import * as CliExit from "../CliExit.ts"
 import * as Input from "../Input.ts"
 import * as Runner from "../Runner.ts"
 import * as Files from "./files.ts"
 import * as Terminal from "./terminal.ts"
 
-/** The roster files as given (`-` is standard input). */
+/** How one roster file is read: `Input.Options`' reading part, as the plan file records it for `--refresh`. */
+export interface Reading {
+  readonly format?: Input.Format | undefined
+  readonly sheet?: string | undefined
+  readonly map?: string | undefined
+  readonly ignoreExtraColumns?: boolean | undefined
+}
+
+/** The roster files as given (`-` is standard input), each with how it is read. */
 export interface RosterFiles {
   readonly students?: string | undefined
   readonly parents?: string | undefined
+  readonly studentsReading?: Reading | undefined
+  readonly parentsReading?: Reading | undefined
+}
+
+/** A roster file as the plan file records it: name, SHA-256 (not for standard input), and how it was read. */
+export type Source = typeof SchoolPlan.Source.Type & {
+  readonly format?: Input.Format
+  readonly sheet?: string
+  readonly map?: string
+  readonly ignoreExtraColumns?: boolean
 }
 
 /** What reading the roster gives: the roster, the sources for the plan file, and every class id a row names. */
 export interface Read {
   readonly roster: SchoolPlan.Roster
-  readonly sources: { students?: typeof SchoolPlan.Source.Type; parents?: typeof SchoolPlan.Source.Type }
+  readonly sources: { students?: Source; parents?: Source }
   /** Class ids the roster names (valid rows), for seeding a `--sandbox` emulator with the classes and no users. */
   readonly classes: ReadonlyArray<number>
   /** Rows read, per kind (merged parents count every line). */
@@ -121,20 +148,32 @@ const readKind = <Item>(
     return { rows, invalid, classes, count }
   }).pipe(Effect.mapError((e) => Runner.toExit(e) as CliExit.CliExit))
 
+/** `Input.Options` of one file's {@link Reading}; the skipped-columns warning on stderr unless told otherwise. */
+const inputOptions = (
+  reading: Reading | undefined,
+  onWarning: ((line: string) => void) | undefined
+): Input.Options => ({
+  format: reading?.format,
+  sheet: reading?.sheet,
+  map: reading?.map,
+  ignoreExtraColumns: reading?.ignoreExtraColumns,
+  onWarning: onWarning ?? ((text) => {
+    process.stderr.write(`dirsync: warning: ${Terminal.line(text)}\n`)
+  })
+})
+
 /**
  * Reads the roster files (at least one), each hashed, then validated and decoded.
  */
 export const read = (
   files: RosterFiles,
-  options: Input.Options
+  options: { readonly onWarning?: ((line: string) => void) | undefined } = {}
 ): Effect.Effect<Read, CliExit.CliExit, FileSystem.FileSystem | Scope.Scope> =>
   Effect.gen(function*() {
     if (files.students === undefined && files.parents === undefined) {
       return yield* CliExit.usage("give the roster: --students FILE, --parents FILE, or both")
     }
-    if (files.students !== undefined && files.students === files.parents) {
-      return yield* CliExit.usage(`--students and --parents name the same file ${Terminal.line(files.students)}`)
-    }
+    yield* checkReading(files)
     const sources: Read["sources"] = {}
     const invalid: Array<SchoolPlan.InvalidRow> = []
     const classes = new Set<number>()
@@ -143,16 +182,26 @@ export const read = (
     let studentRows = 0
     let parentRows = 0
     if (files.students !== undefined) {
-      sources.students = yield* sourceOf(files.students)
-      const read = yield* readKind(files.students, "students", SchoolContacts.studentsSpec, options)
+      sources.students = yield* sourceOf(files.students, files.studentsReading)
+      const read = yield* readKind(
+        files.students,
+        "students",
+        SchoolContacts.studentsSpec,
+        inputOptions(files.studentsReading, options.onWarning)
+      )
       students = read.rows
       invalid.push(...read.invalid)
       for (const c of read.classes) classes.add(c)
       studentRows = read.count
     }
     if (files.parents !== undefined) {
-      sources.parents = yield* sourceOf(files.parents)
-      const read = yield* readKind(files.parents, "parents", SchoolContacts.parentsSpec, options)
+      sources.parents = yield* sourceOf(files.parents, files.parentsReading)
+      const read = yield* readKind(
+        files.parents,
+        "parents",
+        SchoolContacts.parentsSpec,
+        inputOptions(files.parentsReading, options.onWarning)
+      )
       parents = read.rows
       invalid.push(...read.invalid)
       parentRows = read.count
@@ -170,5 +219,49 @@ export const read = (
   })
 
 /** A source as the plan file records it: standard input has no hash (it cannot be read again). */
-const sourceOf = (file: string) =>
-  file === "-" ? Effect.succeed({ file }) : Effect.map(sha256File(file), (sha256) => ({ file, sha256 }))
+const sourceOf = (file: string, reading: Reading | undefined): Effect.Effect<Source, CliExit.CliExit> => {
+  const how = {
+    ...(reading?.format === undefined ? {} : { format: reading.format }),
+    ...(reading?.sheet === undefined ? {} : { sheet: reading.sheet }),
+    ...(reading?.map === undefined ? {} : { map: reading.map }),
+    ...(reading?.ignoreExtraColumns === undefined ? {} : { ignoreExtraColumns: reading.ignoreExtraColumns })
+  }
+  return file === "-"
+    ? Effect.succeed({ file, ...how })
+    : Effect.map(sha256File(file), (sha256) => ({ file, sha256, ...how }))
+}
+
+/**
+ * The reading flags checked before anything is read: each `--…-map` against its own layout's fields (a bad one is
+ * one line naming its flag), and the two files told apart. The same file twice is refused, except one workbook
+ * read as two different sheets; standard input can be only one of them.
+ */
+const checkReading = (files: RosterFiles) =>
+  Effect.gen(function*() {
+    for (const kind of ["students", "parents"] as const) {
+      const reading = kind === "students" ? files.studentsReading : files.parentsReading
+      if (files[kind] === undefined) {
+        const given = (["format", "sheet", "map"] as const).find((k) => reading?.[k] !== undefined)
+        if (given !== undefined) {
+          return yield* CliExit.usage(`--${kind}-${given} reads the ${kind} file, but there is no --${kind} FILE`)
+        }
+        continue
+      }
+      if (reading?.map !== undefined) {
+        const bad = Input.parseMap(kind, reading.map)
+        if (bad !== undefined) return yield* CliExit.usage(bad.replace(/^--map\b/, `--${kind}-map`))
+      }
+    }
+    const { parents, students } = files
+    if (students === undefined || parents === undefined) return
+    if (students === "-" && parents === "-") {
+      return yield* CliExit.usage("--students and --parents cannot both be standard input (-): give one of them a file")
+    }
+    if (students === "-" || parents === "-" || resolve(students) !== resolve(parents)) return
+    const sheets = [files.studentsReading?.sheet, files.parentsReading?.sheet]
+    if (sheets[0] !== undefined && sheets[1] !== undefined && sheets[0] !== sheets[1]) return
+    return yield* CliExit.usage(
+      `--students and --parents name the same file ${Terminal.line(students)}; for one workbook with a sheet of ` +
+        "each, add --students-sheet NAME and --parents-sheet NAME"
+    )
+  })

@@ -17,18 +17,21 @@ import * as SchoolPlan from "@dirsync/wecom/SchoolPlan"
 import type * as SchoolState from "@dirsync/wecom/SchoolState"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { resolve } from "node:path"
 import * as CliExit from "../../CliExit.ts"
+import * as Input from "../../Input.ts"
 import * as Progress from "../../Progress.ts"
 import * as Report from "../../Report.ts"
 import * as Runner from "../../Runner.ts"
 import * as Target from "../../Target.ts"
 import * as Confirm from "../confirm.ts"
 import * as Files from "../files.ts"
+import * as HtmlReport from "../htmlReport.ts"
 import * as SchoolApply from "../schoolApply.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as Terminal from "../terminal.ts"
@@ -49,6 +52,13 @@ export interface PlanFlags {
   readonly rate: number | undefined
   readonly concurrency: number | undefined
   readonly ignoreExtraColumns: boolean | undefined
+  /** How each roster file is read (`--students-format`, `--students-sheet`, `--students-map`, `--parents-…`). */
+  readonly studentsFormat?: Input.Format | undefined
+  readonly studentsSheet?: string | undefined
+  readonly studentsMap?: string | undefined
+  readonly parentsFormat?: Input.Format | undefined
+  readonly parentsSheet?: string | undefined
+  readonly parentsMap?: string | undefined
   readonly json: boolean
 }
 
@@ -67,7 +77,44 @@ export interface SyncFlags extends PlanFlags {
   readonly report: string | undefined
   readonly yes: boolean
   readonly circuitBreaker: number | undefined
+  readonly deadline?: Duration.Duration | undefined
 }
+
+/** The roster files of the flags, each with how it is read. */
+const rosterFiles = (flags: PlanFlags): SchoolRoster.RosterFiles => {
+  const both = flags.ignoreExtraColumns
+  return {
+    students: flags.students,
+    parents: flags.parents,
+    studentsReading: {
+      format: flags.studentsFormat,
+      sheet: flags.studentsSheet,
+      map: flags.studentsMap,
+      ignoreExtraColumns: both
+    },
+    parentsReading: {
+      format: flags.parentsFormat,
+      sheet: flags.parentsSheet,
+      map: flags.parentsMap,
+      ignoreExtraColumns: both
+    }
+  }
+}
+
+/**
+ * The in-process emulator's school (its root department) is department 1, so a roster class 1 would be the school
+ * itself there and every row in it rejected as "not a class". Refused before anything is read, naming the way out.
+ */
+const SANDBOX_SCHOOL_ID = 1
+
+const checkSandboxClasses = (sandbox: boolean, classes: ReadonlyArray<number>, what: string) =>
+  sandbox && classes.includes(SANDBOX_SCHOOL_ID)
+    ? CliExit.usage(
+      `--sandbox: ${what} class ${SANDBOX_SCHOOL_ID}, but the in-process emulator's school (its root department) ` +
+        `has id ${SANDBOX_SCHOOL_ID}, so that class cannot be emulated; number the classes from 2 to try the ` +
+        "roster in the sandbox, or run against a dirsync sandbox seeded with your department tree (--seed)"
+    )
+    : undefined
 
 const usage = (command: string, message: string) => CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
 
@@ -177,9 +224,36 @@ const readState = (options?: SchoolDirectory.Options) =>
 const seedClasses = (classes: ReadonlyArray<number>) => (directory: { addClasses: (...ids: Array<number>) => void }) =>
   Effect.sync(() => directory.addClasses(...classes))
 
-/** The plan file's text: the {@link SchoolPlan.PlanFile} Schema's encoding, indented. */
-const planFileText = (file: SchoolPlan.PlanFile): string =>
-  `${JSON.stringify(Schema.encodeSync(SchoolPlan.PlanFile)(file), null, 2)}\n`
+/**
+ * A roster source as the CLI's plan file records it: `SchoolPlan.Source` and how the file was read (format, sheet,
+ * `--map`, extra columns), so that `apply --refresh` reads it again the same way. Optional keys: a plan file without
+ * them reads with the defaults, as before.
+ */
+const CliSource = Schema.Struct({
+  ...SchoolPlan.Source.fields,
+  format: Schema.optionalKey(Schema.Literals(["csv", "json", "ndjson", "xlsx"])),
+  sheet: Schema.optionalKey(Schema.String),
+  map: Schema.optionalKey(Schema.String),
+  ignoreExtraColumns: Schema.optionalKey(Schema.Boolean)
+})
+
+/** `SchoolPlan.PlanFile` with {@link CliSource} sources. */
+const CliPlanFile = Schema.Struct({
+  ...SchoolPlan.PlanFile.fields,
+  sources: Schema.Struct({ students: Schema.optionalKey(CliSource), parents: Schema.optionalKey(CliSource) })
+})
+type CliPlanFile = typeof CliPlanFile.Type
+
+const CliPlanFileJson = Schema.fromJsonString(CliPlanFile)
+
+/** The plan file's text: the {@link CliPlanFile} Schema's encoding, indented. */
+const planFileText = (file: CliPlanFile): string => `${JSON.stringify(Schema.encodeSync(CliPlanFile)(file), null, 2)}\n`
+
+/** A plan as a file, with the sources as the roster reader recorded them. */
+const toPlanFile = (
+  plan: SchoolPlan.Plan,
+  meta: { readonly createdAt: string; readonly corpId: string; readonly sources: SchoolRoster.Read["sources"] }
+): CliPlanFile => ({ ...SchoolPlan.toFile(plan, meta), sources: meta.sources })
 
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
@@ -195,7 +269,9 @@ export const plan = (flags: PlanFlags) =>
   Effect.scoped(Effect.gen(function*() {
     const maxDelete = yield* checkPlanFlags("wecom plan", flags)
     yield* checkOut(flags.out, [flags.students, flags.parents], "--out")
-    const roster = yield* SchoolRoster.read(flags, { ignoreExtraColumns: flags.ignoreExtraColumns })
+    const roster = yield* SchoolRoster.read(rosterFiles(flags))
+    const sandboxRefusal = checkSandboxClasses(flags.sandbox, roster.classes, "the roster names")
+    if (sandboxRefusal !== undefined) return yield* sandboxRefusal
     const counters = Progress.makeCounters()
     const target = yield* Target.wecomSchool({
       flags,
@@ -230,7 +306,7 @@ const finishPlan = (
       return yield* new CliExit.CliExit({ code: 2, message: exit.message, json: flags.json })
     }
     if (flags.out !== undefined) {
-      const file = SchoolPlan.toFile(computed, {
+      const file = toPlanFile(computed, {
         createdAt: yield* nowIso,
         corpId: target.corpId,
         sources: roster.sources
@@ -270,7 +346,7 @@ export const loadPlan = (path: string) =>
     const text = yield* fs.readFileString(path).pipe(
       Effect.mapError((e) => CliExit.usage(`${name}: ${Files.describeError(e)}`))
     )
-    const file = yield* Schema.decodeUnknownEffect(SchoolPlan.PlanFileJson)(text).pipe(
+    const file = yield* Schema.decodeUnknownEffect(CliPlanFileJson)(text).pipe(
       Effect.mapError((e) =>
         CliExit.usage(
           `${name} is not a dirsync plan file (${
@@ -332,12 +408,17 @@ const refuse = (why: string) =>
 /** `--refresh`: the plan again, from the plan's own roster files, each unchanged since (SHA-256). */
 const refresh = (
   path: string,
-  file: SchoolPlan.PlanFile,
+  file: CliPlanFile,
   target: Target.SchoolTarget,
   flags: ApplyFlags
 ) =>
   Effect.gen(function*() {
-    const files: { students?: string; parents?: string } = {}
+    const files: {
+      students?: string
+      parents?: string
+      studentsReading?: SchoolRoster.Reading
+      parentsReading?: SchoolRoster.Reading
+    } = {}
     for (const kind of ["students", "parents"] as const) {
       const source = file.sources[kind]
       if (source === undefined) continue
@@ -349,11 +430,18 @@ const refresh = (
         return yield* refuse(`the ${kind} file ${Terminal.line(source.file)} changed since the plan was made`)
       }
       files[kind] = source.file
+      // Read again exactly as the plan read it: another sheet or --map would be another roster.
+      files[kind === "students" ? "studentsReading" : "parentsReading"] = {
+        format: source.format,
+        sheet: source.sheet,
+        map: source.map,
+        ignoreExtraColumns: source.ignoreExtraColumns
+      }
     }
     if (files.students === undefined && files.parents === undefined) {
       return yield* refuse("the plan names no roster file")
     }
-    const roster = yield* SchoolRoster.read(files, {})
+    const roster = yield* SchoolRoster.read(files)
     const state: SchoolState.State = yield* readState()
     const max = file.maxDelete === undefined ? undefined : SchoolPlan.parseMaxDelete(file.maxDelete)
     const computed = SchoolPlan.compute(roster.roster, state, {
@@ -361,15 +449,38 @@ const refresh = (
       ...(max !== undefined && Result.isSuccess(max) ? { maxDelete: max.success } : {})
     })
     if (!flags.json) {
-      yield* Console.log(`Re-planned from ${Object.values(files).map(Terminal.line).join(" and ")}:`)
+      yield* Console.log(`Re-planned from ${
+        [files.students, files.parents].flatMap((f) => f === undefined ? [] : [Terminal.line(f)]).join(" and ")
+      }:`)
       yield* Console.log(renderPlan(computed, target, { colour: useColour() }))
     }
     yield* SchoolPlan.checkDeletes(computed).pipe(Effect.mapError(refusalOf))
-    const next = SchoolPlan.toFile(computed, { createdAt: yield* nowIso, corpId: file.corpId, sources: roster.sources })
+    const next = toPlanFile(computed, { createdAt: yield* nowIso, corpId: file.corpId, sources: roster.sources })
     yield* SchoolApply.writeAtomic(path, planFileText(next), "--refresh: the plan file")
-    if (!flags.json) yield* Console.error(`dirsync: ${Terminal.line(path)} now holds the new plan`)
+    if (!flags.json) {
+      yield* Console.error(`dirsync: ${Terminal.line(path)} now holds the new plan`)
+    }
     return computed
   })
+
+/**
+ * What the question says besides the plan: the steps that will run, in order, with their action counts, and the
+ * deletes (the plan lists them first), so that the one decision is made looking at both.
+ */
+export const previewSteps = (plan: SchoolPlan.Plan): ReadonlyArray<string> => {
+  const steps = SchoolApply.stepsOf(plan)
+  const students = plan.actions.deleteStudents.length
+  const parents = plan.actions.deleteParents.length
+  return [
+    `Steps, in this order (a step with an action not applied stops the later ones):`,
+    ...steps.map((step) => `  ${step.padEnd(16)}${plan.actions[step].length.toLocaleString("en-US").padStart(8)}`),
+    students + parents === 0
+      ? "Deletes: none."
+      : `Deletes: ${students.toLocaleString("en-US")} student(s) and ${
+        parents.toLocaleString("en-US")
+      } parent(s), cannot be undone (listed with - in the plan).`
+  ]
+}
 
 /** On a terminal, without `--yes`: the plan, then the question. A refusal is exit 2, nothing sent. */
 const confirmPlan = (
@@ -382,6 +493,7 @@ const confirmPlan = (
     if (!Confirm.shouldAsk({ dryRun: false, yes: flags.yes }, Confirm.terminal)) return
     const text = [
       ...(shown ? [] : [renderPlan(plan, target, { colour: false })]),
+      ...previewSteps(plan),
       `Apply these ${SchoolPlan.size(plan)} change(s) to corp ${Terminal.line(target.corpId)} → ${
         Terminal.line(Report.sanitizeTarget(target.label))
       }? [y/N] `
@@ -398,6 +510,14 @@ const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
   Effect.gen(function*() {
     if (flags.report === "-") {
       return yield* CliExit.usage("--report - is not supported here; give the report a file path")
+    }
+    if (flags.report !== undefined && HtmlReport.isHtml(flags.report)) {
+      // The page (internal/htmlReport.ts) is a table of input rows, one row each; an apply's items are actions,
+      // keyed by step and position, with roster rows that repeat across steps and files.
+      return yield* CliExit.usage(
+        `--report ${Terminal.line(flags.report)}: the apply report is JSON only (its items are actions keyed by ` +
+          "step, which the HTML page has no column for); give a .json path"
+      )
     }
     yield* Files.checkRunPaths({ input: input ?? "-", report: flags.report, journal: flags.journal })
   })
@@ -433,6 +553,12 @@ export const apply = (path: string, flags: ApplyFlags) =>
     }
     const loaded = yield* loadPlan(path)
     yield* checkApplyPaths(path, flags)
+    const sandboxRefusal = checkSandboxClasses(
+      flags.sandbox,
+      [...Object.keys(loaded.plan.classNames).map(Number), ...SchoolPlan.touchedClasses(loaded.plan)],
+      `${Terminal.line(path)} names`
+    )
+    if (sandboxRefusal !== undefined) return yield* sandboxRefusal
     const counters = Progress.makeCounters()
     const target = yield* Target.wecomSchool({
       flags,
@@ -524,10 +650,13 @@ export const sync = (flags: SyncFlags) =>
       report: flags.report,
       json: flags.json,
       concurrency: flags.concurrency,
-      circuitBreaker: flags.circuitBreaker
+      circuitBreaker: flags.circuitBreaker,
+      deadline: flags.deadline
     }
     yield* checkApplyPaths(flags.students ?? flags.parents, applyFlags)
-    const roster = yield* SchoolRoster.read(flags, { ignoreExtraColumns: flags.ignoreExtraColumns })
+    const roster = yield* SchoolRoster.read(rosterFiles(flags))
+    const sandboxRefusal = checkSandboxClasses(flags.sandbox, roster.classes, "the roster names")
+    if (sandboxRefusal !== undefined) return yield* sandboxRefusal
     const counters = Progress.makeCounters()
     const target = yield* Target.wecomSchool({
       flags,

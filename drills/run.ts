@@ -16,6 +16,10 @@
  * - D4 secrets: no secret or issued token in any stdout, stderr, report or journal of D1–D5 (nor in bench output).
  * - D5 adversarial: every attack in `drills/attacks/*.ts` (hostile files, flags, vendor replies, signals, concurrent
  *   runs), each asserting the promise: exit code, every row once, the sandbox's state exact, no secret, no stack trace.
+ * - D6 school term: a school (`drills/school.ts`) and its next term's roster with about 20% churn; `wecom plan` is
+ *   refused over the delete rule, then plans with `--max-delete`; `wecom apply` under busy, 5xx, dropped connections
+ *   and expiring tokens is killed with SIGKILL twice (in the creates, in the deletes) and resumed; the sandbox then
+ *   holds exactly the roster, no user was created, deleted or renamed twice, and a second plan is empty.
  *
  * Options: `--quick`, `--only D1,D3`, `--seed N` (default 20261122), `--keep` (keep the work directory).
  */
@@ -28,6 +32,7 @@ import { type Case, makeCases } from "./badInput.ts"
 import {
   addArtifact,
   artifacts,
+  type CliRun,
   crashSigns,
   fmt,
   journalStats,
@@ -44,6 +49,7 @@ import {
   secrets,
   startSandbox
 } from "./lib.ts"
+import { checkDirectory, makeSchool, type PlanCounts } from "./school.ts"
 import { checkState, makeRoster } from "./students.ts"
 
 // =============================================================================
@@ -66,8 +72,19 @@ const seed = Number(value("seed") ?? "20261122")
 const work = mkdtempSync(join(tmpdir(), "dirsync-drills-"))
 
 const sizes = quick
-  ? { d1: 5_000, d1Ttl: 2, d1b: 500, d2: 5_000, d2Kills: 2, d2f: 80, d2fBatch: 20, d2fKills: 2 }
-  : { d1: 100_000, d1Ttl: 20, d1b: 2_000, d2: 50_000, d2Kills: 5, d2f: 1_000, d2fBatch: 50, d2fKills: 5 }
+  ? { d1: 5_000, d1Ttl: 2, d1b: 500, d2: 5_000, d2Kills: 2, d2f: 80, d2fBatch: 20, d2fKills: 2, d6: 600, d6Ttl: 1 }
+  : {
+    d1: 100_000,
+    d1Ttl: 20,
+    d1b: 2_000,
+    d2: 50_000,
+    d2Kills: 5,
+    d2f: 1_000,
+    d2fBatch: 50,
+    d2fKills: 5,
+    d6: 3_000,
+    d6Ttl: 2
+  }
 
 // =============================================================================
 // Results
@@ -746,6 +763,273 @@ const d5 = () =>
   })
 
 // =============================================================================
+// D6 school term: plan, apply under faults with two kill -9 and resumes, plan again
+// =============================================================================
+
+/** A step of `wecom apply`, in its order (`SchoolPlan.STEPS`). */
+const STEPS = ["createStudents", "createParents", "updateParents", "updateStudents", "deleteParents", "deleteStudents"]
+
+/** Reasons an apply may leave an action unapplied because of the faults alone; anything else is a finding. */
+const FAULT_MADE = new Set(["Transient", "RateLimited", "OutcomeUnknown", "Unverified", "DependencyNotApplied"])
+
+interface PlanFileActions {
+  readonly actions: Readonly<Record<string, ReadonlyArray<Record<string, unknown>>>>
+}
+
+interface ApplyItem {
+  readonly step: string
+  readonly index: number
+  readonly id: string
+  readonly status: string
+  readonly reason?: string
+  readonly code?: number
+}
+
+interface ApplyReport {
+  readonly summary: { total: number; applied: number; failed: number; skipped: number; rejected: number }
+  readonly items: ReadonlyArray<ApplyItem>
+}
+
+type Ledger = Record<string, Record<string, { sent: number; applied: number }>>
+
+/** Calls of 100 actions each (`WeComSchema.BATCH_MAX`). */
+const chunksOf = (actions: number) => Math.ceil(actions / 100)
+
+const readJson = <A>(path: string): A | undefined => {
+  if (!existsSync(path)) return undefined
+  addArtifact(path)
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as A
+  } catch {
+    return undefined
+  }
+}
+
+const d6 = () =>
+  drill("D6", "school term", `${fmt(sizes.d6)} students`, async (r) => {
+    const fail = (t: string) => void r.failures.push(t)
+    const dir = dirFor("d6")
+    const school = makeSchool(sizes.d6, seed * 31 + 6)
+    writeFileSync(join(dir, "students.csv"), school.studentsCsv)
+    writeFileSync(join(dir, "parents.csv"), school.parentsCsv)
+    const maxDelete = "25%"
+    if (school.maxDeleteShare > 0.25) fail(`the school deletes ${school.maxDeleteShare} of a kind: over ${maxDelete}`)
+    const c = school.counts
+    const expectedActions = c.createStudent + c.createParent + c.deleteStudent + c.deleteParent
+    const writeCalls = chunksOf(c.createStudent) + chunksOf(c.createParent) + chunksOf(c.deleteStudent) +
+      chunksOf(c.deleteParent)
+    const spec = (s: number) => `busy=0.05,5xx=0.02,drop=0.02,latency=5,token-ttl=${sizes.d6Ttl},seed=${s}`
+    const faultSeed = faultSeedFor(spec, writeCalls)
+    const faults = spec(faultSeed)
+    r.size = `${fmt(school.before.students)} students, ${fmt(school.before.parents)} parents, ` +
+      `${school.classes} classes`
+    const random = makeRandom(seed * 31 + 7)
+    const journal = join(dir, "term.journal")
+    await withSandbox(await startSandbox(dir, "d6", school.seed, faults), async (sandbox) => {
+      const planArgs = ["wecom", "plan", "--students", "students.csv", "--parents", "parents.csv", "--prune"]
+      const ledgerNow = async () => {
+        const res = await fetch(`${sandbox.url}/__state?ledger=1`)
+        return ((await res.json()) as { ledger: Ledger }).ledger
+      }
+      // 1. The default delete rule refuses the term: the leavers are more than 50 and more than 20%.
+      const refused = await runCli(dir, "d6-plan-refused", [...planArgs, "--out", "plan.json", "--json"], sandbox.env)
+      for (const sign of crashSigns(refused.stdout + refused.stderr)) fail(`plan (refused): output shows ${sign}`)
+      const refusedJson = lastJsonLine(refused.stdout)
+      if (refused.code !== 2) fail(`plan without --max-delete exited ${refused.code}, expected 2 (delete rule)`)
+      if (!/max-delete/.test(String(refusedJson?.["error"]))) {
+        fail(`the refused plan does not say how to raise the limit: ${JSON.stringify(refusedJson?.["error"])}`)
+      }
+      if (existsSync(join(dir, "plan.json"))) fail("the refused plan was written to --out")
+      // 2. With --max-delete: exit 4, the counts the roster implies.
+      const planned = await runCli(
+        dir,
+        "d6-plan",
+        [...planArgs, "--max-delete", maxDelete, "--out", "plan.json", "--json"],
+        sandbox.env
+      )
+      for (const sign of crashSigns(planned.stdout + planned.stderr)) fail(`plan: output shows ${sign}`)
+      if (planned.code !== 4) {
+        return fail(`plan exited ${planned.code}, expected 4 (changes pending): ${planned.stderr.slice(-400)}`)
+      }
+      const summary = lastJsonLine(planned.stdout)?.["summary"] as PlanCounts | undefined
+      if (JSON.stringify(summary) !== JSON.stringify(school.counts)) {
+        fail(`plan counts ${JSON.stringify(summary)}, the roster implies ${JSON.stringify(school.counts)}`)
+      }
+      const planFile = readJson<PlanFileActions>(join(dir, "plan.json"))
+      if (planFile === undefined) return fail("plan.json was not written")
+      const actions = (step: string) => planFile.actions[step] ?? []
+      const planSize = STEPS.reduce((n, step) => n + actions(step).length, 0)
+      const afterPlan = await sandbox.state()
+
+      // 3. Apply under faults, killed twice with SIGKILL (in the creates, in the deletes), resumed until done.
+      const killPlans = [
+        { step: "createStudents", count: random.int(1, Math.max(1, chunksOf(actions("createStudents").length) - 1)) },
+        { step: "deleteParents", count: random.int(1, Math.max(1, chunksOf(actions("deleteParents").length) - 1)) }
+      ].map((k) => ({ ...k, delayMillis: random.int(0, 40) }))
+      const kills: Array<string> = []
+      const exit3: Array<string> = []
+      let final: { run: CliRun; report: ApplyReport } | undefined
+      for (let k = 0; k < killPlans.length + 4 && final === undefined; k++) {
+        const next = killPlans[kills.length]
+        const run = await runCli(
+          dir,
+          `d6-apply${k}`,
+          [
+            "wecom",
+            "apply",
+            "plan.json",
+            "--journal",
+            "term.journal",
+            "--report",
+            `report-${k}.json`,
+            "--yes",
+            "--json",
+            ...(k > 0 ? ["--resume"] : [])
+          ],
+          sandbox.env,
+          next === undefined ? undefined : {
+            journal: `${journal}.${next.step}`,
+            record: "started",
+            count: next.count,
+            delayMillis: next.delayMillis
+          }
+        )
+        for (const sign of crashSigns(run.stdout + run.stderr)) fail(`apply run ${k + 1}: output shows ${sign}`)
+        if (run.killed) {
+          if (run.signal !== "SIGKILL") fail(`apply run ${k + 1} was to be killed and ended with ${run.signal}`)
+          if (existsSync(join(dir, `report-${k}.json`))) fail(`killed apply run ${k + 1} left a report at its path`)
+          const stats = journalStats(`${journal}.${next!.step}`)
+          kills.push(
+            `#${kills.length + 1} in ${next!.step} at chunk ${stats.started} (+${next!.delayMillis} ms): ` +
+              `${stats.inFlightChunks} in flight (${stats.inFlightRows.length} actions)`
+          )
+          continue
+        }
+        const report = readJson<ApplyReport>(join(dir, `report-${k}.json`))
+        if (report === undefined) {
+          fail(`apply run ${k + 1} exited ${run.code} without a report: ${run.stderr.slice(-400)}`)
+          break
+        }
+        if (run.code === 0) final = { run, report }
+        else if (run.code === 3) {
+          // Retries ran out somewhere: a user runs the same --resume again, as the apply advises. Only a fault may
+          // be the reason; a refusal by the vendor would be a wrong plan or a wrong order.
+          const bad = report.items.filter((i) => i.status !== "applied" && !FAULT_MADE.has(i.reason ?? ""))
+          if (bad.length > 0) {
+            fail(`apply run ${k + 1}: ${bad.length} action(s) not applied, e.g. ${JSON.stringify(bad[0])}`)
+          }
+          const notApplied = report.items.filter((i) => i.status !== "applied")
+          exit3.push(
+            `run ${k + 1}: ${notApplied.length} not applied (${
+              [...new Set(notApplied.map((i) => i.reason))].join(", ")
+            })`
+          )
+        } else {
+          fail(`apply run ${k + 1} exited ${run.code}: ${run.stderr.slice(-400)}`)
+          break
+        }
+      }
+      for (const step of STEPS) journalStats(`${journal}.${step}`) // scanned by D4
+      if (kills.length !== killPlans.length) {
+        fail(`${kills.length} of ${killPlans.length} kills landed: the apply finished before the others`)
+      }
+      if (final === undefined) return fail("no apply run finished with exit 0")
+      // The final report: every action of the plan once, applied (earlier runs' through the journal).
+      const { report } = final
+      if (report.summary.total !== planSize || report.summary.applied !== planSize) {
+        fail(`the final report's summary ${JSON.stringify(report.summary)}; the plan has ${planSize} actions`)
+      }
+      for (const step of STEPS) {
+        const seen = report.items.filter((i) => i.step === step).map((i) => i.index).toSorted((a, b) => a - b)
+        const n = actions(step).length
+        if (seen.length !== n || seen.some((x, i) => x !== i + 1)) {
+          fail(`the final report lists ${seen.length} ${step} action(s) for the plan's ${n}, or some twice`)
+        }
+      }
+      const reasons: Record<string, number> = {}
+      for (const i of report.items) reasons[i.reason ?? "sent"] = (reasons[i.reason ?? "sent"] ?? 0) + 1
+
+      // 4. The sandbox holds the roster; nothing was created, deleted or renamed twice.
+      const state = await sandbox.state(true)
+      const differences = checkDirectory(school, state, fail)
+      if (state.violationCount > 0) {
+        fail(
+          `the sandbox received ${state.violationCount} invalid field(s): ${state.violations.slice(0, 3).join("; ")}`
+        )
+      }
+      const ledger = await ledgerNow()
+      const once = (label: string, ids: ReadonlyArray<string>) => {
+        const entries = ledger[label] ?? {}
+        const planned = new Set(ids.map((id) => id.toLowerCase()))
+        let resent = 0
+        for (const [id, e] of Object.entries(entries)) {
+          if (e.applied > 1) fail(`${label} ${id} was applied ${e.applied} times (${e.sent} calls carried it)`)
+          if (!planned.has(id)) fail(`${label} ${id}: sent, but not in the plan`)
+          if (e.sent > 1) resent++
+        }
+        const missing = [...planned].filter((id) => (entries[id]?.applied ?? 0) !== 1)
+        if (missing.length > 0) fail(`${missing.length} planned ${label}(s) not applied once, e.g. ${missing[0]}`)
+        return resent
+      }
+      const resent = {
+        createStudent: once("create student", actions("createStudents").map((a) => String(a["student_userid"]))),
+        createParent: once("create parent", actions("createParents").map((a) => String(a["parent_userid"]))),
+        deleteParent: once("delete parent", actions("deleteParents").map((a) => String(a["parent_userid"]))),
+        deleteStudent: once("delete student", actions("deleteStudents").map((a) => String(a["student_userid"])))
+      }
+      const twice = Object.entries(state.wecom.renames).filter(([, n]) => n > 1)
+      if (twice.length > 0) fail(`${twice.length} user(s) renamed more than once, e.g. ${twice[0]![0]}`)
+      const renames = Object.keys(state.wecom.renames).length
+      if (renames !== c.renameStudent + c.renameParent) {
+        fail(`${renames} renames applied, the plan has ${c.renameStudent + c.renameParent}`)
+      }
+
+      // 5. A second plan (faults still on) finds nothing to do.
+      const afterApply = await sandbox.state()
+      const again = await runCli(dir, "d6-plan-again", [...planArgs, "--json"], sandbox.env)
+      for (const sign of crashSigns(again.stdout + again.stderr)) fail(`second plan: output shows ${sign}`)
+      const againJson = lastJsonLine(again.stdout)
+      if (again.code !== 0 || againJson?.["changes"] !== 0) {
+        fail(`the second plan exited ${again.code} with ${JSON.stringify(againJson?.["summary"])}, expected 0 changes`)
+      }
+
+      const end = await sandbox.state()
+      const during = (k: string) => (afterApply.injected[k] ?? 0) - (afterPlan.injected[k] ?? 0)
+      const all = (k: string) => end.injected[k] ?? 0
+      for (const [k, what] of [["wecom:-1", "busy"], ["wecom:http503", "5xx"], ["wecom:drop", "drop"]] as const) {
+        if (during(k) === 0) fail(`no ${what} fault was injected during the apply`)
+      }
+      if (all("wecom:42001") === 0) fail(`no token expired during the drill (token-ttl ${sizes.d6Ttl} s)`)
+      const writes = Object.entries(end.calls)
+        .filter(([path]) => /batch_(create|update|delete)_/.test(path))
+        .reduce((n, [, k]) => n + k, 0)
+      const chunks = STEPS.reduce((n, step) => n + chunksOf(actions(step).length), 0)
+      const resentTotal = Object.values(resent).reduce((a, b) => a + b, 0)
+      r.numbers.push(
+        `plan: exit 2 without --max-delete, exit 4 with ${maxDelete}: students +${c.createStudent} ` +
+          `~${c.updateStudent} →${c.renameStudent} -${c.deleteStudent}, parents +${c.createParent} ` +
+          `~${c.updateParent} →${c.renameParent} -${c.deleteParent} (= the roster's; ${school.upperCaseRows} ids ` +
+          `in upper case)`,
+        `apply: ${planSize} actions (${expectedActions} creates/deletes); kills ${kills.length}/2: ${kills.join("; ")}`,
+        `${kills.length + exit3.length + 1} runs, ${kills.length + exit3.length} --resume` +
+          (exit3.length > 0 ? `; exit 3 then resumed: ${exit3.join("; ")}` : "") +
+          `; final exit ${final.run.code}: ${fmt(reasons["AppliedEarlier"] ?? 0)} applied earlier, ` +
+          `${fmt(reasons["RenameVerified"] ?? 0)} renames verified, ${fmt(reasons["sent"] ?? 0)} sent or verified`,
+        `injected in apply: ${during("wecom:-1")} × -1, ${during("wecom:http503")} × 503, ` +
+          `${during("wecom:drop")} drops; in all: ${all("wecom:42001")} × 42001 (ttl ${sizes.d6Ttl} s), ` +
+          `${all("wecom:-1") - during("wecom:-1")} busy in the plans' reads; fault seed ${faultSeed}`,
+        `sandbox = roster (${differences} differences): ${fmt(state.wecom.students.length)} students, ` +
+          `${fmt(state.wecom.parents.length)} parents; each create/delete applied once (ledger; ${resentTotal} ` +
+          `carried by more than one call); ${renames} renames, none twice`,
+        `${writes} write calls for ${chunks} chunks (retries, resends after a kill), ` +
+          `${fmt(end.calls["/cgi-bin/school/user/get"] ?? 0)} user/get (verifications)`,
+        `second plan: exit ${again.code}, ${againJson?.["changes"]} changes; CLI time ` +
+          `${seconds([refused, planned, final.run, again].reduce((a, x) => a + x.millis, 0))} (last 4 runs)`
+      )
+    })
+  })
+
+// =============================================================================
 // D4 secrets
 // =============================================================================
 
@@ -853,10 +1137,11 @@ const main = async () => {
   // D1b and the Feishu drill mostly wait (retry backoff, task polls): they run beside D1 and D2.
   await Promise.all([d2f(), d1b(), d1().then(d2)])
   await d3()
+  await d6()
   await d5()
   await d4()
   const total = performance.now() - started
-  const order = ["D1", "D1b", "D2", "D2F", "D3", "D5", "D4"]
+  const order = ["D1", "D1b", "D2", "D2F", "D3", "D6", "D5", "D4"]
   results.sort((a, b) => order.indexOf(a.drill.split(" ")[0]!) - order.indexOf(b.drill.split(" ")[0]!))
   const failed = results.filter((x) => x.failures.length > 0)
   const cpu = cpus()[0]?.model ?? "unknown CPU"

@@ -5,7 +5,9 @@
  *
  * - `GET /__state`: the directories' final state (students, parents, classes, departments, tasks), renames per id,
  *   the tokens issued, the faults actually injected, and every violation found in the request bodies received.
- *   `GET /__state?received=1` adds every id received, per vendor.
+ *   `GET /__state?received=1` adds every id received, per vendor; `GET /__state?ledger=1` adds the ledger of WeCom's
+ *   batch creates and deletes: per id, how many calls carried it and how many of them really created or deleted it
+ *   (the directory compared just before and just after the call, so a dropped reply's work is counted too).
  * - Random credentials per sandbox (`--secret-seed`), so the secret scan of drill D4 looks for strings that exist only
  *   in this sandbox, not for the mocks' well-known defaults.
  * - A check of every request body as it arrives against the vendors' documented field rules: drill D3 asserts the
@@ -133,6 +135,32 @@ const checkParent = (where: string, p: unknown) => {
   }
 }
 
+/** A batch create or delete (issue 18): creates as the updates without a rename, deletes as 1-100 userids. */
+const checkCreateOrDelete = (path: string, bodyText: string) => {
+  if (ESCAPE.test(bodyText)) violation(path, "\\uXXXX escape in the body (WeCom answers 40033)")
+  const body = parseBody(path, bodyText)
+  if (body === undefined) return
+  const kind = LEDGER_PATHS.get(path)!
+  const key = kind.action === "delete" ? "useridlist" : `${kind.kind}s`
+  checkKeys(path, body, [key])
+  const list = body[key]
+  if (!Array.isArray(list) || list.length < 1 || list.length > 100) {
+    return violation(path, `${key} is not a list of 1-100 items`)
+  }
+  list.forEach((item, i) => {
+    const at = `${key}[${i}]`
+    if (kind.action === "delete") {
+      checkId(at, item, "bytes")
+      if (typeof item === "string") received.wecom.add(item)
+      return
+    }
+    if (isObject(item) && (item.new_student_userid !== undefined || item.new_parent_userid !== undefined)) {
+      violation(at, "a create carries a new_*_userid")
+    }
+    ;(kind.kind === "student" ? checkStudent : checkParent)(at, item)
+  })
+}
+
 const checkWeCom = (request: Sandbox.Request) => {
   const url = new URL(request.url, "http://sandbox.invalid")
   const path = url.pathname
@@ -141,6 +169,7 @@ const checkWeCom = (request: Sandbox.Request) => {
     checkId(`${path}?userid`, userid, "bytes")
     return
   }
+  if (LEDGER_PATHS.has(path)) return checkCreateOrDelete(path, request.bodyText)
   const isStudents = path.endsWith("/batch_update_student")
   if (!isStudents && !path.endsWith("/batch_update_parent")) return
   if (ESCAPE.test(request.bodyText)) violation(path, "\\uXXXX escape in the body (WeCom answers 40033)")
@@ -208,10 +237,80 @@ const account = (vendor: string, request: Sandbox.Request, response: Sandbox.Res
 }
 
 // =============================================================================
+// Ledger of creates and deletes: what each call really did, per id
+// =============================================================================
+
+const LEDGER_PATHS: ReadonlyMap<
+  string,
+  { readonly kind: "student" | "parent"; readonly action: "create" | "delete" }
+> = new Map([
+  ["/cgi-bin/school/user/batch_create_student", { kind: "student", action: "create" }],
+  ["/cgi-bin/school/user/batch_create_parent", { kind: "parent", action: "create" }],
+  ["/cgi-bin/school/user/batch_delete_student", { kind: "student", action: "delete" }],
+  ["/cgi-bin/school/user/batch_delete_parent", { kind: "parent", action: "delete" }]
+])
+
+/** Per `<action> <kind>` (e.g. `create student`), per lower-cased id: calls that carried it, and that did it. */
+const ledger: Record<string, Record<string, { sent: number; applied: number }>> = {}
+
+interface Snapshot {
+  readonly label: string
+  readonly action: "create" | "delete"
+  readonly ids: ReadonlyArray<{ readonly id: string; readonly existed: boolean }>
+  readonly exists: (id: string) => boolean
+}
+
+/** The ids a create or delete carries and whether each exists, taken right before the emulator sees the call. */
+const snapshot = (wecom: WeComTesting.Directory, request: Sandbox.Request): Snapshot | undefined => {
+  const kind = LEDGER_PATHS.get(new URL(request.url, "http://sandbox.invalid").pathname)
+  if (kind === undefined) return undefined
+  let body: unknown
+  try {
+    body = JSON.parse(request.bodyText)
+  } catch {
+    return undefined
+  }
+  if (!isObject(body)) return undefined
+  const list = kind.action === "delete" ? body.useridlist : body[`${kind.kind}s`]
+  if (!Array.isArray(list)) return undefined
+  const idField = `${kind.kind}_userid`
+  const ids = list
+    .map((x: unknown) => (kind.action === "delete" ? x : isObject(x) ? x[idField] : undefined))
+    .filter((x): x is string => typeof x === "string")
+  const exists = (id: string) => (kind.kind === "student" ? wecom.student(id) : wecom.parent(id)) !== undefined
+  return {
+    label: `${kind.action} ${kind.kind}`,
+    action: kind.action,
+    ids: ids.map((id) => ({ id, existed: exists(id) })),
+    exists
+  }
+}
+
+/**
+ * Books a call against its snapshot: an id counts as created (deleted) by this call when it did not (did) exist before
+ * it and does (does not) after. Two calls carrying one id at the same time would both count it: the ledger may
+ * over-count a double send, never miss one.
+ */
+const book = (s: Snapshot) => {
+  const entries = (ledger[s.label] ??= {})
+  for (const { id, existed } of s.ids) {
+    const e = (entries[id.toLowerCase()] ??= { sent: 0, applied: 0 })
+    e.sent++
+    const now = s.exists(id)
+    if (s.action === "create" ? !existed && now : existed && !now) e.applied++
+  }
+}
+
+// =============================================================================
 // State
 // =============================================================================
 
-const state = (wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory, withReceived: boolean) => {
+const state = (
+  wecom: WeComTesting.Directory,
+  feishu: FeishuTesting.Directory,
+  withReceived: boolean,
+  withLedger: boolean
+) => {
   // Renames are counted per id before renaming; every id that could have been renamed was received in a body.
   const renames: Record<string, number> = {}
   for (const id of received.wecom) {
@@ -261,7 +360,8 @@ const state = (wecom: WeComTesting.Directory, feishu: FeishuTesting.Directory, w
     injected,
     violationCount,
     violations,
-    ...(withReceived ? { received: { wecom: [...received.wecom], feishu: [...received.feishu] } } : {})
+    ...(withReceived ? { received: { wecom: [...received.wecom], feishu: [...received.feishu] } } : {}),
+    ...(withLedger ? { ledger } : {})
   }
 }
 
@@ -284,14 +384,28 @@ const program = Effect.gen(function*() {
   const served = yield* Sandbox.serve([
     {
       prefix: "/__state",
-      handler: (request) => Effect.sync(() => json(state(wecom, feishu, request.url.includes("received=1"))))
+      handler: (request) =>
+        Effect.sync(() =>
+          json(state(wecom, feishu, request.url.includes("received=1"), request.url.includes("ledger=1")))
+        )
     },
     {
       prefix: "/cgi-bin/",
       handler: (request) =>
-        Effect.sync(() => checkWeCom(request)).pipe(
-          Effect.andThen(wecom.handle(request)),
-          Effect.tap((response) => Effect.sync(() => account("wecom", request, response)))
+        Effect.sync(() => {
+          checkWeCom(request)
+          return snapshot(wecom, request)
+        }).pipe(
+          Effect.flatMap((before) =>
+            wecom.handle(request).pipe(
+              Effect.tap((response) =>
+                Effect.sync(() => {
+                  account("wecom", request, response)
+                  if (before !== undefined) book(before)
+                })
+              )
+            )
+          )
         )
     },
     {

@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { BatchPipeline, type Endpoint, FileLock, Outcome, PipelineError, RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, Endpoint, FileLock, Outcome, PipelineError, RunJournal, VendorError } from "@dirsync/core"
 import * as Console from "effect/Console"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -90,6 +90,13 @@ export interface RunSpec<Item, E, R> {
 }
 
 const FIRST_FAILURES = 10
+
+/** One chunk in `execute`: whether its client said it reports its writes (`queued`), and whether one left. */
+interface Executing<Item> {
+  readonly chunk: ReadonlyArray<Endpoint.Valid<Item>>
+  queued: boolean
+  out: boolean
+}
 
 const isEndpoint = <Item, E, R>(
   endpoint: Endpoint.Endpoint<Item, E, R> | Endpoint.Spec<Item>
@@ -205,7 +212,8 @@ export const resumeCommand = (argv: ReadonlyArray<string>): string => {
  *
  * Every input row appears once in the summary and the report, however the run ends: a run that stops early (a fatal
  * vendor failure, a journal that cannot be written, a signal) reports the rows it did not reach as `skipped`
- * `NotSent`, and rows handed to the vendor whose answer never came as `failed` `OutcomeUnknown`. A run refused
+ * `NotSent` (so are rows whose chunk still waited inside the client: a permit, the token), and rows whose write was
+ * handed to the HTTP client with no answer yet as `failed` `OutcomeUnknown`. A run refused
  * before anything was sent (a bad file, a bad path) writes no report.
  *
  * @since 0.1.0
@@ -328,7 +336,20 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     const tally = spec.counters.tally
     const failures = flags.failures === undefined ? undefined : Failures.collector()
     const reported = makeRowBits()
+    // Rows a write of their chunk was handed to the HTTP client for: if the run stops before their answer, they may
+    // have been applied. Rows whose chunk still waited (for a rate-limit permit, the token, a concurrency permit) did
+    // not leave the machine: not sent. An executor whose client does not say when it sends may have sent anything.
     const sent = makeRowBits()
+    const executing = new Set<Executing<Item>>()
+    const markSent = (e: Executing<Item>) => {
+      if (e.out) return
+      e.out = true
+      for (const valid of e.chunk) sent.add(valid.row)
+    }
+    const executed = (e: Executing<Item>) => {
+      executing.delete(e)
+      if (!e.queued) markSent(e)
+    }
     let anySent = false
     const endpoint = spec.endpoint
     const counted = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => {
@@ -351,12 +372,20 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       ? BatchPipeline.run(
         {
           ...endpoint,
-          // Rows handed to the vendor: if the run stops before their answer, they are reported as unknown, not unsent.
+          // Rows whose write left for the vendor: if the run stops before their answer, they are reported as unknown.
           execute: (chunk, context) =>
             Effect.suspend(() => {
               anySent = true
-              for (const valid of chunk) sent.add(valid.row)
-              return endpoint.execute(chunk, context)
+              const e: Executing<Item> = { chunk, queued: false, out: false }
+              executing.add(e)
+              const transmission: Endpoint.Transmission = {
+                queued: () => void (e.queued = true),
+                sent: () => markSent(e)
+              }
+              return endpoint.execute(chunk, context).pipe(
+                Effect.provideService(Endpoint.CurrentTransmission, transmission),
+                Effect.ensuring(Effect.sync(() => executed(e)))
+              )
             })
         },
         renames === undefined ? input : Stream.mapArray(input, (rows) => {
@@ -379,26 +408,32 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     )
 
     // The rows a stopped run never reported, read again from the input: each appears once, as what happened to it.
-    const accountForTheRest = input.pipe(
-      Stream.runForEachArray((rows) => {
-        const rest: Array<Outcome.RowOutcome> = []
-        for (const source of rows) {
-          if (reported.has(source.row)) continue
-          const wasSent = sent.has(source.row)
-          rest.push({
-            row: source.row,
-            ...(source.rows === undefined || source.rows.length <= 1 ? {} : { rows: source.rows }),
-            id: endpoint.idOf(source.value),
-            status: wasSent ? "failed" : "skipped",
-            reason: wasSent ? Outcome.LocalReason.OutcomeUnknown : Outcome.LocalReason.NotSent,
-            message: wasSent
-              ? "sent when the run stopped; its answer never came, so it may or may not have been applied"
-              : "not sent: the run stopped before this row"
-          })
-        }
-        return counted(rest)
+    const accountForTheRest = Effect.andThen(
+      // A chunk still executing (its fiber not yet ended) counts as what its client said of it.
+      Effect.sync(() => {
+        for (const e of executing) executed(e)
       }),
-      Effect.ignore
+      input.pipe(
+        Stream.runForEachArray((rows) => {
+          const rest: Array<Outcome.RowOutcome> = []
+          for (const source of rows) {
+            if (reported.has(source.row)) continue
+            const wasSent = sent.has(source.row)
+            rest.push({
+              row: source.row,
+              ...(source.rows === undefined || source.rows.length <= 1 ? {} : { rows: source.rows }),
+              id: endpoint.idOf(source.value),
+              status: wasSent ? "failed" : "skipped",
+              reason: wasSent ? Outcome.LocalReason.OutcomeUnknown : Outcome.LocalReason.NotSent,
+              message: wasSent
+                ? "sent when the run stopped; its answer never came, so it may or may not have been applied"
+                : "not sent: the run stopped before this row"
+            })
+          }
+          return counted(rest)
+        }),
+        Effect.ignore
+      )
     )
 
     // Why the report could not be written anywhere, naming the path: printed at once, and in the `--json` object.

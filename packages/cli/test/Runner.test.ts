@@ -1,4 +1,6 @@
-import { CliExit, type Report, type Target } from "@dirsync/cli"
+import { CliExit, Progress, type Report, Runner, type Target } from "@dirsync/cli"
+import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
+import * as WeComClient from "@dirsync/wecom/WeComClient"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import { assert, describe, it } from "@effect/vitest"
@@ -6,8 +8,11 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as FileSystem from "effect/FileSystem"
+import * as HttpClient from "effect/http/HttpClient"
+import * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as Layer from "effect/Layer"
 import * as PlatformError from "effect/PlatformError"
+import * as Redacted from "effect/Redacted"
 import {
   existsSync,
   mkdirSync,
@@ -110,6 +115,50 @@ const capture = () => {
   })
   return { printed, layer: Effect.provideService(Console.Console, sink) }
 }
+
+/**
+ * WeCom behind an HTTP client that answers gettoken at once and never answers a write: a write handed to it stays in
+ * flight until the run is stopped. `writes` counts the writes that reached it.
+ */
+const silentWeCom = () => {
+  let writes = 0
+  const client = HttpClient.make((request, url) =>
+    url.pathname.endsWith("/gettoken")
+      ? Effect.succeed(HttpClientResponse.fromWeb(
+        request,
+        Response.json({ errcode: 0, errmsg: "ok", access_token: "T", expires_in: 7200 })
+      ))
+      : Effect.andThen(Effect.sync(() => void writes++), Effect.never)
+  )
+  return { writes: () => writes, layer: Layer.succeed(HttpClient.HttpClient, client) }
+}
+
+/** `wecom students update` through `Runner.run` on `layer`'s client, with the endpoint `endpointOf` makes. */
+const runStudents = (
+  dir: string,
+  layer: Layer.Layer<SchoolContacts.SchoolContacts>,
+  runFlags: Partial<Target.Flags>,
+  endpointOf: (school: SchoolContacts.Service) => SchoolContacts.Service["students"] = (school) => school.students
+) =>
+  Effect.gen(function*() {
+    const school = yield* SchoolContacts.SchoolContacts
+    return yield* Runner.run({
+      command: "wecom students update",
+      file: join(dir, "roster.csv"),
+      layout: "students",
+      target: "http://127.0.0.1",
+      endpoint: endpointOf(school),
+      flags: flags({ sandbox: false, ...runFlags }),
+      counters: Progress.makeCounters(),
+      secrets: () => [],
+      // No terminal to ask on: the run goes ahead.
+      confirm: { interactive: () => false, ask: () => Effect.succeed("y") }
+    })
+  }).pipe(capture().layer, Effect.provide(layer), Effect.provide(NodeServices.layer))
+
+/** How many chunks the journal saw start. */
+const chunksStarted = (journal: string) =>
+  existsSync(journal) ? readFileSync(journal, "utf8").split("\"type\":\"started\"").length - 1 : 0
 
 describe("Runner", () => {
   describe("run", () => {
@@ -240,6 +289,77 @@ describe("Runner", () => {
           assert.isAtLeast(sentRows, 100)
           assert.isBelow(r.summary.applied, ROWS)
           assert.deepStrictEqual(readdirSync(dir).filter((f) => f.startsWith(".")), [], "no temporary folder left")
+        })
+      ))
+
+    it.live("interrupted with --rate 1: the chunk in flight is OutcomeUnknown, chunks waiting for a permit not sent", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const journal = join(dir, "journal.jsonl")
+          const reportPath = join(dir, "report.json")
+          const wecom = silentWeCom()
+          // --rate 1 with three chunks at once: the first write goes out (and is never answered), the next two wait
+          // a minute for the limiter's next permit; the token came at once.
+          const layer = SchoolContacts.layer.pipe(
+            Layer.provide(WeComClient.layer({
+              corpId: "ww1",
+              secret: Redacted.make("s"),
+              baseUrl: "http://127.0.0.1",
+              rateLimit: { calls: 1, window: "1 minute" },
+              concurrency: 3
+            })),
+            Layer.provide(wecom.layer),
+            Layer.orDie
+          )
+          const fiber = yield* runStudents(dir, layer, { journal, report: reportPath, concurrency: 3, rate: 1 }).pipe(
+            Effect.forkChild
+          )
+          while (wecom.writes() < 1 || chunksStarted(journal) < 3) yield* Effect.sleep("10 millis")
+          // The two waiting chunks reach the limiter at once (no I/O on the way): give them a moment to be there.
+          yield* Effect.sleep("100 millis")
+          yield* Fiber.interrupt(fiber)
+          assert.strictEqual(wecom.writes(), 1, "one write left the machine")
+          const r = report(reportPath)
+          everyRowOnce(r)
+          const byRow = new Map(r.items.map((i) => [i.row, i]))
+          for (let row = 1; row <= ROWS; row++) {
+            const item = byRow.get(row)!
+            if (row <= 100) {
+              assert.deepStrictEqual([item.status, item.reason], ["failed", "OutcomeUnknown"], `row ${row}`)
+            } else {
+              // Rows 101–300 waited inside the client for its rate-limit permit: they never left, so nothing to check.
+              assert.deepStrictEqual([item.status, item.reason], ["skipped", "NotSent"], `row ${row}`)
+            }
+          }
+          assert.deepStrictEqual(r.summary, { total: ROWS, applied: 0, rejected: 0, failed: 100, skipped: 400 })
+        })
+      ))
+
+    it.live("interrupted with an executor that does not say when it sends: its chunk stays OutcomeUnknown", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          const reportPath = join(dir, "report.json")
+          const wecom = silentWeCom()
+          const layer = SchoolContacts.layer.pipe(
+            Layer.provide(
+              WeComClient.layer({ corpId: "ww1", secret: Redacted.make("s"), baseUrl: "http://127.0.0.1" })
+            ),
+            Layer.provide(wecom.layer),
+            Layer.orDie
+          )
+          const seen = { started: 0 }
+          // Sends by its own means, before any client: the runner cannot know whether it did, so it may have.
+          const fiber = yield* runStudents(dir, layer, { report: reportPath, concurrency: 1 }, (school) => ({
+            ...school.students,
+            execute: () => Effect.andThen(Effect.sync(() => void seen.started++), Effect.never)
+          })).pipe(Effect.forkChild)
+          while (seen.started < 1) yield* Effect.sleep("10 millis")
+          yield* Fiber.interrupt(fiber)
+          const r = report(reportPath)
+          everyRowOnce(r)
+          const unknown = r.items.filter((i) => i.reason === "OutcomeUnknown").map((i) => i.row)
+          assert.deepStrictEqual(unknown, Array.from({ length: 100 }, (_, i) => i + 1))
+          assert.strictEqual(r.summary.skipped, ROWS - 100)
         })
       ))
   })

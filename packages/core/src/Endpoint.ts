@@ -2,11 +2,13 @@
  * What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema,
  * id, chunk size, cross-row checks, dependency) that needs no services, so validation, planning and `--dry-run` run
  * with no client at all; and an {@link Executor} (send a chunk, verify an interrupted one) that a vendor service
- * builds from its client. Also the row models both halves speak: {@link SourceRow} in, {@link ItemResult} out.
+ * builds from its client. Also the row models both halves speak: {@link SourceRow} in, {@link ItemResult} out; and
+ * the {@link Transmission} signal, by which a client tells the caller of `execute` when a chunk's write actually left.
  *
  * @since 0.2.0
  */
-import type * as Effect from "effect/Effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import type * as Schema from "effect/Schema"
 import type { FieldProblem } from "./Issues.ts"
 import type { Reason } from "./Outcome.ts"
@@ -193,7 +195,10 @@ export interface Spec<Item, Row = unknown> {
  * @category models
  */
 export interface Executor<Item, E, R> {
-  /** Sends one chunk; returns one result per row. Retry and rate limiting belong here (the client's policies). */
+  /**
+   * Sends one chunk; returns one result per row. Retry and rate limiting belong here (the client's policies). A client
+   * that waits before sending (a rate-limit permit, a token) says when a write leaves through {@link Transmission}.
+   */
   readonly execute: (
     chunk: ReadonlyArray<Valid<Item>>,
     context: ChunkContext
@@ -240,3 +245,60 @@ export interface Executor<Item, E, R> {
  * @category models
  */
 export interface Endpoint<Item, E, R, Row = unknown> extends Spec<Item, Row>, Executor<Item, E, R> {}
+
+// =============================================================================
+// Transmission
+// =============================================================================
+
+/**
+ * What the caller of `execute` learns about the chunk's write requests, so that a run stopped while a chunk waited
+ * (for a rate-limit permit, the access token, a concurrency permit) can tell its rows "never left the machine" from
+ * "may have been applied". The caller provides one per chunk as {@link CurrentTransmission} around `execute` (forked
+ * fibers inherit it); the client calls {@link writeQueued} when a write starts waiting and {@link writeSent} just before
+ * it hands the request to its HTTP client. Token requests and reads call neither.
+ *
+ * **Contract for the caller**: until `queued` is called, the executor has said nothing, and any write of it may have
+ * gone out (an executor whose client does not take part never calls it); after `queued`, a write went out only once
+ * `sent` was called. `sent` never turns back: a request handed to the HTTP client may have been written to the
+ * socket, whatever happens next.
+ *
+ * @since 0.3.0
+ * @category transmission
+ */
+export interface Transmission {
+  /** A write of the chunk waits before being sent: this executor reports its writes with `sent`. */
+  readonly queued: () => void
+  /** A write of the chunk is being handed to the HTTP client: from now on it may reach the vendor. */
+  readonly sent: () => void
+}
+
+/**
+ * The {@link Transmission} of the chunk being executed by this fiber; `undefined` (the default) outside one.
+ *
+ * @since 0.3.0
+ * @category transmission
+ */
+export const CurrentTransmission: Context.Reference<Transmission | undefined> = Context.Reference<
+  Transmission | undefined
+>("@dirsync/core/Endpoint/CurrentTransmission", { defaultValue: () => undefined })
+
+/**
+ * For a client: a write request starts waiting (before its rate-limit permit, token and concurrency permit).
+ *
+ * @since 0.3.0
+ * @category transmission
+ */
+export const writeQueued: Effect.Effect<void> = Effect.withFiberSucceed((fiber) => {
+  fiber.getRef(CurrentTransmission)?.queued()
+})
+
+/**
+ * For a client: a write request is handed to the HTTP client now, after every wait. Never for a token request or a
+ * read.
+ *
+ * @since 0.3.0
+ * @category transmission
+ */
+export const writeSent: Effect.Effect<void> = Effect.withFiberSucceed((fiber) => {
+  fiber.getRef(CurrentTransmission)?.sent()
+})

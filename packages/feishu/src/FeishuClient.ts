@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, Scrub, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, Endpoint, RateLimit, ReplyBody, RetryPolicy, Scrub, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -205,11 +205,21 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const scrubber = Scrub.make([Redacted.value(options.appSecret)])
 
   /**
+   * Hands the request to the HTTP client, after every wait (permits, token). A write says so first: the chunk's caller
+   * (`Endpoint.Transmission`) now counts it as possibly at Feishu. Token requests apply nothing of any chunk:
+   * the tenant token is a POST too, and named.
+   */
+  const handOver = (path: string, request: HttpClientRequest.HttpClientRequest) =>
+    request.method !== "GET" && path !== PATHS.token
+      ? Effect.andThen(Endpoint.writeSent, http.execute(request))
+      : http.execute(request)
+
+  /**
    * One rate-limited HTTP exchange: the envelope (decoded whatever the HTTP status), or a FeishuError with Feishu's
    * texts scrubbed. Never retried here. One limiter group per app and endpoint.
    */
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
-    http.execute(request).pipe(
+    handOver(path, request).pipe(
       Effect.flatMap((response) =>
         Effect.map(
           ReplyBody.text(response, maxResponseBytes),
@@ -286,9 +296,12 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         )
       )
     )
-    if (request.retry === false) return call
-    // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
-    return retryWith(call, request.idempotent === false ? VendorError.hidesNoWork : undefined)
+    const retried = request.retry === false
+      ? call
+      // A call that is not idempotent is resent only after refusals, never after a failure that may hide work.
+      : retryWith(call, request.idempotent === false ? VendorError.hidesNoWork : undefined)
+    // A write says so before the waits (rate limit, token): a run stopped now knows it never left.
+    return request.method === "GET" ? retried : Effect.andThen(Endpoint.writeQueued, retried)
   }
 
   const request: Service["request"] = (options) =>

@@ -22,7 +22,7 @@
  *
  * @since 0.1.0
  */
-import { AccessToken, BaseUrl, RateLimit, ReplyBody, RetryPolicy, VendorError } from "@dirsync/core"
+import { AccessToken, BaseUrl, Endpoint, RateLimit, ReplyBody, RetryPolicy, VendorError } from "@dirsync/core"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -215,11 +215,21 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   }
 
   /**
+   * Hands the request to the HTTP client, after every wait (permits, token). A write says so first: the chunk's caller
+   * (`Endpoint.Transmission`) now counts it as possibly at WeCom. Token requests apply nothing of any chunk:
+   * gettoken is a GET, and named anyway.
+   */
+  const handOver = (path: string, request: HttpClientRequest.HttpClientRequest) =>
+    request.method !== "GET" && path !== PATHS.token
+      ? Effect.andThen(Endpoint.writeSent, http.execute(request))
+      : http.execute(request)
+
+  /**
    * One rate-limited HTTP exchange: the reply's JSON object, or a WeComError. Never retried here. One limiter group
    * per corp and path (octokit-style).
    */
   const exchange = (path: string, request: HttpClientRequest.HttpClientRequest) =>
-    http.execute(request).pipe(
+    handOver(path, request).pipe(
       Effect.flatMap((response) =>
         Effect.map(ReplyBody.text(response, maxResponseBytes), (text) => ({ status: response.status, text }))
       ),
@@ -299,7 +309,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
   const post: Service["post"] = (path, body, schema, callOptions) => {
     // JSON.stringify writes non-ASCII characters as themselves (UTF-8 on the wire), never as \uXXXX escapes.
     const text = JSON.stringify(body)
-    return attempt(
+    const call = attempt(
       path,
       (tok) =>
         HttpClientRequest.post(path).pipe(
@@ -308,7 +318,9 @@ export const make = Effect.fnUntraced(function*(options: Options) {
         ),
       schema,
       callOptions
-    ).pipe(
+    )
+    // Said before the waits (rate limit, token, permit): a run stopped now knows this write never left.
+    return Effect.andThen(Endpoint.writeQueued, call).pipe(
       // No stack trace on the span (one per call is costly); the span's name and path say where it came from.
       Effect.withSpan("WeComClient.post", { attributes: { path } }, { captureStackTrace: false })
     )

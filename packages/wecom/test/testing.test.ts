@@ -2,6 +2,7 @@ import * as Testing from "@dirsync/wecom/testing"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/testing/TestClock"
 
 // =============================================================================
@@ -67,6 +68,149 @@ const writes = (withReads: boolean) =>
     }
     return { codes, readCodes: dir.calls(Testing.PATHS.userList).map((c) => c.code) }
   })
+
+/** A repeatable random sequence (mulberry32). */
+const random = (seed: number) => {
+  let a = seed >>> 0
+  const next = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  const int = (n: number) => Math.floor(next() * n)
+  const pick = <A>(xs: ReadonlyArray<A>): A | undefined => (xs.length === 0 ? undefined : xs[int(xs.length)])
+  return { int, pick, chance: (p: number) => next() < p }
+}
+
+const CLASSES = [11, 12, 13, 14, 15]
+const idKey = (id: string) => id.toLowerCase()
+
+/**
+ * What `user/list` and `list_parent` of class `id` answer, found by scanning every student and parent in the
+ * directory's order: the emulator's answers before it kept an index.
+ */
+const scanned = (dir: Testing.Directory, id: number) => {
+  const students = dir.students()
+  const parents = dir.parents()
+  const inClass = students.filter((s) => s.department.includes(id))
+  const keys = new Set(inClass.map((s) => idKey(s.student_userid)))
+  const linksOf = (k: string) =>
+    parents.flatMap((p) =>
+      p.children.filter((c) => idKey(c.student_userid) === k).map((c) => ({
+        parent_userid: p.parent_userid,
+        relation: c.relation,
+        ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+        is_subscribe: 0
+      }))
+    )
+  return {
+    students: inClass.map((s) => ({
+      student_userid: s.student_userid,
+      name: s.name,
+      ...(s.mobile === undefined ? {} : { mobile: s.mobile }),
+      department: s.department,
+      parents: linksOf(idKey(s.student_userid))
+    })),
+    parents: parents.filter((p) => p.children.some((c) => keys.has(idKey(c.student_userid)))).map((p) => ({
+      parent_userid: p.parent_userid,
+      ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+      is_subscribe: 0,
+      children: p.children.map((c) => {
+        const child = students.find((s) => idKey(s.student_userid) === idKey(c.student_userid))
+        return {
+          student_userid: child?.student_userid ?? c.student_userid,
+          relation: c.relation,
+          name: child?.name ?? c.student_userid
+        }
+      })
+    }))
+  }
+}
+
+/**
+ * One random write through WeCom's API (or a seed), as a sync would send it: students created, moved between
+ * classes, renamed (sometimes only in case), deleted; parents created, their children replaced, renamed, deleted.
+ */
+const randomWrite = (dir: Testing.Directory, tok: string, r: ReturnType<typeof random>, n: number) => {
+  const post = (path: string, body: unknown) => call(dir, "POST", `${path}?access_token=${tok}`, body)
+  const students = dir.students().map((s) => s.student_userid)
+  const parents = dir.parents().map((p) => p.parent_userid)
+  const classes = () => CLASSES.filter(() => r.chance(0.3)).slice(0, 3)
+  const someClasses = () => {
+    const picked = classes()
+    return picked.length > 0 ? picked : [r.pick(CLASSES)!]
+  }
+  const children = () =>
+    Array.from({ length: 1 + r.int(3) }, () => r.pick(students)).filter((s) => s !== undefined).map((s) => ({
+      student_userid: r.chance(0.2) ? s.toUpperCase() : s,
+      relation: r.pick(["爸爸", "妈妈", "爷爷"])!
+    }))
+  const renamed = (id: string) => (r.chance(0.3) ? id.toUpperCase() : `${id}r${n}`)
+  switch (r.int(9)) {
+    case 0:
+      return post(Testing.PATHS.batchCreateStudent, {
+        students: [{ student_userid: `s${n}`, name: `生${n}`, department: someClasses() }]
+      })
+    case 1: {
+      const id = r.pick(students)
+      if (id === undefined) return Effect.void
+      return update(dir, tok, [{
+        student_userid: id,
+        ...(r.chance(0.7) ? { department: someClasses() } : {}),
+        ...(r.chance(0.4) ? { new_student_userid: renamed(id) } : {}),
+        ...(r.chance(0.3) ? { name: `改${n}` } : {})
+      }])
+    }
+    case 2: {
+      const id = r.pick(students)
+      return id === undefined ? Effect.void : post(Testing.PATHS.batchDeleteStudent, { useridlist: [id] })
+    }
+    case 3:
+      return post(Testing.PATHS.batchCreateParent, {
+        parents: [{ parent_userid: `p${n}`, mobile: `1390000${String(n).padStart(4, "0")}`, children: children() }]
+      })
+    case 4: {
+      const id = r.pick(parents)
+      if (id === undefined) return Effect.void
+      return post(Testing.PATHS.batchUpdateParent, {
+        parents: [{
+          parent_userid: id,
+          ...(r.chance(0.7) ? { children: children() } : {}),
+          ...(r.chance(0.3) ? { new_parent_userid: renamed(id) } : {})
+        }]
+      })
+    }
+    case 5: {
+      const id = r.pick(parents)
+      return id === undefined ? Effect.void : post(Testing.PATHS.batchDeleteParent, { useridlist: [id] })
+    }
+    case 6:
+      // A seed over an existing student (any case) replaces it in place.
+      return Effect.sync(() =>
+        dir.addStudent({
+          student_userid: r.chance(0.5) ? (r.pick(students) ?? `s${n}`) : `s${n}`,
+          name: `种${n}`,
+          department: classes()
+        })
+      )
+    case 7:
+      return Effect.sync(() =>
+        dir.addParent({
+          parent_userid: r.chance(0.5) ? (r.pick(parents) ?? `p${n}`) : `p${n}`,
+          children: children()
+        })
+      )
+    default: {
+      const id = r.pick(students)
+      if (id === undefined) return Effect.void
+      return post(Testing.PATHS.batchCreateStudent, {
+        students: [{ student_userid: id, name: "重复", department: someClasses() }]
+      })
+    }
+  }
+}
 
 // =============================================================================
 // Tests
@@ -385,5 +529,45 @@ describe("testing", () => {
         assert.include(mixed.readCodes, -1, "reads meet the spec's busy share too")
         assert.include(mixed.readCodes, 0)
       }))
+
+    it.effect.prop(
+      "after any creates, moves, renames and deletes, each class reads as a scan of the whole directory does",
+      [Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 2 ** 30 }))],
+      ([seed]) =>
+        Effect.gen(function*() {
+          const dir = Testing.make()
+          dir.addClasses(...CLASSES)
+          const tok = yield* token(dir)
+          const r = random(seed)
+          for (let n = 0; n < 60; n++) {
+            yield* randomWrite(dir, tok, r, n)
+            if (n % 5 !== 4) continue
+            for (const id of CLASSES) {
+              const expected = scanned(dir, id)
+              const students = yield* read(dir, tok, Testing.PATHS.userList, `&department_id=${id}`)
+              assert.deepStrictEqual(students.students, expected.students, `user/list ${id} after write ${n}`)
+              const parents = yield* read(dir, tok, Testing.PATHS.parentList, `&department_id=${id}`)
+              assert.deepStrictEqual(parents.parents, expected.parents, `list_parent ${id} after write ${n}`)
+            }
+            // A student's own read lists the parents linked to it, as the class read does.
+            for (const s of dir.students()) {
+              const got = yield* read(dir, tok, Testing.PATHS.getUser, `&userid=${s.student_userid}`)
+              const inList = CLASSES.flatMap((id) => scanned(dir, id).students)
+                .find((x) => x.student_userid === s.student_userid)
+              if (inList === undefined) continue
+              assert.deepStrictEqual(
+                got.student.parents,
+                inList.parents.map((l) => ({
+                  parent_userid: l.parent_userid,
+                  relation: l.relation,
+                  ...(l.mobile === undefined ? {} : { mobile: l.mobile })
+                })),
+                `get ${s.student_userid} after write ${n}`
+              )
+            }
+          }
+        }),
+      { arbitrary: { runs: 40 } }
+    )
   })
 })

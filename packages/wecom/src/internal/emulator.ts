@@ -225,6 +225,25 @@ const checkUserIdLength = (value: unknown, field: string): Reply | undefined => 
 const checkCharset = (id: string): ItemFailure | undefined =>
   USERID.test(id) ? undefined : { errcode: 40003, errmsg: `invalid userid: ${id}` }
 
+/** Adds `k` to the index's set at `at`. */
+const link = <K>(index: Map<K, Set<string>>, at: K, k: string) => {
+  const set = index.get(at)
+  if (set === undefined) index.set(at, new Set([k]))
+  else set.add(k)
+}
+
+/** Takes `k` out of the index's set at `at`; an emptied set goes. */
+const unlink = <K>(index: Map<K, Set<string>>, at: K, k: string) => {
+  const set = index.get(at)
+  if (set === undefined) return
+  set.delete(k)
+  if (set.size === 0) index.delete(at)
+}
+
+/** The keys in their map's order (each key's position, as `order` keeps it). */
+const inOrder = (keys: Iterable<string>, order: ReadonlyMap<string, number>) =>
+  Array.from(keys).toSorted((a, b) => order.get(a)! - order.get(b)!)
+
 /** The documented partial-failure shape: top-level errcode mirrors the first failed item, plus result_list. */
 const batchReply = (failures: ReadonlyArray<Record<string, unknown>>): Reply => {
   const first = failures[0]
@@ -287,6 +306,50 @@ export const make = (options: Options = {}): Directory => {
   const key = Limit.idKey
   const exists = (id: string) => students.has(key(id)) || parents.has(key(id))
 
+  // --- indexes ---------------------------------------------------------------------------------------------------
+  // A class read costs its own size, not the school's: class → its students' keys, student key → the keys of the
+  // parents listing it as a child. Every write goes through the four functions below, which keep them and the
+  // maps' own order: replies list users in map order, so each entry's position in its map is kept as a number
+  // (a new key goes last, an overwrite keeps its place, as `Map.set` does).
+  const inClass = new Map<number, Set<string>>()
+  const parentsOf = new Map<string, Set<string>>()
+  const studentOrder = new Map<string, number>()
+  const parentOrder = new Map<string, number>()
+  let nextOrder = 0
+  const putStudent = (k: string, s: Student) => {
+    const before = students.get(k)
+    if (before !== undefined) { for (const d of before.department) unlink(inClass, d, k) }
+    else studentOrder.set(k, nextOrder++)
+    students.set(k, s)
+    for (const d of s.department) link(inClass, d, k)
+  }
+  const removeStudent = (k: string) => {
+    const before = students.get(k)
+    if (before === undefined) return
+    for (const d of before.department) unlink(inClass, d, k)
+    students.delete(k)
+    studentOrder.delete(k)
+  }
+  const putParent = (k: string, p: Parent) => {
+    const before = parents.get(k)
+    if (before !== undefined) { for (const c of before.children) unlink(parentsOf, key(c.student_userid), k) }
+    else parentOrder.set(k, nextOrder++)
+    parents.set(k, p)
+    for (const c of p.children) link(parentsOf, key(c.student_userid), k)
+  }
+  const removeParent = (k: string) => {
+    const before = parents.get(k)
+    if (before === undefined) return
+    for (const c of before.children) unlink(parentsOf, key(c.student_userid), k)
+    parents.delete(k)
+    parentOrder.delete(k)
+  }
+  /** The parents listing the student (by key) as a child, in the parents' map order. */
+  const parentsOfStudent = (k: string): ReadonlyArray<Parent> => {
+    const set = parentsOf.get(k)
+    return set === undefined ? [] : inOrder(set, parentOrder).map((pk) => parents.get(pk)!)
+  }
+
   // --- seeding ---------------------------------------------------------------------------------------------------
   const addClasses = (...ids: ReadonlyArray<number>) => {
     for (const id of ids) classes.add(id)
@@ -296,7 +359,7 @@ export const make = (options: Options = {}): Directory => {
     if (d.type === 1) classes.add(d.id)
   }
   const addStudent: Directory["addStudent"] = (s) => {
-    students.set(key(s.student_userid), {
+    putStudent(key(s.student_userid), {
       student_userid: s.student_userid,
       name: s.name,
       mobile: s.mobile,
@@ -305,7 +368,7 @@ export const make = (options: Options = {}): Directory => {
     })
   }
   const addParent: Directory["addParent"] = (p) => {
-    parents.set(key(p.parent_userid), {
+    putParent(key(p.parent_userid), {
       parent_userid: p.parent_userid,
       mobile: p.mobile,
       children: p.children ?? [],
@@ -406,18 +469,18 @@ export const make = (options: Options = {}): Directory => {
     }
     // Overwritten in place unless renamed: deleting and re-adding every updated student kept a large map rehashing.
     const nextKey = key(next.student_userid)
-    if (nextKey !== k) students.delete(k)
-    students.set(nextKey, next)
+    if (nextKey !== k) removeStudent(k)
+    putStudent(nextKey, next)
     if (newId !== undefined) {
       renameCounts.set(k, (renameCounts.get(k) ?? 0) + 1)
       // Parents keep their link to the renamed child (WeCom links by internal id, not by userid).
-      for (const [parentKey, p] of parents) {
-        if (p.children.some((c) => key(c.student_userid) === k)) {
-          parents.set(parentKey, {
-            ...p,
-            children: p.children.map((c) => (key(c.student_userid) === k ? { ...c, student_userid: newId } : c))
-          })
-        }
+      // A copy: a rename only in case puts the parent back into the set being read.
+      for (const parentKey of Array.from(parentsOf.get(k) ?? [])) {
+        const p = parents.get(parentKey)!
+        putParent(parentKey, {
+          ...p,
+          children: p.children.map((c) => (key(c.student_userid) === k ? { ...c, student_userid: newId } : c))
+        })
       }
     }
     return undefined
@@ -493,8 +556,9 @@ export const make = (options: Options = {}): Directory => {
         : current.children,
       renamed: current.renamed || newId !== undefined
     }
-    parents.delete(key(id))
-    parents.set(key(next.parent_userid), next)
+    // Deleted and added again (renamed or not): the parent goes last in the map, as it always did.
+    removeParent(key(id))
+    putParent(key(next.parent_userid), next)
     if (newId !== undefined) renameCounts.set(key(id), (renameCounts.get(key(id)) ?? 0) + 1)
     return undefined
   }
@@ -550,7 +614,7 @@ export const make = (options: Options = {}): Directory => {
     if (missing !== undefined) return { errcode: 60003, errmsg: `department not found: ${missing}` }
     const mobile = raw.mobile as string | undefined
     if (mobile !== undefined && !MOBILE.test(mobile)) return { errcode: 60103, errmsg: "mobile invalid" }
-    students.set(key(id), { student_userid: id, name, mobile, department: [...department], renamed: false })
+    putStudent(key(id), { student_userid: id, name, mobile, department: [...department], renamed: false })
     return undefined
   }
 
@@ -604,7 +668,7 @@ export const make = (options: Options = {}): Directory => {
           : { errcode: 60111, errmsg: `userid not found: ${c.student_userid}` }
       }
     }
-    parents.set(key(id), {
+    putParent(key(id), {
       parent_userid: id,
       mobile,
       children: children.map((c) => ({
@@ -641,18 +705,14 @@ export const make = (options: Options = {}): Directory => {
   const deleteStudent = (id: string): ItemFailure | undefined => {
     const k = key(id)
     if (!students.has(k)) return { errcode: 1111, errmsg: `userid not found: ${id}` }
-    for (const p of parents.values()) {
-      if (p.children.some((c) => key(c.student_userid) === k)) {
-        return { errcode: 65013, errmsg: `student has parents: ${id}` }
-      }
-    }
-    students.delete(k)
+    if (parentsOf.has(k)) return { errcode: 65013, errmsg: `student has parents: ${id}` }
+    removeStudent(k)
     return undefined
   }
 
   const deleteParent = (id: string): ItemFailure | undefined => {
     if (!parents.has(key(id))) return { errcode: 1111, errmsg: `userid not found: ${id}` }
-    parents.delete(key(id))
+    removeParent(key(id))
     return undefined
   }
 
@@ -671,7 +731,7 @@ export const make = (options: Options = {}): Directory => {
     if (userid === null || userid.length === 0) return error(40058, "invalid parameter: userid missing")
     const s = students.get(key(userid))
     if (s !== undefined) {
-      const linked = [...parents.values()].flatMap((p) =>
+      const linked = parentsOfStudent(key(userid)).flatMap((p) =>
         p.children.filter((c) => key(c.student_userid) === key(userid)).map((c) => ({
           parent_userid: p.parent_userid,
           relation: c.relation,
@@ -727,7 +787,10 @@ export const make = (options: Options = {}): Directory => {
   // --- school/user/list, school/user/list_parent (reads) ---------------------------------------------------------
   const knownDepartment = (id: number) => id === 1 || tree.has(id) || classes.has(id)
   // Only classes hold students; the API does not recurse, so a grade's own list is empty (doc 92043).
-  const studentsIn = (id: number) => [...students.values()].filter((s) => s.department.includes(id))
+  const studentsIn = (id: number): ReadonlyArray<Student> => {
+    const keys = inClass.get(id)
+    return keys === undefined ? [] : inOrder(keys, studentOrder).map((k) => students.get(k)!)
+  }
 
   const checkDepartment = (raw: string | null): Reply | number => {
     const id = departmentParam(raw)
@@ -735,38 +798,30 @@ export const make = (options: Options = {}): Directory => {
     return knownDepartment(id) ? id : error(60003, `department not found: ${raw}`)
   }
 
+  /** A student's parents from the index, each parent's links to it in its children's order. */
+  const linksOf = (k: string) =>
+    parentsOfStudent(k).flatMap((p) =>
+      p.children.filter((c) => key(c.student_userid) === k).map((c) => ({
+        parent_userid: p.parent_userid,
+        relation: c.relation,
+        ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
+        is_subscribe: 0
+      }))
+    )
+
   const userList = (raw: string | null): Reply => {
     const id = checkDepartment(raw)
     if (typeof id !== "number") return id
-    const inClass = studentsIn(id)
-    const keys = new Set(inClass.map((s) => key(s.student_userid)))
-    // One pass over the parents for the whole class, not one per student.
-    const links = new Map<string, Array<Record<string, unknown>>>()
-    for (const p of parents.values()) {
-      for (const c of p.children) {
-        const k = key(c.student_userid)
-        if (!keys.has(k)) continue
-        const link = {
-          parent_userid: p.parent_userid,
-          relation: c.relation,
-          ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
-          is_subscribe: 0
-        }
-        const list = links.get(k)
-        if (list === undefined) links.set(k, [link])
-        else list.push(link)
-      }
-    }
     const omit = omitParents === "all" || omitParents.has(id)
     return json({
       errcode: 0,
       errmsg: "ok",
-      students: inClass.map((s) => ({
+      students: studentsIn(id).map((s) => ({
         student_userid: s.student_userid,
         name: s.name,
         ...(s.mobile === undefined ? {} : { mobile: s.mobile }),
         department: s.department,
-        ...(omit ? {} : { parents: links.get(key(s.student_userid)) ?? [] })
+        ...(omit ? {} : { parents: linksOf(key(s.student_userid)) })
       }))
     })
   }
@@ -775,13 +830,12 @@ export const make = (options: Options = {}): Directory => {
   const parentList = (raw: string | null): Reply => {
     const id = checkDepartment(raw)
     if (typeof id !== "number") return id
-    const keys = new Set(studentsIn(id).map((s) => key(s.student_userid)))
+    const linked = new Set<string>()
+    for (const k of inClass.get(id) ?? []) for (const pk of parentsOf.get(k) ?? []) linked.add(pk)
     return json({
       errcode: 0,
       errmsg: "ok",
-      parents: [...parents.values()].filter((p) => p.children.some((c) => keys.has(key(c.student_userid)))).map((
-        p
-      ) => ({
+      parents: inOrder(linked, parentOrder).map((pk) => parents.get(pk)!).map((p) => ({
         parent_userid: p.parent_userid,
         ...(p.mobile === undefined ? {} : { mobile: p.mobile }),
         is_subscribe: 0,

@@ -22,6 +22,7 @@ import * as Files from "./internal/files.ts"
 import { makeRowBits } from "./internal/rowBits.ts"
 import * as Signal from "./internal/signal.ts"
 import * as Terminal from "./internal/terminal.ts"
+import * as Transmission from "./internal/transmission.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
 
@@ -90,13 +91,6 @@ export interface RunSpec<Item, E, R> {
 }
 
 const FIRST_FAILURES = 10
-
-/** One chunk in `execute`: whether its client said it reports its writes (`queued`), and whether one left. */
-interface Executing<Item> {
-  readonly chunk: ReadonlyArray<Endpoint.Valid<Item>>
-  queued: boolean
-  out: boolean
-}
 
 const isEndpoint = <Item, E, R>(
   endpoint: Endpoint.Endpoint<Item, E, R> | Endpoint.Spec<Item>
@@ -340,16 +334,9 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     // have been applied. Rows whose chunk still waited (for a rate-limit permit, the token, a concurrency permit) did
     // not leave the machine: not sent. An executor whose client does not say when it sends may have sent anything.
     const sent = makeRowBits()
-    const executing = new Set<Executing<Item>>()
-    const markSent = (e: Executing<Item>) => {
-      if (e.out) return
-      e.out = true
-      for (const valid of e.chunk) sent.add(valid.row)
-    }
-    const executed = (e: Executing<Item>) => {
-      executing.delete(e)
-      if (!e.queued) markSent(e)
-    }
+    const transmissions = Transmission.track((rows) => {
+      for (const row of rows) sent.add(row)
+    })
     let anySent = false
     const endpoint = spec.endpoint
     const counted = (outcomes: ReadonlyArray<Outcome.RowOutcome>) => {
@@ -370,24 +357,10 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
       ? BatchPipeline.dryRun(endpoint, input, options)
       : isEndpoint(endpoint)
       ? BatchPipeline.run(
-        {
-          ...endpoint,
-          // Rows whose write left for the vendor: if the run stops before their answer, they are reported as unknown.
-          execute: (chunk, context) =>
-            Effect.suspend(() => {
-              anySent = true
-              const e: Executing<Item> = { chunk, queued: false, out: false }
-              executing.add(e)
-              const transmission: Endpoint.Transmission = {
-                queued: () => void (e.queued = true),
-                sent: () => markSent(e)
-              }
-              return endpoint.execute(chunk, context).pipe(
-                Effect.provideService(Endpoint.CurrentTransmission, transmission),
-                Effect.ensuring(Effect.sync(() => executed(e)))
-              )
-            })
-        },
+        // Rows whose write left for the vendor: if the run stops before their answer, they are reported as unknown.
+        transmissions.wrap(endpoint, () => {
+          anySent = true
+        }),
         renames === undefined ? input : Stream.mapArray(input, (rows) => {
           renames.observe(rows)
           return rows
@@ -410,9 +383,7 @@ export const run = <Item, E = never, R = never>(spec: RunSpec<Item, E, R>) =>
     // The rows a stopped run never reported, read again from the input: each appears once, as what happened to it.
     const accountForTheRest = Effect.andThen(
       // A chunk still executing (its fiber not yet ended) counts as what its client said of it.
-      Effect.sync(() => {
-        for (const e of executing) executed(e)
-      }),
+      Effect.sync(transmissions.settle),
       input.pipe(
         Stream.runForEachArray((rows) => {
           const rest: Array<Outcome.RowOutcome> = []

@@ -301,6 +301,52 @@ describe("wecom apply: a step that does not finish", () => {
   )
 })
 
+describe("wecom apply: what an interrupted apply says it sent", () => {
+  let dir: H.TempDir
+  beforeAll(() => {
+    dir = H.tempDir()
+  })
+  afterAll(() => dir.remove())
+
+  it(
+    "actions still waiting for the rate limit when the apply is interrupted are not sent, not 'maybe applied'",
+    { timeout: 90_000 },
+    async () => {
+      const sandbox = await H.startSandbox({ seed: dir.write("seed.json", JSON.stringify(school)) })
+      try {
+        const rows = Array.from({ length: 300 }, (_, i) => `wait${String(i).padStart(3, "0")},等${i},13`)
+        const students = dir.write("wait.csv", H.csv("student_userid,name,department", rows))
+        const out = dir.path("wait-plan.json")
+        H.assertExit(await H.dirsync(["wecom", "plan", "--students", students, "--out", out], sandbox.env), 4)
+        const report = dir.path("wait-report.json")
+        const journal = dir.path("wait.journal")
+        // One call a minute: the first chunk goes, the other two wait in the client's limiter when the signal comes.
+        const child = H.start(
+          ["wecom", "apply", out, "--rate", "1", "--concurrency", "3", "--journal", journal, "--report", report],
+          sandbox.env
+        )
+        const done = H.finish(child, 60_000)
+        await new Promise((r) => setTimeout(r, 3_000))
+        child.kill("SIGINT")
+        const stopped = await done
+        H.assertExit(stopped, 130)
+        const items = (JSON.parse(readFileSync(report, "utf8")) as { items: Array<ApplyItem> }).items
+        assert.strictEqual(items.length, 300)
+        const unknown = items.filter((i) => i.reason === "OutcomeUnknown")
+        const notSent = items.filter((i) => i.status === "skipped" && i.reason === "NotSent")
+        assert.isAtMost(unknown.length, 100, "at most the one chunk whose write left")
+        assert.isAtLeast(notSent.length, 200, "the chunks that waited for the limiter never left")
+        for (const i of notSent.slice(0, 5)) assert.isFalse(await exists(sandbox, i.id))
+        const resumed = await H.dirsync(["wecom", "apply", out, "--journal", journal, "--resume"], sandbox.env)
+        H.assertExit(resumed, 0)
+        H.assertExit(await H.dirsync(["wecom", "plan", "--students", students], sandbox.env), 0)
+      } finally {
+        await sandbox.stop()
+      }
+    }
+  )
+})
+
 describe("wecom apply / sync: what the report and the sandbox refuse", () => {
   let dir: H.TempDir
   beforeAll(() => {

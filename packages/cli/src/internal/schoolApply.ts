@@ -56,6 +56,7 @@ import * as Runner from "../Runner.ts"
 import * as Files from "./files.ts"
 import * as Signal from "./signal.ts"
 import * as Terminal from "./terminal.ts"
+import * as Transmission from "./transmission.ts"
 
 // =============================================================================
 // Models
@@ -313,6 +314,7 @@ export const apply = (options: Options): Effect.Effect<
       steps.map((step) => [step, Array.from({ length: plan.actions[step].length }, (): Item | undefined => undefined)])
     )
     const sent = new Map<SchoolPlan.Step, Set<number>>(steps.map((step) => [step, new Set<number>()]))
+    const stepTransmissions = new Map<SchoolPlan.Step, ReturnType<typeof Transmission.track>>()
     const tally = options.counters.tally
     options.counters.total = steps.reduce((n, step) => n + plan.actions[step].length, 0)
 
@@ -336,6 +338,8 @@ export const apply = (options: Options): Effect.Effect<
 
     /** Every action not reported yet, as what became of it. */
     const accountForTheRest = (why: { readonly reason: string; readonly message: string }) => {
+      // A chunk still executing counts as what its client said of it.
+      for (const t of stepTransmissions.values()) t.settle()
       for (const step of steps) {
         const list = items.get(step)!
         const wasSent = sent.get(step)!
@@ -359,14 +363,13 @@ export const apply = (options: Options): Effect.Effect<
       Effect.suspend(() => {
         const work = works.get(step)!
         const stepSent = sent.get(step)!
-        const endpoint: AnyEndpoint = {
-          ...work.endpoint,
-          execute: (chunk, context) =>
-            Effect.suspend(() => {
-              for (const valid of chunk) stepSent.add(valid.row)
-              return work.endpoint.execute(chunk, context)
-            })
-        }
+        // Rows whose write left for WeCom (not those still waiting for a permit or the token): if the apply stops
+        // before their answer, they may have been applied.
+        const transmissions = Transmission.track((rows) => {
+          for (const row of rows) stepSent.add(row)
+        })
+        stepTransmissions.set(step, transmissions)
+        const endpoint: AnyEndpoint = transmissions.wrap(work.endpoint)
         const input = Stream.fromIterable(work.values.map((value, i): Endpoint.SourceRow => ({ row: i + 1, value })))
         return Effect.gen(function*() {
           // The step gets what is left of the apply's deadline (the pipeline's own deadline runs from its start).

@@ -407,6 +407,66 @@ export const make = (options: Options = {}): Directory => {
     return next.count > faults.ratePerMinute
   }
 
+  // --- whole-request checks of one item ---------------------------------------------------------------------------
+  // An over-length field or a wrong type refuses the whole request, for updates and creates alike; only updates
+  // carry a rename.
+
+  const studentItemProblem = (item: unknown, i: number, options: { readonly renames: boolean }) => {
+    const s = item as Record<string, unknown>
+    if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
+    const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`) ??
+      (!options.renames || s.new_student_userid === undefined
+        ? undefined
+        : checkUserIdLength(s.new_student_userid, `students[${i}].new_student_userid`))
+    if (bad) return bad
+    if (s.name !== undefined) {
+      const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
+      if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
+    }
+    if (s.department !== undefined) {
+      if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
+        return over(`students[${i}].department`, "must be a list of integers")
+      }
+      if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
+    }
+    if (s.mobile !== undefined && typeof s.mobile !== "string") {
+      return over(`students[${i}].mobile`, "must be a string")
+    }
+    return undefined
+  }
+
+  const parentItemProblem = (
+    item: unknown,
+    i: number,
+    options: { readonly renames: boolean; readonly childrenCap: boolean }
+  ) => {
+    const p = item as Record<string, unknown>
+    if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
+    const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`) ??
+      (!options.renames || p.new_parent_userid === undefined
+        ? undefined
+        : checkUserIdLength(p.new_parent_userid, `parents[${i}].new_parent_userid`))
+    if (bad) return bad
+    if (p.mobile !== undefined && typeof p.mobile !== "string") {
+      return over(`parents[${i}].mobile`, "must be a string")
+    }
+    if (p.children !== undefined) {
+      if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
+      if (options.childrenCap && p.children.length > 10) {
+        return over(`parents[${i}].children`, "has more than 10 children")
+      }
+      for (let j = 0; j < p.children.length; j++) {
+        const c = p.children[j] as Record<string, unknown>
+        const field = `parents[${i}].children[${j}]`
+        const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
+        if (badChild) return badChild
+        const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
+        if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
+      }
+    }
+    return undefined
+  }
+
   // --- students --------------------------------------------------------------------------------------------------
 
   const updateStudents = (body: Record<string, unknown>): Reply => {
@@ -414,26 +474,8 @@ export const make = (options: Options = {}): Directory => {
     if (!Array.isArray(list)) return over("students", "must be an array")
     if (list.length > 100) return over("students", `has ${list.length} items; at most 100`)
     for (let i = 0; i < list.length; i++) {
-      const s = list[i] as Record<string, unknown>
-      if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
-      const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`) ??
-        (s.new_student_userid === undefined
-          ? undefined
-          : checkUserIdLength(s.new_student_userid, `students[${i}].new_student_userid`))
+      const bad = studentItemProblem(list[i], i, { renames: true })
       if (bad) return bad
-      if (s.name !== undefined) {
-        const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
-        if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
-      }
-      if (s.department !== undefined) {
-        if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
-          return over(`students[${i}].department`, "must be a list of integers")
-        }
-        if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
-      }
-      if (s.mobile !== undefined && typeof s.mobile !== "string") {
-        return over(`students[${i}].mobile`, "must be a string")
-      }
     }
     const failures: Array<Record<string, unknown>> = []
     for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
@@ -492,28 +534,8 @@ export const make = (options: Options = {}): Directory => {
     if (!Array.isArray(list)) return over("parents", "must be an array")
     if (list.length > 100) return over("parents", `has ${list.length} items; at most 100`)
     for (let i = 0; i < list.length; i++) {
-      const p = list[i] as Record<string, unknown>
-      if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
-      const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`) ??
-        (p.new_parent_userid === undefined
-          ? undefined
-          : checkUserIdLength(p.new_parent_userid, `parents[${i}].new_parent_userid`))
+      const bad = parentItemProblem(list[i], i, { renames: true, childrenCap: true })
       if (bad) return bad
-      if (p.mobile !== undefined && typeof p.mobile !== "string") {
-        return over(`parents[${i}].mobile`, "must be a string")
-      }
-      if (p.children !== undefined) {
-        if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
-        if (p.children.length > 10) return over(`parents[${i}].children`, "has more than 10 children")
-        for (let j = 0; j < p.children.length; j++) {
-          const c = p.children[j] as Record<string, unknown>
-          const field = `parents[${i}].children[${j}]`
-          const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
-          if (badChild) return badChild
-          const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
-          if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
-        }
-      }
     }
     const failures: Array<Record<string, unknown>> = []
     for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
@@ -575,23 +597,8 @@ export const make = (options: Options = {}): Directory => {
     if (!Array.isArray(list)) return over("students", "must be an array")
     if (list.length > 100) return over("students", `has ${list.length} items; at most 100`)
     for (let i = 0; i < list.length; i++) {
-      const s = list[i] as Record<string, unknown>
-      if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
-      const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`)
+      const bad = studentItemProblem(list[i], i, { renames: false })
       if (bad) return bad
-      if (s.name !== undefined) {
-        const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
-        if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
-      }
-      if (s.department !== undefined) {
-        if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
-          return over(`students[${i}].department`, "must be a list of integers")
-        }
-        if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
-      }
-      if (s.mobile !== undefined && typeof s.mobile !== "string") {
-        return over(`students[${i}].mobile`, "must be a string")
-      }
     }
     const failures: Array<Record<string, unknown>> = []
     for (const raw of list as ReadonlyArray<Record<string, unknown>>) {
@@ -623,24 +630,9 @@ export const make = (options: Options = {}): Directory => {
     if (!Array.isArray(list)) return over("parents", "must be an array")
     if (list.length > 100) return error(65011, `too many parent userids: ${list.length}; at most 100`)
     for (let i = 0; i < list.length; i++) {
-      const p = list[i] as Record<string, unknown>
-      if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
-      const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`)
+      // More than 10 children is a per-item failure of a create (65012 in result_list), not a refused request.
+      const bad = parentItemProblem(list[i], i, { renames: false, childrenCap: false })
       if (bad) return bad
-      if (p.mobile !== undefined && typeof p.mobile !== "string") {
-        return over(`parents[${i}].mobile`, "must be a string")
-      }
-      if (p.children !== undefined) {
-        if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
-        for (let j = 0; j < p.children.length; j++) {
-          const c = p.children[j] as Record<string, unknown>
-          const field = `parents[${i}].children[${j}]`
-          const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
-          if (badChild) return badChild
-          const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
-          if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
-        }
-      }
     }
     const failures: Array<Record<string, unknown>> = []
     for (const raw of list as ReadonlyArray<Record<string, unknown>>) {

@@ -77,6 +77,18 @@ export interface SchoolUser {
 }
 
 /**
+ * A batch method of the service: rows typed from the row Schema's encoded side (`Endpoint.ExactRow`: a field the row
+ * does not declare fails to compile) in, one outcome per input row out, in input order.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type BatchRun<Row> = <A extends Endpoint.SourceRow<Row>, EIn, RIn>(
+  input: Stream.Stream<A & Endpoint.ExactRow<Row, A>, EIn, RIn>,
+  options?: BatchPipeline.Options
+) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -105,18 +117,12 @@ export interface Service {
    * is reported `rejected` (`InvalidField`, naming the key and the closest field) and never sent; the other rows of
    * its chunk go on.
    */
-  readonly batchUpdateStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchUpdateStudents: BatchRun<WeComSchema.StudentRow>
   /**
    * Runs `batch_update_parent` over the rows. Typed and checked as {@link Service.batchUpdateStudents}'s are, each
    * value a {@link WeComSchema.ParentRow} (the fields of each of its `children` too).
    */
-  readonly batchUpdateParents: <A extends Endpoint.SourceRow<WeComSchema.ParentRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchUpdateParents: BatchRun<WeComSchema.ParentRow>
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
   readonly getUser: (userid: string) => Effect.Effect<Option.Option<SchoolUser>, WeComError>
   /** The `batch_create_student` endpoint (since 0.3.0). */
@@ -152,31 +158,19 @@ export interface Service {
    * checked as {@link Service.batchUpdateStudents}'s are, each value a {@link WeComSchema.StudentCreateRow}. Exactly
    * once across lost replies and resumes (see the module's notes).
    */
-  readonly batchCreateStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentCreateRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentCreateRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchCreateStudents: BatchRun<WeComSchema.StudentCreateRow>
   /**
    * Runs `batch_delete_student` over the rows (since 0.3.0), each a {@link WeComSchema.StudentDeleteRow}. A student
    * who still has parents fails (65013): delete the parents first. A student already gone is applied.
    */
-  readonly batchDeleteStudents: <A extends Endpoint.SourceRow<WeComSchema.StudentDeleteRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.StudentDeleteRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchDeleteStudents: BatchRun<WeComSchema.StudentDeleteRow>
   /**
    * Runs `batch_create_parent` over the rows (since 0.3.0), each a {@link WeComSchema.ParentCreateRow} (mobile
    * required, 1–10 children). Create the children first: a child that is not a student fails the row.
    */
-  readonly batchCreateParents: <A extends Endpoint.SourceRow<WeComSchema.ParentCreateRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentCreateRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchCreateParents: BatchRun<WeComSchema.ParentCreateRow>
   /** Runs `batch_delete_parent` over the rows (since 0.3.0), each a {@link WeComSchema.ParentDeleteRow}. */
-  readonly batchDeleteParents: <A extends Endpoint.SourceRow<WeComSchema.ParentDeleteRow>, EIn, RIn>(
-    input: Stream.Stream<A & Endpoint.ExactRow<WeComSchema.ParentDeleteRow, A>, EIn, RIn>,
-    options?: BatchPipeline.Options
-  ) => Stream.Stream<Outcome.RowOutcome, WeComError | EIn | RunJournal.JournalError | PipelineError, RIn>
+  readonly batchDeleteParents: BatchRun<WeComSchema.ParentDeleteRow>
 }
 
 /**

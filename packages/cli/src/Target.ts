@@ -269,6 +269,17 @@ export const httpClientFor = Effect.fnUntraced(function*(file: string) {
 // WeCom
 // =============================================================================
 
+/** A WeCom layer served by an in-process emulator (`--sandbox`), with the emulator's credentials as configuration. */
+const wecomEmulated = <A, E, R>(layer: Layer.Layer<A, E, R>, directory: WeComTesting.Directory) =>
+  layer.pipe(
+    Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
+    Layer.provide(emulatorConfig({
+      [wecomVariables.id]: directory.corpId,
+      [wecomVariables.secret]: directory.secret,
+      [wecomVariables.baseUrl]: "http://127.0.0.1"
+    }))
+  )
+
 /**
  * The WeCom school-contacts target for these flags. `seed` pre-creates what the input mentions in a sandbox.
  *
@@ -301,18 +312,10 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   if (flags.sandbox) {
     const directory = WeComTesting.make({ faults })
     yield* options.seed(directory)
-    const layer = service.pipe(
-      Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
-      Layer.provide(emulatorConfig({
-        [wecomVariables.id]: directory.corpId,
-        [wecomVariables.secret]: directory.secret,
-        [wecomVariables.baseUrl]: "http://127.0.0.1"
-      }))
-    )
     return {
       kind: "sandbox",
       label: "sandbox",
-      layer: targetLayer(layer),
+      layer: targetLayer(wecomEmulated(service, directory)),
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies Target<SchoolContacts.SchoolContacts>
   }
@@ -429,19 +432,11 @@ export const wecomSchool = Effect.fnUntraced(function*<R>(options: {
   if (flags.sandbox) {
     const directory = WeComTesting.make({ faults })
     yield* options.seed(directory)
-    const layer = both.pipe(
-      Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
-      Layer.provide(emulatorConfig({
-        [wecomVariables.id]: directory.corpId,
-        [wecomVariables.secret]: directory.secret,
-        [wecomVariables.baseUrl]: "http://127.0.0.1"
-      }))
-    )
     return {
       kind: "sandbox",
       label: "sandbox",
       corpId: directory.corpId,
-      layer: targetLayer(layer),
+      layer: targetLayer(wecomEmulated(both, directory)),
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies SchoolTarget
   }

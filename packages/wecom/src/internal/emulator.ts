@@ -273,6 +273,66 @@ const respond = (reply: Reply): MockResponse => {
 const departmentParam = (raw: string | null): number | undefined =>
   raw !== null && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : undefined
 
+// --- whole-request checks of one item -----------------------------------------------------------------------------
+// An over-length field or a wrong type refuses the whole request, for updates and creates alike; only updates
+// carry a rename.
+
+const studentItemProblem = (item: unknown, i: number, options: { readonly renames: boolean }) => {
+  const s = item as Record<string, unknown>
+  if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
+  const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`) ??
+    (!options.renames || s.new_student_userid === undefined
+      ? undefined
+      : checkUserIdLength(s.new_student_userid, `students[${i}].new_student_userid`))
+  if (bad) return bad
+  if (s.name !== undefined) {
+    const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
+    if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
+  }
+  if (s.department !== undefined) {
+    if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
+      return over(`students[${i}].department`, "must be a list of integers")
+    }
+    if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
+  }
+  if (s.mobile !== undefined && typeof s.mobile !== "string") {
+    return over(`students[${i}].mobile`, "must be a string")
+  }
+  return undefined
+}
+
+const parentItemProblem = (
+  item: unknown,
+  i: number,
+  options: { readonly renames: boolean; readonly childrenCap: boolean }
+) => {
+  const p = item as Record<string, unknown>
+  if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
+  const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`) ??
+    (!options.renames || p.new_parent_userid === undefined
+      ? undefined
+      : checkUserIdLength(p.new_parent_userid, `parents[${i}].new_parent_userid`))
+  if (bad) return bad
+  if (p.mobile !== undefined && typeof p.mobile !== "string") {
+    return over(`parents[${i}].mobile`, "must be a string")
+  }
+  if (p.children !== undefined) {
+    if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
+    if (options.childrenCap && p.children.length > 10) {
+      return over(`parents[${i}].children`, "has more than 10 children")
+    }
+    for (let j = 0; j < p.children.length; j++) {
+      const c = p.children[j] as Record<string, unknown>
+      const field = `parents[${i}].children[${j}]`
+      const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
+      if (badChild) return badChild
+      const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
+      if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
+    }
+  }
+  return undefined
+}
+
 /** Creates an empty directory for one corp app. */
 export const make = (options: Options = {}): Directory => {
   const corpId = options.corpId ?? "wwmockcorp0001"
@@ -405,66 +465,6 @@ export const make = (options: Options = {}): Directory => {
     }
     rateWindows.set(path, next)
     return next.count > faults.ratePerMinute
-  }
-
-  // --- whole-request checks of one item ---------------------------------------------------------------------------
-  // An over-length field or a wrong type refuses the whole request, for updates and creates alike; only updates
-  // carry a rename.
-
-  const studentItemProblem = (item: unknown, i: number, options: { readonly renames: boolean }) => {
-    const s = item as Record<string, unknown>
-    if (typeof s !== "object" || s === null) return over(`students[${i}]`, "must be an object")
-    const bad = checkUserIdLength(s.student_userid, `students[${i}].student_userid`) ??
-      (!options.renames || s.new_student_userid === undefined
-        ? undefined
-        : checkUserIdLength(s.new_student_userid, `students[${i}].new_student_userid`))
-    if (bad) return bad
-    if (s.name !== undefined) {
-      const n = typeof s.name === "string" ? Text.codePointLength(s.name) : -1
-      if (n < 1 || n > 32) return over(`students[${i}].name`, "must be 1-32 characters")
-    }
-    if (s.department !== undefined) {
-      if (!Array.isArray(s.department) || !s.department.every(Number.isInteger)) {
-        return over(`students[${i}].department`, "must be a list of integers")
-      }
-      if (s.department.length > 20) return over(`students[${i}].department`, "has more than 20 classes")
-    }
-    if (s.mobile !== undefined && typeof s.mobile !== "string") {
-      return over(`students[${i}].mobile`, "must be a string")
-    }
-    return undefined
-  }
-
-  const parentItemProblem = (
-    item: unknown,
-    i: number,
-    options: { readonly renames: boolean; readonly childrenCap: boolean }
-  ) => {
-    const p = item as Record<string, unknown>
-    if (typeof p !== "object" || p === null) return over(`parents[${i}]`, "must be an object")
-    const bad = checkUserIdLength(p.parent_userid, `parents[${i}].parent_userid`) ??
-      (!options.renames || p.new_parent_userid === undefined
-        ? undefined
-        : checkUserIdLength(p.new_parent_userid, `parents[${i}].new_parent_userid`))
-    if (bad) return bad
-    if (p.mobile !== undefined && typeof p.mobile !== "string") {
-      return over(`parents[${i}].mobile`, "must be a string")
-    }
-    if (p.children !== undefined) {
-      if (!Array.isArray(p.children)) return over(`parents[${i}].children`, "must be an array")
-      if (options.childrenCap && p.children.length > 10) {
-        return over(`parents[${i}].children`, "has more than 10 children")
-      }
-      for (let j = 0; j < p.children.length; j++) {
-        const c = p.children[j] as Record<string, unknown>
-        const field = `parents[${i}].children[${j}]`
-        const badChild = checkUserIdLength(c?.student_userid, `${field}.student_userid`)
-        if (badChild) return badChild
-        const n = typeof c.relation === "string" ? Text.utf8ByteLength(c.relation) : -1
-        if (n < 1 || n > 32) return over(`${field}.relation`, "must be 1-32 bytes")
-      }
-    }
-    return undefined
   }
 
   // --- students --------------------------------------------------------------------------------------------------

@@ -264,11 +264,9 @@ const refusalOf = (e: SchoolPlan.TooManyDeletes) => CliExit.usage(`refused: ${e.
 // plan
 // =============================================================================
 
-/** `dirsync wecom plan --students FILE --parents FILE [--out PLAN] [--prune] [--max-delete N|P%]` */
-export const plan = (flags: PlanFlags) =>
-  Effect.scoped(Effect.gen(function*() {
-    const maxDelete = yield* checkPlanFlags("wecom plan", flags)
-    yield* checkOut(flags.out, [flags.students, flags.parents], "--out")
+/** The roster read and checked, and the target that will read WeCom (and, for sync, write it). */
+const rosterAndTarget = (flags: PlanFlags) =>
+  Effect.gen(function*() {
     const roster = yield* SchoolRoster.read(rosterFiles(flags))
     const sandboxRefusal = checkSandboxClasses(flags.sandbox, roster.classes, "the roster names")
     if (sandboxRefusal !== undefined) return yield* sandboxRefusal
@@ -281,6 +279,15 @@ export const plan = (flags: PlanFlags) =>
       seed: seedClasses(roster.classes)
     })
     Terminal.registerSecrets(target.secrets)
+    return { roster, counters, target }
+  })
+
+/** `dirsync wecom plan --students FILE --parents FILE [--out PLAN] [--prune] [--max-delete N|P%]` */
+export const plan = (flags: PlanFlags) =>
+  Effect.scoped(Effect.gen(function*() {
+    const maxDelete = yield* checkPlanFlags("wecom plan", flags)
+    yield* checkOut(flags.out, [flags.students, flags.parents], "--out")
+    const { roster, target } = yield* rosterAndTarget(flags)
     const state = yield* readState().pipe(Effect.provide(target.layer))
     const computed = SchoolPlan.compute(roster.roster, state, { prune: flags.prune, maxDelete })
     return yield* finishPlan("wecom plan", computed, roster, target, flags)
@@ -654,18 +661,7 @@ export const sync = (flags: SyncFlags) =>
       deadline: flags.deadline
     }
     yield* checkApplyPaths(flags.students ?? flags.parents, applyFlags)
-    const roster = yield* SchoolRoster.read(rosterFiles(flags))
-    const sandboxRefusal = checkSandboxClasses(flags.sandbox, roster.classes, "the roster names")
-    if (sandboxRefusal !== undefined) return yield* sandboxRefusal
-    const counters = Progress.makeCounters()
-    const target = yield* Target.wecomSchool({
-      flags,
-      file: flags.students ?? flags.parents,
-      counters,
-      concurrency: flags.concurrency ?? 2,
-      seed: seedClasses(roster.classes)
-    })
-    Terminal.registerSecrets(target.secrets)
+    const { roster, counters, target } = yield* rosterAndTarget(flags)
     return yield* Effect.gen(function*() {
       const state = yield* readState()
       const computed = SchoolPlan.compute(roster.roster, state, { prune: flags.prune, maxDelete })

@@ -392,9 +392,15 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
   let count = 0
   let closed = false
 
+  // The secrets the items on disk were redacted with: all of them, or `close` redacts the items once more.
+  let flushedWith: Set<string> | undefined
+
   const flush = Effect.suspend(() => {
     if (buffered === 0) return Effect.void
-    const text = redactJson(buffer.join(""), secrets())
+    const known = secrets()
+    if (flushedWith === undefined) flushedWith = new Set(known)
+    else for (const secret of flushedWith) if (!known.includes(secret)) flushedWith.delete(secret)
+    const text = redactJson(buffer.join(""), known)
     buffer = []
     buffered = 0
     return fs.writeFileString(itemsPath, text, { flag: "a" }).pipe(Effect.mapError(fail("write the report")))
@@ -483,16 +489,19 @@ export const makeWriter = Effect.fnUntraced(function*(options: WriterOptions) {
         Effect.mapError(fail("write the report"))
       )
       if (count > 0) {
-        // Redacted once more, an item (a line) at a time, with every secret known now: items flushed before a token
-        // was issued are checked against it too. In the page, no `<` is left to end its script element.
+        // Items flushed before a secret became known (a token issued mid-run) are redacted once more, whole lines
+        // (items) at a time, with every secret known now; in the page, no `<` is left to end its script element.
+        // Otherwise the items on disk are final as they are: copied, not read line by line (1M items).
+        const redactedWithAll = flushedWith !== undefined && known.every((secret) => flushedWith!.has(secret))
         let firstLine = true
-        const items = fs.stream(itemsPath).pipe(
+        const items = redactedWithAll && !html ? fs.stream(itemsPath) : fs.stream(itemsPath).pipe(
           Stream.decodeText(),
           Stream.splitLines,
-          Stream.map((line) => {
-            const text = `${firstLine ? "" : "\n"}${redactJson(line, known)}`
+          Stream.mapArray((lines) => {
+            const joined = (firstLine ? "" : "\n") + lines.join("\n")
             firstLine = false
-            return html ? HtmlReport.scriptSafe(text) : text
+            const text = redactedWithAll ? joined : redactJson(joined, known)
+            return [html ? HtmlReport.scriptSafe(text) : text] as const
           }),
           Stream.encodeText
         )

@@ -4,67 +4,21 @@
  * Every other CLI test spawns dirsync without a terminal: there the question is never asked.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import {
   assertExit,
   assertNoStackTrace,
-  bin,
   csv,
   dirsync,
   finish,
   start,
   type TempDir,
-  tempDir
+  tempDir,
+  underTerminal
 } from "./e2eHelpers.ts"
 
 const STUDENTS = "student_userid,new_student_userid,name,mobile,department"
-
-const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
-
-interface Terminal {
-  readonly code: number | null
-  /** Everything the terminal showed (standard output and standard error together, with CR LF line ends). */
-  readonly screen: string
-}
-
-/**
- * Runs `dirsync ...args` in a pseudo-terminal and types `answer` and Enter once it asks. `stdout` redirects standard
- * output to a file (standard error and input stay the terminal), as `dirsync … --json > out.json` would.
- */
-const underTerminal = (
-  args: ReadonlyArray<string>,
-  answer: string | undefined,
-  options: { readonly stdout?: string } = {}
-): Promise<Terminal> =>
-  new Promise((resolve, reject) => {
-    const line = [process.execPath, bin, ...args].map(quote).join(" ") +
-      (options.stdout === undefined ? "" : ` > ${quote(options.stdout)}`)
-    const child = spawn("script", ["-qfec", line, "/dev/null"], {
-      env: { ...process.env, NO_COLOR: "1", TERM: "xterm" },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let screen = ""
-    let answered = false
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`dirsync under a terminal did not finish:\n${screen}`))
-    }, 40_000)
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      screen += d
-      if (answer !== undefined && !answered && screen.includes("Continue? [y/N]")) {
-        answered = true
-        child.stdin.write(`${answer}\n`)
-      }
-    })
-    child.stderr.setEncoding("utf8").on("data", (d: string) => void (screen += d))
-    child.on("error", reject)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      child.stdin.destroy()
-      resolve({ code, screen })
-    })
-  })
 
 let dir: TempDir
 

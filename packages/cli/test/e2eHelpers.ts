@@ -35,6 +35,53 @@ const cleanEnv = (): Record<string, string> => {
 export const start = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): ChildProcess =>
   spawn(process.execPath, [bin, ...args], { env: { ...cleanEnv(), ...env }, stdio: ["ignore", "pipe", "pipe"] })
 
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
+
+/** What a pseudo-terminal showed: standard output and standard error together, with CR LF line ends. */
+export interface Terminal {
+  readonly code: number | null
+  readonly screen: string
+}
+
+/**
+ * Runs `dirsync ...args` in a pseudo-terminal (util-linux `script` gives it a terminal on standard input and
+ * standard error) and types `answer` and Enter once it asks `[y/N]`. `stdout` redirects standard output to a file
+ * (standard error and input stay the terminal), as `dirsync … --json > out.json` would.
+ */
+export const underTerminal = (
+  args: ReadonlyArray<string>,
+  answer: string | undefined,
+  options: { readonly env?: Readonly<Record<string, string>>; readonly stdout?: string } = {}
+): Promise<Terminal> =>
+  new Promise((resolve, reject) => {
+    const line = [process.execPath, bin, ...args].map(shellQuote).join(" ") +
+      (options.stdout === undefined ? "" : ` > ${shellQuote(options.stdout)}`)
+    const child = spawn("script", ["-qfec", line, "/dev/null"], {
+      env: { ...cleanEnv(), ...options.env, NO_COLOR: "1", TERM: "xterm" },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let screen = ""
+    let answered = false
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL")
+      reject(new Error(`dirsync under a terminal did not finish:\n${screen}`))
+    }, 40_000)
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => {
+      screen += d
+      if (answer !== undefined && !answered && screen.includes("[y/N]")) {
+        answered = true
+        child.stdin!.write(`${answer}\n`)
+      }
+    })
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => void (screen += d))
+    child.on("error", reject)
+    child.on("close", (code) => {
+      clearTimeout(timer)
+      child.stdin!.destroy()
+      resolve({ code, screen })
+    })
+  })
+
 /** Collects a child's output until it exits. */
 export const finish = (child: ChildProcess, timeoutMillis = 40_000): Promise<Result> =>
   new Promise((resolve, reject) => {

@@ -4,50 +4,10 @@
  * applies.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
 import { afterAll, beforeAll } from "vitest"
 import * as H from "./e2eHelpers.ts"
-
-const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
-
-/** Runs dirsync in a pseudo-terminal with `env`, typing `answer` and Enter once it asks. */
-const underTerminal = (
-  args: ReadonlyArray<string>,
-  env: Readonly<Record<string, string>>,
-  answer: string
-): Promise<{ readonly code: number | null; readonly screen: string }> =>
-  new Promise((resolve, reject) => {
-    const line = [process.execPath, H.bin, ...args].map(quote).join(" ")
-    const clean: Record<string, string> = {}
-    for (const [k, v] of Object.entries(process.env)) {
-      if (v !== undefined && !k.startsWith("WECOM_") && !k.startsWith("FEISHU_")) clean[k] = v
-    }
-    const child = spawn("script", ["-qfec", line, "/dev/null"], {
-      env: { ...clean, ...env, NO_COLOR: "1", TERM: "xterm" },
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let screen = ""
-    let answered = false
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL")
-      reject(new Error(`dirsync under a terminal did not finish:\n${screen}`))
-    }, 40_000)
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      screen += d
-      if (!answered && screen.includes("[y/N]")) {
-        answered = true
-        child.stdin.write(`${answer}\n`)
-      }
-    })
-    child.stderr.setEncoding("utf8").on("data", (d: string) => void (screen += d))
-    child.on("error", reject)
-    child.on("close", (code) => {
-      clearTimeout(timer)
-      child.stdin.destroy()
-      resolve({ code, screen })
-    })
-  })
 
 const school = {
   wecomDepartments: [
@@ -110,7 +70,7 @@ describe("wecom apply / sync on a terminal", () => {
         const report = dir.path("tty-report.json")
         const args = ["wecom", "apply", out, "--journal", journal, "--report", report]
 
-        const no = await underTerminal(args, sandbox.env, "n")
+        const no = await H.underTerminal(args, "n", { env: sandbox.env })
         assert.strictEqual(no.code, 2, no.screen)
         // The plan, the steps in order with their counts, and the deletes, before the question.
         assert.include(no.screen, "- delete student leaver")
@@ -127,7 +87,7 @@ describe("wecom apply / sync on a terminal", () => {
           assert.isFalse(existsSync(`${journal}.${step}`), `no journal ${step}: the next apply needs no --resume`)
         }
 
-        const yes = await underTerminal(args, sandbox.env, "y")
+        const yes = await H.underTerminal(args, "y", { env: sandbox.env })
         assert.strictEqual(yes.code, 0, yes.screen)
         assert.match(yes.screen, /all steps\s+6\s+6/)
         assert.strictEqual(JSON.parse(readFileSync(report, "utf8")).summary.applied, 6)
@@ -145,7 +105,7 @@ describe("wecom apply / sync on a terminal", () => {
         const report = dir.path("sync-report.json")
         const args = ["wecom", "sync", "--students", students, "--report", report]
 
-        const no = await underTerminal(args, sandbox.env, "no")
+        const no = await H.underTerminal(args, "no", { env: sandbox.env })
         assert.strictEqual(no.code, 2, no.screen)
         assert.include(no.screen, "+ create student newkid")
         assert.match(no.screen, /createStudents\s+2\r?\n\s+updateStudents\s+1\r?\n/)
@@ -154,7 +114,7 @@ describe("wecom apply / sync on a terminal", () => {
         assert.isFalse(await exists(sandbox, "newkid"))
         assert.isFalse(existsSync(report))
 
-        const yes = await underTerminal(args, sandbox.env, "yes")
+        const yes = await H.underTerminal(args, "yes", { env: sandbox.env })
         assert.strictEqual(yes.code, 0, yes.screen)
         assert.isTrue(await exists(sandbox, "newkid"))
         assert.strictEqual(JSON.parse(readFileSync(report, "utf8")).summary.applied, 3)

@@ -77,6 +77,14 @@ export interface SchoolUser {
 }
 
 /**
+ * One of the service's batch endpoints: items of `Item` decoded from rows typed `Row`, sent through the client.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type SchoolEndpoint<Item, Row> = Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never, Row>
+
+/**
  * A batch method of the service: rows typed from the row Schema's encoded side (`Endpoint.ExactRow`: a field the row
  * does not declare fails to compile) in, one outcome per input row out, in input order.
  *
@@ -94,19 +102,9 @@ export type BatchRun<Row> = <A extends Endpoint.SourceRow<Row>, EIn, RIn>(
  */
 export interface Service {
   /** The `batch_update_student` endpoint, for callers that run the pipeline themselves (the CLI). */
-  readonly students: Endpoint.Endpoint<
-    WeComSchema.StudentUpdate,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.StudentRow
-  >
+  readonly students: SchoolEndpoint<WeComSchema.StudentUpdate, WeComSchema.StudentRow>
   /** The `batch_update_parent` endpoint. */
-  readonly parents: Endpoint.Endpoint<
-    WeComSchema.ParentUpdate,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.ParentRow
-  >
+  readonly parents: SchoolEndpoint<WeComSchema.ParentUpdate, WeComSchema.ParentRow>
   /**
    * Runs `batch_update_student` over the rows; one outcome per input row, in input order.
    *
@@ -126,33 +124,13 @@ export interface Service {
   /** `school/user/get`: the student or parent with this userid, or none (errcode 60111). */
   readonly getUser: (userid: string) => Effect.Effect<Option.Option<SchoolUser>, WeComError>
   /** The `batch_create_student` endpoint (since 0.3.0). */
-  readonly createStudents: Endpoint.Endpoint<
-    WeComSchema.StudentCreate,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.StudentCreateRow
-  >
+  readonly createStudents: SchoolEndpoint<WeComSchema.StudentCreate, WeComSchema.StudentCreateRow>
   /** The `batch_delete_student` endpoint (since 0.3.0). */
-  readonly deleteStudents: Endpoint.Endpoint<
-    WeComSchema.StudentDelete,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.StudentDeleteRow
-  >
+  readonly deleteStudents: SchoolEndpoint<WeComSchema.StudentDelete, WeComSchema.StudentDeleteRow>
   /** The `batch_create_parent` endpoint (since 0.3.0). */
-  readonly createParents: Endpoint.Endpoint<
-    WeComSchema.ParentCreate,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.ParentCreateRow
-  >
+  readonly createParents: SchoolEndpoint<WeComSchema.ParentCreate, WeComSchema.ParentCreateRow>
   /** The `batch_delete_parent` endpoint (since 0.3.0). */
-  readonly deleteParents: Endpoint.Endpoint<
-    WeComSchema.ParentDelete,
-    WeComError | RunJournal.JournalError,
-    never,
-    WeComSchema.ParentDeleteRow
-  >
+  readonly deleteParents: SchoolEndpoint<WeComSchema.ParentDelete, WeComSchema.ParentDeleteRow>
   /**
    * Runs `batch_create_student` over the rows (since 0.3.0); one outcome per input row, in input order. Typed and
    * checked as {@link Service.batchUpdateStudents}'s are, each value a {@link WeComSchema.StudentCreateRow}. Exactly
@@ -418,7 +396,7 @@ const makeEndpoint = <Item, Row>(
   client: WeComClientModule.Service,
   kind: Kind<Item, Row>,
   getUser: Service["getUser"]
-): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never, Row> => {
+): SchoolEndpoint<Item, Row> => {
   /**
    * Checks one rename row after a send whose outcome is unknown. `existed`: whether its old id existed before that
    * send, when known. Applied only with proof of identity (the old id existed and is gone, or the target's fields
@@ -473,7 +451,7 @@ const makeEndpoint = <Item, Row>(
       // The client's per-corp cap bounds how many run at once.
     }, { concurrency: "unbounded" }).pipe(Effect.map((pairs) => new Map(pairs.flat())))
 
-  const execute: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["execute"] = (
+  const execute: SchoolEndpoint<Item, unknown>["execute"] = (
     chunk,
     context
   ) =>
@@ -562,7 +540,7 @@ const makeEndpoint = <Item, Row>(
       )
     })
 
-  const verify: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["verify"] = (pending, rows) => {
+  const verify: SchoolEndpoint<Item, unknown>["verify"] = (pending, rows) => {
     const known = existedBefore(pending.notes)
     // Row by row: a check that fails leaves only its own row without a verdict (held back, never resent blindly).
     return Effect.forEach(rows, (v) => {
@@ -744,7 +722,7 @@ const makeWriteEndpoint = <Item, Row>(
   client: WeComClientModule.Service,
   kind: WriteKind<Item, Row>,
   getUser: Service["getUser"]
-): Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never, Row> => {
+): SchoolEndpoint<Item, Row> => {
   const keyed = { idField: kind.idField, id: kind.id, newId: noRename }
   const quoted = (v: Endpoint.Valid<Item>) => JSON.stringify(kind.id(v.item))
 
@@ -834,7 +812,7 @@ const makeWriteEndpoint = <Item, Row>(
       return hint === undefined ? result : { ...result, message: `${result.message}; ${hint}` }
     })
 
-  const execute: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["execute"] = (chunk) =>
+  const execute: SchoolEndpoint<Item, unknown>["execute"] = (chunk) =>
     Effect.gen(function*() {
       const rowOf = new Map(chunk.map((v) => [v.row, v]))
       const settled = new Map<number, Endpoint.ItemResult>()
@@ -907,7 +885,7 @@ const makeWriteEndpoint = <Item, Row>(
     })
 
   // On resume, row by row: a check that fails holds back only its own row (no verdict: `Unverified`).
-  const verify: Endpoint.Endpoint<Item, WeComError | RunJournal.JournalError, never>["verify"] = (_pending, rows) =>
+  const verify: SchoolEndpoint<Item, unknown>["verify"] = (_pending, rows) =>
     Effect.forEach(rows, (v) =>
       check(v).pipe(
         Effect.map((verdict) => [verdict]),

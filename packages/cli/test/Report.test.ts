@@ -420,5 +420,33 @@ describe("Report", () => {
           assert.include(text, "bad token <redacted>")
         })
       ).pipe(Effect.provide(realFileSystem())))
+
+    it.effect("a token learned after megabytes of items were flushed is redacted in every one, across read chunks", () =>
+      withDir((dir) =>
+        Effect.gen(function*() {
+          // Redacting at close reads the items back in chunks of lines: a line cut by a chunk boundary must still
+          // be redacted whole, and every item must come out once, in order.
+          const path = join(dir, "report.json")
+          const issued: Array<string> = []
+          const writer = yield* Report.makeWriter({ ...meta, path, secrets: () => issued, flushChars: 4096 })
+          const rows = 20_000
+          for (let row = 1; row <= rows; row++) {
+            yield* writer.write({
+              row,
+              id: `u-${row}`,
+              status: "failed",
+              message: `echoed TOKEN-LATE-0123456789 ${row}`
+            })
+          }
+          issued.push("TOKEN-LATE-0123456789")
+          yield* writer.close({ ...Outcome.emptySummary, total: rows, failed: rows })
+          const text = NFS.readFileSync(path, "utf8")
+          assert.isAbove(text.length, 1_000_000)
+          yield* Report.assertNoSecrets(text, issued)
+          const report = JSON.parse(text) as Report.Report
+          assert.deepStrictEqual(report.items.map((i) => i.row), Array.from({ length: rows }, (_, i) => i + 1))
+          assert.isTrue(report.items.every((i, n) => i.message === `echoed <redacted> ${n + 1}`))
+        })
+      ).pipe(Effect.provide(realFileSystem())))
   })
 })

@@ -50,7 +50,7 @@ import * as Errors from "./internal/errors.ts"
  * @category models
  */
 export interface RequestOptions<A> {
-  readonly method: "GET" | "POST"
+  readonly method: "GET" | "POST" | "PATCH" | "DELETE"
   /** The path, e.g. `/open-apis/contact/v2/task/get`. It names the endpoint in errors and rate-limit keys. */
   readonly path: string
   /**
@@ -59,7 +59,7 @@ export interface RequestOptions<A> {
    */
   readonly endpoint?: string | undefined
   readonly urlParams?: Readonly<Record<string, string>> | undefined
-  /** JSON body for POST. */
+  /** JSON body for POST and PATCH. */
   readonly body?: unknown
   /** Schema of the envelope's `data`. */
   readonly data: Schema.Decoder<A>
@@ -185,6 +185,13 @@ export const checkBaseUrl: (raw: string) => Effect.Effect<string, Config.ConfigE
 // =============================================================================
 
 /**
+ * The limiter group of a call: the path, prefixed by the method for `PATCH` and `DELETE`, which share their path with
+ * a `GET` and have their own budget.
+ */
+const limiterGroup = (method: string, path: string): string =>
+  method === "GET" || method === "POST" ? path : `${method} ${path}`
+
+/**
  * Builds the client. Needs an `HttpClient` and a `RateLimit.RateLimit` ({@link layer} provides an in-memory one).
  *
  * @since 0.1.0
@@ -233,7 +240,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
       }),
       Effect.flatMap(({ headers, status, text }) => Errors.response(path, status, headers, text)),
       Effect.mapError((e) => Errors.scrubbed(e, scrubber.scrub)),
-      RateLimit.withLimit(RateLimit.key("feishu", options.appId, path), limitFor(path)),
+      // Feishu limits each API (method and path) on its own: `GET` and `PATCH` of one department are two budgets.
+      RateLimit.withLimit(
+        RateLimit.key("feishu", options.appId, limiterGroup(request.method, path)),
+        limitFor(path)
+      ),
       Effect.provideContext(limiter)
     )
 
@@ -280,7 +291,11 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const build = (tok: Redacted.Redacted<string>) => {
       const base = request.method === "GET"
         ? HttpClientRequest.get(request.path)
-        : HttpClientRequest.post(request.path).pipe(HttpClientRequest.bodyJsonUnsafe(request.body ?? {}))
+        : request.method === "DELETE"
+        ? HttpClientRequest.make("DELETE")(request.path)
+        : HttpClientRequest.make(request.method)(request.path).pipe(
+          HttpClientRequest.bodyJsonUnsafe(request.body ?? {})
+        )
       return base.pipe(HttpClientRequest.setUrlParams(request.urlParams ?? {}), HttpClientRequest.bearerToken(tok))
     }
     const endpoint = request.endpoint ?? request.path

@@ -24,7 +24,59 @@ export const PATHS = {
    * `GET ?page_size=&page_token=`: the departments, users and groups in the app's contact scope (contact v3);
    * read-only, needs one of {@link SCOPES}`.contactScope`.
    */
-  scopes: "/open-apis/contact/v3/scopes"
+  scopes: "/open-apis/contact/v3/scopes",
+  /**
+   * `POST ?department_id_type=department_id&user_id_type=user_id&client_token=` with `{name, parent_department_id,
+   * department_id?, leader_user_id?}`: creates one department (contact v3); `data.department` is what was created.
+   * The same `client_token` with the same request answers the first create's result again; with another request,
+   * 40021.
+   */
+  departmentCreate: "/open-apis/contact/v3/departments",
+  /**
+   * `PATCH ?department_id_type=department_id&user_id_type=user_id` with any of `{name, parent_department_id,
+   * leader_user_id}`: changes one department (a new parent is a move); `data.department` is the result. The
+   * endpoint's name in errors and rate-limit keys (the client keys `PATCH` apart from `GET` on the same path).
+   */
+  departmentPatch: "/open-apis/contact/v3/departments/:department_id",
+  /**
+   * `DELETE ?department_id_type=department_id`: deletes one department, which must hold no users and no child
+   * departments; `data` is `{}`.
+   */
+  departmentDelete: "/open-apis/contact/v3/departments/:department_id"
+} as const
+
+/**
+ * The contact v3 department codes the emulator answers and the services act on. Where Feishu's pages name the code
+ * it is `doc`; where they do not (a delete refused because the department is not empty, a move under its own
+ * descendant), the number is **inferred** and the services treat it only as a permanent, per-item failure.
+ */
+export const V3_CODES = {
+  /** `GET`/`PATCH`/`DELETE` of a department that does not exist (doc, department get: "department not exist"). */
+  notFound: 40015,
+  /** Create: the custom `department_id` is taken (doc, create: "duplicated department custom id"). */
+  idTaken: 43007,
+  /** Create or patch: another department under the same parent has the name (doc, create/patch: 43022). */
+  nameTaken: 43022,
+  /** Create: the `client_token` was used before with another request (doc, create: 40021). */
+  clientTokenReused: 40021,
+  /** Create: `parent_department_id` missing (doc, create: 44101). */
+  parentMissing: 44101,
+  /** Create or move under a parent the app has no authority on, or that does not exist (doc: 40014; "does not exist" inferred). */
+  noParentAuthority: 40014,
+  /** The department is outside the app's contact scope (doc: 40004). */
+  noAuthority: 40004,
+  /** More than 1,000 direct child departments (doc, create: 43013). */
+  tooManyChildren: 43013,
+  /** Deeper than 25 levels (doc, create/patch: 43019). */
+  tooDeep: 43019,
+  /** Name holds `/` (doc, create: 43029). */
+  nameHasSlash: 43029,
+  /** Param error, v3 meaning (doc, create: 40018). A move under the department itself or its descendant: inferred. */
+  paramError: 40018,
+  /** Delete refused: the department still has users or child departments. **Inferred** number (Feishu's delete page states the rule, not the code). */
+  notEmpty: 43009,
+  /** The root department `0` cannot be changed or deleted (doc, patch: 40002). */
+  rootDepartment: 40002
 } as const
 
 /**
@@ -34,7 +86,9 @@ export const PATHS = {
  */
 export const SCOPES = {
   contactScope: ["contact:contact.base:readonly", "contact:contact:access_as_app", "contact:contact:readonly_as_app"],
-  contactV2Write: ["contact:contact", "contact:contact:access_as_app"]
+  contactV2Write: ["contact:contact", "contact:contact:access_as_app"],
+  /** Contact v3 department create, patch and delete: 更新通讯录 (open.feishu.cn contact-v3/department/create, delete). */
+  contactV3Write: ["contact:contact"]
 } as const
 
 /** The URL path listing a department's children. */

@@ -13,6 +13,12 @@ import { VendorError } from "@dirsync/core"
 const SERVER_CODES = "doc: https://open.larksuite.com/document/ukTMukTMukTM/ugjM14COyUjL4ITN"
 const V3_CREATE = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/create"
 const V3_GET = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/get"
+const V3_PATCH = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/patch"
+/** The update-all (`PUT`) page: not called by dirsync, but it shares the patch path and documents more codes. */
+const V3_UPDATE = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/update"
+const V3_DELETE = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/delete"
+const V3_CHILDREN = "doc: https://open.feishu.cn/document/server-docs/contact-v3/department/children"
+const V3_SCOPES = "doc: https://open.feishu.cn/document/server-docs/contact-v3/scope/list"
 const FREQUENCY = "doc: https://open.feishu.cn/document/server-docs/api-call-guide/frequency-control"
 const TAT =
   "doc: https://open.larkoffice.com/document/ukTMukTMukTM/ukDNz4SO0MjL5QzM/auth-v3/auth/tenant_access_token_internal"
@@ -328,8 +334,13 @@ export const contactV2: ReadonlyArray<VendorError.CatalogueEntry> = [
   }
 ]
 
+/** The pages a code is documented on, in one `source`. */
+const docs = (...pages: ReadonlyArray<string>): string => pages.join("; ")
+
 /**
- * Contact v3 codes (department create/get), where 40003, 40014 and 40018 mean something else than in v2.
+ * Contact v3 codes: department create, get, children, patch (and the update-all page that shares its path), delete,
+ * and the app's contact scope list. 40003, 40012, 40014 and 40018 mean something else than in v2. Where one v3 code
+ * means different things on different v3 pages (40018), `meaning` names both and the class fits both.
  *
  * @since 0.1.0
  * @category catalogue
@@ -337,11 +348,11 @@ export const contactV2: ReadonlyArray<VendorError.CatalogueEntry> = [
 export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
   { code: 40001, name: "param_error", meaning: "v3: parameter error", retry: "invalid", source: V3_GET },
   {
-    code: 40015,
-    name: "department_not_exist",
-    meaning: "the department does not exist",
+    code: 40002,
+    name: "root_department",
+    meaning: "v3: not allowed on the root department 0 (it cannot be deleted; patch cannot remove its department chat)",
     retry: "item",
-    source: V3_GET
+    source: docs(V3_PATCH, V3_UPDATE, V3_DELETE)
   },
   {
     code: 40003,
@@ -349,26 +360,80 @@ export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
     meaning: "v3: internal error (send the request id to support)",
     retry: "transient",
     transient: "busy",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_GET, V3_CHILDREN, V3_PATCH, V3_UPDATE, V3_DELETE)
   },
   {
     code: 40004,
     name: "no_department_authority",
-    meaning: "the app has no authority on the department",
+    meaning: "the department is outside the app's contact scope",
     retry: "permission",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_GET, V3_CHILDREN, V3_PATCH, V3_UPDATE, V3_DELETE)
   },
-  { code: 40008, name: "department_info_empty", meaning: "department info empty", retry: "item", source: V3_CREATE },
-  { code: 40010, name: "chat_id_invalid", meaning: "department chat id invalid", retry: "item", source: V3_CREATE },
+  {
+    code: 40008,
+    name: "department_info_empty",
+    meaning: "department info empty",
+    retry: "item",
+    source: docs(V3_CREATE, V3_GET, V3_CHILDREN, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 40010,
+    name: "chat_id_invalid",
+    meaning: "department chat id invalid",
+    retry: "item",
+    source: docs(V3_CREATE, V3_UPDATE)
+  },
+  {
+    code: 40011,
+    name: "page_size_invalid",
+    meaning: "page_size outside the range the endpoint accepts",
+    retry: "invalid",
+    source: docs(V3_CHILDREN, V3_SCOPES)
+  },
+  {
+    code: 40012,
+    name: "page_token_invalid",
+    meaning: "v3: page_token invalid (not the one the previous page returned); v1/v2 use 40012 for no parent authority",
+    retry: "invalid",
+    source: docs(V3_CHILDREN, V3_SCOPES, SERVER_CODES)
+  },
   {
     code: 40014,
     name: "no_parent_authority",
     meaning: "v3: no authority on the parent department",
     retry: "permission",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_CHILDREN, V3_PATCH, V3_UPDATE, V3_DELETE)
   },
-  { code: 40016, name: "name_empty", meaning: "department name empty", retry: "item", source: V3_CREATE },
-  { code: 40018, name: "param_error", meaning: "v3: parameter error", retry: "invalid", source: V3_CREATE },
+  {
+    code: 40015,
+    name: "department_not_exist",
+    meaning: "the department does not exist",
+    retry: "item",
+    source: `${V3_GET}; inferred for patch and delete, whose pages name no not-found code`
+  },
+  {
+    code: 40016,
+    name: "name_empty",
+    meaning: "department name empty",
+    retry: "item",
+    source: docs(V3_CREATE, V3_UPDATE)
+  },
+  {
+    code: 40017,
+    name: "parent_id_empty",
+    meaning: "update: the parent department id must not be empty",
+    retry: "item",
+    source: V3_UPDATE
+  },
+  {
+    code: 40018,
+    name: "param_error",
+    meaning:
+      "v3: parameter error (create page); the update-all page uses it for a name already taken under the same parent. "
+      + "Either way this request is refused as sent",
+    retry: "invalid",
+    source: docs(V3_CREATE, V3_UPDATE)
+  },
   {
     code: 40021,
     name: "client_token_reused",
@@ -378,15 +443,28 @@ export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
   },
   { code: 41012, name: "leader_invalid", meaning: "invalid leader user id", retry: "item", source: V3_CREATE },
   { code: 42006, name: "leader_resigned", meaning: "the leader has resigned", retry: "item", source: V3_CREATE },
+  {
+    code: 42008,
+    name: "tenant_invalid",
+    meaning: "the token's tenant is invalid or is not the tenant that owns the department",
+    retry: "credential",
+    source: docs(V3_GET, V3_CHILDREN, V3_PATCH, V3_UPDATE, V3_DELETE)
+  },
   { code: 43000, name: "department_exists", meaning: "department already exists", retry: "item", source: V3_CREATE },
-  { code: 43004, name: "unit_invalid", meaning: "unit invalid", retry: "item", source: V3_CREATE },
-  { code: 43005, name: "order_duplicate", meaning: "duplicate order", retry: "item", source: V3_CREATE },
+  { code: 43004, name: "unit_invalid", meaning: "unit invalid", retry: "item", source: docs(V3_CREATE, V3_UPDATE) },
+  {
+    code: 43005,
+    name: "order_duplicate",
+    meaning: "duplicate order",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
   {
     code: 43007,
     name: "department_id_duplicate",
-    meaning: "duplicated custom department id",
+    meaning: "duplicated custom department id (the children page lists it too, without saying when)",
     retry: "item",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_CHILDREN)
   },
   {
     code: 43008,
@@ -395,24 +473,70 @@ export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
     retry: "item",
     source: V3_CREATE
   },
+  {
+    code: 43010,
+    name: "too_big_to_query",
+    meaning: "the department is too large to query (recursively); list its children page by page instead",
+    retry: "invalid",
+    source: docs(V3_GET, V3_CHILDREN)
+  },
+  {
+    code: 43011,
+    name: "delete_has_members",
+    meaning: "delete refused: the department still holds users",
+    retry: "item",
+    source: V3_DELETE
+  },
+  {
+    code: 43012,
+    name: "delete_has_children",
+    meaning: "delete refused: the department still has child departments",
+    retry: "item",
+    source: V3_DELETE
+  },
   { code: 43013, name: "too_many_children", meaning: "too many child departments", retry: "item", source: V3_CREATE },
+  { code: 43016, name: "leaders_duplicate", meaning: "the same leader given twice", retry: "item", source: V3_PATCH },
   {
     code: 43017,
     name: "unit_too_large",
     meaning: "a unit holds over 1000 departments",
     retry: "item",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
   },
-  { code: 43018, name: "i18n_name_duplicate", meaning: "i18n name duplicate", retry: "item", source: V3_CREATE },
-  { code: 43019, name: "too_deep", meaning: "depth already 25 levels", retry: "item", source: V3_CREATE },
-  { code: 43021, name: "chat_missing", meaning: "department chat missing", retry: "item", source: V3_CREATE },
-  { code: 43022, name: "name_duplicate", meaning: "department name duplicate", retry: "item", source: V3_CREATE },
+  {
+    code: 43018,
+    name: "i18n_name_duplicate",
+    meaning: "i18n name duplicate",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 43019,
+    name: "too_deep",
+    meaning: "depth already 25 levels",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 43021,
+    name: "chat_missing",
+    meaning: "department chat missing",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 43022,
+    name: "name_duplicate",
+    meaning: "department name duplicate",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
   {
     code: 43023,
     name: "no_structure_permission",
     meaning: "no permission on the org structure",
     retry: "permission",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
   },
   {
     code: 43024,
@@ -420,12 +544,44 @@ export const contactV3: ReadonlyArray<VendorError.CatalogueEntry> = [
     meaning: "tenant lock failed (concurrent org-structure change); retry later",
     retry: "transient",
     transient: "conflict",
-    source: V3_CREATE
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
   },
-  { code: 43025, name: "leader_not_joined", meaning: "the leader has not joined", retry: "item", source: V3_CREATE },
-  { code: 43026, name: "employee_type_invalid", meaning: "employee type invalid", retry: "item", source: V3_CREATE },
-  { code: 43028, name: "hrbp_invalid", meaning: "department HRBP invalid", retry: "item", source: V3_CREATE },
-  { code: 43029, name: "name_has_slash", meaning: "department name contains /", retry: "item", source: V3_CREATE },
+  {
+    code: 43025,
+    name: "leader_not_joined",
+    meaning: "the leader has not joined",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 43026,
+    name: "employee_type_invalid",
+    meaning: "employee type invalid",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH, V3_UPDATE)
+  },
+  {
+    code: 43028,
+    name: "hrbp_invalid",
+    meaning: "department HRBP invalid",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH)
+  },
+  {
+    code: 43029,
+    name: "name_has_slash",
+    meaning: "department name contains /",
+    retry: "item",
+    source: docs(V3_CREATE, V3_PATCH)
+  },
+  {
+    code: 43030,
+    name: "department_lock_busy",
+    meaning: "department update lock busy (concurrency limited); wait a few seconds and retry",
+    retry: "transient",
+    transient: "concurrency",
+    source: V3_PATCH
+  },
   {
     code: 44101,
     name: "parent_missing",

@@ -47,8 +47,8 @@ export const PATHS = {
 
 /**
  * The contact v3 department codes the emulator answers and the services act on. Where Feishu's pages name the code
- * it is `doc`; where they do not (a delete refused because the department is not empty, a move under its own
- * descendant), the number is **inferred** and the services treat it only as a permanent, per-item failure.
+ * it is `doc`; where they do not (a move under its own descendant), the number is **inferred** and the services treat
+ * it only as a permanent, per-item failure.
  */
 export const V3_CODES = {
   /** `GET`/`PATCH`/`DELETE` of a department that does not exist (doc, department get: "department not exist"). */
@@ -73,8 +73,11 @@ export const V3_CODES = {
   nameHasSlash: 43029,
   /** Param error, v3 meaning (doc, create: 40018). A move under the department itself or its descendant: inferred. */
   paramError: 40018,
-  /** Delete refused: the department still has users or child departments. **Inferred** number (Feishu's delete page states the rule, not the code). */
-  notEmpty: 43009,
+  /**
+   * Delete refused: the department still has users (doc, delete: 43011 "delete has member dept error"). Still having
+   * child departments is 43012 on the same page; the catalogue classifies both as per-item.
+   */
+  notEmpty: 43011,
   /** The root department `0` cannot be changed or deleted (doc, patch: 40002). */
   rootDepartment: 40002
 } as const

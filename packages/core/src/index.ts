@@ -5,6 +5,8 @@ export * as AccessToken from "./AccessToken.ts"
 export * as BaseUrl from "./BaseUrl.ts"
 /** The batch pipeline: input rows (a re-runnable Stream with row numbers) → **plan** (decode each row with its Schema, an invalid row becomes `rejected` and is never sent; cross-row checks supplied by the vendor module) → **resume** (what the run journal says an earlier run did) → **send** (chunks of the endpoint's documented maximum, executed with bounded concurrency) → one outcome per input row, in row order. */
 export * as BatchPipeline from "./BatchPipeline.ts"
+/** How many deletes a plan may make before it is refused: the safeguard every `plan --prune` shares (WeCom users, Feishu departments). */
+export * as DeleteLimit from "./DeleteLimit.ts"
 /** What the pipeline needs to know about one vendor endpoint, in two halves: a pure {@link Spec} (name, row Schema, id, chunk size, cross-row checks, dependency) that needs no services, so validation, planning and `--dry-run` run with no client at all; and an {@link Executor} (send a chunk, verify an interrupted one) that a vendor service builds from its client. */
 export * as Endpoint from "./Endpoint.ts"
 /** An advisory lock on a file a run writes (its journal, its report), so that two runs never write the same file at once: the second is refused, naming the run that holds the lock. */

@@ -30,6 +30,7 @@
  *
  * @since 0.3.0
  */
+import { DeleteLimit as DeleteLimitCore } from "@dirsync/core"
 import * as Effect from "effect/Effect"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
@@ -86,14 +87,13 @@ export interface Roster {
 }
 
 /**
- * A delete limit: at most `count` deletes of a kind, or at most `percent` % of the users of that kind WeCom has.
+ * A delete limit: at most `count` deletes of a kind, or at most `percent` % of the users of that kind WeCom has
+ * (core `DeleteLimit.MaxDelete`).
  *
  * @since 0.3.0
  * @category models
  */
-export type MaxDelete =
-  | { readonly _tag: "Count"; readonly count: number }
-  | { readonly _tag: "Percent"; readonly percent: number }
+export type MaxDelete = DeleteLimitCore.MaxDelete
 
 /**
  * @since 0.3.0
@@ -108,25 +108,13 @@ export interface Options {
   readonly maxDelete?: MaxDelete | undefined
 }
 
-const maxDeletePattern = /^(?:(\d{1,9})|(\d{1,3}(?:\.\d{1,6})?)%)$/
-
 /**
  * Reads a `--max-delete` value: `N` (a count) or `P%` (a percentage, at most 100).
  *
  * @since 0.3.0
  * @category constructors
  */
-export const parseMaxDelete = (text: string): Result.Result<MaxDelete, string> => {
-  const match = maxDeletePattern.exec(text.trim())
-  if (match === null) {
-    return Result.fail(`must be a count (120) or a percentage (25%), got ${JSON.stringify(text)}`)
-  }
-  if (match[1] !== undefined) return Result.succeed({ _tag: "Count", count: Number(match[1]) })
-  const percent = Number(match[2])
-  return percent > 100
-    ? Result.fail(`is ${percent}%; a percentage is at most 100%`)
-    : Result.succeed({ _tag: "Percent", percent })
-}
+export const parseMaxDelete: (text: string) => Result.Result<MaxDelete, string> = DeleteLimitCore.parse
 
 /**
  * Writes a limit as {@link parseMaxDelete} reads it.
@@ -134,7 +122,7 @@ export const parseMaxDelete = (text: string): Result.Result<MaxDelete, string> =
  * @since 0.3.0
  * @category formatting
  */
-export const formatMaxDelete = (max: MaxDelete): string => Diff.formatMax(max)
+export const formatMaxDelete: (max: MaxDelete) => string = DeleteLimitCore.format
 
 // =============================================================================
 // Actions
@@ -374,17 +362,13 @@ export type Fingerprint = typeof Fingerprint.Type
  * @since 0.3.0
  * @category schemas
  */
-export const DeleteLimit = Schema.Struct({
-  deletes: Schema.Int,
-  current: Schema.Int,
-  allowed: Schema.Int
-})
+export const DeleteLimit = DeleteLimitCore.Counted
 
 /**
  * @since 0.3.0
  * @category models
  */
-export type DeleteLimit = typeof DeleteLimit.Type
+export type DeleteLimit = DeleteLimitCore.Counted
 
 /**
  * A plan: its actions, rejected rows, the options it was computed with, its delete limits and fingerprints.
@@ -462,10 +446,9 @@ export const isTooManyDeletes = (u: unknown): u is TooManyDeletes => u instanceo
  * @since 0.3.0
  * @category limits
  */
-export const allowedDeletes = (current: number, maxDelete?: MaxDelete | undefined): number =>
-  Diff.allowed(current, maxDelete)
+export const allowedDeletes: (current: number, maxDelete?: MaxDelete | undefined) => number = DeleteLimitCore.allowed
 
-const percentText = (n: number, of: number) => of === 0 ? "" : ` (${Math.round((n * 1000) / of) / 10}%)`
+const percentText = DeleteLimitCore.percentText
 
 const refusal = (plan: Plan): TooManyDeletes | undefined => {
   const over = (["students", "parents"] as const).flatMap((kind) => {

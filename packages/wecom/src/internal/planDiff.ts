@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import { Limit } from "@dirsync/core"
+import { DeleteLimit, Limit } from "@dirsync/core"
 import * as Result from "effect/Result"
 import type * as SchoolPlan from "../SchoolPlan.ts"
 import * as SchoolState from "../SchoolState.ts"
@@ -599,15 +599,9 @@ export const compute = (
 }
 
 /** `SchoolPlan.allowedDeletes`; here so the public module imports it rather than the other way round. */
-export const allowed = (current: number, max: SchoolPlan.MaxDelete | undefined): number => {
-  // The epsilon keeps 2.3% of 3000 at 69 despite binary floating point (2.3 * 3000 / 100 = 68.99999999999999).
-  const percentOf = (percent: number) => Math.floor((percent * current) / 100 + 1e-9)
-  if (max === undefined) return Math.max(50, percentOf(20))
-  return max._tag === "Count" ? max.count : percentOf(max.percent)
-}
+export const allowed = DeleteLimit.allowed
 
-export const formatMax = (max: SchoolPlan.MaxDelete): string =>
-  max._tag === "Count" ? String(max.count) : `${max.percent}%`
+export const formatMax = DeleteLimit.format
 
 // =================================================================================================================
 // applyToState

@@ -51,7 +51,10 @@ export const PATHS = {
  * it only as a permanent, per-item failure.
  */
 export const V3_CODES = {
-  /** `GET`/`PATCH`/`DELETE` of a department that does not exist (doc, department get: "department not exist"). */
+  /**
+   * A department that does not exist: documented for `GET` ("department not exist"); inferred for `PATCH` and
+   * `DELETE`, whose pages list no not-found code.
+   */
   notFound: 40015,
   /** Create: the custom `department_id` is taken (doc, create: "duplicated department custom id"). */
   idTaken: 43007,
@@ -78,6 +81,8 @@ export const V3_CODES = {
    * child departments is 43012 on the same page; the catalogue classifies both as per-item.
    */
   notEmpty: 43011,
+  /** Delete refused: the department still has child departments (doc, delete: 43012). */
+  hasChildren: 43012,
   /** The root department `0` cannot be changed or deleted (doc, patch: 40002). */
   rootDepartment: 40002
 } as const

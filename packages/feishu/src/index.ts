@@ -3,6 +3,8 @@
 export * as DepartmentPlan from "./DepartmentPlan.ts"
 /** The Feishu department tree as a plain value, and {@link read}, which builds it from contact v3: the descendants of a root (`0`, the tenant's top, or a department given as `--root`) in one paged listing, `GET departments/:root/children?fetch_child=true` (pages of at most 50, Feishu's maximum). */
 export * as DepartmentTree from "./DepartmentTree.ts"
+/** The writes a `DepartmentPlan` needs, as `@dirsync/core` endpoints for `BatchPipeline`: creating departments (contact v2 `batch_add`, or contact v3 `POST departments` one by one), changing them (v3 `PATCH`: name, parent, leader) and deleting them (v3 `DELETE`). */
+export * as DepartmentWrites from "./DepartmentWrites.ts"
 /** Creating Feishu departments in bulk: `Departments.batchAdd` runs input rows through `@dirsync/core`'s `BatchPipeline` onto contact v2 `department/batch_add`, polls each batch task and reports one outcome per row. */
 export * as Departments from "./Departments.ts"
 /** Feishu's asynchronous contact batch tasks (contact v2): `POST /open-apis/contact/v2/department/batch_add` returns a `task_id`; `GET /open-apis/contact/v2/task/get?task_id=` reports `status` (< 9 running, 9 finished, 10 failed) and, once finished, `task_info` with one result per submitted item, in request order. */

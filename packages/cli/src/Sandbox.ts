@@ -125,7 +125,9 @@ export const SeedFile = Schema.Struct({
     parent_id: Schema.String,
     leader_user_id: Optional(Schema.String),
     leader_open_id: Optional(Schema.String),
-    chat_id: Optional(Schema.String)
+    chat_id: Optional(Schema.String),
+    // Users in the department: the emulator keeps none, and a department with members refuses a v3 delete.
+    member_count: Optional(Schema.Int)
   })))
 })
 

@@ -101,22 +101,34 @@ const stringField = (value: unknown, key: string): string | undefined => {
   return typeof v === "string" && v.trim().length > 0 ? v.trim() : undefined
 }
 
-/** One file: pass 1 of the pipeline (validation, cross-row checks), then the valid rows decoded, the rest invalid. */
-const readKind = <Item>(
+/** A row of a file that did not pass validation: where, its ids read best-effort, and why. */
+export interface InvalidRow {
+  readonly row: number
+  readonly rows?: ReadonlyArray<number>
+  readonly id?: string
+  readonly newId?: string
+  readonly field: string
+  readonly message: string
+}
+
+/**
+ * One file: pass 1 of the pipeline (validation, cross-row checks) with the endpoint's own spec, then the valid rows
+ * decoded and the rest invalid, so a plan reports them and their ids still protect what they name from `--prune`.
+ * `newIdKey` names the field of a rename's new id, read best-effort from an invalid row too.
+ */
+export const readRows = <Item>(
   file: string,
-  layout: "students" | "parents",
+  layout: Input.Layout,
   spec: Endpoint.Spec<Item>,
-  options: Input.Options
+  options: Input.Options,
+  newIdKey?: string | undefined
 ) =>
   Effect.gen(function*() {
-    const kind = layout === "students" ? "student" as const : "parent" as const
-    const newIdKey = layout === "students" ? "new_student_userid" : "new_parent_userid"
     const input = yield* Input.read(file, layout, options)
     const planned = yield* BatchPipeline.plan(spec, input)
     const decode = Schema.decodeUnknownResult(spec.schema)
     const rows: Array<SchoolPlan.RosterRow<Item>> = []
-    const invalid: Array<SchoolPlan.InvalidRow> = []
-    const classes = new Set<number>()
+    const invalid: Array<InvalidRow> = []
     let count = 0
     yield* Stream.runForEachArray(input, (sources) =>
       Effect.sync(() => {
@@ -127,15 +139,12 @@ const readKind = <Item>(
           const decoded = rejected === undefined ? decode(source.value) : undefined
           if (decoded !== undefined && Result.isSuccess(decoded)) {
             rows.push({ row: source.row, ...multi, value: decoded.success })
-            const department = (decoded.success as { readonly department?: ReadonlyArray<number> }).department
-            for (const id of department ?? []) classes.add(id)
             continue
           }
           const id = spec.idOf(source.value)
-          const newId = stringField(source.value, newIdKey)
+          const newId = newIdKey === undefined ? undefined : stringField(source.value, newIdKey)
           const field = rejected?.field ?? ""
           invalid.push({
-            kind,
             row: source.row,
             ...multi,
             ...(id.length === 0 ? {} : { id }),
@@ -145,11 +154,35 @@ const readKind = <Item>(
           })
         }
       }))
-    return { rows, invalid, classes, count }
+    return { rows, invalid, count }
   }).pipe(Effect.mapError((e) => Runner.toExit(e) as CliExit.CliExit))
 
+/** One roster file of a kind, its invalid rows marked with the kind, and the classes its valid rows name. */
+const readKind = <Item>(
+  file: string,
+  layout: "students" | "parents",
+  spec: Endpoint.Spec<Item>,
+  options: Input.Options
+) =>
+  Effect.map(
+    readRows(file, layout, spec, options, layout === "students" ? "new_student_userid" : "new_parent_userid"),
+    ({ count, invalid, rows }) => {
+      const kind = layout === "students" ? "student" as const : "parent" as const
+      const classes = new Set<number>()
+      for (const r of rows) {
+        for (const id of (r.value as { readonly department?: ReadonlyArray<number> }).department ?? []) classes.add(id)
+      }
+      return {
+        rows,
+        invalid: invalid.map((i): SchoolPlan.InvalidRow => ({ kind, ...i })),
+        classes,
+        count
+      }
+    }
+  )
+
 /** `Input.Options` of one file's {@link Reading}; the skipped-columns warning on stderr unless told otherwise. */
-const inputOptions = (
+export const inputOptions = (
   reading: Reading | undefined,
   onWarning: ((line: string) => void) | undefined
 ): Input.Options => ({
@@ -219,7 +252,7 @@ export const read = (
   })
 
 /** A source as the plan file records it: standard input has no hash (it cannot be read again). */
-const sourceOf = (file: string, reading: Reading | undefined): Effect.Effect<Source, CliExit.CliExit> => {
+export const sourceOf = (file: string, reading: Reading | undefined): Effect.Effect<Source, CliExit.CliExit> => {
   const how = {
     ...(reading?.format === undefined ? {} : { format: reading.format }),
     ...(reading?.sheet === undefined ? {} : { sheet: reading.sheet }),

@@ -34,6 +34,7 @@ import * as Files from "../files.ts"
 import * as HtmlReport from "../htmlReport.ts"
 import * as SchoolApply from "../schoolApply.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
+import * as StepApply from "../stepApply.ts"
 import * as Terminal from "../terminal.ts"
 
 // =============================================================================
@@ -529,19 +530,8 @@ const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
     yield* Files.checkRunPaths({ input: input ?? "-", report: flags.report, journal: flags.journal })
   })
 
-const stepJournalsExist = (plan: SchoolPlan.Plan, flags: SchoolApply.Flags, resumeWith: string) =>
-  Effect.gen(function*() {
-    const existing = yield* SchoolApply.existingJournals(plan, flags.journal)
-    if (existing.length > 0 && !flags.resume) {
-      return yield* CliExit.usage(
-        `journal ${
-          Terminal.line(existing[0]!)
-        }: a journal from an earlier apply exists; continue it with ${resumeWith}, ` +
-          "or choose another --journal path"
-      )
-    }
-    return existing.length > 0
-  })
+const stepJournalsExist = (flags: SchoolApply.Flags, resumeWith: string) =>
+  StepApply.journalsToResume(SchoolPlan.STEPS, flags, resumeWith)
 
 /** `dirsync wecom apply PLAN [--journal J [--resume]] [--report R] [--yes] [--refresh]` */
 export const apply = (path: string, flags: ApplyFlags) =>
@@ -584,7 +574,7 @@ export const apply = (path: string, flags: ApplyFlags) =>
       )
     }
     const resumeWith = `dirsync wecom apply ${Terminal.line(path)} --journal ${flags.journal ?? "J"} --resume`
-    const resuming = yield* stepJournalsExist(loaded.plan, flags, resumeWith)
+    const resuming = yield* stepJournalsExist(flags, resumeWith)
     return yield* Effect.gen(function*() {
       let current = loaded.plan
       if (resuming) {
@@ -668,7 +658,7 @@ export const sync = (flags: SyncFlags) =>
       const resumeWith = `dirsync wecom apply ${Terminal.line(flags.out ?? "PLAN")} --journal ${
         flags.journal ?? "J"
       } --resume`
-      yield* stepJournalsExist(computed, applyFlags, resumeWith)
+      yield* stepJournalsExist(applyFlags, resumeWith)
       yield* finishPlan("wecom sync", computed, roster, target, flags, { exitWhenPending: false })
       if (SchoolPlan.isEmpty(computed)) {
         if (flags.json) yield* Console.log(planJson("wecom sync", computed, target, { exitCode: 0 }))

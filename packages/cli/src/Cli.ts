@@ -36,6 +36,7 @@ const feishuCommands = Effect.promise(() => import("./internal/commands/feishu.t
 const sandboxCommand = Effect.promise(() => import("./internal/commands/sandbox.ts"))
 const checkCommands = Effect.promise(() => import("./internal/commands/check.ts"))
 const planCommands = Effect.promise(() => import("./internal/commands/plan.ts"))
+const feishuPlanCommands = Effect.promise(() => import("./internal/commands/feishuPlan.ts"))
 const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
 
 const positive = (name: string) =>
@@ -634,6 +635,144 @@ const departmentsAdd = Command.make(
     ])
   )
 
+const feishuStepsSection: HelpSection = {
+  title: "STEPS",
+  rows: [
+    ["createDepartments", "contact v2 batch_add (or v3 POST departments with --api v3): parents before children"],
+    ["updateDepartments", "contact v3 PATCH: names, leaders and moves, top-down in the final tree"],
+    ["deleteDepartments", "contact v3 DELETE (--prune): children before parents, only empty departments"]
+  ]
+}
+
+const feishuPlanExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "no changes: Feishu already matches the file"],
+    ["4", "changes pending: the plan changes something (like terraform plan -detailed-exitcode)"],
+    ["2", "usage or configuration error, or the plan deletes more than --max-delete allows (printed first)"],
+    ["1", "reading the departments failed (the message says why: e.g. outside the app's contact scope)"]
+  ]
+}
+
+const feishuApplyExitCodes: HelpSection = {
+  title: "EXIT CODES",
+  rows: [
+    ["0", "every action applied (or the plan had none)"],
+    ["3", "finished, with actions failed or skipped: see --report; a step with failures stops the later steps"],
+    [
+      "2",
+      "nothing sent: a wrong or edited plan file, another app, the tree changed since the plan (--refresh), a " +
+      "journal to --resume, or the question declined"
+    ],
+    ["1", "aborted: credentials or permissions refused, --deadline passed, or the apply could not finish"],
+    ["130, 143", "interrupted; with --journal, the --resume command is printed"]
+  ]
+}
+
+const feishuPlanFlags = {
+  departments: optionalPath(
+    "departments",
+    "The departments file (columns id, name, parent_id, leader_user_id; any input format)"
+  ),
+  root: optionalPath("root", "Plan below this department (its custom id) instead of the whole tenant (0)"),
+  prune: Flag.Boolean("prune").pipe(
+    Flag.withDescription("Also delete the departments below the root that the file does not list (only empty ones)"),
+    Flag.withDefault(false)
+  ),
+  maxDelete: planFlags.maxDelete,
+  sandbox: Flag.Boolean("sandbox").pipe(
+    Flag.withDescription("Run against an in-process emulator of an empty Feishu tenant"),
+    Flag.withDefault(false)
+  ),
+  faults: writeFlags.faults,
+  rate: writeFlags.rate,
+  concurrency: writeFlags.concurrency,
+  format: writeFlags.format,
+  sheet: writeFlags.sheet,
+  map: writeFlags.map,
+  ignoreExtraColumns: writeFlags.ignoreExtraColumns,
+  json: planFlags.json
+}
+
+const apiFlag = Flag.Literals("api", ["v2", "v3"]).pipe(
+  Flag.withDescription(
+    "How departments are created: v2 batch_add tasks (default; falls back to v3 if Feishu answers 404) or v3, one " +
+      "call each with an idempotency token"
+  ),
+  Flag.optional,
+  Flag.map(Option.getOrUndefined)
+)
+
+const feishuPlan = Command.make("plan", {
+  ...feishuPlanFlags,
+  out: optionalPath("out", "Write the plan to this file, for dirsync feishu apply")
+}, (args) => Effect.flatMap(feishuPlanCommands, (c) => c.plan(args))).pipe(
+  Command.withDescription(
+    "Compare the departments file with Feishu's tree and show the difference: counts, then each change field by field"
+  ),
+  Command.annotate(HelpSections, [departmentColumns, feishuStepsSection, feishuPlanExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync feishu plan --departments departments.csv --out plan.json",
+      description: "Show what would change and save the plan; exit 4 when something would"
+    },
+    {
+      command: "dirsync feishu plan --departments org.xlsx --root D100 --prune --max-delete 5% --out plan.json",
+      description: "Below one department only, also deleting what the file lacks, at most 5% of the departments"
+    }
+  ])
+)
+
+const feishuApply = Command.make("apply", {
+  plan: Argument.String("plan").pipe(Argument.withDescription("The plan file dirsync feishu plan --out wrote")),
+  ...applyFlags,
+  api: apiFlag,
+  refresh: Flag.Boolean("refresh").pipe(
+    Flag.withDescription(
+      "When the tree changed since the plan, re-plan from the plan's departments file (if unchanged) instead of refusing"
+    ),
+    Flag.withDefault(false)
+  ),
+  sandbox: feishuPlanFlags.sandbox,
+  faults: feishuPlanFlags.faults,
+  rate: feishuPlanFlags.rate,
+  concurrency: feishuPlanFlags.concurrency,
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription("Print one JSON object on stdout (summary per step, report, exit code)"),
+    Flag.withDefault(false)
+  )
+}, (args) => Effect.flatMap(feishuPlanCommands, (c) => c.apply(args.plan, args))).pipe(
+  Command.withDescription("Apply exactly a saved plan, step by step, after checking the tree has not changed since"),
+  Command.annotate(HelpSections, [feishuStepsSection, feishuApplyExitCodes]),
+  Command.withExamples([
+    {
+      command: "dirsync feishu apply plan.json --journal org.journal --report applied.json",
+      description: "Apply the plan with a journal to resume from and a report of every action"
+    },
+    {
+      command: "dirsync feishu apply plan.json --api v3 --journal org.journal --resume",
+      description: "Continue an apply that was cut short, creating through contact v3"
+    }
+  ])
+)
+
+const feishuSync = Command.make("sync", {
+  ...feishuPlanFlags,
+  ...applyFlags,
+  api: apiFlag,
+  out: optionalPath("out", "Also write the plan to this file (needed with --journal, to --resume with apply)")
+}, (args) => Effect.flatMap(feishuPlanCommands, (c) => c.sync(args))).pipe(
+  Command.withDescription("Plan, show, confirm and apply in one go; without a terminal it applies only with --yes"),
+  Command.annotate(HelpSections, [feishuStepsSection, syncExitCodes]),
+  Command.withExamples([
+    { command: "dirsync feishu sync --departments departments.csv", description: "Show the plan and ask first" },
+    {
+      command: "dirsync feishu sync --departments d.csv --prune --yes --out plan.json --journal j --json",
+      description: "In a script: plan, apply and print one JSON object"
+    }
+  ])
+)
+
 const feishu = Command.make("feishu").pipe(
   Command.withDescription("Feishu contacts. Credentials: FEISHU_APP_ID, FEISHU_APP_SECRET, FEISHU_BASE_URL"),
   Command.withSubcommands([
@@ -641,6 +780,9 @@ const feishu = Command.make("feishu").pipe(
       Command.withDescription("Departments of the contacts"),
       Command.withSubcommands([departmentsAdd])
     ),
+    feishuPlan,
+    feishuApply,
+    feishuSync,
     Command.make("check", checkCommandFlags, (args) => Effect.flatMap(checkCommands, (c) => c.feishu(args))).pipe(
       Command.withDescription(
         "Check the credentials and the app's contact scope and permissions with read-only calls; nothing is written"

@@ -16,6 +16,7 @@
 import { Issues, RateLimit } from "@dirsync/core"
 import { Faults } from "@dirsync/core/testing"
 import * as Departments from "@dirsync/feishu/Departments"
+import * as DepartmentWrites from "@dirsync/feishu/DepartmentWrites"
 import * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import * as FeishuTesting from "@dirsync/feishu/testing"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
@@ -460,4 +461,81 @@ export const wecomSchool = Effect.fnUntraced(function*<R>(options: {
     ),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies SchoolTarget
+})
+
+// =============================================================================
+// Feishu department sync (issue 19)
+// =============================================================================
+
+/**
+ * The target of `dirsync feishu plan`, `apply` and `sync`: one client serving both the read (`DepartmentTree.read`)
+ * and the writes (`DepartmentWrites`), so they share its token, retries and per-API rate limits; and the app it
+ * reaches (`FEISHU_APP_ID`, or the sandbox's), which a plan file records and `apply` checks. `--sandbox` is an
+ * in-process emulator of an empty tenant: a plan made against it creates the file's whole tree.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export interface FeishuTreeTarget {
+  readonly kind: "real" | "sandbox"
+  readonly label: string
+  readonly appId: string
+  readonly layer: Layer.Layer<DepartmentWrites.DepartmentWrites | FeishuClient.FeishuClient, CliExit.CliExit>
+  readonly secrets: () => ReadonlyArray<string>
+}
+
+/**
+ * The Feishu department target for these flags; `file` (the departments file, when there is one) chooses the HTTP
+ * client ({@link httpClientFor}).
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const feishuTree = Effect.fnUntraced(function*(options: {
+  readonly flags: Pick<Flags, "sandbox" | "faults" | "rate">
+  readonly file: string | undefined
+  readonly counters: Progress.Counters
+}) {
+  const { flags } = options
+  const faults = yield* parseFaults(flags.faults)
+  const tokens = new Set<string>()
+  const client = FeishuClient.layerConfig(
+    clientOptionsOf(flags, options.counters, tokens, FeishuClient.defaultRateLimit)
+  )
+  const both = Layer.merge(DepartmentWrites.layer().pipe(Layer.provide(client)), client)
+  if (flags.sandbox) {
+    const directory = FeishuTesting.make({ faults })
+    return {
+      kind: "sandbox",
+      label: "sandbox",
+      appId: directory.appId,
+      layer: targetLayer(
+        both.pipe(
+          Layer.provide(FeishuTesting.layerHttpClient(directory)),
+          Layer.provide(emulatorConfig({
+            [feishuVariables.id]: directory.appId,
+            [feishuVariables.secret]: directory.appSecret,
+            [feishuVariables.baseUrl]: "http://127.0.0.1"
+          }))
+        )
+      ),
+      secrets: () => [directory.appSecret, ...directory.issuedTokens()]
+    } satisfies FeishuTreeTarget
+  }
+  const { id, secret } = yield* credentials(feishuVariables, "try the command with --sandbox (an in-process emulator)")
+  return {
+    kind: "real",
+    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
+    appId: id,
+    layer: targetLayer(
+      both.pipe(
+        Layer.provide(
+          options.file === undefined
+            ? NodeHttpClient.layerNodeHttpOptions({ keepAlive: true })
+            : yield* httpClientFor(options.file)
+        )
+      )
+    ),
+    secrets: () => [Redacted.value(secret), ...tokens]
+  } satisfies FeishuTreeTarget
 })

@@ -117,7 +117,8 @@ const checkSandboxClasses = (sandbox: boolean, classes: ReadonlyArray<number>, w
     )
     : undefined
 
-const usage = (command: string, message: string) => CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
+export const usage = (command: string, message: string) =>
+  CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
 
 const checkPlanFlags = (command: string, flags: PlanFlags) =>
   Effect.gen(function*() {
@@ -132,7 +133,7 @@ const checkPlanFlags = (command: string, flags: PlanFlags) =>
   })
 
 /** An output path that is one of the inputs would overwrite the roster. */
-const checkOut = (out: string | undefined, inputs: ReadonlyArray<string | undefined>, flag: string) =>
+export const checkOut = (out: string | undefined, inputs: ReadonlyArray<string | undefined>, flag: string) =>
   Effect.gen(function*() {
     if (out === undefined) return
     for (const input of inputs) {
@@ -146,11 +147,11 @@ const checkOut = (out: string | undefined, inputs: ReadonlyArray<string | undefi
 // Showing a plan
 // =============================================================================
 
-const useColour = (): boolean =>
+export const useColour = (): boolean =>
   process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "" && process.env["TERM"] !== "dumb"
 
-const RED = "\x1b[31m"
-const RESET = "\x1b[0m"
+export const RED = "\x1b[31m"
+export const RESET = "\x1b[0m"
 
 const n = (x: number) => x.toLocaleString("en-US").padStart(8)
 
@@ -256,7 +257,7 @@ const toPlanFile = (
   meta: { readonly createdAt: string; readonly corpId: string; readonly sources: SchoolRoster.Read["sources"] }
 ): CliPlanFile => ({ ...SchoolPlan.toFile(plan, meta), sources: meta.sources })
 
-const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+export const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 /** The refusal of a plan over the delete limit, after the plan was shown: exit 2. */
 const refusalOf = (e: SchoolPlan.TooManyDeletes) => CliExit.usage(`refused: ${e.message}`)
@@ -514,7 +515,7 @@ const confirmPlan = (
     }
   })
 
-const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
+export const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
   Effect.gen(function*() {
     if (flags.report === "-") {
       return yield* CliExit.usage("--report - is not supported here; give the report a file path")

@@ -822,6 +822,16 @@ const sandbox = Command.make("sandbox", {
       "Start with the students, parents and classes the README and examples/ use (--seed adds to them)"
     ),
     Flag.withDefault(false)
+  ),
+  feishuV2: Flag.Literals("feishu-v2", ["on", "off"]).pipe(
+    Flag.withDescription(
+      "off: Feishu's contact v2 (batch_add, task/get) answers 404, as a retired API would; to try --api fallback"
+    ),
+    Flag.withDefault("on" as const)
+  ),
+  feishuV3Limits: Flag.Boolean("feishu-v3-limits").pipe(
+    Flag.withDescription("Enforce Feishu's documented 50/s and 1,000/min per contact v3 department API (429)"),
+    Flag.withDefault(false)
   )
 }, (args) => Effect.flatMap(sandboxCommand, (c) => c.sandbox(args))).pipe(
   Command.withDescription(

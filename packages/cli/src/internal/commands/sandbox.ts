@@ -34,6 +34,10 @@ export const sandbox = (args: {
   readonly seed: string | undefined
   /** Start with `Sandbox.demoSeed`; a `--seed` file is loaded on top of it. */
   readonly demoSeed?: boolean | undefined
+  /** `off`: Feishu's contact v2 answers 404, as a retired API would. */
+  readonly feishuV2?: "on" | "off" | undefined
+  /** Enforce Feishu's documented per-API limits on the contact v3 department endpoints. */
+  readonly feishuV3Limits?: boolean | undefined
 }) =>
   Effect.gen(function*() {
     const port = yield* parsePort(args.port)
@@ -44,7 +48,12 @@ export const sandbox = (args: {
     })
     // A sandbox may serve millions of rows: keep only the latest calls' bodies.
     const wecom = WeComTesting.make({ faults, callLogLimit: 1000 })
-    const feishu = FeishuTesting.make({ faults })
+    const feishu = FeishuTesting.make({
+      faults,
+      callLogLimit: 1000,
+      v2: args.feishuV2 ?? "on",
+      ...(args.feishuV3Limits === true ? { v3RateLimit: { perSecond: 50, perMinute: 1000 } } : {})
+    })
     if (args.demoSeed === true) Sandbox.apply(Sandbox.demoSeed, wecom, feishu)
     if (args.seed !== undefined) yield* Sandbox.fromFile(args.seed, wecom, feishu)
     const served = yield* Sandbox.serve([
@@ -57,6 +66,8 @@ export const sandbox = (args: {
     process.stdout.write(
       [
         `dirsync sandbox: WeCom and Feishu emulators on ${served.url}${spec ? ` (faults: ${spec})` : ""}`,
+        ...(args.feishuV2 === "off" ? ["Feishu contact v2 is off: batch_add and task/get answer 404."] : []),
+        ...(args.feishuV3Limits === true ? ["Feishu contact v3 department APIs: 50/s and 1,000/min each."] : []),
         ...(args.demoSeed === true
           ? [
             `Seeded with the demo school (classes ${Sandbox.demoSeed.classes?.join(", ")}; students ${

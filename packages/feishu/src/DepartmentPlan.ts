@@ -16,11 +16,13 @@
  *   leader leaves Feishu's as it is). Moves apply top-down in the final tree (`level`), so a department is only ever
  *   moved under a parent already in its final place: no move makes a cycle on the way, even when two departments
  *   swap places.
- * - Rejected before anything is sent: a move that makes a cycle in the final tree (every row on it), two departments
+ * - Rejected before anything is sent: a move that makes a cycle in the final tree (every move on it), two departments
  *   with one name under one parent (Feishu 43022), a name with `/` (43029), more than 1,000 direct children (43013),
- *   more than 25 levels (43019, counted below the plan's root), more than 30,000 departments, a row without an id
- *   that would need one (another row names it as parent), `leader_open_id` (the plan compares leaders by user_id).
- * - Deletes: only with `prune`, departments below the root that no row matches. A department with members is not
+ *   more than 25 levels (43019, counted below the plan's root; a move that takes a department below it that deep),
+ *   more than 30,000 departments, a row without an id that would need one (another row names it as parent),
+ *   `leader_open_id` (the plan compares leaders by user_id).
+ * - Deletes: only with `prune`, departments below the root that no row matches (nor a rejected row names: as its
+ *   parent, or by its name under that parent when Feishu lacks the row's id). A department with members is not
  *   deleted (Feishu deletes only empty ones): it is reported, and so is every department above it that would have
  *   been deleted. Deletes go children first (`level`). More than {@link DeleteLimit.allowed} deletes refuse the plan
  *   ({@link TooManyDeletes}).
@@ -351,6 +353,8 @@ interface Entry {
 
 const rowText = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : "rows"} ${rows.join(", ")}`
 const q = (s: string) => JSON.stringify(s)
+/** Whether a resolved row moves its department to another parent. */
+const moves = (e: Entry) => e.target !== undefined && Limit.idKey(e.target.parentId) !== Limit.idKey(e.parent!)
 
 /**
  * Computes the plan without refusing it: `deleteLimit` says whether {@link checkDeletes} would.
@@ -505,32 +509,43 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   }
   const nodeKey = (e: Entry): string => Limit.idKey(e.target?.id ?? e.item.id ?? `\u0000row${e.row}`)
 
-  for (let round = 0; round <= entries.length + 1; round++) {
-    refreshByName()
-    let changed = false
-    for (const e of entries) {
-      if (e.rejected !== undefined) continue
-      // The parent must still be there in the final tree.
-      const parentKey = Limit.idKey(e.parent!)
-      if (parentKey !== rootKey) {
-        const parentRow = rowOf(parentKey) ?? byNameTarget.get(parentKey)
-        const exists = tree.byKey.has(parentKey) || (parentRow !== undefined && parentRow.rejected === undefined)
-        if (!exists) {
-          reject(e, "parent_id", `names ${q(e.item.parent_id)}, which is not created: its row is rejected`)
-          changed = true
-          continue
+  // Rejects the moves that make a cycle in the final tree, to a fixpoint. Run again after the checks below, whose
+  // rejections leave departments where Feishu has them.
+  const rejectCycles = (): void => {
+    for (let round = 0; round <= entries.length + 1; round++) {
+      refreshByName()
+      let changed = false
+      // The rows that move onto a cycle, rejected after the round rather than as found: rejecting the first at once
+      // undid its move, so the cycle's other moves no longer came back to themselves and went ahead (Feishu 0 > b > c,
+      // 0 > a, rows a under c and b under a: only a was rejected, and b moved under a). A row on the cycle that does not
+      // move its department (or creates one) did not make the cycle: it stays. Every cycle holds a move, as Feishu's
+      // tree has none and the file's own are rejected above.
+      const onCycle: Array<Entry> = []
+      for (const e of entries) {
+        if (e.rejected !== undefined) continue
+        // The parent must still be there in the final tree.
+        const parentKey = Limit.idKey(e.parent!)
+        if (parentKey !== rootKey) {
+          const parentRow = rowOf(parentKey) ?? byNameTarget.get(parentKey)
+          const exists = tree.byKey.has(parentKey) || (parentRow !== undefined && parentRow.rejected === undefined)
+          if (!exists) {
+            reject(e, "parent_id", `names ${q(e.item.parent_id)}, which is not created: its row is rejected`)
+            changed = true
+            continue
+          }
         }
+        // Cycles through moves: walk up the final tree from the row's department. Only the rows on a cycle are
+        // rejected; rows below one are judged again in the next round, once the cycle's moves are undone.
+        const start = nodeKey(e)
+        const seen = new Set<string>()
+        let key: string | undefined = parentKey
+        while (key !== undefined && key !== rootKey && key !== start && !seen.has(key)) {
+          seen.add(key)
+          key = finalParent(key)
+        }
+        if (key === start && e.target !== undefined && Limit.idKey(e.target.parentId) !== parentKey) onCycle.push(e)
       }
-      // Cycles through moves: walk up the final tree from the row's department. Only the rows on a cycle are
-      // rejected; rows below one are judged again in the next round, once the cycle's moves are undone.
-      const start = nodeKey(e)
-      const seen = new Set<string>()
-      let key: string | undefined = parentKey
-      while (key !== undefined && key !== rootKey && key !== start && !seen.has(key)) {
-        seen.add(key)
-        key = finalParent(key)
-      }
-      if (key === start) {
+      for (const e of onCycle) {
         reject(
           e,
           "parent_id",
@@ -540,10 +555,11 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
         )
         changed = true
       }
+      if (!changed) break
     }
-    if (!changed) break
+    refreshByName()
   }
-  refreshByName()
+  rejectCycles()
 
   // Final children, names and depth (limits checked before sending).
   type Child = { readonly key: string; readonly name: string; readonly entry?: Entry }
@@ -570,41 +586,6 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     return children
   }
   let finalChildren = buildFinalChildren()
-  // Two departments with one name under one parent: the rows among them are rejected.
-  for (const [, children] of finalChildren) {
-    const byName = new Map<string, Array<{ readonly key: string; readonly entry?: Entry }>>()
-    for (const c of children) byName.set(c.name, [...(byName.get(c.name) ?? []), c])
-    for (const [name, group] of byName) {
-      if (group.length < 2) continue
-      for (const c of group) {
-        if (c.entry === undefined) continue
-        const others = group.filter((o) => o !== c).map((o) =>
-          o.entry === undefined ? `department ${q(tree.byKey.get(o.key)?.id ?? o.key)}` : `row ${o.entry.row}`
-        )
-        reject(
-          c.entry,
-          "name",
-          `${q(name)} is also the name of ${others.join(", ")} under the same parent (Feishu 43022)`
-        )
-      }
-    }
-  }
-  for (const [parentKey, children] of finalChildren) {
-    if (children.length <= LIMITS.children) continue
-    for (const c of children) {
-      if (
-        c.entry !== undefined && (c.entry.target === undefined || Limit.idKey(c.entry.target.parentId) !== parentKey)
-      ) {
-        reject(
-          c.entry,
-          "parent_id",
-          `would give ${
-            q(c.entry.item.parent_id)
-          } ${children.length} direct child departments; Feishu allows ${LIMITS.children} (43013)`
-        )
-      }
-    }
-  }
   const depthMemo = new Map<string, number>()
   const depthOf = (key: string): number => {
     const chain: Array<string> = []
@@ -625,42 +606,116 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   // A row's own key when it is created without an id is private to it: depth via its parent.
   const entryDepth = (e: Entry): number =>
     e.target === undefined && e.key === undefined ? depthOf(Limit.idKey(e.parent!)) + 1 : depthOf(nodeKey(e))
-  for (const e of entries) {
-    if (e.rejected !== undefined) continue
-    const depth = entryDepth(e)
-    if (depth > LIMITS.levels) {
-      reject(
-        e,
-        "parent_id",
-        `would put the department ${depth} levels below ${q(state.root)}; Feishu allows ${LIMITS.levels} (43019)`
-      )
+  const rejectedRows = () => entries.filter((e) => e.rejected !== undefined).length
+  const checkFinalTree = (): void => {
+    const before = rejectedRows()
+    finalChildren = buildFinalChildren()
+    depthMemo.clear()
+    // Two departments with one name under one parent: the rows among them are rejected.
+    for (const [, children] of finalChildren) {
+      const byName = new Map<string, Array<{ readonly key: string; readonly entry?: Entry }>>()
+      for (const c of children) byName.set(c.name, [...(byName.get(c.name) ?? []), c])
+      for (const [name, group] of byName) {
+        if (group.length < 2) continue
+        for (const c of group) {
+          if (c.entry === undefined) continue
+          const others = group.filter((o) => o !== c).map((o) =>
+            o.entry === undefined ? `department ${q(tree.byKey.get(o.key)?.id ?? o.key)}` : `row ${o.entry.row}`
+          )
+          reject(
+            c.entry,
+            "name",
+            `${q(name)} is also the name of ${others.join(", ")} under the same parent (Feishu 43022)`
+          )
+        }
+      }
     }
-  }
-  const creates = entries.filter((e) => e.rejected === undefined && e.target === undefined)
-  if (state.departments.length + creates.length > LIMITS.departments) {
-    for (const e of creates) {
-      reject(
-        e,
-        "",
-        `would make ${
-          state.departments.length + creates.length
-        } departments; Feishu allows ${LIMITS.departments} per tenant`
-      )
+    for (const [parentKey, children] of finalChildren) {
+      if (children.length <= LIMITS.children) continue
+      for (const c of children) {
+        if (
+          c.entry !== undefined && (c.entry.target === undefined || Limit.idKey(c.entry.target.parentId) !== parentKey)
+        ) {
+          reject(
+            c.entry,
+            "parent_id",
+            `would give ${
+              q(c.entry.item.parent_id)
+            } ${children.length} direct child departments; Feishu allows ${LIMITS.children} (43013)`
+          )
+        }
+      }
     }
-  }
-  // A row rejected by the checks above may have been the parent of a create: reject those too, to a fixpoint.
-  for (let changed = true; changed;) {
-    changed = false
+    // A rejected move can close a cycle, and depths measured round one are nonsense (a 60-department tree had rows
+    // rejected for "109 levels" and the wrong moves blamed): the cycles go first, then the checks run again.
+    if (rejectedRows() !== before) return
+    // A department deeper than the limit in the final tree, when its row does not move it (or it has no row), is
+    // taken there by a move above it: that move is rejected, the nearest one first. Checking only the rows' own
+    // depths let a move carry a subtree past 25 levels (0 > x > y, x moved under a department 24 levels deep: y at
+    // 26, nothing rejected) or blamed the unmoved row below it and kept the move.
+    for (const d of state.departments) {
+      const depth = depthOf(Limit.idKey(d.id))
+      if (depth <= LIMITS.levels) continue
+      let k: string | undefined = Limit.idKey(d.id)
+      for (let steps = 0; k !== undefined && k !== rootKey && steps <= depth; steps++, k = finalParent(k)) {
+        const e = byNameTarget.get(k) ?? rowOf(k)
+        if (e === undefined || e.rejected !== undefined || !moves(e)) continue
+        reject(
+          e,
+          "parent_id",
+          `would put department ${q(d.id)} ${depth} levels below ${
+            q(state.root)
+          }; Feishu allows ${LIMITS.levels} (43019)`
+        )
+        return // as above: the cycles first
+      }
+    }
     for (const e of entries) {
-      if (e.rejected !== undefined) continue
-      const parentRow = rowOf(Limit.idKey(e.parent!))
-      if (parentRow !== undefined && parentRow.rejected !== undefined && parentRow.target === undefined) {
-        reject(e, "parent_id", `names row ${parentRow.row}, which is rejected (${parentRow.rejected.field})`)
-        changed = true
+      if (e.rejected !== undefined || (e.target !== undefined && !moves(e))) continue
+      const depth = entryDepth(e)
+      if (depth > LIMITS.levels) {
+        reject(
+          e,
+          "parent_id",
+          `would put the department ${depth} levels below ${q(state.root)}; Feishu allows ${LIMITS.levels} (43019)`
+        )
+      }
+    }
+    const creates = entries.filter((e) => e.rejected === undefined && e.target === undefined)
+    if (state.departments.length + creates.length > LIMITS.departments) {
+      for (const e of creates) {
+        reject(
+          e,
+          "",
+          `would make ${
+            state.departments.length + creates.length
+          } departments; Feishu allows ${LIMITS.departments} per tenant`
+        )
+      }
+    }
+    // A row rejected by the checks above may have been the parent of a create: reject those too, to a fixpoint.
+    for (let changed = true; changed;) {
+      changed = false
+      for (const e of entries) {
+        if (e.rejected !== undefined) continue
+        const parentRow = rowOf(Limit.idKey(e.parent!))
+        if (parentRow !== undefined && parentRow.rejected !== undefined && parentRow.target === undefined) {
+          reject(e, "parent_id", `names row ${parentRow.row}, which is rejected (${parentRow.rejected.field})`)
+          changed = true
+        }
       }
     }
   }
-
+  // A row rejected by these checks leaves its department where Feishu has it (or does not create it), and that can
+  // close a cycle or put two names under one parent among the rows still planned: check again until nothing changes.
+  // (Checked once, a swap 0 > a > b → 0 > b > a whose row for b was rejected for its name still moved a under b,
+  // which stayed under a: a cycle Feishu refuses.)
+  for (let before = -1, now = 0; before !== now;) {
+    before = rejectedRows()
+    checkFinalTree()
+    rejectCycles()
+    now = rejectedRows()
+  }
   refreshByName()
   finalChildren = buildFinalChildren()
   depthMemo.clear()
@@ -708,6 +763,18 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     })
   }
   for (const e of entries) if (e.rejected === undefined && e.target !== undefined) listed.add(Limit.idKey(e.target.id))
+  // A rejected row still names departments: its parent, and (when Feishu does not have its id, or it has none) the
+  // department of its name under that parent, which it was not matched to only because it was rejected first. Prune
+  // deleted both: a row without an id whose parent row had a "/" in its name (or a leader_open_id of its own) lost its
+  // department, and a department a rejected move named as its new parent was deleted, so the next plan judged the
+  // row (and the rows below it) differently.
+  for (const e of entries) {
+    if (e.rejected === undefined) continue
+    const parentKey = Limit.idKey(e.parent ?? rowOf(Limit.idKey(e.item.parent_id))?.target?.id ?? e.item.parent_id)
+    listed.add(parentKey)
+    if (e.target !== undefined) continue
+    for (const d of tree.children.get(parentKey) ?? []) if (d.name === e.item.name) listed.add(Limit.idKey(d.id))
+  }
 
   // Deletes: unlisted departments whose final subtree is all deleted, none with members.
   const deleteDepartments: Array<Delete> = []
@@ -761,8 +828,6 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     }
   }
 
-  const byLevelThenId = <A extends { readonly level: number; readonly id: string }>(a: A, b: A) =>
-    a.level - b.level || compareKeys(Limit.idKey(a.id), Limit.idKey(b.id))
   updateDepartments.sort(byLevelThenId)
   deleteDepartments.sort(byLevelThenId)
   rejected.sort((a, b) =>
@@ -787,6 +852,8 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
 }
 
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+const byLevelThenId = <A extends { readonly level: number; readonly id: string }>(a: A, b: A) =>
+  a.level - b.level || compareKeys(Limit.idKey(a.id), Limit.idKey(b.id))
 
 /**
  * Fails with {@link TooManyDeletes} when the plan's deletes exceed the limit it was computed with.

@@ -217,8 +217,14 @@ const Created = Schema.Struct({
 
 const Anything = Schema.Unknown
 
-/** v2's "this path is not served": a `batch_add` refused with HTTP 404 and no envelope (inferred; see the module). */
-const v2Unavailable = (r: Endpoint.ItemResult) => r.status === "failed" && r.code === 404
+/**
+ * v2's "this path is not served": a `batch_add` refused with HTTP 404 and no envelope (inferred; see the module).
+ * Only a refusal counts: a row whose outcome is unknown also carries 404 when `batch_add` was accepted (a task id) and
+ * polling `task/get` then met a 404, and that task may still create the row, so the row must not be resent on v3
+ * (nor the run switched to v3 as if `batch_add` were gone); a resume with the journal checks it first.
+ */
+const v2Unavailable = (r: Endpoint.ItemResult) =>
+  r.status === "failed" && r.code === 404 && r.reason !== Outcome.LocalReason.OutcomeUnknown
 
 const failedWith = (row: number, e: FeishuError, what: string): Endpoint.ItemResult => {
   const unknown = VendorError.isOutcomeUnknown(e)
@@ -317,7 +323,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         })
       )
     return {
-      ...Departments.spec(),
+      // The v2 endpoint's spec, which `Departments` built from the layer's `departments` options (`maxNameLength`,
+      // `chunkSize`); a fresh `Departments.spec()` dropped them, so a configured name limit was never checked.
+      ...v2,
       ...(api === "v3" ? { chunkSize } : {}),
       execute,
       ...(v2.verify === undefined ? {} : { verify: v2.verify }),

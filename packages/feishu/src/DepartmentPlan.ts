@@ -10,8 +10,9 @@
  * - Matching: a row is the department whose custom `department_id` is the row's `id` (case-insensitive). A row whose
  *   id Feishu does not have (or a row without an id) is matched by name under the same parent, and the plan reports
  *   it (`matchedByName`): the department keeps Feishu's id, and rows naming the row's id as their parent mean it.
- * - Parents: a row's `parent_id` is the root (`0`, or the plan's root), another row's id, or a department Feishu has.
- *   Anything else rejects the row, and the rows below it.
+ * - Parents: a row's `parent_id` is the plan's root (`0` by default, or `--root`'s department), another row's id, or
+ *   a department Feishu has below the root. Anything else (`0` too, when the plan has another root: that parent is
+ *   outside what the plan read) rejects the row, and the rows below it.
  * - Updates: the name, the parent (a move) and the leader (`leader_user_id`, only when the row gives one: a blank
  *   leader leaves Feishu's as it is). Moves apply top-down in the final tree (`level`), so a department is only ever
  *   moved under a parent already in its final place: no move makes a cycle on the way, even when two departments
@@ -19,8 +20,10 @@
  * - Rejected before anything is sent: a move that makes a cycle in the final tree (every move on it), two departments
  *   with one name under one parent (Feishu 43022), a name with `/` (43029), more than 1,000 direct children (43013),
  *   more than 25 levels (43019, counted below the plan's root; a move that takes a department below it that deep),
- *   more than 30,000 departments, a row without an id that would need one (another row names it as parent),
- *   `leader_open_id` (the plan compares leaders by user_id).
+ *   more than 30,000 departments, `leader_open_id` (the plan compares leaders by user_id). Not caught: a name given up
+ *   and taken by another department in the same plan (a rename freeing 甲 while another row creates or renames to
+ *   甲, two siblings swapping names): Feishu refuses the second with 43022 and the apply reports it failed; a second
+ *   plan after the first apply finishes the change.
  * - Deletes: only with `prune`, departments below the root that no row matches (nor a rejected row names: as its
  *   parent, or by its name under that parent when Feishu lacks the row's id). A department with members is not
  *   deleted (Feishu deletes only empty ones): it is reported, and so is every department above it that would have
@@ -248,7 +251,7 @@ export type Step = typeof STEPS[number]
 
 /**
  * A plan: the root it covers, its actions, rejected rows, the options it was computed with, its delete limit and the
- * fingerprint of the tree (SHA-256 of every department below the root: id, name, parent, leader, member count).
+ * fingerprint of the tree (SHA-256 of every department below the root: id, name, parent, leader).
  *
  * @since 0.4.0
  * @category schemas
@@ -316,7 +319,10 @@ export const isTooManyDeletes = (u: unknown): u is TooManyDeletes => u instanceo
 // =============================================================================
 
 /**
- * The digest of a tree, independent of the order Feishu lists it in.
+ * The digest of a tree, independent of the order Feishu lists it in: ids, names, parents and leaders, what a plan
+ * changes. Member counts are left out on purpose: they move whenever someone joins or leaves, which would refuse
+ * every apply in a live company, and they matter only to deletes, which Feishu itself refuses for a department with
+ * members (43011), reported as that action failing.
  *
  * @since 0.4.0
  * @category fingerprints
@@ -326,7 +332,7 @@ export const fingerprint = (state: DepartmentTree.State): string => {
   hash.update(`root\u0000${Limit.idKey(state.root)}\n`)
   for (const d of DepartmentTree.make(state.root, state.departments).departments) {
     hash.update(
-      [d.id, d.name, Limit.idKey(d.parentId), d.leaderUserId ?? "", String(d.memberCount)].join("\u0000") + "\n"
+      [d.id, d.name, Limit.idKey(d.parentId), d.leaderUserId ?? ""].join("\u0000") + "\n"
     )
   }
   return hash.digest("hex")

@@ -423,6 +423,9 @@ const confirmPlan = (
     }
   })
 
+// At module level, not in runSteps (oxlint consistent-function-scoping: it captures nothing).
+const as = (e: unknown) => e as StepApply.AnyEndpoint
+
 /** Runs the plan's steps through `DepartmentWrites` on the shared step engine. */
 const runSteps = (options: {
   readonly plan: DepartmentPlan.Plan
@@ -438,7 +441,6 @@ const runSteps = (options: {
     const { flags, plan } = options
     const digest = planDigest(plan)
     const a = plan.actions
-    const as = (e: unknown) => e as StepApply.AnyEndpoint
     const create = writes.create({
       api: flags.api,
       clientTokenSeed: digest,
@@ -543,7 +545,9 @@ export const apply = (path: string, flags: ApplyFlags) =>
         return
       }
       if (!resuming) {
-        yield* confirmPlan(current, target, flags, current !== loaded.plan)
+        // `--refresh` printed the new plan only without --json: with --json > file the question must show it, or a
+        // terminal user is asked to approve deletes never listed.
+        yield* confirmPlan(current, target, flags, current !== loaded.plan && !flags.json)
       }
       yield* runSteps({
         plan: current,
@@ -599,7 +603,8 @@ export const sync = (flags: SyncFlags) =>
         }
         return yield* new CliExit.CliExit({ code: 4, message, json: flags.json })
       }
-      yield* confirmPlan(computed, target, flags, true)
+      // With --json the plan went to no one (stdout holds only the JSON object): the question shows it then.
+      yield* confirmPlan(computed, target, flags, !flags.json)
       // Minutes may pass at the question: the tree is read again, and a change since refuses the apply.
       if (yield* changedSince(computed)) {
         return yield* CliExit.usage(

@@ -20,10 +20,10 @@
  * - Rejected before anything is sent: a move that makes a cycle in the final tree (every move on it), two departments
  *   with one name under one parent (Feishu 43022), a name with `/` (43029), more than 1,000 direct children (43013),
  *   more than 25 levels (43019, counted below the plan's root; a move that takes a department below it that deep),
- *   more than 30,000 departments, `leader_open_id` (the plan compares leaders by user_id). Not caught: a name given up
- *   and taken by another department in the same plan (a rename freeing 甲 while another row creates or renames to
- *   甲, two siblings swapping names): Feishu refuses the second with 43022 and the apply reports it failed; a second
- *   plan after the first apply finishes the change.
+ *   more than 30,000 departments, `leader_open_id` (the plan compares leaders by user_id), and a name still held when
+ *   the row's call runs by a department that gives it up later in the plan (Feishu checks names at every call: a
+ *   rename freeing 甲 while another row creates or renames to 甲, a rename onto the name of a department prune deletes,
+ *   two siblings swapping names): the next plan, made after this one is applied, takes the row.
  * - Deletes: only with `prune`, departments below the root that no row matches (nor a rejected row names: as its
  *   parent, or by its name under that parent when Feishu lacks the row's id). A department with members is not
  *   deleted (Feishu deletes only empty ones): it is reported, and so is every department above it that would have
@@ -716,10 +716,64 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   // close a cycle or put two names under one parent among the rows still planned: check again until nothing changes.
   // (Checked once, a swap 0 > a > b → 0 > b > a whose row for b was rejected for its name still moved a under b,
   // which stayed under a: a cycle Feishu refuses.)
+  // Names on the way: Feishu checks a name against its siblings at every call (43022), not only in the final tree.
+  // Creates run first, then updates level by level (top-down; in any order within a level), then deletes; a
+  // department no row matches keeps its name until it is deleted, last. So a create or an update whose final name
+  // under its final parent is still held, when it runs, by another department (one renamed or moved away later, in
+  // the same level, or deleted by prune) would be refused, and a refused create stops every later step
+  // (DependencyNotApplied) on every run: such rows are rejected, saying why, and the next plan, made after this one
+  // is applied and the name is free, takes them. Two siblings swapping names are both rejected: one needs a
+  // temporary name first.
+  const rejectNamesInUse = (): void => {
+    depthMemo.clear()
+    const holder = new Map<string, string>()
+    const slot = (parentKey: string, name: string) => `${parentKey}\u0000${name}`
+    for (const d of state.departments) holder.set(slot(Limit.idKey(d.parentId), d.name), Limit.idKey(d.id))
+    const describeHolder = (key: string) => {
+      const d = tree.byKey.get(key)
+      return d === undefined ? "another department" : `department ${q(d.id)}`
+    }
+    const inUse = (e: Entry, key: string, why: string) =>
+      reject(
+        e,
+        "name",
+        `${q(e.item.name)} is still the name of ${describeHolder(key)} under ${q(e.parent!)} when this row is ${why} ` +
+          "(it changes only later in the plan, and Feishu refuses two departments with one name: 43022); apply the " +
+          "plan, then plan again (two departments swapping names need a temporary name for one of them)"
+      )
+    for (const e of entries) {
+      if (e.rejected !== undefined || e.target !== undefined) continue
+      const key = holder.get(slot(Limit.idKey(e.parent!), e.item.name))
+      if (key !== undefined) inUse(e, key, "created")
+    }
+    const updates = entries.filter((e) =>
+      e.rejected === undefined && e.target !== undefined &&
+      (e.target.name !== e.item.name || Limit.idKey(e.target.parentId) !== Limit.idKey(e.parent!))
+    )
+    const byLevel = new Map<number, Array<Entry>>()
+    for (const e of updates) {
+      const level = entryDepth(e)
+      byLevel.set(level, [...(byLevel.get(level) ?? []), e])
+    }
+    for (const level of [...byLevel.keys()].toSorted((a, b) => a - b)) {
+      const moving = byLevel.get(level)!
+      for (const e of moving) {
+        const key = holder.get(slot(Limit.idKey(e.parent!), e.item.name))
+        if (key !== undefined && key !== nodeKey(e)) inUse(e, key, "applied")
+      }
+      for (const e of moving) {
+        if (e.rejected !== undefined) continue
+        const from = slot(Limit.idKey(e.target!.parentId), e.target!.name)
+        if (holder.get(from) === nodeKey(e)) holder.delete(from)
+        holder.set(slot(Limit.idKey(e.parent!), e.item.name), nodeKey(e))
+      }
+    }
+  }
   for (let before = -1, now = 0; before !== now;) {
     before = rejectedRows()
     checkFinalTree()
     rejectCycles()
+    if (rejectedRows() === before) rejectNamesInUse()
     now = rejectedRows()
   }
   refreshByName()

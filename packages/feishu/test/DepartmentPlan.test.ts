@@ -350,8 +350,36 @@ describe("DepartmentPlan", () => {
       // Row 2 moves a away; row 3 is a new department of the old name, not a.
       const p = plan([row(2, "a", "教务处", "p"), row(3, "b", "教务处", "0")], state)
       assert.deepStrictEqual(p.matchedByName, [])
-      assert.deepStrictEqual(creates(p).map((c) => c.id), ["b"])
       assert.deepStrictEqual(updates(p).map((u) => u.id), ["a"])
+      // b's create would run before a moves away, while a still holds the name under 0 (Feishu: 43022): it waits for
+      // the next plan instead of failing the create step (and with it every later step) on every run.
+      assert.deepStrictEqual(creates(p), [])
+      assert.deepStrictEqual(p.rejected.map((r) => [r.rows, r.field]), [[[3], "name"]])
+      assert.include(p.rejected[0]!.message, "still the name of department \"a\"")
+      const after = DepartmentPlan.applyToState(state, p)
+      assert.isTrue(Result.isSuccess(after))
+      const next = plan(
+        [row(2, "a", "教务处", "p"), row(3, "b", "教务处", "0")],
+        (after as Result.Success<DepartmentTree.State, never>).success
+      )
+      assert.deepStrictEqual(creates(next).map((c) => c.id), ["b"])
+      assert.deepStrictEqual(next.rejected, [])
+    })
+
+    it("rejects names still in use when the call runs: two siblings swapping names, a rename onto a pruned name", () => {
+      const state = tree(dept("a", "甲"), dept("b", "乙"), dept("c", "丙"))
+      const swap = plan([row(1, "a", "乙", "0"), row(2, "b", "甲", "0"), row(3, "c", "丙", "0")], state)
+      assert.deepStrictEqual(updates(swap), [])
+      assert.deepStrictEqual(swap.rejected.map((r) => [r.rows, r.field]), [[[1], "name"], [[2], "name"]])
+      assert.include(swap.rejected[0]!.message, "temporary name")
+      // c is pruned (deletes run last): a taking its name must wait for the next plan.
+      const onto = DepartmentPlan.compute({ rows: [row(1, "a", "丙", "0"), row(2, "b", "乙", "0")] }, state, {
+        prune: true,
+        maxDelete: { _tag: "Count", count: 10 }
+      })
+      assert.deepStrictEqual(updates(onto), [])
+      assert.deepStrictEqual(onto.actions.deleteDepartments.map((d) => d.id), ["c"])
+      assert.deepStrictEqual(onto.rejected.map((r) => [r.rows, r.field]), [[[1], "name"]])
     })
 
     it("does not match by name under another parent, nor a name that differs (a trailing space)", () => {

@@ -114,6 +114,12 @@ describe("wecom apply / sync on a terminal", () => {
         assert.isFalse(await exists(sandbox, "newkid"))
         assert.isFalse(existsSync(report))
 
+        // With --json the plan is not printed before the question: the question must show it itself.
+        const quiet = await H.underTerminal([...args, "--json"], "no", { env: sandbox.env })
+        assert.strictEqual(quiet.code, 2, quiet.screen)
+        assert.include(quiet.screen, "+ create student newkid")
+        assert.isFalse(await exists(sandbox, "newkid"))
+
         const yes = await H.underTerminal(args, "yes", { env: sandbox.env })
         assert.strictEqual(yes.code, 0, yes.screen)
         assert.isTrue(await exists(sandbox, "newkid"))

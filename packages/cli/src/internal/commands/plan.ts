@@ -610,7 +610,7 @@ export const apply = (path: string, flags: ApplyFlags) =>
         return
       }
       if (!resuming) {
-        yield* confirmPlan(current, target, flags, current !== loaded.plan)
+        yield* confirmPlan(current, target, flags, current !== loaded.plan && !flags.json)
       }
       yield* SchoolApply.apply({
         plan: current,
@@ -676,7 +676,7 @@ export const sync = (flags: SyncFlags) =>
         }
         return yield* new CliExit.CliExit({ code: 4, message, json: flags.json })
       }
-      yield* confirmPlan(computed, target, flags, true)
+      yield* confirmPlan(computed, target, flags, !flags.json)
       // Minutes may pass at the question: the classes are read again, and a change since refuses the apply.
       const changed = yield* driftSince(computed)
       if (changed !== undefined) {

@@ -727,17 +727,14 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   const rejectNamesInUse = (): void => {
     depthMemo.clear()
     const holder = new Map<string, string>()
-    const slot = (parentKey: string, name: string) => `${parentKey}\u0000${name}`
     for (const d of state.departments) holder.set(slot(Limit.idKey(d.parentId), d.name), Limit.idKey(d.id))
-    const describeHolder = (key: string) => {
-      const d = tree.byKey.get(key)
-      return d === undefined ? "another department" : `department ${q(d.id)}`
-    }
     const inUse = (e: Entry, key: string, why: string) =>
       reject(
         e,
         "name",
-        `${q(e.item.name)} is still the name of ${describeHolder(key)} under ${q(e.parent!)} when this row is ${why} ` +
+        `${q(e.item.name)} is still the name of ${describeHolder(tree, key)} under ${
+          q(e.parent!)
+        } when this row is ${why} ` +
           "(it changes only later in the plan, and Feishu refuses two departments with one name: 43022); apply the " +
           "plan, then plan again (two departments swapping names need a temporary name for one of them)"
       )
@@ -909,6 +906,14 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     matchedByName,
     rejected
   }
+}
+
+/** A name under a parent, as Feishu keeps names unique. */
+const slot = (parentKey: string, name: string) => `${parentKey}\u0000${name}`
+
+const describeHolder = (tree: DepartmentTree.Index, key: string) => {
+  const d = tree.byKey.get(key)
+  return d === undefined ? "another department" : `department ${q(d.id)}`
 }
 
 const compareKeys = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)

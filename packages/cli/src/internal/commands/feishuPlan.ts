@@ -33,10 +33,13 @@ import * as Runner from "../../Runner.ts"
 import * as Target from "../../Target.ts"
 import * as Confirm from "../confirm.ts"
 import * as Files from "../files.ts"
+import * as PlanFlow from "../planFlow.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
 import * as Terminal from "../terminal.ts"
-import { checkApplyPaths, checkOut, nowIso, RED, RESET, usage, useColour } from "./plan.ts"
+import { checkApplyPaths, checkOut, nowIso, RED, RESET, useColour } from "./plan.ts"
+
+const usage = PlanFlow.usage
 
 // =============================================================================
 // Flags
@@ -389,16 +392,18 @@ const stepsOf = (plan: DepartmentPlan.Plan): ReadonlyArray<DepartmentPlan.Step> 
 /** The question's preview: the steps in order with their counts, and the deletes. */
 const previewSteps = (plan: DepartmentPlan.Plan): ReadonlyArray<string> => {
   const deletes = plan.actions.deleteDepartments.length
-  return [
-    "Steps, in this order (a step with an action not applied stops the later ones):",
-    ...stepsOf(plan).map((step) =>
-      `  ${step.padEnd(18)}${plan.actions[step].length.toLocaleString("en-US").padStart(8)}`
-    ),
-    deletes === 0
-      ? "Deletes: none."
-      : `Deletes: ${deletes.toLocaleString("en-US")} department(s), cannot be undone (listed with - in the plan).`
-  ]
+  return PlanFlow.previewSteps(
+    stepsOf(plan).map((step) => ({ step, count: plan.actions[step].length })),
+    18,
+    deletes === 0 ? undefined : `${deletes.toLocaleString("en-US")} department(s)`
+  )
 }
+
+const tenantOf = (target: Target.FeishuTreeTarget): PlanFlow.Tenant => ({
+  label: target.label,
+  fields: { appId: target.appId },
+  text: `app ${target.appId}`
+})
 
 const confirmPlan = (
   plan: DepartmentPlan.Plan,
@@ -406,24 +411,16 @@ const confirmPlan = (
   flags: { readonly yes: boolean },
   shown: boolean
 ) =>
-  Effect.gen(function*() {
-    if (!Confirm.shouldAsk({ dryRun: false, yes: flags.yes }, Confirm.terminal)) return
-    const text = [
-      ...(shown ? [] : [renderPlan(plan, target, { colour: false })]),
-      ...previewSteps(plan),
-      `Apply these ${DepartmentPlan.size(plan)} change(s) to app ${Terminal.line(target.appId)} → ${
-        Terminal.line(Report.sanitizeTarget(target.label))
-      }? [y/N] `
-    ].join("\n")
-    const answer = yield* Confirm.terminal.ask(text)
-    if (!Confirm.accepts(answer)) {
-      return yield* CliExit.usage(
-        "not applied: the plan was not confirmed; nothing was sent (--yes applies without asking)"
-      )
-    }
+  PlanFlow.confirm({
+    yes: flags.yes,
+    shown,
+    render: () => renderPlan(plan, target, { colour: false }),
+    preview: previewSteps(plan),
+    size: DepartmentPlan.size(plan),
+    tenant: tenantOf(target)
   })
 
-// At module level, not in runSteps (oxlint consistent-function-scoping: it captures nothing).
+/** An endpoint as the step engine takes it, whatever its item type. */
 const as = (e: unknown) => e as StepApply.AnyEndpoint
 
 /** Runs the plan's steps through `DepartmentWrites` on the shared step engine. */
@@ -488,18 +485,7 @@ const runSteps = (options: {
 /** `dirsync feishu apply PLAN [--api v2|v3] [--journal J [--resume]] [--report R] [--yes] [--refresh]` */
 export const apply = (path: string, flags: ApplyFlags) =>
   Effect.scoped(Effect.gen(function*() {
-    if (flags.resume && flags.journal === undefined) {
-      return yield* usage("feishu apply", "--resume needs --journal <path>")
-    }
-    if (flags.resendUnverified === true && !flags.resume) {
-      return yield* usage("feishu apply", "--resend-unverified needs --resume")
-    }
-    if (flags.faults !== undefined && !flags.sandbox) {
-      return yield* usage("feishu apply", "--faults works only with --sandbox")
-    }
-    if (flags.refresh && flags.resume) {
-      return yield* usage("feishu apply", "--refresh makes a new plan, which a journal of the old one cannot continue")
-    }
+    yield* PlanFlow.checkApplyFlags("feishu apply", flags)
     const loaded = yield* loadPlan(path)
     yield* checkApplyPaths(path, flags)
     const counters = Progress.makeCounters()
@@ -532,17 +518,7 @@ export const apply = (path: string, flags: ApplyFlags) =>
         current = yield* refresh(path, loaded.file, target, flags)
       }
       if (DepartmentPlan.isEmpty(current)) {
-        if (flags.json) {
-          yield* Console.log(JSON.stringify({
-            command: "feishu apply",
-            target: Report.sanitizeTarget(target.label),
-            appId: target.appId,
-            plan: Terminal.scrub(path),
-            summary: { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 },
-            exitCode: 0
-          }))
-        } else yield* Console.log("Nothing to apply: the plan has no changes.")
-        return
+        return yield* PlanFlow.nothingToApply("feishu apply", tenantOf(target), path, flags.json)
       }
       if (!resuming) {
         // `--refresh` printed the new plan only without --json: with --json > file the question must show it, or a
@@ -593,15 +569,11 @@ export const sync = (flags: SyncFlags) =>
         return
       }
       if (!flags.yes && !Confirm.terminal.interactive()) {
-        const message = "planned only: without a terminal to confirm on, sync applies only with --yes"
-        if (flags.json) {
-          yield* Console.log(planJson("feishu sync", computed, target, {
+        return yield* PlanFlow.plannedOnly(flags.json, (extra) =>
+          planJson("feishu sync", computed, target, {
             ...(flags.out === undefined ? {} : { out: Terminal.scrub(flags.out) }),
-            error: message,
-            exitCode: 4
+            ...extra
           }))
-        }
-        return yield* new CliExit.CliExit({ code: 4, message, json: flags.json })
       }
       // With --json the plan went to no one (stdout holds only the JSON object): the question shows it then.
       yield* confirmPlan(computed, target, flags, !flags.json)

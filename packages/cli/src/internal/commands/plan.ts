@@ -32,6 +32,7 @@ import * as Target from "../../Target.ts"
 import * as Confirm from "../confirm.ts"
 import * as Files from "../files.ts"
 import * as HtmlReport from "../htmlReport.ts"
+import * as PlanFlow from "../planFlow.ts"
 import * as SchoolApply from "../schoolApply.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
@@ -477,19 +478,22 @@ const refresh = (
  * deletes (the plan lists them first), so that the one decision is made looking at both.
  */
 export const previewSteps = (plan: SchoolPlan.Plan): ReadonlyArray<string> => {
-  const steps = SchoolApply.stepsOf(plan)
   const students = plan.actions.deleteStudents.length
   const parents = plan.actions.deleteParents.length
-  return [
-    `Steps, in this order (a step with an action not applied stops the later ones):`,
-    ...steps.map((step) => `  ${step.padEnd(16)}${plan.actions[step].length.toLocaleString("en-US").padStart(8)}`),
+  return PlanFlow.previewSteps(
+    SchoolApply.stepsOf(plan).map((step) => ({ step, count: plan.actions[step].length })),
+    16,
     students + parents === 0
-      ? "Deletes: none."
-      : `Deletes: ${students.toLocaleString("en-US")} student(s) and ${
-        parents.toLocaleString("en-US")
-      } parent(s), cannot be undone (listed with - in the plan).`
-  ]
+      ? undefined
+      : `${students.toLocaleString("en-US")} student(s) and ${parents.toLocaleString("en-US")} parent(s)`
+  )
 }
+
+const tenantOf = (target: Target.SchoolTarget): PlanFlow.Tenant => ({
+  label: target.label,
+  fields: { corpId: target.corpId },
+  text: `corp ${target.corpId}`
+})
 
 /** On a terminal, without `--yes`: the plan, then the question. A refusal is exit 2, nothing sent. */
 const confirmPlan = (
@@ -498,21 +502,13 @@ const confirmPlan = (
   flags: { readonly yes: boolean },
   shown: boolean
 ) =>
-  Effect.gen(function*() {
-    if (!Confirm.shouldAsk({ dryRun: false, yes: flags.yes }, Confirm.terminal)) return
-    const text = [
-      ...(shown ? [] : [renderPlan(plan, target, { colour: false })]),
-      ...previewSteps(plan),
-      `Apply these ${SchoolPlan.size(plan)} change(s) to corp ${Terminal.line(target.corpId)} → ${
-        Terminal.line(Report.sanitizeTarget(target.label))
-      }? [y/N] `
-    ].join("\n")
-    const answer = yield* Confirm.terminal.ask(text)
-    if (!Confirm.accepts(answer)) {
-      return yield* CliExit.usage(
-        "not applied: the plan was not confirmed; nothing was sent (--yes applies without asking)"
-      )
-    }
+  PlanFlow.confirm({
+    yes: flags.yes,
+    shown,
+    render: () => renderPlan(plan, target, { colour: false }),
+    preview: previewSteps(plan),
+    size: SchoolPlan.size(plan),
+    tenant: tenantOf(target)
   })
 
 export const checkApplyPaths = (input: string | undefined, flags: SchoolApply.Flags) =>
@@ -537,18 +533,7 @@ const stepJournalsExist = (flags: SchoolApply.Flags, resumeWith: string) =>
 /** `dirsync wecom apply PLAN [--journal J [--resume]] [--report R] [--yes] [--refresh]` */
 export const apply = (path: string, flags: ApplyFlags) =>
   Effect.scoped(Effect.gen(function*() {
-    if (flags.resume && flags.journal === undefined) {
-      return yield* usage("wecom apply", "--resume needs --journal <path>")
-    }
-    if (flags.resendUnverified === true && !flags.resume) {
-      return yield* usage("wecom apply", "--resend-unverified needs --resume")
-    }
-    if (flags.faults !== undefined && !flags.sandbox) {
-      return yield* usage("wecom apply", "--faults works only with --sandbox")
-    }
-    if (flags.refresh && flags.resume) {
-      return yield* usage("wecom apply", "--refresh makes a new plan, which a journal of the old one cannot continue")
-    }
+    yield* PlanFlow.checkApplyFlags("wecom apply", flags)
     const loaded = yield* loadPlan(path)
     yield* checkApplyPaths(path, flags)
     const sandboxRefusal = checkSandboxClasses(
@@ -597,17 +582,7 @@ export const apply = (path: string, flags: ApplyFlags) =>
         }
       }
       if (SchoolPlan.isEmpty(current)) {
-        if (flags.json) {
-          yield* Console.log(JSON.stringify({
-            command: "wecom apply",
-            target: Report.sanitizeTarget(target.label),
-            corpId: target.corpId,
-            plan: Terminal.scrub(path),
-            summary: { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 },
-            exitCode: 0
-          }))
-        } else yield* Console.log("Nothing to apply: the plan has no changes.")
-        return
+        return yield* PlanFlow.nothingToApply("wecom apply", tenantOf(target), path, flags.json)
       }
       if (!resuming) {
         yield* confirmPlan(current, target, flags, current !== loaded.plan && !flags.json)
@@ -666,15 +641,11 @@ export const sync = (flags: SyncFlags) =>
         return
       }
       if (!flags.yes && !Confirm.terminal.interactive()) {
-        const message = "planned only: without a terminal to confirm on, sync applies only with --yes"
-        if (flags.json) {
-          yield* Console.log(planJson("wecom sync", computed, target, {
+        return yield* PlanFlow.plannedOnly(flags.json, (extra) =>
+          planJson("wecom sync", computed, target, {
             ...(flags.out === undefined ? {} : { out: Terminal.scrub(flags.out) }),
-            error: message,
-            exitCode: 4
+            ...extra
           }))
-        }
-        return yield* new CliExit.CliExit({ code: 4, message, json: flags.json })
       }
       yield* confirmPlan(computed, target, flags, !flags.json)
       // Minutes may pass at the question: the classes are read again, and a change since refuses the apply.

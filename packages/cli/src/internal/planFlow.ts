@@ -1,0 +1,107 @@
+/**
+ * What `wecom plan / apply / sync` and `feishu plan / apply / sync` do alike around their plans: the flag checks of
+ * apply, the question before a real apply (the plan, its steps, its deletes), the answers for an empty plan and for a
+ * sync without a terminal to confirm on. Each command says what its plan and its tenant are.
+ */
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as CliExit from "../CliExit.ts"
+import * as Report from "../Report.ts"
+import * as Confirm from "./confirm.ts"
+import * as Terminal from "./terminal.ts"
+
+/** A usage error that ends by pointing at the command's help. */
+export const usage = (command: string, message: string) =>
+  CliExit.usage(`${message}; see \`dirsync ${command} --help\``)
+
+/** The checks of `apply`'s flags that need no file: each a one-line usage error (exit 2). */
+export const checkApplyFlags = (command: string, flags: {
+  readonly resume: boolean
+  readonly journal?: string | undefined
+  readonly resendUnverified?: boolean | undefined
+  readonly faults: string | undefined
+  readonly sandbox: boolean
+  readonly refresh: boolean
+}) =>
+  Effect.gen(function*() {
+    if (flags.resume && flags.journal === undefined) return yield* usage(command, "--resume needs --journal <path>")
+    if (flags.resendUnverified === true && !flags.resume) {
+      return yield* usage(command, "--resend-unverified needs --resume")
+    }
+    if (flags.faults !== undefined && !flags.sandbox) return yield* usage(command, "--faults works only with --sandbox")
+    if (flags.refresh && flags.resume) {
+      return yield* usage(command, "--refresh makes a new plan, which a journal of the old one cannot continue")
+    }
+  })
+
+/** Where a plan goes: its target's label, the tenant (`{ corpId }`, `{ appId }`) and how a sentence names it. */
+export interface Tenant {
+  readonly label: string
+  readonly fields: Readonly<Record<string, string>>
+  /** `corp ww…`, `app cli_…`. */
+  readonly text: string
+}
+
+/** What the question shows besides the plan: the steps in order with their counts, and the deletes. */
+export const previewSteps = (
+  steps: ReadonlyArray<{ readonly step: string; readonly count: number }>,
+  width: number,
+  deletes: string | undefined
+): ReadonlyArray<string> => [
+  "Steps, in this order (a step with an action not applied stops the later ones):",
+  ...steps.map(({ count, step }) => `  ${step.padEnd(width)}${count.toLocaleString("en-US").padStart(8)}`),
+  deletes === undefined ? "Deletes: none." : `Deletes: ${deletes}, cannot be undone (listed with - in the plan).`
+]
+
+/**
+ * On a terminal, without `--yes`: the plan (unless `shown` already), the preview, then the question. A refusal is
+ * exit 2, nothing sent.
+ */
+export const confirm = (options: {
+  readonly yes: boolean
+  readonly shown: boolean
+  readonly render: () => string
+  readonly preview: ReadonlyArray<string>
+  readonly size: number
+  readonly tenant: Tenant
+}) =>
+  Effect.gen(function*() {
+    if (!Confirm.shouldAsk({ dryRun: false, yes: options.yes }, Confirm.terminal)) return
+    const text = [
+      ...(options.shown ? [] : [options.render()]),
+      ...options.preview,
+      `Apply these ${options.size} change(s) to ${Terminal.line(options.tenant.text)} → ${
+        Terminal.line(Report.sanitizeTarget(options.tenant.label))
+      }? [y/N] `
+    ].join("\n")
+    const answer = yield* Confirm.terminal.ask(text)
+    if (!Confirm.accepts(answer)) {
+      return yield* CliExit.usage(
+        "not applied: the plan was not confirmed; nothing was sent (--yes applies without asking)"
+      )
+    }
+  })
+
+/** An apply whose plan has no changes: exit 0, said once (as JSON with `--json`). */
+export const nothingToApply = (command: string, tenant: Tenant, path: string, json: boolean) =>
+  json
+    ? Console.log(JSON.stringify({
+      command,
+      target: Report.sanitizeTarget(tenant.label),
+      ...tenant.fields,
+      plan: Terminal.scrub(path),
+      summary: { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 },
+      exitCode: 0
+    }))
+    : Console.log("Nothing to apply: the plan has no changes.")
+
+/**
+ * A sync without a terminal to confirm on and without `--yes`: planned only, exit 4 (the plan's JSON line, with
+ * `--json`, from `planJson`).
+ */
+export const plannedOnly = (json: boolean, planJson: (extra: Readonly<Record<string, unknown>>) => string) =>
+  Effect.gen(function*() {
+    const message = "planned only: without a terminal to confirm on, sync applies only with --yes"
+    if (json) yield* Console.log(planJson({ error: message, exitCode: 4 }))
+    return yield* new CliExit.CliExit({ code: 4, message, json })
+  })

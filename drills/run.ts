@@ -20,6 +20,12 @@
  *   refused over the delete rule, then plans with `--max-delete`; `wecom apply` under busy, 5xx, dropped connections
  *   and expiring tokens is killed with SIGKILL twice (in the creates, in the deletes) and resumed; the sandbox then
  *   holds exactly the roster, no user was created, deleted or renamed twice, and a second plan is empty.
+ * - D7 Feishu org chart: a tenant's department tree (`drills/feishu.ts`: six levels, leaders, members) and its next
+ *   departments file with about 10% churn; `feishu plan --prune` is refused one delete short of `--max-delete`, then
+ *   plans exactly the file's counts; `feishu apply` under busy, 5xx, dropped connections, expiring tokens and contact
+ *   v3's rate limits is killed with SIGKILL and resumed, once creating with `--api v3` (killed in every step) and
+ *   once with `batch_add` tasks (killed while a task is polled, and in the deletes), side by side; each sandbox then
+ *   holds exactly the file's tree, no department was created or deleted twice, and a second plan is empty.
  *
  * Options: `--quick`, `--only D1,D3`, `--seed N` (default 20261122), `--keep` (keep the work directory).
  */
@@ -29,6 +35,7 @@ import { join } from "node:path"
 import * as Faults from "../packages/core/src/testing/Faults.ts"
 import type { Attack } from "./attacks/types.ts"
 import { type Case, makeCases } from "./badInput.ts"
+import { checkTree, type FeishuPlanCounts, makeOrgChart, type OrgChart, type OrgDepartment } from "./feishu.ts"
 import {
   addArtifact,
   artifacts,
@@ -36,6 +43,7 @@ import {
   crashSigns,
   fmt,
   journalStats,
+  type KillPlan,
   makeRandom,
   type Random,
   readReport,
@@ -72,7 +80,20 @@ const seed = Number(value("seed") ?? "20261122")
 const work = mkdtempSync(join(tmpdir(), "dirsync-drills-"))
 
 const sizes = quick
-  ? { d1: 5_000, d1Ttl: 2, d1b: 500, d2: 5_000, d2Kills: 2, d2f: 80, d2fBatch: 20, d2fKills: 2, d6: 600, d6Ttl: 1 }
+  ? {
+    d1: 5_000,
+    d1Ttl: 2,
+    d1b: 500,
+    d2: 5_000,
+    d2Kills: 2,
+    d2f: 80,
+    d2fBatch: 20,
+    d2fKills: 2,
+    d6: 600,
+    d6Ttl: 1,
+    d7: 300,
+    d7Ttl: 1
+  }
   : {
     d1: 100_000,
     d1Ttl: 20,
@@ -83,7 +104,9 @@ const sizes = quick
     d2fBatch: 50,
     d2fKills: 5,
     d6: 3_000,
-    d6Ttl: 2
+    d6Ttl: 2,
+    d7: 2_000,
+    d7Ttl: 2
   }
 
 // =============================================================================
@@ -1030,6 +1053,418 @@ const d6 = () =>
   })
 
 // =============================================================================
+// D7 Feishu org chart: plan, apply (v3 and v2) under faults with kill -9 and resumes, plan again
+// =============================================================================
+
+/** A step of `feishu apply`, in its order (`DepartmentPlan.STEPS`). */
+const FEISHU_STEPS = ["createDepartments", "updateDepartments", "deleteDepartments"] as const
+
+/** Contact v3's documented per-API limits, kept by the sandbox (as `dirsync sandbox --feishu-v3-limits`). */
+const V3_LIMITS = { perSecond: 50, perMinute: 1000 }
+
+interface FeishuPlanFile {
+  readonly actions: Readonly<Record<string, ReadonlyArray<{ readonly id?: string; readonly name?: string }>>>
+  readonly rejected: ReadonlyArray<
+    { readonly rows: ReadonlyArray<number>; readonly id: string; readonly message: string }
+  >
+}
+
+/**
+ * Where a kill lands: `delayMillis` after the `count`-th record of a type in a step's journal, or (`writes`) after the
+ * sandbox applied the run's `count`-th department write (its write log); `step` is the step it is meant for.
+ */
+interface StepKill {
+  readonly step: (typeof FEISHU_STEPS)[number]
+  readonly on: "journal" | "writes"
+  readonly record: "started" | "note" | "finished"
+  readonly count: number
+  readonly delayMillis: number
+}
+
+/** What the drills sandbox counts of Feishu's department writes (`/__state`'s `feishuWrites`). */
+interface FeishuWrites {
+  readonly created: { readonly v2: number; readonly v3: number }
+  readonly deleted: number
+  readonly replayed: number
+  readonly calls: {
+    readonly batchAdd: number
+    readonly create: number
+    readonly patch: number
+    readonly delete: number
+  }
+}
+
+interface D7Variant {
+  readonly api: "v3" | "v2"
+  readonly failures: Array<string>
+  readonly numbers: Array<string>
+  cliMillis: number
+}
+
+const d7 = () =>
+  drill("D7", "Feishu org chart", `${fmt(sizes.d7)} departments`, async (r) => {
+    const chart = makeOrgChart(sizes.d7, seed * 31 + 8)
+    const c = chart.counts
+    // The write calls every variant makes at least (creates may go in one batch_add): the fault seed is chosen so
+    // that busy, 5xx and dropped connections all happen within them.
+    const minWrites = Math.max(c.rename, c.move, c.leader) + c.delete + 1
+    const spec = (s: number) => `busy=0.05,5xx=0.02,drop=0.02,latency=5,token-ttl=${sizes.d7Ttl},seed=${s}`
+    const faultSeed = faultSeedFor(spec, minWrites)
+    const b = chart.before
+    r.size = `${fmt(b.departments)} departments (6 levels: ${b.perLevel.join("/")}), ` +
+      `${fmt(c.create + c.rename + c.move + c.leader + c.delete)} changes`
+    const variants = await Promise.all([
+      d7Variant("v3", chart, spec(faultSeed), makeRandom(seed * 31 + 9)),
+      d7Variant("v2", chart, spec(faultSeed), makeRandom(seed * 31 + 10))
+    ])
+    const n = chart.notes
+    r.numbers.push(
+      `file: +${c.create} (${n.newUnderNew} under new parents), ${c.rename} renames, ${c.move} moves (subtree ` +
+        `${n.subtreeMove.id} of ${n.subtreeMove.size}, swap ${n.swap.join("⇄")}, ${n.underNew} under a new one, ` +
+        `${n.emptiedThenDeleted} emptied then deleted), ${c.leader} leaders, -${c.delete}, ${c.matchedByName} ` +
+        `matched by name, ${c.rejected} with members kept (${chart.keptWithMembers}); ${n.upperCaseRefs} ids in ` +
+        `another case; tenant: ${fmt(b.leaders)} leaders, ${b.withMembers} with members`
+    )
+    for (const v of variants) {
+      for (const f of v.failures) r.failures.push(`${v.api}: ${f}`)
+      r.numbers.push(...v.numbers.map((line, i) => (i === 0 ? `${v.api}: ${line}` : `    ${line}`)))
+    }
+    r.numbers.push(
+      `faults: ${spec(faultSeed)}, v3 limits ${V3_LIMITS.perSecond}/s ${fmt(V3_LIMITS.perMinute)}/min; CLI time ` +
+        variants.map((v) => `${v.api} ${seconds(v.cliMillis)}`).join(", ") + " (side by side)"
+    )
+  })
+
+/**
+ * Plays Feishu finishing the `batch_add` tasks nobody polls (one whose reply was lost, or whose submitter was killed
+ * before noting its id): the emulator executes a task only when it is polled, Feishu does on its own. Returns how many
+ * it finished. The polls meet the sandbox's read faults, so each is tried again until the task is done.
+ */
+const finishLostTasks = async (sandbox: Sandbox): Promise<number> => {
+  const before = await sandbox.state()
+  if (before.feishu.unfinishedTasks === 0) return 0
+  for (const taskId of before.feishu.taskIds) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        const tokenReply = await fetch(`${sandbox.url}/open-apis/auth/v3/tenant_access_token/internal`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ app_id: sandbox.env["FEISHU_APP_ID"], app_secret: sandbox.env["FEISHU_APP_SECRET"] })
+        })
+        const token = ((await tokenReply.json()) as { tenant_access_token: string }).tenant_access_token
+        const r = await fetch(`${sandbox.url}/open-apis/contact/v2/task/get?task_id=${taskId}`, {
+          headers: { authorization: `Bearer ${token}` }
+        })
+        if (((await r.json()) as { data?: { status?: number } }).data?.status === 9) break
+      } catch {
+        // a dropped connection (the read faults): poll again
+      }
+    }
+  }
+  const after = await sandbox.state()
+  return before.feishu.unfinishedTasks - after.feishu.unfinishedTasks
+}
+
+/**
+ * One run of D7 on its own sandbox: `v3` creates with contact v3 (`--api v3`, client tokens) and is killed in every
+ * step; `v2` creates with `batch_add` tasks (the default) and is killed while a task is polled and in the deletes.
+ */
+const d7Variant = async (api: "v3" | "v2", chart: OrgChart, faults: string, random: Random): Promise<D7Variant> => {
+  const v: D7Variant = { api, failures: [], numbers: [], cliMillis: 0 }
+  const fail = (t: string) => void v.failures.push(t)
+  const dir = dirFor(`d7-${api}`)
+  writeFileSync(join(dir, "departments.csv"), chart.departmentsCsv)
+  const c = chart.counts
+  const journal = join(dir, "org.journal")
+  const cli = async (label: string, args: ReadonlyArray<string>, sandbox: Sandbox, kill?: KillPlan) => {
+    const run = await runCli(dir, label, args, sandbox.env, kill)
+    v.cliMillis += run.millis
+    for (const sign of crashSigns(run.stdout + run.stderr)) fail(`${label}: output shows ${sign}`)
+    return run
+  }
+  const writeLog = join(dir, "feishu-writes.log")
+  const seedWithLimits = { ...chart.seed, feishuV3RateLimit: V3_LIMITS, feishuWriteLog: writeLog }
+  await withSandbox(await startSandbox(dir, `d7-${api}`, seedWithLimits, faults), async (sandbox) => {
+    const planArgs = ["feishu", "plan", "--departments", "departments.csv", "--prune"]
+    // 1. One delete fewer than the file implies is refused (exit 2), and nothing is written. (In one variant: the
+    //    other's plan is the same plan on the same tree.)
+    const refused = api === "v2"
+      ? await cli("d7-plan-refused", [
+        ...planArgs,
+        "--max-delete",
+        String(c.delete - 1),
+        "--out",
+        "plan.json",
+        "--json"
+      ], sandbox)
+      : undefined
+    if (refused !== undefined) {
+      if (refused.code !== 2) fail(`plan with --max-delete ${c.delete - 1} exited ${refused.code}, expected 2`)
+      if (!/max-delete/.test(String(lastJsonLine(refused.stdout)?.["error"]))) {
+        fail(`the refused plan does not say how to raise the limit: ${refused.stdout.slice(-300)}`)
+      }
+      if (existsSync(join(dir, "plan.json"))) fail("the refused plan was written to --out")
+    }
+    // 2. The plan: exit 4, the counts the file implies, the creates and deletes it implies.
+    const planned = await cli("d7-plan", [
+      ...planArgs,
+      "--max-delete",
+      String(c.delete),
+      "--out",
+      "plan.json",
+      "--json"
+    ], sandbox)
+    if (planned.code !== 4) {
+      return fail(`plan exited ${planned.code}, expected 4 (changes pending): ${planned.stderr.slice(-400)}`)
+    }
+    const summary = lastJsonLine(planned.stdout)?.["summary"] as FeishuPlanCounts | undefined
+    if (JSON.stringify(summary) !== JSON.stringify(c)) {
+      fail(`plan counts ${JSON.stringify(summary)}, the file implies ${JSON.stringify(c)}`)
+    }
+    const planFile = readJson<FeishuPlanFile>(join(dir, "plan.json"))
+    if (planFile === undefined) return fail("plan.json was not written")
+    const actions = (step: string) => planFile.actions[step] ?? []
+    const sameIds = (what: string, got: ReadonlyArray<string>, want: ReadonlyArray<string>) => {
+      const g = got.map((id) => id.toLowerCase()).toSorted()
+      const w = want.map((id) => id.toLowerCase()).toSorted()
+      if (JSON.stringify(g) !== JSON.stringify(w)) {
+        const extra = g.filter((id) => !w.includes(id)).slice(0, 3)
+        const missing = w.filter((id) => !g.includes(id)).slice(0, 3)
+        fail(
+          `the plan ${what} ${g.length} (extra ${extra.join(", ")}; missing ${
+            missing.join(", ")
+          }), expected ${w.length}`
+        )
+      }
+    }
+    sameIds("creates", actions("createDepartments").map((a) => a.id ?? ""), chart.createIds)
+    sameIds("updates", actions("updateDepartments").map((a) => a.id ?? ""), chart.updateIds)
+    sameIds("deletes", actions("deleteDepartments").map((a) => a.id ?? ""), chart.deleteIds)
+    const withMembers = planFile.rejected.find((x) => x.id.toLowerCase() === chart.keptWithMembers.toLowerCase())
+    if (withMembers === undefined || withMembers.rows.length > 0 || !/member/.test(withMembers.message)) {
+      fail(`the department with members ${chart.keptWithMembers} is not reported: ${JSON.stringify(planFile.rejected)}`)
+    }
+    const planSize = FEISHU_STEPS.reduce((k, step) => k + actions(step).length, 0)
+    const afterPlan = await sandbox.state()
+
+    // 3. Apply, killed with SIGKILL at chosen points, resumed until it finishes.
+    const chunks = (step: string) => Math.max(1, Math.ceil(actions(step).length / 10))
+    const at = (
+      step: StepKill["step"],
+      record: StepKill["record"] | "write",
+      units: number,
+      minDelay: number,
+      maxDelay: number
+    ): StepKill => ({
+      step,
+      on: record === "write" ? "writes" : "journal",
+      record: record === "write" ? "note" : record,
+      count: random.int(1, Math.max(1, units - 1)),
+      delayMillis: random.int(minDelay, maxDelay)
+    })
+    const writesNow = async () => {
+      const res = await fetch(`${sandbox.url}/__state`)
+      return ((await res.json()) as { feishuWrites: FeishuWrites }).feishuWrites
+    }
+    const callsOf = (w: FeishuWrites) => w.calls.batchAdd + w.calls.create + w.calls.patch + w.calls.delete
+    // v3 creates: right after one of the first run's creates was applied, the others of its chunk in flight (the
+    // first run's writes are its creates). Updates: after a chunk finished, in the next. Deletes: while a chunk is in
+    // flight, before the apply ends.
+    const killPlans: ReadonlyArray<StepKill> = api === "v3"
+      ? [
+        at("createDepartments", "write", c.create - 1, 0, 3),
+        at("updateDepartments", "finished", chunks("updateDepartments"), 0, 10),
+        at("deleteDepartments", "started", chunks("deleteDepartments"), 3, 10)
+      ]
+      : [
+        // A task is submitted, noted, then polled (about a second): the kill lands while it is polled.
+        at("createDepartments", "note", Math.max(1, Math.ceil(c.create / 50)), 0, 600),
+        at("deleteDepartments", "started", chunks("deleteDepartments"), 3, 10)
+      ]
+    const kills: Array<string> = []
+    const exit3: Array<string> = []
+    let final: { run: CliRun; report: ApplyReport } | undefined
+    let lostTasks = 0
+    for (let k = 0; k < killPlans.length + 4 && final === undefined; k++) {
+      const next = killPlans[kills.length]
+      // Before a resume, Feishu has finished the tasks the killed (or failed) run left unpolled.
+      if (k > 0 && api === "v2") lostTasks += await finishLostTasks(sandbox)
+      const writesBefore = await writesNow()
+      const run = await cli(
+        `d7-apply${k}`,
+        [
+          "feishu",
+          "apply",
+          "plan.json",
+          ...(api === "v3" ? ["--api", "v3"] : []),
+          "--journal",
+          "org.journal",
+          "--report",
+          `report-${k}.json`,
+          "--yes",
+          "--json",
+          ...(k > 0 ? ["--resume"] : [])
+        ],
+        sandbox,
+        next === undefined ? undefined : {
+          journal: next.on === "writes" ? writeLog : `${journal}.${next.step}`,
+          record: next.record,
+          count: next.count,
+          delayMillis: next.delayMillis
+        }
+      )
+      if (run.killed) {
+        if (run.signal !== "SIGKILL") fail(`apply run ${k + 1} was to be killed and ended with ${run.signal}`)
+        if (existsSync(join(dir, `report-${k}.json`))) fail(`killed apply run ${k + 1} left a report at its path`)
+        const stats = journalStats(`${journal}.${next!.step}`)
+        const w = await writesNow()
+        const writes = callsOf(w) - callsOf(writesBefore)
+        // The kill must interrupt work, not a run that had not written yet.
+        if (writes === 0) fail(`kill ${kills.length + 1} (${next!.step}) landed before its run sent any write`)
+        const by = (Object.keys(w.calls) as Array<keyof FeishuWrites["calls"]>)
+          .filter((x) => w.calls[x] > writesBefore.calls[x])
+          .map((x) => `${w.calls[x] - writesBefore.calls[x]} ${x}`)
+        kills.push(
+          `#${kills.length + 1} in ${next!.step} at ${next!.on === "writes" ? "applied write" : next!.record} ` +
+            `${next!.count} (+${next!.delayMillis} ms), ` +
+            `after ${writes} write(s) of its run (${by.join(", ")}): ${stats.inFlightChunks} chunk(s) in flight ` +
+            `(${stats.inFlightRows.length} actions)`
+        )
+        continue
+      }
+      const report = readJson<ApplyReport>(join(dir, `report-${k}.json`))
+      if (report === undefined) {
+        fail(`apply run ${k + 1} exited ${run.code} without a report: ${run.stderr.slice(-400)}`)
+        break
+      }
+      if (run.code === 0) final = { run, report }
+      else if (run.code === 3) {
+        // Retries ran out somewhere: the same --resume again, as the apply advises. Only a fault may be the reason.
+        const bad = report.items.filter((i) => i.status !== "applied" && !FAULT_MADE.has(i.reason ?? ""))
+        if (bad.length > 0) {
+          fail(`apply run ${k + 1}: ${bad.length} action(s) not applied, e.g. ${JSON.stringify(bad[0])}`)
+        }
+        const notApplied = report.items.filter((i) => i.status !== "applied")
+        exit3.push(
+          `run ${k + 1}: ${notApplied.length} not applied (${[...new Set(notApplied.map((i) => i.reason))].join(", ")})`
+        )
+      } else {
+        fail(`apply run ${k + 1} exited ${run.code}: ${run.stderr.slice(-400)}${run.stdout.slice(-400)}`)
+        break
+      }
+    }
+    for (const step of FEISHU_STEPS) journalStats(`${journal}.${step}`) // scanned by D4
+    if (kills.length !== killPlans.length) {
+      fail(`${kills.length} of ${killPlans.length} kills landed: the apply finished before the others`)
+    }
+    if (final === undefined) return fail("no apply run finished with exit 0")
+    // The final report: every action of the plan once, applied (earlier runs' through the journal).
+    const { report } = final
+    if (report.summary.total !== planSize || report.summary.applied !== planSize) {
+      fail(`the final report's summary ${JSON.stringify(report.summary)}; the plan has ${planSize} actions`)
+    }
+    for (const step of FEISHU_STEPS) {
+      const items = report.items.filter((i) => i.step === step).toSorted((a, b) => a.index - b.index)
+      const list = actions(step)
+      if (items.length !== list.length || items.some((x, i) => x.index !== i + 1)) {
+        fail(`the final report lists ${items.length} ${step} action(s) for the plan's ${list.length}, or some twice`)
+      }
+      const wrongId = items.find((x) => x.id.toLowerCase() !== (list[x.index - 1]?.id ?? "").toLowerCase())
+      if (wrongId !== undefined) fail(`the final report's ${step} #${wrongId.index} is ${wrongId.id}, not the plan's`)
+    }
+    const reasons: Record<string, number> = {}
+    for (const i of report.items) reasons[i.reason ?? "sent"] = (reasons[i.reason ?? "sent"] ?? 0) + 1
+
+    // 4. The sandbox holds the file's tree; no department was created (or deleted) twice.
+    const state = await sandbox.state(true)
+    const differences = checkTree(chart, state.feishu.departments as ReadonlyArray<OrgDepartment>, fail)
+    if (state.violationCount > 0) {
+      fail(`the sandbox received ${state.violationCount} invalid field(s): ${state.violations.slice(0, 3).join("; ")}`)
+    }
+    const res = await fetch(`${sandbox.url}/__state?ledger=1`)
+    const { feishuWrites, ledger } = (await res.json()) as { feishuWrites: FeishuWrites; ledger: Ledger }
+    const once = (label: string, ids: ReadonlyArray<string>) => {
+      const entries = ledger[label] ?? {}
+      const planned = new Set(ids.map((id) => id.toLowerCase()))
+      let resent = 0
+      for (const [id, e] of Object.entries(entries)) {
+        if (e.applied > 1) fail(`${label} ${id} was applied ${e.applied} times (${e.sent} calls carried it)`)
+        if (e.applied > 0 && !planned.has(id)) fail(`${label} ${id}: done, but not in the plan`)
+        if (e.sent > 1) resent++
+      }
+      const missing = [...planned].filter((id) => (entries[id]?.applied ?? 0) !== 1)
+      if (missing.length > 0) fail(`${missing.length} planned ${label}(s) not applied once, e.g. ${missing[0]}`)
+      return resent
+    }
+    const resentCreates = once("create department", chart.createIds)
+    const resentDeletes = once("delete department", chart.deleteIds)
+    const created = feishuWrites.created
+    if (created[api] !== c.create || created[api === "v3" ? "v2" : "v3"] !== 0) {
+      fail(`departments created: ${JSON.stringify(created)}; expected all ${c.create} through ${api}`)
+    }
+    const twiceMade = Object.entries(state.feishu.created).filter(([, k]) => k > 1)
+    if (twiceMade.length > 0) fail(`${twiceMade.length} department(s) created twice by tasks, e.g. ${twiceMade[0]![0]}`)
+
+    // 5. A second plan (faults still on) finds nothing to do.
+    const afterApply = await sandbox.state()
+    const again = await cli("d7-plan-again", [...planArgs, "--max-delete", String(c.delete), "--json"], sandbox)
+    const againJson = lastJsonLine(again.stdout)
+    // Nothing to do; the rows matched by name still are, and the department with members is still reported.
+    const againWanted: FeishuPlanCounts = {
+      create: 0,
+      rename: 0,
+      move: 0,
+      leader: 0,
+      delete: 0,
+      matchedByName: c.matchedByName,
+      rejected: c.rejected
+    }
+    if (again.code !== 0 || JSON.stringify(againJson?.["summary"]) !== JSON.stringify(againWanted)) {
+      fail(
+        `the second plan exited ${again.code} with ${JSON.stringify(againJson?.["summary"])}, expected exit 0 ` +
+          `with ${JSON.stringify(againWanted)}`
+      )
+    }
+
+    const end = await sandbox.state()
+    const during = (k: string) => (afterApply.injected[k] ?? 0) - (afterPlan.injected[k] ?? 0)
+    for (const [k, what] of [["feishu:43024", "busy"], ["feishu:http503", "5xx"], ["feishu:drop", "drop"]] as const) {
+      if (during(k) === 0) fail(`no ${what} fault was injected during the apply`)
+    }
+    const expired = end.injected["feishu:99991663"] ?? 0
+    if (expired === 0) fail(`no token expired during the drill (token-ttl ${sizes.d7Ttl} s)`)
+    const count = (re: RegExp) =>
+      Object.entries(end.calls).filter(([path]) => re.test(path)).reduce((x, [, y]) => x + y, 0)
+    const v3Reads = count(/\/contact\/v3\/departments\/[^/]+$/) - feishuWrites.calls.patch - feishuWrites.calls.delete
+    const limited = end.injected["feishu:99991400"] ?? 0
+    v.numbers.push(
+      `plan: ${refused === undefined ? "" : `exit ${refused.code} with --max-delete ${c.delete - 1}, `}exit ` +
+        `${planned.code} with ${c.delete}: counts = the file's; ` +
+        `apply ${planSize} actions (${FEISHU_STEPS.map((s) => actions(s).length).join("/")}); ` +
+        `kills ${kills.length}/${killPlans.length}`,
+      ...kills,
+      `${kills.length + exit3.length + 1} runs, ${kills.length + exit3.length} --resume` +
+        (exit3.length > 0 ? `; exit 3 then resumed: ${exit3.join("; ")}` : "") +
+        `; final exit ${final.run.code}: ${fmt(reasons["AppliedEarlier"] ?? 0)} applied earlier, ` +
+        `${fmt(reasons["sent"] ?? 0)} sent or verified`,
+      `sandbox = file (${differences} differences): ${fmt(state.feishu.departments.length)} departments; ` +
+        `created ${created.v2} by tasks + ${created.v3} by v3, each once (${resentCreates} carried by more than one ` +
+        `call, ${feishuWrites.replayed} v3 replays answered by client_token); deleted ${feishuWrites.deleted}, each ` +
+        `once (${resentDeletes} resent)`,
+      `calls: ${fmt(callsOf(feishuWrites))} writes (${feishuWrites.calls.batchAdd} batch_add, ` +
+        `${feishuWrites.calls.create} v3 create, ${feishuWrites.calls.patch} patch, ${feishuWrites.calls.delete} ` +
+        `delete), ${fmt(v3Reads)} v3 department reads, ${fmt(end.calls["/open-apis/contact/v2/task/get"] ?? 0)} ` +
+        `task/get (${lostTasks} unfinished task(s) run by "Feishu" before a resume, ` +
+        `${state.feishu.unfinishedTasks} never polled), ${fmt(count(/\/children$/))} children pages; ` +
+        `injected in apply: ${during("feishu:43024")} busy, ${during("feishu:http503")} × 503, ` +
+        `${during("feishu:drop")} drops; ${expired} × 99991663, ${limited} × 99991400 in all`,
+      `second plan: exit ${again.code}, ${againJson?.["changes"]} changes`
+    )
+  })
+  return v
+}
+
+// =============================================================================
 // D4 secrets
 // =============================================================================
 
@@ -1138,10 +1573,11 @@ const main = async () => {
   await Promise.all([d2f(), d1b(), d1().then(d2)])
   await d3()
   await d6()
+  await d7()
   await d5()
   await d4()
   const total = performance.now() - started
-  const order = ["D1", "D1b", "D2", "D2F", "D3", "D6", "D5", "D4"]
+  const order = ["D1", "D1b", "D2", "D2F", "D3", "D6", "D7", "D5", "D4"]
   results.sort((a, b) => order.indexOf(a.drill.split(" ")[0]!) - order.indexOf(b.drill.split(" ")[0]!))
   const failed = results.filter((x) => x.failures.length > 0)
   const cpu = cpus()[0]?.model ?? "unknown CPU"

@@ -8,6 +8,17 @@
  *   `GET /__state?received=1` adds every id received, per vendor; `GET /__state?ledger=1` adds the ledger of WeCom's
  *   batch creates and deletes: per id, how many calls carried it and how many of them really created or deleted it
  *   (the directory compared just before and just after the call, so a dropped reply's work is counted too).
+ *   The same ledger books Feishu's departments (drill D7): `create department` and `delete department`, per id, the
+ *   calls that carried it (`batch_add`, contact v3 create, contact v3 delete) and how often it really appeared in or
+ *   left the directory, whichever call did it (a `batch_add` task creates when it is polled). `/__state` also gives
+ *   `feishuWrites`: departments created through v2 tasks and through v3, deleted, and v3 creates answered with
+ *   success for a department that already existed before the call (a `client_token` replay: nothing created).
+ * - A seed may carry `feishuV3RateLimit` (`{ perSecond, perMinute }`): the Feishu emulator then keeps contact v3's
+ *   per-API rate limits, as `dirsync sandbox --feishu-v3-limits` does. It may carry `feishuWriteLog` (a path): one
+ *   line is appended there for every Feishu department write the emulator applied (`batch_add` accepted, a v3
+ *   create, patch or delete answered success, or applied and then dropped), in a run journal's record shape
+ *   (`{"type":"note",…}`), so that the drills' kill watcher (`runCli`'s `KillPlan`) can kill a CLI after its N-th
+ *   applied write.
  * - Random credentials per sandbox (`--secret-seed`), so the secret scan of drill D4 looks for strings that exist only
  *   in this sandbox, not for the mocks' well-known defaults.
  * - A check of every request body as it arrives against the vendors' documented field rules: drill D3 asserts the
@@ -21,7 +32,7 @@
  */
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
+import { appendFileSync, readFileSync } from "node:fs"
 import * as Sandbox from "../packages/cli/src/Sandbox.ts"
 import * as Faults from "../packages/core/src/testing/Faults.ts"
 import * as FeishuTesting from "../packages/feishu/src/testing.ts"
@@ -302,6 +313,124 @@ const book = (s: Snapshot) => {
 }
 
 // =============================================================================
+// Ledger of Feishu department creates and deletes (drill D7)
+// =============================================================================
+
+const FEISHU_CREATE_V3 = "/open-apis/contact/v3/departments"
+const FEISHU_BATCH_ADD = "/open-apis/contact/v2/department/batch_add"
+const FEISHU_TASK_GET = "/open-apis/contact/v2/task/get"
+const FEISHU_DEPARTMENT = /^\/open-apis\/contact\/v3\/departments\/([^/]+)$/
+
+/**
+ * Departments created (through v2 tasks, through v3) and deleted, v3 creates answered for an existing one, and the
+ * write calls received, by kind (whatever their answer).
+ */
+const feishuWrites = {
+  created: { v2: 0, v3: 0 },
+  deleted: 0,
+  replayed: 0,
+  calls: { batchAdd: 0, create: 0, patch: 0, delete: 0 }
+}
+
+/** The seed's `feishuWriteLog`: where applied writes are logged, one line each. */
+let feishuWriteLog: string | undefined
+
+/** A write the emulator applied: answered success, or dropped (the emulator applies a write before dropping it). */
+const appliedOrDropped = (response: Sandbox.Response): boolean => {
+  if (response === "drop") return true
+  if (response.status !== 200) return false
+  try {
+    return (JSON.parse(response.bodyText) as { code?: unknown }).code === 0
+  } catch {
+    return false
+  }
+}
+
+/** The department id keys the directory held after the last call that could change it. */
+let feishuKnown: Set<string> | undefined
+
+const feishuKeys = (feishu: FeishuTesting.Directory) => new Set(feishu.departments().map((d) => d.id.toLowerCase()))
+
+interface FeishuSnapshot {
+  readonly path: string
+  readonly write: keyof typeof feishuWrites.calls | undefined
+  readonly mutates: boolean
+  readonly label: "create department" | "delete department" | undefined
+  readonly ids: ReadonlyArray<string>
+  /** For a v3 create: whether its department existed before the emulator saw the call. */
+  readonly existed: boolean
+}
+
+/** What a Feishu call carries, taken before the emulator sees it. */
+const feishuSnapshot = (feishu: FeishuTesting.Directory, request: Sandbox.Request): FeishuSnapshot => {
+  const path = new URL(request.url, "http://sandbox.invalid").pathname
+  const method = request.method.toUpperCase()
+  let body: unknown
+  try {
+    body = request.bodyText.length === 0 ? undefined : JSON.parse(request.bodyText)
+  } catch {
+    body = undefined
+  }
+  const m = FEISHU_DEPARTMENT.exec(path)
+  const write: FeishuSnapshot["write"] = method === "POST" && path === FEISHU_BATCH_ADD
+    ? "batchAdd"
+    : method === "POST" && path === FEISHU_CREATE_V3
+    ? "create"
+    : method === "PATCH" && m !== null
+    ? "patch"
+    : method === "DELETE" && m !== null
+    ? "delete"
+    : undefined
+  const plain = { path, write, mutates: method !== "GET" || path === FEISHU_TASK_GET, existed: false }
+  if (method === "POST" && path === FEISHU_BATCH_ADD && isObject(body) && Array.isArray(body.departments)) {
+    const ids = body.departments.flatMap((d: unknown) => (isObject(d) && typeof d.id === "string" ? [d.id] : []))
+    return { ...plain, label: "create department", ids }
+  }
+  if (method === "POST" && path === FEISHU_CREATE_V3 && isObject(body) && typeof body.department_id === "string") {
+    const id = body.department_id
+    return { ...plain, label: "create department", ids: [id], existed: feishu.department(id) !== undefined }
+  }
+  if (method === "DELETE" && m !== null) {
+    return { ...plain, label: "delete department", ids: [decodeURIComponent(m[1]!)] }
+  }
+  return { ...plain, label: undefined, ids: [] }
+}
+
+/**
+ * Books a Feishu call: the ids it carried, then every department that appeared in or left the directory since the
+ * last booking (each change is seen by exactly one booking, whichever call made it, so concurrent calls never count
+ * one twice).
+ */
+const feishuBook = (feishu: FeishuTesting.Directory, s: FeishuSnapshot, response: Sandbox.Response) => {
+  if (s.write !== undefined) feishuWrites.calls[s.write]++
+  if (s.label !== undefined) {
+    const entries = (ledger[s.label] ??= {})
+    for (const id of s.ids) (entries[id.toLowerCase()] ??= { sent: 0, applied: 0 }).sent++
+  }
+  if (!s.mutates) return
+  const now = feishuKeys(feishu)
+  const known = feishuKnown ?? now
+  for (const k of now) {
+    if (known.has(k)) continue
+    ;((ledger["create department"] ??= {})[k] ??= { sent: 0, applied: 0 }).applied++
+    if (s.path === FEISHU_TASK_GET) feishuWrites.created.v2++
+    else feishuWrites.created.v3++
+  }
+  for (const k of known) {
+    if (now.has(k)) continue
+    ;((ledger["delete department"] ??= {})[k] ??= { sent: 0, applied: 0 }).applied++
+    feishuWrites.deleted++
+  }
+  feishuKnown = now
+  if (s.write !== undefined && feishuWriteLog !== undefined && appliedOrDropped(response)) {
+    appendFileSync(feishuWriteLog, `${JSON.stringify({ type: "note", write: s.write, ids: s.ids })}\n`)
+  }
+  if (s.path === FEISHU_CREATE_V3 && s.existed && response !== "drop" && appliedOrDropped(response)) {
+    feishuWrites.replayed++
+  }
+}
+
+// =============================================================================
 // State
 // =============================================================================
 
@@ -356,6 +485,7 @@ const state = (
       taskCodes,
       issuedTokens: feishu.issuedTokens()
     },
+    feishuWrites,
     calls,
     injected,
     violationCount,
@@ -369,6 +499,28 @@ const state = (
 // Main
 // =============================================================================
 
+/** The seed's `feishuV3RateLimit` (`{ perSecond, perMinute }`), when it has one. */
+const v3RateLimitOf = (seedText: string): FeishuTesting.V3RateLimit | undefined => {
+  try {
+    const limit = (JSON.parse(seedText) as { feishuV3RateLimit?: unknown }).feishuV3RateLimit
+    return isObject(limit) && typeof limit.perSecond === "number" && typeof limit.perMinute === "number"
+      ? { perSecond: limit.perSecond, perMinute: limit.perMinute }
+      : undefined
+  } catch {
+    return undefined // Sandbox.load names the problem
+  }
+}
+
+/** The seed's `feishuWriteLog`, when it has one. */
+const writeLogOf = (seedText: string): string | undefined => {
+  try {
+    const path = (JSON.parse(seedText) as { feishuWriteLog?: unknown }).feishuWriteLog
+    return typeof path === "string" && path.length > 0 ? path : undefined
+  } catch {
+    return undefined
+  }
+}
+
 const json = (body: unknown): Sandbox.Response => ({
   status: 200,
   headers: { "content-type": "application/json; charset=utf-8" },
@@ -379,8 +531,16 @@ const program = Effect.gen(function*() {
   const faults = Faults.parse(faultSpec)
   const token = randomBytes(6).toString("hex")
   const wecom = WeComTesting.make({ faults, secret: `drill-wecom-secret-${token}` })
-  const feishu = FeishuTesting.make({ faults, appSecret: `drill-feishu-secret-${token}` })
-  if (seedFile !== undefined) yield* Sandbox.load(readFileSync(seedFile, "utf8"), seedFile, wecom, feishu)
+  const seedText = seedFile === undefined ? undefined : readFileSync(seedFile, "utf8")
+  const v3RateLimit = seedText === undefined ? undefined : v3RateLimitOf(seedText)
+  feishuWriteLog = seedText === undefined ? undefined : writeLogOf(seedText)
+  const feishu = FeishuTesting.make({
+    faults,
+    appSecret: `drill-feishu-secret-${token}`,
+    ...(v3RateLimit === undefined ? {} : { v3RateLimit })
+  })
+  if (seedFile !== undefined) yield* Sandbox.load(seedText!, seedFile, wecom, feishu)
+  feishuKnown = feishuKeys(feishu)
   const served = yield* Sandbox.serve([
     {
       prefix: "/__state",
@@ -411,9 +571,20 @@ const program = Effect.gen(function*() {
     {
       prefix: "/open-apis/",
       handler: (request) =>
-        Effect.sync(() => checkFeishu(request)).pipe(
-          Effect.andThen(feishu.handle(request)),
-          Effect.tap((response) => Effect.sync(() => account("feishu", request, response)))
+        Effect.sync(() => {
+          checkFeishu(request)
+          return feishuSnapshot(feishu, request)
+        }).pipe(
+          Effect.flatMap((before) =>
+            feishu.handle(request).pipe(
+              Effect.tap((response) =>
+                Effect.sync(() => {
+                  account("feishu", request, response)
+                  feishuBook(feishu, before, response)
+                })
+              )
+            )
+          )
         )
     }
   ], { port })

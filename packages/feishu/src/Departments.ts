@@ -522,7 +522,8 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         if (BatchPipeline.isFatal(e) || e.endpoint === PATHS.token) return Effect.fail(e)
         if (e.outcomeUnknown === true) {
           return Effect.succeed(allFailed(rows, {
-            code: e.code,
+            // 0 marks a failure with no vendor code (a dropped connection); to a report reader 0 means success.
+            ...(e.code === 0 ? {} : { code: e.code }),
             reason: Outcome.LocalReason.OutcomeUnknown,
             message: `${VendorError.describe(e)}; batch_add may have created these departments; ${notResent}`
           }))

@@ -326,6 +326,8 @@ describe("Departments", () => {
         const outcomes = yield* run([{ id: "a", name: "A", parent_id: "0" }, { id: "b", name: "B", parent_id: "a" }])
         assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:skipped"])
         assert.strictEqual(outcomes.get(1)!.reason, "OutcomeUnknown")
+        // A dropped connection has no vendor code: the outcome carries none rather than 0, which reads as success.
+        assert.strictEqual(outcomes.get(1)!.code, undefined)
         assert.include(outcomes.get(1)!.message ?? "", "check Feishu before re-running")
         assert.strictEqual(mock.calls(BATCH).length, 1)
       }).pipe(Effect.provide(departmentsLayer(mock)))

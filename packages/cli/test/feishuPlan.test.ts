@@ -456,7 +456,7 @@ describe.concurrent("feishu apply: what it refuses before sending anything", () 
         assert.strictEqual(json["exitCode"], 2)
         assert.match(
           String(json["error"]),
-          /the departments in Feishu changed since .*drift-plan\.json was made: nothing was sent.*--refresh/
+          /the departments in Feishu changed since .*drift-plan\.json was made \(department "B" changed: now "乙乙" under "A"\): nothing was sent.*--refresh/
         )
         assert.deepStrictEqual(await tree(sandbox), changed, "nothing sent")
 
@@ -482,11 +482,8 @@ describe.concurrent("feishu apply: what it refuses before sending anything", () 
       })
   )
 
-  // Skipped: DepartmentPlan's plan file keeps one fingerprint of the whole tree (DepartmentPlan.fingerprint), not what
-  // it read, so apply can only say "the departments changed", never which one, where wecom apply names the classes
-  // (SchoolPlan keeps a fingerprint per class). Naming the change needs the plan file to record the departments (or
-  // a digest per department) it was computed from: a change to DepartmentPlan.ts, not to the command.
-  it.skip(
+  // The plan file keeps a short digest per department, so the refusal names what changed, as wecom apply names classes.
+  it(
     "the drift refusal names the department that changed",
     { timeout: 60_000 },
     () =>

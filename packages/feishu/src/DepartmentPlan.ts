@@ -261,6 +261,11 @@ export const Plan = Schema.Struct({
   prune: Schema.Boolean,
   maxDelete: Schema.optionalKey(Schema.String),
   fingerprint: Schema.String,
+  /**
+   * Per department below the root, by id, the first 12 hex digits of the SHA-256 of its name, parent and leader: so
+   * `apply` can name what changed since the plan, not only that something did.
+   */
+  departments: Schema.Record(Schema.String, Schema.String),
   deleteLimit: DeleteLimit.Counted,
   actions: Actions,
   matchedByName: Schema.Array(MatchedByName),
@@ -336,6 +341,71 @@ export const fingerprint = (state: DepartmentTree.State): string => {
     )
   }
   return hash.digest("hex")
+}
+
+const digestOf = (d: DepartmentTree.Department): string =>
+  createHash("sha256").update([d.name, Limit.idKey(d.parentId), d.leaderUserId ?? ""].join("\u0000")).digest("hex")
+    .slice(0, 12)
+
+/**
+ * Per department, by id, the short digest of what a plan compares (name, parent, leader): `Plan.departments`.
+ *
+ * @since 0.4.0
+ * @category fingerprints
+ */
+export const departmentDigests = (state: DepartmentTree.State): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const d of DepartmentTree.make(state.root, state.departments).departments) out[d.id] = digestOf(d)
+  return out
+}
+
+/**
+ * What changed since the plan was made, judged from `state` (a fresh read of the plan's root), as sentences naming
+ * the departments: a create whose id is now taken or whose parent is gone, a move whose new parent is gone, then each
+ * department the plan saw that is gone or whose name, parent or leader changed, and each new one (acted on or not,
+ * every department steered the plan: matching by name, prune). Empty when the tree is the one the plan was computed
+ * from (member counts aside).
+ *
+ * @since 0.4.0
+ * @category fingerprints
+ */
+export const drift = (plan: Plan, state: DepartmentTree.State): ReadonlyArray<string> => {
+  if (fingerprint(state) === plan.fingerprint) return []
+  const now = DepartmentTree.index(state)
+  const out: Array<string> = []
+  const rootKey = Limit.idKey(plan.root)
+  const created = new Set(plan.actions.createDepartments.flatMap((c) => c.id === undefined ? [] : [Limit.idKey(c.id)]))
+  const exists = (id: string) =>
+    Limit.idKey(id) === rootKey || now.byKey.has(Limit.idKey(id)) || created.has(Limit.idKey(id))
+  for (const c of plan.actions.createDepartments) {
+    const taken = c.id === undefined ? undefined : now.byKey.get(Limit.idKey(c.id))
+    if (taken !== undefined) out.push(`department ${q(taken.id)} now exists (${q(taken.name)}); the plan creates it`)
+    else if (!exists(c.parent_id)) out.push(`department ${q(c.parent_id)}, the parent of a create, is gone`)
+  }
+  for (const u of plan.actions.updateDepartments) {
+    if (u.parent_id !== undefined && !exists(u.parent_id.new)) {
+      out.push(`department ${q(u.parent_id.new)}, where ${q(u.id)} moves, is gone`)
+    }
+  }
+  // Every department the plan saw, by its digest (name, parent, leader): acted on or not, it steered the plan.
+  const before = new Map(Object.entries(plan.departments).map(([id, digest]) => [Limit.idKey(id), { id, digest }]))
+  for (const [key, was] of before) {
+    const d = now.byKey.get(key)
+    if (d === undefined) out.push(`department ${q(was.id)} is gone`)
+    else if (was.digest !== digestOf(d)) {
+      out.push(
+        `department ${q(d.id)} changed: now ${q(d.name)} under ${q(d.parentId)}${
+          d.leaderUserId === undefined ? "" : `, led by ${q(d.leaderUserId)}`
+        }`
+      )
+    }
+  }
+  for (const d of state.departments) {
+    const key = Limit.idKey(d.id)
+    if (!before.has(key) && !created.has(key)) out.push(`department ${q(d.id)} (${q(d.name)}) is new`)
+  }
+  if (out.length === 0) out.push("the tree changed (its fingerprint differs)")
+  return out
 }
 
 // =============================================================================
@@ -897,6 +967,7 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     prune,
     ...(maxDelete === undefined ? {} : { maxDelete: DeleteLimit.format(maxDelete) }),
     fingerprint: fingerprint(state),
+    departments: departmentDigests(state),
     deleteLimit: {
       deletes: deleteDepartments.length,
       current: state.departments.length,
@@ -1094,6 +1165,7 @@ export const fromFile = (file: PlanFile): Plan => ({
   prune: file.prune,
   ...(file.maxDelete === undefined ? {} : { maxDelete: file.maxDelete }),
   fingerprint: file.fingerprint,
+  departments: file.departments,
   deleteLimit: file.deleteLimit,
   actions: file.actions,
   matchedByName: file.matchedByName,

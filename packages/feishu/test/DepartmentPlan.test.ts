@@ -905,6 +905,38 @@ describe("DepartmentPlan", () => {
     })
   })
 
+  describe("drift", () => {
+    const state = tree(dept("a", "甲"), dept("b", "乙", "a", { leaderUserId: "u1" }), dept("c", "丙"), dept("d", "丁"))
+    const rows = [row(1, "a", "甲"), row(2, "b", "乙乙", "a"), row(3, "n", "新", "a"), row(4, "d", "丁")]
+    const p = DepartmentPlan.compute({ rows }, state, { prune: true, maxDelete: { _tag: "Count", count: 9 } })
+
+    it("is empty for the tree the plan was made from, whatever its member counts", () => {
+      assert.deepStrictEqual(DepartmentPlan.drift(p, state), [])
+      const joined = tree(dept("a", "甲", "0", { memberCount: 7 }), ...state.departments.slice(1))
+      assert.deepStrictEqual(DepartmentPlan.drift(p, joined), [])
+    })
+
+    it("names each department whose change the plan did not expect, acted on or not", () => {
+      const changed = tree(
+        dept("a", "甲"),
+        dept("b", "乙", "0", { leaderUserId: "u2" }), // the update of b expected it under a, led by u1
+        dept("c", "丙丙"), // c is deleted by the plan: renamed since
+        dept("d", "丁", "a"), // not acted on: moved since
+        dept("n", "新") // the plan creates n
+      )
+      assert.deepStrictEqual(DepartmentPlan.drift(p, changed), [
+        "department \"n\" now exists (\"新\"); the plan creates it",
+        "department \"b\" changed: now \"乙\" under \"0\", led by \"u2\"",
+        "department \"c\" changed: now \"丙丙\" under \"0\"",
+        "department \"d\" changed: now \"丁\" under \"a\""
+      ])
+      const gone = tree(dept("a", "甲"), dept("b", "乙", "a", { leaderUserId: "u1" }), dept("c", "丙"))
+      assert.deepStrictEqual(DepartmentPlan.drift(p, gone), ["department \"d\" is gone"])
+      const parentGone = tree(dept("b", "乙", "0", { leaderUserId: "u1" }), dept("c", "丙"), dept("d", "丁"))
+      assert.include(DepartmentPlan.drift(p, parentGone), "department \"a\", the parent of a create, is gone")
+    })
+  })
+
   describe("plan file", () => {
     const state = tree(dept("a", "甲", "0", { leaderUserId: "u1" }), dept("b", "乙", "a"), dept("c", "丙"))
     const p = plan(

@@ -341,9 +341,14 @@ const loadPlan = (path: string) =>
     return { file, plan }
   })
 
-/** Re-reads the tree: whether it changed since the plan was made. */
+/** Re-reads the tree: what changed since the plan was made (the first five changes), or undefined. */
 const changedSince = (plan: DepartmentPlan.Plan) =>
-  Effect.map(readTree(plan.root), (state) => DepartmentPlan.fingerprint(state) !== plan.fingerprint)
+  Effect.map(readTree(plan.root), (state) => {
+    const changes = DepartmentPlan.drift(plan, state)
+    if (changes.length === 0) return undefined
+    const more = changes.length > 5 ? `; and ${changes.length - 5} more` : ""
+    return `${changes.slice(0, 5).join("; ")}${more}`
+  })
 
 const refuseRefresh = (why: string) =>
   CliExit.usage(`--refresh cannot re-plan: ${why}; make a new plan with dirsync feishu plan`)
@@ -508,14 +513,19 @@ export const apply = (path: string, flags: ApplyFlags) =>
         if (!flags.json) {
           yield* Console.error("dirsync: resuming from the journal: actions already applied are not sent again")
         }
-      } else if (yield* changedSince(current)) {
-        if (!flags.refresh) {
-          return yield* CliExit.usage(
-            `the departments in Feishu changed since ${Terminal.line(path)} was made: nothing was sent. Make a new ` +
-              "plan with dirsync feishu plan, or add --refresh to re-plan from the same departments file"
-          )
+      } else {
+        const changed = yield* changedSince(current)
+        if (changed !== undefined) {
+          if (!flags.refresh) {
+            return yield* CliExit.usage(
+              `the departments in Feishu changed since ${Terminal.line(path)} was made (${
+                Terminal.line(changed)
+              }): nothing was sent. Make a new plan with dirsync feishu plan, or add --refresh to re-plan from the ` +
+                "same departments file"
+            )
+          }
+          current = yield* refresh(path, loaded.file, target, flags)
         }
-        current = yield* refresh(path, loaded.file, target, flags)
       }
       if (DepartmentPlan.isEmpty(current)) {
         return yield* PlanFlow.nothingToApply("feishu apply", tenantOf(target), path, flags.json)
@@ -578,9 +588,11 @@ export const sync = (flags: SyncFlags) =>
       // With --json the plan went to no one (stdout holds only the JSON object): the question shows it then.
       yield* confirmPlan(computed, target, flags, !flags.json)
       // Minutes may pass at the question: the tree is read again, and a change since refuses the apply.
-      if (yield* changedSince(computed)) {
+      const changed = yield* changedSince(computed)
+      if (changed !== undefined) {
         return yield* CliExit.usage(
-          "the departments in Feishu changed while the plan waited: nothing was sent; run sync again"
+          `the departments in Feishu changed while the plan waited (${Terminal.line(changed)}): nothing was sent; ` +
+            "run sync again"
         )
       }
       yield* runSteps({

@@ -929,18 +929,15 @@ describe("feishu sync, --json and --root", () => {
     }
   )
 
-  // Skipped: a limit of DepartmentPlan/DepartmentTree under --root, not of the command's flags. The plan reads only
-  // the root's subtree, so a row whose id Feishu has outside it (D2a, under D2) is planned as "+ create department
-  // D2a" under D1. Nothing outside is changed (Feishu refuses the create, 40152 through batch_add or 43007 through v3,
-  // and apply exits 3 naming the conflict), but the plan the user approved said it would create a department that
-  // exists: the row should be rejected at plan time (the ids of the creates looked up with GET departments/:id).
-  it.skip("--root: a row naming by id a department outside the root is rejected by the plan, not planned as a create", {
+  // The plan reads only the root's subtree; the ids it would create are looked up in the whole tenant, so a row whose
+  // id Feishu has outside it (D2a, under D2) is rejected at plan time instead of being refused by Feishu at apply.
+  it("--root: a row naming by id a department outside the root is rejected by the plan, not planned as a create", {
     timeout: 60_000
   }, async () => {
     const file = ref.dir.write("root-outside.csv", departments(["D2a,二部甲,D1,"]))
     const planned = await H.dirsync(["feishu", "plan", "--departments", file, "--root", "D1"], sandbox.env)
     H.assertExit(planned, 0)
     assert.notInclude(planned.stdout, "+ create department D2a")
-    assert.match(planned.stdout, /row 1 id/)
+    assert.match(planned.stdout, /row 1 id "D2a" is a department Feishu has outside "D1" \("二部甲", under "D2"\)/)
   })
 })

@@ -88,6 +88,11 @@ export interface Options {
   readonly prune?: boolean | undefined
   /** Replaces the default delete limit (more than 50 and more than 20% refuses the plan). */
   readonly maxDelete?: DeleteLimit.MaxDelete | undefined
+  /**
+   * Departments outside the tree read (below another root), by id key: a row that would create one of their ids is
+   * rejected, since Feishu keeps custom ids unique in the whole tenant (43007). `DepartmentTree.lookup` finds them.
+   */
+  readonly elsewhere?: ReadonlyMap<string, DepartmentTree.Department> | undefined
 }
 
 // =============================================================================
@@ -562,6 +567,19 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     resolving.delete(e)
   }
   for (const e of entries) resolve(e)
+  // A create of an id Feishu has outside the tree read (below another root): custom ids are unique in the tenant.
+  for (const e of entries) {
+    const outside = e.key === undefined ? undefined : options?.elsewhere?.get(e.key)
+    if (e.rejected === undefined && e.target === undefined && outside !== undefined) {
+      reject(
+        e,
+        "id",
+        `${q(outside.id)} is a department Feishu has outside ${q(state.root)} (${q(outside.name)}, under ${
+          q(outside.parentId)
+        }), and custom ids are unique in the tenant: plan from a root that holds it, or give the row another id`
+      )
+    }
+  }
   // A row in a file cycle rejects the rows that were waiting on it too.
   for (const e of entries) {
     if (e.rejected === undefined && e.parent === undefined) reject(e, "parent_id", "cannot be resolved")

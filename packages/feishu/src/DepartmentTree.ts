@@ -23,7 +23,8 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as FeishuClient from "./FeishuClient.ts"
 import { FeishuError } from "./FeishuError.ts"
-import { childrenPath, PATHS, V3_CODES } from "./internal/endpoints.ts"
+import { DepartmentInfo } from "./FeishuSchema.ts"
+import { childrenPath, departmentPath, PATHS, V3_CODES } from "./internal/endpoints.ts"
 
 // =============================================================================
 // State
@@ -312,4 +313,38 @@ export const read = Effect.fn("DepartmentTree.read")(function*(options?: Options
     }
   }
   return state
+})
+
+/**
+ * The departments among `ids` that exist anywhere in the tenant (contact v3 `GET departments/:id`, 4 at a time), by
+ * id key. For a plan below `--root`: a department the file would create may already exist outside the subtree the
+ * plan read, where Feishu would refuse its id (43007) at apply time; found now, the plan rejects the row instead.
+ * An id Feishu does not know (40015) is left out; any other failure fails the lookup.
+ *
+ * @since 0.4.0
+ * @category reading
+ */
+export const lookup = Effect.fn("DepartmentTree.lookup")(function*(ids: ReadonlyArray<string>) {
+  const client = yield* FeishuClient.FeishuClient
+  const found = new Map<string, Department>()
+  yield* Effect.forEach(ids, (id) =>
+    client.request({
+      method: "GET",
+      path: departmentPath(id),
+      endpoint: PATHS.departmentGet,
+      urlParams: { department_id_type: "department_id", user_id_type: "user_id" },
+      data: DepartmentInfo
+    }).pipe(
+      Effect.map(({ department }) => {
+        if (department.status?.is_deleted === true) return
+        found.set(Limit.idKey(id), {
+          id: department.department_id ?? id,
+          name: department.name,
+          parentId: department.parent_department_id ?? ROOT,
+          memberCount: 0
+        })
+      }),
+      Effect.catchIf((e: FeishuError) => e.code === V3_CODES.notFound, () => Effect.void)
+    ), { concurrency: 4, discard: true })
+  return found as ReadonlyMap<string, Department>
 })

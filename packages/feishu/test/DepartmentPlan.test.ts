@@ -718,6 +718,21 @@ describe("DepartmentPlan", () => {
   })
 
   describe("rejected rows", () => {
+    it("a create of an id Feishu has outside the root read (elsewhere) is rejected, and so are the rows below it", () => {
+      const state = DepartmentTree.make("D1", [dept("D1a", "一部甲", "D1")])
+      const elsewhere = new Map([["d2a", dept("D2a", "二部甲", "D2")]])
+      const rows = [row(1, "D2A", "二部甲", "D1"), row(2, "x", "下", "D2A"), row(3, "y", "新", "D1")]
+      const p = DepartmentPlan.compute({ rows }, state, { elsewhere })
+      assert.deepStrictEqual(creates(p).map((c) => c.id), ["y"])
+      assert.deepStrictEqual(refused(p), ["1|D2A|id", "2|x|parent_id"])
+      assert.include(p.rejected[0]!.message, "outside \"D1\" (\"二部甲\", under \"D2\")")
+      // A row matched inside the root is no create: what Feishu has elsewhere does not matter to it.
+      const inside = DepartmentPlan.compute({ rows: [row(1, "D1a", "一部甲", "D1")] }, state, {
+        elsewhere: new Map([["d1a", dept("D1a", "x", "D9")]])
+      })
+      assert.deepStrictEqual(inside.rejected, [])
+    })
+
     const state = tree(dept("a", "甲"), dept("b", "乙", "a"), dept("c", "丙", "a"))
 
     it("rejects every row of a duplicate id group (case-insensitive), naming the others", () => {

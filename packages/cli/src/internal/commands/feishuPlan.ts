@@ -238,6 +238,22 @@ const readFailure = (e: unknown): CliExit.CliExit => {
 
 const readTree = (root: string) => DepartmentTree.read({ root }).pipe(Effect.mapError(readFailure))
 
+/**
+ * Reads the tree below `root` and computes the plan. Below a root other than `0`, the ids the plan would create are
+ * looked up in the whole tenant first (one read each): one Feishu has elsewhere would be refused at apply time
+ * (43007), so the plan rejects its row now instead.
+ */
+const planBelow = (root: string, roster: DepartmentPlan.Roster, options: DepartmentPlan.Options) =>
+  Effect.gen(function*() {
+    const state = yield* readTree(root)
+    const first = DepartmentPlan.compute(roster, state, options)
+    if (root === DepartmentTree.ROOT) return first
+    const ids = first.actions.createDepartments.flatMap((c) => c.id === undefined ? [] : [c.id])
+    if (ids.length === 0) return first
+    const elsewhere = yield* DepartmentTree.lookup(ids).pipe(Effect.mapError(readFailure))
+    return elsewhere.size === 0 ? first : DepartmentPlan.compute(roster, state, { ...options, elsewhere })
+  })
+
 // =============================================================================
 // plan
 // =============================================================================
@@ -304,8 +320,9 @@ export const plan = (flags: PlanFlags) =>
     yield* checkOut(flags.out, [flags.departments], "--out")
     const { file, target } = yield* fileAndTarget(flags)
     const root = flags.root?.trim() ?? DepartmentTree.ROOT
-    const state = yield* readTree(root).pipe(Effect.provide(target.layer))
-    const computed = DepartmentPlan.compute(file.roster, state, { prune: flags.prune, maxDelete })
+    const computed = yield* planBelow(root, file.roster, { prune: flags.prune, maxDelete }).pipe(
+      Effect.provide(target.layer)
+    )
     return yield* finishPlan("feishu plan", computed, file, target, flags)
   }))
 
@@ -371,9 +388,8 @@ const refresh = (path: string, file: CliPlanFile, target: Target.FeishuTreeTarge
       map: source.map,
       ignoreExtraColumns: source.ignoreExtraColumns
     })
-    const state = yield* readTree(file.root)
     const max = file.maxDelete === undefined ? undefined : DeleteLimit.parse(file.maxDelete)
-    const computed = DepartmentPlan.compute(read.roster, state, {
+    const computed = yield* planBelow(file.root, read.roster, {
       prune: file.prune,
       ...(max !== undefined && Result.isSuccess(max) ? { maxDelete: max.success } : {})
     })
@@ -567,8 +583,7 @@ export const sync = (flags: SyncFlags) =>
     const { counters, file, target } = yield* fileAndTarget(flags)
     return yield* Effect.gen(function*() {
       const root = flags.root?.trim() ?? DepartmentTree.ROOT
-      const state = yield* readTree(root)
-      const computed = DepartmentPlan.compute(file.roster, state, { prune: flags.prune, maxDelete })
+      const computed = yield* planBelow(root, file.roster, { prune: flags.prune, maxDelete })
       const resumeWith = `dirsync feishu apply ${Terminal.line(flags.out ?? "PLAN")} --journal ${
         flags.journal ?? "J"
       } --resume`

@@ -913,12 +913,36 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   // deleted both: a row without an id whose parent row had a "/" in its name (or a leader_open_id of its own) lost its
   // department, and a department a rejected move named as its new parent was deleted, so the next plan judged the
   // row (and the rows below it) differently.
+  // The departments a row may mean: its target, else (rejected before matching) its id when Feishu holds it, and the
+  // departments of its name under every department its parent may mean. Recursive through rejected parent rows: a
+  // rejected row whose parent row was rejected before it could be matched by name (an id Feishu lacks) looked for its
+  // department under the parent row's file id, which Feishu does not have, so prune deleted it (Feishu 0 > Sales >
+  // East, rows "s Sales 0" with a leader_open_id and "East under s": East was deleted).
+  const meant = new Map<Entry, ReadonlySet<string>>()
+  const meansOf = (e: Entry): ReadonlySet<string> => {
+    const known = meant.get(e)
+    if (known !== undefined) return known
+    const out = new Set<string>()
+    meant.set(e, out) // a file cycle ends here
+    if (e.target !== undefined) out.add(Limit.idKey(e.target.id))
+    else {
+      if (e.key !== undefined && tree.byKey.has(e.key)) out.add(e.key)
+      for (const parentKey of parentsOf(e)) {
+        for (const d of tree.children.get(parentKey) ?? []) if (d.name === e.item.name) out.add(Limit.idKey(d.id))
+      }
+    }
+    return out
+  }
+  const parentsOf = (e: Entry): ReadonlySet<string> => {
+    if (e.parent !== undefined) return new Set([Limit.idKey(e.parent)])
+    const parentKey = Limit.idKey(e.item.parent_id)
+    const parentRow = rowOf(parentKey)
+    return new Set([parentKey, ...(parentRow === undefined || parentRow === e ? [] : meansOf(parentRow))])
+  }
   for (const e of entries) {
     if (e.rejected === undefined) continue
-    const parentKey = Limit.idKey(e.parent ?? rowOf(Limit.idKey(e.item.parent_id))?.target?.id ?? e.item.parent_id)
-    listed.add(parentKey)
-    if (e.target !== undefined) continue
-    for (const d of tree.children.get(parentKey) ?? []) if (d.name === e.item.name) listed.add(Limit.idKey(d.id))
+    for (const key of parentsOf(e)) listed.add(key)
+    for (const key of meansOf(e)) listed.add(key)
   }
 
   // Deletes: unlisted departments whose final subtree is all deleted, none with members.

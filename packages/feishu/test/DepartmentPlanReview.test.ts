@@ -1,0 +1,51 @@
+/**
+ * Adversarial review of `DepartmentPlan` (issue 19): plans a careful admin would call wrong, above all `--prune`
+ * deleting a department the file still means.
+ */
+import { DepartmentPlan, DepartmentTree, type FeishuSchema } from "@dirsync/feishu"
+import { assert, describe, it } from "@effect/vitest"
+
+const dept = (id: string, name: string, parentId: string = "0", memberCount = 0): DepartmentTree.Department => ({
+  id,
+  name,
+  parentId,
+  memberCount
+})
+
+const tree = (...departments: ReadonlyArray<DepartmentTree.Department>) => DepartmentTree.make("0", departments)
+
+const row = (
+  n: number,
+  id: string | undefined,
+  name: string,
+  parent_id: string = "0",
+  extra?: Partial<Omit<FeishuSchema.Department, "name" | "parent_id">>
+): DepartmentPlan.RosterRow => ({
+  row: n,
+  value: { ...(id === undefined ? {} : { id }), name, parent_id, create_group_chat: false, warnings: [], ...extra }
+})
+
+const deletes = (p: DepartmentPlan.Plan) => p.actions.deleteDepartments.map((d) => d.id)
+
+describe("DepartmentPlan review: prune never deletes what the file still means", () => {
+  it("a rejected row below a rejected parent row that Feishu matches by name keeps its department", () => {
+    // Feishu: 0 > Sales (od-s) > East (od-e). The file names Sales with an id Feishu lacks ("s": matched by name), but
+    // the row is rejected (leader_open_id); its child row names "s" as its parent and is rejected with it. Prune
+    // deleted East: the child's parent was looked up as "s", which Feishu does not have, instead of Sales.
+    const state = tree(dept("od-s", "Sales"), dept("od-e", "East", "od-s"))
+    const rows = [row(2, "s", "Sales", "0", { leader_open_id: "ou_1" }), row(3, undefined, "East", "s")]
+    const p = DepartmentPlan.compute({ rows }, state, { prune: true })
+    assert.deepStrictEqual(deletes(p), [])
+    // The same with an id on the child that Feishu lacks (it too would be matched by name).
+    const withId = DepartmentPlan.compute({ rows: [rows[0]!, row(3, "e", "East", "s")] }, state, { prune: true })
+    assert.deepStrictEqual(deletes(withId), [])
+    // Two levels down: a grandchild row below the rejected child keeps its department as well.
+    const deeper = tree(dept("od-s", "Sales"), dept("od-e", "East", "od-s"), dept("od-n", "North", "od-e"))
+    const three = DepartmentPlan.compute(
+      { rows: [rows[0]!, row(3, "e", "East", "s"), row(4, undefined, "North", "e")] },
+      deeper,
+      { prune: true }
+    )
+    assert.deepStrictEqual(deletes(three), [])
+  })
+})

@@ -13,7 +13,8 @@
  *   will answer is **inferred**), the chunk and every later one go through v3 instead, and `onFallback` is told once.
  * - `api: "v3"` creates one department per call with a `client_token` derived from `clientTokenSeed` (a plan's digest)
  *   and the row: a resent create (after a dropped connection, or on resume) carries the same token, and Feishu answers
- *   the first create's result instead of creating again. A custom id Feishu already has (43007), or a name already
+ *   the first create's result instead of creating again. A row a resume read back and found absent gets a token of
+ *   that run's own (its plan token may answer for a department deleted since). A custom id Feishu already has (43007), or a name already
  *   taken under the parent by a row without an id (43022), is read back: the row's own name and parent mean an earlier
  *   attempt created it (applied); anything else is a conflict naming the difference.
  * - Updates and deletes are idempotent (setting values; deleting what may be gone), so the client resends them after
@@ -32,7 +33,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
-import { createHash } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import * as Departments from "./Departments.ts"
 import { FeishuClient } from "./FeishuClient.ts"
 import * as FeishuErrcode from "./FeishuErrcode.ts"
@@ -257,7 +258,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
     v2.verify!({ chunk: 0, rows: [], notes: [] }, [v]).pipe(Effect.map((verdicts) => verdicts[0]))
 
   const createOne =
-    (seed: string) =>
+    (seed: (row: number) => string) =>
     (v: Endpoint.Valid<Department>): Effect.Effect<Endpoint.ItemResult, FeishuError | RunJournal.JournalError> =>
       client.request({
         method: "POST",
@@ -265,7 +266,7 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         urlParams: {
           department_id_type: "department_id",
           user_id_type: "user_id",
-          client_token: clientToken(seed, v.row, v.item)
+          client_token: clientToken(seed(v.row), v.row, v.item)
         },
         body: {
           name: v.item.name,
@@ -303,7 +304,18 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
 
   const create: Service["create"] = (createOptions) => {
     let api = createOptions.api ?? "v2"
-    const seed = createOptions.clientTokenSeed
+    // Rows this run's resume read back and found absent. Their plan token may already be spent: an earlier attempt
+    // created the department and someone deleted it since; Feishu then answers a create under that token with the
+    // first create's reply and creates nothing, and the row would be reported applied with no department. So they
+    // are sent under a token of this run's own. Created twice they still are not: an earlier attempt still in flight
+    // meets the department this one made (43007 by custom id, 43022 by name) and is refused, and a resend of ours
+    // that meets 43007/43022 is read back as before.
+    const readAbsent = new Set<number>()
+    const runNonce = randomUUID()
+    const seed = (row: number) =>
+      readAbsent.has(row)
+        ? `${createOptions.clientTokenSeed}\u0000read absent on resume\u0000${runNonce}`
+        : createOptions.clientTokenSeed
     const viaV3 = (chunk: ReadonlyArray<Endpoint.Valid<Department>>) =>
       Effect.forEach(chunk, createOne(seed), { concurrency: callsPerChunk })
     const execute: Endpoint.Executor<Department, FeishuError | RunJournal.JournalError, never>["execute"] = (
@@ -328,7 +340,16 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       ...v2,
       ...(api === "v3" ? { chunkSize } : {}),
       execute,
-      ...(v2.verify === undefined ? {} : { verify: v2.verify }),
+      ...(v2.verify === undefined ? {} : {
+        verify: (pending, rows) =>
+          v2.verify!(pending, rows).pipe(
+            Effect.tap((verdicts) =>
+              Effect.sync(() => {
+                for (const verdict of verdicts) if (verdict.status === "resend") readAbsent.add(verdict.row)
+              })
+            )
+          )
+      }),
       warmUp: client.accessToken
     }
   }

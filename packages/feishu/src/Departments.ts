@@ -31,6 +31,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import * as FeishuBatchTask from "./FeishuBatchTask.ts"
 import { FeishuClient } from "./FeishuClient.ts"
@@ -430,9 +431,27 @@ const fromPoll = (
   }
 }
 
-/** What a reconciling read found: the department, none, or no answer (`undefined`: no verdict). */
+/**
+ * A department read by id with its leader (`user_id_type=user_id`): a custom id Feishu has with the row's name and
+ * parent but another leader (or none) is no earlier create of the row, whose create sets the row's leader.
+ */
+const DepartmentWithLeader = Schema.Struct({
+  department: Schema.Struct({
+    ...DepartmentInfo.fields.department.fields,
+    leader_user_id: Schema.optional(Schema.String)
+  })
+})
+
+/**
+ * What a reconciling read found: the department, none, or no answer (`undefined`: no verdict). `leaderKnown`: the read
+ * says who leads it (a read by id does; a parent's children list, as decoded, does not).
+ */
 type Found =
-  | { readonly _tag: "Found"; readonly department: FeishuSchema.DepartmentInfo["department"] }
+  | {
+    readonly _tag: "Found"
+    readonly department: FeishuSchema.DepartmentInfo["department"] & { readonly leader_user_id?: string | undefined }
+    readonly leaderKnown?: boolean
+  }
   | { readonly _tag: "Absent" }
 
 /** A read's failure: fatal ones end the run; 40015 means absent; anything else gives no answer now. */
@@ -555,11 +574,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       method: "GET",
       path: departmentPath(id),
       endpoint: PATHS.departmentGet,
-      urlParams: { department_id_type: "department_id" },
-      data: DepartmentInfo
+      urlParams: { department_id_type: "department_id", user_id_type: "user_id" },
+      data: DepartmentWithLeader
     }).pipe(
       Effect.map(({ department }): Found =>
-        department.status?.is_deleted === true ? { _tag: "Absent" } : { _tag: "Found", department }
+        department.status?.is_deleted === true ? { _tag: "Absent" } : { _tag: "Found", department, leaderKnown: true }
       ),
       Effect.catch(readFailure)
     )
@@ -609,7 +628,11 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         }
         const d = found.department
         const parent = d.parent_department_id ?? "0"
-        if (d.name === v.item.name && Limit.idKey(parent) === Limit.idKey(v.item.parent_id)) {
+        // The row's create sets its leader, so a department read with another leader (or none) was not made by it:
+        // reporting it applied would claim a leader Feishu does not have.
+        const leaderDiffers = found.leaderKnown === true && v.item.leader_user_id !== undefined &&
+          d.leader_user_id !== v.item.leader_user_id
+        if (d.name === v.item.name && Limit.idKey(parent) === Limit.idKey(v.item.parent_id) && !leaderDiffers) {
           const result: Record<string, string> = {}
           const departmentId = d.department_id ?? id
           if (departmentId !== undefined) result["department_id"] = departmentId
@@ -623,7 +646,10 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
         }
         const differences = [
           ...(d.name === v.item.name ? [] : [`name ${JSON.stringify(d.name)}`]),
-          ...(Limit.idKey(parent) === Limit.idKey(v.item.parent_id) ? [] : [`parent ${JSON.stringify(parent)}`])
+          ...(Limit.idKey(parent) === Limit.idKey(v.item.parent_id) ? [] : [`parent ${JSON.stringify(parent)}`]),
+          ...(leaderDiffers
+            ? [d.leader_user_id === undefined ? "no leader" : `leader ${JSON.stringify(d.leader_user_id)}`]
+            : [])
         ]
         return [{
           row: v.row,

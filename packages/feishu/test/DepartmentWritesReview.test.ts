@@ -68,6 +68,24 @@ describe("DepartmentWrites (review)", () => {
     }).pipe(Effect.provide(layer(mock)))
   })
 
+  it.effect("v3: a custom id Feishu has with the row's name and parent but another leader is no earlier create", () => {
+    const mock = FeishuTesting.make({
+      departments: [{ id: "ops", name: "Operations", parent_id: "0", leader_user_id: "u_other" }]
+    })
+    return Effect.gen(function*() {
+      const writes = yield* DepartmentWrites.DepartmentWrites
+      const outcomes = yield* run(writes.create({ api: "v3", clientTokenSeed: SEED }), [
+        { id: "ops", name: "Operations", parent_id: "0", leader_user_id: "u_ops" }
+      ])
+      const o = outcomes.get(1)!
+      assert.strictEqual(mock.department("ops")?.leader_user_id, "u_other")
+      assert.strictEqual(o.status, "failed", `reported ${o.status}: ${o.message ?? ""}`)
+      assert.strictEqual(o.reason, Outcome.LocalReason.Conflict)
+      assert.include(o.message ?? "", "leader")
+      assert.deepStrictEqual(mock.calls(P.departmentCreate).map((c) => c.code), [43007])
+    }).pipe(Effect.provide(layer(mock)))
+  })
+
   // BREAK, not fixed (needs the plan's "before" values, which feishuPlan.ts's runSteps does not pass): the update
   // endpoint has no `verify`, so a PATCH in flight when the run died is resent blindly on resume, and a resume skips
   // the drift check (feishuPlan.ts apply: `if (resuming)`). Run 1's rename landed, someone renamed the department

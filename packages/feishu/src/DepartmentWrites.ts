@@ -27,7 +27,7 @@
  *
  * @since 0.4.0
  */
-import { BatchPipeline, type Endpoint, Outcome, type RunJournal, VendorError } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Limit, Outcome, type RunJournal, VendorError } from "@dirsync/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -63,8 +63,18 @@ export interface CreateOptions {
   readonly onFallback?: ((message: string) => Effect.Effect<void>) | undefined
 }
 
+const Changed = Schema.Struct({
+  name: Schema.optionalKey(Schema.String),
+  parent_department_id: Schema.optionalKey(Schema.String),
+  /** `""` for no leader. */
+  leader_user_id: Schema.optionalKey(Schema.String)
+})
+
 /**
- * A department change, as `update` takes it: the department's id, its plan level, and the new values only.
+ * A department change, as `update` takes it: the department's id, its plan level, the new values only, and (`was`)
+ * what the plan saw in those fields. With `was`, a resume reads the department before sending an update whose outcome
+ * is unknown: all new values → applied; some still the old ones → sent again; anything else → `Conflict` (someone
+ * changed it since, and a resend would undo their change). Without it the update is simply sent again.
  *
  * @since 0.4.0
  * @category schemas
@@ -74,7 +84,8 @@ export const UpdateRow = Schema.Struct({
   level: Schema.Int,
   name: Schema.optionalKey(Schema.String),
   parent_department_id: Schema.optionalKey(Schema.String),
-  leader_user_id: Schema.optionalKey(Schema.String)
+  leader_user_id: Schema.optionalKey(Schema.String),
+  was: Schema.optionalKey(Changed)
 })
 
 /**
@@ -218,6 +229,15 @@ const Created = Schema.Struct({
 
 const Anything = Schema.Unknown
 
+/** A department as a resume reads it to judge an update: the fields an update sets. */
+const DepartmentNow = Schema.Struct({
+  department: Schema.Struct({
+    name: Schema.String,
+    parent_department_id: Schema.optional(Schema.String),
+    leader_user_id: Schema.optional(Schema.String)
+  })
+})
+
 /**
  * v2's "this path is not served": a `batch_add` refused with HTTP 404 and no envelope (inferred; see the module).
  * Only a refusal counts: a row whose outcome is unknown also carries 404 when `batch_add` was accepted (a task id) and
@@ -355,8 +375,9 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
   }
 
   const patchOne = (v: Endpoint.Valid<UpdateRow>): Effect.Effect<Endpoint.ItemResult, FeishuError> => {
-    const { id, level, ...body } = v.item
+    const { id, level, was, ...body } = v.item
     void level
+    void was
     return client.request({
       method: "PATCH",
       path: departmentPath(id),
@@ -391,9 +412,66 @@ export const make = Effect.fnUntraced(function*(options: Options = {}) {
       })
     )
 
+  /**
+   * Resume: what became of an update whose answer was lost, judged by reading the department (see {@link UpdateRow}).
+   * A read that fails (not fatally) gives no verdict: the row stays unverified rather than resent blindly.
+   */
+  const verifyUpdate = (v: Endpoint.Valid<UpdateRow>): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+    const { id, level, was, ...target } = v.item
+    void level
+    if (was === undefined) return Effect.succeed([{ row: v.row, status: "resend" }])
+    return client.request({
+      method: "GET",
+      path: departmentPath(id),
+      endpoint: PATHS.departmentGet,
+      urlParams: { department_id_type: "department_id", user_id_type: "user_id" },
+      data: DepartmentNow
+    }).pipe(
+      Effect.map(({ department: d }): ReadonlyArray<Endpoint.Verified> => {
+        const now: Record<keyof typeof target, string> = {
+          name: d.name,
+          parent_department_id: d.parent_department_id ?? "0",
+          leader_user_id: d.leader_user_id ?? ""
+        }
+        // Parents are ids, compared case-insensitively as everywhere; names and leaders exactly.
+        const same = (k: keyof typeof target, a: string, b: string) =>
+          k === "parent_department_id" ? Limit.idKey(a) === Limit.idKey(b) : a === b
+        const fields = (Object.keys(target) as Array<keyof typeof target>).filter((k) => target[k] !== undefined)
+        const other = fields.filter((k) => !same(k, now[k], target[k]!) && !same(k, now[k], was[k] ?? ""))
+        if (other.length > 0) {
+          return [{
+            row: v.row,
+            status: "failed",
+            reason: Outcome.LocalReason.Conflict,
+            message: `not resent: Feishu now has ${
+              other.map((k) => `${k} ${JSON.stringify(now[k])}`).join(" and ")
+            }, neither what the plan saw nor what it sets: changed by someone else since; make a new plan`
+          }]
+        }
+        return fields.every((k) => same(k, now[k], target[k]!))
+          ? [{ row: v.row, status: "applied", message: "found applied: an earlier attempt's answer was lost" }]
+          : [{ row: v.row, status: "resend" }]
+      }),
+      Effect.catch((e: FeishuError): Effect.Effect<ReadonlyArray<Endpoint.Verified>, FeishuError> => {
+        if (BatchPipeline.isFatal(e) && e.reason._tag !== "PermissionDenied") return Effect.fail(e)
+        if (e.code === V3_CODES.notFound) {
+          return Effect.succeed([{
+            row: v.row,
+            status: "failed",
+            reason: Outcome.LocalReason.Conflict,
+            message: "not resent: the department is gone from Feishu since the plan; make a new plan"
+          }])
+        }
+        return Effect.succeed([])
+      })
+    )
+  }
+
   const update: Service["update"] = {
     ...updateSpec({ chunkSize }),
     execute: (chunk) => Effect.forEach(chunk, patchOne, { concurrency: callsPerChunk }),
+    verify: (_pending, rows) =>
+      Effect.forEach(rows, verifyUpdate, { concurrency: 4 }).pipe(Effect.map((lists) => lists.flat())),
     warmUp: client.accessToken
   }
   const remove: Service["delete"] = {

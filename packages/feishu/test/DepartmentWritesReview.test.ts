@@ -86,25 +86,37 @@ describe("DepartmentWrites (review)", () => {
     }).pipe(Effect.provide(layer(mock)))
   })
 
-  // BREAK, not fixed (needs the plan's "before" values, which feishuPlan.ts's runSteps does not pass): the update
-  // endpoint has no `verify`, so a PATCH in flight when the run died is resent blindly on resume, and a resume skips
-  // the drift check (feishuPlan.ts apply: `if (resuming)`). Run 1's rename landed, someone renamed the department
-  // since, and the resume's PATCH silently overwrites that later change. A fix: UpdateRow carries the plan's values
-  // before the change (DepartmentPlan knows them), and `update.verify` reads the department: the target values →
-  // applied; the before values → resend; anything else → Conflict naming it.
-  it.effect.skip("update resume: a PATCH whose first send landed is not resent over a change made since", () => {
-    const mock = FeishuTesting.make({ departments: [{ id: "x", name: "Renamed by someone", parent_id: "0" }] })
+  // A PATCH in flight when the run died: the resume skips the drift check (the first run changed the tree), so the
+  // update carries what the plan saw (`was`) and `update.verify` reads the department first: the target values →
+  // applied; the plan's old values → resend; anything else → Conflict, never resent over someone's later change.
+  it.effect("update resume: a PATCH whose first send landed is not resent over a change made since", () => {
+    const mock = FeishuTesting.make({
+      departments: [
+        { id: "x", name: "Renamed by someone", parent_id: "0" },
+        { id: "y", name: "Planned y", parent_id: "0" },
+        { id: "z", name: "Old z", parent_id: "0" }
+      ]
+    })
     const previousText = [
       { type: "run", version: 1, command: "test" },
-      { type: "started", chunk: 0, rows: [[1, "x"]] }
+      { type: "started", chunk: 0, rows: [[1, "x"], [2, "y"], [3, "z"]] }
     ].map((l) => JSON.stringify(l)).join("\n") + "\n"
     return Effect.gen(function*() {
       const writes = yield* DepartmentWrites.DepartmentWrites
       const { journal } = yield* RunJournal.makeMemory({ previousText })
-      yield* run(writes.update, [{ id: "x", level: 0, name: "Planned name" }]).pipe(
-        Effect.provideService(RunJournal.RunJournal, journal)
-      )
-      assert.strictEqual(mock.department("x")?.name, "Renamed by someone", "the later change was overwritten")
+      const outcomes = yield* run(writes.update, [
+        { id: "x", level: 0, name: "Planned name", was: { name: "Old x" } },
+        { id: "y", level: 0, name: "Planned y", was: { name: "Old y" } },
+        { id: "z", level: 0, name: "Planned z", was: { name: "Old z" } }
+      ]).pipe(Effect.provideService(RunJournal.RunJournal, journal))
+      assert.deepStrictEqual(statuses(outcomes), ["1:failed", "2:applied", "3:applied"])
+      assert.strictEqual(outcomes.get(1)!.reason, Outcome.LocalReason.Conflict)
+      assert.include(outcomes.get(1)!.message ?? "", "name \"Renamed by someone\"")
+      assert.strictEqual(mock.department("x")?.name, "Renamed by someone", "the later change was not overwritten")
+      assert.strictEqual(mock.department("z")?.name, "Planned z", "still old: sent again")
+      assert.deepStrictEqual(mock.calls().filter((c) => c.method === "PATCH").map((c) => c.path), [
+        "/open-apis/contact/v3/departments/z"
+      ])
     }).pipe(Effect.provide(layer(mock)))
   })
 })

@@ -66,6 +66,12 @@ export interface RosterRow {
 export interface InvalidRow {
   readonly row: number
   readonly id?: string | undefined
+  /**
+   * The row's name and parent_id, read best-effort (trimmed): a row without an id Feishu holds would be matched by
+   * name, so prune keeps the departments of that name under that parent.
+   */
+  readonly name?: string | undefined
+  readonly parent_id?: string | undefined
   readonly field: string
   readonly message: string
 }
@@ -943,6 +949,21 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     if (e.rejected === undefined) continue
     for (const key of parentsOf(e)) listed.add(key)
     for (const key of meansOf(e)) listed.add(key)
+  }
+  // A row that did not decode is known by its id and, read best-effort, its name and parent: without an id Feishu
+  // holds it would be matched by name, so the departments of its name under its parent stay. Listing its id only let
+  // prune delete what the file lists: two rows without ids naming Sales under one parent are both rejected by the
+  // file's own duplicate-name check, and Sales was deleted.
+  for (const bad of roster.invalid ?? []) {
+    const name = bad.name?.trim()
+    const parent = bad.parent_id?.trim()
+    if (name === undefined || name.length === 0 || parent === undefined || parent.length === 0) continue
+    const parentKey = Limit.idKey(parent)
+    const parentRow = rowOf(parentKey)
+    listed.add(parentKey)
+    for (const key of [parentKey, ...(parentRow === undefined ? [] : meansOf(parentRow))]) {
+      for (const d of tree.children.get(key) ?? []) if (d.name === name) listed.add(Limit.idKey(d.id))
+    }
   }
 
   // Deletes: unlisted departments whose final subtree is all deleted, none with members.

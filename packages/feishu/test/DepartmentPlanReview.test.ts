@@ -48,4 +48,29 @@ describe("DepartmentPlan review: prune never deletes what the file still means",
     )
     assert.deepStrictEqual(deletes(three), [])
   })
+
+  it("a row that did not decode keeps the department of its name under its parent", () => {
+    // Two rows without ids naming Sales under 0 are both rejected by the file's own checks (duplicate name), and reach
+    // the plan as invalid rows without an id: prune deleted Sales, which the file lists twice.
+    const state = tree(dept("od-s", "Sales"), dept("od-x", "Old"))
+    const p = DepartmentPlan.compute(
+      {
+        rows: [],
+        invalid: [
+          { row: 2, name: "Sales", parent_id: "0", field: "name", message: "is also used under parent \"0\" by row 3" },
+          { row: 3, name: "Sales", parent_id: " 0", field: "name", message: "is also used under parent \"0\" by row 2" }
+        ]
+      },
+      state,
+      { prune: true }
+    )
+    assert.deepStrictEqual(deletes(p), ["od-x"])
+    // An invalid row whose id Feishu holds names that department only: the rest is pruned as before.
+    const held = DepartmentPlan.compute(
+      { rows: [], invalid: [{ row: 2, id: "od-s", field: "leader_user_id", message: "is not valid" }] },
+      state,
+      { prune: true }
+    )
+    assert.deepStrictEqual(deletes(held), ["od-x"])
+  })
 })

@@ -24,6 +24,7 @@ import * as Effect from "effect/Effect"
 import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import * as CliExit from "../../CliExit.ts"
 import * as Input from "../../Input.ts"
@@ -141,12 +142,20 @@ const readFile = (file: string, reading: SchoolRoster.Reading) =>
       Departments.spec(),
       SchoolRoster.inputOptions(reading, undefined)
     )
+    // The name and parent of each row that did not decode, read best-effort from its cells: without an id Feishu
+    // holds, the row would be matched by name, and its id alone let --prune delete the department it names (two rows
+    // without ids naming one department under one parent are both rejected as duplicates, and the department was
+    // deleted). Standard input cannot be read twice: there the rows keep only their ids.
+    const cells = read.invalid.length === 0 || file === "-"
+      ? new Map<number, { readonly name?: string; readonly parent_id?: string }>()
+      : yield* cellsOf(file, reading, new Set(read.invalid.map((i) => i.row)))
     return {
       roster: {
         rows: read.rows.map((r) => ({ row: r.row, value: r.value })),
         invalid: read.invalid.map((i) => ({
           row: i.row,
           ...(i.id === undefined ? {} : { id: i.id }),
+          ...cells.get(i.row),
           field: i.field,
           message: i.message
         }))
@@ -155,6 +164,26 @@ const readFile = (file: string, reading: SchoolRoster.Reading) =>
       rows: read.count
     } satisfies FileRead
   })
+
+/** The trimmed `name` and `parent_id` cells of the given rows, as the file holds them (no validation). */
+const cellsOf = (file: string, reading: SchoolRoster.Reading, rows: ReadonlySet<number>) =>
+  Effect.gen(function*() {
+    const out = new Map<number, { readonly name?: string; readonly parent_id?: string }>()
+    const text = (value: unknown, key: string) => {
+      const v = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
+      return typeof v === "string" && v.trim().length > 0 ? { [key]: v.trim() } : {}
+    }
+    const input = yield* Input.read(file, "departments", SchoolRoster.inputOptions(reading, undefined))
+    yield* Stream.runForEachArray(input, (sources) =>
+      Effect.sync(() => {
+        for (const source of sources) {
+          if (rows.has(source.row)) {
+            out.set(source.row, { ...text(source.value, "name"), ...text(source.value, "parent_id") })
+          }
+        }
+      }))
+    return out
+  }).pipe(Effect.orElseSucceed(() => new Map<number, { readonly name?: string; readonly parent_id?: string }>()))
 
 const readingOf = (flags: PlanFlags): SchoolRoster.Reading => ({
   format: flags.format,

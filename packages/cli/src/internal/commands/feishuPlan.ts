@@ -165,20 +165,21 @@ const readFile = (file: string, reading: SchoolRoster.Reading) =>
     } satisfies FileRead
   })
 
+const cellText = (value: unknown, key: string) => {
+  const v = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
+  return typeof v === "string" && v.trim().length > 0 ? { [key]: v.trim() } : {}
+}
+
 /** The trimmed `name` and `parent_id` cells of the given rows, as the file holds them (no validation). */
 const cellsOf = (file: string, reading: SchoolRoster.Reading, rows: ReadonlySet<number>) =>
   Effect.gen(function*() {
     const out = new Map<number, { readonly name?: string; readonly parent_id?: string }>()
-    const text = (value: unknown, key: string) => {
-      const v = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined
-      return typeof v === "string" && v.trim().length > 0 ? { [key]: v.trim() } : {}
-    }
     const input = yield* Input.read(file, "departments", SchoolRoster.inputOptions(reading, undefined))
     yield* Stream.runForEachArray(input, (sources) =>
       Effect.sync(() => {
         for (const source of sources) {
           if (rows.has(source.row)) {
-            out.set(source.row, { ...text(source.value, "name"), ...text(source.value, "parent_id") })
+            out.set(source.row, { ...cellText(source.value, "name"), ...cellText(source.value, "parent_id") })
           }
         }
       }))

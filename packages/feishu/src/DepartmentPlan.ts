@@ -426,7 +426,8 @@ export const drift = (plan: Plan, state: DepartmentTree.State): ReadonlyArray<st
 /** What the planner knows of one row while it resolves the file. */
 interface Entry {
   readonly row: number
-  readonly item: FeishuSchema.Department
+  /** The row; its name becomes the department's own once matched when the two differ only in Unicode form. */
+  item: FeishuSchema.Department
   /** The row's id key, when it has an id. */
   readonly key: string | undefined
   /** The department it is, once matched; undefined for a create. */
@@ -440,6 +441,17 @@ interface Entry {
 
 const rowText = (rows: ReadonlyArray<number>) => `${rows.length === 1 ? "row" : "rows"} ${rows.join(", ")}`
 const q = (s: string) => JSON.stringify(s)
+/**
+ * A name as people read it: Unicode NFC, so "Café" typed with a combining accent (NFD, as macOS file names and some
+ * spreadsheets hold it) is the department "Café". Compared exactly, a row without an id was not matched to it: the
+ * plan created a second "Café" and --prune deleted the first (its id, its group chat); with an id, it renamed the
+ * department to the same-looking name on every plan.
+ */
+const nameKey = (name: string) => name.normalize("NFC")
+/** The row, with the department's own name when the two differ only in Unicode form: no rename, no new slot. */
+const sameName = (e: Entry, d: DepartmentTree.Department) => {
+  if (d.name !== e.item.name && nameKey(d.name) === nameKey(e.item.name)) e.item = { ...e.item, name: d.name }
+}
 /** Whether a resolved row moves its department to another parent. */
 const moves = (e: Entry) => e.target !== undefined && Limit.idKey(e.target.parentId) !== Limit.idKey(e.parent!)
 
@@ -519,6 +531,7 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     const d = tree.byKey.get(e.key)
     if (d !== undefined) {
       e.target = d
+      sameName(e, d)
       claimed.add(e.key)
     }
   }
@@ -562,9 +575,10 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     // Matching by name under the same parent, for a row Feishu has no id for.
     if (e.rejected === undefined && e.target === undefined && e.parent !== undefined) {
       const siblings = tree.children.get(Limit.idKey(e.parent)) ?? []
-      const same = siblings.filter((d) => d.name === e.item.name && !claimed.has(Limit.idKey(d.id)))
+      const same = siblings.filter((d) => nameKey(d.name) === nameKey(e.item.name) && !claimed.has(Limit.idKey(d.id)))
       if (same.length === 1) {
         e.target = same[0]
+        sameName(e, same[0]!)
         e.byName = true
         claimed.add(Limit.idKey(same[0]!.id))
         listed.add(Limit.idKey(same[0]!.id))
@@ -934,7 +948,9 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     else {
       if (e.key !== undefined && tree.byKey.has(e.key)) out.add(e.key)
       for (const parentKey of parentsOf(e)) {
-        for (const d of tree.children.get(parentKey) ?? []) if (d.name === e.item.name) out.add(Limit.idKey(d.id))
+        for (const d of tree.children.get(parentKey) ?? []) {
+          if (nameKey(d.name) === nameKey(e.item.name)) out.add(Limit.idKey(d.id))
+        }
       }
     }
     return out
@@ -962,7 +978,7 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     const parentRow = rowOf(parentKey)
     listed.add(parentKey)
     for (const key of [parentKey, ...(parentRow === undefined ? [] : meansOf(parentRow))]) {
-      for (const d of tree.children.get(key) ?? []) if (d.name === name) listed.add(Limit.idKey(d.id))
+      for (const d of tree.children.get(key) ?? []) if (nameKey(d.name) === nameKey(name)) listed.add(Limit.idKey(d.id))
     }
   }
 

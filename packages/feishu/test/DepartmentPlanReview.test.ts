@@ -73,4 +73,18 @@ describe("DepartmentPlan review: prune never deletes what the file still means",
     )
     assert.deepStrictEqual(deletes(held), ["od-x"])
   })
+
+  it("a name in another Unicode normal form (NFD vs NFC) is the same name: matched, not deleted and re-created", () => {
+    const nfc = "Caf\u00e9"
+    const nfd = "Cafe\u0301"
+    const state = tree(dept("od-c", nfc))
+    const p = DepartmentPlan.compute({ rows: [row(2, undefined, nfd)] }, state, { prune: true })
+    assert.deepStrictEqual(deletes(p), [])
+    assert.deepStrictEqual(p.actions.createDepartments, [])
+    assert.deepStrictEqual(p.matchedByName.map((m) => m.department_id), ["od-c"])
+    // Matched by id, the same name in NFD is no rename (one Feishu might never settle: renamed on every plan).
+    assert.isTrue(
+      DepartmentPlan.isEmpty(DepartmentPlan.compute({ rows: [row(2, "od-c", nfd)] }, state, { prune: true }))
+    )
+  })
 })

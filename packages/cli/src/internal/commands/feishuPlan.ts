@@ -14,7 +14,7 @@
  *   contact v3 one by one with a client token per plan row.
  * - `sync` is plan, show, confirm and apply in one process; without a terminal it applies only with `--yes`.
  */
-import { DeleteLimit, Issues } from "@dirsync/core"
+import { DeleteLimit, Issues, Limit } from "@dirsync/core"
 import * as DepartmentPlan from "@dirsync/feishu/DepartmentPlan"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as DepartmentTree from "@dirsync/feishu/DepartmentTree"
@@ -388,14 +388,39 @@ const loadPlan = (path: string) =>
     return { file, plan }
   })
 
-/** Re-reads the tree: what changed since the plan was made (the first five changes), or undefined. */
-const changedSince = (plan: DepartmentPlan.Plan) =>
+/**
+ * Re-reads the tree: what changed since the plan was made (the first five changes), or undefined; and, when nothing
+ * did, the first delete that is not the department it names (`edited`).
+ */
+const readChanges = (plan: DepartmentPlan.Plan) =>
   Effect.map(readTree(plan.root), (state) => {
     const changes = DepartmentPlan.drift(plan, state)
-    if (changes.length === 0) return undefined
+    if (changes.length === 0) return { changed: undefined, edited: editedDelete(plan, state) }
     const more = changes.length > 5 ? `; and ${changes.length - 5} more` : ""
-    return `${changes.slice(0, 5).join("; ")}${more}`
+    return { changed: `${changes.slice(0, 5).join("; ")}${more}`, edited: undefined }
   })
+
+const changedSince = (plan: DepartmentPlan.Plan) => Effect.map(readChanges(plan), (r) => r.changed)
+
+/**
+ * A delete whose id is not the department the plan recorded (its name and parent), in a tree unchanged since the
+ * plan: the plan file was edited. Its own checks compare only counts, so a delete retargeted by hand to another
+ * department (one the file keeps: `"id": "old"` → `"id": "keep"`) passed them and the drift check, and was deleted.
+ */
+const editedDelete = (plan: DepartmentPlan.Plan, state: DepartmentTree.State): string | undefined => {
+  const now = DepartmentTree.index(state)
+  for (const x of plan.actions.deleteDepartments) {
+    const d = now.byKey.get(Limit.idKey(x.id))
+    if (d === undefined || d.name !== x.name || Limit.idKey(d.parentId) !== Limit.idKey(x.parent_id)) {
+      return `it deletes department ${JSON.stringify(x.id)} as ${JSON.stringify(x.name)} under ${
+        JSON.stringify(x.parent_id)
+      }, but Feishu has ${
+        d === undefined ? "no such department" : `${JSON.stringify(d.name)} under ${JSON.stringify(d.parentId)}`
+      }`
+    }
+  }
+  return undefined
+}
 
 const refuseRefresh = (why: string) =>
   CliExit.usage(`--refresh cannot re-plan: ${why}; make a new plan with dirsync feishu plan`)
@@ -560,7 +585,14 @@ export const apply = (path: string, flags: ApplyFlags) =>
           yield* Console.error("dirsync: resuming from the journal: actions already applied are not sent again")
         }
       } else {
-        const changed = yield* changedSince(current)
+        const { changed, edited } = yield* readChanges(current)
+        if (edited !== undefined) {
+          return yield* CliExit.usage(
+            `${Terminal.line(path)} was edited after it was made (${
+              Terminal.line(edited)
+            }): nothing was sent. Make a new plan with dirsync feishu plan --out`
+          )
+        }
         if (changed !== undefined) {
           if (!flags.refresh) {
             return yield* CliExit.usage(

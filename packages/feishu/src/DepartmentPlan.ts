@@ -947,13 +947,20 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     if (e.target !== undefined) out.add(Limit.idKey(e.target.id))
     else {
       if (e.key !== undefined && tree.byKey.has(e.key)) out.add(e.key)
-      for (const parentKey of parentsOf(e)) {
-        for (const d of tree.children.get(parentKey) ?? []) {
-          if (nameKey(d.name) === nameKey(e.item.name)) out.add(Limit.idKey(d.id))
-        }
-      }
+      for (const key of namedUnder(e.item.name, parentsOf(e))) out.add(key)
     }
     return out
+  }
+  /**
+   * The departments of a name under the given parents; anywhere below the root when none of the parents is one
+   * Feishu has (or the root): a parent that does not resolve (a file cycle, a parent row that did not decode) leaves
+   * the row's place unknown, and looking only under the unresolved id found nothing, so prune deleted what the rows
+   * name (rows "a A under b", "b B under a", ids Feishu lacks, against Feishu's A > B: both deleted).
+   */
+  const namedUnder = (name: string, parents: ReadonlySet<string>): ReadonlyArray<string> => {
+    const placed = [...parents].some((k) => k === rootKey || tree.byKey.has(k))
+    const pool = placed ? [...parents].flatMap((k) => tree.children.get(k) ?? []) : state.departments
+    return pool.filter((d) => nameKey(d.name) === nameKey(name)).map((d) => Limit.idKey(d.id))
   }
   const parentsOf = (e: Entry): ReadonlySet<string> => {
     if (e.parent !== undefined) return new Set([Limit.idKey(e.parent)])
@@ -977,9 +984,8 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     const parentKey = Limit.idKey(parent)
     const parentRow = rowOf(parentKey)
     listed.add(parentKey)
-    for (const key of [parentKey, ...(parentRow === undefined ? [] : meansOf(parentRow))]) {
-      for (const d of tree.children.get(key) ?? []) if (nameKey(d.name) === nameKey(name)) listed.add(Limit.idKey(d.id))
-    }
+    const parents = new Set([parentKey, ...(parentRow === undefined ? [] : meansOf(parentRow))])
+    for (const key of namedUnder(name, parents)) listed.add(key)
   }
 
   // Deletes: unlisted departments whose final subtree is all deleted, none with members.

@@ -88,3 +88,28 @@ describe("DepartmentPlan review: prune never deletes what the file still means",
     )
   })
 })
+
+describe("DepartmentPlan review: rows whose place is unknown", () => {
+  it("a file cycle of rows Feishu would match by name keeps their departments", () => {
+    // Feishu: 0 > A (od-a) > B (od-b). The file's rows a (A under b) and b (B under a) form a cycle: both are rejected,
+    // and prune deleted both departments, which the rows name.
+    const state = tree(dept("od-a", "A"), dept("od-b", "B", "od-a"))
+    const p = DepartmentPlan.compute({ rows: [row(2, "a", "A", "b"), row(3, "b", "B", "a")] }, state, { prune: true })
+    assert.deepStrictEqual(deletes(p), [])
+  })
+
+  it("a row below a parent row that did not decode keeps its department", () => {
+    // Row 2 (s, Sales under 0) did not decode; row 3 (East under s) is rejected, as Feishu has no department s. East,
+    // which it names, was pruned: its parent was looked for under "s" only.
+    const state = tree(dept("od-s", "Sales"), dept("od-e", "East", "od-s"), dept("od-x", "Old"))
+    const p = DepartmentPlan.compute(
+      {
+        rows: [row(3, "e", "East", "s")],
+        invalid: [{ row: 2, id: "s", name: "Sales", parent_id: "0", field: "leader_user_id", message: "is not valid" }]
+      },
+      state,
+      { prune: true }
+    )
+    assert.deepStrictEqual(deletes(p), ["od-x"])
+  })
+})

@@ -448,6 +448,10 @@ const q = (s: string) => JSON.stringify(s)
  * department to the same-looking name on every plan.
  */
 const nameKey = (name: string) => name.normalize("NFC")
+/** Characters that show nothing and mean nothing in a name: zero-width space, word joiner, byte-order mark. */
+const INVISIBLE = /[\u200B\u2060\uFEFF]/
+/** A name as prune looks for the department a rejected row names: NFC, the invisible characters left out. */
+const looseKey = (name: string) => nameKey(name.replaceAll(/[\u200B\u2060\uFEFF]/g, ""))
 /** The row, with the department's own name when the two differ only in Unicode form: no rename, no new slot. */
 const sameName = (e: Entry, d: DepartmentTree.Department) => {
   if (d.name !== e.item.name && nameKey(d.name) === nameKey(e.item.name)) e.item = { ...e.item, name: d.name }
@@ -517,6 +521,19 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
     }
     if (e.item.name.includes("/")) {
       reject(e, "name", "contains \"/\", which Feishu refuses in a department name (43029)")
+    }
+    // A zero-width space, word joiner or byte-order mark (pasted from a web page or a spreadsheet) is invisible: the
+    // row did not match the department it shows ("Sales\u200B" is not "Sales"), so the plan created a second "Sales"
+    // beside it and --prune deleted the first. Such a name is no one's intent: rejected, naming the character.
+    const invisible = INVISIBLE.exec(e.item.name)
+    if (invisible !== null) {
+      reject(
+        e,
+        "name",
+        `contains the invisible character U+${
+          invisible[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")
+        } (at character ${invisible.index + 1}): remove it`
+      )
     }
   }
   const rowOf = (key: string): Entry | undefined => {
@@ -960,7 +977,7 @@ export const compute = (roster: Roster, state: DepartmentTree.State, options?: O
   const namedUnder = (name: string, parents: ReadonlySet<string>): ReadonlyArray<string> => {
     const placed = [...parents].some((k) => k === rootKey || tree.byKey.has(k))
     const pool = placed ? [...parents].flatMap((k) => tree.children.get(k) ?? []) : state.departments
-    return pool.filter((d) => nameKey(d.name) === nameKey(name)).map((d) => Limit.idKey(d.id))
+    return pool.filter((d) => looseKey(d.name) === looseKey(name)).map((d) => Limit.idKey(d.id))
   }
   const parentsOf = (e: Entry): ReadonlySet<string> => {
     if (e.parent !== undefined) return new Set([Limit.idKey(e.parent)])

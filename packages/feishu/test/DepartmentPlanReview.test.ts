@@ -113,3 +113,16 @@ describe("DepartmentPlan review: rows whose place is unknown", () => {
     assert.deepStrictEqual(deletes(p), ["od-x"])
   })
 })
+
+describe("DepartmentPlan review: blank-looking characters", () => {
+  it("rejects a name with a zero-width space, and prune keeps the department it shows", () => {
+    // "Sales\u200B" looks like Sales: it was planned as a second Sales beside it, and prune deleted the first.
+    const state = tree(dept("od-s", "Sales"))
+    const p = DepartmentPlan.compute({ rows: [row(2, undefined, "Sales\u200b")] }, state, { prune: true })
+    assert.deepStrictEqual(p.actions.createDepartments, [])
+    assert.deepStrictEqual(deletes(p), [])
+    assert.deepStrictEqual(p.rejected.map((r) => DepartmentPlan.describeRejected(r)), [
+      "row 2 name contains the invisible character U+200B (at character 6): remove it"
+    ])
+  })
+})

@@ -11,10 +11,11 @@
  * - `api: "v2"` (default) sends `batch_add` tasks, the fast path for many departments. When Feishu answers a
  *   `batch_add` with HTTP 404 (the path is no longer served: contact v2 is listed as deprecated, and how a retired v2
  *   will answer is **inferred**), the chunk and every later one go through v3 instead, and `onFallback` is told once.
- * - `api: "v3"` creates one department per call with a `client_token` derived from `clientTokenSeed` (a plan's digest)
- *   and the row: a resent create (after a dropped connection, or on resume) carries the same token, and Feishu answers
- *   the first create's result instead of creating again. A row a resume read back and found absent gets a token of
- *   that run's own (its plan token may answer for a department deleted since). A custom id Feishu already has (43007), or a name already
+ * - `api: "v3"` creates one department per call with a `client_token` derived from `clientTokenSeed` (one value per
+ *   run: `feishu apply` gives the plan's digest and a random run id) and the row: a create resent within the run
+ *   (after a dropped connection) carries the same token, and Feishu answers the first create's result instead of
+ *   creating again. A resume reads back first what an earlier run may have created; a row it finds absent gets a
+ *   token of the resume's own (an earlier token may answer for a department deleted since). A custom id Feishu already has (43007), or a name already
  *   taken under the parent by a row without an id (43022), is read back: the row's own name and parent mean an earlier
  *   attempt created it (applied); anything else is a conflict naming the difference.
  * - Updates and deletes are idempotent (setting values; deleting what may be gone), so the client resends them after
@@ -55,8 +56,9 @@ export interface CreateOptions {
   /** `v2` (`batch_add` tasks, falling back to v3 on HTTP 404) or `v3` (one call per department). Default `v2`. */
   readonly api?: "v2" | "v3" | undefined
   /**
-   * What client tokens are derived from, with each row's number and content: one value per plan (its digest), so a
-   * resumed apply of the same plan sends the same tokens and another plan never reuses one.
+   * What client tokens are derived from, with each row's number and content: one value per run (e.g. the plan's digest
+   * and a random run id), so resends within the run are the same request, while a later run of the same plan (after
+   * someone deleted what an earlier one created) is never answered from Feishu's memory of the earlier run.
    */
   readonly clientTokenSeed: string
   /** Told once when v2 answered that it is unavailable and creates continue on v3. */

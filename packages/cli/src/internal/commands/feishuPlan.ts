@@ -25,7 +25,7 @@ import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import { createHash } from "node:crypto"
+import { createHash, randomUUID } from "node:crypto"
 import * as CliExit from "../../CliExit.ts"
 import * as Input from "../../Input.ts"
 import * as Progress from "../../Progress.ts"
@@ -516,7 +516,10 @@ const runSteps = (options: {
     const a = plan.actions
     const create = writes.create({
       api: flags.api,
-      clientTokenSeed: digest,
+      // The run's own: a resend within the run (a lost answer) is the same request, while a later run of the same plan
+      // (after someone deleted what this one created) is a new one, never answered from Feishu's memory of this run.
+      // A resumed run reads back first what an earlier run may have created (the journal's verification).
+      clientTokenSeed: `${digest}:${randomUUID()}`,
       onFallback: (message) => flags.json ? Effect.void : Console.error(`dirsync: ${message}`)
     })
     const works = new Map<DepartmentPlan.Step, StepApply.StepWork>([
@@ -528,7 +531,18 @@ const runSteps = (options: {
       }],
       ["updateDepartments", {
         endpoint: as(writes.update),
-        values: a.updateDepartments.map((u) => ({ id: u.id, level: u.level, ...DepartmentPlan.patchBody(u) })),
+        values: a.updateDepartments.map((u) => ({
+          id: u.id,
+          level: u.level,
+          ...DepartmentPlan.patchBody(u),
+          // What the plan saw in the fields it changes: a resume judges a lost PATCH by it, never resending over a
+          // change made since.
+          was: {
+            ...(u.name === undefined ? {} : { name: u.name.old }),
+            ...(u.parent_id === undefined ? {} : { parent_department_id: u.parent_id.old }),
+            ...(u.leader_user_id === undefined ? {} : { leader_user_id: u.leader_user_id.old ?? "" })
+          }
+        })),
         ids: a.updateDepartments.map((u) => u.id),
         rows: a.updateDepartments.map((u) => u.rows)
       }],

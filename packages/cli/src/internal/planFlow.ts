@@ -10,6 +10,42 @@ import * as Report from "../Report.ts"
 import * as Confirm from "./confirm.ts"
 import * as Terminal from "./terminal.ts"
 
+const RED = "\x1b[31m"
+const RESET = "\x1b[0m"
+
+/**
+ * The body of a printed plan after its counts: "No changes: …" or the first changes field by field (deletes red on
+ * a colour terminal), then each list (`Rejected rows:`, …) with its first ten lines and how many more.
+ */
+export const planBody = (options: {
+  readonly empty: boolean
+  readonly noChanges: string
+  readonly changes: ReadonlyArray<{ readonly kind: string; readonly text: string }>
+  readonly colour: boolean
+  readonly lists: ReadonlyArray<
+    { readonly title: string; readonly lines: ReadonlyArray<string>; readonly more: string }
+  >
+}): ReadonlyArray<string> => {
+  const lines: Array<string> = []
+  if (options.empty) lines.push(options.noChanges)
+  else {
+    lines.push("Changes (deletes first):")
+    for (const line of options.changes) {
+      const text = `  ${Terminal.line(line.text)}`
+      lines.push(line.kind === "delete" && options.colour ? `${RED}${text}${RESET}` : text)
+    }
+  }
+  for (const list of options.lists) {
+    if (list.lines.length === 0) continue
+    lines.push(list.title)
+    for (const line of list.lines.slice(0, 10)) lines.push(`  ${Terminal.line(line)}`)
+    if (list.lines.length > 10) {
+      lines.push(`  … and ${(list.lines.length - 10).toLocaleString("en-US")} more${list.more}`)
+    }
+  }
+  return lines
+}
+
 /** A usage error that ends by pointing at the command's help. */
 export const usage = (command: string, message: string) =>
   CliExit.usage(`${message}; see \`dirsync ${command} --help\``)

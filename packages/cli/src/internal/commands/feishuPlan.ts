@@ -38,7 +38,7 @@ import * as PlanFlow from "../planFlow.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
 import * as Terminal from "../terminal.ts"
-import { checkApplyPaths, checkOut, nowIso, RED, RESET, useColour } from "./plan.ts"
+import { checkApplyPaths, checkOut, nowIso, useColour } from "./plan.ts"
 
 const usage = PlanFlow.usage
 
@@ -214,27 +214,24 @@ export const renderPlan = (
     `  ${n(s.create)}${n(s.rename)}${n(s.move)}${n(s.leader)}${n(s.delete)}`,
     `  rejected rows (not in the plan): ${s.rejected.toLocaleString("en-US")}`
   ]
-  if (DepartmentPlan.isEmpty(plan)) {
-    lines.push("No changes: Feishu already matches the file.")
-  } else {
-    lines.push("Changes (deletes first):")
-    for (const line of DepartmentPlan.describe(plan, { limit: options.limit ?? 20 })) {
-      const text = `  ${Terminal.line(line.text)}`
-      lines.push(line.kind === "delete" && options.colour ? `${RED}${text}${RESET}` : text)
-    }
-  }
-  if (plan.matchedByName.length > 0) {
-    lines.push("Matched by name under the same parent (the departments keep Feishu's ids):")
-    for (const m of plan.matchedByName.slice(0, 10)) lines.push(`  ${Terminal.line(DepartmentPlan.describeMatch(m))}`)
-    if (plan.matchedByName.length > 10) lines.push(`  … and ${plan.matchedByName.length - 10} more`)
-  }
-  if (plan.rejected.length > 0) {
-    lines.push("Rejected rows:")
-    for (const r of plan.rejected.slice(0, 10)) lines.push(`  ${Terminal.line(DepartmentPlan.describeRejected(r))}`)
-    if (plan.rejected.length > 10) {
-      lines.push(`  … and ${(plan.rejected.length - 10).toLocaleString("en-US")} more (every one is in the plan file)`)
-    }
-  }
+  lines.push(...PlanFlow.planBody({
+    empty: DepartmentPlan.isEmpty(plan),
+    noChanges: "No changes: Feishu already matches the file.",
+    changes: DepartmentPlan.describe(plan, { limit: options.limit ?? 20 }),
+    colour: options.colour,
+    lists: [
+      {
+        title: "Matched by name under the same parent (the departments keep Feishu's ids):",
+        lines: plan.matchedByName.map(DepartmentPlan.describeMatch),
+        more: ""
+      },
+      {
+        title: "Rejected rows:",
+        lines: plan.rejected.map(DepartmentPlan.describeRejected),
+        more: " (every one is in the plan file)"
+      }
+    ]
+  }))
   return lines.join("\n")
 }
 

@@ -151,9 +151,6 @@ export const checkOut = (out: string | undefined, inputs: ReadonlyArray<string |
 export const useColour = (): boolean =>
   process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "" && process.env["TERM"] !== "dumb"
 
-export const RED = "\x1b[31m"
-export const RESET = "\x1b[0m"
-
 const n = (x: number) => x.toLocaleString("en-US").padStart(8)
 
 /**
@@ -174,22 +171,17 @@ export const renderPlan = (
     `  ${"parents".padEnd(10)}${n(s.createParent)}${n(s.updateParent)}${n(s.renameParent)}${n(s.deleteParent)}`,
     `  rejected rows (not in the plan): ${s.rejected.toLocaleString("en-US")}`
   ]
-  if (SchoolPlan.isEmpty(plan)) {
-    lines.push("No changes: WeCom already matches the roster.")
-  } else {
-    lines.push("Changes (deletes first):")
-    for (const line of SchoolPlan.describe(plan, { limit: options.limit ?? 20 })) {
-      const text = `  ${Terminal.line(line.text)}`
-      lines.push(line.kind === "delete" && options.colour ? `${RED}${text}${RESET}` : text)
-    }
-  }
-  if (plan.rejected.length > 0) {
-    lines.push("Rejected rows:")
-    for (const r of plan.rejected.slice(0, 10)) lines.push(`  ${Terminal.line(SchoolPlan.describeRejected(r))}`)
-    if (plan.rejected.length > 10) {
-      lines.push(`  … and ${(plan.rejected.length - 10).toLocaleString("en-US")} more (every one is in the plan file)`)
-    }
-  }
+  lines.push(...PlanFlow.planBody({
+    empty: SchoolPlan.isEmpty(plan),
+    noChanges: "No changes: WeCom already matches the roster.",
+    changes: SchoolPlan.describe(plan, { limit: options.limit ?? 20 }),
+    colour: options.colour,
+    lists: [{
+      title: "Rejected rows:",
+      lines: plan.rejected.map(SchoolPlan.describeRejected),
+      more: " (every one is in the plan file)"
+    }]
+  }))
   return lines.join("\n")
 }
 

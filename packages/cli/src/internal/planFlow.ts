@@ -3,11 +3,16 @@
  * apply, the question before a real apply (the plan, its steps, its deletes), the answers for an empty plan and for a
  * sync without a terminal to confirm on. Each command says what its plan and its tenant are.
  */
+import { Issues } from "@dirsync/core"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as FileSystem from "effect/FileSystem"
+import * as Schema from "effect/Schema"
 import * as CliExit from "../CliExit.ts"
 import * as Report from "../Report.ts"
 import * as Confirm from "./confirm.ts"
+import * as Files from "./files.ts"
+import * as SchoolRoster from "./schoolRoster.ts"
 import * as Terminal from "./terminal.ts"
 
 const RED = "\x1b[31m"
@@ -140,4 +145,74 @@ export const plannedOnly = (json: boolean, planJson: (extra: Readonly<Record<str
     const message = "planned only: without a terminal to confirm on, sync applies only with --yes"
     if (json) yield* Console.log(planJson({ error: message, exitCode: 4 }))
     return yield* new CliExit.CliExit({ code: 4, message, json })
+  })
+
+// =============================================================================
+// Plan files
+// =============================================================================
+
+/**
+ * How an input file was read, as a plan file records it beside the file's name and SHA-256 (the vendor plan's own
+ * `Source`), so that `apply --refresh` reads it again the same way: another sheet or `--map` would be another input.
+ */
+export const readingFields = {
+  format: Schema.optionalKey(Schema.Literals(["csv", "json", "ndjson", "xlsx"])),
+  sheet: Schema.optionalKey(Schema.String),
+  map: Schema.optionalKey(Schema.String),
+  ignoreExtraColumns: Schema.optionalKey(Schema.Boolean)
+}
+
+/** A recorded source's reading options, as the input reader takes them. */
+export const readingOf = (source: SchoolRoster.Reading): SchoolRoster.Reading => ({
+  format: source.format,
+  sheet: source.sheet,
+  map: source.map,
+  ignoreExtraColumns: source.ignoreExtraColumns
+})
+
+/**
+ * A plan file, decoded with its JSON Schema: a file that cannot be read or is not such a plan is a usage error (exit
+ * 2) naming it, `notA` saying what it is not (`a dirsync plan file`) and `makeWith` the command that makes one.
+ */
+export const readPlanFile = <A>(
+  path: string,
+  json: Schema.Decoder<A>,
+  notA: string,
+  makeWith: string
+): Effect.Effect<A, CliExit.CliExit, FileSystem.FileSystem> =>
+  Effect.gen(function*() {
+    const fs = yield* FileSystem.FileSystem
+    const name = Terminal.line(path)
+    const text = yield* fs.readFileString(path).pipe(
+      Effect.mapError((e) => CliExit.usage(`${name}: ${Files.describeError(e)}`))
+    )
+    return yield* Schema.decodeUnknownEffect(json)(text).pipe(
+      Effect.mapError((e) =>
+        CliExit.usage(`${name} is not ${notA} (${Terminal.line(Issues.format(e.issue))}); make one with ${makeWith}`)
+      )
+    )
+  })
+
+/** A plan file whose parts disagree: edited by hand after it was made (exit 2). */
+export const edited = (path: string, what: string, makeWith: string): CliExit.CliExit =>
+  CliExit.usage(`${Terminal.line(path)} was edited after it was made (${what}); make a new plan with ${makeWith}`)
+
+/**
+ * `--refresh` re-plans only from the very input the plan was made from: a source read from standard input (no
+ * SHA-256) cannot be read again, and a file that cannot be read or whose SHA-256 changed is another input. Each is
+ * `refuse`d, naming the file (`fileWords`: "the students file") or the input (`stdinWords`: "the students").
+ */
+export const checkSameSource = (
+  source: { readonly file: string; readonly sha256?: string | undefined },
+  words: { readonly file: string; readonly stdin: string },
+  refuse: (why: string) => CliExit.CliExit
+): Effect.Effect<void, CliExit.CliExit> =>
+  Effect.gen(function*() {
+    if (source.sha256 === undefined) return yield* refuse(`${words.stdin} were read from standard input`)
+    const now = yield* SchoolRoster.sha256File(source.file).pipe(
+      Effect.mapError(() => refuse(`${words.file} ${Terminal.line(source.file)} cannot be read`))
+    )
+    if (now !== source.sha256) {
+      return yield* refuse(`${words.file} ${Terminal.line(source.file)} changed since the plan was made`)
+    }
   })

@@ -14,14 +14,13 @@
  *   contact v3 one by one with a client token per plan row.
  * - `sync` is plan, show, confirm and apply in one process; without a terminal it applies only with `--yes`.
  */
-import { DeleteLimit, Issues, Limit } from "@dirsync/core"
+import { DeleteLimit, Limit } from "@dirsync/core"
 import * as DepartmentPlan from "@dirsync/feishu/DepartmentPlan"
 import * as Departments from "@dirsync/feishu/Departments"
 import * as DepartmentTree from "@dirsync/feishu/DepartmentTree"
 import * as DepartmentWrites from "@dirsync/feishu/DepartmentWrites"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -33,7 +32,6 @@ import * as Report from "../../Report.ts"
 import * as Runner from "../../Runner.ts"
 import * as Target from "../../Target.ts"
 import * as Confirm from "../confirm.ts"
-import * as Files from "../files.ts"
 import * as PlanFlow from "../planFlow.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
@@ -104,13 +102,7 @@ const checkPlanFlags = (command: string, flags: PlanFlags) =>
 // =============================================================================
 
 /** The departments file as the plan file records it: `DepartmentPlan.Source` and how it was read. */
-const CliSource = Schema.Struct({
-  ...DepartmentPlan.Source.fields,
-  format: Schema.optionalKey(Schema.Literals(["csv", "json", "ndjson", "xlsx"])),
-  sheet: Schema.optionalKey(Schema.String),
-  map: Schema.optionalKey(Schema.String),
-  ignoreExtraColumns: Schema.optionalKey(Schema.Boolean)
-})
+const CliSource = Schema.Struct({ ...DepartmentPlan.Source.fields, ...PlanFlow.readingFields })
 
 const CliPlanFile = Schema.Struct({ ...DepartmentPlan.PlanFile.fields, source: Schema.optionalKey(CliSource) })
 type CliPlanFile = typeof CliPlanFile.Type
@@ -185,13 +177,6 @@ const cellsOf = (file: string, reading: SchoolRoster.Reading, rows: ReadonlySet<
       }))
     return out
   }).pipe(Effect.orElseSucceed(() => new Map<number, { readonly name?: string; readonly parent_id?: string }>()))
-
-const readingOf = (flags: PlanFlags): SchoolRoster.Reading => ({
-  format: flags.format,
-  sheet: flags.sheet,
-  map: flags.map,
-  ignoreExtraColumns: flags.ignoreExtraColumns
-})
 
 // =============================================================================
 // Showing a plan
@@ -287,7 +272,7 @@ const planBelow = (root: string, roster: DepartmentPlan.Roster, options: Departm
 
 const fileAndTarget = (flags: PlanFlags) =>
   Effect.gen(function*() {
-    const file = yield* readFile(flags.departments!, readingOf(flags))
+    const file = yield* readFile(flags.departments!, PlanFlow.readingOf(flags))
     const counters = Progress.makeCounters()
     const target = yield* Target.feishuTree({ flags, file: flags.departments, counters })
     Terminal.registerSecrets(target.secrets)
@@ -360,26 +345,14 @@ export const plan = (flags: PlanFlags) =>
 /** The plan file, decoded and checked: a file that is not a plan, or whose parts disagree, is exit 2 naming it. */
 const loadPlan = (path: string) =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const name = Terminal.line(path)
-    const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((e) => CliExit.usage(`${name}: ${Files.describeError(e)}`))
+    const file = yield* PlanFlow.readPlanFile(
+      path,
+      CliPlanFileJson,
+      "a dirsync Feishu departments plan",
+      "dirsync feishu plan --out"
     )
-    const file = yield* Schema.decodeUnknownEffect(CliPlanFileJson)(text).pipe(
-      Effect.mapError((e) =>
-        CliExit.usage(
-          `${name} is not a dirsync Feishu departments plan (${
-            Terminal.line(Issues.format(e.issue))
-          }); make one with dirsync feishu plan --out`
-        )
-      )
-    )
-    const edited = DepartmentPlan.inconsistency(file)
-    if (edited !== undefined) {
-      return yield* CliExit.usage(
-        `${name} was edited after it was made (${edited}); make a new plan with dirsync feishu plan --out`
-      )
-    }
+    const inconsistent = DepartmentPlan.inconsistency(file)
+    if (inconsistent !== undefined) return yield* PlanFlow.edited(path, inconsistent, "dirsync feishu plan --out")
     const plan = DepartmentPlan.fromFile(file)
     yield* DepartmentPlan.checkDeletes(plan).pipe(Effect.mapError(refusalOf))
     return { file, plan }
@@ -427,19 +400,8 @@ const refresh = (path: string, file: CliPlanFile, target: Target.FeishuTreeTarge
   Effect.gen(function*() {
     const source = file.source
     if (source === undefined) return yield* refuseRefresh("the plan names no departments file")
-    if (source.sha256 === undefined) return yield* refuseRefresh("the departments were read from standard input")
-    const now = yield* SchoolRoster.sha256File(source.file).pipe(
-      Effect.mapError(() => refuseRefresh(`the file ${Terminal.line(source.file)} cannot be read`))
-    )
-    if (now !== source.sha256) {
-      return yield* refuseRefresh(`the file ${Terminal.line(source.file)} changed since the plan was made`)
-    }
-    const read = yield* readFile(source.file, {
-      format: source.format,
-      sheet: source.sheet,
-      map: source.map,
-      ignoreExtraColumns: source.ignoreExtraColumns
-    })
+    yield* PlanFlow.checkSameSource(source, { file: "the file", stdin: "the departments" }, refuseRefresh)
+    const read = yield* readFile(source.file, PlanFlow.readingOf(source))
     const max = file.maxDelete === undefined ? undefined : DeleteLimit.parse(file.maxDelete)
     const computed = yield* planBelow(file.root, read.roster, {
       prune: file.prune,

@@ -11,7 +11,6 @@
  *   roster files; asks on a terminal; then runs the steps (`internal/schoolApply.ts`).
  * - `sync` is plan, show, confirm and apply in one process; without a terminal it applies only with `--yes`.
  */
-import { Issues } from "@dirsync/core"
 import * as SchoolDirectory from "@dirsync/wecom/SchoolDirectory"
 import * as SchoolPlan from "@dirsync/wecom/SchoolPlan"
 import type * as SchoolState from "@dirsync/wecom/SchoolState"
@@ -19,7 +18,6 @@ import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as FileSystem from "effect/FileSystem"
 import * as Result from "effect/Result"
 import * as Schema from "effect/Schema"
 import { resolve } from "node:path"
@@ -224,13 +222,7 @@ const seedClasses = (classes: ReadonlyArray<number>) => (directory: { addClasses
  * `--map`, extra columns), so that `apply --refresh` reads it again the same way. Optional keys: a plan file without
  * them reads with the defaults, as before.
  */
-const CliSource = Schema.Struct({
-  ...SchoolPlan.Source.fields,
-  format: Schema.optionalKey(Schema.Literals(["csv", "json", "ndjson", "xlsx"])),
-  sheet: Schema.optionalKey(Schema.String),
-  map: Schema.optionalKey(Schema.String),
-  ignoreExtraColumns: Schema.optionalKey(Schema.Boolean)
-})
+const CliSource = Schema.Struct({ ...SchoolPlan.Source.fields, ...PlanFlow.readingFields })
 
 /** `SchoolPlan.PlanFile` with {@link CliSource} sources. */
 const CliPlanFile = Schema.Struct({
@@ -343,23 +335,9 @@ const finishPlan = (
 /** The plan file, decoded and checked: a file that is not a plan, or whose parts disagree, is exit 2 naming it. */
 export const loadPlan = (path: string) =>
   Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const name = Terminal.line(path)
-    const text = yield* fs.readFileString(path).pipe(
-      Effect.mapError((e) => CliExit.usage(`${name}: ${Files.describeError(e)}`))
-    )
-    const file = yield* Schema.decodeUnknownEffect(CliPlanFileJson)(text).pipe(
-      Effect.mapError((e) =>
-        CliExit.usage(
-          `${name} is not a dirsync plan file (${
-            Terminal.line(Issues.format(e.issue))
-          }); make one with dirsync wecom plan --out`
-        )
-      )
-    )
+    const file = yield* PlanFlow.readPlanFile(path, CliPlanFileJson, "a dirsync plan file", "dirsync wecom plan --out")
     const plan = SchoolPlan.fromFile(file)
-    const edited = (what: string) =>
-      CliExit.usage(`${name} was edited after it was made (${what}); make a new plan with dirsync wecom plan --out`)
+    const edited = (what: string) => PlanFlow.edited(path, what, "dirsync wecom plan --out")
     // Never trust the file's own summary: recount it from the actions, and refuse a file where the two disagree.
     if (JSON.stringify(SchoolPlan.summary(plan)) !== JSON.stringify(file.summary)) {
       return yield* edited("its summary does not match its actions")
@@ -424,21 +402,10 @@ const refresh = (
     for (const kind of ["students", "parents"] as const) {
       const source = file.sources[kind]
       if (source === undefined) continue
-      if (source.sha256 === undefined) return yield* refuse(`the ${kind} were read from standard input`)
-      const now = yield* SchoolRoster.sha256File(source.file).pipe(
-        Effect.mapError(() => refuse(`the ${kind} file ${Terminal.line(source.file)} cannot be read`))
-      )
-      if (now !== source.sha256) {
-        return yield* refuse(`the ${kind} file ${Terminal.line(source.file)} changed since the plan was made`)
-      }
+      yield* PlanFlow.checkSameSource(source, { file: `the ${kind} file`, stdin: `the ${kind}` }, refuse)
       files[kind] = source.file
       // Read again exactly as the plan read it: another sheet or --map would be another roster.
-      files[kind === "students" ? "studentsReading" : "parentsReading"] = {
-        format: source.format,
-        sheet: source.sheet,
-        map: source.map,
-        ignoreExtraColumns: source.ignoreExtraColumns
-      }
+      files[kind === "students" ? "studentsReading" : "parentsReading"] = PlanFlow.readingOf(source)
     }
     if (files.students === undefined && files.parents === undefined) {
       return yield* refuse("the plan names no roster file")

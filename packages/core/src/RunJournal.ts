@@ -426,6 +426,35 @@ export const makeFile = Effect.fnUntraced(function*(options: FileOptions) {
 export const layerFile = (options: FileOptions) => Layer.effect(RunJournal, makeFile(options))
 
 /**
+ * A journal whose records go to `append`, one JSON line each, in the file journal's format (so {@link replay} reads
+ * them back), continuing from `previousText` when given: for a journal kept elsewhere than a file (a database row per
+ * record). `append` must not return before the record is stored: a resume trusts what it finds.
+ *
+ * @since 0.4.0
+ * @category constructors
+ */
+export const makeWith = (options: {
+  readonly append: (line: string) => Effect.Effect<void, JournalError>
+  readonly previousText?: string | undefined
+  readonly command?: string | undefined
+  readonly path?: string | undefined
+}) =>
+  Effect.gen(function*() {
+    const previous = options.previousText === undefined || options.previousText.trim().length === 0
+      ? { applied: new Map(), pending: [], nextChunk: 0 }
+      : yield* replay(options.previousText, options.path)
+    const push = (line: Line) => options.append(JSON.stringify(line))
+    yield* push({ type: "run", version: 1, command: options.command ?? "run" })
+    return RunJournal.of({
+      ...(options.path === undefined ? {} : { path: options.path }),
+      previous,
+      started: (chunk, rows) => push(startedLine(chunk, rows)),
+      note: (chunk, data) => push({ type: "note", chunk, data }),
+      finished: (chunk, outcomes) => push(finishedLine(chunk, outcomes))
+    })
+  })
+
+/**
  * An in-memory journal whose lines can be inspected and replayed: for tests of resume logic.
  *
  * @since 0.1.0
@@ -434,16 +463,10 @@ export const layerFile = (options: FileOptions) => Layer.effect(RunJournal, make
 export const makeMemory = (options?: { readonly previousText?: string; readonly command?: string }) =>
   Effect.gen(function*() {
     const lines: Array<string> = []
-    const previous = options?.previousText === undefined
-      ? { applied: new Map(), pending: [], nextChunk: 0 }
-      : yield* replay(options.previousText)
-    const push = (line: Line) => Effect.sync(() => void lines.push(JSON.stringify(line)))
-    lines.push(JSON.stringify({ type: "run", version: 1, command: options?.command ?? "test" }))
-    const journal = RunJournal.of({
-      previous,
-      started: (chunk, rows) => push(startedLine(chunk, rows)),
-      note: (chunk, data) => push({ type: "note", chunk, data }),
-      finished: (chunk, outcomes) => push(finishedLine(chunk, outcomes))
+    const journal = yield* makeWith({
+      previousText: options?.previousText,
+      command: options?.command ?? "test",
+      append: (line) => Effect.sync(() => void lines.push(line))
     })
     return { journal, text: () => lines.join("\n") + "\n" }
   })

@@ -1,0 +1,497 @@
+/**
+ * dirsync's own tables beside the cluster's: runs (one row each, the tenant's one active run enforced by a unique
+ * index), their input, the chunks their plan made, every row's outcome, and the send attempts that make a resent
+ * chunk verify before it sends again.
+ *
+ * Outcomes are upserted by (run, row): an activity that runs twice (the engine's at-least-once boundary) writes the
+ * same rows again, never a second copy. Retention: nothing here or in the cluster's tables is deleted by the engine;
+ * {@link Service.cleanup} removes finished runs older than a cutoff, with their workflow history.
+ *
+ * @since 0.4.0
+ */
+import type { Endpoint, Outcome } from "@dirsync/core"
+import * as Arr from "effect/Array"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import * as SqlClient from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+
+// =============================================================================
+// Models
+// =============================================================================
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export const RunState = Schema.Literals(["queued", "running", "done", "failed"])
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type RunState = typeof RunState.Type
+
+/**
+ * A summary of a run's outcomes so far.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const Summary = Schema.Struct({
+  total: Schema.Int,
+  applied: Schema.Int,
+  rejected: Schema.Int,
+  failed: Schema.Int,
+  skipped: Schema.Int
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export const RunInfo = Schema.Struct({
+  runId: Schema.String,
+  tenant: Schema.String,
+  kind: Schema.String,
+  state: RunState,
+  source: Schema.String,
+  submittedAt: Schema.String,
+  startedAt: Schema.NullOr(Schema.String),
+  finishedAt: Schema.NullOr(Schema.String),
+  /** Outcomes so far (all rows once the run is done). */
+  summary: Summary,
+  chunks: Schema.Int,
+  chunksDone: Schema.Int,
+  error: Schema.NullOr(Schema.String)
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type RunInfo = typeof RunInfo.Type
+
+/**
+ * What a submitted run carries besides its rows.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const RunOptions = Schema.Struct({
+  /** Send nothing when any row is invalid. */
+  strict: Schema.optionalKey(Schema.Boolean),
+  /** Chunks in flight at once. Default 2. */
+  concurrency: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 16 }))),
+  /** Resend rows whose outcome stays unverified after a crash (the caller's choice: they may have been applied). */
+  resendUnverified: Schema.optionalKey(Schema.Boolean)
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type RunOptions = typeof RunOptions.Type
+
+/**
+ * A row as submitted: the CLI's readers' `SourceRow`, as JSON.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const InputRow = Schema.Struct({
+  row: Schema.Int,
+  value: Schema.Unknown,
+  rows: Schema.optionalKey(Schema.Array(Schema.Int)),
+  problems: Schema.optionalKey(Schema.Array(Schema.Struct({ field: Schema.String, message: Schema.String })))
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export type InputRow = typeof InputRow.Type
+
+/**
+ * @since 0.4.0
+ * @category errors
+ */
+export class ActiveRunExists extends Schema.TaggedError<ActiveRunExists>()("ActiveRunExists", {
+  tenant: Schema.String,
+  runId: Schema.String
+}) {
+  override get message() {
+    return `tenant "${this.tenant}" already has a run going (${this.runId}): runs of one tenant never overlap`
+  }
+}
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export interface Service {
+  /**
+   * Records a new run with its input, `queued`. Fails with {@link ActiveRunExists} when the tenant has a queued or
+   * running run: the unique index decides, so two runners submitting at once cannot both win.
+   */
+  readonly insert: (run: {
+    readonly runId: string
+    readonly tenant: string
+    readonly kind: string
+    readonly source: string
+    readonly options: RunOptions
+    readonly rows: ReadonlyArray<InputRow>
+  }) => Effect.Effect<void, ActiveRunExists | SqlError>
+  readonly setState: (
+    runId: string,
+    state: RunState,
+    fields?: { readonly error?: string | undefined; readonly summary?: Outcome.Summary | undefined }
+  ) => Effect.Effect<void, SqlError>
+  /** Records the run's workflow execution id, for {@link Service.cleanup}. */
+  readonly setExecutionId: (runId: string, executionId: string) => Effect.Effect<void, SqlError>
+  readonly input: (runId: string) => Effect.Effect<ReadonlyArray<InputRow>, SqlError>
+  readonly run: (runId: string) => Effect.Effect<Option.Option<RunInfo & { readonly options: RunOptions }>, SqlError>
+  readonly list: (
+    filter: { readonly tenant?: string | undefined; readonly limit?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<RunInfo>, SqlError>
+  /** Saves the plan: each chunk's rows (raw, as submitted). */
+  readonly saveChunks: (
+    runId: string,
+    chunks: ReadonlyArray<ReadonlyArray<InputRow>>
+  ) => Effect.Effect<void, SqlError>
+  readonly chunkRows: (runId: string, chunk: number) => Effect.Effect<ReadonlyArray<InputRow>, SqlError>
+  /** Upserts outcomes by (run, row): writing the same outcome twice leaves one. */
+  readonly saveOutcomes: (
+    runId: string,
+    chunk: number,
+    outcomes: ReadonlyArray<Outcome.RowOutcome>
+  ) => Effect.Effect<void, SqlError>
+  readonly outcomes: (runId: string) => Effect.Effect<ReadonlyArray<Outcome.RowOutcome>, SqlError>
+  readonly summary: (runId: string) => Effect.Effect<Outcome.Summary, SqlError>
+  /**
+   * Marks a send of (run, chunk, round) as started and returns how many times it was started before (0 the first
+   * time). Committed at once, outside any activity transaction: it must survive the crash it is there to detect.
+   */
+  readonly attempt: (runId: string, chunk: number, round: number) => Effect.Effect<number, SqlError>
+  /** Vendor notes of a send (a task id), kept for a verification after a crash. */
+  readonly note: (
+    runId: string,
+    chunk: number,
+    round: number,
+    data: Readonly<Record<string, unknown>>
+  ) => Effect.Effect<void, SqlError>
+  readonly notes: (
+    runId: string,
+    chunk: number,
+    round: number
+  ) => Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, SqlError>
+  /**
+   * Deletes runs finished before `before` (ISO time) with their rows, and their workflow executions' messages and
+   * replies from the cluster's tables. Returns how many runs went.
+   */
+  readonly cleanup: (before: string) => Effect.Effect<number, SqlError>
+}
+
+/**
+ * @since 0.4.0
+ * @category services
+ */
+export class RunStore extends Context.Service<RunStore, Service>()("@dirsync/server/RunStore") {}
+
+// =============================================================================
+// make
+// =============================================================================
+
+interface RunRow {
+  readonly run_id: string
+  readonly tenant: string
+  readonly kind: string
+  readonly state: RunState
+  readonly source: string
+  readonly submitted_at: Date
+  readonly started_at: Date | null
+  readonly finished_at: Date | null
+  readonly error: string | null
+  readonly options: RunOptions | string
+  readonly chunks: number
+  readonly chunks_done: number
+  readonly total: number
+  readonly applied: number
+  readonly rejected: number
+  readonly failed: number
+  readonly skipped: number
+}
+
+const iso = (d: Date | string | null) => d === null ? null : new Date(d).toISOString()
+
+const json = (v: unknown) => JSON.stringify(v)
+
+const parsed = <A>(v: A | string): A => typeof v === "string" ? JSON.parse(v) as A : v
+
+/**
+ * The execution id prefix the cleanup looks for: the workflow engine's entity type for `SyncRun`.
+ *
+ * @since 0.4.0
+ * @category constants
+ */
+export const workflowEntityType = "Workflow/SyncRun"
+
+/**
+ * @since 0.4.0
+ * @category constructors
+ */
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`create table if not exists dirsync_runs (
+    run_id text primary key, tenant text not null, kind text not null, state text not null, source text not null,
+    options jsonb not null, total int not null,
+    submitted_at timestamptz not null default now(), started_at timestamptz, finished_at timestamptz,
+    error text, summary jsonb, execution_id text)`
+  yield* sql`create unique index if not exists dirsync_runs_one_active on dirsync_runs (tenant)
+    where state in ('queued', 'running')`
+  yield* sql`create index if not exists dirsync_runs_by_tenant on dirsync_runs (tenant, submitted_at desc)`
+  yield* sql`create table if not exists dirsync_run_input (run_id text primary key, rows jsonb not null)`
+  yield* sql`create table if not exists dirsync_run_chunks (
+    run_id text not null, chunk int not null, rows jsonb not null, primary key (run_id, chunk))`
+  yield* sql`create table if not exists dirsync_outcomes (
+    run_id text not null, row int not null, chunk int not null, id text not null, status text not null,
+    reason text, code int, message text, result jsonb, rows jsonb, primary key (run_id, row))`
+  yield* sql`create table if not exists dirsync_sends (
+    run_id text not null, chunk int not null, round int not null, attempts int not null,
+    notes jsonb not null default '[]', primary key (run_id, chunk, round))`
+  // The pipeline's journal per (run, chunk), one record per row (internal/sqlJournal.ts).
+  yield* sql`create table if not exists dirsync_journal (
+    run_id text not null, chunk int not null, seq bigserial, line text not null, primary key (run_id, chunk, seq))`
+
+  const infoOf = (r: RunRow): RunInfo & { readonly options: RunOptions } => ({
+    runId: r.run_id,
+    tenant: r.tenant,
+    kind: r.kind,
+    state: r.state,
+    source: r.source,
+    submittedAt: iso(r.submitted_at)!,
+    startedAt: iso(r.started_at),
+    finishedAt: iso(r.finished_at),
+    error: r.error,
+    options: parsed(r.options),
+    chunks: Number(r.chunks),
+    chunksDone: Number(r.chunks_done),
+    summary: {
+      total: Number(r.total),
+      applied: Number(r.applied),
+      rejected: Number(r.rejected),
+      failed: Number(r.failed),
+      skipped: Number(r.skipped)
+    }
+  })
+
+  // Outcome counts come from the outcomes table, so a watcher sees them move while the run goes.
+  const selectRuns = sql`select r.run_id, r.tenant, r.kind, r.state, r.source, r.submitted_at, r.started_at,
+      r.finished_at, r.error, r.options, r.total,
+      (select count(*) from dirsync_run_chunks c where c.run_id = r.run_id)::int as chunks,
+      (select count(distinct o.chunk) from dirsync_outcomes o where o.run_id = r.run_id and o.chunk > 0)::int
+        as chunks_done,
+      coalesce(s.applied, 0)::int as applied, coalesce(s.rejected, 0)::int as rejected,
+      coalesce(s.failed, 0)::int as failed, coalesce(s.skipped, 0)::int as skipped
+    from dirsync_runs r left join lateral (
+      select count(*) filter (where status = 'applied') as applied,
+             count(*) filter (where status = 'rejected') as rejected,
+             count(*) filter (where status = 'failed') as failed,
+             count(*) filter (where status = 'skipped') as skipped
+      from dirsync_outcomes o where o.run_id = r.run_id) s on true`
+
+  const insert: Service["insert"] = (run) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const active = yield* sql<{ run_id: string }>`select run_id from dirsync_runs
+        where tenant = ${run.tenant} and state in ('queued', 'running') for update`
+      if (active.length > 0) return yield* new ActiveRunExists({ tenant: run.tenant, runId: active[0]!.run_id })
+      yield* sql`insert into dirsync_runs (run_id, tenant, kind, state, source, options, total)
+        values (${run.runId}, ${run.tenant}, ${run.kind}, 'queued', ${run.source}, ${json(run.options)}::jsonb,
+                ${run.rows.length})`
+      yield* sql`insert into dirsync_run_input (run_id, rows) values (${run.runId}, ${json(run.rows)}::jsonb)`
+    })).pipe(
+      // The unique index is the arbiter when two submissions race past the select.
+      Effect.catchIf(
+        (e): e is SqlError => e._tag === "SqlError" && /dirsync_runs_one_active/.test(String(e.cause)),
+        () => Effect.fail(new ActiveRunExists({ tenant: run.tenant, runId: "(another submission)" }))
+      )
+    )
+
+  const setState: Service["setState"] = (runId, state, fields) =>
+    sql`update dirsync_runs set state = ${state},
+      started_at = case when ${state} = 'running' then coalesce(started_at, now()) else started_at end,
+      finished_at = case when ${state} in ('done', 'failed') then now() else finished_at end,
+      error = coalesce(${fields?.error ?? null}, error),
+      summary = coalesce(${fields?.summary === undefined ? null : json(fields.summary)}::jsonb, summary)
+      where run_id = ${runId}`.pipe(Effect.asVoid)
+
+  const setExecutionId: Service["setExecutionId"] = (runId, executionId) =>
+    sql`update dirsync_runs set execution_id = ${executionId} where run_id = ${runId}`.pipe(Effect.asVoid)
+
+  const input: Service["input"] = (runId) =>
+    Effect.map(
+      sql<{ rows: ReadonlyArray<InputRow> | string }>`select rows from dirsync_run_input where run_id = ${runId}`,
+      (rows) => rows.length === 0 ? [] : parsed(rows[0]!.rows)
+    )
+
+  const run: Service["run"] = (runId) =>
+    Effect.map(
+      sql<RunRow>`${selectRuns} where r.run_id = ${runId}`,
+      (rows) => rows.length === 0 ? Option.none() : Option.some(infoOf(rows[0]!))
+    )
+
+  const list: Service["list"] = ({ tenant, limit }) =>
+    Effect.map(
+      sql<RunRow>`${selectRuns} ${tenant === undefined ? sql`` : sql`where r.tenant = ${tenant}`}
+        order by r.submitted_at desc limit ${Math.min(Math.max(limit ?? 100, 1), 1000)}`,
+      (rows) => rows.map((r) => { const { options: _, ...info } = infoOf(r); return info })
+    )
+
+  const saveChunks: Service["saveChunks"] = (runId, chunks) =>
+    Effect.forEach(
+      chunks,
+      (rows, i) =>
+        sql`insert into dirsync_run_chunks (run_id, chunk, rows) values (${runId}, ${i + 1}, ${json(rows)}::jsonb)
+          on conflict (run_id, chunk) do update set rows = excluded.rows`,
+      { discard: true }
+    )
+
+  const chunkRows: Service["chunkRows"] = (runId, chunk) =>
+    Effect.map(
+      sql<{ rows: ReadonlyArray<InputRow> | string }>`select rows from dirsync_run_chunks
+        where run_id = ${runId} and chunk = ${chunk}`,
+      (rows) => rows.length === 0 ? [] : parsed(rows[0]!.rows)
+    )
+
+  const saveOutcomes: Service["saveOutcomes"] = (runId, chunk, outcomes) =>
+    outcomes.length === 0 ? Effect.void : sql`insert into dirsync_outcomes ${
+      sql.insert(Arr.map(outcomes as Arr.NonEmptyReadonlyArray<Outcome.RowOutcome>, (o) => ({
+        run_id: runId,
+        row: o.row,
+        chunk,
+        id: o.id,
+        status: o.status,
+        reason: o.reason ?? null,
+        code: o.code ?? null,
+        message: o.message ?? null,
+        result: o.result === undefined ? null : json(o.result),
+        rows: o.rows === undefined ? null : json(o.rows)
+      })))
+    } on conflict (run_id, row) do update set chunk = excluded.chunk, id = excluded.id, status = excluded.status,
+      reason = excluded.reason, code = excluded.code, message = excluded.message, result = excluded.result,
+      rows = excluded.rows`.pipe(Effect.asVoid)
+
+  const outcomes: Service["outcomes"] = (runId) =>
+    Effect.map(
+      sql<{
+        row: number
+        id: string
+        status: Outcome.Status
+        reason: string | null
+        code: number | null
+        message: string | null
+        result: Record<string, string | number> | string | null
+        rows: ReadonlyArray<number> | string | null
+      }>`select row, id, status, reason, code, message, result, rows from dirsync_outcomes
+        where run_id = ${runId} order by row`,
+      (rows) =>
+        rows.map((r): Outcome.RowOutcome => ({
+          row: r.row,
+          id: r.id,
+          status: r.status,
+          ...(r.rows === null ? {} : { rows: parsed(r.rows) }),
+          ...(r.code === null ? {} : { code: r.code }),
+          ...(r.reason === null ? {} : { reason: r.reason as Outcome.Reason }),
+          ...(r.message === null ? {} : { message: r.message }),
+          ...(r.result === null ? {} : { result: parsed(r.result) })
+        }))
+    )
+
+  const summary: Service["summary"] = (runId) =>
+    Effect.map(
+      sql<{ status: Outcome.Status; n: number; rows_n: number }>`select status,
+          sum(coalesce(jsonb_array_length(rows), 1))::int as n from dirsync_outcomes
+        where run_id = ${runId} group by status`,
+      (rows) => {
+        const s = { total: 0, applied: 0, rejected: 0, failed: 0, skipped: 0 }
+        for (const r of rows) {
+          s[r.status] += Number(r.n)
+          s.total += Number(r.n)
+        }
+        return s
+      }
+    )
+
+  const attempt: Service["attempt"] = (runId, chunk, round) =>
+    Effect.map(
+      sql<{ attempts: number }>`insert into dirsync_sends (run_id, chunk, round, attempts)
+        values (${runId}, ${chunk}, ${round}, 1)
+        on conflict (run_id, chunk, round) do update set attempts = dirsync_sends.attempts + 1
+        returning attempts`,
+      (rows) => Number(rows[0]!.attempts) - 1
+    )
+
+  const note: Service["note"] = (runId, chunk, round, data) =>
+    sql`update dirsync_sends set notes = notes || ${json([data])}::jsonb
+      where run_id = ${runId} and chunk = ${chunk} and round = ${round}`.pipe(Effect.asVoid)
+
+  const notes: Service["notes"] = (runId, chunk, round) =>
+    Effect.map(
+      sql<{ notes: ReadonlyArray<Record<string, unknown>> | string }>`select notes from dirsync_sends
+        where run_id = ${runId} and chunk = ${chunk} and round = ${round}`,
+      (rows) => rows.length === 0 ? [] : parsed(rows[0]!.notes)
+    )
+
+  const cleanup: Service["cleanup"] = (before) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const gone = yield* sql<{ run_id: string; execution_id: string | null }>`delete from dirsync_runs
+        where state in ('done', 'failed') and finished_at < ${before}::timestamptz
+        returning run_id, execution_id`
+      if (gone.length === 0) return 0
+      const ids = gone.map((g) => g.run_id)
+      yield* sql`delete from dirsync_run_input where run_id in ${sql.in(ids)}`
+      yield* sql`delete from dirsync_run_chunks where run_id in ${sql.in(ids)}`
+      yield* sql`delete from dirsync_outcomes where run_id in ${sql.in(ids)}`
+      yield* sql`delete from dirsync_sends where run_id in ${sql.in(ids)}`
+      yield* sql`delete from dirsync_journal where run_id in ${sql.in(ids)}`
+      const executions = gone.flatMap((g) => g.execution_id === null ? [] : [g.execution_id])
+      if (executions.length > 0) {
+        // The workflow's own history: its messages (activities, the run itself) and their replies.
+        yield* sql`delete from cluster_replies where request_id in (select id from cluster_messages
+          where entity_type = ${workflowEntityType} and entity_id in ${sql.in(executions)})`
+        yield* sql`delete from cluster_messages
+          where entity_type = ${workflowEntityType} and entity_id in ${sql.in(executions)}`
+      }
+      return gone.length
+    }))
+
+  return RunStore.of({
+    insert,
+    setState,
+    setExecutionId,
+    input,
+    run,
+    list,
+    saveChunks,
+    chunkRows,
+    saveOutcomes,
+    outcomes,
+    summary,
+    attempt,
+    note,
+    notes,
+    cleanup
+  })
+})
+
+/**
+ * @since 0.4.0
+ * @category layers
+ */
+export const layer: Layer.Layer<RunStore, SqlError, SqlClient.SqlClient> = Layer.effect(RunStore, make)
+
+/** Re-exported for callers that build rows. */
+export type SourceRow = Endpoint.SourceRow

@@ -1,0 +1,83 @@
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { afterAll, beforeAll } from "vitest"
+import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
+import * as Runs from "../src/Runs.ts"
+import * as Server from "../src/Server.ts"
+import * as ServerConfig from "../src/ServerConfig.ts"
+import * as Corps from "./support/corps.ts"
+import * as Pg from "./support/pg.ts"
+
+let pg: Pg.Postgres
+let sandbox: Corps.Started
+
+beforeAll(async () => {
+  pg = await Pg.start()
+  sandbox = await Corps.start({ corps: 3 })
+}, 60_000)
+
+afterAll(async () => {
+  await sandbox?.close()
+  await pg?.stop()
+})
+
+const students = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    row: i + 1,
+    value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1 + (i % 50)] }
+  }))
+
+const runner = Effect.fnUntraced(function*(url: Awaited<ReturnType<Pg.Postgres["database"]>>) {
+  const port = yield* EmbeddedPostgres.freePort
+  const env: Record<string, string> = {}
+  const tenants = sandbox.corps.map((c, i) => {
+    env[`SECRET_${i}`] = c.secret
+    return { id: `school-${i}`, vendor: "wecom" as const, corpId: c.corpId, secretEnv: `SECRET_${i}`, baseUrl: sandbox.url }
+  })
+  return Server.layer({ databaseUrl: url, runnerAddress: { host: "127.0.0.1", port } }).pipe(
+    Layer.provide(ServerConfig.layerFrom({ tenants }, env)),
+    Layer.provide(Layer.succeed(Server.Reader, { read: () => Effect.fail("no schedules here") }))
+  )
+})
+
+const waitDone = (runs: Runs.Service, runId: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 600; i++) {
+      const info = yield* runs.get(runId)
+      if (Option.isSome(info) && (info.value.state === "done" || info.value.state === "failed")) return info.value
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(new Error(`run ${runId} did not finish`))
+  })
+
+describe("Server", () => {
+  it.live("runs three tenants' runs to the end: every row once, one run per tenant at a time", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.promise(() => pg.database())
+      const layer = yield* runner(url)
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const submitted = yield* Effect.forEach([0, 1, 2], (i) =>
+          runs.submit({ tenant: `school-${i}`, kind: "students.create", rows: students(`s${i}-`, 250) }))
+        // A second run of a tenant while its first is going is refused.
+        const again = yield* Effect.flip(runs.submit({ tenant: "school-0", kind: "students.create", rows: students("x", 1) }))
+        assert.strictEqual(again._tag, "ActiveRunExists")
+        const done = yield* Effect.forEach(submitted, ({ runId }) => waitDone(runs, runId))
+        for (const info of done) {
+          assert.strictEqual(info.state, "done")
+          assert.deepStrictEqual(info.summary, { total: 250, applied: 250, rejected: 0, failed: 0, skipped: 0 })
+          assert.strictEqual(info.chunks, 3)
+        }
+        const state = sandbox.state()
+        for (const [i, corp] of sandbox.corps.entries()) {
+          const s = state.corps[corp.corpId]!
+          assert.strictEqual(s.students.length, 250)
+          assert.ok(Object.values(s.ledger).every((e) => e.applied === 1), `corp ${i}: a student created twice`)
+        }
+        const report = yield* runs.report(submitted[0]!.runId)
+        assert.strictEqual(Option.getOrThrow(report).outcomes.length, 250)
+      }).pipe(Effect.provide(layer))
+    }), 120_000)
+})

@@ -55,6 +55,8 @@ export interface CorpState {
 
 export interface State {
   readonly corps: Readonly<Record<string, CorpState>>
+  /** Per path, the most calls of all corps together received within any window: what a per-IP budget must keep. */
+  readonly maxInWindowAll: Readonly<Record<string, number>>
 }
 
 export interface Started {
@@ -131,7 +133,7 @@ const book = (tenant: Tenant, path: string, ids: ReadonlyArray<string>) => {
 }
 
 /** Notes a call received at `now`: the calls of this path still inside the window ending now, and their peak. */
-const receive = (tenant: Tenant, path: string, now: number, windowMs: number) => {
+const receive = (tenant: Pick<Tenant, "windows">, path: string, now: number, windowMs: number) => {
   let w = tenant.windows.get(path)
   if (w === undefined) tenant.windows.set(path, w = { times: [], head: 0, max: 0 })
   w.times.push(now)
@@ -160,6 +162,7 @@ export const start = async (options: Options): Promise<Started> => {
     tenants.set(corpId, { directory, calls: {}, windows: new Map(), ledger: {}, known: new Set() })
   }
   const byToken = new Map<string, Tenant>()
+  const all = { windows: new Map<string, Window>() }
 
   const wecom: Sandbox.Handler = (request) =>
     Effect.suspend(() => {
@@ -180,7 +183,9 @@ export const start = async (options: Options): Promise<Started> => {
             : json(200, { errcode: 40014, errmsg: "invalid access_token" })
         )
       }
-      receive(tenant, path, performance.now(), windowMs)
+      const now = performance.now()
+      receive(tenant, path, now, windowMs)
+      receive(all, path, now, windowMs)
       const ids = path === PATHS.batchCreateStudent ? carried(request.bodyText) : []
       return (latencyMs > 0 ? Effect.sleep(latencyMs) : Effect.void).pipe(
         Effect.andThen(tenant.directory.handle(request)),
@@ -212,7 +217,7 @@ export const start = async (options: Options): Promise<Started> => {
         ledger: Object.fromEntries(Object.entries(t.ledger).map(([id, e]) => [id, { ...e }]))
       }
     }
-    return { corps }
+    return { corps, maxInWindowAll: Object.fromEntries([...all.windows].map(([path, w]) => [path, w.max])) }
   }
 
   const setFaults = (request: Sandbox.Request) =>

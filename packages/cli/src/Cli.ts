@@ -38,6 +38,9 @@ const checkCommands = Effect.promise(() => import("./internal/commands/check.ts"
 const planCommands = Effect.promise(() => import("./internal/commands/plan.ts"))
 const feishuPlanCommands = Effect.promise(() => import("./internal/commands/feishuPlan.ts"))
 const demoCommand = Effect.promise(() => import("./internal/commands/demo.ts"))
+// The server's modules (Effect Cluster, the Postgres driver) load only for `serve` and `--server`.
+const serveCommand = Effect.promise(() => import("./internal/commands/serve.ts"))
+const remoteCommand = Effect.promise(() => import("./internal/commands/remote.ts"))
 
 const positive = (name: string) =>
   Flag.Int(name).pipe(
@@ -159,6 +162,34 @@ const writeFlags = {
     Flag.optional,
     Flag.map(Option.getOrUndefined)
   )
+}
+
+/** `--server URL --tenant ID`: hand the run to a `dirsync serve` cluster instead of sending from here. */
+const serverFlags = {
+  server: optionalPath(
+    "server",
+    "Submit the run to a dirsync server (dirsync serve) at this URL and follow its progress; the token is " +
+      "DIRSYNC_SERVER_TOKEN. The rows are read here, with the same readers and flags"
+  ),
+  tenant: optionalPath("tenant", "With --server: the tenant (as in the server's config) the run is for")
+}
+
+/** The push commands' handler: to a server when `--server` is given, else the run from here. */
+const pushOrSubmit = <A, E, R>(
+  command: string,
+  kind: "students.update" | "parents.update",
+  args: Flags & { readonly file: string; readonly server: string | undefined; readonly tenant: string | undefined },
+  local: Effect.Effect<A, E, R>
+) => {
+  const server = args.server
+  return server === undefined
+    ? args.tenant === undefined
+      ? local
+      : Effect.fail(CliExit.usage(`--tenant needs --server; see \`dirsync ${command} --help\``))
+    : Effect.flatMap(
+      Effect.zip(checkFlags(args, command), remoteCommand),
+      ([flags, c]) => c.submit({ command, kind, file: args.file, server, tenant: args.tenant, flags })
+    )
 }
 
 const file = Argument.String("file").pipe(
@@ -301,8 +332,14 @@ const write = <M, A, E, R>(
 
 const studentsUpdate = Command.make(
   "update",
-  { file, ...writeFlags },
-  (args) => write("wecom students update", args, wecomCommands, (c, flags) => c.students(args.file, flags))
+  { file, ...writeFlags, ...serverFlags },
+  (args) =>
+    pushOrSubmit(
+      "wecom students update",
+      "students.update",
+      args,
+      write("wecom students update", args, wecomCommands, (c, flags) => c.students(args.file, flags))
+    )
 ).pipe(
   Command.withDescription("Update students with batch_update_student (100 per call)"),
   Command.annotate(HelpSections, [studentColumns, writeExitCodes]),
@@ -322,8 +359,14 @@ const studentsUpdate = Command.make(
 
 const parentsUpdate = Command.make(
   "update",
-  { file, ...writeFlags },
-  (args) => write("wecom parents update", args, wecomCommands, (c, flags) => c.parents(args.file, flags))
+  { file, ...writeFlags, ...serverFlags },
+  (args) =>
+    pushOrSubmit(
+      "wecom parents update",
+      "parents.update",
+      args,
+      write("wecom parents update", args, wecomCommands, (c, flags) => c.parents(args.file, flags))
+    )
 ).pipe(
   Command.withDescription(
     "Update parents with batch_update_parent (100 per call); CSV rows sharing parent_userid merge into one parent"
@@ -839,6 +882,49 @@ const sandbox = Command.make("sandbox", {
   )
 )
 
+const serve = Command.make("serve", {
+  config: Flag.String("config").pipe(
+    Flag.withDescription("The tenants: a JSON file of { tenants: [{ id, vendor, corpId, secretEnv, schedules? }] }")
+  ),
+  databaseUrl: optionalPath(
+    "database-url",
+    "The shared Postgres of the cluster (or DIRSYNC_DATABASE_URL); without it, an embedded Postgres on this machine"
+  ),
+  dataDir: optionalPath("data-dir", "Without --database-url: the embedded Postgres's folder"),
+  listen: Flag.String("listen").pipe(
+    Flag.withDescription("The HTTP API's address, HOST:PORT (beyond loopback only with DIRSYNC_SERVER_TOKEN set)"),
+    Flag.withDefault("127.0.0.1:8787")
+  ),
+  runnerAddress: optionalPath(
+    "runner-address",
+    "Where the other runners reach this one, HOST:PORT (default 127.0.0.1:34431)"
+  ),
+  runnerListen: optionalPath("runner-listen", "Where to listen for other runners when not --runner-address (NAT)"),
+  egressIp: optionalPath(
+    "egress-ip",
+    "The IP address WeCom sees this runner's calls from: runners naming the same one share its per-IP budget"
+  ),
+  retention: optionalPath(
+    "retention",
+    "Delete finished runs and their history after this long (default 30d; 0 keeps all)"
+  )
+}, (args) => Effect.flatMap(serveCommand, (c) => c.serve(args))).pipe(
+  Command.withDescription(
+    "Run a runner of the dirsync server: many tenants' runs as durable workflows over Postgres, with an HTTP API"
+  ),
+  Command.withExamples([
+    {
+      command: "dirsync serve --config tenants.json",
+      description: "One machine: an embedded Postgres in ~/.local/share/dirsync, the API on 127.0.0.1:8787"
+    },
+    {
+      command:
+        "dirsync serve --config tenants.json --database-url postgres://dirsync@db/dirsync --runner-address 10.0.0.5:34431 --listen 0.0.0.0:8787",
+      description: "One runner of several sharing one Postgres (DIRSYNC_SERVER_TOKEN set)"
+    }
+  ])
+)
+
 const demo = Command.make("demo", {}, () => Effect.flatMap(demoCommand, (c) => c.demo)).pipe(
   Command.withDescription("Run the three write commands on the files in examples/ against an in-process sandbox")
 )
@@ -876,7 +962,7 @@ export const root = Command.make("dirsync").pipe(
   Command.withDescription(
     "Push school rosters and org charts into WeCom school contacts and Feishu contacts, safely, at the speed the vendors allow."
   ),
-  Command.withSubcommands([wecom, feishu, sandbox, demo, completions])
+  Command.withSubcommands([wecom, feishu, sandbox, serve, demo, completions])
 )
 
 /**

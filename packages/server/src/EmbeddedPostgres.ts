@@ -125,4 +125,3 @@ export const start = (options: Options) =>
  */
 export const databaseUrl = (started: Started, name: string): Redacted.Redacted<string> =>
   Redacted.make(Redacted.value(started.url).replace(/\/[^/]*$/, `/${name}`))
-

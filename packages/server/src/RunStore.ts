@@ -231,6 +231,39 @@ const json = (v: unknown) => JSON.stringify(v)
 
 const parsed = <A>(v: A | string): A => typeof v === "string" ? JSON.parse(v) as A : v
 
+const infoOf = (r: RunRow): RunInfo => ({
+  runId: r.run_id,
+  tenant: r.tenant,
+  kind: r.kind,
+  state: r.state,
+  source: r.source,
+  submittedAt: iso(r.submitted_at)!,
+  startedAt: iso(r.started_at),
+  finishedAt: iso(r.finished_at),
+  error: r.error,
+  chunks: Number(r.chunks),
+  chunksDone: Number(r.chunks_done),
+  summary: {
+    total: Number(r.total),
+    applied: Number(r.applied),
+    rejected: Number(r.rejected),
+    failed: Number(r.failed),
+    skipped: Number(r.skipped)
+  }
+})
+
+/**
+ * A run's public record: what the API shows, without the options it was submitted with.
+ *
+ * @since 0.4.0
+ * @category utils
+ */
+export const withoutOptions = (run: RunInfo & { readonly options: RunOptions }): RunInfo => {
+  const info: { options?: RunOptions } & Omit<RunInfo, never> = { ...run }
+  delete info.options
+  return info
+}
+
 /**
  * The execution id prefix the cleanup looks for: the workflow engine's entity type for `SyncRun`.
  *
@@ -265,28 +298,6 @@ export const make = Effect.gen(function*() {
   // The pipeline's journal per (run, chunk), one record per row (internal/sqlJournal.ts).
   yield* sql`create table if not exists dirsync_journal (
     run_id text not null, chunk int not null, seq bigserial, line text not null, primary key (run_id, chunk, seq))`
-
-  const infoOf = (r: RunRow): RunInfo & { readonly options: RunOptions } => ({
-    runId: r.run_id,
-    tenant: r.tenant,
-    kind: r.kind,
-    state: r.state,
-    source: r.source,
-    submittedAt: iso(r.submitted_at)!,
-    startedAt: iso(r.started_at),
-    finishedAt: iso(r.finished_at),
-    error: r.error,
-    options: parsed(r.options),
-    chunks: Number(r.chunks),
-    chunksDone: Number(r.chunks_done),
-    summary: {
-      total: Number(r.total),
-      applied: Number(r.applied),
-      rejected: Number(r.rejected),
-      failed: Number(r.failed),
-      skipped: Number(r.skipped)
-    }
-  })
 
   // Outcome counts come from the outcomes table, so a watcher sees them move while the run goes.
   const selectRuns = sql`select r.run_id, r.tenant, r.kind, r.state, r.source, r.submitted_at, r.started_at,
@@ -340,14 +351,15 @@ export const make = Effect.gen(function*() {
   const run: Service["run"] = (runId) =>
     Effect.map(
       sql<RunRow>`${selectRuns} where r.run_id = ${runId}`,
-      (rows) => rows.length === 0 ? Option.none() : Option.some(infoOf(rows[0]!))
+      (rows) =>
+        rows.length === 0 ? Option.none() : Option.some({ ...infoOf(rows[0]!), options: parsed(rows[0]!.options) })
     )
 
   const list: Service["list"] = ({ tenant, limit }) =>
     Effect.map(
       sql<RunRow>`${selectRuns} ${tenant === undefined ? sql`` : sql`where r.tenant = ${tenant}`}
         order by r.submitted_at desc limit ${Math.min(Math.max(limit ?? 100, 1), 1000)}`,
-      (rows) => rows.map((r) => { const { options: _, ...info } = infoOf(r); return info })
+      (rows) => rows.map(infoOf)
     )
 
   const saveChunks: Service["saveChunks"] = (runId, chunks) =>
@@ -367,20 +379,22 @@ export const make = Effect.gen(function*() {
     )
 
   const saveOutcomes: Service["saveOutcomes"] = (runId, chunk, outcomes) =>
-    outcomes.length === 0 ? Effect.void : sql`insert into dirsync_outcomes ${
-      sql.insert(Arr.map(outcomes as Arr.NonEmptyReadonlyArray<Outcome.RowOutcome>, (o) => ({
-        run_id: runId,
-        row: o.row,
-        chunk,
-        id: o.id,
-        status: o.status,
-        reason: o.reason ?? null,
-        code: o.code ?? null,
-        message: o.message ?? null,
-        result: o.result === undefined ? null : json(o.result),
-        rows: o.rows === undefined ? null : json(o.rows)
-      })))
-    } on conflict (run_id, row) do update set chunk = excluded.chunk, id = excluded.id, status = excluded.status,
+    outcomes.length === 0 ?
+      Effect.void :
+      sql`insert into dirsync_outcomes ${
+        sql.insert(Arr.map(outcomes as Arr.NonEmptyReadonlyArray<Outcome.RowOutcome>, (o) => ({
+          run_id: runId,
+          row: o.row,
+          chunk,
+          id: o.id,
+          status: o.status,
+          reason: o.reason ?? null,
+          code: o.code ?? null,
+          message: o.message ?? null,
+          result: o.result === undefined ? null : json(o.result),
+          rows: o.rows === undefined ? null : json(o.rows)
+        })))
+      } on conflict (run_id, row) do update set chunk = excluded.chunk, id = excluded.id, status = excluded.status,
       reason = excluded.reason, code = excluded.code, message = excluded.message, result = excluded.result,
       rows = excluded.rows`.pipe(Effect.asVoid)
 
@@ -447,9 +461,9 @@ export const make = Effect.gen(function*() {
 
   const cleanup: Service["cleanup"] = (before) =>
     sql.withTransaction(Effect.gen(function*() {
-      const gone = yield* sql<{ run_id: string; execution_id: string | null }>`delete from dirsync_runs
+      const gone = yield* sql<{ run_id: string; tenant: string; execution_id: string | null }>`delete from dirsync_runs
         where state in ('done', 'failed') and finished_at < ${before}::timestamptz
-        returning run_id, execution_id`
+        returning run_id, tenant, execution_id`
       if (gone.length === 0) return 0
       const ids = gone.map((g) => g.run_id)
       yield* sql`delete from dirsync_run_input where run_id in ${sql.in(ids)}`
@@ -459,11 +473,19 @@ export const make = Effect.gen(function*() {
       yield* sql`delete from dirsync_journal where run_id in ${sql.in(ids)}`
       const executions = gone.flatMap((g) => g.execution_id === null ? [] : [g.execution_id])
       if (executions.length > 0) {
-        // The workflow's own history: its messages (activities, the run itself) and their replies.
+        // The workflow's own history: the run, its activities, and their replies.
         yield* sql`delete from cluster_replies where request_id in (select id from cluster_messages
           where entity_type = ${workflowEntityType} and entity_id in ${sql.in(executions)})`
         yield* sql`delete from cluster_messages
           where entity_type = ${workflowEntityType} and entity_id in ${sql.in(executions)}`
+      }
+      // The chunks sent to the tenant's entity: their message ids start with Tenant/<tenant>/SendChunk/<run>/.
+      for (const g of gone) {
+        const prefix = `Tenant/${g.tenant}/SendChunk/${g.run_id}/`
+        yield* sql`delete from cluster_replies where request_id in (select id from cluster_messages
+          where entity_type = 'Tenant' and entity_id = ${g.tenant} and left(message_id, ${prefix.length}) = ${prefix})`
+        yield* sql`delete from cluster_messages
+          where entity_type = 'Tenant' and entity_id = ${g.tenant} and left(message_id, ${prefix.length}) = ${prefix}`
       }
       return gone.length
     }))

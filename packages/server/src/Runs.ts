@@ -16,6 +16,7 @@ import * as Schema from "effect/Schema"
 import type { SqlError } from "effect/sql/SqlError"
 import type * as WorkflowEngine from "effect/workflow/WorkflowEngine"
 import { ActiveRunExists, type InputRow, type RunInfo, type RunOptions, RunStore } from "./RunStore.ts"
+import * as RunStoreModule from "./RunStore.ts"
 import * as ServerConfig from "./ServerConfig.ts"
 import { SyncRun } from "./SyncRun.ts"
 
@@ -151,8 +152,7 @@ export const make = Effect.gen(function*() {
     Effect.gen(function*() {
       const run = yield* store.run(runId)
       if (Option.isNone(run)) return Option.none()
-      const { options: _, ...info } = run.value
-      return Option.some({ run: info, outcomes: yield* store.outcomes(runId) })
+      return Option.some({ run: RunStoreModule.withoutOptions(run.value), outcomes: yield* store.outcomes(runId) })
     })
 
   const restartQueued = Effect.gen(function*() {
@@ -163,7 +163,7 @@ export const make = Effect.gen(function*() {
 
   return Runs.of({
     submit,
-    get: (runId) => Effect.map(store.run(runId), Option.map(({ options: _, ...info }) => info)),
+    get: (runId) => Effect.map(store.run(runId), Option.map(RunStoreModule.withoutOptions)),
     list: store.list,
     report,
     restartQueued

@@ -1,7 +1,7 @@
 /**
  * A runner: one process of the cluster. It joins the runners sharing one Postgres (registry, shard locks, persisted
  * messages, workflow history), hosts the `Tenant` entities and `SyncRun` executions of the shards it owns, keeps the
- * tenants' schedules, and serves nothing over HTTP by itself (`HttpApi.layer` adds the API).
+ * tenants' schedules, and serves nothing over HTTP by itself (`ServerHttp.layer` adds the API).
  *
  * Failover: a runner that dies holds its shard locks until they expire. The defaults here (lock refreshed every
  * 2 s, expiring after 10 s; assignments refreshed every 2 s; health checked every 5 s) bring another runner's
@@ -13,6 +13,7 @@
 import * as NodeClusterSocket from "@effect/platform-node/NodeClusterSocket"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Clock from "effect/Clock"
 import * as ClusterCron from "effect/cluster/ClusterCron"
 import * as ClusterWorkflowEngine from "effect/cluster/ClusterWorkflowEngine"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
@@ -27,10 +28,9 @@ import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Result from "effect/Result"
 import * as Schedule from "effect/Schedule"
-import * as Clock from "effect/Clock"
+import * as Runs from "./Runs.ts"
 import { ActiveRunExists, type InputRow, RunStore } from "./RunStore.ts"
 import * as RunStoreModule from "./RunStore.ts"
-import * as Runs from "./Runs.ts"
 import * as ServerConfig from "./ServerConfig.ts"
 import * as SharedRateLimit from "./SharedRateLimit.ts"
 import * as SyncRun from "./SyncRun.ts"
@@ -146,10 +146,9 @@ const scheduleLayer = (tenant: ServerConfig.Tenant, schedule: ServerConfig.Sched
 
 const schedulesLayer = Layer.unwrap(Effect.gen(function*() {
   const config = yield* ServerConfig.ServerConfig
-  const layers = [...config.tenants.values()].flatMap((t) =>
-    (t.schedules ?? []).map((s, i) => scheduleLayer(t, s, i))
-  )
-  return layers.length === 0 ? Layer.empty : Layer.mergeAll(...(layers as [Layer.Layer<never, never, any>]))
+  const layers = [...config.tenants.values()].flatMap((t) => (t.schedules ?? []).map((s, i) => scheduleLayer(t, s, i)))
+  const [first, ...rest] = layers
+  return first === undefined ? Layer.empty : Layer.mergeAll(first, ...rest)
 }))
 
 /** Housekeeping, on one runner of the cluster: restart lost submissions, delete history past retention. */
@@ -190,11 +189,13 @@ export const layer = (options: Options) => {
         : Option.some(RunnerAddress.make(options.runnerListen.host, options.runnerListen.port))
     }
   })
-  const budgets = Layer.unwrap(Effect.map(ServerConfig.ServerConfig, (config) =>
-    SharedRateLimit.layer({
+  const budgets = Layer.unwrap(Effect.map(ServerConfig.ServerConfig, (config) => {
+    const ipLimit = ServerConfig.limitOf(config.ipBudget, { calls: 20_000, window: "1 minute" })
+    return SharedRateLimit.layer({
       egressIp: options.egressIp,
-      ipLimit: (vendor) => vendor === "wecom" ? ServerConfig.limitOf(config.ipBudget, { calls: 20_000, window: "1 minute" }) : undefined
-    })))
+      ipLimit: (vendor, path) => vendor === "wecom" ? ipLimit(path) : undefined
+    })
+  }))
   const work = Layer.mergeAll(
     SyncRun.layer(options.workflow),
     Tenant.layer,

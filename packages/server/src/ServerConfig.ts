@@ -77,14 +77,27 @@ export const Schedule = Schema.Struct({
 export type Schedule = typeof Schedule.Type
 
 /**
- * A budget per API path: calls per minute and per hour. WeCom's per-corp figures are 10,000 and 150,000.
+ * Calls per minute and per hour.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const Window = Schema.Struct({
+  perMinute: Schema.Int.check(Schema.isGreaterThan(0)),
+  perHour: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+})
+
+/**
+ * A budget per API path: every path gets `perMinute` (and `perHour`), and a path listed in `paths` gets its own
+ * figures instead (an API with a lower limit; WeCom's per-corp figures are 10,000 a minute and 150,000 an hour).
  *
  * @since 0.4.0
  * @category models
  */
 export const Budget = Schema.Struct({
   perMinute: Schema.Int.check(Schema.isGreaterThan(0)),
-  perHour: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0)))
+  perHour: Schema.optionalKey(Schema.Int.check(Schema.isGreaterThan(0))),
+  paths: Schema.optionalKey(Schema.Record(Schema.String, Window))
 })
 
 /**
@@ -185,24 +198,33 @@ export class ConfigError extends Schema.TaggedError<ConfigError>()("ServerConfig
  */
 export const defaultIpBudget: Budget = { perMinute: 20_000 }
 
-/**
- * @since 0.4.0
- * @category budgets
- */
-export const limitOf = (budget: Budget | undefined, fallback: RateLimit.Limit): RateLimit.Limit =>
-  budget === undefined ? fallback : {
-    calls: budget.perMinute,
-    window: "1 minute",
-    ...(budget.perHour === undefined ? {} : { also: [{ calls: budget.perHour, window: "1 hour" }] })
-  }
+const windowLimit = (w: typeof Window.Type): RateLimit.Limit => ({
+  calls: w.perMinute,
+  window: "1 minute",
+  ...(w.perHour === undefined ? {} : { also: [{ calls: w.perHour, window: "1 hour" }] })
+})
 
 /**
- * The corp's per-API budget as the client's `RateLimit.Limit`.
+ * A budget as the clients' per-path `RateLimit.Limit`: the path's own figures when it has them.
  *
  * @since 0.4.0
  * @category budgets
  */
-export const corpLimit = (tenant: TenantEntry): RateLimit.Limit => limitOf(tenant.budget, WeComClient.defaultRateLimit)
+export const limitOf = (budget: Budget | undefined, fallback: RateLimit.Limit) => {
+  if (budget === undefined) return (_path: string): RateLimit.Limit => fallback
+  const all = windowLimit(budget)
+  const paths = new Map(Object.entries(budget.paths ?? {}).map(([path, w]) => [path, windowLimit(w)]))
+  return (path: string): RateLimit.Limit => paths.get(path) ?? all
+}
+
+/**
+ * The corp's per-API budget as the client's `rateLimit` option.
+ *
+ * @since 0.4.0
+ * @category budgets
+ */
+export const corpLimit = (tenant: TenantEntry): (path: string) => RateLimit.Limit =>
+  limitOf(tenant.budget, WeComClient.defaultRateLimit)
 
 // =============================================================================
 // Constructors

@@ -82,6 +82,24 @@ export const earliestSlot = (counts: ReadonlyMap<number, number>, from: number, 
   return slot
 }
 
+/** The earliest start at or after `at` that every window of the key allows (starts are handed out in order). */
+const earliest = (
+  windows: ReadonlyArray<Counted>,
+  byWindow: ReadonlyMap<number, ReadonlyMap<number, number>>,
+  at: number
+) => {
+  for (const w of windows) {
+    const counts = byWindow.get(w.id)
+    if (counts !== undefined && counts.size > 0) at = Math.max(at, Math.max(...counts.keys()) * w.slotMillis)
+  }
+  for (const w of windows) {
+    const from = Math.floor(at / w.slotMillis)
+    const slot = earliestSlot(byWindow.get(w.id) ?? new Map(), from, w.calls)
+    if (slot !== from) at = Math.max(at, slot * w.slotMillis)
+  }
+  return at
+}
+
 /**
  * Builds the store on the `SqlClient` in context (Postgres), creating its table when missing.
  *
@@ -111,24 +129,6 @@ export const make = (options: Options = {}) =>
         return byWindow
       })
 
-    /** The earliest start at or after `at` that every window of the key allows (starts are handed out in order). */
-    const earliest = (
-      windows: ReadonlyArray<Counted>,
-      byWindow: ReadonlyMap<number, ReadonlyMap<number, number>>,
-      at: number
-    ) => {
-      for (const w of windows) {
-        const counts = byWindow.get(w.id)
-        if (counts !== undefined && counts.size > 0) at = Math.max(at, Math.max(...counts.keys()) * w.slotMillis)
-      }
-      for (const w of windows) {
-        const from = Math.floor(at / w.slotMillis)
-        const slot = earliestSlot(byWindow.get(w.id) ?? new Map(), from, w.calls)
-        if (slot !== from) at = Math.max(at, slot * w.slotMillis)
-      }
-      return at
-    }
-
     const commit = (key: string, windows: ReadonlyArray<Counted>, at: number) =>
       Effect.forEach(windows, (w) => {
         const slot = Math.floor(at / w.slotMillis)
@@ -156,7 +156,9 @@ export const make = (options: Options = {}) =>
       // Locked in one order, so two runners reserving the same pair never wait on each other crosswise.
       keys.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
       return sql.withTransaction(Effect.gen(function*() {
-        const [clock] = yield* sql<{ now: number }>`select (extract(epoch from clock_timestamp()) * 1000)::float8 as now`
+        const [clock] = yield* sql<
+          { now: number }
+        >`select (extract(epoch from clock_timestamp()) * 1000)::float8 as now`
         const nowMillis = Number(clock!.now)
         const loaded = yield* Effect.forEach(keys, (k) => Effect.map(load(k.key), (byWindow) => ({ ...k, byWindow })))
         // One start that every key's every window allows: move it later until none moves it.
@@ -171,7 +173,9 @@ export const make = (options: Options = {}) =>
       })).pipe(
         // A store that does not answer must not let calls through unlimited: retry, then stop the call loudly.
         Effect.retry({ schedule: Schedule.exponential("100 millis"), times: 5 }),
-        Effect.catchCause((cause) => Effect.die(new Error(`shared rate limit store unavailable: ${Cause.pretty(cause)}`)))
+        Effect.catchCause((cause) =>
+          Effect.die(new Error(`shared rate limit store unavailable: ${Cause.pretty(cause)}`))
+        )
       )
     }
 

@@ -18,8 +18,8 @@
  * @since 0.4.0
  */
 import { Outcome } from "@dirsync/core"
-import * as BatchPipeline from "@dirsync/core/BatchPipeline"
 import type { Endpoint } from "@dirsync/core"
+import * as BatchPipeline from "@dirsync/core/BatchPipeline"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
@@ -109,10 +109,12 @@ export const plan = (runId: string, kind: ServerConfig.Kind, strict: boolean) =>
     yield* store.saveOutcomes(runId, 0, rejected)
     const chunks: Array<Array<typeof input[number]>> = []
     for (let i = 0; i < valid.length; i += spec.chunkSize) {
-      chunks.push(valid.slice(i, i + spec.chunkSize).flatMap((o) => {
-        const r = byRow.get(o.row)
-        return r === undefined ? [] : [r]
-      }))
+      chunks.push(
+        valid.slice(i, i + spec.chunkSize).flatMap((o) => {
+          const r = byRow.get(o.row)
+          return r === undefined ? [] : [r]
+        })
+      )
     }
     yield* store.saveChunks(runId, chunks)
     return { chunks: chunks.length, rejected: rejected.length }
@@ -191,8 +193,9 @@ export const layer = (options: Options = {}) =>
         if (result.fatal !== null) {
           yield* Activity.make({
             name: `abort after chunk ${chunk}`,
-            execute: persistently(Effect.flatMap(RunStore, (s) =>
-              s.setState(runId, "running", { error: result!.fatal! })))
+            execute: persistently(
+              Effect.flatMap(RunStore, (s) => s.setState(runId, "running", { error: result!.fatal! }))
+            )
           })
           return result
         }

@@ -24,10 +24,10 @@ import * as Cause from "effect/Cause"
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
 import * as Entity from "effect/cluster/Entity"
 import * as Effect from "effect/Effect"
+import type * as HttpClient from "effect/http/HttpClient"
 import * as Option from "effect/Option"
 import * as Rpc from "effect/rpc/Rpc"
 import * as Schema from "effect/Schema"
-import type * as HttpClient from "effect/http/HttpClient"
 import { SqlClient as SqlClientTag } from "effect/sql/SqlClient"
 import * as Stream from "effect/Stream"
 import * as SqlJournal from "./internal/sqlJournal.ts"
@@ -182,7 +182,6 @@ export const sendChunk = (
         failed.every((o) => o.reason !== undefined && retryableReasons.has(o.reason))
     } satisfies ChunkResult
   })
-
 
 /** A failure's message for the run's record: the vendor error's own text (already scrubbed of secrets). */
 const messageOf = (cause: Cause.Cause<unknown>): string => {

@@ -2,9 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as SqlClient from "effect/sql/SqlClient"
 import { afterAll, beforeAll } from "vitest"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
 import * as Runs from "../src/Runs.ts"
+import * as RunStore from "../src/RunStore.ts"
 import * as Server from "../src/Server.ts"
 import * as ServerConfig from "../src/ServerConfig.ts"
 import * as Corps from "./support/corps.ts"
@@ -34,7 +36,13 @@ const runner = Effect.fnUntraced(function*(url: Awaited<ReturnType<Pg.Postgres["
   const env: Record<string, string> = {}
   const tenants = sandbox.corps.map((c, i) => {
     env[`SECRET_${i}`] = c.secret
-    return { id: `school-${i}`, vendor: "wecom" as const, corpId: c.corpId, secretEnv: `SECRET_${i}`, baseUrl: sandbox.url }
+    return {
+      id: `school-${i}`,
+      vendor: "wecom" as const,
+      corpId: c.corpId,
+      secretEnv: `SECRET_${i}`,
+      baseUrl: sandbox.url
+    }
   })
   return Server.layer({ databaseUrl: url, runnerAddress: { host: "127.0.0.1", port } }).pipe(
     Layer.provide(ServerConfig.layerFrom({ tenants }, env)),
@@ -53,31 +61,58 @@ const waitDone = (runs: Runs.Service, runId: string) =>
   })
 
 describe("Server", () => {
-  it.live("runs three tenants' runs to the end: every row once, one run per tenant at a time", () =>
-    Effect.gen(function*() {
-      const url = yield* Effect.promise(() => pg.database())
-      const layer = yield* runner(url)
-      yield* Effect.gen(function*() {
-        const runs = yield* Runs.Runs
-        const submitted = yield* Effect.forEach([0, 1, 2], (i) =>
-          runs.submit({ tenant: `school-${i}`, kind: "students.create", rows: students(`s${i}-`, 250) }))
-        // A second run of a tenant while its first is going is refused.
-        const again = yield* Effect.flip(runs.submit({ tenant: "school-0", kind: "students.create", rows: students("x", 1) }))
-        assert.strictEqual(again._tag, "ActiveRunExists")
-        const done = yield* Effect.forEach(submitted, ({ runId }) => waitDone(runs, runId))
-        for (const info of done) {
-          assert.strictEqual(info.state, "done")
-          assert.deepStrictEqual(info.summary, { total: 250, applied: 250, rejected: 0, failed: 0, skipped: 0 })
-          assert.strictEqual(info.chunks, 3)
-        }
-        const state = sandbox.state()
-        for (const [i, corp] of sandbox.corps.entries()) {
-          const s = state.corps[corp.corpId]!
-          assert.strictEqual(s.students.length, 250)
-          assert.ok(Object.values(s.ledger).every((e) => e.applied === 1), `corp ${i}: a student created twice`)
-        }
-        const report = yield* runs.report(submitted[0]!.runId)
-        assert.strictEqual(Option.getOrThrow(report).outcomes.length, 250)
-      }).pipe(Effect.provide(layer))
-    }), 120_000)
+  it.live(
+    "runs three tenants' runs to the end: every row once, one run per tenant at a time",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        const layer = yield* runner(url)
+        yield* Effect.gen(function*() {
+          const runs = yield* Runs.Runs
+          const submitted = yield* Effect.forEach(
+            [0, 1, 2],
+            (i) => runs.submit({ tenant: `school-${i}`, kind: "students.create", rows: students(`s${i}-`, 250) })
+          )
+          // A second run of a tenant while its first is going is refused.
+          const again = yield* Effect.flip(
+            runs.submit({ tenant: "school-0", kind: "students.create", rows: students("x", 1) })
+          )
+          assert.strictEqual(again._tag, "ActiveRunExists")
+          const done = yield* Effect.forEach(submitted, ({ runId }) => waitDone(runs, runId))
+          for (const info of done) {
+            assert.strictEqual(info.state, "done")
+            assert.deepStrictEqual(info.summary, { total: 250, applied: 250, rejected: 0, failed: 0, skipped: 0 })
+            assert.strictEqual(info.chunks, 3)
+          }
+          const state = sandbox.state()
+          for (const [i, corp] of sandbox.corps.entries()) {
+            const s = state.corps[corp.corpId]!
+            assert.strictEqual(s.students.length, 250)
+            assert.ok(Object.values(s.ledger).every((e) => e.applied === 1), `corp ${i}: a student created twice`)
+          }
+          const report = yield* runs.report(submitted[0]!.runId)
+          assert.strictEqual(Option.getOrThrow(report).outcomes.length, 250)
+
+          // Retention: finished runs go with their workflow history and the chunks sent to their tenants.
+          const sql = yield* SqlClient.SqlClient
+          const history = sql<{ n: number }>`select (select count(*) from cluster_messages)::int
+          + (select count(*) from cluster_replies)::int as n`
+          const before = (yield* history)[0]!.n
+          assert.ok(before > 0)
+          const store = yield* RunStore.RunStore
+          assert.strictEqual(yield* store.cleanup(new Date(Date.now() - 60_000).toISOString()), 0)
+          assert.strictEqual(yield* store.cleanup(new Date(Date.now() + 60_000).toISOString()), 3)
+          const left = yield* sql<{ entity_type: string; message_id: string | null }>`select entity_type, message_id
+          from cluster_messages where entity_type in ('Workflow/SyncRun', 'Tenant')`
+          assert.deepStrictEqual(left, [])
+          assert.ok((yield* history)[0]!.n < before / 10, `history left: ${(yield* history)[0]!.n} of ${before}`)
+          assert.ok(Option.isNone(yield* runs.get(submitted[0]!.runId)))
+          for (const table of ["dirsync_outcomes", "dirsync_journal", "dirsync_run_input", "dirsync_run_chunks"]) {
+            const n = yield* sql<{ n: number }>`select count(*)::int as n from ${sql(table)}`
+            assert.strictEqual(n[0]!.n, 0, table)
+          }
+        }).pipe(Effect.provide(layer))
+      }),
+    120_000
+  )
 })

@@ -5,9 +5,9 @@
 import { RateLimit } from "@dirsync/core"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
-import { assert, describe, it } from "@effect/vitest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as PgClient from "@effect/sql-pg/PgClient"
+import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -72,60 +72,66 @@ const send = (runId: string, round: number) =>
     }))
 
 describe("Tenant.sendChunk", () => {
-  it.live("a chunk delivered twice (its reply lost, then the message redelivered) is applied once", () =>
-    Effect.gen(function*() {
-      const layer = yield* services(0)
-      yield* Effect.gen(function*() {
-        const store = yield* prepare("lost-reply", rows("lr", 5))
-        yield* Effect.promise(() =>
-          fetch(`${sandbox.url}/__faults`, { method: "POST", body: JSON.stringify({ faults: "script=cut" }) })
-        )
-        // The connection is cut after WeCom applied the call: the endpoint reads the rows back, never resends.
-        const first = yield* send("lost-reply", 1)
-        assert.deepStrictEqual({ applied: first.applied, failed: first.failed }, { applied: 5, failed: 0 })
-        // The same chunk again (the runner died before the reply was stored; the cluster delivers it again).
-        const second = yield* send("lost-reply", 1)
-        assert.deepStrictEqual(
-          { applied: second.applied, failed: second.failed, fatal: second.fatal },
-          { applied: 5, failed: 0, fatal: null }
-        )
-        const ledger = sandbox.state().corps[sandbox.corps[0]!.corpId]!.ledger
-        for (let i = 1; i <= 5; i++) assert.deepStrictEqual(ledger[`lr${i}`], { sent: 1, applied: 1 })
-        const outcomes = yield* store.outcomes("lost-reply")
-        assert.deepStrictEqual(outcomes.map((o) => o.status), ["applied", "applied", "applied", "applied", "applied"])
-      }).pipe(Effect.provide(layer))
-    }), 60_000)
+  it.live(
+    "a chunk delivered twice (its reply lost, then the message redelivered) is applied once",
+    () =>
+      Effect.gen(function*() {
+        const layer = yield* services(0)
+        yield* Effect.gen(function*() {
+          const store = yield* prepare("lost-reply", rows("lr", 5))
+          yield* Effect.promise(() =>
+            fetch(`${sandbox.url}/__faults`, { method: "POST", body: JSON.stringify({ faults: "script=cut" }) })
+          )
+          // The connection is cut after WeCom applied the call: the endpoint reads the rows back, never resends.
+          const first = yield* send("lost-reply", 1)
+          assert.deepStrictEqual({ applied: first.applied, failed: first.failed }, { applied: 5, failed: 0 })
+          // The same chunk again (the runner died before the reply was stored; the cluster delivers it again).
+          const second = yield* send("lost-reply", 1)
+          assert.deepStrictEqual(
+            { applied: second.applied, failed: second.failed, fatal: second.fatal },
+            { applied: 5, failed: 0, fatal: null }
+          )
+          const ledger = sandbox.state().corps[sandbox.corps[0]!.corpId]!.ledger
+          for (let i = 1; i <= 5; i++) assert.deepStrictEqual(ledger[`lr${i}`], { sent: 1, applied: 1 })
+          const outcomes = yield* store.outcomes("lost-reply")
+          assert.deepStrictEqual(outcomes.map((o) => o.status), ["applied", "applied", "applied", "applied", "applied"])
+        }).pipe(Effect.provide(layer))
+      }),
+    60_000
+  )
 
-  it.live("a runner died with the chunk in flight: the next owner verifies each row, sends only the absent ones", () =>
-    Effect.gen(function*() {
-      const layer = yield* services(1)
-      yield* Effect.gen(function*() {
-        yield* prepare("died", rows("d", 4))
-        // The dead runner's journal: the chunk started, nothing finished. WeCom had applied rows 1 and 2.
-        const journal = yield* SqlJournal.make("died", 1)
-        yield* journal.started(0, [1, 2, 3, 4].map((row) => ({ row, id: `d${row}` })))
-        const directory = sandbox.corps[1]!
-        const token = yield* Effect.promise(async () =>
-          (await (await fetch(
-            `${sandbox.url}/cgi-bin/gettoken?corpid=${directory.corpId}&corpsecret=${directory.secret}`
-          )).json() as { access_token: string }).access_token
-        )
-        yield* Effect.promise(() =>
-          fetch(`${sandbox.url}/cgi-bin/school/user/batch_create_student?access_token=${token}`, {
-            method: "POST",
-            body: JSON.stringify({ students: rows("d", 2).map((r) => r.value) })
-          })
-        )
-        const result = yield* send("died", 1)
-        assert.deepStrictEqual({ applied: result.applied, failed: result.failed }, { applied: 4, failed: 0 })
-        const ledger = sandbox.state().corps[directory.corpId]!.ledger
-        // d1, d2: only the dead runner's call carried them; d3, d4: sent once, by the verifying owner.
-        assert.deepStrictEqual(ledger["d1"], { sent: 1, applied: 1 })
-        assert.deepStrictEqual(ledger["d2"], { sent: 1, applied: 1 })
-        assert.deepStrictEqual(ledger["d3"], { sent: 1, applied: 1 })
-        assert.deepStrictEqual(ledger["d4"], { sent: 1, applied: 1 })
-      }).pipe(Effect.provide(layer))
-    }), 60_000)
+  it.live(
+    "a runner died with the chunk in flight: the next owner verifies each row, sends only the absent ones",
+    () =>
+      Effect.gen(function*() {
+        const layer = yield* services(1)
+        yield* Effect.gen(function*() {
+          yield* prepare("died", rows("d", 4))
+          // The dead runner's journal: the chunk started, nothing finished. WeCom had applied rows 1 and 2.
+          const journal = yield* SqlJournal.make("died", 1)
+          yield* journal.started(0, [1, 2, 3, 4].map((row) => ({ row, id: `d${row}` })))
+          const directory = sandbox.corps[1]!
+          const token = yield* Effect.promise(async () =>
+            (await (await fetch(
+              `${sandbox.url}/cgi-bin/gettoken?corpid=${directory.corpId}&corpsecret=${directory.secret}`
+            )).json() as { access_token: string }).access_token
+          )
+          yield* Effect.promise(() =>
+            fetch(`${sandbox.url}/cgi-bin/school/user/batch_create_student?access_token=${token}`, {
+              method: "POST",
+              body: JSON.stringify({ students: rows("d", 2).map((r) => r.value) })
+            })
+          )
+          const result = yield* send("died", 1)
+          assert.deepStrictEqual({ applied: result.applied, failed: result.failed }, { applied: 4, failed: 0 })
+          const ledger = sandbox.state().corps[directory.corpId]!.ledger
+          // d1, d2: only the dead runner's call carried them; d3, d4: sent once, by the verifying owner.
+          assert.deepStrictEqual(ledger["d1"], { sent: 1, applied: 1 })
+          assert.deepStrictEqual(ledger["d2"], { sent: 1, applied: 1 })
+          assert.deepStrictEqual(ledger["d3"], { sent: 1, applied: 1 })
+          assert.deepStrictEqual(ledger["d4"], { sent: 1, applied: 1 })
+        }).pipe(Effect.provide(layer))
+      }),
+    60_000
+  )
 })
-
-

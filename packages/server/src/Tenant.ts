@@ -136,8 +136,11 @@ export const specOf = (kind: ServerConfig.Kind): Endpoint.Spec<any, any> => {
   }
 }
 
-/** Reasons after which the same rows may well go through later: the whole chunk is tried again after a pause. */
-const retryableReasons: ReadonlySet<string> = new Set(["RateLimited", "Unavailable", "Transient", "Busy"])
+/**
+ * Reasons after which the same rows may well go through later: WeCom busy or down, its rate limit, and replies that
+ * proved nothing (the next round verifies those rows through the journal before anything is resent).
+ */
+const retryableReasons: ReadonlySet<string> = new Set(["Transient", "RateLimited", "OutcomeUnknown"])
 
 /**
  * Sends one chunk's rows through the pipeline over the run's journal for that chunk and saves every row's outcome.

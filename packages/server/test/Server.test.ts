@@ -31,7 +31,10 @@ const students = (prefix: string, n: number) =>
     value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1 + (i % 50)] }
   }))
 
-const runner = Effect.fnUntraced(function*(url: Awaited<ReturnType<Pg.Postgres["database"]>>) {
+const runner = Effect.fnUntraced(function*(
+  url: Awaited<ReturnType<Pg.Postgres["database"]>>,
+  workflow?: Server.Options["workflow"]
+) {
   const port = yield* EmbeddedPostgres.freePort
   const env: Record<string, string> = {}
   const tenants = sandbox.corps.map((c, i) => {
@@ -44,7 +47,7 @@ const runner = Effect.fnUntraced(function*(url: Awaited<ReturnType<Pg.Postgres["
       baseUrl: sandbox.url
     }
   })
-  return Server.layer({ databaseUrl: url, runnerAddress: { host: "127.0.0.1", port } }).pipe(
+  return Server.layer({ databaseUrl: url, runnerAddress: { host: "127.0.0.1", port }, workflow }).pipe(
     Layer.provide(ServerConfig.layerFrom({ tenants }, env)),
     Layer.provide(Layer.succeed(Server.Reader, { read: () => Effect.fail("no schedules here") }))
   )
@@ -111,6 +114,41 @@ describe("Server", () => {
             const n = yield* sql<{ n: number }>`select count(*)::int as n from ${sql(table)}`
             assert.strictEqual(n[0]!.n, 0, table)
           }
+        }).pipe(Effect.provide(layer))
+      }),
+    120_000
+  )
+
+  it.live(
+    "a chunk WeCom turned away as busy is sent again after a durable pause, and applied once",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        const layer = yield* runner(url, { rounds: 3, pause: "2 seconds" })
+        yield* Effect.gen(function*() {
+          const runs = yield* Runs.Runs
+          // Every write answers -1 (system busy) until the script runs out: the client's own retries (4 tries a
+          // call) give up on both chunks of round 1.
+          yield* Effect.promise(() =>
+            fetch(`${sandbox.url}/__faults`, {
+              method: "POST",
+              body: JSON.stringify({ faults: `script=${Array.from({ length: 8 }, () => "-1").join(";")}` })
+            })
+          )
+          const { runId } = yield* runs.submit({
+            tenant: "school-2",
+            kind: "students.create",
+            rows: students("busy-", 150)
+          })
+          const done = yield* waitDone(runs, runId)
+          assert.strictEqual(done.state, "done")
+          assert.deepStrictEqual(done.summary, { total: 150, applied: 150, rejected: 0, failed: 0, skipped: 0 })
+          const sql = yield* SqlClient.SqlClient
+          const rounds = yield* sql<{ message_id: string }>`select message_id from cluster_messages
+          where entity_type = 'Workflow/SyncRun' and message_id like '%round 2%'`
+          assert.ok(rounds.length > 0, "no chunk went to a second round")
+          const ledger = sandbox.state().corps[sandbox.corps[2]!.corpId]!.ledger
+          for (let i = 1; i <= 150; i++) assert.strictEqual(ledger[`busy-${i}`]?.applied, 1, `busy-${i}`)
         }).pipe(Effect.provide(layer))
       }),
     120_000

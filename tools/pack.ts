@@ -1,5 +1,5 @@
 /**
- * Packs the four published packages with `pnpm pack` (which runs each `prepack`: see `tools/prepack.ts`) and checks
+ * Packs the five published packages with `pnpm pack` (which runs each `prepack`: see `tools/prepack.ts`) and checks
  * what a user would install: built `dist/` with types for the libraries, the bundle for the CLI, README and LICENSE
  * in every tarball, `publishConfig` applied, no tests, no `workspace:`/`catalog:` specifier left, `effect` as a
  * caret peer range, and a CLI that depends on nothing.
@@ -15,7 +15,7 @@ import { join, resolve } from "node:path"
 const root = join(import.meta.dirname, "..")
 
 /** The published packages, in dependency order. */
-export const packages = ["core", "wecom", "feishu", "cli"] as const
+export const packages = ["core", "wecom", "feishu", "server", "cli"] as const
 
 export interface Packed {
   readonly name: (typeof packages)[number]

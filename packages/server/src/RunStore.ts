@@ -225,6 +225,14 @@ interface RunRow {
   readonly skipped: number
 }
 
+/** Whether a failed insert hit the one-active-run index: another submission for the tenant won the race. */
+const isOneActiveViolation = (e: SqlError): boolean => {
+  const reason = (e as { readonly reason?: { readonly _tag?: string; readonly cause?: unknown } }).reason
+  const cause = reason?.cause as { readonly code?: unknown; readonly constraint?: unknown; readonly message?: unknown }
+  if (reason?._tag === "UniqueViolation") return true
+  return cause?.code === "23505" || /dirsync_runs_one_active/.test(`${String(cause?.message)} ${e.message}`)
+}
+
 const iso = (d: Date | string | null) => d === null ? null : new Date(d).toISOString()
 
 const json = (v: unknown) => JSON.stringify(v)
@@ -326,7 +334,7 @@ export const make = Effect.gen(function*() {
     })).pipe(
       // The unique index is the arbiter when two submissions race past the select.
       Effect.catchIf(
-        (e): e is SqlError => e._tag === "SqlError" && /dirsync_runs_one_active/.test(String(e.cause)),
+        (e): e is SqlError => e._tag === "SqlError" && isOneActiveViolation(e),
         () => Effect.fail(new ActiveRunExists({ tenant: run.tenant, runId: "(another submission)" }))
       )
     )

@@ -12,6 +12,8 @@ import * as ServerConfig from "../src/ServerConfig.ts"
 import * as Corps from "./support/corps.ts"
 import * as Pg from "./support/pg.ts"
 
+const BAD_SECRET = "bad-secret-3f9c1e7a5b2d"
+
 let pg: Pg.Postgres
 let sandbox: Corps.Started
 
@@ -47,8 +49,11 @@ const runner = Effect.fnUntraced(function*(
       baseUrl: sandbox.url
     }
   })
+  // A tenant whose credentials WeCom refuses: its runs must stop, with every row accounted for.
+  env["SECRET_BAD"] = BAD_SECRET
+  const bad = { id: "school-bad", vendor: "wecom" as const, corpId: "wwnosuchcorp", secretEnv: "SECRET_BAD" }
   return Server.layer({ databaseUrl: url, runnerAddress: { host: "127.0.0.1", port }, workflow }).pipe(
-    Layer.provide(ServerConfig.layerFrom({ tenants }, env)),
+    Layer.provide(ServerConfig.layerFrom({ tenants: [...tenants, { ...bad, baseUrl: sandbox.url }] }, env)),
     Layer.provide(Layer.succeed(Server.Reader, { read: () => Effect.fail("no schedules here") }))
   )
 })
@@ -60,7 +65,7 @@ const waitDone = (runs: Runs.Service, runId: string) =>
       if (Option.isSome(info) && (info.value.state === "done" || info.value.state === "failed")) return info.value
       yield* Effect.sleep("100 millis")
     }
-    return yield* Effect.die(new Error(`run ${runId} did not finish`))
+    return yield* Effect.die(new Error(`run ${runId} did not finish: ${JSON.stringify(yield* runs.get(runId))}`))
   })
 
 describe("Server", () => {
@@ -127,7 +132,8 @@ describe("Server", () => {
         const layer = yield* runner(url, { rounds: 3, pause: "2 seconds" })
         yield* Effect.gen(function*() {
           const runs = yield* Runs.Runs
-          // Every write answers -1 (system busy) until the script runs out: the client's own retries (4 tries a
+          // Every write answers -1 (system busy) until the script runs out (each corp has its own script: the others'
+          // are cleared at the end, or the next test's first calls would meet them): the client's own retries (4 tries a
           // call) give up on both chunks of round 1.
           yield* Effect.promise(() =>
             fetch(`${sandbox.url}/__faults`, {
@@ -149,8 +155,97 @@ describe("Server", () => {
           assert.ok(rounds.length > 0, "no chunk went to a second round")
           const ledger = sandbox.state().corps[sandbox.corps[2]!.corpId]!.ledger
           for (let i = 1; i <= 150; i++) assert.strictEqual(ledger[`busy-${i}`]?.applied, 1, `busy-${i}`)
+          yield* Effect.promise(() =>
+            fetch(`${sandbox.url}/__faults`, { method: "POST", body: JSON.stringify({ faults: "" }) })
+          )
         }).pipe(Effect.provide(layer))
       }),
     120_000
+  )
+
+  it.live("ten submissions for one tenant at once: exactly one run starts", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.promise(() => pg.database())
+      const layer = yield* runner(url)
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const results = yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, i) => i),
+          (i) =>
+            Effect.result(runs.submit({ tenant: "school-1", kind: "students.update", rows: students(`race${i}-`, 3) })),
+          { concurrency: "unbounded" }
+        )
+        const accepted = results.filter((r) => r._tag === "Success")
+        assert.strictEqual(accepted.length, 1)
+        for (const r of results) if (r._tag === "Failure") assert.strictEqual(r.failure._tag, "ActiveRunExists")
+        assert.strictEqual((yield* runs.list({ tenant: "school-1" })).length, 1)
+      }).pipe(Effect.provide(layer))
+    }), 60_000)
+
+  it.live(
+    "invalid rows are rejected naming the field; with strict nothing is sent; every row has its outcome",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        const layer = yield* runner(url)
+        yield* Effect.gen(function*() {
+          const runs = yield* Runs.Runs
+          const rows = [
+            ...students("inv-", 4),
+            { row: 5, value: { student_userid: "inv-5", name: "", department: [1] } },
+            { row: 6, value: { student_userid: "inv-6", nmae: "typo", name: "x", department: [1] } }
+          ]
+          const strict = yield* runs.submit({
+            tenant: "school-0",
+            kind: "students.create",
+            rows,
+            options: { strict: true }
+          })
+          const held = yield* waitDone(runs, strict.runId)
+          assert.deepStrictEqual(held.summary, { total: 6, applied: 0, rejected: 2, failed: 0, skipped: 4 })
+          const corp = () => sandbox.state().corps[sandbox.corps[0]!.corpId]!
+          assert.strictEqual(corp().ledger["inv-1"], undefined, "strict mode sent a row")
+
+          const loose = yield* runs.submit({ tenant: "school-0", kind: "students.create", rows })
+          const done = yield* waitDone(runs, loose.runId)
+          assert.deepStrictEqual(done.summary, { total: 6, applied: 4, rejected: 2, failed: 0, skipped: 0 })
+          const report = Option.getOrThrow(yield* runs.report(loose.runId))
+          assert.deepStrictEqual(report.outcomes.map((o) => o.row), [1, 2, 3, 4, 5, 6])
+          const byRow = new Map(report.outcomes.map((o) => [o.row, o]))
+          assert.strictEqual(byRow.get(5)!.status, "rejected")
+          assert.match(byRow.get(5)!.message ?? "", /name/)
+          assert.match(byRow.get(6)!.message ?? "", /nmae/)
+          assert.strictEqual(corp().ledger["inv-5"], undefined)
+        }).pipe(Effect.provide(layer))
+      }),
+    60_000
+  )
+
+  it.live(
+    "credentials WeCom refuses stop the run: failed, every row accounted for, the secret nowhere",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        const layer = yield* runner(url)
+        yield* Effect.gen(function*() {
+          const runs = yield* Runs.Runs
+          const { runId } = yield* runs.submit({
+            tenant: "school-bad",
+            kind: "students.create",
+            rows: students("b", 250)
+          })
+          const done = yield* waitDone(runs, runId)
+          assert.strictEqual(done.state, "failed")
+          assert.strictEqual(done.summary.total, 250)
+          assert.strictEqual(done.summary.applied, 0)
+          assert.match(done.error ?? "", /40013|corp/i)
+          const report = Option.getOrThrow(yield* runs.report(runId))
+          assert.strictEqual(report.outcomes.length, 250)
+          assert.ok(report.outcomes.every((o) => o.status === "failed" || o.status === "skipped"))
+          const text = JSON.stringify(report) + (done.error ?? "")
+          assert.ok(!text.includes(BAD_SECRET), "the secret is in the run's record")
+        }).pipe(Effect.provide(layer))
+      }),
+    60_000
   )
 })

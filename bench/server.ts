@@ -42,6 +42,8 @@ const freePort = () =>
     })
   })
 
+const fmt = (n: number, d = 1) => n.toFixed(d)
+
 const children: Array<ChildProcess> = []
 const cleanup = () => {
   for (const c of children) c.kill("SIGKILL")
@@ -169,7 +171,6 @@ try {
   const s1 = await stats()
   const cpu = runners.map((r, i) => cpuSeconds(r.child.pid!) - cpu0[i]!)
   const chunks = TENANTS * Math.ceil(ROWS / 100)
-  const fmt = (n: number, d = 1) => n.toFixed(d)
   console.log(`B6 server: ${RUNNERS} runner(s), ${TENANTS} tenants × ${ROWS} students, vendor latency ${LATENCY} ms`)
   console.log(
     `| runners | chunks | wall s | chunks/s | chunks/s per runner | runner CPU s | PG commits/s | PG rows/s | sandbox CPU s |`

@@ -14,6 +14,9 @@ import * as Pg from "./support/pg.ts"
 
 const BAD_SECRET = "bad-secret-3f9c1e7a5b2d"
 
+/** The sandbox's first corp, as it stands now. */
+const corp = () => sandbox.state().corps[sandbox.corps[0]!.corpId]!
+
 let pg: Pg.Postgres
 let sandbox: Corps.Started
 
@@ -203,7 +206,6 @@ describe("Server", () => {
           })
           const held = yield* waitDone(runs, strict.runId)
           assert.deepStrictEqual(held.summary, { total: 6, applied: 0, rejected: 2, failed: 0, skipped: 4 })
-          const corp = () => sandbox.state().corps[sandbox.corps[0]!.corpId]!
           assert.strictEqual(corp().ledger["inv-1"], undefined, "strict mode sent a row")
 
           const loose = yield* runs.submit({ tenant: "school-0", kind: "students.create", rows })

@@ -10,6 +10,7 @@ import * as RunStore from "../src/RunStore.ts"
 import * as Server from "../src/Server.ts"
 import * as ServerConfig from "../src/ServerConfig.ts"
 import * as Corps from "./support/corps.ts"
+import { students, tenantsOf } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 const BAD_SECRET = "bad-secret-3f9c1e7a5b2d"
@@ -30,28 +31,12 @@ afterAll(async () => {
   await pg?.stop()
 })
 
-const students = (prefix: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ({
-    row: i + 1,
-    value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1 + (i % 50)] }
-  }))
-
 const runner = Effect.fnUntraced(function*(
   url: Awaited<ReturnType<Pg.Postgres["database"]>>,
   workflow?: Server.Options["workflow"]
 ) {
   const port = yield* EmbeddedPostgres.freePort
-  const env: Record<string, string> = {}
-  const tenants = sandbox.corps.map((c, i) => {
-    env[`SECRET_${i}`] = c.secret
-    return {
-      id: `school-${i}`,
-      vendor: "wecom" as const,
-      corpId: c.corpId,
-      secretEnv: `SECRET_${i}`,
-      baseUrl: sandbox.url
-    }
-  })
+  const { env, tenants } = tenantsOf(sandbox)
   // A tenant whose credentials WeCom refuses: its runs must stop, with every row accounted for.
   env["SECRET_BAD"] = BAD_SECRET
   const bad = { id: "school-bad", vendor: "wecom" as const, corpId: "wwnosuchcorp", secretEnv: "SECRET_BAD" }

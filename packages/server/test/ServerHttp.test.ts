@@ -11,6 +11,7 @@ import * as ServerClient from "../src/ServerClient.ts"
 import * as ServerConfig from "../src/ServerConfig.ts"
 import * as ServerHttp from "../src/ServerHttp.ts"
 import * as Corps from "./support/corps.ts"
+import { students, tenantsOf } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 let pg: Pg.Postgres
@@ -29,12 +30,6 @@ afterAll(async () => {
 
 const TOKEN = "test-token-0123456789"
 
-const students = (prefix: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ({
-    row: i + 1,
-    value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1 + (i % 50)] }
-  }))
-
 class Fixture extends Context.Service<Fixture, { readonly url: string }>()("test/ServerHttp/Fixture") {}
 
 /**
@@ -45,17 +40,10 @@ const fixture = Layer.unwrap(Effect.gen(function*() {
   const databaseUrl = yield* Effect.promise(() => pg.database())
   const runnerPort = yield* EmbeddedPostgres.freePort
   const httpPort = yield* EmbeddedPostgres.freePort
-  const env: Record<string, string> = {}
-  const tenants = sandbox.corps.map((c, i) => {
-    env[`SECRET_${i}`] = c.secret
-    return {
-      id: `school-${i}`,
-      vendor: "wecom" as const,
-      corpId: c.corpId,
-      secretEnv: `SECRET_${i}`,
-      baseUrl: sandbox.url,
-      schedules: i === 0 ? [{ cron: "0 3 * * *", kind: "students.update" as const, file: "/data/school-0.csv" }] : []
-    }
+  const { env, tenants } = tenantsOf(sandbox, {
+    extra: (i) => ({
+      schedules: i === 0 ? [{ cron: "0 3 * * *", kind: "students.update", file: "/data/school-0.csv" }] : []
+    })
   })
   return Layer.succeed(Fixture, { url: `http://127.0.0.1:${httpPort}` }).pipe(
     Layer.merge(ServerHttp.layer({ listen: { host: "127.0.0.1", port: httpPort }, token: Redacted.make(TOKEN) })),

@@ -17,6 +17,7 @@ import * as RunStore from "../src/RunStore.ts"
 import * as SyncRun from "../src/SyncRun.ts"
 import * as Tenant from "../src/Tenant.ts"
 import * as Corps from "./support/corps.ts"
+import { students } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 let pg: Pg.Postgres
@@ -31,12 +32,6 @@ afterAll(async () => {
   await sandbox?.close()
   await pg?.stop()
 })
-
-const rows = (prefix: string, n: number) =>
-  Array.from({ length: n }, (_, i) => ({
-    row: i + 1,
-    value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1] }
-  }))
 
 /** The real request path: the school client over HTTP to the sandbox corp `corp` (0-based). */
 const services = (corp: number) =>
@@ -78,7 +73,7 @@ describe("Tenant.sendChunk", () => {
       Effect.gen(function*() {
         const layer = yield* services(0)
         yield* Effect.gen(function*() {
-          const store = yield* prepare("lost-reply", rows("lr", 5))
+          const store = yield* prepare("lost-reply", students("lr", 5))
           yield* Effect.promise(() =>
             fetch(`${sandbox.url}/__faults`, { method: "POST", body: JSON.stringify({ faults: "script=cut" }) })
           )
@@ -106,7 +101,7 @@ describe("Tenant.sendChunk", () => {
       Effect.gen(function*() {
         const layer = yield* services(1)
         yield* Effect.gen(function*() {
-          yield* prepare("died", rows("d", 4))
+          yield* prepare("died", students("d", 4))
           // The dead runner's journal: the chunk started, nothing finished. WeCom had applied rows 1 and 2.
           const journal = yield* SqlJournal.make("died", 1)
           yield* journal.started(0, [1, 2, 3, 4].map((row) => ({ row, id: `d${row}` })))
@@ -119,7 +114,7 @@ describe("Tenant.sendChunk", () => {
           yield* Effect.promise(() =>
             fetch(`${sandbox.url}/cgi-bin/school/user/batch_create_student?access_token=${token}`, {
               method: "POST",
-              body: JSON.stringify({ students: rows("d", 2).map((r) => r.value) })
+              body: JSON.stringify({ students: students("d", 2).map((r) => r.value) })
             })
           )
           const result = yield* send("died", 1)

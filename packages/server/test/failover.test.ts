@@ -19,6 +19,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
 import * as Corps from "./support/corps.ts"
+import { students, tenantsOf } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 const CORPS = 20
@@ -112,18 +113,10 @@ describe("two runners, one killed", () => {
     () =>
       Effect.gen(function*() {
         const url = yield* Effect.promise(() => pg.database())
-        const env: Record<string, string> = {}
-        const tenants = sandbox.corps.map((c, i) => {
-          env[`DIRSYNC_TEST_SECRET_${i}`] = c.secret
-          return {
-            id: `school-${String(i + 1).padStart(2, "0")}`,
-            vendor: "wecom",
-            corpId: c.corpId,
-            secretEnv: `DIRSYNC_TEST_SECRET_${i}`,
-            baseUrl: sandbox.url,
-            // Only the create API is held low: a chunk verified after the kill reads its rows back (user/get).
-            budget: { perMinute: 10_000, paths: { [CREATE]: { perMinute: CORP_BUDGET } } }
-          }
+        const { env, tenants } = tenantsOf(sandbox, {
+          idOf: (i) => `school-${String(i + 1).padStart(2, "0")}`,
+          // Only the create API is held low: a chunk verified after the kill reads its rows back (user/get).
+          extra: () => ({ budget: { perMinute: 10_000, paths: { [CREATE]: { perMinute: CORP_BUDGET } } } })
         })
         writeFileSync(
           join(dir, "tenants.json"),
@@ -147,10 +140,7 @@ describe("two runners, one killed", () => {
         const t0 = performance.now()
         const runIds: Array<string> = []
         for (const [i, t] of tenants.entries()) {
-          const rows = Array.from({ length: ROWS }, (_, r) => ({
-            row: r + 1,
-            value: { student_userid: `t${i}-s${r + 1}`, name: `学生${r + 1}`, department: [1 + (r % 50)] }
-          }))
+          const rows = students(`t${i}-s`, ROWS)
           const submitted = yield* api(i % 2 === 0 ? a : b, "/v1/runs", { tenant: t.id, kind: "students.create", rows })
           assert.strictEqual(submitted.status, 202, JSON.stringify(submitted.body))
           runIds.push(submitted.body.runId)

@@ -1,0 +1,36 @@
+/**
+ * What the server tests build the same way: student rows to submit, and a tenant per sandbox corp with its secret in
+ * an environment of its own.
+ */
+import type * as ServerConfig from "../../src/ServerConfig.ts"
+import type * as Corps from "./corps.ts"
+
+/** `n` students `<prefix>1…`, rows 1…n, spread over the sandbox's 50 classes. */
+export const students = (prefix: string, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    row: i + 1,
+    value: { student_userid: `${prefix}${i + 1}`, name: `学生${i + 1}`, department: [1 + (i % 50)] }
+  }))
+
+/** One tenant per corp (`<idPrefix><i>`), each secret in `env` under its own variable. */
+export const tenantsOf = (
+  sandbox: Corps.Started,
+  options: {
+    readonly idOf?: ((i: number) => string) | undefined
+    readonly extra?: ((i: number) => Partial<ServerConfig.TenantEntry>) | undefined
+  } = {}
+) => {
+  const env: Record<string, string> = {}
+  const tenants = sandbox.corps.map((c, i): ServerConfig.TenantEntry => {
+    env[`DIRSYNC_TEST_SECRET_${i}`] = c.secret
+    return {
+      id: options.idOf?.(i) ?? `school-${i}`,
+      vendor: "wecom",
+      corpId: c.corpId,
+      secretEnv: `DIRSYNC_TEST_SECRET_${i}`,
+      baseUrl: sandbox.url,
+      ...options.extra?.(i)
+    }
+  })
+  return { tenants, env }
+}

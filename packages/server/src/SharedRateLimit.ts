@@ -117,6 +117,7 @@ export const make = (options: Options = {}) =>
     /** A key's taken slots, per window, read under its advisory lock (held until the transaction ends). */
     const load = (key: string) =>
       Effect.gen(function*() {
+        // The one-bigint form: a lock space apart from the cluster's shard locks, which take the two-int form.
         yield* sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`
         const rows = yield* sql<{ win: number; slot: string; n: number }>`
           select win, slot, n from ${table} where key = ${key}`

@@ -177,7 +177,7 @@ const serverFlags = {
 /** The push commands' handler: to a server when `--server` is given, else the run from here. */
 const pushOrSubmit = <A, E, R>(
   command: string,
-  kind: "students.update" | "parents.update",
+  kind: "students.update" | "parents.update" | "departments.add",
   args: Flags & { readonly file: string; readonly server: string | undefined; readonly tenant: string | undefined },
   local: Effect.Effect<A, E, R>
 ) => {
@@ -651,15 +651,27 @@ const departmentsAdd = Command.make(
       Flag.withDescription(
         "How long to poll one batch task before reporting its rows as outcome unknown (default 10m)"
       )
-    )
+    ),
+    ...serverFlags
   },
   (args) =>
-    write(
-      "feishu departments add",
-      args,
-      feishuCommands,
-      (c, flags) => c.departments(args.file, flags, args.batchSize, args.pollDeadline)
-    )
+    args.server !== undefined && (args.batchSize !== undefined || args.pollDeadline !== undefined)
+      ? Effect.fail(
+        CliExit.usage(
+          "--batch-size and --poll-deadline are the server's with --server; see `dirsync feishu departments add --help`"
+        )
+      )
+      : pushOrSubmit(
+        "feishu departments add",
+        "departments.add",
+        args,
+        write(
+          "feishu departments add",
+          args,
+          feishuCommands,
+          (c, flags) => c.departments(args.file, flags, args.batchSize, args.pollDeadline)
+        )
+      )
 )
   .pipe(
     Command.withDescription(

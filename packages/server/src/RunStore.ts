@@ -169,6 +169,8 @@ export interface Service {
     chunk: number,
     outcomes: ReadonlyArray<Outcome.RowOutcome>
   ) => Effect.Effect<void, SqlError>
+  /** The ids (lower-cased) of the run's rows recorded as anything but applied. */
+  readonly notApplied: (runId: string) => Effect.Effect<ReadonlySet<string>, SqlError>
   readonly outcomes: (runId: string) => Effect.Effect<ReadonlyArray<Outcome.RowOutcome>, SqlError>
   readonly summary: (runId: string) => Effect.Effect<Outcome.Summary, SqlError>
   /**
@@ -432,6 +434,12 @@ export const make = Effect.gen(function*() {
         }))
     )
 
+  const notApplied: Service["notApplied"] = (runId) =>
+    Effect.map(
+      sql<{ id: string }>`select lower(id) as id from dirsync_outcomes where run_id = ${runId} and status <> 'applied'`,
+      (rows) => new Set(rows.map((r) => r.id))
+    )
+
   const summary: Service["summary"] = (runId) =>
     Effect.map(
       sql<{ status: Outcome.Status; n: number; rows_n: number }>`select status,
@@ -509,6 +517,7 @@ export const make = Effect.gen(function*() {
     chunkRows,
     saveOutcomes,
     outcomes,
+    notApplied,
     summary,
     attempt,
     note,

@@ -110,9 +110,10 @@ export const make = Effect.gen(function*() {
     SyncRun.execute({ runId }, { discard: true }).pipe(Effect.provideContext(engine), Effect.asVoid)
 
   const submit: Service["submit"] = Effect.fnUntraced(function*(submission: Submission) {
-    if (Option.isNone(config.tenant(submission.tenant))) {
-      return yield* new UnknownTenant({ tenant: submission.tenant })
-    }
+    const tenant = config.tenant(submission.tenant)
+    if (Option.isNone(tenant)) return yield* new UnknownTenant({ tenant: submission.tenant })
+    const refused = ServerConfig.kindRefusal(tenant.value, submission.kind)
+    if (refused !== undefined) return yield* new InvalidSubmission({ message: refused })
     if (submission.rows.length === 0) return yield* new InvalidSubmission({ message: "the run has no rows" })
     if (submission.rows.length > maxRows) {
       return yield* new InvalidSubmission({

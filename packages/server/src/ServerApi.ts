@@ -169,7 +169,10 @@ export const RunList = Schema.Struct({ runs: Schema.Array(RunInfo) })
 export const TenantInfo = Schema.Struct({
   id: Schema.String,
   vendor: Schema.String,
-  corpId: Schema.String,
+  /** A WeCom tenant's corp. */
+  corpId: Schema.optionalKey(Schema.String),
+  /** A Feishu tenant's app. */
+  appId: Schema.optionalKey(Schema.String),
   schedules: Schema.Array(Schema.Struct({
     cron: Schema.String,
     kind: Schema.String,

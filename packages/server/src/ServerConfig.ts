@@ -1,5 +1,5 @@
 /**
- * What a server runs for: its tenants (one per WeCom corp), their credentials, budgets and schedules, read from a JSON
+ * What a server runs for: its tenants (a WeCom corp or a Feishu app each), their credentials, budgets and schedules, read from a JSON
  * config file and the environment.
  *
  * Secrets never sit in the file: a tenant names the environment variable that holds its secret (`secretEnv`), which
@@ -9,6 +9,7 @@
  * @since 0.4.0
  */
 import { RateLimit } from "@dirsync/core"
+import * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
 import * as Context from "effect/Context"
 import * as Cron from "effect/Cron"
@@ -26,7 +27,8 @@ import { readFileSync } from "node:fs"
 
 /**
  * What a run does: the endpoint its rows go to. `students.update` and `parents.update` are what `dirsync wecom
- * students update` and `dirsync wecom parents update` send.
+ * students update` and `dirsync wecom parents update` send; `departments.add` is what `dirsync feishu departments
+ * add` sends (a Feishu tenant's only kind).
  *
  * @since 0.4.0
  * @category models
@@ -37,7 +39,8 @@ export const Kind = Schema.Literals([
   "students.create",
   "students.delete",
   "parents.create",
-  "parents.delete"
+  "parents.delete",
+  "departments.add"
 ])
 
 /**
@@ -110,20 +113,48 @@ export type Budget = typeof Budget.Type
  * @since 0.4.0
  * @category models
  */
-export const TenantEntry = Schema.Struct({
+const tenantFields = {
   id: TenantId,
-  vendor: Schema.Literal("wecom"),
-  corpId: Schema.String.check(Schema.isNonEmpty()),
-  /** The environment variable holding the corp app's secret. */
+  /** The environment variable holding the app's secret. */
   secretEnv: Schema.String.check(Schema.isPattern(/^[A-Z_][A-Z0-9_]*$/)),
-  /** `https://qyapi.weixin.qq.com` by default; plain http only on loopback (a sandbox). */
+  /** The vendor's API by default; plain http only on loopback (a sandbox). */
   baseUrl: Schema.optionalKey(Schema.String),
-  /** This corp's per-API budget. Default WeCom's: 10,000 a minute and 150,000 an hour. */
+  /** The app's per-API budget. Default the vendor's (WeCom: 10,000 a minute and 150,000 an hour). */
   budget: Schema.optionalKey(Budget),
-  /** Calls in flight at once for this corp. Default 2 (WeCom answers 45033 to more). */
+  /** Calls in flight at once for this corp (WeCom only). Default 2 (WeCom answers 45033 to more). */
   concurrency: Schema.optionalKey(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 16 }))),
   schedules: Schema.optionalKey(Schema.Array(Schedule))
+}
+
+/**
+ * A WeCom corp's school contacts app.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const WeComTenant = Schema.Struct({
+  ...tenantFields,
+  vendor: Schema.Literal("wecom"),
+  corpId: Schema.String.check(Schema.isNonEmpty())
 })
+
+/**
+ * A Feishu (Lark) self-built app of one tenant.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const FeishuTenant = Schema.Struct({
+  ...tenantFields,
+  vendor: Schema.Literal("feishu"),
+  appId: Schema.String.check(Schema.isNonEmpty())
+})
+
+/**
+ * @since 0.4.0
+ * @category models
+ */
+export const TenantEntry = Schema.Union([WeComTenant, FeishuTenant])
 
 /**
  * @since 0.4.0
@@ -158,9 +189,7 @@ export type ConfigFile = typeof ConfigFile.Type
  * @since 0.4.0
  * @category models
  */
-export interface Tenant extends TenantEntry {
-  readonly secret: Redacted.Redacted<string>
-}
+export type Tenant = TenantEntry & { readonly secret: Redacted.Redacted<string> }
 
 /**
  * @since 0.4.0
@@ -218,13 +247,46 @@ export const limitOf = (budget: Budget | undefined, fallback: RateLimit.Limit) =
 }
 
 /**
- * The corp's per-API budget as the client's `rateLimit` option.
+ * The app's per-API budget as the client's `rateLimit` option.
  *
  * @since 0.4.0
  * @category budgets
  */
-export const corpLimit = (tenant: TenantEntry): (path: string) => RateLimit.Limit =>
-  limitOf(tenant.budget, WeComClient.defaultRateLimit)
+export const accountLimit = (tenant: TenantEntry): (path: string) => RateLimit.Limit =>
+  limitOf(tenant.budget, tenant.vendor === "wecom" ? WeComClient.defaultRateLimit : FeishuClient.defaultRateLimit)
+
+/**
+ * The vendor account a tenant is: `wecom:<corp id>` or `feishu:<app id>`.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const accountOf = (tenant: TenantEntry): string =>
+  tenant.vendor === "wecom" ? `wecom:${tenant.corpId}` : `feishu:${tenant.appId}`
+
+/**
+ * The kinds of run a vendor takes.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const kindsOf = (vendor: TenantEntry["vendor"]): ReadonlyArray<Kind> =>
+  vendor === "wecom"
+    ? ["students.update", "parents.update", "students.create", "students.delete", "parents.create", "parents.delete"]
+    : ["departments.add"]
+
+/**
+ * Why a tenant cannot take a kind of run, or `undefined` when it can.
+ *
+ * @since 0.4.0
+ * @category models
+ */
+export const kindRefusal = (tenant: TenantEntry, kind: Kind): string | undefined =>
+  kindsOf(tenant.vendor).includes(kind)
+    ? undefined
+    : `tenant "${tenant.id}" is a ${tenant.vendor === "wecom" ? "WeCom" : "Feishu"} tenant: its runs are ${
+      kindsOf(tenant.vendor).join(", ")
+    }, not ${kind}`
 
 // =============================================================================
 // Constructors
@@ -245,12 +307,13 @@ export const fromFile = (
 ): Result.Result<Service, ConfigError> => {
   const problems: Array<string> = []
   const tenants = new Map<string, Tenant>()
-  const corps = new Map<string, string>()
+  const accounts = new Map<string, string>()
   for (const entry of file.tenants) {
     if (tenants.has(entry.id)) problems.push(`tenant "${entry.id}" is listed twice`)
-    const other = corps.get(entry.corpId)
-    if (other !== undefined) problems.push(`tenants "${other}" and "${entry.id}" name the same corp ${entry.corpId}`)
-    corps.set(entry.corpId, entry.id)
+    const account = accountOf(entry)
+    const other = accounts.get(account)
+    if (other !== undefined) problems.push(`tenants "${other}" and "${entry.id}" name the same app (${account})`)
+    accounts.set(account, entry.id)
     const secret = env[entry.secretEnv]
     if (secret === undefined || secret.length === 0) {
       problems.push(`tenant "${entry.id}": the environment variable ${entry.secretEnv} (its secret) is not set`)
@@ -260,6 +323,8 @@ export const fromFile = (
       if (Result.isFailure(cron)) {
         problems.push(`tenant "${entry.id}": schedules[${i}].cron "${s.cron}": ${cron.failure.message}`)
       }
+      const refused = kindRefusal(entry, s.kind)
+      if (refused !== undefined) problems.push(`schedules[${i}]: ${refused}`)
     }
     tenants.set(entry.id, { ...entry, secret: Redacted.make(secret ?? "") })
   }

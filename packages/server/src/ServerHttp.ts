@@ -163,7 +163,7 @@ const tenantsHandlers = HttpApiBuilder.group(
     const tenants = [...config.tenants.values()].map((t) => ({
       id: t.id,
       vendor: t.vendor,
-      corpId: t.corpId,
+      ...(t.vendor === "wecom" ? { corpId: t.corpId } : { appId: t.appId }),
       schedules: (t.schedules ?? []).map((s) => ({
         cron: s.cron,
         kind: s.kind,

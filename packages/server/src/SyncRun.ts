@@ -6,7 +6,8 @@
  * 1. `start`: the run is `running`.
  * 2. `plan`: the run's input is decoded by the endpoint's pure spec (every row, cross-row checks included, as the CLI
  *    does before it sends anything); rejected rows get their outcome, valid rows are cut into chunks of the
- *    endpoint's documented maximum. Strict mode sends nothing when any row is invalid.
+ *    endpoint's documented maximum, level by level when rows depend on others (Feishu departments: parents first).
+ *    Strict mode sends nothing when any row is invalid.
  * 3. `chunk k` (round r): the chunk is sent by the tenant's owner (`Tenant.SendChunk`), at most `concurrency` at a
  *    time. The vendor call is the at-least-once boundary: an activity in flight when its runner died runs again, and
  *    the chunk's journal makes that second run verify before it sends (see `Tenant`).
@@ -67,7 +68,8 @@ const Started = Schema.Struct({
   resendUnverified: Schema.Boolean
 })
 
-const Planned = Schema.Struct({ chunks: Schema.Int, rejected: Schema.Int })
+/** The plan: how many chunks, and each chunk's dependency level (chunk k at `levels[k - 1]`). */
+const Planned = Schema.Struct({ chunks: Schema.Int, rejected: Schema.Int, levels: Schema.Array(Schema.Int) })
 
 /** Store calls inside activities: a brief database hiccup is waited out rather than failing the run. */
 const persistently = <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -89,35 +91,50 @@ export const plan = (runId: string, kind: ServerConfig.Kind, strict: boolean) =>
     const input = yield* store.input(runId)
     const byRow = new Map(input.map((r) => [r.row, r]))
     const outcomes: Array<Outcome.RowOutcome> = []
-    // The CLI's own pass 1: with `dryRun`, every valid row comes out `skipped` (`DryRun`) and nothing is sent.
+    let levels: ReadonlyMap<number, number> = new Map()
+    // The CLI's own pass 1: with `dryRun`, every valid row comes out `skipped` (`DryRun`) and nothing is sent; rows
+    // that depend on a rejected row come out `skipped` (`DependencyNotApplied`), and the plan gives each row's level.
     const endpoint: Endpoint.Endpoint<unknown, never, never> = { ...spec, execute: () => Effect.succeed([]) }
     yield* BatchPipeline.run(endpoint, Stream.fromIterable(input as ReadonlyArray<Endpoint.SourceRow>), {
-      dryRun: true
+      dryRun: true,
+      onPlan: (p) => {
+        levels = p.levels
+      }
     }).pipe(Stream.runForEach((o) => Effect.sync(() => void outcomes.push(o))), Effect.orDie)
     const rejected = outcomes.filter((o) => o.status === "rejected")
-    const valid = outcomes.filter((o) => o.status !== "rejected")
+    const valid = outcomes.filter((o) => o.status === "skipped" && o.reason === Outcome.LocalReason.DryRun)
+    const settled = outcomes.filter((o) => o.status !== "rejected" && o.reason !== Outcome.LocalReason.DryRun)
     if (strict && rejected.length > 0) {
       const held = valid.map((o): Outcome.RowOutcome => ({
         ...o,
-        status: "skipped",
         reason: Outcome.LocalReason.StrictMode,
         message: `strict: ${rejected.length} row(s) are invalid, so nothing was sent`
       }))
-      yield* store.saveOutcomes(runId, 0, [...rejected, ...held])
-      return { chunks: 0, rejected: rejected.length }
+      yield* store.saveOutcomes(runId, 0, [...rejected, ...settled, ...held])
+      return { chunks: 0, rejected: rejected.length, levels: [] }
     }
-    yield* store.saveOutcomes(runId, 0, rejected)
+    yield* store.saveOutcomes(runId, 0, [...rejected, ...settled])
+    // Chunks level by level (parents before children), each in input order.
+    const byLevel = new Map<number, Array<typeof input[number]>>()
+    for (const o of valid) {
+      const r = byRow.get(o.row)
+      if (r === undefined) continue
+      const level = levels.get(o.row) ?? 0
+      let rows = byLevel.get(level)
+      if (rows === undefined) byLevel.set(level, rows = [])
+      rows.push(r)
+    }
     const chunks: Array<Array<typeof input[number]>> = []
-    for (let i = 0; i < valid.length; i += spec.chunkSize) {
-      chunks.push(
-        valid.slice(i, i + spec.chunkSize).flatMap((o) => {
-          const r = byRow.get(o.row)
-          return r === undefined ? [] : [r]
-        })
-      )
+    const chunkLevels: Array<number> = []
+    for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
+      const rows = byLevel.get(level)!
+      for (let i = 0; i < rows.length; i += spec.chunkSize) {
+        chunks.push(rows.slice(i, i + spec.chunkSize))
+        chunkLevels.push(level)
+      }
     }
     yield* store.saveChunks(runId, chunks)
-    return { chunks: chunks.length, rejected: rejected.length }
+    return { chunks: chunks.length, rejected: rejected.length, levels: chunkLevels }
   })
 
 /**
@@ -204,8 +221,16 @@ export const layer = (options: Options = {}) =>
       return result!
     })
 
-    const chunks = Array.from({ length: planned.chunks }, (_, i) => i + 1)
-    yield* Effect.forEach(chunks, sendChunk, { concurrency: started.concurrency, discard: true })
+    // Level by level: a level's chunks start once every chunk of the level before has settled.
+    const byLevel = new Map<number, Array<number>>()
+    planned.levels.forEach((level, i) => {
+      const chunks = byLevel.get(level) ?? []
+      chunks.push(i + 1)
+      byLevel.set(level, chunks)
+    })
+    for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
+      yield* Effect.forEach(byLevel.get(level)!, sendChunk, { concurrency: started.concurrency, discard: true })
+    }
 
     return yield* Activity.make({
       name: "finish",

@@ -15,10 +15,14 @@
  *
  * @since 0.4.0
  */
-import { BatchPipeline, type Endpoint, Outcome } from "@dirsync/core"
+import { BatchPipeline, type Endpoint, Outcome, type RunJournal } from "@dirsync/core"
 import { RateLimit as RateLimitTag } from "@dirsync/core/RateLimit"
 import { RunJournal as RunJournalTag } from "@dirsync/core/RunJournal"
+import * as Departments from "@dirsync/feishu/Departments"
+import * as FeishuClient from "@dirsync/feishu/FeishuClient"
+import type { FeishuError } from "@dirsync/feishu/FeishuError"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
+import type { WeComError } from "@dirsync/wecom/WeComError"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
 import * as Cause from "effect/Cause"
 import * as ClusterSchema from "effect/cluster/ClusterSchema"
@@ -87,30 +91,35 @@ export const Tenant = Entity.make("Tenant", [SendChunk])
 // Endpoints
 // =============================================================================
 
-// One endpoint of any item type: the six school endpoints differ only in their item and row types.
-type AnyEndpoint = SchoolContacts.SchoolEndpoint<any, any>
+// One endpoint of any item type: the endpoints differ only in their item and row types.
+type AnyEndpoint = Endpoint.Endpoint<any, WeComError | FeishuError | RunJournal.JournalError, never, any>
 
 /**
- * The endpoint a run kind sends to.
+ * A tenant's endpoints, by the kinds of run it takes.
  *
  * @since 0.4.0
  * @category endpoints
  */
-export const endpointOf = (school: SchoolContacts.Service, kind: ServerConfig.Kind): AnyEndpoint => {
-  switch (kind) {
-    case "students.update":
-      return school.students
-    case "parents.update":
-      return school.parents
-    case "students.create":
-      return school.createStudents
-    case "students.delete":
-      return school.deleteStudents
-    case "parents.create":
-      return school.createParents
-    case "parents.delete":
-      return school.deleteParents
-  }
+export type Endpoints = Partial<Record<ServerConfig.Kind, AnyEndpoint>>
+
+/** The six school endpoints of a WeCom corp. */
+const schoolEndpoints = (school: SchoolContacts.Service): Endpoints => ({
+  "students.update": school.students,
+  "parents.update": school.parents,
+  "students.create": school.createStudents,
+  "students.delete": school.deleteStudents,
+  "parents.create": school.createParents,
+  "parents.delete": school.deleteParents
+})
+
+const specs: Record<ServerConfig.Kind, Endpoint.Spec<any, any>> = {
+  "students.update": SchoolContacts.studentsSpec,
+  "parents.update": SchoolContacts.parentsSpec,
+  "students.create": SchoolContacts.createStudentsSpec,
+  "students.delete": SchoolContacts.deleteStudentsSpec,
+  "parents.create": SchoolContacts.createParentsSpec,
+  "parents.delete": SchoolContacts.deleteParentsSpec,
+  "departments.add": Departments.spec()
 }
 
 /**
@@ -119,22 +128,7 @@ export const endpointOf = (school: SchoolContacts.Service, kind: ServerConfig.Ki
  * @since 0.4.0
  * @category endpoints
  */
-export const specOf = (kind: ServerConfig.Kind): Endpoint.Spec<any, any> => {
-  switch (kind) {
-    case "students.update":
-      return SchoolContacts.studentsSpec
-    case "parents.update":
-      return SchoolContacts.parentsSpec
-    case "students.create":
-      return SchoolContacts.createStudentsSpec
-    case "students.delete":
-      return SchoolContacts.deleteStudentsSpec
-    case "parents.create":
-      return SchoolContacts.createParentsSpec
-    case "parents.delete":
-      return SchoolContacts.deleteParentsSpec
-  }
-}
+export const specOf = (kind: ServerConfig.Kind): Endpoint.Spec<any, any> => specs[kind]
 
 /**
  * Reasons after which the same rows may well go through later: WeCom busy or down, its rate limit, and replies that
@@ -154,9 +148,27 @@ export const sendChunk = (
 ) =>
   Effect.gen(function*() {
     const store = yield* RunStore
-    const rows = yield* store.chunkRows(payload.runId, payload.chunk)
+    const all = yield* store.chunkRows(payload.runId, payload.chunk)
     const journal = yield* SqlJournal.make(payload.runId, payload.chunk)
     const outcomes: Array<Outcome.RowOutcome> = []
+    // A row whose parent is a row of this run that did not apply is not sent, as the CLI's pipeline does within one
+    // run: the parent is on an earlier level, so its outcome is recorded by now.
+    const rows = endpoint.dependency === undefined
+      ? all
+      : yield* Effect.map(store.notApplied(payload.runId), (blocked) =>
+        all.filter((r) => {
+          const parent = parentOf(endpoint, r.value)
+          if (parent === undefined || !blocked.has(parent.toLowerCase())) return true
+          outcomes.push({
+            row: r.row,
+            id: endpoint.idOf(r.value),
+            status: "skipped",
+            reason: Outcome.LocalReason.DependencyNotApplied,
+            message: `not sent: its parent ${parent} did not apply`,
+            ...(r.rows === undefined ? {} : { rows: r.rows })
+          })
+          return false
+        }))
     let fatal: string | null = null
     yield* BatchPipeline.run(endpoint, Stream.fromIterable(rows as ReadonlyArray<Endpoint.SourceRow>), {
       concurrency: 1,
@@ -186,6 +198,12 @@ export const sendChunk = (
     } satisfies ChunkResult
   })
 
+/** A row's parent key by the endpoint's own rule, or `undefined` (no parent, or a value that does not decode). */
+const parentOf = (endpoint: AnyEndpoint, value: unknown): string | undefined => {
+  const decoded = Schema.decodeUnknownResult(endpoint.schema)(value)
+  return decoded._tag === "Success" ? endpoint.dependency?.parent(decoded.success) : undefined
+}
+
 /** A failure's message for the run's record: the vendor error's own text (already scrubbed of secrets). */
 const messageOf = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause)
@@ -195,6 +213,30 @@ const messageOf = (cause: Cause.Cause<unknown>): string => {
 // =============================================================================
 // Layer
 // =============================================================================
+
+/** The tenant's client and endpoints: a WeCom corp's school contacts, or a Feishu app's departments. */
+const build = (t: ServerConfig.Tenant) =>
+  t.vendor === "wecom"
+    ? Effect.gen(function*() {
+      const client = yield* WeComClient.make({
+        corpId: t.corpId,
+        secret: t.secret,
+        baseUrl: t.baseUrl,
+        rateLimit: ServerConfig.accountLimit(t),
+        concurrency: t.concurrency
+      })
+      return schoolEndpoints(yield* SchoolContacts.make.pipe(Effect.provideService(WeComClient.WeComClient, client)))
+    })
+    : Effect.gen(function*() {
+      const client = yield* FeishuClient.make({
+        appId: t.appId,
+        appSecret: t.secret,
+        baseUrl: t.baseUrl,
+        rateLimit: ServerConfig.accountLimit(t)
+      })
+      const departments = yield* Departments.make().pipe(Effect.provideService(FeishuClient.FeishuClient, client))
+      return { "departments.add": departments.endpoint } satisfies Endpoints
+    })
 
 /**
  * The entity's behaviour on the runner that owns it: the tenant's client is built once per activation, from the
@@ -209,21 +251,14 @@ export const layer = Tenant.toLayer(
     const config = yield* ServerConfig.ServerConfig
     const services = yield* Effect.context<RunStore | HttpClient.HttpClient | RateLimitTag | SqlClientTag>()
     const tenant = config.tenant(address.entityId)
-    const school = Option.isNone(tenant)
+    const endpoints = Option.isNone(tenant)
       ? Effect.fail(`tenant "${address.entityId}" is not in this runner's config`)
-      : Effect.gen(function*() {
-        const t = tenant.value
-        const client = yield* WeComClient.make({
-          corpId: t.corpId,
-          secret: t.secret,
-          baseUrl: t.baseUrl,
-          rateLimit: ServerConfig.corpLimit(t),
-          concurrency: t.concurrency
-        }).pipe(Effect.mapError((e) => `tenant "${t.id}": ${e.message}`))
-        return yield* SchoolContacts.make.pipe(Effect.provideService(WeComClient.WeComClient, client))
-      }).pipe(Effect.provideContext(services))
+      : build(tenant.value).pipe(
+        Effect.mapError((e) => `tenant "${address.entityId}": ${e.message}`),
+        Effect.provideContext(services)
+      )
     // Built on the first message and kept: one token and one client per activation.
-    const cached = yield* Effect.cached(school)
+    const cached = yield* Effect.cached(endpoints)
     return Tenant.of({
       SendChunk: ({ payload }) =>
         Effect.gen(function*() {
@@ -231,7 +266,12 @@ export const layer = Tenant.toLayer(
           if (built._tag === "Failure") {
             return { applied: 0, rejected: 0, failed: 0, skipped: 0, fatal: built.failure, retryable: false }
           }
-          return yield* sendChunk(endpointOf(built.success, payload.kind), payload)
+          const endpoint = built.success[payload.kind]
+          if (endpoint === undefined) {
+            const refused = `tenant "${address.entityId}" takes no ${payload.kind} runs`
+            return { applied: 0, rejected: 0, failed: 0, skipped: 0, fatal: refused, retryable: false }
+          }
+          return yield* sendChunk(endpoint, payload)
         }).pipe(Effect.provideContext(services), Effect.orDie)
     })
   }),

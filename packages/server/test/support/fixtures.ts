@@ -17,11 +17,11 @@ export const tenantsOf = (
   sandbox: Corps.Started,
   options: {
     readonly idOf?: ((i: number) => string) | undefined
-    readonly extra?: ((i: number) => Partial<ServerConfig.TenantEntry>) | undefined
+    readonly extra?: ((i: number) => Partial<Omit<typeof ServerConfig.WeComTenant.Type, "vendor">>) | undefined
   } = {}
 ) => {
   const env: Record<string, string> = {}
-  const tenants = sandbox.corps.map((c, i): ServerConfig.TenantEntry => {
+  const tenants = sandbox.corps.map((c, i): typeof ServerConfig.WeComTenant.Type => {
     env[`DIRSYNC_TEST_SECRET_${i}`] = c.secret
     return {
       id: options.idOf?.(i) ?? `school-${i}`,

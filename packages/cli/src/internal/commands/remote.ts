@@ -1,5 +1,6 @@
 /**
- * `dirsync wecom students update FILE --server URL --tenant ID` (and parents): the file is read here, by the same
+ * `dirsync wecom students update FILE --server URL --tenant ID` (and parents, and `dirsync feishu departments add`):
+ * the file is read here, by the same
  * readers and flags as a run from this machine, and handed to a `dirsync serve` cluster, which runs it durably; this
  * command then follows the run's progress until it ends. Ctrl-C stops following, never the run.
  */
@@ -14,6 +15,10 @@ import * as CliExit from "../../CliExit.ts"
 import * as Input from "../../Input.ts"
 import type * as Target from "../../Target.ts"
 import * as Terminal from "../terminal.ts"
+
+/** The CLI's input layout for a kind of run: the columns its readers expect. */
+export const layoutOf = (kind: string): Input.Layout =>
+  kind.startsWith("parents") ? "parents" : kind.startsWith("departments") ? "departments" : "students"
 
 /** What a server cannot do for a run submitted to it, and why. */
 const notWithServer = (flags: Target.Flags): string | undefined =>
@@ -36,7 +41,7 @@ const line = (info: RunInfo) =>
 /** `--server URL --tenant ID` on a push command. */
 export const submit = (args: {
   readonly command: string
-  readonly kind: "students.update" | "parents.update"
+  readonly kind: "students.update" | "parents.update" | "departments.add"
   readonly file: string
   readonly server: string
   readonly tenant: string | undefined
@@ -47,7 +52,7 @@ export const submit = (args: {
     if (args.tenant === undefined) return yield* CliExit.usage(`--server needs --tenant${see}`)
     const refused = notWithServer(args.flags)
     if (refused !== undefined) return yield* CliExit.usage(`${refused}${see}`)
-    const layout = args.kind === "parents.update" ? "parents" : "students"
+    const layout = layoutOf(args.kind)
     const badMap = args.flags.map === undefined ? undefined : Input.parseMap(layout, args.flags.map)
     if (badMap !== undefined) return yield* CliExit.usage(badMap)
 

@@ -13,6 +13,7 @@ import * as Stream from "effect/Stream"
 import * as CliExit from "../../CliExit.ts"
 import * as Input from "../../Input.ts"
 import * as Terminal from "../terminal.ts"
+import { layoutOf } from "./remote.ts"
 
 /** `HOST:PORT` (or `:PORT`, or `PORT`: 127.0.0.1). */
 export const parseAddress = (flag: string, text: string): Effect.Effect<Serve.Options["listen"], CliExit.CliExit> => {
@@ -44,7 +45,7 @@ export const parseRetention = (
 const reader: Serve.Options["reader"] = {
   read: (schedule: ServerConfig.Schedule) =>
     Effect.scoped(Effect.gen(function*() {
-      const layout = schedule.kind.startsWith("parents") ? "parents" : "students"
+      const layout = layoutOf(schedule.kind)
       const input = yield* Input.read(schedule.file, layout, { map: schedule.map })
       const rows = yield* Stream.runCollect(input)
       return rows.map((r) => ({

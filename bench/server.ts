@@ -10,6 +10,8 @@
  * rows written per second (pg_stat_database deltas); the sandbox's CPU. Budgets are WeCom's defaults, far above
  * what one machine sends: the runners' throughput is what is measured.
  *
+ * `--profile DIR` writes the runners' CPU profiles there (`node --cpu-prof`), summarised with `bench/cpuprofile.ts`.
+ *
  * Not a test: numbers move between machines. Results: docs/SCALING.md.
  */
 import { type ChildProcess, spawn } from "node:child_process"
@@ -25,7 +27,8 @@ const { values } = parseArgs({
     runners: { type: "string", default: "1" },
     tenants: { type: "string", default: "20" },
     rows: { type: "string", default: "3000" },
-    "latency-ms": { type: "string", default: "0" }
+    "latency-ms": { type: "string", default: "0" },
+    profile: { type: "string" }
   }
 })
 const RUNNERS = Number(values.runners)
@@ -45,15 +48,28 @@ const freePort = () =>
 const fmt = (n: number, d = 1) => n.toFixed(d)
 
 const children: Array<ChildProcess> = []
+const signal = (c: ChildProcess, name: NodeJS.Signals) => {
+  try {
+    process.kill(-c.pid!, name)
+  } catch {
+    // already gone
+  }
+}
+
 const cleanup = () => {
-  for (const c of children) c.kill("SIGKILL")
+  for (const c of children) signal(c, "SIGKILL")
 }
 process.on("exit", cleanup)
 
 /** Starts a child and resolves with its first stdout/stderr line matching `ready`. */
 const start = (args: ReadonlyArray<string>, ready: RegExp, env: Record<string, string> = {}) =>
   new Promise<{ child: ChildProcess; line: string }>((ok, fail) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] })
+    // Its own process group: `dirsync serve` re-executes node (heap flags), and a signal must reach both.
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true
+    })
     children.push(child)
     let seen = ""
     const onData = (d: Buffer) => {
@@ -119,7 +135,10 @@ try {
         `127.0.0.1:${runner}`
       ],
       /dirsync serve: API on/,
-      env
+      {
+        ...env,
+        ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(values.profile)}` })
+      }
     )
     runners.push({ child, api: `http://127.0.0.1:${api}` })
   }
@@ -185,6 +204,11 @@ try {
   )
   console.log(`rows/s: ${fmt(TENANTS * ROWS / seconds, 0)}; PG commits per chunk: ${fmt((s1.xact - s0.xact) / chunks)}`)
 } finally {
+  // A profile is written when its process exits: let the runners stop by themselves first.
+  if (values.profile !== undefined) {
+    for (const c of children.slice(2)) signal(c, "SIGTERM")
+    await new Promise((ok) => setTimeout(ok, 4000))
+  }
   cleanup()
   rmSync(dir, { recursive: true, force: true })
 }

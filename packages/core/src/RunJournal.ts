@@ -428,7 +428,8 @@ export const layerFile = (options: FileOptions) => Layer.effect(RunJournal, make
 /**
  * A journal whose records go to `append`, one JSON line each, in the file journal's format (so {@link replay} reads
  * them back), continuing from `previousText` when given: for a journal kept elsewhere than a file (a database row per
- * record). `append` must not return before the record is stored: a resume trusts what it finds.
+ * record). `append` must not return before the record is stored: a resume trusts what it finds. Without `command`,
+ * no header record is written (a journal whose store already says what it belongs to).
  *
  * @since 0.4.0
  * @category constructors
@@ -444,7 +445,8 @@ export const makeWith = (options: {
       ? { applied: new Map(), pending: [], nextChunk: 0 }
       : yield* replay(options.previousText, options.path)
     const push = (line: Line) => options.append(JSON.stringify(line))
-    yield* push({ type: "run", version: 1, command: options.command ?? "run" })
+    // The header names the command, so a file journal is never resumed by another; a store keyed by run needs none.
+    if (options.command !== undefined) yield* push({ type: "run", version: 1, command: options.command })
     return RunJournal.of({
       ...(options.path === undefined ? {} : { path: options.path }),
       previous,

@@ -150,6 +150,8 @@ export interface Service {
     state: RunState,
     fields?: { readonly error?: string | undefined; readonly summary?: Outcome.Summary | undefined }
   ) => Effect.Effect<void, SqlError>
+  /** The error that stopped the run, if one did: read before each chunk is sent, so it must be cheap. */
+  readonly error: (runId: string) => Effect.Effect<string | null, SqlError>
   /** Records the run's workflow execution id, for {@link Service.cleanup}. */
   readonly setExecutionId: (runId: string, executionId: string) => Effect.Effect<void, SqlError>
   readonly input: (runId: string) => Effect.Effect<ReadonlyArray<InputRow>, SqlError>
@@ -349,6 +351,12 @@ export const make = Effect.gen(function*() {
       summary = coalesce(${fields?.summary === undefined ? null : json(fields.summary)}::jsonb, summary)
       where run_id = ${runId}`.pipe(Effect.asVoid)
 
+  const error: Service["error"] = (runId) =>
+    Effect.map(
+      sql<{ error: string | null }>`select error from dirsync_runs where run_id = ${runId}`,
+      (rows) => rows[0]?.error ?? null
+    )
+
   const setExecutionId: Service["setExecutionId"] = (runId, executionId) =>
     sql`update dirsync_runs set execution_id = ${executionId} where run_id = ${runId}`.pipe(Effect.asVoid)
 
@@ -509,6 +517,7 @@ export const make = Effect.gen(function*() {
   return RunStore.of({
     insert,
     setState,
+    error,
     setExecutionId,
     input,
     run,

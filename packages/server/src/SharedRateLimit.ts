@@ -130,15 +130,24 @@ export const make = (options: Options = {}) =>
         return byWindow
       })
 
-    const commit = (key: string, windows: ReadonlyArray<Counted>, at: number) =>
+    const commit = (
+      key: string,
+      windows: ReadonlyArray<Counted>,
+      byWindow: ReadonlyMap<number, ReadonlyMap<number, number>>,
+      at: number
+    ) =>
       Effect.forEach(windows, (w) => {
         const slot = Math.floor(at / w.slotMillis)
-        return Effect.andThen(
-          sql`insert into ${table} (key, win, slot, n) values (${key}, ${w.id}, ${slot}, 1)
-            on conflict (key, win, slot) do update set n = ${table}.n + 1`,
-          // Slots no window can see any more.
-          sql`delete from ${table} where key = ${key} and win = ${w.id} and slot < ${slot - SLOTS - 1}`
-        )
+        const take = sql`insert into ${table} (key, win, slot, n) values (${key}, ${w.id}, ${slot}, 1)
+            on conflict (key, win, slot) do update set n = ${table}.n + 1`
+        // Slots no window can see any more, when the key has any (it was just read).
+        const stale = [...(byWindow.get(w.id)?.keys() ?? [])].some((s) => s < slot - SLOTS - 1)
+        return stale
+          ? Effect.andThen(
+            take,
+            sql`delete from ${table} where key = ${key} and win = ${w.id} and slot < ${slot - SLOTS - 1}`
+          )
+          : take
       }, { discard: true })
 
     const ipKeyOf = (key: string): { readonly key: string; readonly limit: RateLimit.Limit } | undefined => {
@@ -169,7 +178,7 @@ export const make = (options: Options = {}) =>
           if (next === at) break
           at = next
         }
-        yield* Effect.forEach(loaded, (k) => commit(k.key, k.windows, at), { discard: true })
+        yield* Effect.forEach(loaded, (k) => commit(k.key, k.windows, k.byWindow, at), { discard: true })
         return Duration.millis(Math.max(0, at - nowMillis))
       })).pipe(
         // A store that does not answer must not let calls through unlimited: retry, then stop the call loudly.

@@ -180,10 +180,8 @@ export const layer = (options: Options = {}) =>
         execute: Effect.gen(function*() {
           const store = yield* RunStore
           // A fatal failure of another chunk stops this one before it sends (the run's record says so).
-          const info = yield* persistently(store.run(runId))
-          if (info._tag === "Some" && info.value.error !== null) {
-            return yield* persistently(abortChunk(runId, chunk, started.kind, info.value.error))
-          }
+          const error = yield* persistently(store.error(runId))
+          if (error !== null) return yield* persistently(abortChunk(runId, chunk, started.kind, error))
           const client = yield* Tenant.Tenant.client
           return yield* client(started.tenant).SendChunk({
             runId,

@@ -16,7 +16,6 @@ export const make = (runId: string, chunk: number) =>
       where run_id = ${runId} and chunk = ${chunk} order by seq`.pipe(Effect.mapError(fail))
     return yield* RunJournal.makeWith({
       path: `run ${runId} chunk ${chunk}`,
-      command: `run ${runId}`,
       previousText: lines.map((l) => l.line).join("\n") + (lines.length > 0 ? "\n" : ""),
       append: (line) =>
         sql`insert into dirsync_journal (run_id, chunk, line) values (${runId}, ${chunk}, ${line})`.pipe(

@@ -15,7 +15,7 @@
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import { existsSync, mkdirSync, readFileSync, readlinkSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync } from "node:fs"
 import { createServer } from "node:net"
 import { basename, join } from "node:path"
 
@@ -146,14 +146,16 @@ const exited = (pid: number, ms: number) =>
 
 /**
  * Stops an orphan: SIGINT is Postgres's fast shutdown (open transactions roll back, a checkpoint, the pid file goes),
- * SIGKILL when that hangs (safe: the next start recovers from the WAL). The pid file is never removed here: while
- * a killed postmaster's backends linger, it is what keeps the next Postgres from starting beside them.
+ * SIGKILL when that hangs (safe: the next start recovers from the WAL). A killed postmaster leaves its pid file, naming
+ * a zombie until init reaps it, which Postgres takes for a live postmaster: that file goes too. Backends of the
+ * killed postmaster that linger still keep the next Postgres from starting (it finds their shared memory in use).
  */
 const stopOrphan = (pid: number, dataDir: string) => {
   const cannot = (why: string) =>
     new EmbeddedPostgresError({
       message: `could not stop the Postgres (pid ${pid}) that a dead dirsync left running in ${dataDir}: ${why}`
     })
+  const pidFile = join(dataDir, "postmaster.pid")
   return Effect.gen(function*() {
     for (const [signal, ms] of [["SIGINT", 15_000], ["SIGKILL", 5_000]] as const) {
       try {
@@ -161,7 +163,11 @@ const stopOrphan = (pid: number, dataDir: string) => {
       } catch (e) {
         if (alive(pid)) return yield* cannot(e instanceof Error ? e.message : String(e))
       }
-      if (yield* exited(pid, ms)) return
+      if (!(yield* exited(pid, ms))) continue
+      if (signal === "SIGKILL" && readOr(() => readFileSync(pidFile, "utf8")).split("\n")[0] === String(pid)) {
+        rmSync(pidFile, { force: true })
+      }
+      return
     }
     return yield* cannot("it is still running")
   })

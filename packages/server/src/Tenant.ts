@@ -178,11 +178,16 @@ export const sendChunk = (
     }).pipe(
       Stream.runForEach((o) => Effect.sync(() => void outcomes.push(o))),
       Effect.provideService(RunJournalTag, journal),
-      Effect.catchCause((cause) =>
-        Effect.sync(() => {
-          fatal = messageOf(cause)
-        })
-      )
+      Effect.catchCause((cause) => {
+        // Stopped, not failed (the runner shutting down hands the tenant over), or the journal's store in trouble:
+        // the send fails, and the cluster delivers the chunk again, to this owner or the next.
+        const error = Cause.findErrorOption(cause)
+        if (Cause.hasInterrupts(cause) || (error._tag === "Some" && error.value._tag === "JournalError")) {
+          return Effect.failCause(cause)
+        }
+        fatal = messageOf(cause)
+        return Effect.void
+      })
     )
     yield* store.saveOutcomes(payload.runId, payload.chunk, outcomes)
     const summary = outcomes.reduce(Outcome.add, Outcome.emptySummary)

@@ -216,4 +216,66 @@ describe("two runners, one killed", () => {
       }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(Redacted.value(pg.url)), maxConnections: 2 }))),
     300_000
   )
+
+  it.live(
+    "a runner stopped with SIGTERM mid-run hands its runs over: none fails, every student created once",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        const { env, tenants } = tenantsOf(sandbox, { idOf: (i) => `calm-${i + 1}` })
+        writeFileSync(join(dir, "tenants.json"), JSON.stringify({ tenants }))
+        const sql = yield* SqlClient.SqlClient
+        const a = yield* startRunner("A", Redacted.value(url), env)
+        const b = yield* startRunner("B", Redacted.value(url), env)
+        yield* Effect.gen(function*() {
+          for (let i = 0; i < 300; i++) {
+            const owners = yield* sql<{ n: number }>`select count(distinct pid)::int as n from pg_locks
+              where locktype = 'advisory' and granted`
+            if (owners[0]!.n >= 2 && (yield* shardLocks(sql)) >= 300) return
+            yield* Effect.sleep("100 millis")
+          }
+          assert.fail("the two runners never shared the shards")
+        })
+        const runIds: Array<string> = []
+        for (const [i, t] of tenants.entries()) {
+          const submitted = yield* api(i % 2 === 0 ? a : b, "/v1/runs", {
+            tenant: t.id,
+            kind: "students.create",
+            rows: students(`calm${i}-s`, 600)
+          })
+          assert.strictEqual(submitted.status, 202, JSON.stringify(submitted.body))
+          runIds.push(submitted.body.runId)
+        }
+        const created = () =>
+          Object.values(sandbox.state().corps).reduce(
+            (n, c) => n + Object.keys(c.ledger).filter((id) => id.startsWith("calm")).length,
+            0
+          )
+        while (created() < 2000) yield* Effect.sleep("50 millis")
+        b.child.kill("SIGTERM")
+        const exited = yield* Effect.callback<number | null>((resume) => {
+          b.child.once("exit", (code) => resume(Effect.succeed(code)))
+          if (b.child.exitCode !== null) resume(Effect.succeed(b.child.exitCode))
+        }).pipe(Effect.timeout("30 seconds"))
+        assert.strictEqual(exited, 143, b.stderr())
+        for (const runId of runIds) {
+          for (let i = 0;; i++) {
+            const got = yield* api(a, `/v1/runs/${encodeURIComponent(runId)}`)
+            if (got.status === 200 && (got.body.state === "done" || got.body.state === "failed")) {
+              assert.strictEqual(got.body.state, "done", JSON.stringify(got.body))
+              assert.strictEqual(got.body.summary.applied, 600, JSON.stringify(got.body))
+              break
+            }
+            if (i > 1200) assert.fail(`run ${runId} never finished: ${JSON.stringify(got.body)}`)
+            yield* Effect.sleep("100 millis")
+          }
+        }
+        for (const [corpId, corp] of Object.entries(sandbox.state().corps)) {
+          for (const [id, e] of Object.entries(corp.ledger)) {
+            if (id.startsWith("calm")) assert.strictEqual(e.applied, 1, `${corpId} ${id} created ${e.applied} times`)
+          }
+        }
+      }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(Redacted.value(pg.url)), maxConnections: 2 }))),
+    180_000
+  )
 })

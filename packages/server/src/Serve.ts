@@ -67,7 +67,9 @@ export const run = (options: Options) =>
       const dataDir = options.dataDir ?? defaultDataDir()
       const started = yield* EmbeddedPostgres.start({ dataDir })
       url = started.url
-      store = `embedded Postgres in ${dataDir}${started.fresh ? " (created)" : ""}`
+      store = `embedded Postgres in ${dataDir}${started.fresh ? " (created)" : ""}${
+        started.recovered ? " (stopped the Postgres a killed dirsync left running)" : ""
+      }`
     } else {
       store = shown(Redacted.value(url))
     }

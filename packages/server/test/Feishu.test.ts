@@ -15,6 +15,7 @@ import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
 import * as Runs from "../src/Runs.ts"
 import * as Server from "../src/Server.ts"
 import * as ServerConfig from "../src/ServerConfig.ts"
+import { waitDone } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 const APP_ID = "cli_server_test"
@@ -50,16 +51,6 @@ const runner = Effect.fnUntraced(function*() {
     Layer.provide(Layer.succeed(Server.Reader, { read: () => Effect.fail("no schedules here") }))
   )
 })
-
-const waitDone = (runs: Runs.Service, runId: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 600; i++) {
-      const info = yield* runs.get(runId)
-      if (Option.isSome(info) && (info.value.state === "done" || info.value.state === "failed")) return info.value
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`run ${runId} did not finish`))
-  })
 
 const department = (row: number, id: string, name: string, parent_id: string) => ({
   row,

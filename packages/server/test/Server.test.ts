@@ -10,7 +10,7 @@ import * as RunStore from "../src/RunStore.ts"
 import * as Server from "../src/Server.ts"
 import * as ServerConfig from "../src/ServerConfig.ts"
 import * as Corps from "./support/corps.ts"
-import { students, tenantsOf } from "./support/fixtures.ts"
+import { students, tenantsOf, waitDone } from "./support/fixtures.ts"
 import * as Pg from "./support/pg.ts"
 
 const BAD_SECRET = "bad-secret-3f9c1e7a5b2d"
@@ -45,16 +45,6 @@ const runner = Effect.fnUntraced(function*(
     Layer.provide(Layer.succeed(Server.Reader, { read: () => Effect.fail("no schedules here") }))
   )
 })
-
-const waitDone = (runs: Runs.Service, runId: string) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 600; i++) {
-      const info = yield* runs.get(runId)
-      if (Option.isSome(info) && (info.value.state === "done" || info.value.state === "failed")) return info.value
-      yield* Effect.sleep("100 millis")
-    }
-    return yield* Effect.die(new Error(`run ${runId} did not finish: ${JSON.stringify(yield* runs.get(runId))}`))
-  })
 
 describe("Server", () => {
   it.live(

@@ -107,6 +107,18 @@ const shardLocks = (sql: SqlClient.SqlClient) =>
     (rows) => rows[0]!.n
   )
 
+/** Waits until two runners each hold shards and all 300 are held, so runs land on both. */
+const bothOwnShards = (sql: SqlClient.SqlClient) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 300; i++) {
+      const owners = yield* sql<{ n: number }>`select count(distinct pid)::int as n from pg_locks
+        where locktype = 'advisory' and granted`
+      if (owners[0]!.n >= 2 && (yield* shardLocks(sql)) >= 300) return
+      yield* Effect.sleep("100 millis")
+    }
+    assert.fail("the two runners never shared the shards")
+  })
+
 describe("two runners, one killed", () => {
   it.live(
     "every run completes on the survivor: each student created once, every budget kept",
@@ -127,15 +139,7 @@ describe("two runners, one killed", () => {
         const a = yield* startRunner("A", Redacted.value(url), env)
         const b = yield* startRunner("B", Redacted.value(url), env)
         // Both runners own shards before anything is submitted, so runs land on both.
-        yield* Effect.gen(function*() {
-          for (let i = 0; i < 300; i++) {
-            const owners = yield* sql<{ n: number }>`select count(distinct pid)::int as n from pg_locks
-            where locktype = 'advisory' and granted`
-            if (owners[0]!.n >= 2 && (yield* shardLocks(sql)) >= 300) return
-            yield* Effect.sleep("100 millis")
-          }
-          assert.fail("the two runners never shared the shards")
-        })
+        yield* bothOwnShards(sql)
 
         const t0 = performance.now()
         const runIds: Array<string> = []
@@ -227,15 +231,7 @@ describe("two runners, one killed", () => {
         const sql = yield* SqlClient.SqlClient
         const a = yield* startRunner("A", Redacted.value(url), env)
         const b = yield* startRunner("B", Redacted.value(url), env)
-        yield* Effect.gen(function*() {
-          for (let i = 0; i < 300; i++) {
-            const owners = yield* sql<{ n: number }>`select count(distinct pid)::int as n from pg_locks
-              where locktype = 'advisory' and granted`
-            if (owners[0]!.n >= 2 && (yield* shardLocks(sql)) >= 300) return
-            yield* Effect.sleep("100 millis")
-          }
-          assert.fail("the two runners never shared the shards")
-        })
+        yield* bothOwnShards(sql)
         const runIds: Array<string> = []
         for (const [i, t] of tenants.entries()) {
           const submitted = yield* api(i % 2 === 0 ? a : b, "/v1/runs", {

@@ -1,7 +1,10 @@
 /**
- * What the server tests build the same way: student rows to submit, and a tenant per sandbox corp with its secret in
- * an environment of its own.
+ * What the server tests build the same way: student rows to submit, a tenant per sandbox corp with its secret in an
+ * environment of its own, and the wait for a run to end.
  */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Runs from "../../src/Runs.ts"
 import type * as ServerConfig from "../../src/ServerConfig.ts"
 import type * as Corps from "./corps.ts"
 
@@ -34,3 +37,14 @@ export const tenantsOf = (
   })
   return { tenants, env }
 }
+
+/** Polls a run until it is done or failed (a minute at most), and returns it. */
+export const waitDone = (runs: Runs.Service, runId: string) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 600; i++) {
+      const info = yield* runs.get(runId)
+      if (Option.isSome(info) && (info.value.state === "done" || info.value.state === "failed")) return info.value
+      yield* Effect.sleep("100 millis")
+    }
+    return yield* Effect.die(new Error(`run ${runId} did not finish: ${JSON.stringify(yield* runs.get(runId))}`))
+  })

@@ -13,7 +13,7 @@ export * as Server from "./Server.ts"
 export * as ServerApi from "./ServerApi.ts"
 /** The typed client of a dirsync server, for the CLI (`dirsync … --server URL`): derived from `ServerApi`, so it sends and reads exactly what the server declares. */
 export * as ServerClient from "./ServerClient.ts"
-/** What a server runs for: its tenants (one per WeCom corp), their credentials, budgets and schedules, read from a JSON config file and the environment. */
+/** What a server runs for: its tenants (a WeCom corp or a Feishu app each), their credentials, budgets and schedules, read from a JSON config file and the environment. */
 export * as ServerConfig from "./ServerConfig.ts"
 /** The HTTP API (`ServerApi`) served over Node's HTTP server: handlers over `Runs` and the server config, the bearer token check, and the 400 that names the field of a request that does not decode. */
 export * as ServerHttp from "./ServerHttp.ts"

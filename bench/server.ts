@@ -137,7 +137,9 @@ try {
       /dirsync serve: API on/,
       {
         ...env,
-        ...(values.profile === undefined ? {} : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(values.profile)}` })
+        ...(values.profile === undefined
+          ? {}
+          : { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${resolve(values.profile)}` })
       }
     )
     runners.push({ child, api: `http://127.0.0.1:${api}` })

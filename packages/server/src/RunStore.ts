@@ -1,7 +1,7 @@
 /**
  * dirsync's own tables beside the cluster's: runs (one row each, the tenant's one active run enforced by a unique
- * index), their input, the chunks their plan made, every row's outcome, and the send attempts that make a resent
- * chunk verify before it sends again.
+ * index), their input, the chunks their plan made, every row's outcome, and each chunk's journal (the records that
+ * make a chunk sent again verify before it sends).
  *
  * Outcomes are upserted by (run, row): an activity that runs twice (the engine's at-least-once boundary) writes the
  * same rows again, never a second copy. Retention: nothing here or in the cluster's tables is deleted by the engine;
@@ -176,23 +176,6 @@ export interface Service {
   readonly outcomes: (runId: string) => Effect.Effect<ReadonlyArray<Outcome.RowOutcome>, SqlError>
   readonly summary: (runId: string) => Effect.Effect<Outcome.Summary, SqlError>
   /**
-   * Marks a send of (run, chunk, round) as started and returns how many times it was started before (0 the first
-   * time). Committed at once, outside any activity transaction: it must survive the crash it is there to detect.
-   */
-  readonly attempt: (runId: string, chunk: number, round: number) => Effect.Effect<number, SqlError>
-  /** Vendor notes of a send (a task id), kept for a verification after a crash. */
-  readonly note: (
-    runId: string,
-    chunk: number,
-    round: number,
-    data: Readonly<Record<string, unknown>>
-  ) => Effect.Effect<void, SqlError>
-  readonly notes: (
-    runId: string,
-    chunk: number,
-    round: number
-  ) => Effect.Effect<ReadonlyArray<Readonly<Record<string, unknown>>>, SqlError>
-  /**
    * Deletes runs finished before `before` (ISO time) with their rows, and their workflow executions' messages and
    * replies from the cluster's tables. Returns how many runs went.
    */
@@ -304,9 +287,6 @@ export const make = Effect.gen(function*() {
   yield* sql`create table if not exists dirsync_outcomes (
     run_id text not null, row int not null, chunk int not null, id text not null, status text not null,
     reason text, code int, message text, result jsonb, rows jsonb, primary key (run_id, row))`
-  yield* sql`create table if not exists dirsync_sends (
-    run_id text not null, chunk int not null, round int not null, attempts int not null,
-    notes jsonb not null default '[]', primary key (run_id, chunk, round))`
   // The pipeline's journal per (run, chunk), one record per row (internal/sqlJournal.ts).
   yield* sql`create table if not exists dirsync_journal (
     run_id text not null, chunk int not null, seq bigserial, line text not null, primary key (run_id, chunk, seq))`
@@ -463,26 +443,6 @@ export const make = Effect.gen(function*() {
       }
     )
 
-  const attempt: Service["attempt"] = (runId, chunk, round) =>
-    Effect.map(
-      sql<{ attempts: number }>`insert into dirsync_sends (run_id, chunk, round, attempts)
-        values (${runId}, ${chunk}, ${round}, 1)
-        on conflict (run_id, chunk, round) do update set attempts = dirsync_sends.attempts + 1
-        returning attempts`,
-      (rows) => Number(rows[0]!.attempts) - 1
-    )
-
-  const note: Service["note"] = (runId, chunk, round, data) =>
-    sql`update dirsync_sends set notes = notes || ${json([data])}::jsonb
-      where run_id = ${runId} and chunk = ${chunk} and round = ${round}`.pipe(Effect.asVoid)
-
-  const notes: Service["notes"] = (runId, chunk, round) =>
-    Effect.map(
-      sql<{ notes: ReadonlyArray<Record<string, unknown>> | string }>`select notes from dirsync_sends
-        where run_id = ${runId} and chunk = ${chunk} and round = ${round}`,
-      (rows) => rows.length === 0 ? [] : parsed(rows[0]!.notes)
-    )
-
   const cleanup: Service["cleanup"] = (before) =>
     sql.withTransaction(Effect.gen(function*() {
       const gone = yield* sql<{ run_id: string; tenant: string; execution_id: string | null }>`delete from dirsync_runs
@@ -493,7 +453,6 @@ export const make = Effect.gen(function*() {
       yield* sql`delete from dirsync_run_input where run_id in ${sql.in(ids)}`
       yield* sql`delete from dirsync_run_chunks where run_id in ${sql.in(ids)}`
       yield* sql`delete from dirsync_outcomes where run_id in ${sql.in(ids)}`
-      yield* sql`delete from dirsync_sends where run_id in ${sql.in(ids)}`
       yield* sql`delete from dirsync_journal where run_id in ${sql.in(ids)}`
       const executions = gone.flatMap((g) => g.execution_id === null ? [] : [g.execution_id])
       if (executions.length > 0) {
@@ -528,9 +487,6 @@ export const make = Effect.gen(function*() {
     outcomes,
     notApplied,
     summary,
-    attempt,
-    note,
-    notes,
     cleanup
   })
 })

@@ -176,5 +176,3 @@ export const make = Effect.gen(function*() {
  * @category layers
  */
 export const layer = Layer.effect(Runs, make)
-
-export { ActiveRunExists }

@@ -1,13 +1,13 @@
 /**
- * The `Tenant` entity: one per tenant (a WeCom corp), sharded across the runners, so exactly one live owner of the
- * tenant exists in the cluster. The owner holds the tenant's client: its access token (fetched once, refreshed before
+ * The `Tenant` entity: one per tenant (a WeCom corp or a Feishu app), sharded across the runners, so exactly one live
+ * owner of the tenant exists in the cluster. The owner holds the tenant's client: its access token (fetched once, refreshed before
  * it expires, never written anywhere), its calls-in-flight cap, and its budget, which it reserves in the shared
  * Postgres store (`SharedRateLimit`) so that a failover to another runner does not restart the window.
  *
  * Every vendor call of a run goes through {@link SendChunk}: one chunk of the run's plan, sent by the same
  * `BatchPipeline` as the CLI over a journal kept in Postgres (`SqlJournal`), so that a chunk sent again (the
  * message redelivered after its owner died, an activity retried) meets the journal's rules: rows an earlier attempt
- * applied are not resent, rows it left without a known outcome are verified against WeCom before anything is sent,
+ * applied are not resent, rows it left without a known outcome are verified with the vendor before anything is sent,
  * rows that cannot be verified are reported `Unverified`, never resent blindly.
  *
  * The message is persisted with the primary key run/chunk/round: the cluster stores it before delivery, delivers it

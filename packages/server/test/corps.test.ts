@@ -42,7 +42,7 @@ describe("corps sandbox", () => {
 
       assert.strictEqual((await token(three!.corpId, "wrong")).errcode, 40001)
       assert.strictEqual((await token("wwnosuchcorp", three!.secret)).errcode, 40013)
-      const unknown = await post(`${sandbox.url}${CREATE}?access_token=MOCKTOKEN0001xwwtestcorp02xZZ`, body)
+      const unknown = await post(`${sandbox.url}${CREATE}?access_token=not-a-token`, body)
       assert.strictEqual(unknown.errcode, 40014)
 
       const state = await getJson(`${sandbox.url}/__state`) as Corps.State

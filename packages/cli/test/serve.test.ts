@@ -9,13 +9,13 @@
  * - a schedule that fires more often than its runs last never has two runs of the tenant going.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Corps from "../../server/test/support/corps.ts"
 import { assertExit, assertNoStackTrace, bin, csv, finish, type Result } from "./e2eHelpers.ts"
+import { childEnv, freePort, postgresOf, type Server, sleep, startServe } from "./serveHelpers.ts"
 
 const TOKEN = "serve-test-token-7f3a9c"
 const WRONG_TOKEN = "wrong-token-5d1e88"
@@ -58,15 +58,6 @@ afterAll(async () => {
 // Helpers
 // =============================================================================
 
-/** The parent's environment without any vendor or dirsync variable: no test inherits a token or a database URL. */
-const childEnv = (extra: Readonly<Record<string, string>> = {}): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(WECOM_|FEISHU_|DIRSYNC_)/.test(k)) out[k] = v
-  }
-  return { ...out, NO_COLOR: "1", NODE_COMPILE_CACHE: join(tmpdir(), "dirsync-e2e-compile-cache"), ...extra }
-}
-
 const spawnDirsync = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}) => {
   const child = spawn(process.execPath, [bin, ...args], { env: childEnv(env), stdio: ["ignore", "pipe", "pipe"] })
   children.push(child)
@@ -76,34 +67,7 @@ const spawnDirsync = (args: ReadonlyArray<string>, env: Readonly<Record<string, 
 const dirsync = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}, timeout = 60_000) =>
   finish(spawnDirsync(args, env), timeout)
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** The pids of the postmasters (`postgres -D DIR`) whose data folder lies under `dir`. */
-const postgresOf = (dir: string): ReadonlyArray<number> =>
-  execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" }).split("\n").flatMap((line) => {
-    const match = /^\s*(\d+)\s+(.*)$/.exec(line)
-    return match !== null && /postgres/.test(match[2]!) && match[2]!.includes(`-D ${dir}`) ? [Number(match[1])] : []
-  })
-
-interface Server {
-  readonly child: ChildProcess
-  readonly url: string
-  /** Standard output and standard error so far. */
-  readonly output: () => string
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
-
-/** Starts `dirsync serve` and waits for its `API on` line. */
+/** Starts `dirsync serve` on the embedded store and waits for its `API on` line. */
 const startServer = async (
   options: {
     readonly config: string
@@ -114,32 +78,21 @@ const startServer = async (
 ): Promise<Server> => {
   const port = options.port ?? await freePort()
   const runnerPort = await freePort()
-  const child = spawnDirsync([
-    "serve",
-    "--config",
-    options.config,
-    "--data-dir",
-    options.dataDir,
-    "--listen",
-    `127.0.0.1:${port}`,
-    "--runner-address",
-    `127.0.0.1:${runnerPort}`
-  ], options.env)
-  let out = ""
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => void (out += d))
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => void (out += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
+  return startServe(
+    [
+      "serve",
+      "--config",
+      options.config,
+      "--data-dir",
+      options.dataDir,
+      "--listen",
+      `127.0.0.1:${port}`,
+      "--runner-address",
+      `127.0.0.1:${runnerPort}`
+    ],
+    options.env,
+    children
   )
-  const deadline = Date.now() + 60_000
-  while (!out.includes("dirsync serve: API on")) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`dirsync serve exited ${child.exitCode ?? child.signalCode}:\n${out}`)
-    }
-    if (Date.now() > deadline) throw new Error(`dirsync serve did not start in 60 s:\n${out}`)
-    await sleep(50)
-  }
-  return { child, url: `http://127.0.0.1:${port}`, output: () => out, exited }
 }
 
 /**

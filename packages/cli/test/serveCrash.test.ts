@@ -8,13 +8,13 @@
  * (`packages/server/test/support/corps.ts`) slow enough that the kill lands mid-run.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { type ChildProcess, execFileSync, spawn } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Corps from "../../server/test/support/corps.ts"
 import { assertExit, assertNoStackTrace, bin, finish } from "./e2eHelpers.ts"
+import { childEnv, freePort, postgresOf, type Server, sleep, startServe } from "./serveHelpers.ts"
 
 const TOKEN = "serve-crash-token-41c9e2"
 const TENANT = "school-crash"
@@ -56,36 +56,6 @@ afterAll(async () => {
 // Helpers
 // =============================================================================
 
-/** The parent's environment without any vendor or dirsync variable: no test inherits a token or a database URL. */
-const childEnv = (extra: Readonly<Record<string, string>>): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !/^(WECOM_|FEISHU_|DIRSYNC_)/.test(k)) out[k] = v
-  }
-  return { ...out, NO_COLOR: "1", NODE_COMPILE_CACHE: join(tmpdir(), "dirsync-e2e-compile-cache"), ...extra }
-}
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve) => {
-    const server = createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-/** The pids of the postmasters (`postgres -D DIR`) whose data folder lies under `dir`. */
-const postgresOf = (dir: string | undefined): ReadonlyArray<number> =>
-  dir === undefined ? [] : execFileSync("ps", ["-eo", "pid=,args="], { encoding: "utf8" }).split("\n").flatMap(
-    (line) => {
-      const match = /^\s*(\d+)\s+(.*)$/.exec(line)
-      return match !== null && /postgres/.test(match[2]!) && match[2]!.includes(`-D ${dir}`) ? [Number(match[1])] : []
-    }
-  )
-
 /** A process's state and parent, from `/proc/PID/stat`; undefined once it is gone. */
 const procStat = (pid: number): { readonly state: string; readonly ppid: number } | undefined => {
   try {
@@ -103,14 +73,6 @@ const running = (pid: number) => {
   return stat !== undefined && stat.state !== "Z"
 }
 
-interface Server {
-  readonly child: ChildProcess
-  readonly url: string
-  /** Standard output and standard error so far. */
-  readonly output: () => string
-  readonly exited: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>
-}
-
 const serveArgs = async (config: string, dataDir: string) => [
   "serve",
   "--config",
@@ -123,34 +85,20 @@ const serveArgs = async (config: string, dataDir: string) => [
   `127.0.0.1:${await freePort()}`
 ]
 
+const serveEnv = () => ({ [SECRET_ENV]: sandbox.corps[0]!.secret, DIRSYNC_SERVER_TOKEN: TOKEN })
+
+/** `dirsync ...args`, not waited for (a start that must be refused). */
 const spawnServe = (args: ReadonlyArray<string>) => {
   const child = spawn(process.execPath, [bin, ...args], {
-    env: childEnv({ [SECRET_ENV]: sandbox.corps[0]!.secret, DIRSYNC_SERVER_TOKEN: TOKEN }),
+    env: childEnv(serveEnv()),
     stdio: ["ignore", "pipe", "pipe"]
   })
   children.push(child)
   return child
 }
 
-/** Starts `dirsync serve ...args` and waits for its `API on` line. */
-const startServer = async (args: ReadonlyArray<string>): Promise<Server> => {
-  const child = spawnServe(args)
-  let out = ""
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => void (out += d))
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => void (out += d))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once("exit", (code, signal) => resolve({ code, signal }))
-  )
-  const deadline = Date.now() + 60_000
-  while (!out.includes("dirsync serve: API on")) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`dirsync serve exited ${child.exitCode ?? child.signalCode}:\n${out}`)
-    }
-    if (Date.now() > deadline) throw new Error(`dirsync serve did not start in 60 s:\n${out}`)
-    await sleep(50)
-  }
-  return { child, url: `http://${args[args.indexOf("--listen") + 1]}`, output: () => out, exited }
-}
+/** Starts `dirsync serve ...args` with the tenant's secret and the token, up to its `API on` line. */
+const startServer = (args: ReadonlyArray<string>): Promise<Server> => startServe(args, serveEnv(), children)
 
 const api = async (server: Server, path: string, body?: unknown): Promise<{ status: number; body: any }> => {
   const response = await fetch(`${server.url}${path}`, {

@@ -88,6 +88,12 @@ export interface Options<EPlan = never> {
    * reached are reported `skipped` (`DeadlineReached`), and the run fails with a `PipelineError` (`Deadline`).
    */
   readonly deadline?: Duration.Input | undefined
+  /**
+   * Keys of rows that did not apply outside this input (an earlier part of the same job, sent by another call): a
+   * row whose parent is one of them is skipped (`DependencyNotApplied`), as a row whose parent failed in this input
+   * is. Compared case-insensitively, as dependency keys are.
+   */
+  readonly notApplied?: Iterable<string> | undefined
   /** The most rows the input may give: more fails the run (`InputContract`) before anything is sent. Default 10M. */
   readonly maxRows?: number | undefined
 }
@@ -192,7 +198,8 @@ const sendStep = <Item, E, R, EIn, RIn>(
     chunkSize: Math.max(1, Math.min(options.chunkSize ?? endpoint.chunkSize, endpoint.chunkSize)),
     concurrency: Math.max(1, options.concurrency ?? 1),
     circuitBreaker: Math.max(0, options.circuitBreaker ?? defaultCircuitBreaker),
-    deadline
+    deadline,
+    notApplied: options.notApplied
   }).pipe(inRowOrder(plan.rows, plan.total))
 
 /** Pass 2 sending nothing: every valid row is skipped, saying why. */

@@ -591,6 +591,19 @@ describe("BatchPipeline", () => {
         assert.isFalse(vendor.spans.some((s) => s.rows.includes(3) || s.rows.includes(5)))
       }))
 
+    it.effect("skips the dependants of rows that did not apply outside this input (notApplied), case-insensitively", () =>
+      Effect.gen(function*() {
+        const vendor = fakeVendor({ crossRow: parentLevels, dependency: true })
+        const values = [
+          { userid: "c1", name: "c", parent: "P1" },
+          { userid: "c2", name: "c", parent: "p2" },
+          { userid: "g1", name: "g", parent: "c1" }
+        ]
+        const outcomes = yield* collect(BatchPipeline.run(vendor.endpoint, source(values), { notApplied: ["p1"] }))
+        assert.deepStrictEqual(statusOf(outcomes), ["1:skipped", "2:applied", "3:skipped"])
+        assert.isFalse(vendor.spans.some((s) => s.rows.includes(1) || s.rows.includes(3)))
+      }))
+
     it.effect("skips the children of a rejected row", () =>
       Effect.gen(function*() {
         const vendor = fakeVendor({ crossRow: parentLevels, dependency: true })

@@ -148,33 +148,19 @@ export const sendChunk = (
 ) =>
   Effect.gen(function*() {
     const store = yield* RunStore
-    const all = yield* store.chunkRows(payload.runId, payload.chunk)
+    const rows = yield* store.chunkRows(payload.runId, payload.chunk)
     const journal = yield* SqlJournal.make(payload.runId, payload.chunk)
     const outcomes: Array<Outcome.RowOutcome> = []
-    // A row whose parent is a row of this run that did not apply is not sent, as the CLI's pipeline does within one
-    // run: the parent is on an earlier level, so its outcome is recorded by now.
-    const rows = endpoint.dependency === undefined
-      ? all
-      : yield* Effect.map(store.notApplied(payload.runId), (blocked) =>
-        all.filter((r) => {
-          const parent = parentOf(endpoint, r.value)
-          if (parent === undefined || !blocked.has(parent.toLowerCase())) return true
-          outcomes.push({
-            row: r.row,
-            id: endpoint.idOf(r.value),
-            status: "skipped",
-            reason: Outcome.LocalReason.DependencyNotApplied,
-            message: `not sent: its parent ${parent} did not apply`,
-            ...(r.rows === undefined ? {} : { rows: r.rows })
-          })
-          return false
-        }))
+    // Rows whose parent is a row of this run that did not apply are not sent: the parent is on an earlier level, so
+    // its outcome is recorded by now, and the pipeline skips its dependants as it does within one input.
+    const notApplied = endpoint.dependency === undefined ? undefined : yield* store.notApplied(payload.runId)
     let fatal: string | null = null
     yield* BatchPipeline.run(endpoint, Stream.fromIterable(rows as ReadonlyArray<Endpoint.SourceRow>), {
       concurrency: 1,
       resendUnverified: payload.resendUnverified,
       // One chunk: the breaker's "N chunks in a row" is the workflow's business (rounds), not this call's.
-      circuitBreaker: 0
+      circuitBreaker: 0,
+      notApplied
     }).pipe(
       Stream.runForEach((o) => Effect.sync(() => void outcomes.push(o))),
       Effect.provideService(RunJournalTag, journal),
@@ -202,12 +188,6 @@ export const sendChunk = (
         failed.every((o) => o.reason !== undefined && retryableReasons.has(o.reason))
     } satisfies ChunkResult
   })
-
-/** A row's parent key by the endpoint's own rule, or `undefined` (no parent, or a value that does not decode). */
-const parentOf = (endpoint: AnyEndpoint, value: unknown): string | undefined => {
-  const decoded = Schema.decodeUnknownResult(endpoint.schema)(value)
-  return decoded._tag === "Success" ? endpoint.dependency?.parent(decoded.success) : undefined
-}
 
 /** A failure's message for the run's record: the vendor error's own text (already scrubbed of secrets). */
 const messageOf = (cause: Cause.Cause<unknown>): string => {

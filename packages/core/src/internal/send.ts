@@ -139,6 +139,8 @@ export interface SendOptions {
   readonly circuitBreaker: number
   /** When no chunk may start any more (Clock millis), and the deadline as the user gave it, for messages. */
   readonly deadline?: { readonly at: number; readonly text: string } | undefined
+  /** Keys of rows outside this input that did not apply: rows whose parent is one of them are skipped. */
+  readonly notApplied?: Iterable<string> | undefined
 }
 
 /** Why the run stopped sending: the error the stream ends with, and what rows not sent say. */
@@ -200,6 +202,7 @@ export const send = <Item, E, R, EIn, RIn>(
 
   // Keys of rows that did not apply (rejected, failed, skipped): rows whose parent is one of them are skipped.
   const notApplied = new Set<string>(plan.rejectedKeys)
+  for (const key of options.notApplied ?? []) notApplied.add(idKey(key))
   const markNotApplied = (item: Item) => {
     const key = dependency?.key(item)
     if (key !== undefined) notApplied.add(idKey(key))

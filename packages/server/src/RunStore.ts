@@ -159,6 +159,8 @@ export interface Service {
   readonly list: (
     filter: { readonly tenant?: string | undefined; readonly limit?: number | undefined }
   ) => Effect.Effect<ReadonlyArray<RunInfo>, SqlError>
+  /** The ids of the runs still queued (their workflow not started), oldest first. */
+  readonly queued: Effect.Effect<ReadonlyArray<string>, SqlError>
   /** Saves the plan: each chunk's rows (raw, as submitted). */
   readonly saveChunks: (
     runId: string,
@@ -360,6 +362,11 @@ export const make = Effect.gen(function*() {
       (rows) => rows.map(infoOf)
     )
 
+  const queued: Service["queued"] = Effect.map(
+    sql<{ run_id: string }>`select run_id from dirsync_runs where state = 'queued' order by submitted_at`,
+    (rows) => rows.map((r) => r.run_id)
+  )
+
   const saveChunks: Service["saveChunks"] = (runId, chunks) =>
     Effect.forEach(
       chunks,
@@ -481,6 +488,7 @@ export const make = Effect.gen(function*() {
     input,
     run,
     list,
+    queued,
     saveChunks,
     chunkRows,
     saveOutcomes,

@@ -157,8 +157,8 @@ export const make = Effect.gen(function*() {
     })
 
   const restartQueued = Effect.gen(function*() {
-    const queued = (yield* store.list({ limit: 1000 })).filter((r) => r.state === "queued")
-    yield* Effect.forEach(queued, (r) => Effect.ignore(start(r.runId)), { discard: true })
+    const queued = yield* store.queued
+    yield* Effect.forEach(queued, (runId) => Effect.ignore(start(runId)), { discard: true })
     return queued.length
   })
 

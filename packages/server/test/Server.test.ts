@@ -1,7 +1,9 @@
+import * as PgClient from "@effect/sql-pg/PgClient"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as SqlClient from "effect/sql/SqlClient"
 import { afterAll, beforeAll } from "vitest"
 import * as EmbeddedPostgres from "../src/EmbeddedPostgres.ts"
@@ -31,10 +33,12 @@ afterAll(async () => {
   await pg?.stop()
 })
 
+/** A runner over the sandbox's corps and a tenant WeCom refuses, on a fresh database unless `url` names one. */
 const runner = Effect.fnUntraced(function*(
-  url: Awaited<ReturnType<Pg.Postgres["database"]>>,
-  workflow?: Server.Options["workflow"]
+  options: { readonly url?: Redacted.Redacted<string>; readonly workflow?: Server.Options["workflow"] } = {}
 ) {
+  const url = options.url ?? (yield* Effect.promise(() => pg.database()))
+  const workflow = options.workflow
   const port = yield* EmbeddedPostgres.freePort
   const { env, tenants } = tenantsOf(sandbox)
   // A tenant whose credentials WeCom refuses: its runs must stop, with every row accounted for.
@@ -51,8 +55,7 @@ describe("Server", () => {
     "runs three tenants' runs to the end: every row once, one run per tenant at a time",
     () =>
       Effect.gen(function*() {
-        const url = yield* Effect.promise(() => pg.database())
-        const layer = yield* runner(url)
+        const layer = yield* runner()
         yield* Effect.gen(function*() {
           const runs = yield* Runs.Runs
           const submitted = yield* Effect.forEach(
@@ -106,8 +109,7 @@ describe("Server", () => {
     "a chunk WeCom turned away as busy is sent again after a durable pause, and applied once",
     () =>
       Effect.gen(function*() {
-        const url = yield* Effect.promise(() => pg.database())
-        const layer = yield* runner(url, { rounds: 3, pause: "2 seconds" })
+        const layer = yield* runner({ workflow: { rounds: 3, pause: "2 seconds" } })
         yield* Effect.gen(function*() {
           const runs = yield* Runs.Runs
           // Every write answers -1 (system busy) until the script runs out (each corp has its own script: the others'
@@ -143,8 +145,7 @@ describe("Server", () => {
 
   it.live("ten submissions for one tenant at once: exactly one run starts", () =>
     Effect.gen(function*() {
-      const url = yield* Effect.promise(() => pg.database())
-      const layer = yield* runner(url)
+      const layer = yield* runner()
       yield* Effect.gen(function*() {
         const runs = yield* Runs.Runs
         const results = yield* Effect.forEach(
@@ -164,8 +165,7 @@ describe("Server", () => {
     "invalid rows are rejected naming the field; with strict nothing is sent; every row has its outcome",
     () =>
       Effect.gen(function*() {
-        const url = yield* Effect.promise(() => pg.database())
-        const layer = yield* runner(url)
+        const layer = yield* runner()
         yield* Effect.gen(function*() {
           const runs = yield* Runs.Runs
           const rows = [
@@ -202,8 +202,7 @@ describe("Server", () => {
     "credentials WeCom refuses stop the run: failed, every row accounted for, the secret nowhere",
     () =>
       Effect.gen(function*() {
-        const url = yield* Effect.promise(() => pg.database())
-        const layer = yield* runner(url)
+        const layer = yield* runner()
         yield* Effect.gen(function*() {
           const runs = yield* Runs.Runs
           const { runId } = yield* runs.submit({
@@ -221,6 +220,33 @@ describe("Server", () => {
           assert.ok(report.outcomes.every((o) => o.status === "failed" || o.status === "skipped"))
           const text = JSON.stringify(report) + (done.error ?? "")
           assert.ok(!text.includes(BAD_SECRET), "the secret is in the run's record")
+        }).pipe(Effect.provide(layer))
+      }),
+    60_000
+  )
+
+  it.live(
+    "a run recorded but never started (its runner died between the two) is started by the next runner",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* Effect.promise(() => pg.database())
+        // The submission's first half only: the run is recorded `queued`, its workflow never started.
+        yield* Effect.gen(function*() {
+          const store = yield* RunStore.RunStore
+          yield* store.insert({
+            runId: "lost-start",
+            tenant: "school-1",
+            kind: "students.create",
+            source: "test",
+            options: {},
+            rows: students("lost-", 120)
+          })
+        }).pipe(Effect.provide(RunStore.layer.pipe(Layer.provide(PgClient.layer({ url, maxConnections: 2 })))))
+        const layer = yield* runner({ url })
+        yield* Effect.gen(function*() {
+          const done = yield* waitDone(yield* Runs.Runs, "lost-start")
+          assert.strictEqual(done.state, "done")
+          assert.deepStrictEqual(done.summary, { total: 120, applied: 120, rejected: 0, failed: 0, skipped: 0 })
         }).pipe(Effect.provide(layer))
       }),
     60_000

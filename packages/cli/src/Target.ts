@@ -14,13 +14,12 @@
  * @since 0.2.0
  */
 import { Issues, RateLimit } from "@dirsync/core"
-import { Faults } from "@dirsync/core/testing"
-import * as Departments from "@dirsync/feishu/Departments"
-import * as DepartmentWrites from "@dirsync/feishu/DepartmentWrites"
-import * as FeishuClient from "@dirsync/feishu/FeishuClient"
-import * as FeishuTesting from "@dirsync/feishu/testing"
+import type { Faults } from "@dirsync/core/testing"
+import type * as Departments from "@dirsync/feishu/Departments"
+import type * as DepartmentWrites from "@dirsync/feishu/DepartmentWrites"
+import type * as FeishuClient from "@dirsync/feishu/FeishuClient"
 import * as SchoolContacts from "@dirsync/wecom/SchoolContacts"
-import * as WeComTesting from "@dirsync/wecom/testing"
+import type * as WeComTesting from "@dirsync/wecom/testing"
 import * as WeComClient from "@dirsync/wecom/WeComClient"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Config from "effect/Config"
@@ -188,15 +187,31 @@ const labelOf = (
   check: (raw: string) => Effect.Effect<string, Config.ConfigError>
 ) => Effect.map(baseUrlOf(variable, fallback, check), Report.sanitizeTarget)
 
+/**
+ * Modules only some runs need, loaded when one does: a run against WeCom's API loads neither Feishu's client nor
+ * either emulator (~140 kB, 9% of the code a WeCom run evaluated at start-up; docs/PERFORMANCE.md,
+ * "Issue 16: start-up regained").
+ */
+const load = {
+  faults: Effect.promise(() => import("@dirsync/core/testing/Faults")),
+  wecomTesting: Effect.promise(() => import("@dirsync/wecom/testing")),
+  feishuTesting: Effect.promise(() => import("@dirsync/feishu/testing")),
+  feishuClient: Effect.promise(() => import("@dirsync/feishu/FeishuClient")),
+  departments: Effect.promise(() => import("@dirsync/feishu/Departments")),
+  departmentWrites: Effect.promise(() => import("@dirsync/feishu/DepartmentWrites"))
+}
+
 /** The emulator's credentials, as the client's `layerConfig` reads them. They are not secret (README). */
 const emulatorConfig = (values: Readonly<Record<string, string>>) =>
   ConfigProvider.layer(ConfigProvider.fromUnknown({ ...values }))
 
-const parseFaults = (spec: string | undefined) =>
-  Effect.try({
-    try: () => (spec === undefined ? Faults.none : Faults.parse(spec)),
-    catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
-  })
+/** `--faults`, checked whether or not the run uses an emulator; `undefined` when not given (no faults). */
+const parseFaults = (spec: string | undefined): Effect.Effect<Faults.Faults | undefined, CliExit.CliExit> =>
+  spec === undefined ? Effect.succeed(undefined) : Effect.flatMap(load.faults, (faults) =>
+    Effect.try({
+      try: () => faults.parse(spec),
+      catch: (e) => CliExit.usage(e instanceof Error ? e.message : String(e))
+    }))
 
 /** What both vendor clients take from the flags: retry and call counting for progress, and --rate. */
 /** A header or query value as sent: text, or the text inside a `Redacted`. */
@@ -271,9 +286,13 @@ export const httpClientFor = Effect.fnUntraced(function*(file: string) {
 // =============================================================================
 
 /** A WeCom layer served by an in-process emulator (`--sandbox`), with the emulator's credentials as configuration. */
-const wecomEmulated = <A, E, R>(layer: Layer.Layer<A, E, R>, directory: WeComTesting.Directory) =>
+const wecomEmulated = <A, E, R>(
+  layer: Layer.Layer<A, E, R>,
+  wecomTesting: typeof WeComTesting,
+  directory: WeComTesting.Directory
+) =>
   layer.pipe(
-    Layer.provide([WeComTesting.layerHttpClient(directory), RateLimit.layerMemory]),
+    Layer.provide([wecomTesting.layerHttpClient(directory), RateLimit.layerMemory]),
     Layer.provide(emulatorConfig({
       [wecomVariables.id]: directory.corpId,
       [wecomVariables.secret]: directory.secret,
@@ -311,12 +330,13 @@ export const wecom = Effect.fnUntraced(function*<R>(options: {
   }
   const service = SchoolContacts.layer.pipe(Layer.provide(WeComClient.layerConfig(clientOptions)))
   if (flags.sandbox) {
-    const directory = WeComTesting.make({ faults })
+    const wecomTesting = yield* load.wecomTesting
+    const directory = wecomTesting.make({ faults })
     yield* options.seed(directory)
     return {
       kind: "sandbox",
       label: "sandbox",
-      layer: targetLayer(wecomEmulated(service, directory)),
+      layer: targetLayer(wecomEmulated(service, wecomTesting, directory)),
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies Target<SchoolContacts.SchoolContacts>
   }
@@ -348,20 +368,23 @@ export const feishu = Effect.fnUntraced(function*(options: {
 }) {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
+  const feishuClient = yield* load.feishuClient
   const tokens = new Set<string>()
-  const clientOptions = clientOptionsOf(flags, options.counters, tokens, FeishuClient.defaultRateLimit)
+  const clientOptions = clientOptionsOf(flags, options.counters, tokens, feishuClient.defaultRateLimit)
   if (flags.dryRun) {
     // The client's own check, as a real run would apply it; no client is built.
     const label = flags.sandbox
       ? "sandbox"
-      : yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl)
+      : yield* labelOf(feishuVariables.baseUrl, feishuClient.defaultBaseUrl, feishuClient.checkBaseUrl)
     return none<Departments.Departments>(label)
   }
-  const service = Departments.layer(options.departments).pipe(Layer.provide(FeishuClient.layerConfig(clientOptions)))
+  const departments = yield* load.departments
+  const service = departments.layer(options.departments).pipe(Layer.provide(feishuClient.layerConfig(clientOptions)))
   if (flags.sandbox) {
-    const directory = FeishuTesting.make({ faults })
+    const feishuTesting = yield* load.feishuTesting
+    const directory = feishuTesting.make({ faults })
     const layer = service.pipe(
-      Layer.provide(FeishuTesting.layerHttpClient(directory)),
+      Layer.provide(feishuTesting.layerHttpClient(directory)),
       Layer.provide(emulatorConfig({
         [feishuVariables.id]: directory.appId,
         [feishuVariables.secret]: directory.appSecret,
@@ -378,7 +401,7 @@ export const feishu = Effect.fnUntraced(function*(options: {
   const { secret } = yield* credentials(feishuVariables)
   return {
     kind: "real",
-    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
+    label: yield* labelOf(feishuVariables.baseUrl, feishuClient.defaultBaseUrl, feishuClient.checkBaseUrl),
     layer: targetLayer(service.pipe(Layer.provide(yield* httpClientFor(options.file)))),
     secrets: () => [Redacted.value(secret), ...tokens]
   } satisfies Target<Departments.Departments>
@@ -431,13 +454,14 @@ export const wecomSchool = Effect.fnUntraced(function*<R>(options: {
   const client = WeComClient.layerConfig(clientOptions)
   const both = Layer.merge(SchoolContacts.layer.pipe(Layer.provide(client)), client)
   if (flags.sandbox) {
-    const directory = WeComTesting.make({ faults })
+    const wecomTesting = yield* load.wecomTesting
+    const directory = wecomTesting.make({ faults })
     yield* options.seed(directory)
     return {
       kind: "sandbox",
       label: "sandbox",
       corpId: directory.corpId,
-      layer: targetLayer(wecomEmulated(both, directory)),
+      layer: targetLayer(wecomEmulated(both, wecomTesting, directory)),
       secrets: () => [directory.secret, ...directory.issuedTokens()]
     } satisfies SchoolTarget
   }
@@ -498,20 +522,22 @@ export const feishuTree = Effect.fnUntraced(function*(options: {
 }) {
   const { flags } = options
   const faults = yield* parseFaults(flags.faults)
+  const [feishuClient, departmentWrites] = yield* Effect.all([load.feishuClient, load.departmentWrites])
   const tokens = new Set<string>()
-  const client = FeishuClient.layerConfig(
-    clientOptionsOf(flags, options.counters, tokens, FeishuClient.defaultRateLimit)
+  const client = feishuClient.layerConfig(
+    clientOptionsOf(flags, options.counters, tokens, feishuClient.defaultRateLimit)
   )
-  const both = Layer.merge(DepartmentWrites.layer().pipe(Layer.provide(client)), client)
+  const both = Layer.merge(departmentWrites.layer().pipe(Layer.provide(client)), client)
   if (flags.sandbox) {
-    const directory = FeishuTesting.make({ faults })
+    const feishuTesting = yield* load.feishuTesting
+    const directory = feishuTesting.make({ faults })
     return {
       kind: "sandbox",
       label: "sandbox",
       appId: directory.appId,
       layer: targetLayer(
         both.pipe(
-          Layer.provide(FeishuTesting.layerHttpClient(directory)),
+          Layer.provide(feishuTesting.layerHttpClient(directory)),
           Layer.provide(emulatorConfig({
             [feishuVariables.id]: directory.appId,
             [feishuVariables.secret]: directory.appSecret,
@@ -525,7 +551,7 @@ export const feishuTree = Effect.fnUntraced(function*(options: {
   const { id, secret } = yield* credentials(feishuVariables, "try the command with --sandbox (an in-process emulator)")
   return {
     kind: "real",
-    label: yield* labelOf(feishuVariables.baseUrl, FeishuClient.defaultBaseUrl, FeishuClient.checkBaseUrl),
+    label: yield* labelOf(feishuVariables.baseUrl, feishuClient.defaultBaseUrl, feishuClient.checkBaseUrl),
     appId: id,
     layer: targetLayer(
       both.pipe(

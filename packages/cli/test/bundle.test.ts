@@ -6,13 +6,45 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { workerFromBytes } from "../src/internal/input/csvRows.ts"
 import { smallInputBytes } from "../src/internal/inputSize.ts"
 
 const out = mkdtempSync(join(tmpdir(), "dirsync-bundle-test-"))
+
+/**
+ * The chunks node loads once it loads `start` (chunk file names), following static imports only: what a run pays
+ * for, whichever path it then takes. A dynamic `import()` is a split point, loaded only by the runs that reach it.
+ */
+const staticClosure = (dir: string, start: ReadonlyArray<string>): ReadonlySet<string> => {
+  const seen = new Set<string>()
+  const next = [...start]
+  while (next.length > 0) {
+    const file = next.pop()!
+    if (seen.has(file)) continue
+    seen.add(file)
+    const text = readFileSync(join(dir, file), "utf8")
+    for (const m of text.matchAll(/^(?:import|export)\b[^;]*?from\s*"\.\/([^"]+)";?$|^import\s*"\.\/([^"]+)";?$/gms)) {
+      next.push(m[1] ?? m[2]!)
+    }
+  }
+  return seen
+}
+
+/** The chunk whose name starts with `prefix` and a dash (esbuild names a split point after its source file). */
+const chunkNamed = (files: ReadonlyArray<string>, prefix: string): string => {
+  const found = files.filter((f) => f.startsWith(`${prefix}-`) && f.endsWith(".mjs"))
+  assert.lengthOf(found, 1, `one chunk named ${prefix}-*.mjs`)
+  return found[0]!
+}
+
+/** The chunks among `chunks` that hold the source file `source` (esbuild marks each module with a path comment). */
+const holding = (dir: string, chunks: Iterable<string>, source: string): ReadonlyArray<string> =>
+  [...chunks].filter((c) =>
+    readFileSync(join(dir, c), "utf8").split("\n").some((l) => l.startsWith("// ") && l.endsWith(source))
+  )
 
 const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   execFileSync(process.execPath, [join(out, "dirsync.mjs"), ...args], {
@@ -44,6 +76,26 @@ describe("the bundled CLI", () => {
       const rows = Math.ceil(Math.max(smallInputBytes, workerFromBytes) / 25) + 10
       const lines = ["student_userid,name,department"]
       for (let i = 0; i < rows; i++) lines.push(`s${String(i).padStart(12, "0")},Student ${i % 1000},1`)
+      // A run against WeCom's API loads the entry, the CLI, the wecom commands and what they import: never the
+      // emulators (test tooling) nor Feishu's client, which only --sandbox and the feishu commands load (start-up
+      // cost, docs/PERFORMANCE.md "Issue 16: start-up regained").
+      const wecomRun = staticClosure(out, ["dirsync.mjs", chunkNamed(files, "Cli"), chunkNamed(files, "wecom")])
+      for (const source of ["wecom/src/SchoolContacts.ts", "wecom/src/WeComClient.ts"]) {
+        assert.isNotEmpty(holding(out, wecomRun, source), `a WeCom run loads ${source}`)
+      }
+      for (
+        const source of [
+          "wecom/src/internal/emulator.ts",
+          "feishu/src/internal/emulator.ts",
+          "feishu/src/FeishuClient.ts",
+          "core/src/testing/MockTransport.ts"
+        ]
+      ) {
+        assert.isEmpty(holding(out, wecomRun, source), `a WeCom run does not load ${source}`)
+        const mjs = files.filter((f) => f.endsWith(".mjs"))
+        assert.isNotEmpty(holding(out, mjs, source), `${source} is in the bundle, for the runs that need it`)
+      }
+
       const large = join(out, "large.csv")
       writeFileSync(large, lines.join("\n") + "\n")
       assert.isAtLeast(statSync(large).size, Math.max(smallInputBytes, workerFromBytes))

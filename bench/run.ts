@@ -11,7 +11,8 @@
  * - B3 rate-limit utilisation: sandbox and client at N calls/min; then the sandbox at N/2 (45009 back-off).
  * - B4 dry-run validation throughput, and cold start of `dirsync --version`/`--help` against `node -e 0`.
  * - B5 end to end by size: dirsync with default flags next to the naive script (`bench/naive.ts`), whole processes,
- *   alternating, median of 5, at 1k, 10k and 100k rows, 0 ms and 30 ms latency; then the library in a warm process
+ *   alternating, median of 5, at 1k, 10k and 100k rows, 0 ms and 30 ms latency (at 0 ms also the same command with
+ *   `--dry-run`, the cost before any write); then the library in a warm process
  *   (`bench/warm.ts`: 100 runs of 1,000 rows through `SchoolContacts` on the in-memory emulator).
  *
  * Peak RSS and CPU time of the CLI come from `/usr/bin/time -f "%M %U %S"` (when installed; otherwise from polling
@@ -340,6 +341,14 @@ const expectAllApplied = (what: string, r: ChildResult, rows: number) => {
   const summary = parseSummary(r.stdout)
   if (r.code !== 0 || summary?.applied !== rows || summary.total !== rows) throw cliFailure(what, r)
   return summary
+}
+
+/** A dry run that read every row, found each valid and sent none (each reported skipped, `DryRun`). */
+const expectDryRun = (what: string, r: ChildResult, rows: number) => {
+  const summary = parseSummary(r.stdout)
+  if (r.code !== 0 || summary?.skipped !== rows || summary.total !== rows || summary.rejected !== 0) {
+    throw cliFailure(what, r)
+  }
 }
 
 /** The naive script's own count: it read every row and no reply failed any. */
@@ -984,6 +993,11 @@ interface B5Cell {
   readonly rows: number
   readonly naive: Array<ChildResult>
   readonly dirsync: Array<ChildResult>
+  /**
+   * At 0 ms only: `dirsync … --dry-run`, which starts, reads, validates and plans every row and sends nothing. What a
+   * run costs before its first write (plus reporting every row as not sent): the floor under the dirsync column.
+   */
+  readonly dry: Array<ChildResult>
   /** CPU-seconds other processes used during the cell's measured runs, when /proc/stat is readable. */
   otherCpuS: number | undefined
 }
@@ -1000,6 +1014,7 @@ const b5Sizes = (): ReadonlyArray<number> => {
 const wallS = (r: ChildResult) => r.wallMs / 1000
 const medianOf = (xs: ReadonlyArray<number>) => quantile(xs, 0.5)
 const ratioOf = (c: B5Cell) => medianOf(c.naive.map(wallS)) / medianOf(c.dirsync.map(wallS))
+const dryRatioOf = (c: B5Cell) => medianOf(c.naive.map(wallS)) / medianOf(c.dry.map(wallS))
 const signedMs = (n: number) => `${n < 0 ? "−" : "+"}${fixed(Math.abs(n))} ms`
 
 /**
@@ -1026,7 +1041,8 @@ const b5 = async () => {
   )
   say("both as whole processes, alternating (the first to run swaps every round); one sandbox per latency")
   say(
-    "dirsync: `dirsync wecom students update FILE --json` (no --rate, no --concurrency); naive: `node bench/naive.ts FILE`"
+    "dirsync: `dirsync wecom students update FILE --json` (no --rate, no --concurrency); naive: `node bench/naive.ts FILE`; " +
+      "dry run (0 ms only): the same dirsync command with --dry-run, which sends nothing"
   )
   const cli = snapshotBundle()
   say(`CLI and sandbox run from a copy of the bundle taken now (${dirname(cli)}), safe from rebuilds of dist/`)
@@ -1039,16 +1055,25 @@ const b5 = async () => {
       seed: seedFile,
       ...(latency > 0 ? { faults: `latency=${latency}` } : {})
     })
-    const run = async (kind: "naive" | "dirsync", rows: number, what: string) => {
+    const run = async (kind: "naive" | "dirsync" | "dry", rows: number, what: string) => {
       const before = sandbox.stats().cpuS
       const { otherCpuS, value: r } = await otherLoad(
         () =>
           kind === "naive"
             ? runNode([naive, csv(rows)], { env: sandbox.env })
-            : runNode([cli, "wecom", "students", "update", csv(rows), "--json"], { env: sandbox.env }),
+            : runNode([
+              cli,
+              "wecom",
+              "students",
+              "update",
+              csv(rows),
+              "--json",
+              ...(kind === "dry" ? ["--dry-run"] : [])
+            ], { env: sandbox.env }),
         (r) => (r.cpuS ?? 0) + (sandbox.stats().cpuS - before)
       )
       if (kind === "naive") expectNaiveApplied(what, r, rows)
+      else if (kind === "dry") expectDryRun(what, r, rows)
       else expectAllApplied(what, r, rows)
       return { r, otherCpuS }
     }
@@ -1057,11 +1082,12 @@ const b5 = async () => {
       await run("naive", warmUpRows, `B5 warm-up naive ${latency} ms`)
       await run("dirsync", warmUpRows, `B5 warm-up dirsync ${latency} ms`)
       for (const rows of sizes) {
-        const cell: B5Cell = { latency, rows, naive: [], dirsync: [], otherCpuS: 0 }
+        const cell: B5Cell = { latency, rows, naive: [], dirsync: [], dry: [], otherCpuS: 0 }
         for (let round = 0; round < runs; round++) {
           const what = `B5 ${latency} ms ${label(rows)} round ${round + 1}/${runs}`
           await waitQuiet(what)
-          const order = round % 2 === 0 ? (["naive", "dirsync"] as const) : (["dirsync", "naive"] as const)
+          const pair = round % 2 === 0 ? (["naive", "dirsync"] as const) : (["dirsync", "naive"] as const)
+          const order = latency === 0 ? [...pair, "dry" as const] : pair
           for (const kind of order) {
             const { otherCpuS, r } = await run(kind, rows, `${what} ${kind}`)
             cell[kind].push(r)
@@ -1072,7 +1098,7 @@ const b5 = async () => {
           process.stderr.write(
             `(${what}: naive ${fixed(wallS(cell.naive.at(-1)!), 2)} s, dirsync ${
               fixed(wallS(cell.dirsync.at(-1)!), 2)
-            } s)\n`
+            } s${cell.dry.length === 0 ? "" : `, dry run ${fixed(wallS(cell.dry.at(-1)!), 2)} s`})\n`
           )
         }
         cells.push(cell)
@@ -1106,6 +1132,8 @@ const b5 = async () => {
       "dirsync peak RSS",
       "naive CPU",
       "naive peak RSS",
+      "dry run wall",
+      "naive ÷ dry run",
       "other load"
     ],
     cells.map((c) => [
@@ -1120,6 +1148,8 @@ const b5 = async () => {
       peak(c.dirsync),
       cpu(c.naive),
       peak(c.naive),
+      c.dry.length === 0 ? "—" : `${fixed(medianOf(c.dry.map(wallS)), 2)} s`,
+      c.dry.length === 0 ? "—" : fixed(dryRatioOf(c), 2),
       c.otherCpuS === undefined ? "?" : `${fixed(c.otherCpuS)} s`
     ])
   ))
@@ -1127,7 +1157,8 @@ const b5 = async () => {
     `wall and CPU (user + system): median of ${runs} run${
       runs === 1 ? "" : "s"
     }; peak RSS: the largest of them; ratio = naive wall ÷ ` +
-      `dirsync wall (> 1: dirsync is faster); other load: CPU-s used by other processes during the cell's runs, all of them.`
+      `dirsync wall (> 1: dirsync is faster); naive ÷ dry run below 1 means that dirsync's start-up and validation ` +
+      `alone, sending nothing, take longer than the naive script takes to send every row; other load: CPU-s used by other processes during the cell's runs, all of them.`
   )
   say(
     "every run applied every row (dirsync: exit 0 and applied = total = rows in its JSON summary; naive: its rows " +
@@ -1225,8 +1256,10 @@ const b5 = async () => {
   )
   const ratios = (latency: number) =>
     cells.filter((c) => c.latency === latency).map((c) => `${fixed(ratioOf(c), 2)} at ${label(c.rows)}`).join(", ")
+  const dryRatios = cells.filter((c) => c.dry.length > 0).map((c) => `${fixed(dryRatioOf(c), 2)} at ${label(c.rows)}`)
   say(
     `B5: naive ÷ dirsync wall ${ratios(0)} (0 ms latency); ${ratios(30)} (30 ms); ` +
+      `naive ÷ dirsync --dry-run wall ${dryRatios.join(", ")}; ` +
       `${
         oneKWall === undefined ?
           "" :

@@ -99,8 +99,9 @@ export const isReadError = (u: unknown): u is ReadError => u instanceof ReadErro
 // =============================================================================
 
 /**
- * Class reads in flight at once by default. Small on purpose: the client allows 2 calls at a time per corp (WeCom
- * answers 45033 to more), and 4 keeps those permits busy without queueing a school's worth of fibers.
+ * Class reads in flight at once by default. Small on purpose: the client allows 2 calls at a time per corp by default
+ * (kept clear of 45033, for which WeCom publishes no number), and 4 keeps those permits busy without queueing a
+ * school's worth of fibers.
  *
  * @since 0.3.0
  * @category configuration

@@ -161,7 +161,12 @@ export interface Options {
   readonly transformClient?: ((client: HttpClient.HttpClient) => HttpClient.HttpClient) | undefined
   /** How long a 45009 reply makes us wait. Default 60 seconds (WeCom's minute-window block). */
   readonly rateLimitedRetryAfter?: Duration.Input | undefined
-  /** Calls in flight at once for this corp. Default 2 (WeCom answers 45033 to more concurrent calls). */
+  /**
+   * Calls in flight at once for this corp. Default 2: a conservative choice, not a published limit. WeCom publishes
+   * no concurrency number (its frequency page, document/path/90454, gives calls per minute and hour), only 45033
+   * ("API concurrency over limit", per corp per API) for too many at once; a community test met 45033 only at ~400
+   * parallel calls, so 2 leaves a wide margin at the cost of latency-bound speed (the CLI's `--concurrency` sets it).
+   */
   readonly concurrency?: number | undefined
   /**
    * Largest reply body read, in bytes. Default `ReplyBody.defaultMaxBytes` (4 MiB). A larger reply fails its call

@@ -12,7 +12,8 @@
  * - B4 dry-run validation throughput, and cold start of `dirsync --version`/`--help` against `node -e 0`.
  * - B5 end to end by size: dirsync with default flags next to the naive script (`bench/naive.ts`), whole processes,
  *   alternating, median of 5, at 1k, 10k and 100k rows, 0 ms and 30 ms latency (at 0 ms also the same command with
- *   `--dry-run`, the cost before any write); then the library in a warm process
+ *   `--dry-run`, the cost before any write; at 30 ms a timeline of 10k rows through the counting proxy: first write,
+ *   sending, exit); then the library in a warm process
  *   (`bench/warm.ts`: 100 runs of 1,000 rows through `SchoolContacts` on the in-memory emulator).
  *
  * Peak RSS and CPU time of the CLI come from `/usr/bin/time -f "%M %U %S"` (when installed; otherwise from polling
@@ -1031,6 +1032,58 @@ const snapshotBundle = (): string => {
   return join(dir, "dirsync.mjs")
 }
 
+/** Where one run's time went, from the counting proxy's records of its writes (times from the process's start). */
+interface B5Timeline {
+  readonly firstWriteMs: number
+  readonly sendMs: number
+  readonly exitMs: number
+  /** The median time from a write's reply to the next write's start, for the writes that waited for a free slot. */
+  readonly turnaroundMs: number
+}
+
+/**
+ * B5's timeline pass: naive and dirsync alternating, `runs` times each, through the counting proxy, on the sandbox
+ * of one latency. Not part of the cells' figures (the proxy adds a hop to every call): it says where the gap
+ * between them is, before the first write, while sending, or after the last reply.
+ */
+const b5Timelines = async (sandbox: Sandbox, cli: string, rows: number, runs: number) => {
+  const proxy = await startProxy(sandbox.env.WECOM_BASE_URL!)
+  const env = { ...sandbox.env, WECOM_BASE_URL: proxy.url }
+  const out = { naive: [] as Array<B5Timeline>, dirsync: [] as Array<B5Timeline> }
+  try {
+    for (let round = 0; round < runs; round++) {
+      const order = round % 2 === 0 ? (["naive", "dirsync"] as const) : (["dirsync", "naive"] as const)
+      for (const kind of order) {
+        const what = `B5 timeline ${kind} ${label(rows)} round ${round + 1}/${runs}`
+        await waitQuiet(what)
+        proxy.reset()
+        const started = performance.now()
+        const r = kind === "naive"
+          ? await runNode([naive, csv(rows)], { env })
+          : await runNode([cli, "wecom", "students", "update", csv(rows), "--json"], { env })
+        if (kind === "naive") expectNaiveApplied(what, r, rows)
+        else expectAllApplied(what, r, rows)
+        const w = writes(proxy).toSorted((a, b) => a.start - b.start)
+        const turnarounds: Array<number> = []
+        for (const [i, call] of w.entries()) {
+          const freed = w.slice(0, i).map((c) => c.end).filter((end) => end <= call.start)
+          if (freed.length > 0 && i >= (kind === "naive" ? 1 : 2)) turnarounds.push(call.start - Math.max(...freed))
+        }
+        const lastEnd = Math.max(...w.map((c) => c.end))
+        out[kind].push({
+          firstWriteMs: w[0]!.start - started,
+          sendMs: lastEnd - w[0]!.start,
+          exitMs: r.wallMs - (lastEnd - started),
+          turnaroundMs: medianOf(turnarounds)
+        })
+      }
+    }
+  } finally {
+    await proxy.close()
+  }
+  return out
+}
+
 const b5 = async () => {
   const runs = Math.round(envNumber("BENCH_B5_RUNS", 5))
   const sizes = b5Sizes()
@@ -1049,6 +1102,8 @@ const b5 = async () => {
   const seedFile = seed(Math.max(100_000, ...sizes))
   const warmUpRows = Math.min(10_000, Math.max(...sizes))
   const cells: Array<B5Cell> = []
+  const timelineRows = Math.min(10_000, Math.max(...sizes))
+  let timelines: Awaited<ReturnType<typeof b5Timelines>> | undefined
   for (const latency of latencies) {
     const sandbox = await startSandbox({
       bin: cli,
@@ -1108,6 +1163,7 @@ const b5 = async () => {
           } s (medians of ${runs}): ratio ${fixed(ratioOf(cell), 2)}`
         )
       }
+      if (latency === 30) timelines = await b5Timelines(sandbox, cli, timelineRows, Math.min(runs, 3))
     } finally {
       await sandbox.stop()
     }
@@ -1164,6 +1220,35 @@ const b5 = async () => {
     "every run applied every row (dirsync: exit 0 and applied = total = rows in its JSON summary; naive: its rows " +
       "and failedRows); one unmeasured warm-up pair per sandbox."
   )
+
+  if (timelines !== undefined) {
+    const t = timelines
+    const med = (kind: "naive" | "dirsync", f: (x: B5Timeline) => number) => `${fixed(medianOf(t[kind].map(f)))} ms`
+    say()
+    say(table(
+      [
+        `30 ms, ${label(timelineRows)} rows, through the proxy`,
+        "first write",
+        "sending (first write to last reply)",
+        "reply to next write",
+        "exit after the last reply"
+      ],
+      (["naive", "dirsync"] as const).map((kind) => [
+        kind,
+        med(kind, (x) => x.firstWriteMs),
+        med(kind, (x) => x.sendMs),
+        med(kind, (x) => x.turnaroundMs),
+        med(kind, (x) => x.exitMs)
+      ])
+    ))
+    say(
+      `medians of ${t.naive.length} run${t.naive.length === 1 ? "" : "s"} each, alternating, through the counting ` +
+        "proxy (not the cells' runs): first " +
+        "write from the process's start; reply to next write: from a write's reply to the start of the write that " +
+        "took its slot (dirsync keeps 2 in flight). What dirsync does before its first write (start-up, then " +
+        "validating every row) is the fixed part; sending runs at 2 calls in flight."
+    )
+  }
 
   // The library in a warm process: the figure a long-lived service embedding dirsync would see per batch.
   const warmRuns = 100

@@ -9,6 +9,7 @@ import { Outcome, VendorError } from "@dirsync/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import { count } from "./internal/text.ts"
 
 /**
  * Live counters: the run's one tally of outcomes (the runner adds to it; the summary and the report header are
@@ -68,7 +69,7 @@ const duration = (seconds: number): string => {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
 }
 
-const n = (x: number) => Math.round(x).toLocaleString("en-US")
+const n = (x: number) => count(Math.round(x))
 
 /** What a progress line can say, each part in its long and its short form; the line is made of some of them. */
 interface Parts {

@@ -22,6 +22,7 @@ import * as Files from "./internal/files.ts"
 import { makeRowBits } from "./internal/rowBits.ts"
 import * as Signal from "./internal/signal.ts"
 import * as Terminal from "./internal/terminal.ts"
+import { count } from "./internal/text.ts"
 import * as Transmission from "./internal/transmission.ts"
 import * as Progress from "./Progress.ts"
 import * as Report from "./Report.ts"
@@ -104,8 +105,8 @@ const table = (summary: Outcome.Summary): string => {
     ["failed", summary.failed],
     ["skipped", summary.skipped]
   ]
-  const width = Math.max(...rows.map(([, n]) => n.toLocaleString("en-US").length))
-  return rows.map(([k, n]) => `  ${k.padEnd(9)}${n.toLocaleString("en-US").padStart(width)}`).join("\n")
+  const width = Math.max(...rows.map(([, n]) => count(n).length))
+  return rows.map(([k, n]) => `  ${k.padEnd(9)}${count(n).padStart(width)}`).join("\n")
 }
 
 const describeOutcome = (o: Outcome.RowOutcome): string => {
@@ -124,7 +125,7 @@ const describeOutcome = (o: Outcome.RowOutcome): string => {
  * @category rendering
  */
 export const moreProblems = (more: number, report: string | undefined, reportFailed = false): string => {
-  const n = more.toLocaleString("en-US")
+  const n = count(more)
   return reportFailed
     ? `  … and ${n} more (the report could not be written; --failures FILE writes the rejected and failed rows)`
     : report !== undefined && report !== "-"

@@ -11,6 +11,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import { createInterface } from "node:readline"
 import * as Terminal from "./terminal.ts"
+import { count } from "./text.ts"
 
 /** Where the question is asked. */
 export interface Confirm {
@@ -146,7 +147,7 @@ const duration = (seconds: number): string => {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
 }
 
-const n = (x: number) => x.toLocaleString("en-US")
+const n = count
 
 /** The run as the question describes it. */
 export interface Preview {

@@ -12,6 +12,7 @@ import { Outcome } from "@dirsync/core"
 import { createHash } from "node:crypto"
 import * as Redaction from "./redaction.ts"
 import * as Terminal from "./terminal.ts"
+import { count } from "./text.ts"
 
 /** Whether a report path asks for the HTML page. */
 export const isHtml = (path: string): boolean => path !== "-" && /\.html?$/i.test(path)
@@ -220,7 +221,7 @@ const POLICY = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha25
 
 const STATUSES: ReadonlyArray<Outcome.Status> = ["applied", "rejected", "failed", "skipped"]
 
-const n = (x: number) => x.toLocaleString("en-US")
+const n = count
 
 /** What the page says about the run. */
 export interface Header {

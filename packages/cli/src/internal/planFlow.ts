@@ -14,6 +14,7 @@ import * as Confirm from "./confirm.ts"
 import * as Files from "./files.ts"
 import * as SchoolRoster from "./schoolRoster.ts"
 import * as Terminal from "./terminal.ts"
+import { count } from "./text.ts"
 
 const RED = "\x1b[31m"
 const RESET = "\x1b[0m"
@@ -45,7 +46,7 @@ export const planBody = (options: {
     lines.push(list.title)
     for (const line of list.lines.slice(0, 10)) lines.push(`  ${Terminal.line(line)}`)
     if (list.lines.length > 10) {
-      lines.push(`  … and ${(list.lines.length - 10).toLocaleString("en-US")} more${list.more}`)
+      lines.push(`  … and ${count(list.lines.length - 10)} more${list.more}`)
     }
   }
   return lines
@@ -90,7 +91,7 @@ export const previewSteps = (
   deletes: string | undefined
 ): ReadonlyArray<string> => [
   "Steps, in this order (a step with an action not applied stops the later ones):",
-  ...steps.map(({ count, step }) => `  ${step.padEnd(width)}${count.toLocaleString("en-US").padStart(8)}`),
+  ...steps.map(({ count: rows, step }) => `  ${step.padEnd(width)}${count(rows).padStart(8)}`),
   deletes === undefined ? "Deletes: none." : `Deletes: ${deletes}, cannot be undone (listed with - in the plan).`
 ]
 

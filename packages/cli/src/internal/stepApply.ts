@@ -41,6 +41,7 @@ import * as Runner from "../Runner.ts"
 import * as Files from "./files.ts"
 import * as Signal from "./signal.ts"
 import * as Terminal from "./terminal.ts"
+import { count } from "./text.ts"
 import * as Transmission from "./transmission.ts"
 
 // =============================================================================
@@ -196,9 +197,7 @@ const countsTable = <Step extends string>(steps: ReadonlyArray<Step>, counts: Co
   const head = `  ${"step".padEnd(width)}${COLUMNS.map((c) => c.padStart(9)).join("")}`
   return [
     head,
-    ...rows.map(([s, c]) =>
-      `  ${s.padEnd(width)}${COLUMNS.map((k) => c[k].toLocaleString("en-US").padStart(9)).join("")}`
-    )
+    ...rows.map(([s, c]) => `  ${s.padEnd(width)}${COLUMNS.map((k) => count(c[k]).padStart(9)).join("")}`)
   ].join("\n")
 }
 

@@ -1,6 +1,7 @@
 /**
- * Byte- and text-level helpers for the input readers: locating invalid UTF-8, measuring JSON nesting, turning
- * positions into line numbers. Pure functions, no Effect.
+ * Byte- and text-level helpers for the input readers (locating invalid UTF-8, measuring JSON nesting, turning
+ * positions into line numbers) and for what the CLI prints (counts, byte sizes, errno words). Pure functions, no
+ * Effect.
  */
 import { isUtf8 } from "node:buffer"
 
@@ -201,6 +202,19 @@ export const describeJson = (value: unknown): string => {
     default:
       return "an object"
   }
+}
+
+/**
+ * A count as the CLI prints it, with comma thousands: `12,345`, exactly what `n.toLocaleString("en-US")` gives.
+ * Not that call itself: its first use in a process loads ICU's number formatting, 15–30 ms of every run's start-up
+ * (docs/PERFORMANCE.md, "Issue 16: start-up regained"). Anything but a safe integer goes to it unchanged.
+ */
+export const count = (n: number): string => {
+  if (!Number.isSafeInteger(n) || Object.is(n, -0)) return n.toLocaleString("en-US")
+  const digits = String(Math.abs(n))
+  let out = digits.slice(0, digits.length % 3 || 3)
+  for (let i = out.length; i < digits.length; i += 3) out += `,${digits.slice(i, i + 3)}`
+  return n < 0 ? `-${out}` : out
 }
 
 /** Formats a byte count for messages: `1 MB`, `256 MB`, `512 KB`. */

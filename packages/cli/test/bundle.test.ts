@@ -5,7 +5,7 @@
  * the re-exec with heap flags for a large input.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -46,6 +46,25 @@ const holding = (dir: string, chunks: Iterable<string>, source: string): Readonl
     readFileSync(join(dir, c), "utf8").split("\n").some((l) => l.startsWith("// ") && l.endsWith(source))
   )
 
+/**
+ * Preloaded into a run: says `INTL <what>` on stderr for each use of what loads ICU's data at its first use in a
+ * process (every `Intl` constructor, the `toLocale…` and `localeCompare` methods).
+ */
+const intlProbe = `data:text/javascript,${
+  encodeURIComponent(`
+const say = (what) => process.stderr.write("INTL " + what + "\\n")
+for (const name of Object.getOwnPropertyNames(Intl)) {
+  const C = Intl[name]
+  if (typeof C === "function") Intl[name] = new Proxy(C, { construct: (T, a) => (say(name), new T(...a)) })
+}
+for (const [proto, method] of [[Number.prototype, "toLocaleString"], [Date.prototype, "toLocaleString"],
+  [String.prototype, "localeCompare"], [Array.prototype, "toLocaleString"]]) {
+  const f = proto[method]
+  proto[method] = function (...a) { say(method); return f.apply(this, a) }
+}
+`)
+}`
+
 const run = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
   execFileSync(process.execPath, [join(out, "dirsync.mjs"), ...args], {
     encoding: "utf8",
@@ -71,6 +90,20 @@ describe("the bundled CLI", () => {
       writeFileSync(small, "student_userid,name,department\ns1,Alice,1\ns2,Bob,1\n")
       const smallRun = JSON.parse(run(["wecom", "students", "update", small, "--sandbox", "--json"]))
       assert.deepStrictEqual(smallRun.summary, { total: 2, applied: 2, rejected: 0, failed: 0, skipped: 0 })
+
+      // No Intl in a run that prints no help: ICU's data loads at the first use, 15-30 ms of start-up
+      // (docs/PERFORMANCE.md, "Issue 16: start-up regained"). Help text may use it (effect/cli measures widths).
+      const probed = spawnSync(
+        process.execPath,
+        ["--import", intlProbe, join(out, "dirsync.mjs"), "wecom", "students", "update", small, "--sandbox"],
+        { encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } }
+      )
+      assert.strictEqual(probed.status, 0, probed.stderr)
+      assert.notInclude(probed.stderr, "INTL ", "a run uses no Intl")
+      const help = spawnSync(process.execPath, ["--import", intlProbe, join(out, "dirsync.mjs"), "--help"], {
+        encoding: "utf8"
+      })
+      assert.include(help.stderr, "INTL Segmenter", "the probe sees effect/cli's segmenter when help is printed")
 
       // Large enough for the worker thread and the heap flags' re-exec.
       const rows = Math.ceil(Math.max(smallInputBytes, workerFromBytes) / 25) + 10

@@ -11,7 +11,6 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { Worker } from "node:worker_threads"
 import { type Header, isProblem, type RawRow } from "../csv.ts"
 import { type Batch, credited, type Job, runJob, type WorkerMessage } from "../csvJob.ts"
 import { fileBytes, isSmall, smallInputBytes } from "../inputSize.ts"
@@ -86,6 +85,8 @@ interface Sink {
  * reader that dies is the file's problem as far as the user can act on it: one line naming the file.
  */
 const inWorker = (file: string, job: Job, heapMb: number, sink: Sink): Reader => {
+  // Loaded here, not imported: a small input never starts a worker, and node:worker_threads costs ~3 ms to load.
+  const { Worker } = process.getBuiltinModule("node:worker_threads")
   const w = new Worker(workerUrl, {
     workerData: job,
     resourceLimits: { maxYoungGenerationSizeMb: 8, maxOldGenerationSizeMb: heapMb }

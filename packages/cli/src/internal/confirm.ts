@@ -147,8 +147,6 @@ const duration = (seconds: number): string => {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
 }
 
-const n = count
-
 /** The run as the question describes it. */
 export interface Preview {
   readonly command: string
@@ -180,16 +178,16 @@ export const describe = (p: Preview): string => {
   const callSeconds = p.callSeconds ?? assumedCallSeconds
   const seconds = estimateSeconds(calls, p.concurrency, p.limit, callSeconds)
   const perMinute = Duration.toSeconds(Duration.fromInputUnsafe(p.limit.window)) === 60
-    ? `${n(p.limit.calls)} calls a minute`
-    : `${n(p.limit.calls)} calls per ${Duration.format(Duration.fromInputUnsafe(p.limit.window))}`
+    ? `${count(p.limit.calls)} calls a minute`
+    : `${count(p.limit.calls)} calls per ${Duration.format(Duration.fromInputUnsafe(p.limit.window))}`
   const lines = [
     `About to run ${Terminal.line(p.command)} → ${Terminal.line(p.target)}`,
-    `  rows      ${n(p.plan.inputRows)} read: ${n(p.plan.valid)} valid, ${n(rejected)} rejected (not sent)`,
+    `  rows      ${count(p.plan.inputRows)} read: ${count(p.plan.valid)} valid, ${count(rejected)} rejected (not sent)`,
     ...(p.resume
       ? ["  resume    valid rows the journal shows applied are not sent again; the calls and time are the most"]
       : []),
-    `  calls     ${p.resume ? "at most " : ""}${n(calls)} (chunks of up to ${n(p.chunkSize)} rows)`,
-    ...(p.renames === 0 ? [] : [`  renames   ${n(p.renames)} row(s) change a userid`]),
+    `  calls     ${p.resume ? "at most " : ""}${count(calls)} (chunks of up to ${count(p.chunkSize)} rows)`,
+    ...(p.renames === 0 ? [] : [`  renames   ${count(p.renames)} row(s) change a userid`]),
     `  time      about ${duration(seconds)} (an estimate: ${p.concurrency} call(s) at a time, ~${callSeconds}s ` +
     `each, at most ${perMinute})`
   ]

@@ -221,8 +221,6 @@ const POLICY = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha25
 
 const STATUSES: ReadonlyArray<Outcome.Status> = ["applied", "rejected", "failed", "skipped"]
 
-const n = count
-
 /** What the page says about the run. */
 export interface Header {
   readonly command: string
@@ -245,7 +243,7 @@ export const before = (header: Header, secrets: ReadonlyArray<string>): string =
     const label = b.reason === "" ? b.status : `${b.status} · ${b.reason}`
     const width = ((b.rows / top) * 100).toFixed(2)
     return `<span class="label">${t(label)}</span><span class="track"><span class="bar ${b.status}" ` +
-      `style="width:${width}%"></span></span><span class="n">${n(b.rows)}</span>`
+      `style="width:${width}%"></span></span><span class="n">${count(b.rows)}</span>`
   }).join("\n")
   const title = `${header.command}${header.dryRun ? " (dry run, nothing sent)" : ""}`
   return `<!doctype html>
@@ -264,8 +262,8 @@ export const before = (header: Header, secrets: ReadonlyArray<string>): string =
     header.dryRun ? " · dry run: nothing was sent" : ""
   } · written by dirsync</p>
 <div class="totals" id="totals">
-<div class="total"><b>${n(s.total)}</b>rows</div>
-${STATUSES.map((k) => `<div class="total ${k}"><b>${n(s[k])}</b>${k}</div>`).join("\n")}
+<div class="total"><b>${count(s.total)}</b>rows</div>
+${STATUSES.map((k) => `<div class="total ${k}"><b>${count(s[k])}</b>${k}</div>`).join("\n")}
 </div>
 <h2>Outcomes by reason</h2>
 <div class="chart" id="chart" role="img" aria-label="rows by outcome and reason">
@@ -274,8 +272,8 @@ ${chart}
 <h2>Rows</h2>
 <div class="controls">
 <label>Status <select id="filter-status">
-<option value="">all (${n(s.total)})</option>
-${STATUSES.map((k) => `<option value="${k}">${k} (${n(s[k])})</option>`).join("\n")}
+<option value="">all (${count(s.total)})</option>
+${STATUSES.map((k) => `<option value="${k}">${k} (${count(s[k])})</option>`).join("\n")}
 </select></label>
 <label>Find <input id="filter-text" type="search" placeholder="id, reason, message, row…" autocomplete="off"></label>
 </div>

@@ -85,7 +85,7 @@ interface Sink {
  * reader that dies is the file's problem as far as the user can act on it: one line naming the file.
  */
 const inWorker = (file: string, job: Job, heapMb: number, sink: Sink): Reader => {
-  // Loaded here, not imported: a small input never starts a worker, and node:worker_threads costs ~3 ms to load.
+  // Loaded here, not imported: a small input never starts a worker, and node:worker_threads costs 1-2 ms to load.
   const { Worker } = process.getBuiltinModule("node:worker_threads")
   const w = new Worker(workerUrl, {
     workerData: job,
